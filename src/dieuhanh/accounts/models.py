@@ -1,0 +1,89 @@
+"""Users, their grants on units, API tokens, and the audit log."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+
+from dieuhanh.accounts.scoping import visible_to
+from dieuhanh.units.models import Unit
+from dieuhanh.units.scoping import Area
+
+
+class Role(models.TextChoices):
+    LEADER = "leader", "Lãnh đạo"
+    ANALYST = "analyst", "Chuyên viên phân tích"
+    OPERATOR = "operator", "Cán bộ nhập liệu, trả lời chỉ đạo"
+    TRACER = "tracer", "Tổ truy vết"
+    ENTERPRISE = "enterprise", "Doanh nghiệp, khu công nghiệp"
+    ADMIN = "admin", "Quản trị"
+
+
+class User(AbstractUser):
+    class Kind(models.TextChoices):
+        PERSON = "person", "Người dùng"
+        SOURCE = "source", "Nền tảng nguồn"
+
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.PERSON)
+    full_name = models.CharField(max_length=200, blank=True)
+
+    def area(self) -> Area:
+        """Every unit this user may see; computed once per instance (so once per request)."""
+        cached: Area | None = getattr(self, "_area", None)
+        if cached is None:
+            cached = self._area = visible_to(self)
+        return cached
+
+    def roles_at(self, unit: Unit) -> set[str]:
+        """The roles this user holds on the unit or on any unit above it (same edition or national)."""
+        return {
+            g.role for g in self.grants.select_related("unit")
+            if g.unit.kind == "nation" or (g.unit.edition_id == unit.edition_id and unit.path.startswith(g.unit.path))
+        }
+
+
+class Grant(models.Model):
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="grants")
+    unit = models.ForeignKey(Unit, on_delete=models.PROTECT, related_name="grants")
+    role = models.CharField(max_length=20, choices=Role.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "unit", "role"], name="grant_once")]
+
+    def __str__(self) -> str:
+        return f"{self.user} — {self.get_role_display()} @ {self.unit.ref}"
+
+
+class ApiToken(models.Model):
+    """A bearer token: shown once, kept only as its SHA-256 (tokens are 256-bit random)."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=12, help_text="first characters, to tell tokens apart")
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+
+class AuditEntry(models.Model):
+    """Append-only: who did or read what, when, and how many rows."""
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    actor_name = models.CharField(max_length=150, help_text="kept when the user is deleted")
+    action = models.CharField(max_length=60, db_index=True)
+    target = models.CharField(max_length=200, blank=True)
+    rows = models.PositiveIntegerField(null=True, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name_plural = "audit entries"
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor_name} {self.action} {self.target}"

@@ -1,0 +1,20 @@
+"""The one function that answers: which units may this user see."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from dieuhanh.units.scoping import Area
+
+if TYPE_CHECKING:
+    from dieuhanh.accounts.models import User
+
+
+def visible_to(user: User) -> Area:
+    """The union of the user's granted subtrees; a grant on the nation sees every edition."""
+    if not user.is_active:
+        return Area.nothing()
+    grants = list(user.grants.select_related("unit").only("unit__kind", "unit__edition_id", "unit__path"))
+    if any(g.unit.kind == "nation" for g in grants):
+        return Area(True, frozenset())
+    return Area(False, frozenset((g.unit.edition_id, g.unit.path) for g in grants))

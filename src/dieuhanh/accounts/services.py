@@ -1,0 +1,104 @@
+"""Accounts: every change of users, grants and tokens goes through a verb here, with its audit row."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable
+from datetime import timedelta
+
+from django.contrib.auth.password_validation import validate_password
+from django.db import transaction
+from django.utils import timezone
+
+from dieuhanh.accounts.models import ApiToken, AuditEntry, Grant, Role, User
+from dieuhanh.units.models import Unit
+
+TOKEN_PREFIX = "dh_"
+_LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def audit(actor: User | None, action: str, target: str = "", *, rows: int | None = None, **detail) -> AuditEntry:
+    return AuditEntry.objects.create(
+        actor=actor, actor_name=actor.username if actor else "system", action=action, target=target,
+        rows=rows, detail=detail,
+    )
+
+
+def _check_role(role: str) -> None:
+    if role not in Role.values:
+        raise ValueError(f"unknown role '{role}'; roles are: {', '.join(Role.values)}")
+
+
+@transaction.atomic
+def create_user(
+    *, actor: User | None, username: str, password: str, grants: Iterable[tuple[Unit, str]] = (),
+    full_name: str = "", kind: str = User.Kind.PERSON, validate: bool = True, superuser: bool = False,
+) -> User:
+    grants = list(grants)
+    for _, role in grants:
+        _check_role(role)
+    if User.objects.filter(username=username).exists():
+        raise ValueError(f"user '{username}' already exists")
+    user = User(username=username, full_name=full_name, kind=kind, is_staff=superuser, is_superuser=superuser)
+    if validate:
+        validate_password(password, user)
+    user.set_password(password)
+    user.save()
+    for unit, role in grants:
+        Grant.objects.create(user=user, unit=unit, role=role)
+    audit(actor, "user.create", username, grants=[f"{role}@{unit.ref}" for unit, role in grants],
+          superuser=superuser)
+    return user
+
+
+@transaction.atomic
+def grant_role(*, actor: User | None, user: User, unit: Unit, role: str) -> Grant:
+    _check_role(role)
+    grant, created = Grant.objects.get_or_create(user=user, unit=unit, role=role)
+    if created:
+        audit(actor, "grant.add", user.username, role=role, unit=unit.ref)
+    return grant
+
+
+@transaction.atomic
+def revoke_role(*, actor: User | None, user: User, unit: Unit, role: str) -> bool:
+    deleted, _ = Grant.objects.filter(user=user, unit=unit, role=role).delete()
+    if deleted:
+        audit(actor, "grant.revoke", user.username, role=role, unit=unit.ref)
+    return bool(deleted)
+
+
+def _hash(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+@transaction.atomic
+def create_token(*, actor: User | None, user: User, name: str) -> tuple[ApiToken, str]:
+    """A new token for the user; the raw value is returned once and never stored."""
+    raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(user=user, name=name, prefix=raw[:10], key_hash=_hash(raw))
+    audit(actor, "token.create", user.username, name=name, prefix=token.prefix)
+    return token, raw
+
+
+@transaction.atomic
+def revoke_token(*, actor: User | None, token: ApiToken) -> None:
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+        audit(actor, "token.revoke", token.user.username, name=token.name, prefix=token.prefix)
+
+
+def user_for_token(raw: str) -> User | None:
+    """The active user behind a bearer token, or None for an unknown, revoked or inactive one."""
+    if not raw.startswith(TOKEN_PREFIX):
+        return None
+    token = ApiToken.objects.select_related("user").filter(key_hash=_hash(raw), revoked_at__isnull=True).first()
+    if token is None or not token.user.is_active:
+        return None
+    now = timezone.now()
+    if token.last_used_at is None or now - token.last_used_at > _LAST_USED_RESOLUTION:
+        # Coarse on purpose: one write a minute per token, not one per request.
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    return token.user

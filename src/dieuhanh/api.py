@@ -1,0 +1,90 @@
+"""The HTTP API under /api/v1: the apps' routers, auth, problem+json errors, deny-by-default."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from functools import wraps
+from http import HTTPStatus
+
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+
+from dieuhanh.accounts.api import router as accounts_router
+from dieuhanh.accounts.auth import api_auth
+from dieuhanh.accounts.guards import below_nation, is_declared, public
+from dieuhanh.units.api import router as units_router
+
+api = NinjaAPI(
+    title="Điều hành API",
+    version="1",
+    description="The command room's API. Errors are RFC 9457 problem+json.",
+    auth=api_auth,
+    urls_namespace="api",
+)
+
+
+def problem(request: HttpRequest, status: int, detail: str, **extra) -> HttpResponse:
+    """An RFC 9457 problem document."""
+    body = {"type": "about:blank", "title": HTTPStatus(status).phrase, "status": status, "detail": detail,
+            "instance": request.path, **extra}
+    return HttpResponse(json.dumps(body, ensure_ascii=False), status=status,
+                        content_type="application/problem+json")
+
+
+@api.exception_handler(ValidationError)
+def _invalid(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    errors = [{"loc": list(e.get("loc", [])), "msg": e.get("msg", ""), "type": e.get("type", "")}
+              for e in exc.errors]
+    names = ", ".join(".".join(str(p) for p in e["loc"][1:] or e["loc"]) for e in errors)
+    return problem(request, 422, f"Invalid parameter: {names}", errors=errors)
+
+
+@api.exception_handler(AuthenticationError)
+def _unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    response = problem(request, 401, "Missing or invalid token: send 'Authorization: Bearer <token>'.")
+    response["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+@api.exception_handler(Http404)
+def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return problem(request, 404, str(exc) or "Not found")
+
+
+@api.exception_handler(HttpError)
+def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    return problem(request, exc.status_code, str(exc))
+
+
+@api.exception_handler(PermissionError)
+def _forbidden(request: HttpRequest, exc: PermissionError) -> HttpResponse:
+    return problem(request, 403, str(exc) or "Forbidden")
+
+
+@api.get("/health", auth=None, summary="Liveness: answers without authentication")
+@public
+def health(request: HttpRequest):
+    return {"status": "ok"}
+
+
+
+
+def deny_undeclared(view: Callable) -> Callable:
+    """Deny by default: an operation not declared area-aware or public is for national users only."""
+    if is_declared(view):
+        return view
+
+    @wraps(view)
+    def guard(request: HttpRequest, *args, **kwargs):
+        if below_nation(request.user):
+            raise PermissionError("This route is for national users only.")
+        return view(request, *args, **kwargs)
+
+    return guard
+
+
+api.add_decorator(deny_undeclared)
+api.add_router("/", accounts_router)
+api.add_router("/", units_router)

@@ -1,0 +1,71 @@
+"""Pages: the unit browser that later pages hang off."""
+
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+
+from dieuhanh.accounts.guards import area_aware
+from dieuhanh.units import services
+from dieuhanh.units.models import Edition, Unit
+
+DEFAULT_EDITION = "VN-2025"
+
+
+@login_required
+@area_aware
+def home(request: HttpRequest) -> HttpResponse:
+    return redirect("units-browse")
+
+
+def _edition(request: HttpRequest) -> str:
+    edition = request.GET.get("edition") or DEFAULT_EDITION
+    return edition if Edition.objects.filter(code=edition).exists() else DEFAULT_EDITION
+
+
+@login_required
+@area_aware
+def browse_units(request: HttpRequest) -> HttpResponse:
+    """The caller's own top units on the chosen map, or the search results within their area."""
+    edition = _edition(request)
+    visible = Unit.objects.visible_to(request.user).filter(edition_id=edition)
+    query = request.GET.get("q", "").strip()
+    if query:
+        found = services.search(visible, query).select_related("parent").order_by("level", "name")
+        page = Paginator(found, 50).get_page(request.GET.get("page"))
+        return render(request, "commandroom/units_search.html",
+                      {"edition": edition, "editions": Edition.objects.all(), "query": query, "page": page})
+    roots = _roots(request, visible)
+    if len(roots) == 1:
+        return redirect("unit", edition=edition, code=roots[0].code)
+    return render(request, "commandroom/units_browse.html",
+                  {"edition": edition, "editions": Edition.objects.all(), "roots": roots})
+
+
+def _roots(request: HttpRequest, visible) -> list[Unit]:
+    """The highest visible units: the nation, or the units of the caller's grants."""
+    top = visible.order_by("level").values_list("level", flat=True).first()
+    if top is None:
+        return []
+    granted = {g.unit_id for g in request.user.grants.all()}
+    return list(visible.filter(id__in=granted).order_by("path")) or list(visible.filter(level=top))
+
+
+@login_required
+@area_aware
+def unit_page(request: HttpRequest, edition: str, code: str) -> HttpResponse:
+    visible = Unit.objects.visible_to(request.user)
+    try:
+        unit = services.get_unit(f"{edition}:{code}", within=visible)
+    except Unit.DoesNotExist:
+        raise Http404("Không có đơn vị này trong phạm vi của bạn.") from None
+    children = services.with_children_count(unit.children.all()).order_by("name")
+    return render(request, "commandroom/unit.html", {
+        "unit": unit,
+        "edition": unit.edition_id,
+        "editions": Edition.objects.all(),
+        "ancestors": [a for a in services.ancestors(unit) if request.user.area().contains(a)],
+        "children": children,
+        "successors": services.successors(unit),
+        "predecessors": services.predecessors(unit),
+    })

@@ -1,0 +1,42 @@
+"""Demo users for `dieuhanh init --demo`: one per kind of person the command room serves."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dieuhanh.accounts.models import User
+from dieuhanh.accounts.services import create_user
+from dieuhanh.units.services import get_unit
+
+DEMO_PASSWORD = "dieuhanh-demo"  # noqa: S105 - a demo, printed on purpose
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    username: str
+    full_name: str
+    unit: str
+    role: str
+
+
+# Bến Thành and Sài Gòn are neighbouring wards of Hồ Chí Minh City on the 2025 map.
+DEMO_USERS = [
+    DemoUser("lanhdao", "Lãnh đạo Chính phủ", "VN-2025:VN", "leader"),
+    DemoUser("quantri", "Quản trị hệ thống", "VN-2025:VN", "admin"),
+    DemoUser("tphcm", "Cán bộ TP. Hồ Chí Minh", "VN-2025:79", "operator"),
+    DemoUser("benthanh", "Cán bộ phường Bến Thành", "VN-2025:26743", "operator"),
+    DemoUser("saigon", "Cán bộ phường Sài Gòn", "VN-2025:26740", "operator"),
+    DemoUser("truyvet", "Tổ truy vết TP. Hồ Chí Minh", "VN-2025:79", "tracer"),
+]
+
+
+def create_demo() -> list[str]:
+    """Create the demo users that do not exist yet; return a line per login to print."""
+    lines = [f"Đăng nhập tại http://127.0.0.1:8000/login/ — mật khẩu chung: {DEMO_PASSWORD}"]
+    for demo in DEMO_USERS:
+        unit = get_unit(demo.unit)
+        if not User.objects.filter(username=demo.username).exists():
+            create_user(actor=None, username=demo.username, password=DEMO_PASSWORD, grants=[(unit, demo.role)],
+                        full_name=demo.full_name, validate=False, superuser=demo.role == "admin")
+        lines.append(f"  {demo.username:<9} {demo.role:<9} {unit.name} ({demo.unit})")
+    return lines

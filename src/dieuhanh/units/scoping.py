@@ -1,0 +1,66 @@
+"""What part of the country a caller may see, and the filter that every area query goes through.
+
+An Area is computed once per request from the caller's grants (accounts.scoping.visible_to); here
+it is only applied. A grant on the nation sees every edition; any other grant sees its unit's
+subtree in that unit's edition.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, TypeVar
+
+from django.db import models
+from django.db.models import Q
+
+if TYPE_CHECKING:
+    from dieuhanh.units.models import Unit
+
+
+@dataclass(frozen=True)
+class Area:
+    everything: bool
+    prefixes: frozenset[tuple[str, str]]  # (edition, path) of each granted subtree
+
+    @classmethod
+    def nothing(cls) -> Area:
+        return cls(False, frozenset())
+
+    def q(self, unit_field: str = "") -> Q:
+        """Filter for a queryset whose rows belong to a unit reached through `unit_field`."""
+        if self.everything:
+            return Q()
+        if not self.prefixes:
+            return Q(pk__in=[])
+        at = f"{unit_field}__" if unit_field else ""
+        q = Q()
+        for edition, path in sorted(self.prefixes):
+            q |= Q(**{f"{at}edition_id": edition, f"{at}path__under": path})
+        return q
+
+    def contains(self, unit: Unit) -> bool:
+        return self.everything or any(
+            unit.edition_id == edition and unit.path.startswith(path) for edition, path in self.prefixes
+        )
+
+
+class HasArea(Protocol):
+    def area(self) -> Area: ...
+
+
+def area_of(user: object) -> Area:
+    """The caller's area; an anonymous caller has none."""
+    area = getattr(user, "area", None)
+    return area() if callable(area) and getattr(user, "is_authenticated", False) else Area.nothing()
+
+
+_QS = TypeVar("_QS", bound="AreaQuerySet")
+
+
+class AreaQuerySet(models.QuerySet):
+    """A queryset of rows that belong to a unit; `area_field` names the path to it ('' = the unit)."""
+
+    area_field = ""
+
+    def visible_to(self: _QS, user: object) -> _QS:
+        return self.filter(area_of(user).q(self.area_field))

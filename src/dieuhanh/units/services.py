@@ -1,0 +1,181 @@
+"""Units: loading editions and their succession, looking units up, searching by name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.db.models import Count, Q
+
+from dieuhanh.units import sources
+from dieuhanh.units.models import Edition, Kind, Succession, Unit, UnitQuerySet
+from dieuhanh.units.text import fold
+
+Progress = Callable[[str, int, int], None]
+"""progress(step, done, total): called as loading goes, for a progress bar."""
+
+_UNIT_FIELDS = ("name", "short_name", "kind", "level", "parent_id", "path", "lat", "lon", "area_km2",
+                "search_name")
+
+
+@dataclass
+class LoadReport:
+    created: dict[str, int] = field(default_factory=dict)
+    updated: dict[str, int] = field(default_factory=dict)
+    unchanged: dict[str, int] = field(default_factory=dict)
+    successions_created: int = 0
+    successions_updated: int = 0
+    successions_removed: int = 0
+
+    @property
+    def changed(self) -> bool:
+        return bool(sum(self.created.values()) + sum(self.updated.values()) + self.successions_created
+                    + self.successions_updated + self.successions_removed)
+
+    def as_dict(self) -> dict:
+        return {k: getattr(self, k) for k in ("created", "updated", "unchanged", "successions_created",
+                                              "successions_updated", "successions_removed")}
+
+
+def load_units(*, progress: Progress | None = None) -> LoadReport:
+    """Load VN-2021, VN-2025 and the succession between them; a second run changes nothing.
+
+    Units are never deleted here: later data refers to them. One transaction, so a failure
+    leaves the previous load as it was.
+    """
+    tick = progress or (lambda step, done, total: None)
+    tick("Đọc dữ liệu từ các gói", 0, 1)
+    editions = [sources.read_2021()]
+    vn2025, new_keys = sources.read_2025()
+    editions.append(vn2025)
+    succession = sources.read_succession(new_keys)
+    tick("Đọc dữ liệu từ các gói", 1, 1)
+
+    report = LoadReport()
+    with transaction.atomic():
+        for data in editions:
+            _load_edition(data, report, tick)
+        _load_succession(succession, report, tick)
+    return report
+
+
+def _load_edition(data: sources.EditionData, report: LoadReport, tick: Progress) -> None:
+    Edition.objects.update_or_create(
+        code=data.code,
+        defaults={"name": data.name, "effective_from": data.effective_from, "levels": data.levels,
+                  "source": data.source},
+    )
+    existing = {u.code: u for u in Unit.objects.filter(edition_id=data.code)}
+    created = updated = unchanged = 0
+    total = len(data.units)
+    by_level: dict[int, list[sources.UnitRow]] = {}
+    for row in data.units:
+        by_level.setdefault(row.level, []).append(row)
+    done = 0
+    for level in sorted(by_level):  # parents before children, so their ids and paths are known
+        new_units, changed_units = [], []
+        for row in by_level[level]:
+            parent = existing[row.parent_code] if row.parent_code else None
+            unit = _unit_from_row(data.code, row, parent)
+            old = existing.get(row.code)
+            if old is None:
+                new_units.append(unit)
+            elif any(getattr(old, f) != getattr(unit, f) for f in _UNIT_FIELDS):
+                for f in _UNIT_FIELDS:
+                    setattr(old, f, getattr(unit, f))
+                changed_units.append(old)
+            else:
+                unchanged += 1
+        for unit in Unit.objects.bulk_create(new_units, batch_size=2000):
+            existing[unit.code] = unit
+        Unit.objects.bulk_update(changed_units, _UNIT_FIELDS, batch_size=2000)
+        if new_units and new_units[0].pk is None:  # backends without RETURNING: read the ids back
+            existing.update({u.code: u for u in Unit.objects.filter(edition_id=data.code, level=level)})
+        created += len(new_units)
+        updated += len(changed_units)
+        done += len(by_level[level])
+        tick(f"Nạp {data.code}", done, total)
+    report.created[data.code], report.updated[data.code], report.unchanged[data.code] = created, updated, unchanged
+
+
+def _unit_from_row(edition: str, row: sources.UnitRow, parent: Unit | None) -> Unit:
+    path = f"{parent.path}{row.code}/" if parent else f"/{row.code}/"
+    return Unit(
+        edition_id=edition, code=row.code, name=row.name, short_name=row.short_name, kind=row.kind,
+        level=row.level, parent_id=parent.pk if parent else None, path=path, lat=row.lat, lon=row.lon,
+        area_km2=row.area_km2, search_name=fold(row.name),
+    )
+
+
+def _load_succession(rows: list[sources.SuccessionRow], report: LoadReport, tick: Progress) -> None:
+    old_ids = dict(Unit.objects.filter(edition_id="VN-2021").values_list("code", "id"))
+    new_ids = dict(Unit.objects.filter(edition_id="VN-2025").values_list("code", "id"))
+    wanted = {(old_ids[r.old_code], new_ids[r.new_code]): r.weight for r in rows}
+    existing = {(s.old_id, s.new_id): s for s in Succession.objects.filter(old__edition_id="VN-2021")}
+    stale = [s.pk for key, s in existing.items() if key not in wanted]
+    changed = []
+    for key, weight in wanted.items():
+        s = existing.get(key)
+        if s is not None and abs(s.weight - weight) > 1e-12:
+            s.weight = weight
+            changed.append(s)
+    new = [Succession(old_id=o, new_id=n, weight=w) for (o, n), w in wanted.items() if (o, n) not in existing]
+    Succession.objects.filter(pk__in=stale).delete()
+    Succession.objects.bulk_create(new, batch_size=2000)
+    Succession.objects.bulk_update(changed, ["weight"], batch_size=2000)
+    report.successions_created, report.successions_updated = len(new), len(changed)
+    report.successions_removed = len(stale)
+    tick("Nạp quan hệ kế thừa 2021 → 2025", len(rows), len(rows))
+
+
+def get_unit(ref: str, within: UnitQuerySet | None = None) -> Unit:
+    """The unit named 'EDITION:CODE' among `within` (all units by default); Unit.DoesNotExist if none."""
+    return (within if within is not None else Unit.objects.all()).select_related("parent").ref(ref)
+
+
+def ancestors(unit: Unit) -> list[Unit]:
+    """From the nation down to the unit's parent, in one query through the path."""
+    codes = unit.path.strip("/").split("/")[:-1]
+    found = {u.code: u for u in Unit.objects.filter(edition_id=unit.edition_id, code__in=codes)}
+    return [found[c] for c in codes if c in found]
+
+
+def search(units: UnitQuerySet, query: str) -> UnitQuerySet:
+    """Units whose name holds the query, with or without diacritics ('ben thanh' → Phường Bến Thành)."""
+    folded = fold(query)
+    if not folded:
+        return units
+    return units.filter(search_name__contains=folded)
+
+
+def with_children_count(units: UnitQuerySet) -> UnitQuerySet:
+    return units.annotate(children_count=Count("children"))
+
+
+def successors(unit: Unit) -> Iterable[Succession]:
+    return unit.successions.select_related("new", "new__edition").order_by("-weight", "new__code")
+
+
+def predecessors(unit: Unit) -> Iterable[Succession]:
+    return unit.precessions.select_related("old", "old__edition").order_by("-weight", "old__code")
+
+
+def counts(edition: str) -> dict[str, int]:
+    """How many units of each kind an edition has."""
+    rows = Unit.objects.filter(edition_id=edition).values("kind").annotate(n=Count("id"))
+    return {r["kind"]: r["n"] for r in rows}
+
+
+def filter_units(units: UnitQuerySet, *, edition: str | None = None, level: int | None = None,
+                 kind: Kind | str | None = None, parent: Unit | None = None) -> UnitQuerySet:
+    q = Q()
+    if edition:
+        q &= Q(edition_id=edition)
+    if level is not None:
+        q &= Q(level=level)
+    if kind:
+        q &= Q(kind=kind)
+    if parent is not None:
+        q &= Q(parent=parent)
+    return units.filter(q)
