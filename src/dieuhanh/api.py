@@ -13,8 +13,8 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from dieuhanh.accounts.api import router as accounts_router
 from dieuhanh.accounts.auth import api_auth
-from dieuhanh.accounts.guards import below_nation, is_declared, public
 from dieuhanh.units.api import router as units_router
+from dieuhanh.units.scoping import below_nation, is_declared, public
 
 api = NinjaAPI(
     title="Điều hành API",
@@ -27,16 +27,25 @@ api = NinjaAPI(
 
 def problem(request: HttpRequest, status: int, detail: str, **extra) -> HttpResponse:
     """An RFC 9457 problem document."""
-    body = {"type": "about:blank", "title": HTTPStatus(status).phrase, "status": status, "detail": detail,
-            "instance": request.path, **extra}
-    return HttpResponse(json.dumps(body, ensure_ascii=False), status=status,
-                        content_type="application/problem+json")
+    body = {
+        "type": "about:blank",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "instance": request.path,
+        **extra,
+    }
+    return HttpResponse(
+        json.dumps(body, ensure_ascii=False), status=status, content_type="application/problem+json"
+    )
 
 
 @api.exception_handler(ValidationError)
 def _invalid(request: HttpRequest, exc: ValidationError) -> HttpResponse:
-    errors = [{"loc": list(e.get("loc", [])), "msg": e.get("msg", ""), "type": e.get("type", "")}
-              for e in exc.errors]
+    errors = [
+        {"loc": list(e.get("loc", [])), "msg": e.get("msg", ""), "type": e.get("type", "")}
+        for e in exc.errors
+    ]
     names = ", ".join(".".join(str(p) for p in e["loc"][1:] or e["loc"]) for e in errors)
     return problem(request, 422, f"Invalid parameter: {names}", errors=errors)
 
@@ -67,8 +76,6 @@ def _forbidden(request: HttpRequest, exc: PermissionError) -> HttpResponse:
 @public
 def health(request: HttpRequest):
     return {"status": "ok"}
-
-
 
 
 def deny_undeclared(view: Callable) -> Callable:

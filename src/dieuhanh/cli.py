@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 app = typer.Typer(help="Điều hành: the command room's platform.", no_args_is_help=True)
 units_app = typer.Typer(help="Administrative units.", no_args_is_help=True)
@@ -34,9 +34,15 @@ def fail(message: str) -> typer.Exit:
 
 @contextmanager
 def progress_bar() -> Iterator:
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=False) as bar:
-        tasks: dict[str, int] = {}
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as bar:
+        tasks: dict[str, TaskID] = {}
 
         def tick(step: str, done: int, total: int) -> None:
             if step not in tasks:
@@ -68,14 +74,22 @@ def _load_units() -> None:
         report = load_units(progress=tick)
     for edition in ("VN-2021", "VN-2025"):
         c = counts(edition)
-        console.print(f"{edition}: {c.get('province', 0)} tỉnh, {c.get('district', 0)} huyện, "
-                      f"{c.get('commune', 0)} xã — mới {report.created[edition]}, "
-                      f"cập nhật {report.updated[edition]}, giữ nguyên {report.unchanged[edition]}")
+        console.print(
+            f"{edition}: {c.get('province', 0)} tỉnh, {c.get('district', 0)} huyện, "
+            f"{c.get('commune', 0)} xã — mới {report.created[edition]}, "
+            f"cập nhật {report.updated[edition]}, giữ nguyên {report.unchanged[edition]}"
+        )
     if report.changed:
-        audit(None, "units.load", rows=sum(report.created.values()) + sum(report.updated.values()),
-              **report.as_dict())
-        console.print(f"Kế thừa 2021 → 2025: mới {report.successions_created}, "
-                      f"cập nhật {report.successions_updated}, bỏ {report.successions_removed}")
+        audit(
+            None,
+            "units.load",
+            rows=sum(report.created.values()) + sum(report.updated.values()),
+            **report.as_dict(),
+        )
+        console.print(
+            f"Kế thừa 2021 → 2025: mới {report.successions_created}, "
+            f"cập nhật {report.successions_updated}, bỏ {report.successions_removed}"
+        )
     else:
         console.print("Không có thay đổi: đơn vị hành chính đã được nạp đầy đủ (nothing changed).")
 
@@ -119,7 +133,9 @@ def users_create(
 
 
 @token_app.command("create")
-def token_create(name: str, label: str = typer.Option("cli", "--label", help="what the token is for")) -> None:
+def token_create(
+    name: str, label: str = typer.Option("cli", "--label", help="what the token is for")
+) -> None:
     """Create an API token for user NAME; the token is printed once, alone on the last line."""
     _django()
     from dieuhanh.accounts.models import User
@@ -147,8 +163,11 @@ def init(demo: bool = typer.Option(False, "--demo", help="also create the demo u
 
 
 @app.command()
-def serve(host: str = typer.Option("127.0.0.1", "--host"), port: int = typer.Option(8000, "--port"),
-          workers: int = typer.Option(1, "--workers")) -> None:
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host"),
+    port: int = typer.Option(8000, "--port"),
+    workers: int = typer.Option(1, "--workers"),
+) -> None:
     """Serve the command room (ASGI, uvicorn)."""
     _django()
     import uvicorn

@@ -36,7 +36,14 @@ def create_demo() -> list[str]:
     for demo in DEMO_USERS:
         unit = get_unit(demo.unit)
         if not User.objects.filter(username=demo.username).exists():
-            create_user(actor=None, username=demo.username, password=DEMO_PASSWORD, grants=[(unit, demo.role)],
-                        full_name=demo.full_name, validate=False, superuser=demo.role == "admin")
+            create_user(
+                actor=None,
+                username=demo.username,
+                password=DEMO_PASSWORD,
+                grants=[(unit, demo.role)],
+                full_name=demo.full_name,
+                validate=False,
+                superuser=demo.role == "admin",
+            )
         lines.append(f"  {demo.username:<9} {demo.role:<9} {unit.name} ({demo.unit})")
     return lines

@@ -10,6 +10,7 @@ DIEUHANH_ALLOWED_HOSTS comma-separated, default localhost names
 import os
 import secrets
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 
@@ -78,9 +79,9 @@ WSGI_APPLICATION = "dieuhanh.wsgi.application"
 ASGI_APPLICATION = "dieuhanh.asgi.application"
 
 
-def _database() -> dict:
+def _database() -> dict[str, Any]:
     url = os.environ.get("DIEUHANH_DATABASE_URL") or f"sqlite:///{HOME / 'dieuhanh.sqlite3'}"
-    db = dj_database_url.parse(url, conn_max_age=0 if url.startswith("sqlite") else 60)
+    db: dict[str, Any] = dict(dj_database_url.parse(url, conn_max_age=0 if url.startswith("sqlite") else 60))
     if db["ENGINE"].endswith("sqlite3"):
         # WAL lets the web process read while a loader or worker writes.
         db["OPTIONS"] = {
@@ -113,8 +114,12 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = HOME / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": HOME / "media"}},
+    "default": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": HOME / "media"},
+    },
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True

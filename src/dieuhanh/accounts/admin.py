@@ -14,7 +14,7 @@ class GrantInline(admin.TabularInline):
 class DieuhanhUserAdmin(UserAdmin):
     inlines = [GrantInline]
     list_display = ["username", "full_name", "kind", "is_active", "last_login"]
-    fieldsets = (*UserAdmin.fieldsets, ("Điều hành", {"fields": ("kind", "full_name")}))
+    fieldsets = (*(UserAdmin.fieldsets or ()), ("Điều hành", {"fields": ("kind", "full_name")}))
 
 
 @admin.register(ApiToken)

@@ -1,8 +1,9 @@
 from django.http import HttpRequest
 from ninja import Router, Schema
 
-from dieuhanh.accounts.guards import public
+from dieuhanh.accounts.guards import caller
 from dieuhanh.units.models import Unit
+from dieuhanh.units.scoping import public
 
 router = Router(tags=["accounts"])
 
@@ -25,12 +26,23 @@ class MeOut(Schema):
 @router.get("/me", response=MeOut, summary="The caller, their grants and the units they may see")
 @public  # shows only what the caller's own grants already name
 def me(request: HttpRequest):
-    user = request.user
+    user = caller(request)
     area = user.area()
-    grants = [GrantOut(unit=g.unit.ref, unit_name=g.unit.name, role=g.role)
-              for g in user.grants.select_related("unit").order_by("unit__path", "role")]
+    grants = [
+        GrantOut(unit=g.unit.ref, unit_name=g.unit.name, role=g.role)
+        for g in user.grants.select_related("unit").order_by("unit__path", "role")
+    ]
     # "The units they may see" as the roots of their subtrees: a nation grant sees all of them.
-    roots = Unit.objects.filter(kind="nation") if area.everything else Unit.objects.visible_to(user).filter(
-        id__in=[g.unit_id for g in user.grants.all()])
-    return MeOut(username=user.username, full_name=user.full_name, kind=user.kind, grants=grants,
-                 everything=area.everything, visible_units=[u.ref for u in roots.order_by("edition", "path")])
+    roots = (
+        Unit.objects.filter(kind="nation")
+        if area.everything
+        else Unit.objects.visible_to(user).filter(id__in=[g.unit_id for g in user.grants.all()])
+    )
+    return MeOut(
+        username=user.username,
+        full_name=user.full_name,
+        kind=user.kind,
+        grants=grants,
+        everything=area.everything,
+        visible_units=[u.ref for u in roots.order_by("edition", "path")],
+    )

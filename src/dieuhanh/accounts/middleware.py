@@ -1,6 +1,6 @@
 from django.core.exceptions import PermissionDenied
 
-from dieuhanh.accounts.guards import below_nation, is_declared
+from dieuhanh.units.scoping import below_nation, is_declared
 
 
 class AreaGuardMiddleware:

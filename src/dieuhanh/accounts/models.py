@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from dieuhanh.accounts.scoping import visible_to
 from dieuhanh.units.models import Unit
@@ -11,18 +12,18 @@ from dieuhanh.units.scoping import Area
 
 
 class Role(models.TextChoices):
-    LEADER = "leader", "Lãnh đạo"
-    ANALYST = "analyst", "Chuyên viên phân tích"
-    OPERATOR = "operator", "Cán bộ nhập liệu, trả lời chỉ đạo"
-    TRACER = "tracer", "Tổ truy vết"
-    ENTERPRISE = "enterprise", "Doanh nghiệp, khu công nghiệp"
-    ADMIN = "admin", "Quản trị"
+    LEADER = "leader", _("Leader")
+    ANALYST = "analyst", _("Analyst")
+    OPERATOR = "operator", _("Operator")
+    TRACER = "tracer", _("Tracer")
+    ENTERPRISE = "enterprise", _("Enterprise safety officer")
+    ADMIN = "admin", _("Administrator")
 
 
 class User(AbstractUser):
     class Kind(models.TextChoices):
-        PERSON = "person", "Người dùng"
-        SOURCE = "source", "Nền tảng nguồn"
+        PERSON = "person", _("Person")
+        SOURCE = "source", _("Source platform")
 
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.PERSON)
     full_name = models.CharField(max_length=200, blank=True)
@@ -37,8 +38,10 @@ class User(AbstractUser):
     def roles_at(self, unit: Unit) -> set[str]:
         """The roles this user holds on the unit or on any unit above it (same edition or national)."""
         return {
-            g.role for g in self.grants.select_related("unit")
-            if g.unit.kind == "nation" or (g.unit.edition_id == unit.edition_id and unit.path.startswith(g.unit.path))
+            g.role
+            for g in self.grants.select_related("unit")
+            if g.unit.kind == "nation"
+            or (g.unit.edition_id == unit.edition_id and unit.path.startswith(g.unit.path))
         }
 
 

@@ -14,14 +14,20 @@ from django.utils import timezone
 from dieuhanh.accounts.models import ApiToken, AuditEntry, Grant, Role, User
 from dieuhanh.units.models import Unit
 
-TOKEN_PREFIX = "dh_"
+TOKEN_PREFIX = "dh_"  # noqa: S105 - a marker, not a secret
 _LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
-def audit(actor: User | None, action: str, target: str = "", *, rows: int | None = None, **detail) -> AuditEntry:
+def audit(
+    actor: User | None, action: str, target: str = "", *, rows: int | None = None, **detail
+) -> AuditEntry:
     return AuditEntry.objects.create(
-        actor=actor, actor_name=actor.username if actor else "system", action=action, target=target,
-        rows=rows, detail=detail,
+        actor=actor,
+        actor_name=actor.username if actor else "system",
+        action=action,
+        target=target,
+        rows=rows,
+        detail=detail,
     )
 
 
@@ -32,8 +38,15 @@ def _check_role(role: str) -> None:
 
 @transaction.atomic
 def create_user(
-    *, actor: User | None, username: str, password: str, grants: Iterable[tuple[Unit, str]] = (),
-    full_name: str = "", kind: str = User.Kind.PERSON, validate: bool = True, superuser: bool = False,
+    *,
+    actor: User | None,
+    username: str,
+    password: str,
+    grants: Iterable[tuple[Unit, str]] = (),
+    full_name: str = "",
+    kind: str = User.Kind.PERSON,
+    validate: bool = True,
+    superuser: bool = False,
 ) -> User:
     grants = list(grants)
     for _, role in grants:
@@ -47,8 +60,13 @@ def create_user(
     user.save()
     for unit, role in grants:
         Grant.objects.create(user=user, unit=unit, role=role)
-    audit(actor, "user.create", username, grants=[f"{role}@{unit.ref}" for unit, role in grants],
-          superuser=superuser)
+    audit(
+        actor,
+        "user.create",
+        username,
+        grants=[f"{role}@{unit.ref}" for unit, role in grants],
+        superuser=superuser,
+    )
     return user
 
 
@@ -94,7 +112,9 @@ def user_for_token(raw: str) -> User | None:
     """The active user behind a bearer token, or None for an unknown, revoked or inactive one."""
     if not raw.startswith(TOKEN_PREFIX):
         return None
-    token = ApiToken.objects.select_related("user").filter(key_hash=_hash(raw), revoked_at__isnull=True).first()
+    token = (
+        ApiToken.objects.select_related("user").filter(key_hash=_hash(raw), revoked_at__isnull=True).first()
+    )
     if token is None or not token.user.is_active:
         return None
     now = timezone.now()

@@ -2,12 +2,14 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 from django.views.i18n import set_language
 
-from dieuhanh.accounts.guards import public
 from dieuhanh.commandroom import views
+from dieuhanh.units.scoping import public
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("login/", public(auth_views.LoginView.as_view(template_name="commandroom/login.html")), name="login"),
+    path(
+        "login/", public(auth_views.LoginView.as_view(template_name="commandroom/login.html")), name="login"
+    ),
     path("logout/", public(auth_views.LogoutView.as_view()), name="logout"),
     path("language/", public(set_language), name="set-language"),
     path("units/", views.browse_units, name="units-browse"),

@@ -5,9 +5,10 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
-from dieuhanh.accounts.guards import area_aware
+from dieuhanh.accounts.guards import caller
 from dieuhanh.units import services
-from dieuhanh.units.models import Edition, Unit
+from dieuhanh.units.models import Edition, Unit, UnitQuerySet
+from dieuhanh.units.scoping import area_aware
 
 DEFAULT_EDITION = "VN-2025"
 
@@ -28,44 +29,55 @@ def _edition(request: HttpRequest) -> str:
 def browse_units(request: HttpRequest) -> HttpResponse:
     """The caller's own top units on the chosen map, or the search results within their area."""
     edition = _edition(request)
-    visible = Unit.objects.visible_to(request.user).filter(edition_id=edition)
+    visible: UnitQuerySet = Unit.objects.visible_to(request.user).filter(edition_id=edition)
     query = request.GET.get("q", "").strip()
     if query:
         found = services.search(visible, query).select_related("parent").order_by("level", "name")
         page = Paginator(found, 50).get_page(request.GET.get("page"))
-        return render(request, "commandroom/units_search.html",
-                      {"edition": edition, "editions": Edition.objects.all(), "query": query, "page": page})
+        return render(
+            request,
+            "commandroom/units_search.html",
+            {"edition": edition, "editions": Edition.objects.all(), "query": query, "page": page},
+        )
     roots = _roots(request, visible)
     if len(roots) == 1:
         return redirect("unit", edition=edition, code=roots[0].code)
-    return render(request, "commandroom/units_browse.html",
-                  {"edition": edition, "editions": Edition.objects.all(), "roots": roots})
+    return render(
+        request,
+        "commandroom/units_browse.html",
+        {"edition": edition, "editions": Edition.objects.all(), "roots": roots},
+    )
 
 
-def _roots(request: HttpRequest, visible) -> list[Unit]:
+def _roots(request: HttpRequest, visible: UnitQuerySet) -> list[Unit]:
     """The highest visible units: the nation, or the units of the caller's grants."""
     top = visible.order_by("level").values_list("level", flat=True).first()
     if top is None:
         return []
-    granted = {g.unit_id for g in request.user.grants.all()}
+    granted = {g.unit_id for g in caller(request).grants.all()}
     return list(visible.filter(id__in=granted).order_by("path")) or list(visible.filter(level=top))
 
 
 @login_required
 @area_aware
 def unit_page(request: HttpRequest, edition: str, code: str) -> HttpResponse:
-    visible = Unit.objects.visible_to(request.user)
+    visible: UnitQuerySet = Unit.objects.visible_to(request.user)
     try:
         unit = services.get_unit(f"{edition}:{code}", within=visible)
     except Unit.DoesNotExist:
         raise Http404("Không có đơn vị này trong phạm vi của bạn.") from None
     children = services.with_children_count(unit.children.all()).order_by("name")
-    return render(request, "commandroom/unit.html", {
-        "unit": unit,
-        "edition": unit.edition_id,
-        "editions": Edition.objects.all(),
-        "ancestors": [a for a in services.ancestors(unit) if request.user.area().contains(a)],
-        "children": children,
-        "successors": services.successors(unit),
-        "predecessors": services.predecessors(unit),
-    })
+    return render(
+        request,
+        "commandroom/unit.html",
+        {
+            "unit": unit,
+            "edition": unit.edition_id,
+            "editions": Edition.objects.all(),
+            # Every ancestor is named; only those in the caller's area are links.
+            "ancestors": [(a, caller(request).area().contains(a)) for a in services.ancestors(unit)],
+            "children": children,
+            "successors": services.successors(unit),
+            "predecessors": services.predecessors(unit),
+        },
+    )

@@ -5,9 +5,9 @@ from ninja import Query, Router, Schema
 from ninja.errors import ValidationError
 from pydantic import Field
 
-from dieuhanh.accounts.guards import area_aware
 from dieuhanh.units import services
 from dieuhanh.units.models import Edition, Kind, Unit
+from dieuhanh.units.scoping import area_aware
 
 router = Router(tags=["units"])
 
@@ -26,9 +26,16 @@ class UnitOut(Schema):
 
     @staticmethod
     def of(unit: Unit, parent_code: str | None) -> dict:
-        return {"ref": unit.ref, "code": unit.code, "name": unit.name, "kind": unit.kind, "level": unit.level,
-                "parent": f"{unit.edition_id}:{parent_code}" if parent_code else None,
-                "lat": unit.lat, "lon": unit.lon}
+        return {
+            "ref": unit.ref,
+            "code": unit.code,
+            "name": unit.name,
+            "kind": unit.kind,
+            "level": unit.level,
+            "parent": f"{unit.edition_id}:{parent_code}" if parent_code else None,
+            "lat": unit.lat,
+            "lon": unit.lon,
+        }
 
 
 class UnitPage(Schema):
@@ -77,33 +84,54 @@ def _get(request: HttpRequest, edition: str, code: str) -> Unit:
 def list_units(request: HttpRequest, filters: Query[UnitFilter]):
     units = _visible(request)
     parent = _get(request, *_split_parent(filters.parent)) if filters.parent else None
-    units = services.filter_units(units, edition=filters.edition, level=filters.level, kind=filters.kind,
-                                  parent=parent)
+    units = services.filter_units(
+        units, edition=filters.edition, level=filters.level, kind=filters.kind, parent=parent
+    )
     if filters.q:
         units = services.search(units, filters.q).order_by("level", "name", "edition", "code")
     else:
         units = units.order_by("edition", "path")
     start = (filters.page - 1) * filters.page_size
-    page = list(units.values("id", "edition_id", "code", "name", "kind", "level", "lat", "lon",
-                             "parent__code")[start:start + filters.page_size])
+    page = list(
+        units.values("id", "edition_id", "code", "name", "kind", "level", "lat", "lon", "parent__code")[
+            start : start + filters.page_size
+        ]
+    )
     return {"count": units.count(), "items": [_row(r) for r in page]}
 
 
 def _row(r: dict) -> dict:
     parent = f"{r['edition_id']}:{r['parent__code']}" if r["parent__code"] else None
-    return {"ref": f"{r['edition_id']}:{r['code']}", "code": r["code"], "name": r["name"], "kind": r["kind"],
-            "level": r["level"], "parent": parent, "lat": r["lat"], "lon": r["lon"]}
+    return {
+        "ref": f"{r['edition_id']}:{r['code']}",
+        "code": r["code"],
+        "name": r["name"],
+        "kind": r["kind"],
+        "level": r["level"],
+        "parent": parent,
+        "lat": r["lat"],
+        "lon": r["lon"],
+    }
 
 
 def _split_parent(ref: str) -> tuple[str, str]:
     edition, _, code = ref.partition(":")
     if not code or not Edition.objects.filter(code=edition).exists():
-        raise ValidationError([{"loc": ["query", "parent"], "msg": f"'{ref}' is not EDITION:CODE of a known edition",
-                                "type": "value_error"}])
+        raise ValidationError(
+            [
+                {
+                    "loc": ["query", "parent"],
+                    "msg": f"'{ref}' is not EDITION:CODE of a known edition",
+                    "type": "value_error",
+                }
+            ]
+        )
     return edition, code
 
 
-@router.get("/units/{edition}/{code}", response=UnitDetail, summary="One unit, its ancestors and children count")
+@router.get(
+    "/units/{edition}/{code}", response=UnitDetail, summary="One unit, its ancestors and children count"
+)
 @area_aware
 def get_unit(request: HttpRequest, edition: EditionCode, code: str):
     unit = _get(request, edition, code)
@@ -111,22 +139,31 @@ def get_unit(request: HttpRequest, edition: EditionCode, code: str):
     ancestors = services.ancestors(unit)
     codes = {a.pk: a.code for a in ancestors}
     return {
-        **UnitOut.of(unit, parent_code), "edition": unit.edition_id, "path": unit.path, "area_km2": unit.area_km2,
-        "ancestors": [UnitOut.of(a, codes.get(a.parent_id)) for a in ancestors],
+        **UnitOut.of(unit, parent_code),
+        "edition": unit.edition_id,
+        "path": unit.path,
+        "area_km2": unit.area_km2,
+        "ancestors": [UnitOut.of(a, codes[a.parent_id] if a.parent_id else None) for a in ancestors],
         "children_count": unit.children.count(),
     }
 
 
-@router.get("/units/{edition}/{code}/successors", response=list[ShareOut],
-            summary="The units this one became on the newer map, with weights summing to 1")
+@router.get(
+    "/units/{edition}/{code}/successors",
+    response=list[ShareOut],
+    summary="The units this one became on the newer map, with weights summing to 1",
+)
 @area_aware
 def unit_successors(request: HttpRequest, edition: EditionCode, code: str):
     unit = _get(request, edition, code)
     return [ShareOut(ref=s.new.ref, name=s.new.name, weight=s.weight) for s in services.successors(unit)]
 
 
-@router.get("/units/{edition}/{code}/predecessors", response=list[ShareOut],
-            summary="The older units whose shares make up this one")
+@router.get(
+    "/units/{edition}/{code}/predecessors",
+    response=list[ShareOut],
+    summary="The older units whose shares make up this one",
+)
 @area_aware
 def unit_predecessors(request: HttpRequest, edition: EditionCode, code: str):
     unit = _get(request, edition, code)

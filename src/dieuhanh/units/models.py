@@ -5,18 +5,19 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Lookup
 from django.db.models.fields import CharField
+from django.utils.translation import gettext_lazy as _
 
 from dieuhanh.units.scoping import AreaQuerySet
 
 
 class Kind(models.TextChoices):
-    NATION = "nation", "Quốc gia"
-    PROVINCE = "province", "Tỉnh, thành phố"
-    DISTRICT = "district", "Quận, huyện"
-    COMMUNE = "commune", "Xã, phường"
-    AGENCY = "agency", "Cơ quan"
-    ENTERPRISE = "enterprise", "Doanh nghiệp"
-    INDUSTRIAL_PARK = "industrial_park", "Khu công nghiệp"
+    NATION = "nation", _("Nation")
+    PROVINCE = "province", _("Province")
+    DISTRICT = "district", _("District")
+    COMMUNE = "commune", _("Commune")
+    AGENCY = "agency", _("Agency")
+    ENTERPRISE = "enterprise", _("Enterprise")
+    INDUSTRIAL_PARK = "industrial_park", _("Industrial park")
 
 
 class Edition(models.Model):
@@ -78,7 +79,9 @@ class Unit(models.Model):
     short_name = models.CharField(max_length=200, blank=True)
     kind = models.CharField(max_length=20, choices=Kind.choices)
     level = models.PositiveSmallIntegerField()
-    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children")
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
     path = PathField(max_length=255)
     lat = models.FloatField(null=True, blank=True)
     lon = models.FloatField(null=True, blank=True)

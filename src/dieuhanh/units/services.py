@@ -15,8 +15,18 @@ from dieuhanh.units.text import fold
 Progress = Callable[[str, int, int], None]
 """progress(step, done, total): called as loading goes, for a progress bar."""
 
-_UNIT_FIELDS = ("name", "short_name", "kind", "level", "parent_id", "path", "lat", "lon", "area_km2",
-                "search_name")
+_UNIT_FIELDS = (
+    "name",
+    "short_name",
+    "kind",
+    "level",
+    "parent_id",
+    "path",
+    "lat",
+    "lon",
+    "area_km2",
+    "search_name",
+)
 
 
 @dataclass
@@ -30,12 +40,26 @@ class LoadReport:
 
     @property
     def changed(self) -> bool:
-        return bool(sum(self.created.values()) + sum(self.updated.values()) + self.successions_created
-                    + self.successions_updated + self.successions_removed)
+        return bool(
+            sum(self.created.values())
+            + sum(self.updated.values())
+            + self.successions_created
+            + self.successions_updated
+            + self.successions_removed
+        )
 
     def as_dict(self) -> dict:
-        return {k: getattr(self, k) for k in ("created", "updated", "unchanged", "successions_created",
-                                              "successions_updated", "successions_removed")}
+        return {
+            k: getattr(self, k)
+            for k in (
+                "created",
+                "updated",
+                "unchanged",
+                "successions_created",
+                "successions_updated",
+                "successions_removed",
+            )
+        }
 
 
 def load_units(*, progress: Progress | None = None) -> LoadReport:
@@ -63,8 +87,12 @@ def load_units(*, progress: Progress | None = None) -> LoadReport:
 def _load_edition(data: sources.EditionData, report: LoadReport, tick: Progress) -> None:
     Edition.objects.update_or_create(
         code=data.code,
-        defaults={"name": data.name, "effective_from": data.effective_from, "levels": data.levels,
-                  "source": data.source},
+        defaults={
+            "name": data.name,
+            "effective_from": data.effective_from,
+            "levels": data.levels,
+            "source": data.source,
+        },
     )
     existing = {u.code: u for u in Unit.objects.filter(edition_id=data.code)}
     created = updated = unchanged = 0
@@ -96,15 +124,28 @@ def _load_edition(data: sources.EditionData, report: LoadReport, tick: Progress)
         updated += len(changed_units)
         done += len(by_level[level])
         tick(f"Nạp {data.code}", done, total)
-    report.created[data.code], report.updated[data.code], report.unchanged[data.code] = created, updated, unchanged
+    report.created[data.code], report.updated[data.code], report.unchanged[data.code] = (
+        created,
+        updated,
+        unchanged,
+    )
 
 
 def _unit_from_row(edition: str, row: sources.UnitRow, parent: Unit | None) -> Unit:
     path = f"{parent.path}{row.code}/" if parent else f"/{row.code}/"
     return Unit(
-        edition_id=edition, code=row.code, name=row.name, short_name=row.short_name, kind=row.kind,
-        level=row.level, parent_id=parent.pk if parent else None, path=path, lat=row.lat, lon=row.lon,
-        area_km2=row.area_km2, search_name=fold(row.name),
+        edition_id=edition,
+        code=row.code,
+        name=row.name,
+        short_name=row.short_name,
+        kind=row.kind,
+        level=row.level,
+        parent_id=parent.pk if parent else None,
+        path=path,
+        lat=row.lat,
+        lon=row.lon,
+        area_km2=row.area_km2,
+        search_name=fold(row.name),
     )
 
 
@@ -167,8 +208,14 @@ def counts(edition: str) -> dict[str, int]:
     return {r["kind"]: r["n"] for r in rows}
 
 
-def filter_units(units: UnitQuerySet, *, edition: str | None = None, level: int | None = None,
-                 kind: Kind | str | None = None, parent: Unit | None = None) -> UnitQuerySet:
+def filter_units(
+    units: UnitQuerySet,
+    *,
+    edition: str | None = None,
+    level: int | None = None,
+    kind: Kind | str | None = None,
+    parent: Unit | None = None,
+) -> UnitQuerySet:
     q = Q()
     if edition:
         q &= Q(edition_id=edition)

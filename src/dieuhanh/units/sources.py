@@ -87,19 +87,43 @@ def read_2021() -> EditionData:
             if r["provinceCode"] not in seen:
                 seen.add(r["provinceCode"])
                 edition.units.append(
-                    UnitRow(r["provinceCode"], tidy(r["province"]), tidy(r["provinceShort"]), "province", 1,
-                            NATION, r["provinceLat"], r["provinceLon"])
+                    UnitRow(
+                        r["provinceCode"],
+                        tidy(r["province"]),
+                        tidy(r["provinceShort"]),
+                        "province",
+                        1,
+                        NATION,
+                        r["provinceLat"],
+                        r["provinceLon"],
+                    )
                 )
             if r["districtCode"] not in seen:
                 seen.add(r["districtCode"])
                 edition.units.append(
-                    UnitRow(r["districtCode"], tidy(r["district"]), tidy(r["districtShort"]), "district", 2,
-                            r["provinceCode"], r["districtLat"], r["districtLon"])
+                    UnitRow(
+                        r["districtCode"],
+                        tidy(r["district"]),
+                        tidy(r["districtShort"]),
+                        "district",
+                        2,
+                        r["provinceCode"],
+                        r["districtLat"],
+                        r["districtLon"],
+                    )
                 )
             if r["wardCode"]:  # island districts (Côn Đảo, Lý Sơn, …) have no communes
                 edition.units.append(
-                    UnitRow(r["wardCode"], tidy(r["ward"]), tidy(r["wardShort"]), "commune", 3,
-                            r["districtCode"], r["wardLat"], r["wardLon"])
+                    UnitRow(
+                        r["wardCode"],
+                        tidy(r["ward"]),
+                        tidy(r["wardShort"]),
+                        "commune",
+                        3,
+                        r["districtCode"],
+                        r["wardLat"],
+                        r["wardLon"],
+                    )
                 )
     return edition
 
@@ -107,7 +131,7 @@ def read_2021() -> EditionData:
 def _short(name: str) -> str:
     for prefix in ("Thành phố ", "Tỉnh ", "Phường ", "Xã ", "Đặc khu "):
         if name.startswith(prefix):
-            return name[len(prefix):]
+            return name[len(prefix) :]
     return name
 
 
@@ -156,8 +180,16 @@ def read_2025() -> tuple[EditionData, dict[tuple[str, str], str]]:
             raise SourceDataError(f"VN-2025 province {int(p.code):02d} '{p.name}' has no coordinates")
         name = _province_name(p)
         edition.units.append(
-            UnitRow(f"{int(p.code):02d}", name, _short(name), "province", 1, NATION,
-                    geo["provinceLat"], geo["provinceLon"])
+            UnitRow(
+                f"{int(p.code):02d}",
+                name,
+                _short(name),
+                "province",
+                1,
+                NATION,
+                geo["provinceLat"],
+                geo["provinceLon"],
+            )
         )
     keys: dict[tuple[str, str], str] = {}
     for w in sorted(Ward.iter_all(), key=lambda w: int(w.code)):
@@ -168,8 +200,17 @@ def read_2025() -> tuple[EditionData, dict[tuple[str, str], str]]:
         geo = _official_code(candidates, code, name)
         keys[(geo["provinceKey"], geo["wardKey"])] = code
         edition.units.append(
-            UnitRow(code, name, _short(name), "commune", 2, f"{int(w.province_code):02d}",
-                    geo["wardLat"], geo["wardLon"], geo["wardAreaKm2"])
+            UnitRow(
+                code,
+                name,
+                _short(name),
+                "commune",
+                2,
+                f"{int(w.province_code):02d}",
+                geo["wardLat"],
+                geo["wardLon"],
+                geo["wardAreaKm2"],
+            )
         )
     return edition, keys
 
@@ -179,8 +220,10 @@ def _old_keys() -> tuple[dict[str, str], dict[str, str]]:
     communes: dict[str, str] = {}
     provinces: dict[str, str] = {}
     with _dataset() as db:
-        for r in db.execute("SELECT provinceKey, districtKey, wardKey, provinceCode, districtCode, wardCode "
-                            "FROM admin_units_legacy"):
+        for r in db.execute(
+            "SELECT provinceKey, districtKey, wardKey, provinceCode, districtCode, wardCode "
+            "FROM admin_units_legacy"
+        ):
             provinces[r["provinceKey"]] = r["provinceCode"]
             # An island district with no communes is keyed as the district with an empty ward.
             ward_key = r["wardKey"] if r["wardCode"] else ""
@@ -193,10 +236,14 @@ def read_succession(new_keys: dict[tuple[str, str], str]) -> list[SuccessionRow]
     conv = _converter()
     old_communes, old_provinces = _old_keys()
     with _dataset() as db:
-        new_province_code = {r["provinceKey"]: r["provinceCode"]
-                             for r in db.execute("SELECT DISTINCT provinceKey, provinceCode FROM admin_units")}
-        area = {(r["provinceKey"], r["wardKey"]): r["wardAreaKm2"]
-                for r in db.execute("SELECT provinceKey, wardKey, wardAreaKm2 FROM admin_units")}
+        new_province_code = {
+            r["provinceKey"]: r["provinceCode"]
+            for r in db.execute("SELECT DISTINCT provinceKey, provinceCode FROM admin_units")
+        }
+        area = {
+            (r["provinceKey"], r["wardKey"]): r["wardAreaKm2"]
+            for r in db.execute("SELECT provinceKey, wardKey, wardAreaKm2 FROM admin_units")
+        }
 
     rows: list[SuccessionRow] = []
     for new_pk, old_pks in conv["DICT_PROVINCE"].items():

@@ -1,0 +1,65 @@
+# make demo: set up, load the real units and demo users, serve the command room on 127.0.0.1:8000
+# make test: set up, then lint, type-check, check migrations and the API contract, and run every test
+# on SQLite, then on PostgreSQL (required when DIEUHANH_REQUIRE_PG=1).
+
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PG_URL ?= $(or $(DIEUHANH_TEST_PG_URL),postgresql://postgres@127.0.0.1:5432/test)
+LOCALE := src/dieuhanh/locale
+export DIEUHANH_HOME ?= $(CURDIR)/var
+
+.PHONY: setup demo serve test lint check test-sqlite test-pg openapi messages clean
+
+setup: $(VENV)/.installed messages browser
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $@
+
+# Compiled translations are build output (not committed).
+messages: $(VENV)/.installed
+	$(VENV)/bin/pybabel compile --use-fuzzy -d $(LOCALE) -D django -q
+
+# Debian's Chromium for the browser tests; installed when missing and we are root (CI, a fresh machine).
+browser:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-liberation2; \
+	  else echo "chromium is missing and we are not root: browser tests will fail under DIEUHANH_REQUIRE_BROWSER=1"; fi; \
+	fi
+
+demo: setup
+	$(VENV)/bin/dieuhanh init --demo
+	$(VENV)/bin/dieuhanh serve --host 127.0.0.1 --port 8000
+
+serve: setup
+	$(VENV)/bin/dieuhanh serve
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+	$(PY) -m django makemigrations --check --dry-run --settings=dieuhanh.settings
+	$(PY) -m dieuhanh.openapi --check docs/openapi.json
+
+openapi: $(VENV)/.installed
+	$(PY) -m dieuhanh.openapi docs/openapi.json
+
+test: setup lint test-sqlite test-pg
+
+test-sqlite:
+	DIEUHANH_REQUIRE_BROWSER=$${DIEUHANH_REQUIRE_BROWSER:-1} $(PY) -m pytest -q
+
+test-pg:
+	@if $(PY) -m dieuhanh.pgprobe "$(PG_URL)"; then \
+	  DIEUHANH_DATABASE_URL="$(PG_URL)" $(PY) -m pytest -q -m "not browser"; \
+	elif [ "$$DIEUHANH_REQUIRE_PG" = 1 ]; then \
+	  echo "PostgreSQL is required (DIEUHANH_REQUIRE_PG=1) but does not answer at $(PG_URL)"; exit 1; \
+	else echo "PostgreSQL does not answer at $(PG_URL): the PostgreSQL run was NOT done."; fi
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

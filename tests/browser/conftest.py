@@ -1,0 +1,46 @@
+"""Playwright (Python) driving Debian's Chromium; never a downloaded browser."""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import required
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SCREENSHOTS = Path(__file__).parent / "screenshots"
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not Path(CHROMIUM).exists():
+        if required("DIEUHANH_REQUIRE_BROWSER"):
+            pytest.fail(f"Chromium is required (DIEUHANH_REQUIRE_BROWSER=1) but not found at {CHROMIUM}")
+        pytest.skip("Debian's chromium is not installed (make setup installs it as root)")
+    # The sync API runs an event loop in this thread; the ORM calls the tests make around it are sync.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(locale="vi-VN", viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def screenshot(page, name: str) -> Path:
+    SCREENSHOTS.mkdir(exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path

@@ -1,0 +1,106 @@
+"""The one test base (DESIGN §3): the real units, and a small world of users on them.
+
+The real units of both maps are loaded once per test database. The world is the nation, Hồ Chí
+Minh City, and two neighbouring wards of it (Bến Thành, Sài Gòn) on the 2025 map, with a user per
+role on each, as RapidPro's TembaTest does.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import pytest
+from django.db import connection
+from django.test import Client
+
+from dieuhanh.accounts.models import User
+from dieuhanh.accounts.services import create_token, create_user
+from dieuhanh.units.models import Unit
+from dieuhanh.units.services import get_unit, load_units
+
+PASSWORD = "test-password-1"
+
+
+def pytest_report_header(config):
+    return f"database: {connection.vendor} ({connection.settings_dict['NAME']})"
+
+
+def ensure_units() -> None:
+    """Load the units unless they are there (a transactional test's flush removes them)."""
+    if not Unit.objects.filter(edition_id="VN-2025", kind="commune").exists():
+        load_units()
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    with django_db_blocker.unblock():
+        ensure_units()
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # PBKDF2 is slow by design; the tests create users by the dozen.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@dataclass
+class Caller:
+    user: User
+    token: str
+
+    def client(self) -> Client:
+        """An API client that authenticates with the user's bearer token."""
+        return Client(headers={"Authorization": f"Bearer {self.token}"})
+
+    def browser(self) -> Client:
+        """A page client signed in with a session."""
+        c = Client()
+        c.force_login(self.user)
+        return c
+
+
+@dataclass
+class World:
+    nation: Unit
+    province: Unit
+    commune_a: Unit  # Phường Bến Thành
+    commune_b: Unit  # Phường Sài Gòn, its neighbour
+    leader: Caller
+    province_operator: Caller
+    operator_a: Caller
+    operator_b: Caller
+    tracer: Caller
+
+    def everyone(self) -> list[Caller]:
+        return [self.leader, self.province_operator, self.operator_a, self.operator_b, self.tracer]
+
+
+def make_caller(username: str, unit: Unit, role: str) -> Caller:
+    user = create_user(
+        actor=None, username=username, password=PASSWORD, grants=[(unit, role)], validate=False
+    )
+    _, raw = create_token(actor=None, user=user, name="test")
+    return Caller(user, raw)
+
+
+@pytest.fixture
+def world(db) -> World:
+    ensure_units()
+    nation, province = get_unit("VN-2025:VN"), get_unit("VN-2025:79")
+    a, b = get_unit("VN-2025:26743"), get_unit("VN-2025:26740")
+    return World(
+        nation,
+        province,
+        a,
+        b,
+        leader=make_caller("leader", nation, "leader"),
+        province_operator=make_caller("hcm-operator", province, "operator"),
+        operator_a=make_caller("benthanh-operator", a, "operator"),
+        operator_b=make_caller("saigon-operator", b, "operator"),
+        tracer=make_caller("hcm-tracer", province, "tracer"),
+    )
+
+
+def required(name: str) -> bool:
+    return os.environ.get(name) == "1"
