@@ -15,14 +15,14 @@ setup: $(VENV)/.installed messages browser
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.lock
-	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -m pip install -qq --upgrade pip
+	$(PY) -m pip install -qq -r requirements.lock
+	$(PY) -m pip install -qq --no-deps -e .
 	touch $@
 
 # Compiled translations are build output (not committed).
 messages: $(VENV)/.installed
-	$(VENV)/bin/pybabel compile --use-fuzzy -d $(LOCALE) -D django -q
+	$(VENV)/bin/pybabel compile -d $(LOCALE) -D django
 
 # Debian's Chromium for the browser tests; installed when missing and we are root (CI, a fresh machine).
 browser:

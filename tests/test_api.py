@@ -66,6 +66,13 @@ def test_paging(world):
     assert not {i["ref"] for i in first["items"]} & {i["ref"] for i in second["items"]}
 
 
+def test_api_docs_page_uses_local_assets(client, db):
+    page = client.get("/api/v1/docs").content.decode()
+    assert "/static/ninja/swagger-ui-bundle.js" in page
+    assert "cdn" not in page.lower()
+    assert client.get("/static/ninja/swagger-ui-bundle.js").status_code == 200
+
+
 def test_committed_openapi_matches_the_api():
     committed = Path(__file__).resolve().parents[1] / "docs" / "openapi.json"
     assert json.loads(committed.read_text()) == json.loads(schema_text()), "run `make openapi` and commit"

@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "ninja",  # serves the API docs' Swagger UI from its own static files, not a CDN
     "dieuhanh.units",
     "dieuhanh.accounts",
     "dieuhanh.commandroom",

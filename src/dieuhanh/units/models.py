@@ -105,7 +105,6 @@ class Unit(models.Model):
             models.Index(fields=["edition", "level", "kind"], name="unit_edition_level"),
             models.Index(fields=["edition", "parent"], name="unit_edition_parent"),
         ]
-        ordering = ["edition", "path"]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.ref})"

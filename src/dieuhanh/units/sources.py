@@ -15,12 +15,17 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from importlib import metadata
-from importlib.resources import files
+from importlib.util import find_spec
+from pathlib import Path
 
 from dieuhanh.units.text import compact, tidy
 
 NATION = "VN"
 NATION_NAME = "Việt Nam"
+
+
+class SourceDataError(RuntimeError):
+    """The packages' data no longer fit together; the message says where."""
 
 
 @dataclass(frozen=True)
@@ -57,15 +62,23 @@ def _package_source(*names: str) -> str:
     return ", ".join(f"{n} {metadata.version(n)}" for n in names)
 
 
+def _data_file(name: str) -> Path:
+    # Found without importing the package: its import loads its whole address parser.
+    spec = find_spec("vietnamadminunits")
+    if spec is None or not spec.submodule_search_locations:
+        raise SourceDataError("the package vietnamadminunits is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / "data" / name
+
+
 def _dataset() -> sqlite3.Connection:
-    path = files("vietnamadminunits") / "data" / "dataset.db"
+    path = _data_file("dataset.db")
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     conn.row_factory = sqlite3.Row
     return conn
 
 
 def _converter() -> dict:
-    return json.loads((files("vietnamadminunits") / "data" / "converter_2025.json").read_text("utf-8"))
+    return json.loads(_data_file("converter_2025.json").read_text("utf-8"))
 
 
 def _nation() -> UnitRow:
@@ -140,10 +153,6 @@ def _province_name(province) -> str:
     if province.division_type.value == "tỉnh" and not name.startswith("Tỉnh "):
         return f"Tỉnh {name}"
     return name
-
-
-class SourceDataError(RuntimeError):
-    """The packages' data no longer fit together; the message says where."""
 
 
 def _official_code(candidates: list[sqlite3.Row], official: str, name: str) -> sqlite3.Row:
