@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.db.models import Count, Q
 
+from dieuhanh.db import insert_rows
 from dieuhanh.units import sources
 from dieuhanh.units.models import Edition, Kind, Succession, Unit, UnitQuerySet
 from dieuhanh.units.text import fold
@@ -94,36 +95,37 @@ def _load_edition(data: sources.EditionData, report: LoadReport, tick: Progress)
             "source": data.source,
         },
     )
-    existing = {u.code: u for u in Unit.objects.filter(edition_id=data.code)}
-    created = updated = unchanged = 0
-    total = len(data.units)
+    stored = {
+        r[0]: (r[1], r[2:])
+        for r in Unit.objects.filter(edition_id=data.code).values_list("code", "id", *_UNIT_FIELDS)
+    }
+    placed: dict[str, tuple[int, str]] = {code: (pk, values[5]) for code, (pk, values) in stored.items()}
     by_level: dict[int, list[sources.UnitRow]] = {}
     for row in data.units:
         by_level.setdefault(row.level, []).append(row)
-    done = 0
+    created = updated = unchanged = done = 0
     for level in sorted(by_level):  # parents before children, so their ids and paths are known
-        new_units, changed_units = [], []
+        new_rows, changed = [], []
         for row in by_level[level]:
-            parent = existing[row.parent_code] if row.parent_code else None
-            unit = _unit_from_row(data.code, row, parent)
-            old = existing.get(row.code)
+            values = _values(row, placed.get(row.parent_code) if row.parent_code else None)
+            old = stored.get(row.code)
             if old is None:
-                new_units.append(unit)
-            elif any(getattr(old, f) != getattr(unit, f) for f in _UNIT_FIELDS):
-                for f in _UNIT_FIELDS:
-                    setattr(old, f, getattr(unit, f))
-                changed_units.append(old)
+                new_rows.append((data.code, row.code, *values))
+            elif old[1] != values:
+                changed.append(Unit(pk=old[0], **dict(zip(_UNIT_FIELDS, values, strict=True))))
             else:
                 unchanged += 1
-        for unit in Unit.objects.bulk_create(new_units, batch_size=2000):
-            existing[unit.code] = unit
-        Unit.objects.bulk_update(changed_units, _UNIT_FIELDS, batch_size=2000)
-        if new_units and new_units[0].pk is None:  # backends without RETURNING: read the ids back
-            existing.update({u.code: u for u in Unit.objects.filter(edition_id=data.code, level=level)})
-        created += len(new_units)
-        updated += len(changed_units)
-        done += len(by_level[level])
-        tick(f"Nạp {data.code}", done, total)
+        insert_rows(Unit, ("edition_id", "code", *_UNIT_FIELDS), new_rows)
+        Unit.objects.bulk_update(changed, _UNIT_FIELDS, batch_size=2000)
+        if new_rows:
+            placed.update(
+                (code, (pk, path))
+                for code, pk, path in Unit.objects.filter(edition_id=data.code, level=level).values_list(
+                    "code", "id", "path"
+                )
+            )
+        created, updated, done = created + len(new_rows), updated + len(changed), done + len(by_level[level])
+        tick(f"Nạp {data.code}", done, len(data.units))
     report.created[data.code], report.updated[data.code], report.unchanged[data.code] = (
         created,
         updated,
@@ -131,21 +133,20 @@ def _load_edition(data: sources.EditionData, report: LoadReport, tick: Progress)
     )
 
 
-def _unit_from_row(edition: str, row: sources.UnitRow, parent: Unit | None) -> Unit:
-    path = f"{parent.path}{row.code}/" if parent else f"/{row.code}/"
-    return Unit(
-        edition_id=edition,
-        code=row.code,
-        name=row.name,
-        short_name=row.short_name,
-        kind=row.kind,
-        level=row.level,
-        parent_id=parent.pk if parent else None,
-        path=path,
-        lat=row.lat,
-        lon=row.lon,
-        area_km2=row.area_km2,
-        search_name=fold(row.name),
+def _values(row: sources.UnitRow, parent: tuple[int, str] | None) -> tuple:
+    """The row's stored values, in _UNIT_FIELDS order."""
+    parent_id, path = (parent[0], f"{parent[1]}{row.code}/") if parent else (None, f"/{row.code}/")
+    return (
+        row.name,
+        row.short_name,
+        row.kind,
+        row.level,
+        parent_id,
+        path,
+        row.lat,
+        row.lon,
+        row.area_km2,
+        fold(row.name),
     )
 
 
@@ -161,9 +162,9 @@ def _load_succession(rows: list[sources.SuccessionRow], report: LoadReport, tick
         if s is not None and abs(s.weight - weight) > 1e-12:
             s.weight = weight
             changed.append(s)
-    new = [Succession(old_id=o, new_id=n, weight=w) for (o, n), w in wanted.items() if (o, n) not in existing]
+    new = [(o, n, w) for (o, n), w in wanted.items() if (o, n) not in existing]
     Succession.objects.filter(pk__in=stale).delete()
-    Succession.objects.bulk_create(new, batch_size=2000)
+    insert_rows(Succession, ("old_id", "new_id", "weight"), new)
     Succession.objects.bulk_update(changed, ["weight"], batch_size=2000)
     report.successions_created, report.successions_updated = len(new), len(changed)
     report.successions_removed = len(stale)
