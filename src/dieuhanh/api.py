@@ -15,6 +15,7 @@ from dieuhanh.accounts.api import router as accounts_router
 from dieuhanh.accounts.auth import api_auth
 from dieuhanh.units.api import router as units_router
 from dieuhanh.units.scoping import below_nation, is_declared, public
+from dieuhanh.warehouse.api import router as warehouse_router
 
 api = NinjaAPI(
     title="Điều hành API",
@@ -95,3 +96,4 @@ def deny_undeclared(view: Callable) -> Callable:
 api.add_decorator(deny_undeclared)
 api.add_router("/", accounts_router)
 api.add_router("/", units_router)
+api.add_router("/", warehouse_router)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -17,6 +18,12 @@ token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 app.add_typer(units_app, name="units")
 app.add_typer(users_app, name="users")
 app.add_typer(token_app, name="token")
+sources_app = typer.Typer(help="Source platforms that send events.", no_args_is_help=True)
+venues_app = typer.Typer(help="QR venues (điểm QR).", no_args_is_help=True)
+worker_app = typer.Typer(help="Background workers.", no_args_is_help=True)
+app.add_typer(sources_app, name="sources")
+app.add_typer(venues_app, name="venues")
+app.add_typer(worker_app, name="worker")
 console = Console(stderr=True)
 
 
@@ -147,6 +154,142 @@ def token_create(
     _, raw = create_token(actor=None, user=user, name=label)
     console.print(f"Token cho {name} (chỉ hiện một lần; store it now):")
     print(raw)
+
+
+@sources_app.command("create")
+def sources_create(
+    name: str,
+    kinds: str = typer.Option(
+        ..., "--kinds", help="comma-separated: checkin,health,travel,test,vaccination,..."
+    ),
+    edition: str = typer.Option("VN-2025", "--edition", help="how its bare commune codes are read"),
+) -> None:
+    """Register a source platform; its token is printed once, alone on the last line."""
+    _django()
+    from dieuhanh.warehouse.services import WarehouseError, create_source
+
+    try:
+        source, raw = create_source(actor=None, name=name, kinds=kinds.split(","), edition=edition)
+    except WarehouseError as e:
+        raise fail(str(e)) from None
+    console.print(f"Đã đăng ký nguồn {source.name} ({', '.join(source.kinds)}; {source.edition_id}). Token:")
+    print(raw)
+
+
+@venues_app.command("import")
+def venues_import(path: Path, edition: str = typer.Option("VN-2025", "--edition")) -> None:
+    """Import venues from CSV: code,name,kind,commune,lat,lon,dwell_minutes."""
+    _django()
+    from dieuhanh.warehouse.services import WarehouseError, import_venues
+
+    if not path.exists():
+        raise fail(f"không có tệp {path}")
+    try:
+        result = import_venues(actor=None, path=path, edition=edition)
+    except WarehouseError as e:
+        raise fail(str(e)) from None
+    for line, field, error in result.rejected[:50]:
+        console.print(f"  dòng {line}, {field}: {error}")
+    console.print(
+        f"Điểm QR: mới {result.created}, cập nhật {result.updated}, bị từ chối {len(result.rejected)}"
+    )
+    if result.rejected:
+        raise typer.Exit(code=2)
+
+
+@venues_app.command("qr")
+def venues_qr(
+    code: str, output: Path = typer.Option(..., "-o", "--output", help="PNG file to write")
+) -> None:
+    """Write the QR image of a venue (payload signed, so forged codes are refused)."""
+    _django()
+    from dieuhanh.warehouse.models import Venue
+    from dieuhanh.warehouse.qr import payload, write_png
+
+    if not Venue.objects.filter(code=code).exists():
+        raise fail(f"không có điểm QR '{code}'")
+    write_png(code, output)
+    console.print(f"Đã ghi {output} ({payload(code)})")
+
+
+@app.command()
+def ingest(
+    path: Path,
+    kind: str = typer.Option(
+        ..., "--kind", help="checkin, health, travel, test, vaccination, quarantine, report"
+    ),
+    source: str = typer.Option(..., "--source", help="the registered source's name"),
+    show: int = typer.Option(20, "--show", help="rejected lines to print"),
+) -> None:
+    """Ingest an NDJSON, CSV or Parquet file of events through the same pipeline as the API."""
+    _django()
+    from dieuhanh.warehouse.ingest import csv_records, ndjson_records, parquet_records
+    from dieuhanh.warehouse.models import Source
+    from dieuhanh.warehouse.services import WarehouseError
+    from dieuhanh.warehouse.services import ingest as run
+
+    found = Source.objects.filter(name=source).first()
+    if found is None:
+        raise fail(f"không có nguồn '{source}' (dieuhanh sources create …)")
+    if not path.exists():
+        raise fail(f"không có tệp {path}")
+    total = _count_lines(path)
+    with path.open("rb") as f, progress_bar() as tick:
+        if path.suffix == ".parquet":
+            records = parquet_records(str(path))
+        elif path.suffix == ".csv":
+            records = csv_records(line.decode("utf-8-sig") for line in f)
+        else:
+            records = ndjson_records(f)
+        try:
+            summary = run(found, kind, records, progress=lambda line: tick(f"Nạp {path.name}", line, total))
+        except WarehouseError as e:
+            raise fail(str(e)) from None
+    for r in summary.rejected[:show]:
+        console.print(f"  dòng {r.line}, {r.field or '-'}: {r.error}")
+    console.print_json(
+        data={k: v for k, v in summary.as_dict().items() if k != "rejected"}
+        | {"rejected": len(summary.rejected)}
+    )
+
+
+def _count_lines(path: Path) -> int:
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(str(path)).metadata.num_rows
+    with path.open("rb") as f:
+        return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
+
+
+@app.command()
+def purge() -> None:
+    """Delete person-level events past their kind's retention (DIEUHANH_RETENTION); rollups stay."""
+    _django()
+    from dieuhanh.warehouse.services import purge as run
+
+    report = run(actor=None)
+    for kind, n in report.deleted.items():
+        console.print(f"{kind}: xóa {n} sự kiện trước {report.cutoffs[kind]:%d/%m/%Y %H:%M}")
+
+
+@app.command()
+def synth(
+    scale: int = typer.Option(2000, "--scale", help="people simulated"),
+    days: int = typer.Option(7, "--days"),
+    edition: str = typer.Option("VN-2025", "--edition"),
+    output: Path = typer.Option(..., "-o", "--output", help="folder to write into"),
+    seed: int = typer.Option(1, "--seed"),
+) -> None:
+    """Write realistic synthetic venues and events (NDJSON per kind) for demos, tests and benchmarks."""
+    _django()
+    from dieuhanh.warehouse.synth import generate
+
+    output.mkdir(parents=True, exist_ok=True)
+    with progress_bar() as tick:
+        written = generate(output, scale=scale, days=days, edition=edition, seed=seed, progress=tick)
+    for name, n in written.items():
+        console.print(f"{name}: {n}")
 
 
 @app.command()

@@ -19,18 +19,34 @@ HOME = Path(os.environ.get("DIEUHANH_HOME", "var")).resolve()
 HOME.mkdir(parents=True, exist_ok=True)
 
 
-def _secret_key() -> str:
-    if key := os.environ.get("DIEUHANH_SECRET_KEY"):
+def _kept_secret(variable: str, filename: str) -> str:
+    """From the environment, or generated once into DIEUHANH_HOME with owner-only permissions."""
+    if key := os.environ.get(variable):
         return key
-    path = HOME / "secret_key"
+    path = HOME / filename
     if not path.exists():
-        # Written once with owner-only permissions; sessions and token HMACs survive restarts.
         path.touch(mode=0o600)
         path.write_text(secrets.token_urlsafe(50))
     return path.read_text().strip()
 
 
-SECRET_KEY = _secret_key()
+SECRET_KEY = _kept_secret("DIEUHANH_SECRET_KEY", "secret_key")
+# Person keys are HMAC-SHA256(PSEUDONYM_KEY, normalised ID). Its own key, so that rotating Django's
+# secret never orphans the pseudonyms already stored; losing it makes them unlinkable (by design).
+PSEUDONYM_KEY = _kept_secret("DIEUHANH_PSEUDONYM_KEY", "pseudonym_key").encode()
+# Signs venue QR codes: its own key, so that printed codes outlive a rotation of SECRET_KEY.
+QR_SIGNING_KEY = _kept_secret("DIEUHANH_QR_KEY", "qr_key").encode()
+# Days person-level events are kept, per kind ("checkin=30,health=30"); kinds not named are kept.
+RETENTION_DAYS = {"checkin": 30, "health": 30, "travel": 30} | {
+    kind: int(days)
+    for kind, _, days in (
+        item.partition("=") for item in os.environ.get("DIEUHANH_RETENTION", "").split(",") if item
+    )
+}
+# Largest body of one POST /api/v1/events/{kind} (bytes); larger batches are refused with 413.
+MAX_BATCH_BYTES = int(os.environ.get("DIEUHANH_MAX_BATCH_BYTES", 32 * 1024 * 1024))
+DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_BATCH_BYTES + 1
+NATS_URL = os.environ.get("DIEUHANH_NATS_URL", "nats://127.0.0.1:4222")
 DEBUG = os.environ.get("DIEUHANH_DEBUG", "") == "1"
 ALLOWED_HOSTS = os.environ.get("DIEUHANH_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver").split(",")
 
@@ -44,6 +60,7 @@ INSTALLED_APPS = [
     "ninja",  # serves the API docs' Swagger UI from its own static files, not a CDN
     "dieuhanh.units",
     "dieuhanh.accounts",
+    "dieuhanh.warehouse",
     "dieuhanh.commandroom",
 ]
 

@@ -28,12 +28,12 @@ class User(AbstractUser):
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.PERSON)
     full_name = models.CharField(max_length=200, blank=True)
 
-    def area(self) -> Area:
-        """Every unit this user may see; computed once per instance (so once per request)."""
-        cached: Area | None = getattr(self, "_area", None)
-        if cached is None:
-            cached = self._area = visible_to(self)
-        return cached
+    def area(self, role: str | None = None) -> Area:
+        """The units this user may see (through grants of `role` only, when given); cached per instance."""
+        cache: dict[str | None, Area] = self.__dict__.setdefault("_areas", {})
+        if role not in cache:
+            cache[role] = visible_to(self, role=role)
+        return cache[role]
 
     def roles_at(self, unit: Unit) -> set[str]:
         """The roles this user holds on the unit or on any unit above it (same edition or national)."""

@@ -10,11 +10,16 @@ if TYPE_CHECKING:
     from dieuhanh.accounts.models import User
 
 
-def visible_to(user: User) -> Area:
-    """The union of the user's granted subtrees; a grant on the nation sees every edition."""
+def visible_to(user: User, role: str | None = None) -> Area:
+    """The union of the user's granted subtrees (of grants of `role` only, when given).
+
+    A grant on the nation sees every edition.
+    """
     if not user.is_active:
         return Area.nothing()
-    grants = list(user.grants.select_related("unit").only("unit__kind", "unit__edition_id", "unit__path"))
+    grants = user.grants.select_related("unit").only("unit__kind", "unit__edition_id", "unit__path")
+    if role is not None:
+        grants = grants.filter(role=role)
     if any(g.unit.kind == "nation" for g in grants):
         return Area(True, frozenset())
     return Area(False, frozenset((g.unit.edition_id, g.unit.path) for g in grants))

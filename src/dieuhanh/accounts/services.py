@@ -41,7 +41,7 @@ def create_user(
     *,
     actor: User | None,
     username: str,
-    password: str,
+    password: str | None,
     grants: Iterable[tuple[Unit, str]] = (),
     full_name: str = "",
     kind: str = User.Kind.PERSON,
@@ -54,9 +54,12 @@ def create_user(
     if User.objects.filter(username=username).exists():
         raise ValueError(f"user '{username}' already exists")
     user = User(username=username, full_name=full_name, kind=kind, is_staff=superuser, is_superuser=superuser)
-    if validate:
-        validate_password(password, user)
-    user.set_password(password)
+    if password is None:  # a service user (a source platform): tokens only, no login
+        user.set_unusable_password()
+    else:
+        if validate:
+            validate_password(password, user)
+        user.set_password(password)
     user.save()
     for unit, role in grants:
         Grant.objects.create(user=user, unit=unit, role=role)

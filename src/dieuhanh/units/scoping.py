@@ -64,7 +64,11 @@ class AreaQuerySet(models.QuerySet):
     area_field = ""
 
     def visible_to(self: _QS, user: object) -> _QS:
-        return self.filter(area_of(user).q(self.area_field))
+        return self.within(area_of(user))
+
+    def within(self: _QS, area: Area | None) -> _QS:
+        """Rows inside the area; all rows when there is no area to apply (a system caller)."""
+        return self if area is None else self.filter(area.q(self.area_field))
 
 
 # Deny by default: a view or API route that serves area data declares it, or others are refused.

@@ -1,0 +1,234 @@
+from datetime import date, datetime, timedelta
+from typing import Any, Literal
+
+from django.conf import settings
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest
+from ninja import Query, Router, Schema
+from ninja.errors import HttpError
+from pydantic import Field
+
+from dieuhanh.accounts.guards import caller
+from dieuhanh.units.models import Unit
+from dieuhanh.units.scoping import area_aware
+from dieuhanh.units.services import get_unit
+from dieuhanh.warehouse import services
+from dieuhanh.warehouse.ingest import body_records
+from dieuhanh.warehouse.kinds import KINDS, FieldError
+from dieuhanh.warehouse.models import Venue, VenueKind
+from dieuhanh.warehouse.persons import PersonIdError, normalise
+
+router = Router(tags=["warehouse"])
+
+INGEST_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/x-ndjson": {"schema": {"type": "string"}},
+            "text/csv": {"schema": {"type": "string"}},
+        },
+    }
+}
+
+
+class RejectedOut(Schema):
+    line: int
+    field: str | None
+    error: str
+
+
+class IngestOut(Schema):
+    accepted: int
+    duplicates: int
+    rejected: list[RejectedOut]
+
+
+@router.post(
+    "/events/{kind}",
+    response=IngestOut,
+    openapi_extra=INGEST_BODY,
+    summary="A batch of events from a source platform (NDJSON or CSV body)",
+)
+@area_aware  # writes only; a source's events are placed by their own communes
+def post_events(request: HttpRequest, kind: str):
+    if kind not in KINDS:
+        raise Http404(f"unknown event kind '{kind}'; kinds are: {', '.join(KINDS)}")
+    source = services.source_of(caller(request))
+    if source is None:
+        raise PermissionError("only a source platform's token may send events")
+    if kind not in source.kinds:
+        raise PermissionError(f"source '{source.name}' may not send '{kind}' events")
+    length = int(request.headers.get("Content-Length") or 0)
+    if length > settings.MAX_BATCH_BYTES:
+        raise HttpError(
+            413, f"body of {length} bytes is over the limit of {settings.MAX_BATCH_BYTES}; split it"
+        )
+    records = body_records(request.body, request.content_type or "")
+    return services.ingest(source, kind, records).as_dict()
+
+
+class VenueIn(Schema):
+    code: str = Field(max_length=40)
+    name: str = Field(max_length=200)
+    kind: VenueKind
+    commune: str = Field(description="EDITION:CODE of the venue's commune")
+    lat: float | None = None
+    lon: float | None = None
+    dwell_minutes: int | None = None
+
+
+class VenueOut(Schema):
+    code: str
+    name: str
+    kind: str
+    commune: str
+    lat: float | None
+    lon: float | None
+    dwell_minutes: int | None
+    qr_payload: str
+
+
+def _venue_out(venue: Venue) -> dict[str, Any]:
+    from dieuhanh.warehouse.qr import payload
+
+    return {
+        "code": venue.code,
+        "name": venue.name,
+        "kind": venue.kind,
+        "commune": venue.commune.ref,
+        "lat": venue.lat,
+        "lon": venue.lon,
+        "dwell_minutes": venue.dwell_minutes,
+        "qr_payload": payload(venue.code),
+    }
+
+
+WRITERS = {"operator", "admin", "enterprise", "leader"}
+
+
+@router.post("/venues", response={201: VenueOut}, summary="Create or update a QR venue in your area")
+@area_aware
+def post_venue(request: HttpRequest, venue: VenueIn):
+    user = caller(request)
+    if not WRITERS & set(user.grants.values_list("role", flat=True)):
+        raise PermissionError("registering venues needs an operator, enterprise, leader or admin grant")
+    try:
+        saved = services.save_venue(actor=user, venue=services.VenueInput(**venue.dict()), area=user.area())
+    except FieldError as e:
+        raise HttpError(422, f"{e.field}: {e}") from None
+    return 201, _venue_out(saved)
+
+
+@router.get("/venues", response=list[VenueOut], summary="Venues in your area (by commune)")
+@area_aware
+def list_venues(request: HttpRequest, commune: str | None = None, limit: int = Query(100, ge=1, le=1000)):
+    venues: QuerySet[Venue] = (
+        Venue.objects.visible_to(request.user).select_related("commune").order_by("code")
+    )
+    if commune:
+        venues = venues.filter(commune__in=Unit.objects.under(_unit(request, commune)))
+    return [_venue_out(v) for v in venues[:limit]]
+
+
+class CountsQuery(Schema):
+    kind: Literal["checkin", "health", "travel", "test", "vaccination", "quarantine", "report"]
+    unit: str | None = Field(None, description="EDITION:CODE; default: your own unit")
+    from_: date = Field(alias="from")
+    to: date
+    by: Literal["day", "unit", "none"] = "none"
+    result: str | None = None
+    method: str | None = None
+    dose: str | None = None
+    symptomatic: Literal["yes", "no"] | None = None
+    place: str | None = None
+    category: str | None = None
+    venue_kind: str | None = None
+    mode: str | None = None
+
+
+class CountRow(Schema):
+    unit: str
+    day: date | None
+    count: float
+
+
+class CountsOut(Schema):
+    total: float
+    rows: list[CountRow]
+
+
+def _unit(request: HttpRequest, ref: str) -> Unit:
+    try:
+        unit = get_unit(ref)
+    except ValueError as e:
+        raise HttpError(422, f"unit: {e}") from None
+    except Unit.DoesNotExist:
+        raise Http404(f"unknown unit {ref}") from None
+    if not caller(request).area().contains(unit):
+        raise PermissionError(f"{ref} is outside your area")
+    return unit
+
+
+def _default_unit(request: HttpRequest) -> Unit:
+    grants = list(caller(request).grants.select_related("unit").order_by("unit__level"))
+    if not grants:
+        raise PermissionError("you hold no grant on any unit")
+    return grants[0].unit
+
+
+@router.get(
+    "/warehouse/counts", response=CountsOut, summary="Event counts for a unit of either map, from rollups"
+)
+@area_aware
+def get_counts(request: HttpRequest, q: Query[CountsQuery]):
+    unit = _unit(request, q.unit) if q.unit else _default_unit(request)
+    if q.to < q.from_:
+        raise HttpError(422, "to: is before from")
+    if q.to - q.from_ > timedelta(days=3660):
+        raise HttpError(422, "to: the window is over ten years")
+    dims = {name: value for name in KINDS[q.kind].dims if name and (value := getattr(q, name)) is not None}
+    unused = [
+        n
+        for n in ("result", "method", "dose", "symptomatic", "place", "category", "venue_kind", "mode")
+        if getattr(q, n) is not None and n not in KINDS[q.kind].dims
+    ]
+    if unused:
+        raise HttpError(
+            422,
+            f"{unused[0]}: not a dimension of '{q.kind}' (its dimensions: "
+            f"{', '.join(d for d in KINDS[q.kind].dims if d)})",
+        )
+    return services.counts(services.CountQuery(q.kind, unit, q.from_, q.to, q.by, dims))
+
+
+class PersonEventOut(Schema):
+    kind: str
+    time: datetime
+    commune: str
+    commune_name: str
+    source: str
+    source_event_id: str
+    details: dict[str, Any]
+
+
+@router.get(
+    "/persons/{person_id}/events",
+    response=list[PersonEventOut],
+    summary="One person's events in your area (tracers only; every call is audited)",
+)
+@area_aware
+def get_person_events(
+    request: HttpRequest,
+    person_id: str,
+    from_: datetime | None = Query(None, alias="from"),
+    to: datetime | None = None,
+):
+    user = caller(request)
+    area = user.area(role="tracer")
+    if not area.everything and not area.prefixes:
+        raise PermissionError("person-level data needs a tracer grant")
+    try:
+        normalise(person_id)
+    except PersonIdError as e:
+        raise HttpError(422, f"person_id: {e}") from None
+    return services.person_events(actor=user, person_id=person_id, area=area, start=from_, end=to)

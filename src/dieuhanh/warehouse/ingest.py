@@ -1,0 +1,323 @@
+"""One pipeline for every way in: parse → validate → dedupe → pseudonymise → write events and rollups.
+
+A batch is one transaction: its valid records and their rollup counts are written together or not
+at all, and a bad record never stops its neighbours. Re-sending a batch is harmless: a record whose
+(source, source_event_id) is already stored counts as a duplicate and changes nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import hmac
+import io
+import re
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Any, NamedTuple
+
+import msgspec
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone as dj_timezone
+
+from dieuhanh.accounts.services import audit
+from dieuhanh.db import insert_rows
+from dieuhanh.units.models import Unit
+from dieuhanh.warehouse.kinds import KINDS, FieldError, Kind
+from dieuhanh.warehouse.models import Rollup, Source, Venue
+from dieuhanh.warehouse.persons import PersonIdError, normalise
+from dieuhanh.warehouse.qr import QrError, is_payload, venue_code
+
+VN_TZ = timezone(timedelta(hours=7))  # Asia/Ho_Chi_Minh: UTC+7 all year, no daylight saving
+FUTURE_SLACK = timedelta(days=1)
+BATCH_SIZE = 20_000
+_AT = re.compile(r" - at `\$\.([A-Za-z_]+)")
+_MISSING = re.compile(r"missing required field `([^`]+)`")
+
+Record = bytes | str | dict[str, Any]
+"""An NDJSON line, or a row already split into fields (CSV, Parquet)."""
+
+
+@dataclass(frozen=True)
+class Rejection:
+    line: int
+    field: str | None
+    error: str
+
+
+@dataclass
+class Summary:
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[Rejection] = field(default_factory=list)
+
+    def add(self, other: Summary) -> None:
+        self.accepted += other.accepted
+        self.duplicates += other.duplicates
+        self.rejected += other.rejected
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "rejected": [{"line": r.line, "field": r.field, "error": r.error} for r in self.rejected],
+        }
+
+
+class VenueRef(NamedTuple):
+    id: int
+    commune_id: int
+    kind: str
+
+
+class Context:
+    """What validating a record needs: units, venues, the pseudonym key, the clock. Cached per pipeline."""
+
+    def __init__(self, source: Source):
+        self.edition = source.edition_id
+        self._communes: dict[str, int] = {}
+        self._venues: dict[str, VenueRef | None] = {}
+        self._key = settings.PSEUDONYM_KEY
+        self.latest = dj_timezone.now() + FUTURE_SLACK
+        self._load_communes()
+
+    def _load_communes(self) -> None:
+        for edition, code, pk in Unit.objects.filter(kind="commune").values_list("edition_id", "code", "id"):
+            self._communes[f"{edition}:{code}"] = pk
+            if edition == self.edition:
+                self._communes[code] = pk
+
+    def commune(self, ref: str, name: str) -> int:
+        pk = self._communes.get(ref.strip())
+        if pk is None:
+            raise FieldError(name, f"'{ref}' is not a commune of {self.edition} (nor EDITION:CODE of one)")
+        return pk
+
+    def venue(self, value: str) -> VenueRef:
+        try:
+            code = venue_code(value) if is_payload(value) else value.strip()
+        except QrError as e:
+            raise FieldError("venue", str(e)) from None
+        if code not in self._venues:
+            row = Venue.objects.filter(code=code).values_list("id", "commune_id", "kind").first()
+            self._venues[code] = VenueRef(*row) if row else None
+        venue = self._venues[code]
+        if venue is None:
+            raise FieldError("venue", f"unknown venue '{code}'")
+        return venue
+
+    def preload_venues(self) -> None:
+        self._venues.update(
+            (c, VenueRef(i, u, k))
+            for c, i, u, k in Venue.objects.values_list("code", "id", "commune_id", "kind")
+        )
+
+    def person(self, raw: str) -> bytes:
+        try:
+            return hmac.digest(self._key, normalise(raw).encode(), "sha256")
+        except PersonIdError as e:
+            raise FieldError("person_id", str(e)) from None
+
+    def time(self, value: datetime, name: str) -> datetime:
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=VN_TZ)
+        if value > self.latest:
+            raise FieldError(name, "is in the future")
+        return value.astimezone(UTC)
+
+
+def _decode_error(e: msgspec.MsgspecError) -> FieldError:
+    text = str(e)
+    if m := _MISSING.search(text):
+        return FieldError(m.group(1), "is required")
+    if m := _AT.search(text):
+        return FieldError(m.group(1), text[: m.start()])
+    if isinstance(e, msgspec.DecodeError):
+        return FieldError(None, f"not valid JSON ({text})")
+    return FieldError(None, text)
+
+
+class Pipeline:
+    """Ingests batches of one kind from one source."""
+
+    def __init__(self, source: Source, kind: str, *, actor_name: str | None = None):
+        self.source, self.kind = source, KINDS[kind]
+        self.ctx = Context(source)
+        if kind == "checkin":
+            self.ctx.preload_venues()
+        self._decoder = msgspec.json.Decoder(self.kind.struct)
+        self._time_fields = [
+            f.name for f in msgspec.structs.fields(self.kind.struct) if "datetime" in repr(f.type)
+        ]
+        self._to_db_time = _time_adapter()
+        self._to_db_day = _day_adapter()
+
+    def ingest(self, records: Iterable[tuple[int, Record]]) -> Summary:
+        """One batch: (line number, record) pairs. Returns what was accepted, duplicated, rejected."""
+        summary = Summary()
+        prepared: dict[str, tuple] = {}
+        for line, record in records:
+            try:
+                seid, row = self._prepare(record)
+            except FieldError as e:
+                summary.rejected.append(Rejection(line, e.field, str(e)))
+                continue
+            if seid in prepared:
+                summary.duplicates += 1
+            else:
+                prepared[seid] = row
+        with transaction.atomic():
+            self._lock_source()
+            for seid in self._stored(list(prepared)):
+                del prepared[seid]
+                summary.duplicates += 1
+            self._write(list(prepared.values()))
+            summary.accepted = len(prepared)
+            if prepared or summary.rejected:
+                audit(
+                    self.source.user,
+                    "events.ingest",
+                    self.source.name,
+                    rows=summary.accepted,
+                    kind=self.kind.name,
+                    duplicates=summary.duplicates,
+                    rejected=len(summary.rejected),
+                )
+        return summary
+
+    def _prepare(self, record: Record) -> tuple[str, tuple]:
+        struct = self._decode(record)
+        commune, at, key, extra, dim1, dim2 = self.kind.prepare(struct, self.ctx)
+        seid = struct.source_event_id  # type: ignore[attr-defined]
+        row = (self.source.pk, seid, commune, self._to_db_time(at), key, *map(self._to_db_value, extra))
+        return seid, (row, (commune, local_day(at), dim1, dim2))
+
+    def _decode(self, record: Record) -> msgspec.Struct:
+        try:
+            if isinstance(record, dict):
+                return msgspec.convert(self._tidy_row(record), self.kind.struct, strict=False)
+            return self._decoder.decode(record)
+        except (msgspec.ValidationError, msgspec.DecodeError) as e:
+            raise _decode_error(e) from None
+
+    def _tidy_row(self, row: dict[str, Any]) -> dict[str, Any]:
+        """A spreadsheet's row: empty cells are absent, lists are split, times as spreadsheets write them."""
+        row = {k: v for k, v in row.items() if v not in ("", None)}
+        for name in self.kind.list_fields:
+            if isinstance(row.get(name), str):
+                row[name] = [s for s in re.split(r"[;,| ]+", row[name]) if s]
+        for name in self._time_fields:
+            if isinstance(row.get(name), str):
+                with contextlib.suppress(ValueError):  # left as text: the struct names the field
+                    row[name] = datetime.fromisoformat(row[name].strip())
+        return row
+
+    def _to_db_value(self, value: Any) -> Any:
+        return self._to_db_time(value) if isinstance(value, datetime) else value
+
+    def _lock_source(self) -> None:
+        """Batches of one source and kind run one at a time, so the duplicate check below is exact."""
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_advisory_xact_lock(%s, %s)", [self.source.pk, _kind_number(self.kind)]
+                )
+        # SQLite: the transaction already holds the database's write lock (transaction_mode IMMEDIATE).
+
+    def _stored(self, seids: list[str]) -> list[str]:
+        model, found = self.kind.model, list[str]()
+        for start in range(0, len(seids), 900):
+            chunk = seids[start : start + 900]
+            found += model.objects.filter(source=self.source, source_event_id__in=chunk).values_list(
+                "source_event_id", flat=True
+            )
+        return found
+
+    def _write(self, prepared: list[tuple]) -> None:
+        if not prepared:
+            return
+        fields = ("source_id", "source_event_id", "commune_id", "at", "person_key", *self.kind.fields)
+        insert_rows(self.kind.model, fields, [row for row, _ in prepared])
+        counts = Counter(cell for _, cell in prepared)
+        _add_to_rollups(self.kind.name, counts, self._to_db_day)
+
+
+def _add_to_rollups(kind: str, counts: Counter, to_db_day) -> None:
+    table = Rollup._meta.db_table
+    cell = "commune_id, day, kind, dim1, dim2"
+    sql = (
+        f"INSERT INTO {table} ({cell}, count) VALUES (%s, %s, %s, %s, %s, %s) "  # noqa: S608
+        f"ON CONFLICT ({cell}) DO UPDATE SET count = {table}.count + excluded.count"
+    )
+    rows = [(commune, to_db_day(day), kind, d1, d2, n) for (commune, day, d1, d2), n in counts.items()]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
+
+
+def _kind_number(kind: Kind) -> int:
+    return list(KINDS).index(kind.name)
+
+
+def _time_adapter():
+    """Datetimes as the backend stores them: SQLite keeps naive UTC text, as Django writes it."""
+    if connection.vendor == "sqlite":
+        return lambda dt: str(dt.replace(tzinfo=None))
+    return lambda dt: dt
+
+
+def _day_adapter():
+    if connection.vendor == "sqlite":
+        return lambda day: day.isoformat()
+    return lambda day: day
+
+
+# Readers: each yields (line number, record); line numbers are those of the file a person opens.
+
+
+def ndjson_records(lines: Iterable[bytes]) -> Iterator[tuple[int, Record]]:
+    for number, line in enumerate(lines, start=1):
+        if line.strip():
+            yield number, line
+
+
+def csv_records(text: Iterable[str]) -> Iterator[tuple[int, Record]]:
+    reader = csv.DictReader(text)
+    for row in reader:
+        yield reader.line_num, {k.strip(): v for k, v in row.items() if k}
+
+
+def parquet_records(path: str, batch_rows: int = BATCH_SIZE) -> Iterator[tuple[int, Record]]:
+    import pyarrow.parquet as pq
+
+    number = 0
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows):
+        for row in batch.to_pylist():
+            number += 1
+            yield number, row
+
+
+def batches(
+    records: Iterable[tuple[int, Record]], size: int = BATCH_SIZE
+) -> Iterator[list[tuple[int, Record]]]:
+    batch: list[tuple[int, Record]] = []
+    for item in records:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def body_records(body: bytes, content_type: str) -> Iterator[tuple[int, Record]]:
+    """Records of an HTTP body: CSV when the content type says so, NDJSON otherwise."""
+    if "csv" in content_type:
+        return csv_records(io.StringIO(body.decode("utf-8-sig")))
+    return ndjson_records(body.splitlines())
+
+
+def local_day(value: datetime) -> date:
+    return value.astimezone(VN_TZ).date()

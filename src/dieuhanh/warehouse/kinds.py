@@ -1,0 +1,283 @@
+"""Event kinds: their JSON contract (msgspec structs), and how a valid record becomes a row.
+
+The JSON names are the contract with source platforms. Each kind also names the two small
+dimensions its rollups are counted by (e.g. test: result, method).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+import msgspec
+
+from dieuhanh.warehouse import models
+
+if TYPE_CHECKING:
+    from dieuhanh.warehouse.ingest import Context
+
+SeId = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+Text = Annotated[str, msgspec.Meta(max_length=4000)]
+Symptom = Literal["fever", "cough", "breath", "taste_smell", "fatigue"]
+SYMPTOMS: tuple[str, ...] = ("fever", "cough", "breath", "taste_smell", "fatigue")
+
+
+class FieldError(ValueError):
+    """A record's value that cannot be used: names the field and why."""
+
+    def __init__(self, field: str | None, message: str):
+        super().__init__(message)
+        self.field = field
+
+
+class CheckinIn(msgspec.Struct):
+    source_event_id: SeId
+    venue: str
+    person_id: str
+    time_in: datetime
+    time_out: datetime | None = None
+
+
+class HealthIn(msgspec.Struct):
+    source_event_id: SeId
+    person_id: str
+    commune: str
+    declared_at: datetime
+    exposure: bool
+    symptoms: list[Symptom] = []
+
+
+class TravelIn(msgspec.Struct):
+    source_event_id: SeId
+    person_id: str
+    from_commune: str
+    to_commune: str
+    depart_at: datetime
+    mode: Literal["road", "rail", "air", "water"]
+    arrive_at: datetime | None = None
+
+
+class TestIn(msgspec.Struct):
+    source_event_id: SeId
+    person_id: str
+    commune: str
+    sampled_at: datetime
+    method: Literal["pcr", "rapid"]
+    result: Literal["positive", "negative", "invalid"]
+
+
+class VaccinationIn(msgspec.Struct):
+    source_event_id: SeId
+    person_id: str
+    commune: str
+    vaccinated_at: datetime
+    dose: Annotated[int, msgspec.Meta(ge=1, le=4)]
+    vaccine: Annotated[str, msgspec.Meta(min_length=1, max_length=60)]
+
+
+class QuarantineIn(msgspec.Struct):
+    source_event_id: SeId
+    person_id: str
+    commune: str
+    start: datetime
+    place: Literal["home", "facility"]
+    end: datetime | None = None
+
+
+class ReportIn(msgspec.Struct):
+    source_event_id: SeId
+    commune: str
+    reported_at: datetime
+    category: Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
+    text: Text
+    person_id: str | None = None
+
+
+Prepared = tuple[int, datetime, bytes | None, tuple, str, str]
+"""(commune id, time, person key, kind-specific values, dim1, dim2)"""
+
+
+def _checkin(r: CheckinIn, ctx: Context) -> Prepared:
+    venue = ctx.venue(r.venue)
+    time_in = ctx.time(r.time_in, "time_in")
+    time_out = ctx.time(r.time_out, "time_out") if r.time_out else None
+    if time_out is not None and time_out < time_in:
+        raise FieldError("time_out", "is before time_in")
+    return venue.commune_id, time_in, ctx.person(r.person_id), (venue.id, time_out), venue.kind, ""
+
+
+def _health(r: HealthIn, ctx: Context) -> Prepared:
+    bits = sum(1 << SYMPTOMS.index(s) for s in set(r.symptoms))
+    symptomatic = "yes" if bits else "no"
+    return (
+        ctx.commune(r.commune, "commune"),
+        ctx.time(r.declared_at, "declared_at"),
+        ctx.person(r.person_id),
+        (bits, r.exposure),
+        symptomatic,
+        "",
+    )
+
+
+def _travel(r: TravelIn, ctx: Context) -> Prepared:
+    depart = ctx.time(r.depart_at, "depart_at")
+    arrive = ctx.time(r.arrive_at, "arrive_at") if r.arrive_at else None
+    if arrive is not None and arrive < depart:
+        raise FieldError("arrive_at", "is before depart_at")
+    origin = ctx.commune(r.from_commune, "from_commune")
+    return (
+        ctx.commune(r.to_commune, "to_commune"),
+        depart,
+        ctx.person(r.person_id),
+        (origin, arrive, r.mode),
+        r.mode,
+        "",
+    )
+
+
+def _test(r: TestIn, ctx: Context) -> Prepared:
+    return (
+        ctx.commune(r.commune, "commune"),
+        ctx.time(r.sampled_at, "sampled_at"),
+        ctx.person(r.person_id),
+        (r.method, r.result),
+        r.result,
+        r.method,
+    )
+
+
+def _vaccination(r: VaccinationIn, ctx: Context) -> Prepared:
+    return (
+        ctx.commune(r.commune, "commune"),
+        ctx.time(r.vaccinated_at, "vaccinated_at"),
+        ctx.person(r.person_id),
+        (r.dose, r.vaccine.strip()),
+        str(r.dose),
+        "",
+    )
+
+
+def _quarantine(r: QuarantineIn, ctx: Context) -> Prepared:
+    start = ctx.time(r.start, "start")
+    end = ctx.time(r.end, "end") if r.end else None
+    if end is not None and end < start:
+        raise FieldError("end", "is before start")
+    return ctx.commune(r.commune, "commune"), start, ctx.person(r.person_id), (end, r.place), r.place, ""
+
+
+def _report(r: ReportIn, ctx: Context) -> Prepared:
+    key = ctx.person(r.person_id) if r.person_id else None
+    category = r.category.strip().lower()
+    return (
+        ctx.commune(r.commune, "commune"),
+        ctx.time(r.reported_at, "reported_at"),
+        key,
+        (category, r.text),
+        category,
+        "",
+    )
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    label: str
+    model: type[models.Event]
+    struct: type[msgspec.Struct]
+    time_field: str
+    fields: tuple[str, ...]  # the model's own columns, in the order `prepare` returns them
+    json_fields: tuple[str, ...]  # the same values' names in the contract (for reading events back)
+    dims: tuple[str, str]  # what dim1 and dim2 of its rollups mean ('' when unused)
+    prepare: Callable[[Any, Context], Prepared]
+    list_fields: tuple[str, ...] = ()
+
+
+KINDS: dict[str, Kind] = {
+    k.name: k
+    for k in [
+        Kind(
+            "checkin",
+            "Quét mã QR",
+            models.CheckIn,
+            CheckinIn,
+            "time_in",
+            ("venue_id", "time_out"),
+            ("venue", "time_out"),
+            ("venue_kind", ""),
+            _checkin,
+        ),
+        Kind(
+            "health",
+            "Khai báo y tế",
+            models.HealthDeclaration,
+            HealthIn,
+            "declared_at",
+            ("symptoms", "exposure"),
+            ("symptoms", "exposure"),
+            ("symptomatic", ""),
+            _health,
+            list_fields=("symptoms",),
+        ),
+        Kind(
+            "travel",
+            "Khai báo di chuyển nội địa",
+            models.TravelDeclaration,
+            TravelIn,
+            "depart_at",
+            ("from_commune_id", "arrive_at", "mode"),
+            ("from_commune", "arrive_at", "mode"),
+            ("mode", ""),
+            _travel,
+        ),
+        Kind(
+            "test",
+            "Xét nghiệm",
+            models.TestResult,
+            TestIn,
+            "sampled_at",
+            ("method", "result"),
+            ("method", "result"),
+            ("result", "method"),
+            _test,
+        ),
+        Kind(
+            "vaccination",
+            "Tiêm chủng",
+            models.Vaccination,
+            VaccinationIn,
+            "vaccinated_at",
+            ("dose", "vaccine"),
+            ("dose", "vaccine"),
+            ("dose", ""),
+            _vaccination,
+        ),
+        Kind(
+            "quarantine",
+            "Cách ly",
+            models.Quarantine,
+            QuarantineIn,
+            "start",
+            ("end", "place"),
+            ("end", "place"),
+            ("place", ""),
+            _quarantine,
+        ),
+        Kind(
+            "report",
+            "Phản ánh",
+            models.IncidentReport,
+            ReportIn,
+            "reported_at",
+            ("category", "text"),
+            ("category", "text"),
+            ("category", ""),
+            _report,
+        ),
+    ]
+}
+
+
+def symptom_codes(bits: int) -> list[str]:
+    return [s for i, s in enumerate(SYMPTOMS) if bits & (1 << i)]

@@ -1,0 +1,40 @@
+"""Person IDs: normalised, then pseudonymised. The raw value never reaches the database."""
+
+from __future__ import annotations
+
+import hmac
+
+from django.conf import settings
+
+_SEPARATORS = str.maketrans("", "", " .-()/")
+_MOBILE_FIRST_DIGITS = "35789"
+
+
+class PersonIdError(ValueError):
+    pass
+
+
+def normalise(raw: str) -> str:
+    """A 12-digit CCCD as it is; a mobile number as +84 and its 9 digits ('0912 345 678' → '+84912345678')."""
+    value = raw.strip().translate(_SEPARATORS)
+    if len(value) == 12 and value.isdigit():
+        return value
+    if value.startswith("+84"):
+        value = value[3:]
+    elif value.startswith("84") and len(value) == 11:
+        value = value[2:]
+    elif value.startswith("0"):
+        value = value[1:]
+    if len(value) == 9 and value.isdigit() and value[0] in _MOBILE_FIRST_DIGITS:
+        return "+84" + value
+    raise PersonIdError("not a 12-digit citizen ID (CCCD) nor a Vietnamese mobile number")
+
+
+def person_key(raw: str, key: bytes | None = None) -> bytes:
+    """HMAC-SHA256 of the normalised ID: the same person always gets the same 32 bytes."""
+    return hmac.digest(key or settings.PSEUDONYM_KEY, normalise(raw).encode(), "sha256")
+
+
+def short(key: bytes) -> str:
+    """A key's first hex digits, for audit rows and logs (never the raw ID)."""
+    return key[:6].hex()

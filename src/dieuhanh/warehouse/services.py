@@ -1,0 +1,351 @@
+"""Warehouse verbs: register sources and venues, ingest, read counts and a person's events, purge."""
+
+from __future__ import annotations
+
+import csv
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from dieuhanh.accounts.models import User
+from dieuhanh.accounts.services import audit, create_token, create_user
+from dieuhanh.units.models import Succession, Unit
+from dieuhanh.units.scoping import Area
+from dieuhanh.warehouse.ingest import VN_TZ, Pipeline, Record, Summary, batches
+from dieuhanh.warehouse.kinds import KINDS, FieldError, symptom_codes
+from dieuhanh.warehouse.models import Rollup, Source, Venue, VenueKind
+from dieuhanh.warehouse.persons import person_key, short
+
+
+class WarehouseError(ValueError):
+    """A request the warehouse cannot carry out; the message says why."""
+
+
+# Sources
+
+
+@transaction.atomic
+def create_source(*, actor: User | None, name: str, kinds: Iterable[str], edition: str) -> tuple[Source, str]:
+    """Register a source platform with its own service user; returns it and its token (shown once)."""
+    kinds = sorted(set(kinds))
+    unknown = [k for k in kinds if k not in KINDS]
+    if unknown or not kinds:
+        raise WarehouseError(
+            f"unknown kind(s) {', '.join(unknown) or '(none given)'}; kinds are: {', '.join(KINDS)}"
+        )
+    if edition not in ("VN-2021", "VN-2025"):
+        raise WarehouseError(f"unknown edition '{edition}': use VN-2021 or VN-2025")
+    if Source.objects.filter(name=name).exists():
+        raise WarehouseError(f"source '{name}' already exists")
+    user = create_user(actor=actor, username=f"source:{name}", password=None, kind=User.Kind.SOURCE)
+    source = Source.objects.create(name=name, user=user, kinds=kinds, edition_id=edition)
+    _, raw = create_token(actor=actor, user=user, name=f"source {name}")
+    audit(actor, "source.create", name, kinds=kinds, edition=edition)
+    return source, raw
+
+
+def source_of(user: Any) -> Source | None:
+    return Source.objects.select_related("user").filter(user=user).first() if user.is_authenticated else None
+
+
+# Ingest
+
+
+def ingest(source: Source, kind: str, records: Iterable[tuple[int, Record]], *, progress=None) -> Summary:
+    """Ingest records of one kind in batches (one transaction each) and sum up what happened."""
+    if kind not in source.kinds:
+        raise WarehouseError(
+            f"source '{source.name}' may not send '{kind}' events (it may send: {', '.join(source.kinds)})"
+        )
+    pipeline, total = Pipeline(source, kind), Summary()
+    for batch in batches(records):
+        total.add(pipeline.ingest(batch))
+        if progress:
+            progress(batch[-1][0])
+    return total
+
+
+# Venues
+
+
+VENUE_COLUMNS = ("code", "name", "kind", "commune", "lat", "lon", "dwell_minutes")
+
+
+@dataclass
+class VenueInput:
+    code: str
+    name: str
+    kind: str
+    commune: str
+    lat: float | None = None
+    lon: float | None = None
+    dwell_minutes: int | None = None
+
+
+def _venue_values(v: VenueInput, edition: str, area: Area | None) -> dict[str, Any]:
+    code, name = v.code.strip(), v.name.strip()
+    if not code or len(code) > 40 or ":" in code:
+        raise FieldError("code", "must be 1–40 characters without ':'")
+    if not name:
+        raise FieldError("name", "is required")
+    if v.kind not in VenueKind.values:
+        raise FieldError("kind", f"must be one of {', '.join(VenueKind.values)}")
+    ref = v.commune.strip() if ":" in v.commune else f"{edition}:{v.commune.strip()}"
+    commune = (
+        Unit.objects.filter(kind="commune")
+        .within(area)
+        .filter(edition_id=ref.partition(":")[0], code=ref.partition(":")[2])
+        .first()
+    )
+    if commune is None:
+        raise FieldError("commune", f"'{v.commune}' is not a commune" + (" of your area" if area else ""))
+    if (v.lat is None) != (v.lon is None):
+        raise FieldError("lat" if v.lat is None else "lon", "lat and lon go together")
+    if v.lat is not None and v.lon is not None and not (-90 <= v.lat <= 90 and -180 <= v.lon <= 180):
+        raise FieldError("lat", "lat and lon are degrees (-90…90, -180…180)")
+    if v.dwell_minutes is not None and not 1 <= v.dwell_minutes <= 24 * 60:
+        raise FieldError("dwell_minutes", "must be between 1 and 1440")
+    return {
+        "name": name,
+        "kind": v.kind,
+        "commune": commune,
+        "lat": v.lat,
+        "lon": v.lon,
+        "dwell_minutes": v.dwell_minutes,
+        "code": code,
+    }
+
+
+@transaction.atomic
+def save_venue(
+    *, actor: User | None, venue: VenueInput, edition: str = "VN-2025", area: Area | None = None
+) -> Venue:
+    """Create or update a venue by code; within `area` when given (an API caller's)."""
+    values = _venue_values(venue, edition, area)
+    existing = Venue.objects.filter(code=values["code"]).first()
+    if existing is not None and area is not None and not area.contains(existing.commune):
+        raise FieldError("code", f"venue '{values['code']}' belongs to another area")
+    saved, created = Venue.objects.update_or_create(code=values.pop("code"), defaults=values)
+    audit(actor, "venue.create" if created else "venue.update", saved.code, commune=saved.commune.ref)
+    return saved
+
+
+@dataclass
+class VenueImport:
+    created: int = 0
+    updated: int = 0
+    rejected: list[tuple[int, str, str]] = None  # type: ignore[assignment]
+
+
+def import_venues(*, actor: User | None, path: Path, edition: str = "VN-2025") -> VenueImport:
+    """Import venues from CSV (code,name,kind,commune,lat,lon,dwell_minutes); bad lines are reported."""
+    result = VenueImport(rejected=[])
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in ("code", "name", "kind", "commune") if c not in (reader.fieldnames or [])]
+        if missing:
+            raise WarehouseError(f"{path}: the header lacks column(s) {', '.join(missing)}")
+        with transaction.atomic():
+            for row in reader:
+                try:
+                    venue = _venue_input(row)
+                    existed = Venue.objects.filter(code=venue.code.strip()).exists()
+                    save_venue(actor=actor, venue=venue, edition=edition)
+                except FieldError as e:
+                    result.rejected.append((reader.line_num, e.field or "", str(e)))
+                    continue
+                result.updated += existed
+                result.created += not existed
+    return result
+
+
+def _venue_input(row: dict[str, str]) -> VenueInput:
+    def number(name: str, cast):
+        value = (row.get(name) or "").strip()
+        try:
+            return cast(value) if value else None
+        except ValueError:
+            raise FieldError(name, f"'{value}' is not a number") from None
+
+    return VenueInput(
+        code=row.get("code") or "",
+        name=row.get("name") or "",
+        kind=(row.get("kind") or "").strip(),
+        commune=row.get("commune") or "",
+        lat=number("lat", float),
+        lon=number("lon", float),
+        dwell_minutes=number("dwell_minutes", int),
+    )
+
+
+# Counts from rollups
+
+
+@dataclass(frozen=True)
+class CountQuery:
+    kind: str
+    unit: Unit
+    start: date
+    end: date
+    by: str  # day | unit | none
+    dims: dict[str, str]
+
+
+def counts(query: CountQuery) -> dict[str, Any]:
+    """Counts of one kind for a unit of either map, from rollups, re-aggregated across map editions.
+
+    Rollups are kept per commune of the map the source used. Communes of the unit's own map count
+    whole; communes of the other map count by their succession weights (2021 → 2025 as the
+    conversion data gives them; 2025 → 2021 by the same weights, normalised over the new commune's
+    predecessors), so totals are conserved.
+    """
+    kind = KINDS[query.kind]
+    rows = Rollup.objects.filter(kind=query.kind, day__gte=query.start, day__lte=query.end)
+    for name, value in query.dims.items():
+        rows = rows.filter(**{"dim1" if kind.dims[0] == name else "dim2": value})
+    group = ("commune_id", "day") if query.by == "day" else ("commune_id",)
+    target = _target_of(query.unit, by_unit=query.by == "unit")
+    totals: dict[tuple, float] = defaultdict(float)
+    for weights in target.values():
+        ids = list(weights)
+        for start in range(0, len(ids), 900):
+            chunk = (
+                rows.filter(commune_id__in=ids[start : start + 900]).values(*group).annotate(n=Sum("count"))
+            )
+            for r in chunk:
+                for output, weight in weights[r["commune_id"]]:
+                    totals[(output, r.get("day"))] += r["n"] * weight
+    return _count_rows(totals, query)
+
+
+def _target_of(unit: Unit, *, by_unit: bool) -> dict[str, dict[int, list[tuple[str, float]]]]:
+    """For each map: commune id → [(output unit ref, weight)], for the communes that count into `unit`."""
+    outputs = _output_units(unit, by_unit)
+    same = {c_id: [(out, 1.0)] for c_id, out in outputs.items()}
+    other: dict[int, list[tuple[str, float]]] = defaultdict(list)
+    if unit.edition_id == "VN-2025":
+        for s in Succession.objects.filter(new_id__in=list(outputs)).values("old_id", "new_id", "weight"):
+            other[s["old_id"]].append((outputs[s["new_id"]], s["weight"]))
+    else:
+        links = list(Succession.objects.filter(old_id__in=list(outputs)).values("old_id", "new_id", "weight"))
+        share: dict[int, float] = defaultdict(float)
+        new_ids = {s["new_id"] for s in links}
+        for new_id, weight in Succession.objects.filter(new_id__in=new_ids).values_list("new_id", "weight"):
+            share[new_id] += weight
+        for s in links:
+            other[s["new_id"]].append((outputs[s["old_id"]], s["weight"] / share[s["new_id"]]))
+    return {unit.edition_id: same, "other": dict(other)}
+
+
+def _output_units(unit: Unit, by_unit: bool) -> dict[int, str]:
+    """Commune id → the ref it counts under: the unit itself, or (by unit) its child holding the commune."""
+    communes = Unit.objects.under(unit).filter(kind="commune").values_list("id", "path")
+    if not by_unit or unit.kind == "commune":
+        return {pk: unit.ref for pk, _ in communes}
+    depth = unit.path.count("/")  # the child's code is the path element right after the unit's
+    return {pk: f"{unit.edition_id}:{path.split('/')[depth]}" for pk, path in communes}
+
+
+def _count_rows(totals: dict[tuple, float], query: CountQuery) -> dict[str, Any]:
+    def shown(n: float) -> float | int:
+        return round(n) if abs(n - round(n)) < 1e-6 else round(n, 2)
+
+    rows = [
+        {"unit": ref, "day": day, "count": shown(n)}
+        for (ref, day), n in sorted(totals.items(), key=lambda item: (item[0][1] or date.min, item[0][0]))
+    ]
+    if query.by == "none":
+        rows = [{"unit": query.unit.ref, "day": None, "count": shown(sum(totals.values()))}]
+    return {"total": shown(sum(totals.values())), "rows": rows}
+
+
+# A person's events (tracers)
+
+
+def person_events(
+    *,
+    actor: User,
+    person_id: str,
+    area: Area,
+    start: datetime | None,
+    end: datetime | None,
+) -> list[dict[str, Any]]:
+    """Every event of one person within the tracer's area and the time window; audited."""
+    key = person_key(person_id)
+    found: list[dict[str, Any]] = []
+    for kind in KINDS.values():
+        events = kind.model.objects.filter(person_key=key).filter(area.q("commune"))
+        if start:
+            events = events.filter(at__gte=start)
+        if end:
+            events = events.filter(at__lte=end)
+        related = [f.removesuffix("_id") for f in kind.fields if f.endswith("_id")]
+        for event in events.select_related("commune", "source", *related):
+            found.append(_event_out(kind.name, event))
+    found.sort(key=lambda e: e["time"])
+    audit(actor, "persons.events", short(key), rows=len(found), start=str(start or ""), end=str(end or ""))
+    return found
+
+
+def _event_out(kind: str, event: Any) -> dict[str, Any]:
+    spec = KINDS[kind]
+    details: dict[str, Any] = {}
+    for attname, name in zip(spec.fields, spec.json_fields, strict=True):
+        value = getattr(event, attname)
+        if attname == "venue_id":
+            value = event.venue.code
+        elif attname == "from_commune_id":
+            value = event.from_commune.ref
+        elif attname == "symptoms":
+            value = symptom_codes(value)
+        details[name] = value
+    return {
+        "kind": kind,
+        "time": event.at.astimezone(VN_TZ),
+        "commune": event.commune.ref,
+        "commune_name": event.commune.name,
+        "source": event.source.name,
+        "source_event_id": event.source_event_id,
+        "details": details,
+    }
+
+
+# Retention
+
+
+@dataclass
+class PurgeReport:
+    deleted: dict[str, int]
+    cutoffs: dict[str, datetime]
+
+
+@transaction.atomic
+def purge(
+    *, actor: User | None, now: datetime | None = None, retention: dict[str, int] | None = None
+) -> PurgeReport:
+    """Delete person-level events older than their kind's retention; rollups stay as they are."""
+    now = now or timezone.now()
+    retention = settings.RETENTION_DAYS if retention is None else retention
+    report = PurgeReport({}, {})
+    for kind_name, days in retention.items():
+        if kind_name not in KINDS:
+            raise WarehouseError(f"retention names unknown kind '{kind_name}'")
+        cutoff = now - timedelta(days=days)
+        deleted, _ = KINDS[kind_name].model.objects.filter(at__lt=cutoff).delete()
+        report.deleted[kind_name], report.cutoffs[kind_name] = deleted, cutoff
+    audit(
+        actor,
+        "events.purge",
+        rows=sum(report.deleted.values()),
+        deleted=report.deleted,
+        before={k: cutoff.isoformat() for k, cutoff in report.cutoffs.items()},
+    )
+    return report
