@@ -292,6 +292,19 @@ def synth(
         console.print(f"{name}: {n}")
 
 
+@worker_app.command("ingest")
+def worker_ingest(
+    url: str = typer.Option(None, "--url", help="NATS server (default DIEUHANH_NATS_URL)"),
+    durable: str = typer.Option("dieuhanh-ingest", "--durable", help="durable consumer name"),
+) -> None:
+    """Consume dieuhanh.events.<kind> from NATS JetStream; acknowledge each batch after its commit."""
+    _django()
+    from dieuhanh.warehouse.worker import run
+
+    console.print("Đang nhận sự kiện từ NATS JetStream (Ctrl+C để dừng)…")
+    run(url=url, durable=durable)
+
+
 @app.command()
 def init(demo: bool = typer.Option(False, "--demo", help="also create the demo users")) -> None:
     """Create or upgrade the database, load the units, and (with --demo) the demo users."""
@@ -299,8 +312,14 @@ def init(demo: bool = typer.Option(False, "--demo", help="also create the demo u
     migrate()
     _load_units()
     if demo:
-        from dieuhanh.demo import create_demo
+        from django.conf import settings
 
+        from dieuhanh.demo import create_demo, load_demo_events
+
+        with progress_bar() as tick:
+            loaded = load_demo_events(settings.HOME / "demo-data", progress=tick)
+        for line in loaded:
+            console.print(line)
         for login in create_demo():
             console.print(login)
 

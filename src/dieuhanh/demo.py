@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from dieuhanh.accounts.models import User
 from dieuhanh.accounts.services import create_user
@@ -46,4 +47,33 @@ def create_demo() -> list[str]:
                 superuser=demo.role == "admin",
             )
         lines.append(f"  {demo.username:<9} {demo.role:<9} {unit.name} ({demo.unit})")
+    return lines
+
+
+DEMO_SOURCE = "nen-tang-demo"
+
+
+def load_demo_events(folder: Path, *, scale: int = 20_000, days: int = 14, progress=None) -> list[str]:
+    """A small national scenario: synthetic venues and events of every kind, through the real pipeline.
+
+    Runs once: a second `init --demo` finds the demo source and leaves its data as it is.
+    """
+    from dieuhanh.warehouse.ingest import ndjson_records
+    from dieuhanh.warehouse.kinds import KINDS
+    from dieuhanh.warehouse.models import Source
+    from dieuhanh.warehouse.services import create_source, import_venues, ingest
+    from dieuhanh.warehouse.synth import generate
+
+    if Source.objects.filter(name=DEMO_SOURCE).exists():
+        return [f"Dữ liệu mẫu đã có (nguồn {DEMO_SOURCE}): giữ nguyên."]
+    folder.mkdir(parents=True, exist_ok=True)
+    generate(folder, scale=scale, days=days, edition="VN-2025", seed=1, progress=progress)
+    venues = import_venues(actor=None, path=folder / "venues.csv", edition="VN-2025")
+    source, _ = create_source(actor=None, name=DEMO_SOURCE, kinds=list(KINDS), edition="VN-2025")
+    lines = [f"Điểm QR: {venues.created}"]
+    for kind in KINDS:
+        path = folder / f"{kind}.ndjson"
+        with path.open("rb") as f:
+            summary = ingest(source, kind, ndjson_records(f))
+        lines.append(f"{KINDS[kind].label}: {summary.accepted} sự kiện")
     return lines

@@ -9,6 +9,7 @@ from dieuhanh.accounts.guards import caller
 from dieuhanh.units import services
 from dieuhanh.units.models import Edition, Unit, UnitQuerySet
 from dieuhanh.units.scoping import area_aware
+from dieuhanh.warehouse.services import recent_figures
 
 DEFAULT_EDITION = "VN-2025"
 
@@ -79,5 +80,6 @@ def unit_page(request: HttpRequest, edition: str, code: str) -> HttpResponse:
             "children": children,
             "successors": services.successors(unit),
             "predecessors": services.predecessors(unit),
+            "figures": recent_figures(unit),
         },
     )

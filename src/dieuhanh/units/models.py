@@ -71,6 +71,10 @@ class UnitQuerySet(AreaQuerySet):
     def under(self, unit: Unit) -> UnitQuerySet:
         return self.filter(edition_id=unit.edition_id, path__under=unit.path)
 
+    def leaves(self) -> UnitQuerySet:
+        """Units where figures are recorded: communes, and the island districts that have no communes."""
+        return self.filter(level__gte=2, children__isnull=True)
+
 
 class Unit(models.Model):
     edition = models.ForeignKey(Edition, on_delete=models.PROTECT, related_name="units")

@@ -4,7 +4,7 @@ from typing import Any, Literal
 from django.conf import settings
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest
-from ninja import Query, Router, Schema
+from ninja import Query, Router, Schema, Status
 from ninja.errors import HttpError
 from pydantic import Field
 
@@ -116,7 +116,7 @@ def post_venue(request: HttpRequest, venue: VenueIn):
         saved = services.save_venue(actor=user, venue=services.VenueInput(**venue.dict()), area=user.area())
     except FieldError as e:
         raise HttpError(422, f"{e.field}: {e}") from None
-    return 201, _venue_out(saved)
+    return Status(201, _venue_out(saved))
 
 
 @router.get("/venues", response=list[VenueOut], summary="Venues in your area (by commune)")

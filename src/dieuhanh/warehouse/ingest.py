@@ -85,7 +85,7 @@ class Context:
         self._load_communes()
 
     def _load_communes(self) -> None:
-        for edition, code, pk in Unit.objects.filter(kind="commune").values_list("edition_id", "code", "id"):
+        for edition, code, pk in Unit.objects.leaves().values_list("edition_id", "code", "id"):
             self._communes[f"{edition}:{code}"] = pk
             if edition == self.edition:
                 self._communes[code] = pk

@@ -12,7 +12,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import QuerySet, Sum
 from django.utils import timezone
 
 from dieuhanh.accounts.models import User
@@ -189,6 +189,9 @@ def _venue_input(row: dict[str, str]) -> VenueInput:
 # Counts from rollups
 
 
+Targets = dict[int, list[tuple[str, float]]]
+
+
 @dataclass(frozen=True)
 class CountQuery:
     kind: str
@@ -199,7 +202,7 @@ class CountQuery:
     dims: dict[str, str]
 
 
-def counts(query: CountQuery) -> dict[str, Any]:
+def counts(query: CountQuery, targets: tuple[Targets, Targets] | None = None) -> dict[str, Any]:
     """Counts of one kind for a unit of either map, from rollups, re-aggregated across map editions.
 
     Rollups are kept per commune of the map the source used. Communes of the unit's own map count
@@ -212,22 +215,25 @@ def counts(query: CountQuery) -> dict[str, Any]:
     for name, value in query.dims.items():
         rows = rows.filter(**{"dim1" if kind.dims[0] == name else "dim2": value})
     group = ("commune_id", "day") if query.by == "day" else ("commune_id",)
-    target = _target_of(query.unit, by_unit=query.by == "unit")
+    same, other = targets or _target_of(query.unit, by_unit=query.by == "unit")
+    in_subtree = rows.filter(commune__edition_id=query.unit.edition_id, commune__path__under=query.unit.path)
     totals: dict[tuple, float] = defaultdict(float)
-    for weights in target.values():
-        ids = list(weights)
-        for start in range(0, len(ids), 900):
-            chunk = (
-                rows.filter(commune_id__in=ids[start : start + 900]).values(*group).annotate(n=Sum("count"))
-            )
-            for r in chunk:
-                for output, weight in weights[r["commune_id"]]:
-                    totals[(output, r.get("day"))] += r["n"] * weight
+    for part, weights in [(in_subtree, same), (_other_map_rows(rows, query.unit, other), other)]:
+        for r in part.values(*group).annotate(n=Sum("count")):
+            for output, weight in weights.get(r["commune_id"], ()):
+                totals[(output, r.get("day"))] += r["n"] * weight
     return _count_rows(totals, query)
 
 
-def _target_of(unit: Unit, *, by_unit: bool) -> dict[str, dict[int, list[tuple[str, float]]]]:
-    """For each map: commune id → [(output unit ref, weight)], for the communes that count into `unit`."""
+def _other_map_rows(rows: QuerySet[Rollup], unit: Unit, other: dict[int, Any]) -> QuerySet[Rollup]:
+    """Rollups of the other map's communes that count into the unit (all of that map, for the nation)."""
+    if unit.kind == "nation":
+        return rows.exclude(commune__edition_id=unit.edition_id)
+    return rows.filter(commune_id__in=list(other))
+
+
+def _target_of(unit: Unit, *, by_unit: bool) -> tuple[Targets, Targets]:
+    """Commune id → [(output ref, weight)] for the communes counting into `unit`: of its map, of the other."""
     outputs = _output_units(unit, by_unit)
     same = {c_id: [(out, 1.0)] for c_id, out in outputs.items()}
     other: dict[int, list[tuple[str, float]]] = defaultdict(list)
@@ -242,12 +248,12 @@ def _target_of(unit: Unit, *, by_unit: bool) -> dict[str, dict[int, list[tuple[s
             share[new_id] += weight
         for s in links:
             other[s["new_id"]].append((outputs[s["old_id"]], s["weight"] / share[s["new_id"]]))
-    return {unit.edition_id: same, "other": dict(other)}
+    return same, dict(other)
 
 
 def _output_units(unit: Unit, by_unit: bool) -> dict[int, str]:
     """Commune id → the ref it counts under: the unit itself, or (by unit) its child holding the commune."""
-    communes = Unit.objects.under(unit).filter(kind="commune").values_list("id", "path")
+    communes = Unit.objects.under(unit).leaves().values_list("id", "path")
     if not by_unit or unit.kind == "commune":
         return {pk: unit.ref for pk, _ in communes}
     depth = unit.path.count("/")  # the child's code is the path element right after the unit's
@@ -349,3 +355,31 @@ def purge(
         before={k: cutoff.isoformat() for k, cutoff in report.cutoffs.items()},
     )
     return report
+
+
+@dataclass(frozen=True)
+class Figure:
+    kind: str
+    label: str
+    total: float | int
+    start: date
+    end: date
+
+
+def recent_figures(unit: Unit, days: int = 30) -> list[Figure]:
+    """Each kind's count for the unit over the last `days` days that have data (empty without data)."""
+    latest = Rollup.objects.order_by("-day").values_list("day", flat=True).first()
+    if latest is None:
+        return []
+    start = latest - timedelta(days=days - 1)
+    targets = _target_of(unit, by_unit=False)
+    return [
+        Figure(
+            kind.name,
+            kind.label,
+            counts(CountQuery(kind.name, unit, start, latest, "none", {}), targets)["total"],
+            start,
+            latest,
+        )
+        for kind in KINDS.values()
+    ]
