@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 
 import typer
@@ -280,6 +281,7 @@ def synth(
     edition: str = typer.Option("VN-2025", "--edition"),
     output: Path = typer.Option(..., "-o", "--output", help="folder to write into"),
     seed: int = typer.Option(1, "--seed"),
+    start: str = typer.Option(None, "--start", help="first day, YYYY-MM-DD (default: the edition's)"),
 ) -> None:
     """Write realistic synthetic venues and events (NDJSON per kind) for demos, tests and benchmarks."""
     _django()
@@ -287,7 +289,10 @@ def synth(
 
     output.mkdir(parents=True, exist_ok=True)
     with progress_bar() as tick:
-        written = generate(output, scale=scale, days=days, edition=edition, seed=seed, progress=tick)
+        first = date.fromisoformat(start) if start else None
+        written = generate(
+            output, scale=scale, days=days, edition=edition, seed=seed, start=first, progress=tick
+        )
     for name, n in written.items():
         console.print(f"{name}: {n}")
 

@@ -67,7 +67,8 @@ def load_demo_events(folder: Path, *, scale: int = 20_000, days: int = 14, progr
     if Source.objects.filter(name=DEMO_SOURCE).exists():
         return [f"Dữ liệu mẫu đã có (nguồn {DEMO_SOURCE}): giữ nguyên."]
     folder.mkdir(parents=True, exist_ok=True)
-    generate(folder, scale=scale, days=days, edition="VN-2025", seed=1, progress=progress)
+    focus = {ref.partition(":")[2] for ref in (u.unit for u in DEMO_USERS)}
+    generate(folder, scale=scale, days=days, edition="VN-2025", seed=1, progress=progress, focus=focus)
     venues = import_venues(actor=None, path=folder / "venues.csv", edition="VN-2025")
     source, _ = create_source(actor=None, name=DEMO_SOURCE, kinds=list(KINDS), edition="VN-2025")
     lines = [f"Điểm QR: {venues.created}"]

@@ -1,5 +1,7 @@
 from django.utils import translation
 
+from tests.warehouse.conftest import platform, venues  # noqa: F401 - fixtures
+
 
 def test_login_page_is_vietnamese_by_default(client, db):
     page = client.get("/login/").content.decode()
@@ -45,3 +47,15 @@ def test_national_user_sees_both_maps(world):
 def test_search_page_finds_without_diacritics(world):
     page = world.leader.browser().get("/units/", {"q": "ben thanh"}).content.decode()
     assert "Phường Bến Thành" in page
+
+
+def test_unit_page_shows_the_areas_figures(world, platform, venues):
+    from tests.warehouse.conftest import record
+
+    platform.send("test", [record("test", i) for i in range(3)])
+    platform.send("test", [record("test", 9, commune="26740")])
+    page = world.operator_a.browser().get("/units/VN-2025/26743/").content.decode()
+    assert "Số liệu từ 28/7/2021 đến 26/8/2021" in page
+    assert '<td>Xét nghiệm</td><td class="num">3</td>' in page
+    city = world.province_operator.browser().get("/units/VN-2025/79/").content.decode()
+    assert '<td>Xét nghiệm</td><td class="num">4</td>' in city
