@@ -73,9 +73,15 @@ class EventQuerySet(AreaQuerySet):
 
 
 class Event(models.Model):
-    source = models.ForeignKey(Source, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
+    # No single-column indexes on the foreign keys: the composite indexes below start with them, and
+    # every extra index is paid for on each of millions of inserts.
+    source = models.ForeignKey(
+        Source, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
     source_event_id = models.CharField(max_length=100)
-    commune = models.ForeignKey(Unit, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
+    commune = models.ForeignKey(
+        Unit, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
     at = models.DateTimeField(help_text="the event's own time (time in, declared at, sampled at, …)")
     person_key = models.BinaryField(max_length=32, null=True, help_text="HMAC-SHA256 of the normalised ID")
 
@@ -96,7 +102,9 @@ class Event(models.Model):
 
 
 class CheckIn(Event):
-    venue = models.ForeignKey(Venue, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
+    venue = models.ForeignKey(
+        Venue, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
     time_out = models.DateTimeField(null=True)
 
     class Meta(Event.Meta):
@@ -111,7 +119,9 @@ class HealthDeclaration(Event):
 class TravelDeclaration(Event):
     """`commune` is the destination (the commune that follows arrivals up)."""
 
-    from_commune = models.ForeignKey(Unit, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
+    from_commune = models.ForeignKey(
+        Unit, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
     arrive_at = models.DateTimeField(null=True)
     mode = models.CharField(max_length=8)
 
@@ -143,7 +153,9 @@ class RollupQuerySet(AreaQuerySet):
 class Rollup(models.Model):
     """Events counted per commune × local day × kind × up to two small dimensions (see ingest.KINDS)."""
 
-    commune = models.ForeignKey(Unit, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
+    commune = models.ForeignKey(
+        Unit, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
     day = models.DateField()
     kind = models.CharField(max_length=12)
     dim1 = models.CharField(max_length=40, default="")

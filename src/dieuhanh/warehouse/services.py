@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import csv
 from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -90,7 +90,12 @@ class VenueInput:
     dwell_minutes: int | None = None
 
 
-def _venue_values(v: VenueInput, edition: str, area: Area | None) -> dict[str, Any]:
+Resolve = Callable[[str], "Unit | None"]
+_VENUE_FIELDS = ("name", "kind", "commune", "lat", "lon", "dwell_minutes")
+
+
+def _venue_values(v: VenueInput, edition: str, resolve: Resolve) -> dict[str, Any]:
+    """The venue's stored values, or FieldError naming the first bad field."""
     code, name = v.code.strip(), v.name.strip()
     if not code or len(code) > 40 or ":" in code:
         raise FieldError("code", "must be 1–40 characters without ':'")
@@ -99,14 +104,9 @@ def _venue_values(v: VenueInput, edition: str, area: Area | None) -> dict[str, A
     if v.kind not in VenueKind.values:
         raise FieldError("kind", f"must be one of {', '.join(VenueKind.values)}")
     ref = v.commune.strip() if ":" in v.commune else f"{edition}:{v.commune.strip()}"
-    commune = (
-        Unit.objects.filter(kind="commune")
-        .within(area)
-        .filter(edition_id=ref.partition(":")[0], code=ref.partition(":")[2])
-        .first()
-    )
+    commune = resolve(ref)
     if commune is None:
-        raise FieldError("commune", f"'{v.commune}' is not a commune" + (" of your area" if area else ""))
+        raise FieldError("commune", f"'{v.commune}' is not a commune of your area")
     if (v.lat is None) != (v.lon is None):
         raise FieldError("lat" if v.lat is None else "lon", "lat and lon go together")
     if v.lat is not None and v.lon is not None and not (-90 <= v.lat <= 90 and -180 <= v.lon <= 180):
@@ -114,14 +114,22 @@ def _venue_values(v: VenueInput, edition: str, area: Area | None) -> dict[str, A
     if v.dwell_minutes is not None and not 1 <= v.dwell_minutes <= 24 * 60:
         raise FieldError("dwell_minutes", "must be between 1 and 1440")
     return {
+        "code": code,
         "name": name,
         "kind": v.kind,
         "commune": commune,
         "lat": v.lat,
         "lon": v.lon,
         "dwell_minutes": v.dwell_minutes,
-        "code": code,
     }
+
+
+def _commune_in(area: Area | None) -> Resolve:
+    def resolve(ref: str) -> Unit | None:
+        edition, _, code = ref.partition(":")
+        return Unit.objects.leaves().within(area).filter(edition_id=edition, code=code).first()
+
+    return resolve
 
 
 @transaction.atomic
@@ -129,8 +137,8 @@ def save_venue(
     *, actor: User | None, venue: VenueInput, edition: str = "VN-2025", area: Area | None = None
 ) -> Venue:
     """Create or update a venue by code; within `area` when given (an API caller's)."""
-    values = _venue_values(venue, edition, area)
-    existing = Venue.objects.filter(code=values["code"]).first()
+    values = _venue_values(venue, edition, _commune_in(area))
+    existing = Venue.objects.filter(code=values["code"]).select_related("commune").first()
     if existing is not None and area is not None and not area.contains(existing.commune):
         raise FieldError("code", f"venue '{values['code']}' belongs to another area")
     saved, created = Venue.objects.update_or_create(code=values.pop("code"), defaults=values)
@@ -142,29 +150,62 @@ def save_venue(
 class VenueImport:
     created: int = 0
     updated: int = 0
-    rejected: list[tuple[int, str, str]] = None  # type: ignore[assignment]
+    rejected: list[tuple[int, str, str]] = field(default_factory=list)
 
 
 def import_venues(*, actor: User | None, path: Path, edition: str = "VN-2025") -> VenueImport:
-    """Import venues from CSV (code,name,kind,commune,lat,lon,dwell_minutes); bad lines are reported."""
-    result = VenueImport(rejected=[])
+    """Import venues from CSV (code,name,kind,commune,lat,lon,dwell_minutes); bad lines are reported.
+
+    Good lines are written together in one transaction, whatever the bad ones.
+    """
+    result, rows = VenueImport(), _read_venue_rows(path, edition)
+    accepted: dict[str, dict[str, Any]] = {}
+    for line, values in rows:
+        if isinstance(values, FieldError):
+            result.rejected.append((line, values.field or "", str(values)))
+        elif values["code"] in accepted:
+            result.rejected.append((line, "code", f"'{values['code']}' appears twice in the file"))
+        else:
+            accepted[values["code"]] = values
+    with transaction.atomic():
+        existing = Venue.objects.in_bulk(list(accepted), field_name="code")
+        new = [Venue(**v) for code, v in accepted.items() if code not in existing]
+        changed = [_apply(existing[code], v) for code, v in accepted.items() if code in existing]
+        Venue.objects.bulk_create(new, batch_size=2000)
+        Venue.objects.bulk_update(changed, _VENUE_FIELDS, batch_size=2000)
+        result.created, result.updated = len(new), len(changed)
+        audit(
+            actor,
+            "venues.import",
+            path.name,
+            rows=len(accepted),
+            created=len(new),
+            updated=len(changed),
+            rejected=len(result.rejected),
+        )
+    return result
+
+
+def _apply(venue: Venue, values: dict[str, Any]) -> Venue:
+    for name in _VENUE_FIELDS:
+        setattr(venue, name, values[name])
+    return venue
+
+
+def _read_venue_rows(path: Path, edition: str) -> list[tuple[int, dict[str, Any] | FieldError]]:
+    communes = {f"{e}:{c}": u for u in Unit.objects.leaves() for e, c in [(u.edition_id, u.code)]}
+    rows: list[tuple[int, dict[str, Any] | FieldError]] = []
     with path.open(encoding="utf-8-sig", newline="") as f:
         reader = csv.DictReader(f)
         missing = [c for c in ("code", "name", "kind", "commune") if c not in (reader.fieldnames or [])]
         if missing:
             raise WarehouseError(f"{path}: the header lacks column(s) {', '.join(missing)}")
-        with transaction.atomic():
-            for row in reader:
-                try:
-                    venue = _venue_input(row)
-                    existed = Venue.objects.filter(code=venue.code.strip()).exists()
-                    save_venue(actor=actor, venue=venue, edition=edition)
-                except FieldError as e:
-                    result.rejected.append((reader.line_num, e.field or "", str(e)))
-                    continue
-                result.updated += existed
-                result.created += not existed
-    return result
+        for row in reader:
+            try:
+                rows.append((reader.line_num, _venue_values(_venue_input(row), edition, communes.get)))
+            except FieldError as e:
+                rows.append((reader.line_num, e))
+    return rows
 
 
 def _venue_input(row: dict[str, str]) -> VenueInput:
