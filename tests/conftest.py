@@ -18,6 +18,9 @@ from dieuhanh.accounts.models import User
 from dieuhanh.accounts.services import create_token, create_user
 from dieuhanh.units.models import Unit
 from dieuhanh.units.services import get_unit, load_units
+from dieuhanh.warehouse.kinds import KINDS
+from dieuhanh.warehouse.services import VenueInput, create_source, save_venue
+from tests.warehouse.conftest import Platform
 
 PASSWORD = "test-password-1"
 
@@ -104,3 +107,18 @@ def world(db) -> World:
 
 def required(name: str) -> bool:
     return os.environ.get(name) == "1"
+
+
+@pytest.fixture
+def platform(world) -> Platform:
+    source, token = create_source(actor=None, name="ncovi", kinds=list(KINDS), edition="VN-2025")
+    return Platform(source, token)
+
+
+@pytest.fixture
+def venues(world):
+    market = save_venue(
+        actor=None, venue=VenueInput("V-BT-CHO", "Chợ Bến Thành", "market", "26743", 10.7725, 106.698, 45)
+    )
+    office = save_venue(actor=None, venue=VenueInput("V-SG-VP", "Văn phòng Sài Gòn", "office", "26740"))
+    return market, office

@@ -304,8 +304,11 @@ def worker_ingest(
 ) -> None:
     """Consume dieuhanh.events.<kind> from NATS JetStream; acknowledge each batch after its commit."""
     _django()
+    import logging
+
     from dieuhanh.warehouse.worker import run
 
+    logging.getLogger("dieuhanh.warehouse.worker").setLevel(logging.INFO)
     console.print("Đang nhận sự kiện từ NATS JetStream (Ctrl+C để dừng)…")
     run(url=url, durable=durable)
 

@@ -12,8 +12,10 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).parent / "screenshots"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    # Per module, not per session: Playwright's sync API keeps an event loop running in this thread
+    # while it lives, and later tests (the NATS worker's) need to run their own.
     if not Path(CHROMIUM).exists():
         if required("DIEUHANH_REQUIRE_BROWSER"):
             pytest.fail(f"Chromium is required (DIEUHANH_REQUIRE_BROWSER=1) but not found at {CHROMIUM}")

@@ -1,7 +1,5 @@
 from django.utils import translation
 
-from tests.warehouse.conftest import platform, venues  # noqa: F401 - fixtures
-
 
 def test_login_page_is_vietnamese_by_default(client, db):
     page = client.get("/login/").content.decode()

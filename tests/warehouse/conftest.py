@@ -1,16 +1,16 @@
-"""Warehouse fixtures: a source platform for every kind, and QR venues in the two neighbouring wards."""
+"""Warehouse test helpers: valid records of every kind, and a source platform that sends them.
+
+The fixtures `platform` and `venues` live in tests/conftest.py, for every app's tests to use.
+"""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 
-import pytest
 from django.test import Client
 
-from dieuhanh.warehouse.kinds import KINDS
 from dieuhanh.warehouse.models import Source
-from dieuhanh.warehouse.services import VenueInput, create_source, save_venue
 
 CCCD_A = "079201001234"  # a citizen of Bến Thành
 PHONE_B = "0912 345 678"  # a mobile number, written as people write it
@@ -27,21 +27,6 @@ class Platform:
     def send(self, kind: str, records: list[dict], *, content_type: str = "application/x-ndjson"):
         body = "\n".join(json.dumps(r, ensure_ascii=False) for r in records)
         return self.client().post(f"/api/v1/events/{kind}", body, content_type=content_type)
-
-
-@pytest.fixture
-def platform(world) -> Platform:
-    source, token = create_source(actor=None, name="ncovi", kinds=list(KINDS), edition="VN-2025")
-    return Platform(source, token)
-
-
-@pytest.fixture
-def venues(world):
-    market = save_venue(
-        actor=None, venue=VenueInput("V-BT-CHO", "Chợ Bến Thành", "market", "26743", 10.7725, 106.698, 45)
-    )
-    office = save_venue(actor=None, venue=VenueInput("V-SG-VP", "Văn phòng Sài Gòn", "office", "26740"))
-    return market, office
 
 
 def record(kind: str, n: int = 1, **override) -> dict:

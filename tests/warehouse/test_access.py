@@ -26,13 +26,17 @@ def _total(caller, **params):
 
 
 def test_each_ward_counts_only_its_own(world, events):
-    assert _total(world.operator_a) == (200, {"total": 2, "rows": [
-        {"unit": "VN-2025:26743", "day": None, "count": 2}]})
+    assert _total(world.operator_a) == (
+        200,
+        {"total": 2, "rows": [{"unit": "VN-2025:26743", "day": None, "count": 2}]},
+    )
     assert _total(world.operator_b)[1]["total"] == 1
     assert _total(world.operator_a, result="positive")[1]["total"] == 1
 
 
-@pytest.mark.parametrize("params", [{"unit": "VN-2025:26740"}, {"unit": "VN-2025:79"}, {"unit": "VN-2025:VN"}])
+@pytest.mark.parametrize(
+    "params", [{"unit": "VN-2025:26740"}, {"unit": "VN-2025:79"}, {"unit": "VN-2025:VN"}]
+)
 def test_a_ward_operator_gets_403_outside_their_ward(world, events, params):
     status, body = _total(world.operator_a, **params)
     assert status == 403
@@ -78,8 +82,12 @@ def test_a_tracer_sees_the_persons_events_in_the_area_and_is_audited(world, even
     response = world.tracer.client().get(f"/api/v1/persons/{CCCD_A}/events")
     assert response.status_code == 200
     found = response.json()
-    assert {(e["kind"], e["source_event_id"]) for e in found} == {("test", "test-1"), ("test", "test-2"),
-                                                                  ("checkin", "checkin-1"), ("checkin", "checkin-2")}
+    assert {(e["kind"], e["source_event_id"]) for e in found} == {
+        ("test", "test-1"),
+        ("test", "test-2"),
+        ("checkin", "checkin-1"),
+        ("checkin", "checkin-2"),
+    }
     checkin = next(e for e in found if e["source_event_id"] == "checkin-1")
     assert checkin["details"]["venue"] == "V-BT-CHO" and checkin["commune"] == "VN-2025:26743"
     entry = AuditEntry.objects.filter(action="persons.events").get()
@@ -110,6 +118,7 @@ def test_an_operator_without_any_grant_sees_nothing(world, events):
     _, raw = create_token(actor=None, user=user, name="t")
     from django.test import Client
 
-    response = Client(headers={"Authorization": f"Bearer {raw}"}).get("/api/v1/warehouse/counts",
-                                                                      {"kind": "test", **WINDOW})
+    response = Client(headers={"Authorization": f"Bearer {raw}"}).get(
+        "/api/v1/warehouse/counts", {"kind": "test", **WINDOW}
+    )
     assert response.status_code == 403

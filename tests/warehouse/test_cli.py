@@ -35,7 +35,9 @@ def _invoke(*args: str):
 
 
 def test_sources_create_prints_the_token_alone_on_the_last_line(cli):
-    code, output = _invoke("sources", "create", "bluezone", "--kinds", "checkin,health", "--edition", "VN-2021")
+    code, output = _invoke(
+        "sources", "create", "bluezone", "--kinds", "checkin,health", "--edition", "VN-2021"
+    )
     assert code == 0, output
     user = user_for_token(output.strip().splitlines()[-1])
     assert user.source.kinds == ["checkin", "health"] and user.source.edition_id == "VN-2021"
@@ -45,11 +47,14 @@ def test_sources_create_prints_the_token_alone_on_the_last_line(cli):
 
 def test_venues_import_reports_bad_lines_and_keeps_good_ones(cli, tmp_path):
     csv = tmp_path / "venues.csv"
-    csv.write_text("code,name,kind,commune,lat,lon,dwell_minutes\n"
-                   "V1,Chợ Bến Thành,market,26743,10.77,106.69,45\n"
-                   "V2,Trường học,castle,26743,,,\n"
-                   "V3,Văn phòng,office,VN-2025:26740,,,\n"
-                   "V4,Bến xe,transport,26740,10.5,,\n", encoding="utf-8")
+    csv.write_text(
+        "code,name,kind,commune,lat,lon,dwell_minutes\n"
+        "V1,Chợ Bến Thành,market,26743,10.77,106.69,45\n"
+        "V2,Trường học,castle,26743,,,\n"
+        "V3,Văn phòng,office,VN-2025:26740,,,\n"
+        "V4,Bến xe,transport,26740,10.5,,\n",
+        encoding="utf-8",
+    )
     code, output = _invoke("venues", "import", str(csv))
     assert code == 2
     assert "dòng 3, kind" in output and "dòng 5, lon" in output
@@ -80,8 +85,10 @@ def test_ingest_ndjson_csv_and_parquet_files(cli, platform, venues, tmp_path):
     assert code == 0, output
     assert '"accepted": 1' in output and "dòng 2, result" in output
     csv = tmp_path / "tests.csv"
-    csv.write_text("source_event_id,person_id,commune,sampled_at,method,result\n"
-                   "c1,079201001234,26743,2021-08-26 10:00,rapid,negative\n")
+    csv.write_text(
+        "source_event_id,person_id,commune,sampled_at,method,result\n"
+        "c1,079201001234,26743,2021-08-26 10:00,rapid,negative\n"
+    )
     assert '"accepted": 1' in _invoke("ingest", str(csv), "--kind", "test", "--source", "ncovi")[1]
     table = pa.Table.from_pylist([{**record("test", 9), "sampled_at": datetime(2021, 8, 26, 3, tzinfo=UTC)}])
     pq.write_table(table, tmp_path / "tests.parquet")
@@ -93,7 +100,10 @@ def test_ingest_ndjson_csv_and_parquet_files(cli, platform, venues, tmp_path):
 def test_ingest_refuses_what_it_cannot_do(cli, platform, tmp_path):
     ndjson = _write(tmp_path / "x.ndjson", [record("test")])
     assert "không có nguồn" in _invoke("ingest", str(ndjson), "--kind", "test", "--source", "nope")[1]
-    assert "không có tệp" in _invoke("ingest", str(tmp_path / "missing"), "--kind", "test", "--source", "ncovi")[1]
+    assert (
+        "không có tệp"
+        in _invoke("ingest", str(tmp_path / "missing"), "--kind", "test", "--source", "ncovi")[1]
+    )
 
 
 def test_purge_deletes_old_person_events_and_keeps_rollups(platform, venues):

@@ -42,7 +42,9 @@ def test_new_map_figures_count_on_the_old_map(platform, world):
     assert _counts("VN-2021:79")["total"] == 4
     by_unit = _counts("VN-2021:760", by="unit")
     assert abs(sum(r["count"] for r in by_unit["rows"]) - 4) < 0.05
-    assert {r["unit"] for r in by_unit["rows"]} <= {f"VN-2021:{c}" for c in ("26743", "26749", "26752", "26746")}
+    assert {r["unit"] for r in by_unit["rows"]} <= {
+        f"VN-2021:{c}" for c in ("26743", "26749", "26752", "26746")
+    }
 
 
 def test_by_unit_at_the_nation_gives_provinces(platform, venues):
@@ -59,13 +61,24 @@ def _recount() -> Counter:
 
 
 def _rollups() -> Counter:
-    return Counter({(c, d, r, m): n for c, d, r, m, n in
-                    Rollup.objects.filter(kind="test").values_list("commune_id", "day", "dim1", "dim2", "count")})
+    return Counter(
+        {
+            (c, d, r, m): n
+            for c, d, r, m, n in Rollup.objects.filter(kind="test").values_list(
+                "commune_id", "day", "dim1", "dim2", "count"
+            )
+        }
+    )
 
 
 events = st.lists(
-    st.tuples(st.integers(0, 30), st.sampled_from(["26743", "26740", "00004"]), st.integers(0, 96),
-              st.sampled_from(["positive", "negative", "invalid"]), st.sampled_from(["pcr", "rapid"])),
+    st.tuples(
+        st.integers(0, 30),
+        st.sampled_from(["26743", "26740", "00004"]),
+        st.integers(0, 96),
+        st.sampled_from(["positive", "negative", "invalid"]),
+        st.sampled_from(["pcr", "rapid"]),
+    ),
     max_size=40,
 )
 
@@ -79,10 +92,22 @@ def test_rollups_equal_a_recount_of_the_raw_events(platform, batches):
         for batch in batches:
             lines = []
             for i, (seid, commune, quarter_hours, result, method) in enumerate(batch, start=1):
-                at = (platform.source.created_at.replace(year=2021, month=8, day=25, hour=12, minute=0)
-                      + timedelta(minutes=15 * quarter_hours))
-                lines.append((i, record("test", seid, commune=commune, result=result, method=method,
-                                        sampled_at=at.isoformat())))
+                at = platform.source.created_at.replace(
+                    year=2021, month=8, day=25, hour=12, minute=0
+                ) + timedelta(minutes=15 * quarter_hours)
+                lines.append(
+                    (
+                        i,
+                        record(
+                            "test",
+                            seid,
+                            commune=commune,
+                            result=result,
+                            method=method,
+                            sampled_at=at.isoformat(),
+                        ),
+                    )
+                )
             pipeline.ingest(lines)
         assert _rollups() == _recount()
         assert LabTest.objects.count() == len({e[0] for b in batches for e in b})

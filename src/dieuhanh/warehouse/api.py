@@ -2,6 +2,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest
 from ninja import Query, Router, Schema, Status
@@ -58,13 +59,23 @@ def post_events(request: HttpRequest, kind: str):
         raise PermissionError("only a source platform's token may send events")
     if kind not in source.kinds:
         raise PermissionError(f"source '{source.name}' may not send '{kind}' events")
-    length = int(request.headers.get("Content-Length") or 0)
-    if length > settings.MAX_BATCH_BYTES:
-        raise HttpError(
-            413, f"body of {length} bytes is over the limit of {settings.MAX_BATCH_BYTES}; split it"
-        )
-    records = body_records(request.body, request.content_type or "")
+    records = body_records(_batch_body(request), request.content_type or "")
     return services.ingest(source, kind, records).as_dict()
+
+
+def _batch_body(request: HttpRequest) -> bytes:
+    """The request's body, or 413 when it is over the limit (by its header, or as read without one)."""
+    limit = settings.MAX_BATCH_BYTES
+    too_big = HttpError(413, f"the body is over the limit of {limit} bytes; split the batch")
+    if int(request.headers.get("Content-Length") or 0) > limit:
+        raise too_big
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        raise too_big from None
+    if len(body) > limit:
+        raise too_big
+    return body
 
 
 class VenueIn(Schema):
