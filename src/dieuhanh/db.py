@@ -21,7 +21,12 @@ def insert_rows(model: type[models.Model], fields: Sequence[str], rows: Iterable
     table, column_list = quote(meta.db_table), ", ".join(quote(c) for c in columns)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            with cursor.cursor.copy(f"COPY {table} ({column_list}) FROM STDIN") as copy:
+            # The driver's own cursor bypasses Django's error translation: restore it, so that a
+            # unique violation is an IntegrityError on every backend.
+            with (
+                connection.wrap_database_errors,
+                cursor.cursor.copy(f"COPY {table} ({column_list}) FROM STDIN") as copy,
+            ):
                 for row in rows:
                     copy.write_row(row)
         else:

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 import msgspec
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone as dj_timezone
 
 from dieuhanh.accounts.services import audit
@@ -34,6 +34,7 @@ from dieuhanh.warehouse.qr import QrError, is_payload, venue_code
 VN_TZ = timezone(timedelta(hours=7))  # Asia/Ho_Chi_Minh: UTC+7 all year, no daylight saving
 FUTURE_SLACK = timedelta(days=1)
 BATCH_SIZE = 20_000
+_PERSON_CACHE = 1_000_000  # raw ID → key entries kept in memory by one pipeline
 _AT = re.compile(r" - at `\$\.([A-Za-z_]+)")
 _MISSING = re.compile(r"missing required field `([^`]+)`")
 
@@ -81,6 +82,7 @@ class Context:
         self._communes: dict[str, int] = {}
         self._venues: dict[str, VenueRef | None] = {}
         self._key = settings.PSEUDONYM_KEY
+        self._persons: dict[str, bytes] = {}
         self.latest = dj_timezone.now() + FUTURE_SLACK
         self._load_communes()
 
@@ -116,10 +118,17 @@ class Context:
         )
 
     def person(self, raw: str) -> bytes:
-        try:
-            return hmac.digest(self._key, normalise(raw).encode(), "sha256")
-        except PersonIdError as e:
-            raise FieldError("person_id", str(e)) from None
+        # People come back: a check-in app sends the same person many times a day, so keys are kept.
+        key = self._persons.get(raw)
+        if key is None:
+            try:
+                key = hmac.digest(self._key, normalise(raw).encode(), "sha256")
+            except PersonIdError as e:
+                raise FieldError("person_id", str(e)) from None
+            if len(self._persons) >= _PERSON_CACHE:
+                self._persons.clear()
+            self._persons[raw] = key
+        return key
 
     def time(self, value: datetime, name: str) -> datetime:
         if value.tzinfo is None:
@@ -171,10 +180,7 @@ class Pipeline:
                 prepared[seid] = row
         with transaction.atomic():
             self._lock_source()
-            for seid in self._stored(list(prepared)):
-                del prepared[seid]
-                summary.duplicates += 1
-            self._write(list(prepared.values()))
+            summary.duplicates += self._write_new(prepared)
             summary.accepted = len(prepared)
             if prepared or summary.rejected:
                 audit(
@@ -227,6 +233,23 @@ class Pipeline:
                 )
         # SQLite: the transaction already holds the database's write lock (transaction_mode IMMEDIATE).
 
+    def _write_new(self, prepared: dict[str, tuple]) -> int:
+        """Write the records not stored yet; returns how many were (re-sent ones), removing them.
+
+        Most batches are new: they are written straight away, and only when the unique index
+        refuses one is the batch looked up and written again without the stored ones.
+        """
+        try:
+            with transaction.atomic():  # a savepoint: a refused write leaves nothing behind
+                self._write(list(prepared.values()))
+            return 0
+        except IntegrityError:
+            stored = self._stored(list(prepared))
+            for seid in stored:
+                del prepared[seid]
+            self._write(list(prepared.values()))
+            return len(stored)
+
     def _stored(self, seids: list[str]) -> list[str]:
         model, found = self.kind.model, list[str]()
         for start in range(0, len(seids), 900):
@@ -254,7 +277,16 @@ def _add_to_rollups(kind: str, counts: Counter, to_db_day) -> None:
     )
     rows = [(commune, to_db_day(day), kind, d1, d2, n) for (commune, day, d1, d2), n in counts.items()]
     with connection.cursor() as cursor:
-        cursor.executemany(sql, rows)
+        if connection.vendor == "postgresql":  # one statement, not a round trip per cell
+            columns = [list(column) for column in zip(*rows, strict=True)]
+            cursor.execute(
+                f"INSERT INTO {table} ({cell}, count) SELECT * FROM unnest(%s::bigint[], %s::date[], "  # noqa: S608
+                f"%s::text[], %s::text[], %s::text[], %s::bigint[]) "
+                f"ON CONFLICT ({cell}) DO UPDATE SET count = {table}.count + excluded.count",
+                columns,
+            )
+        else:
+            cursor.executemany(sql, rows)
 
 
 def _kind_number(kind: Kind) -> int:
@@ -264,7 +296,7 @@ def _kind_number(kind: Kind) -> int:
 def _time_adapter():
     """Datetimes as the backend stores them: SQLite keeps naive UTC text, as Django writes it."""
     if connection.vendor == "sqlite":
-        return lambda dt: str(dt.replace(tzinfo=None))
+        return lambda dt: dt.isoformat(" ")[:-6]  # a UTC datetime, without its "+00:00"
     return lambda dt: dt
 
 

@@ -19,7 +19,7 @@ from dieuhanh.accounts.models import User
 from dieuhanh.accounts.services import audit, create_token, create_user
 from dieuhanh.units.models import Succession, Unit
 from dieuhanh.units.scoping import Area
-from dieuhanh.warehouse.ingest import VN_TZ, Pipeline, Record, Summary, batches
+from dieuhanh.warehouse.ingest import BATCH_SIZE, VN_TZ, Pipeline, Record, Summary, batches
 from dieuhanh.warehouse.kinds import KINDS, FieldError, symptom_codes
 from dieuhanh.warehouse.models import Rollup, Source, Venue, VenueKind
 from dieuhanh.warehouse.persons import person_key, short
@@ -59,14 +59,21 @@ def source_of(user: Any) -> Source | None:
 # Ingest
 
 
-def ingest(source: Source, kind: str, records: Iterable[tuple[int, Record]], *, progress=None) -> Summary:
+def ingest(
+    source: Source,
+    kind: str,
+    records: Iterable[tuple[int, Record]],
+    *,
+    progress=None,
+    batch_size: int = BATCH_SIZE,
+) -> Summary:
     """Ingest records of one kind in batches (one transaction each) and sum up what happened."""
     if kind not in source.kinds:
         raise WarehouseError(
             f"source '{source.name}' may not send '{kind}' events (it may send: {', '.join(source.kinds)})"
         )
     pipeline, total = Pipeline(source, kind), Summary()
-    for batch in batches(records):
+    for batch in batches(records, batch_size):
         total.add(pipeline.ingest(batch))
         if progress:
             progress(batch[-1][0])
