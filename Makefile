@@ -28,7 +28,7 @@ messages: $(VENV)/.installed
 browser:
 	@if ! command -v chromium >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-liberation2; \
-	  else echo "chromium is missing and we are not root: browser tests will fail under DIEUHANH_REQUIRE_BROWSER=1"; fi; \
+	  else echo "chromium is missing and we are not root: the browser tests will fail"; fi; \
 	fi
 
 demo: setup
@@ -52,7 +52,7 @@ openapi: $(VENV)/.installed
 test: setup lint test-sqlite test-pg
 
 test-sqlite:
-	DIEUHANH_REQUIRE_BROWSER=$${DIEUHANH_REQUIRE_BROWSER:-1} $(PY) -m pytest -q
+	$(PY) -m pytest -q
 
 test-pg:
 	@if $(PY) -m dieuhanh.pgprobe "$(PG_URL)"; then \

@@ -7,7 +7,6 @@ role on each, as RapidPro's TembaTest does.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import pytest
@@ -103,10 +102,6 @@ def world(db) -> World:
         operator_b=make_caller("saigon-operator", b, "operator"),
         tracer=make_caller("hcm-tracer", province, "tracer"),
     )
-
-
-def required(name: str) -> bool:
-    return os.environ.get(name) == "1"
 
 
 @pytest.fixture

@@ -6,8 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import required
-
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).parent / "screenshots"
 
@@ -17,9 +15,9 @@ def browser():
     # Per module, not per session: Playwright's sync API keeps an event loop running in this thread
     # while it lives, and later tests (the NATS worker's) need to run their own.
     if not Path(CHROMIUM).exists():
-        if required("DIEUHANH_REQUIRE_BROWSER"):
-            pytest.fail(f"Chromium is required (DIEUHANH_REQUIRE_BROWSER=1) but not found at {CHROMIUM}")
-        pytest.skip("Debian's chromium is not installed (make setup installs it as root)")
+        pytest.fail(
+            f"Debian's chromium is not at {CHROMIUM}: run `make setup` as root (apt-get install chromium)"
+        )
     # The sync API runs an event loop in this thread; the ORM calls the tests make around it are sync.
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     from playwright.sync_api import sync_playwright

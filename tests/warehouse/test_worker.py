@@ -1,7 +1,7 @@
 """Source platforms send batches over NATS JetStream: ingested once, acknowledged only after the commit.
 
 These tests use the real NATS server (DIEUHANH_NATS_URL, default nats://127.0.0.1:4222, JetStream on);
-without one they skip, or fail under DIEUHANH_REQUIRE_NATS=1. Each test has its own subjects and
+without one they fail (never skip), naming the command that starts it. Each test has its own subjects and
 streams, deleted afterwards, so runs are independent and may overlap (SQLite and PostgreSQL at once).
 """
 
@@ -26,7 +26,6 @@ from dieuhanh.warehouse import worker
 from dieuhanh.warehouse.models import CheckIn, HealthDeclaration, Rollup
 from dieuhanh.warehouse.models import TestResult as LabTest
 from dieuhanh.warehouse.services import create_source
-from tests.conftest import required
 from tests.warehouse.conftest import record
 
 # The worker writes from its own thread, on its own connection: it sees only committed rows.
@@ -38,7 +37,7 @@ class SimulatedCrash(Exception):
 
 
 async def _quiet(_: Exception) -> None:
-    pass  # an unreachable server is reported once, as the skip's or failure's reason
+    pass  # an unreachable server is reported once, as the failure's reason
 
 
 async def _connect(url: str) -> nats.NATS:
@@ -67,10 +66,11 @@ def nats_url() -> str:
     try:
         asyncio.run(_check_jetstream(url))
     except Exception as e:
-        reason = f"NATS with JetStream does not answer at {url}: {type(e).__name__} {e}"
-        if required("DIEUHANH_REQUIRE_NATS"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+        pytest.fail(
+            f"NATS with JetStream does not answer at {url} ({type(e).__name__} {e}). Start it with: "
+            "start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- "
+            "-a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log"
+        )
     return url
 
 
