@@ -1,9 +1,13 @@
-"""What every benchmark records about the machine it ran on."""
+"""What every benchmark shares: the machine it ran on, its children's environment, PostgreSQL look-ups."""
 
 import os
 import platform
 import sqlite3
+import sys
 from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def machine(pg_server: str | None) -> dict:
@@ -26,3 +30,45 @@ def _cpuinfo() -> list[str]:
         return Path("/proc/cpuinfo").read_text().splitlines()
     except OSError:
         return []
+
+
+def child_env(home: str, database_url: str | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DIEUHANH_", "DJANGO_"))}
+    env.update({"DIEUHANH_HOME": home, "DJANGO_SETTINGS_MODULE": "dieuhanh.settings"})
+    if database_url:
+        env["DIEUHANH_DATABASE_URL"] = database_url
+    return env
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def pg_version(admin_url: str) -> str | None:
+    """The server's version, or None (with the reason on stderr) when PostgreSQL does not answer."""
+    import psycopg
+
+    try:
+        with psycopg.connect(admin_url, connect_timeout=3) as conn:
+            return conn.execute("SHOW server_version").fetchone()[0]
+    except psycopg.OperationalError as e:
+        log(f"PostgreSQL does not answer at {shown(admin_url)}: {str(e).strip()}")
+        return None
+
+
+def setup_django() -> None:
+    sys.path.insert(0, str(ROOT / "src"))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dieuhanh.settings")
+    import django
+
+    django.setup()
+
+
+def shown(url: str) -> str:
+    """The URL without its password, for messages and the JSON."""
+    parts = urlsplit(url)
+    return (
+        parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")).geturl()
+        if parts.password
+        else url
+    )

@@ -42,9 +42,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from common import machine  # bench/ is the script folder, so on sys.path
+from common import ROOT, child_env, log, machine, pg_version, setup_django, shown  # bench/ is on sys.path
 
-ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "ingest.json"
 DEFAULT_PG_URL = os.environ.get("DIEUHANH_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 SCRATCH_PG_DB = "dieuhanh_bench_ingest"
@@ -77,10 +76,6 @@ STEPS = [
 ]
 
 
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 def timed(fn, *args, **kwargs):
     """(result, seconds) of one call."""
     start = time.perf_counter()
@@ -89,14 +84,6 @@ def timed(fn, *args, **kwargs):
 
 
 # ---------------------------------------------------------------- child: one database, Django set up
-
-
-def setup_django() -> None:
-    sys.path.insert(0, str(ROOT / "src"))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dieuhanh.settings")
-    import django
-
-    django.setup()
 
 
 def prepare_database(data: Path, events: int) -> tuple[dict, object, str]:
@@ -568,14 +555,6 @@ def run_child(db: str, args: argparse.Namespace) -> None:
 # ---------------------------------------------------------------- parent: scratch databases, table, JSON
 
 
-def child_env(home: str, database_url: str | None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DIEUHANH_", "DJANGO_"))}
-    env.update({"DIEUHANH_HOME": home, "DJANGO_SETTINGS_MODULE": "dieuhanh.settings"})
-    if database_url:
-        env["DIEUHANH_DATABASE_URL"] = database_url
-    return env
-
-
 def spawn(db: str, args: argparse.Namespace, data: str, database_url: str | None) -> dict:
     with tempfile.TemporaryDirectory(prefix=f"dieuhanh-bench-ingest-{db}-") as home:
         command = [
@@ -593,34 +572,12 @@ def spawn(db: str, args: argparse.Namespace, data: str, database_url: str | None
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def pg_version(admin_url: str) -> str | None:
-    """The server's version, or None (with the reason on stderr) when PostgreSQL does not answer."""
-    import psycopg
-
-    try:
-        with psycopg.connect(admin_url, connect_timeout=3) as conn:
-            return conn.execute("SHOW server_version").fetchone()[0]
-    except psycopg.OperationalError as e:
-        log(f"PostgreSQL does not answer at {shown(admin_url)}: {str(e).strip()}")
-        return None
-
-
 def pg_settings(admin_url: str) -> dict[str, str]:
     import psycopg
 
     names = ("shared_buffers", "synchronous_commit", "wal_level", "max_wal_size", "fsync")
     with psycopg.connect(admin_url) as conn:
         return {name: conn.execute(f"SHOW {name}").fetchone()[0] for name in names}
-
-
-def shown(url: str) -> str:
-    """The URL without its password, for messages and the JSON."""
-    parts = urlsplit(url)
-    return (
-        parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")).geturl()
-        if parts.password
-        else url
-    )
 
 
 def run_pg(admin_url: str, args: argparse.Namespace, data: str) -> dict:
