@@ -35,15 +35,6 @@ class User(AbstractUser):
             cache[role] = visible_to(self, role=role)
         return cache[role]
 
-    def roles_at(self, unit: Unit) -> set[str]:
-        """The roles this user holds on the unit or on any unit above it (same edition or national)."""
-        return {
-            g.role
-            for g in self.grants.select_related("unit")
-            if g.unit.kind == "nation"
-            or (g.unit.edition_id == unit.edition_id and unit.path.startswith(g.unit.path))
-        }
-
 
 class Grant(models.Model):
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="grants")

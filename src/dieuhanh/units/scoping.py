@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from django.db import models
 from django.db.models import Q
@@ -43,10 +43,6 @@ class Area:
         return self.everything or any(
             unit.edition_id == edition and unit.path.startswith(path) for edition, path in self.prefixes
         )
-
-
-class HasArea(Protocol):
-    def area(self) -> Area: ...
 
 
 def area_of(user: object) -> Area:

@@ -18,6 +18,7 @@ from dieuhanh.warehouse.ingest import body_records
 from dieuhanh.warehouse.kinds import KINDS, FieldError
 from dieuhanh.warehouse.models import Venue, VenueKind
 from dieuhanh.warehouse.persons import PersonIdError, normalise
+from dieuhanh.warehouse.qr import payload
 
 router = Router(tags=["warehouse"])
 
@@ -100,8 +101,6 @@ class VenueOut(Schema):
 
 
 def _venue_out(venue: Venue) -> dict[str, Any]:
-    from dieuhanh.warehouse.qr import payload
-
     return {
         "code": venue.code,
         "name": venue.name,

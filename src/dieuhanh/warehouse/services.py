@@ -83,9 +83,6 @@ def ingest(
 # Venues
 
 
-VENUE_COLUMNS = ("code", "name", "kind", "commune", "lat", "lon", "dwell_minutes")
-
-
 @dataclass
 class VenueInput:
     code: str
