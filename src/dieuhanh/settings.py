@@ -7,6 +7,7 @@ DIEUHANH_DEBUG         1 for development error pages
 DIEUHANH_ALLOWED_HOSTS comma-separated, default localhost names
 """
 
+import hashlib
 import os
 import secrets
 from pathlib import Path
@@ -36,6 +37,10 @@ SECRET_KEY = _kept_secret("DIEUHANH_SECRET_KEY", "secret_key")
 PSEUDONYM_KEY = _kept_secret("DIEUHANH_PSEUDONYM_KEY", "pseudonym_key").encode()
 # Signs venue QR codes: its own key, so that printed codes outlive a rotation of SECRET_KEY.
 QR_SIGNING_KEY = _kept_secret("DIEUHANH_QR_KEY", "qr_key").encode()
+# Seals the identity vault (AES-256-GCM). Its own key, so that it can be kept apart from the pseudonym
+# key; losing it makes the vault unreadable, the events stay. SHA-256 turns the kept text into the
+# 32 bytes AES-256 needs.
+VAULT_KEY = hashlib.sha256(_kept_secret("DIEUHANH_VAULT_KEY", "vault_key").encode()).digest()
 # Days person-level events are kept, per kind ("checkin=30,health=30"); kinds not named are kept.
 RETENTION_DAYS = {"checkin": 30, "health": 30, "travel": 30} | {
     kind: int(days)
@@ -61,6 +66,7 @@ INSTALLED_APPS = [
     "dieuhanh.units",
     "dieuhanh.accounts",
     "dieuhanh.warehouse",
+    "dieuhanh.tracing",
     "dieuhanh.commandroom",
 ]
 

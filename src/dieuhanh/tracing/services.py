@@ -1,0 +1,337 @@
+"""Tracing's use cases: register or promote a case, trace its contacts, find clusters; each audited
+and cut to the tracer's area (DESIGN §5)."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from dieuhanh.accounts.models import User
+from dieuhanh.accounts.services import audit
+from dieuhanh.tracing.engine import Edge, Rule, Stay, Trace, Window, exposures, trace
+from dieuhanh.tracing.models import Case
+from dieuhanh.tracing.store import CheckinStore
+from dieuhanh.units.models import Unit
+from dieuhanh.units.scoping import Area
+from dieuhanh.warehouse.models import HealthDeclaration, TestResult, Venue
+from dieuhanh.warehouse.persons import person_key, short
+
+DAYS_BEFORE_ONSET = 2
+_IN_CHUNK = 2_000  # keys per IN (...) list
+
+
+class TracingError(ValueError):
+    """A request tracing cannot serve: names the field and why."""
+
+    def __init__(self, field: str | None, message: str, *, status: int = 422):
+        super().__init__(f"{field}: {message}" if field else message)
+        self.field, self.status = field, status
+
+
+def epoch(value: datetime) -> int:
+    return int(value.timestamp())
+
+
+def from_epoch(value: int) -> datetime:
+    return datetime.fromtimestamp(value, UTC)
+
+
+def require_tracer(user: User) -> Area:
+    area = user.area(role="tracer")
+    if not area.everything and not area.prefixes:
+        raise PermissionError("tracing needs a tracer grant")
+    return area
+
+
+# Cases
+
+
+@dataclass(frozen=True)
+class CaseInput:
+    confirmed_at: datetime
+    onset_at: datetime | None = None
+    window_start: datetime | None = None
+    window_end: datetime | None = None
+    commune: Unit | None = None
+    note: str = ""
+
+
+def register_case(*, actor: User, person_id: str, data: CaseInput) -> Case:
+    """A confirmed case by the person's ID (CCCD or phone); the raw ID is pseudonymised at once."""
+    return _save_case(actor, person_key(person_id), data, test=None)
+
+
+def promote_test(*, actor: User, source: str, test_event_id: str, data: CaseInput | None = None) -> Case:
+    """A positive test event becomes a case: confirmed when sampled, resident where tested."""
+    test = (
+        TestResult.objects.filter(source__name=source, source_event_id=test_event_id)
+        .select_related("commune")
+        .first()
+    )
+    if test is None:
+        raise TracingError("test_event_id", f"no test '{test_event_id}' from source '{source}'", status=404)
+    if test.result != "positive":
+        raise TracingError("test_event_id", f"the test's result is '{test.result}', not positive")
+    data = data or CaseInput(confirmed_at=test.at)
+    if data.commune is None:
+        data = CaseInput(**{**data.__dict__, "commune": test.commune})
+    return _save_case(actor, bytes(test.person_key), data, test=test)
+
+
+def _save_case(actor: User, key: bytes, data: CaseInput, test: TestResult | None) -> Case:
+    area = require_tracer(actor)
+    start, end = _window(data)
+    commune = data.commune or _residences([key]).get(key)
+    if commune is not None and not area.contains(commune):
+        raise PermissionError(f"the case's commune {commune.ref} is outside your area")
+    if commune is None and not area.everything:
+        raise TracingError("commune", "is unknown for this person; say where the case lives")
+    case = Case(
+        person_key=key,
+        confirmed_at=data.confirmed_at,
+        onset_at=data.onset_at,
+        window_start=start,
+        window_end=end,
+        commune=commune,
+        note=data.note,
+        created_by=actor,
+        test_source=test.source.name if test else "",
+        test_event_id=test.source_event_id if test else "",
+    )
+    try:
+        with transaction.atomic():
+            case.save()
+    except IntegrityError:
+        existing = Case.objects.get(person_key=key)
+        raise TracingError(None, f"this person is already case #{existing.pk}", status=409) from None
+    audit(actor, "tracing.case.create", f"case:{case.pk}", person=short(key), window=_span(start, end))
+    return case
+
+
+def _window(data: CaseInput) -> tuple[datetime, datetime | None]:
+    if data.onset_at and data.onset_at > data.confirmed_at:
+        raise TracingError("onset_at", "is after confirmed_at")
+    start = data.window_start or (data.onset_at or data.confirmed_at) - timedelta(days=DAYS_BEFORE_ONSET)
+    if data.window_end is not None and data.window_end <= start:
+        raise TracingError("window_end", "is not after window_start")
+    return start, data.window_end
+
+
+def visible_cases(user: User) -> Any:
+    return Case.objects.within(require_tracer(user)).select_related("commune")
+
+
+def case_for(user: User, case_id: int) -> Case:
+    """A case any tracer may trace; only its own area's tracers see it listed (see `contacts`)."""
+    require_tracer(user)
+    case = Case.objects.select_related("commune").filter(pk=case_id).first()
+    if case is None:
+        raise TracingError("id", f"no case #{case_id}", status=404)
+    return case
+
+
+# Contacts
+
+
+@dataclass
+class ContactView:
+    person: bytes
+    generation: int
+    first_exposure: int
+    seconds: int
+    edges: list[Edge]
+    residence: Unit | None
+    is_case: bool
+
+
+@dataclass
+class TraceView:
+    case: Case
+    depth: int
+    rule: Rule
+    contacts: list[ContactView]
+    edges: list[Edge]
+    venues: dict[int, Venue]
+    hidden: int
+    millis: float
+    counts: dict[int, int] = field(default_factory=dict)
+
+
+def contacts(*, actor: User, case: Case, depth: int, rule: Rule, now: datetime | None = None) -> TraceView:
+    """The case's contacts that the tracer may see, with the edges that reach them; audited."""
+    area = require_tracer(actor)
+    began = time.perf_counter()
+    result = run_trace(case, depth=depth, rule=rule, now=now)
+    view = _view(result, case, rule, area)
+    view.millis = (time.perf_counter() - began) * 1000
+    if not view.contacts and not area.everything and not (case.commune and area.contains(case.commune)):
+        # Nothing of this case touches the tracer's area: do not confirm that it exists.
+        raise TracingError("id", f"no case #{case.pk}", status=404)
+    audit(
+        actor,
+        "tracing.contacts",
+        f"case:{case.pk}",
+        rows=len(view.contacts),
+        depth=depth,
+        rule=rule.as_dict(),
+        window=_span(case.window_start, case.window_end),
+    )
+    return view
+
+
+def run_trace(case: Case, *, depth: int, rule: Rule, now: datetime | None = None) -> Trace:
+    now_s = epoch(now or timezone.now())
+    end = epoch(case.window_end) if case.window_end else now_s
+    window = Window(bytes(case.person_key), epoch(case.window_start), end)
+    return trace(CheckinStore(rule), window, depth=depth, rule=rule, now=now_s)
+
+
+def _view(result: Trace, case: Case, rule: Rule, area: Area) -> TraceView:
+    people = list(result.contacts)
+    residences = _residences(people)
+    cases = _known_cases(people)
+    venues = Venue.objects.select_related("commune").in_bulk({e.venue for e in result.edges})
+    shown: list[ContactView] = []
+    for person, c in result.contacts.items():
+        home = residences.get(person)
+        exposed_here = any(area.contains(venues[e.venue].commune) for e in c.edges)
+        if area.everything or exposed_here or (home is not None and area.contains(home)):
+            shown.append(
+                ContactView(person, c.generation, c.first_exposure, c.seconds, c.edges, home, person in cases)
+            )
+    shown.sort(key=lambda c: (c.generation, c.first_exposure, c.person))
+    visible = {c.person for c in shown}
+    edges = [e for e in result.edges if e.contact in visible]
+    counts = {g: sum(1 for c in shown if c.generation == g) for g in (1, 2)}
+    return TraceView(case, result.depth, rule, shown, edges, venues, len(people) - len(shown), 0.0, counts)
+
+
+def _residences(people: Sequence[bytes]) -> dict[bytes, Unit]:
+    """Each person's commune from their latest health declaration, when they made one."""
+    latest: dict[bytes, tuple[datetime, int]] = {}
+    for chunk in _chunks(people):
+        rows = HealthDeclaration.objects.filter(person_key__in=chunk).values_list(
+            "person_key", "at", "commune_id"
+        )
+        if connection.vendor == "postgresql":
+            rows = rows.order_by("person_key", "-at").distinct("person_key")
+        for key, at, commune in rows:
+            key = bytes(key)
+            if key not in latest or at > latest[key][0]:
+                latest[key] = (at, commune)
+    units = Unit.objects.in_bulk({commune for _, commune in latest.values()})
+    return {key: units[commune] for key, (_, commune) in latest.items() if commune in units}
+
+
+def _known_cases(people: Sequence[bytes]) -> set[bytes]:
+    found: set[bytes] = set()
+    for chunk in _chunks(people):
+        keys = Case.objects.filter(person_key__in=chunk).values_list("person_key", flat=True)
+        found.update(bytes(k) for k in keys)
+    return found
+
+
+def _chunks(items: Sequence[bytes]) -> Iterable[Sequence[bytes]]:
+    for i in range(0, len(items), _IN_CHUNK):
+        yield items[i : i + _IN_CHUNK]
+
+
+def by_commune(view: TraceView) -> dict[Unit | None, list[ContactView]]:
+    """The contact list split by commune of residence (None: never declared), for each commune to
+    follow up its own people."""
+    groups: dict[Unit | None, list[ContactView]] = defaultdict(list)
+    for contact in view.contacts:
+        groups[contact.residence].append(contact)
+    return dict(groups)
+
+
+# Clusters
+
+
+@dataclass
+class Cluster:
+    venue: Venue
+    cases: list[Case]
+    stays: int
+    contacts: int
+    first: int
+    last: int
+
+
+def clusters(*, actor: User, start: datetime, end: datetime, min_cases: int, rule: Rule) -> list[Cluster]:
+    """Venues in the tracer's area where at least `min_cases` distinct cases stayed while infectious
+    between start and end, with how many other people they exposed there; audited."""
+    area = require_tracer(actor)
+    if end <= start:
+        raise TracingError("to", "is not after from")
+    if min_cases < 1:
+        raise TracingError("min_cases", "must be at least 1")
+    cases = {bytes(c.person_key): c for c in Case.objects.filter(window_start__lt=end)}
+    windows = _case_windows(cases.values(), epoch(start), epoch(end))
+    store = CheckinStore(rule)
+    by_venue: dict[int, list[Stay]] = defaultdict(list)
+    for stay in store.stays_of(windows):
+        by_venue[stay.venue].append(stay)
+    crowded = {v: s for v, s in by_venue.items() if len({x.person for x in s}) >= min_cases}
+    venues = Venue.objects.select_related("commune").in_bulk(list(crowded))
+    found = [
+        _cluster(venues[v], stays, cases, store, rule)
+        for v, stays in crowded.items()
+        if v in venues and area.contains(venues[v].commune)
+    ]
+    found.sort(key=lambda c: (-len(c.cases), -c.contacts, c.venue.code))
+    audit(actor, "tracing.clusters", "", rows=len(found), min_cases=min_cases, window=_span(start, end))
+    return found
+
+
+def _case_windows(cases: Iterable[Case], start: int, end: int) -> list[Window]:
+    now = epoch(timezone.now())
+    windows = []
+    for case in cases:
+        lo = max(epoch(case.window_start), start)
+        hi = min(epoch(case.window_end) if case.window_end else now, end)
+        if lo < hi:
+            windows.append(Window(bytes(case.person_key), lo, hi))
+    return windows
+
+
+def _cluster(
+    venue: Venue, stays: list[Stay], cases: dict[bytes, Case], store: CheckinStore, rule: Rule
+) -> Cluster:
+    exposed = {e.contact for e in exposures(store, stays, rule)} - set(cases)
+    people = sorted({s.person for s in stays})
+    return Cluster(
+        venue=venue,
+        cases=[cases[p] for p in people],
+        stays=len(stays),
+        contacts=len(exposed),
+        first=min(s.start for s in stays),
+        last=max(s.end for s in stays),
+    )
+
+
+def _span(start: datetime, end: datetime | None) -> list[str]:
+    return [start.isoformat(), end.isoformat() if end else ""]
+
+
+def rule_from(**minutes: int | None) -> Rule:
+    """A rule from request parameters in minutes (hours for max_stay, days for contact_days)."""
+    default = Rule()
+    try:
+        return Rule(
+            min_overlap=60 * (minutes.get("min_overlap") or default.min_overlap // 60),
+            default_dwell=60 * (minutes.get("dwell") or default.default_dwell // 60),
+            decay_cap=60
+            * (default.decay_cap // 60 if minutes.get("decay") is None else minutes["decay"] or 0),
+            max_stay=3600 * (minutes.get("max_stay_hours") or default.max_stay // 3600),
+            contact_days=minutes.get("contact_days") or default.contact_days,
+        )
+    except ValueError as e:
+        raise TracingError(None, str(e)) from None
