@@ -3,6 +3,9 @@
 A batch is one transaction: its valid records and their rollup counts are written together or not
 at all, and a bad record never stops its neighbours. Re-sending a batch is harmless: a record whose
 (source, source_event_id) is already stored counts as a duplicate and changes nothing.
+
+Health declarations also fill the identity vault (warehouse.vault) with their persons, in the same
+transaction; no other kind does, so check-ins pay nothing for it.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from typing import Any, NamedTuple
 
 import msgspec
@@ -26,15 +30,19 @@ from django.utils import timezone as dj_timezone
 from dieuhanh.accounts.services import audit
 from dieuhanh.db import insert_rows
 from dieuhanh.units.models import Unit
+from dieuhanh.vnformat import VN_TZ
+from dieuhanh.warehouse import vault
 from dieuhanh.warehouse.kinds import KINDS, FieldError, Kind
 from dieuhanh.warehouse.models import Rollup, Source, Venue
 from dieuhanh.warehouse.persons import PersonIdError, normalise
 from dieuhanh.warehouse.qr import QrError, is_payload, venue_code
 
-VN_TZ = timezone(timedelta(hours=7))  # Asia/Ho_Chi_Minh: UTC+7 all year, no daylight saving
 FUTURE_SLACK = timedelta(days=1)
 BATCH_SIZE = 20_000
 _PERSON_CACHE = 1_000_000  # raw ID → key entries kept in memory by one pipeline
+# Health declarations are the channel where people give their contact details: only they fill the vault.
+_VAULT_KINDS = frozenset({"health"})
+_PERSON = 4  # the person key's place in a prepared event row
 _AT = re.compile(r" - at `\$\.([A-Za-z_]+)")
 _MISSING = re.compile(r"missing required field `([^`]+)`")
 
@@ -77,12 +85,16 @@ class VenueRef(NamedTuple):
 class Context:
     """What validating a record needs: units, venues, the pseudonym key, the clock. Cached per pipeline."""
 
-    def __init__(self, source: Source):
+    def __init__(self, source: Source, *, vault: bool = False):
         self.edition = source.edition_id
         self._communes: dict[str, int] = {}
         self._venues: dict[str, VenueRef | None] = {}
         self._key = settings.PSEUDONYM_KEY
         self._persons: dict[str, bytes] = {}
+        # Persons this pipeline has put in the vault (committed), and the normalised IDs of those it
+        # has yet to, by key. Every cached key is in one of them; None when the kind fills no vault.
+        self.sealed: set[bytes] = set()
+        self.unsealed: dict[bytes, str] | None = {} if vault else None
         self.latest = dj_timezone.now() + FUTURE_SLACK
         self._load_communes()
 
@@ -122,13 +134,28 @@ class Context:
         key = self._persons.get(raw)
         if key is None:
             try:
-                key = hmac.digest(self._key, normalise(raw).encode(), "sha256")
+                normalised = normalise(raw)
             except PersonIdError as e:
                 raise FieldError("person_id", str(e)) from None
+            key = hmac.digest(self._key, normalised.encode(), "sha256")
             if len(self._persons) >= _PERSON_CACHE:
                 self._persons.clear()
             self._persons[raw] = key
+            if self.unsealed is not None and key not in self.sealed:
+                self.unsealed[key] = normalised
         return key
+
+    def mark_sealed(self, keys: list[bytes]) -> None:
+        """Once the batch that sealed them commits: these persons need no second vault write."""
+        if self.unsealed is None:
+            return
+        for key in keys:
+            self.unsealed.pop(key, None)
+            self.sealed.add(key)
+        if len(self.sealed) >= _PERSON_CACHE:
+            # Both go together, so that a cached key is never in neither: it is recomputed instead.
+            self.sealed.clear()
+            self._persons.clear()
 
     def time(self, value: datetime, name: str) -> datetime:
         if value.tzinfo is None:
@@ -154,7 +181,7 @@ class Pipeline:
 
     def __init__(self, source: Source, kind: str, *, actor_name: str | None = None):
         self.source, self.kind = source, KINDS[kind]
-        self.ctx = Context(source)
+        self.ctx = Context(source, vault=kind in _VAULT_KINDS)
         if kind == "checkin":
             self.ctx.preload_venues()
         self._decoder = msgspec.json.Decoder(self.kind.struct)
@@ -180,6 +207,7 @@ class Pipeline:
                 prepared[seid] = row
         with transaction.atomic():
             self._lock_source()
+            self._fill_vault(prepared)  # before dedupe: a re-sent declaration still vaults its person
             summary.duplicates += self._write_new(prepared)
             summary.accepted = len(prepared)
             if prepared or summary.rejected:
@@ -193,6 +221,16 @@ class Pipeline:
                     rejected=len(summary.rejected),
                 )
         return summary
+
+    def _fill_vault(self, prepared: dict[str, tuple]) -> None:
+        """Seal the batch's persons this pipeline has not vaulted yet (insert-if-absent)."""
+        unsealed = self.ctx.unsealed
+        if unsealed is None:
+            return
+        keys = list({row[_PERSON] for row, _ in prepared.values()} - self.ctx.sealed)
+        vault.store((key, vault.seal_known(key, unsealed[key])) for key in keys)
+        # Only a commit makes them stored: a batch rolled back must seal them again.
+        transaction.on_commit(partial(self.ctx.mark_sealed, keys))
 
     def _prepare(self, record: Record) -> tuple[str, tuple]:
         struct = self._decode(record)

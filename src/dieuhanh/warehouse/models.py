@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from dieuhanh.units.models import Edition, Unit
 from dieuhanh.units.scoping import AreaQuerySet
+from dieuhanh.warehouse.persons import short
 
 
 class Source(models.Model):
@@ -172,3 +173,22 @@ class Rollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.commune_id} {self.day} {self.dim1}/{self.dim2}: {self.count}"
+
+
+class Identity(models.Model):
+    """The identity vault: a person's normalised ID, sealed, for tracing teams (see warehouse.vault).
+
+    Keyed by the person key itself, so that the events' keys find it and a person is in it at most
+    once. `sealed` is AES-256-GCM (nonce first) bound to the key: only vault.reveal opens it.
+    """
+
+    person_key = models.BinaryField(max_length=32, primary_key=True, help_text="HMAC-SHA256 of the ID")
+    sealed = models.BinaryField(help_text='nonce + AES-GCM of {"id": normalised ID}')
+    first_seen = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "identities"
+
+    def __str__(self) -> str:
+        return f"Identity {short(bytes(self.person_key))}"
