@@ -13,6 +13,8 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from dieuhanh.accounts.api import router as accounts_router
 from dieuhanh.accounts.auth import api_auth
+from dieuhanh.tracing.api import router as tracing_router
+from dieuhanh.tracing.services import TracingError
 from dieuhanh.units.api import router as units_router
 from dieuhanh.units.scoping import below_nation, is_declared, public
 from dieuhanh.warehouse.api import router as warehouse_router
@@ -68,6 +70,11 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     return problem(request, exc.status_code, str(exc))
 
 
+@api.exception_handler(TracingError)
+def _tracing_error(request: HttpRequest, exc: TracingError) -> HttpResponse:
+    return problem(request, exc.status, str(exc))
+
+
 @api.exception_handler(PermissionError)
 def _forbidden(request: HttpRequest, exc: PermissionError) -> HttpResponse:
     return problem(request, 403, str(exc) or "Forbidden")
@@ -97,3 +104,4 @@ api.add_decorator(deny_undeclared)
 api.add_router("/", accounts_router)
 api.add_router("/", units_router)
 api.add_router("/", warehouse_router)
+api.add_router("/", tracing_router)

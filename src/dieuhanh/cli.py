@@ -286,6 +286,37 @@ def purge() -> None:
 
 
 @app.command()
+def trace(
+    person_id: str = typer.Argument(..., help="the case's CCCD or phone number"),
+    depth: int = typer.Option(1, "--depth", min=1, max=2, help="1: F1; 2: F1 and F2"),
+    user: str = typer.Option(..., "--as", help="the tracer running it (area and audit log)"),
+    confirmed_at: str = typer.Option(
+        None, "--confirmed-at", help="register the person as a case first (ISO time)"
+    ),
+    output: Path = typer.Option(None, "-o", "--output", help="write the list per commune: .csv or .xlsx"),
+    split: Path = typer.Option(None, "--split-dir", help="one CSV per commune of residence, in this folder"),
+    as_json: bool = typer.Option(False, "--json", help="print the API's JSON instead of a table"),
+) -> None:
+    """Trace a confirmed case's contacts (F1, F2) from the check-ins, as the API does; audited."""
+    _django()
+    from dieuhanh.tracing.cli import run_trace
+
+    try:
+        run_trace(
+            person_id,
+            depth=depth,
+            username=user,
+            confirmed_at=confirmed_at,
+            output=output,
+            split=split,
+            as_json=as_json,
+            console=console,
+        )
+    except (ValueError, PermissionError) as e:
+        raise fail(str(e)) from None
+
+
+@app.command()
 def synth(
     scale: int = typer.Option(2000, "--scale", help="people simulated"),
     days: int = typer.Option(7, "--days"),

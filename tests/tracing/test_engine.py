@@ -101,7 +101,7 @@ def test_app_matches_the_brute_force_reference(platform, trace_venues, world_sta
 
 @pytest.fixture
 def stays_of(platform, trace_venues):
-    def run(world_stays, *, start=BASE, end=BASE + 86400, depth=2, rule=RefRule()):
+    def run(world_stays, *, start=BASE, end=BASE + 86400, depth=2, rule=DEFAULT_RULE):
         CheckIn.objects.all().delete()
         _VENUES.clear()
         _VENUES.update({v.id: n for n, v in trace_venues.items()})
@@ -114,6 +114,7 @@ def stays_of(platform, trace_venues):
 
 
 MIN = 60
+DEFAULT_RULE = RefRule()
 
 
 def test_back_to_back_stays_are_no_contact_without_the_aerosol_tail(stays_of):

@@ -2,7 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 from django.views.i18n import set_language
 
-from dieuhanh.commandroom import views
+from dieuhanh.commandroom import tracing_views, views
 from dieuhanh.units.scoping import public
 
 urlpatterns = [
@@ -14,4 +14,6 @@ urlpatterns = [
     path("language/", public(set_language), name="set-language"),
     path("units/", views.browse_units, name="units-browse"),
     path("units/<str:edition>/<str:code>/", views.unit_page, name="unit"),
+    path("tracing/", tracing_views.workspace, name="tracing"),
+    path("tracing/cases/<int:pk>/", tracing_views.case_page, name="tracing-case"),
 ]

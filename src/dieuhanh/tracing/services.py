@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,6 +20,7 @@ from dieuhanh.tracing.models import Case
 from dieuhanh.tracing.store import CheckinStore
 from dieuhanh.units.models import Unit
 from dieuhanh.units.scoping import Area
+from dieuhanh.warehouse import vault
 from dieuhanh.warehouse.models import HealthDeclaration, TestResult, Venue
 from dieuhanh.warehouse.persons import person_key, short
 
@@ -55,7 +56,7 @@ def require_tracer(user: User) -> Area:
 
 @dataclass(frozen=True)
 class CaseInput:
-    confirmed_at: datetime
+    confirmed_at: datetime | None  # None only when promoting a test: its sampling time
     onset_at: datetime | None = None
     window_start: datetime | None = None
     window_end: datetime | None = None
@@ -64,11 +65,17 @@ class CaseInput:
 
 
 def register_case(*, actor: User, person_id: str, data: CaseInput) -> Case:
-    """A confirmed case by the person's ID (CCCD or phone); the raw ID is pseudonymised at once."""
-    return _save_case(actor, person_key(person_id), data, test=None)
+    """A confirmed case by the person's ID (CCCD or phone); the raw ID is pseudonymised at once and
+    kept only in the identity vault."""
+    if data.confirmed_at is None:
+        raise TracingError("confirmed_at", "is required with person_id")
+    with transaction.atomic():
+        case = _save_case(actor, person_key(person_id), data, test=None)
+        vault.remember(person_id)
+    return case
 
 
-def promote_test(*, actor: User, source: str, test_event_id: str, data: CaseInput | None = None) -> Case:
+def promote_test(*, actor: User, source: str, test_event_id: str, data: CaseInput) -> Case:
     """A positive test event becomes a case: confirmed when sampled, resident where tested."""
     test = (
         TestResult.objects.filter(source__name=source, source_event_id=test_event_id)
@@ -79,14 +86,14 @@ def promote_test(*, actor: User, source: str, test_event_id: str, data: CaseInpu
         raise TracingError("test_event_id", f"no test '{test_event_id}' from source '{source}'", status=404)
     if test.result != "positive":
         raise TracingError("test_event_id", f"the test's result is '{test.result}', not positive")
-    data = data or CaseInput(confirmed_at=test.at)
-    if data.commune is None:
-        data = CaseInput(**{**data.__dict__, "commune": test.commune})
+    data = replace(data, confirmed_at=data.confirmed_at or test.at, commune=data.commune or test.commune)
     return _save_case(actor, bytes(test.person_key), data, test=test)
 
 
 def _save_case(actor: User, key: bytes, data: CaseInput, test: TestResult | None) -> Case:
     area = require_tracer(actor)
+    if data.confirmed_at is None:
+        raise TracingError("confirmed_at", "is required")
     start, end = _window(data)
     commune = data.commune or _residences([key]).get(key)
     if commune is not None and not area.contains(commune):
@@ -116,16 +123,61 @@ def _save_case(actor: User, key: bytes, data: CaseInput, test: TestResult | None
 
 
 def _window(data: CaseInput) -> tuple[datetime, datetime | None]:
-    if data.onset_at and data.onset_at > data.confirmed_at:
+    assert data.confirmed_at is not None
+    return window_of(data.confirmed_at, data.onset_at, data.window_start, data.window_end)
+
+
+def window_of(
+    confirmed: datetime, onset: datetime | None, start: datetime | None, end: datetime | None
+) -> tuple[datetime, datetime | None]:
+    """The infectious window: as given, else from 2 days before onset (or confirmation); open-ended
+    until isolation is entered."""
+    if onset and onset > confirmed:
         raise TracingError("onset_at", "is after confirmed_at")
-    start = data.window_start or (data.onset_at or data.confirmed_at) - timedelta(days=DAYS_BEFORE_ONSET)
-    if data.window_end is not None and data.window_end <= start:
+    start = start or (onset or confirmed) - timedelta(days=DAYS_BEFORE_ONSET)
+    if end is not None and end <= start:
         raise TracingError("window_end", "is not after window_start")
-    return start, data.window_end
+    return start, end
 
 
 def visible_cases(user: User) -> Any:
     return Case.objects.within(require_tracer(user)).select_related("commune")
+
+
+def own_case(user: User, case_id: int) -> Case:
+    """A case of the caller's area (404 for any other: its existence is not confirmed)."""
+    case = visible_cases(user).filter(pk=case_id).first()
+    if case is None:
+        raise TracingError("id", f"no case #{case_id} in your area", status=404)
+    return case
+
+
+def change_case(user: User, case_id: int, changes: dict[str, Any]) -> Case:
+    """Correct onset, window or note; the old and new values go to the audit log."""
+    case = own_case(user, case_id)
+    before = {name: _plain(getattr(case, name)) for name in changes}
+    for name, value in changes.items():
+        setattr(case, name, value if name != "note" else value or "")
+    if "window_start" not in changes and "onset_at" in changes:
+        case.window_start = (case.onset_at or case.confirmed_at) - timedelta(days=DAYS_BEFORE_ONSET)
+    case.window_start, case.window_end = window_of(
+        case.confirmed_at, case.onset_at, case.window_start, case.window_end
+    )
+    case.save()
+    after = {name: _plain(getattr(case, name)) for name in changes}
+    audit(user, "tracing.case.change", f"case:{case.pk}", before=before, after=after)
+    return case
+
+
+def withdraw_case(user: User, case_id: int) -> None:
+    """Undo a case registered by mistake; the audit row keeps what it was."""
+    case = own_case(user, case_id)
+    audit(user, "tracing.case.withdraw", f"case:{case.pk}", person=short(bytes(case.person_key)))
+    case.delete()
+
+
+def _plain(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
 
 
 def case_for(user: User, case_id: int) -> Case:
@@ -184,6 +236,26 @@ def contacts(*, actor: User, case: Case, depth: int, rule: Rule, now: datetime |
         window=_span(case.window_start, case.window_end),
     )
     return view
+
+
+def revealable(*, actor: User, case: Case, hex_keys: Sequence[str], depth: int, rule: Rule) -> list[bytes]:
+    """The keys a tracer asks to identify, if each is the case or one of its contacts that the tracer
+    may see; else PermissionError (no identity leaves the vault for a stranger to the trace)."""
+    try:
+        keys = [bytes.fromhex(k) for k in hex_keys]
+    except ValueError:
+        raise TracingError("person_keys", "each must be a person key in hex") from None
+    view = contacts(actor=actor, case=case, depth=depth, rule=rule)
+    allowed = {c.person for c in view.contacts}
+    area = require_tracer(actor)
+    if area.everything or (case.commune is not None and area.contains(case.commune)):
+        allowed.add(bytes(case.person_key))
+    strangers = [k for k in keys if k not in allowed]
+    if strangers:
+        raise PermissionError(
+            f"{len(strangers)} of these persons are not contacts of case #{case.pk} you may see"
+        )
+    return keys
 
 
 def run_trace(case: Case, *, depth: int, rule: Rule, now: datetime | None = None) -> Trace:

@@ -14,3 +14,14 @@ def number(value, decimals: int = 2) -> str:
 @register.filter
 def short_date(value) -> str:
     return vnformat.short_date(value, (get_language() or "vi")[:2]) if value else ""
+
+
+@register.filter
+def vn_datetime(value) -> str:
+    return vnformat.short_datetime(value, (get_language() or "vi")[:2]) if value else ""
+
+
+@register.filter
+def graph_radius(count: int) -> float:
+    """A group's circle grows with the square root of its people, so that area tracks the count."""
+    return round(min(30.0, 6 + 2 * count**0.5), 1)

@@ -1,0 +1,104 @@
+"""The tracing workspace: find or register a case, its contacts as a graph and as lists per commune."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+
+from dieuhanh.accounts.guards import caller
+from dieuhanh.tracing import services
+from dieuhanh.tracing.graph import layout
+from dieuhanh.tracing.models import Case
+from dieuhanh.tracing.present import local, minutes
+from dieuhanh.units.scoping import area_aware
+from dieuhanh.vnformat import VN_TZ
+from dieuhanh.warehouse.persons import PersonIdError, person_key
+
+
+def _tracer(request: HttpRequest):
+    user = caller(request)
+    try:
+        services.require_tracer(user)
+    except PermissionError:
+        raise PermissionDenied(_("Tracing needs a tracer grant.")) from None
+    return user
+
+
+@login_required
+@area_aware
+def workspace(request: HttpRequest) -> HttpResponse:
+    """Cases of the caller's area; a person ID finds their case or registers one."""
+    user = _tracer(request)
+    error = ""
+    if request.method == "POST":
+        try:
+            return redirect("tracing-case", pk=_find_or_register(user, request.POST).pk)
+        except (PersonIdError, ValueError) as e:
+            error = str(e)
+    cases = services.visible_cases(user).order_by("-confirmed_at", "-id")[:200]
+    return render(request, "commandroom/tracing.html", {"cases": cases, "error": error, "form": request.POST})
+
+
+def _find_or_register(user, form) -> Case:
+    person_id = form.get("person_id", "").strip()
+    key = person_key(person_id)
+    case = Case.objects.filter(person_key=key).first()
+    if case is not None:
+        return services.case_for(user, case.pk)
+    confirmed = form.get("confirmed_at", "").strip()
+    if not confirmed:
+        raise ValueError(_("This person is not a case yet: give the confirmation time to register them."))
+    onset = form.get("onset_at", "").strip()
+    data = services.CaseInput(
+        confirmed_at=_local_time(confirmed), onset_at=_local_time(onset) if onset else None
+    )
+    return services.register_case(actor=user, person_id=person_id, data=data)
+
+
+def _local_time(value: str) -> datetime:
+    """A datetime-local field's value, read as Vietnam time."""
+    try:
+        return datetime.fromisoformat(value).replace(tzinfo=VN_TZ)
+    except ValueError:
+        raise ValueError(_("Not a date and time: %(value)s") % {"value": value}) from None
+
+
+@login_required
+@area_aware
+def case_page(request: HttpRequest, pk: int) -> HttpResponse:
+    user = _tracer(request)
+    depth = 2 if request.GET.get("depth") == "2" else 1
+    try:
+        case = services.case_for(user, pk)
+        view = services.contacts(actor=user, case=case, depth=depth, rule=services.Rule())
+    except services.TracingError as e:
+        raise Http404(str(e)) from None
+    groups = services.by_commune(view)
+    communes = sorted(groups.items(), key=lambda item: (item[0] is None, item[0].name if item[0] else ""))
+    rows = [
+        (
+            unit,
+            [
+                {
+                    "key": c.person.hex()[:12],
+                    "generation": c.generation,
+                    "first": local(c.first_exposure),
+                    "minutes": minutes(c.seconds),
+                    "venues": sorted({view.venues[e.venue].code for e in c.edges}),
+                    "is_case": c.is_case,
+                }
+                for c in members
+            ],
+        )
+        for unit, members in communes
+    ]
+    return render(
+        request,
+        "commandroom/tracing_case.html",
+        {"case": case, "view": view, "depth": depth, "graph": layout(view), "communes": rows},
+    )
