@@ -5,92 +5,14 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
 
-import pytest
 from openpyxl import load_workbook
 
 from dieuhanh.accounts.models import AuditEntry
 from dieuhanh.tracing.models import Case
-from dieuhanh.units.services import get_unit
-from dieuhanh.warehouse.persons import person_key
-from tests.conftest import Caller, make_caller
-from tests.warehouse.conftest import CCCD_A, record
+from tests.warehouse.conftest import record
 
-CASE = CCCD_A  # lives in Bến Thành
-P1, P2, P3, P4 = "0912345678", "0987654321", "0355555555", "0966666666"
-
-
-def hexkey(person_id: str) -> str:
-    return person_key(person_id).hex()
-
-
-def stay(n: int, venue: str, person: str, time_in: str, time_out: str | None) -> dict:
-    return record("checkin", n, venue=venue, person_id=person, time_in=time_in, time_out=time_out)
-
-
-def home(n: int, person: str, commune: str) -> dict:
-    return record("health", n, person_id=person, commune=commune, declared_at="2021-08-20T08:00:00+07:00")
-
-
-@dataclass
-class Tracers:
-    national: Caller
-    a: Caller  # Bến Thành
-    b: Caller  # Sài Gòn, its neighbour
-    far: Caller  # a commune in Hà Nội
-
-
-@pytest.fixture
-def tracers(world) -> Tracers:
-    return Tracers(
-        national=make_caller("national-tracer", world.nation, "tracer"),
-        a=make_caller("benthanh-tracer", world.commune_a, "tracer"),
-        b=make_caller("saigon-tracer", world.commune_b, "tracer"),
-        far=make_caller("hanoi-tracer", get_unit("VN-2025:00004"), "tracer"),
-    )
-
-
-@pytest.fixture
-def outbreak(platform, venues):
-    """The case at Bến Thành market; P1 (lives in Sài Gòn) and P4 (Bến Thành) with it; P1 the next
-    day at the Sài Gòn office with P2 (lives in Bến Thành) and P3 (Sài Gòn)."""
-    homes = [
-        home(1, CASE, "26743"),
-        home(2, P1, "26740"),
-        home(3, P2, "26743"),
-        home(4, P3, "26740"),
-        home(5, P4, "26743"),
-    ]
-    assert platform.send("health", homes).json()["accepted"] == 5
-    market, office = "V-BT-CHO", "V-SG-VP"
-    stays = [
-        stay(1, market, CASE, "2021-08-26T09:00:00+07:00", "2021-08-26T09:40:00+07:00"),
-        stay(2, market, P1, "2021-08-26T09:10:00+07:00", "2021-08-26T10:00:00+07:00"),
-        stay(3, market, P4, "2021-08-26T09:45:00+07:00", "2021-08-26T10:30:00+07:00"),  # after the case left
-        stay(4, office, P1, "2021-08-27T08:00:00+07:00", "2021-08-27T12:00:00+07:00"),
-        stay(5, office, P2, "2021-08-27T08:30:00+07:00", "2021-08-27T09:00:00+07:00"),
-        stay(6, office, P3, "2021-08-27T11:00:00+07:00", "2021-08-27T17:00:00+07:00"),
-        stay(7, market, P3, "2021-08-20T09:00:00+07:00", "2021-08-20T10:00:00+07:00"),  # before the window
-        stay(8, market, CASE, "2021-08-20T09:00:00+07:00", "2021-08-20T10:00:00+07:00"),
-    ]
-    assert platform.send("checkin", stays).json()["accepted"] == len(stays)
-
-
-def register(caller: Caller, **body):
-    payload = {"person_id": CASE, "confirmed_at": "2021-08-27T10:00:00+07:00", **body}
-    return caller.client().post("/api/v1/tracing/cases", payload, content_type="application/json")
-
-
-def contacts(caller: Caller, case_id: int, **params):
-    return caller.client().get(f"/api/v1/tracing/cases/{case_id}/contacts", {"depth": 2, **params})
-
-
-@pytest.fixture
-def case_id(tracers, outbreak) -> int:
-    response = register(tracers.a)
-    assert response.status_code == 201, response.content
-    return response.json()["id"]
+from .conftest import CASE, P1, P2, P3, P4, contacts, hexkey, register
 
 
 def test_registering_a_case_sets_the_window_two_days_before_and_keeps_the_id_in_the_vault(tracers, outbreak):
