@@ -287,7 +287,8 @@ def purge() -> None:
 
 @app.command()
 def trace(
-    person_id: str = typer.Argument(..., help="the case's CCCD or phone number"),
+    person_id: str = typer.Argument(None, help="the case's CCCD or phone number"),
+    case: int = typer.Option(None, "--case", help="or: the case's number"),
     depth: int = typer.Option(1, "--depth", min=1, max=2, help="1: F1; 2: F1 and F2"),
     user: str = typer.Option(..., "--as", help="the tracer running it (area and audit log)"),
     confirmed_at: str = typer.Option(
@@ -304,6 +305,7 @@ def trace(
     try:
         run_trace(
             person_id,
+            case_id=case,
             depth=depth,
             username=user,
             confirmed_at=confirmed_at,
@@ -364,7 +366,7 @@ def init(demo: bool = typer.Option(False, "--demo", help="also create the demo u
     if demo:
         from django.conf import settings
 
-        from dieuhanh.demo import create_demo, load_demo_events
+        from dieuhanh.demo import create_demo, load_demo_events, register_demo_cases
 
         with progress_bar() as tick:
             loaded = load_demo_events(settings.HOME / "demo-data", progress=tick)
@@ -372,6 +374,8 @@ def init(demo: bool = typer.Option(False, "--demo", help="also create the demo u
             console.print(line)
         for login in create_demo():
             console.print(login)
+        for line in register_demo_cases():
+            console.print(line)
 
 
 @app.command()

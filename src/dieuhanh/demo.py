@@ -28,6 +28,7 @@ DEMO_USERS = [
     DemoUser("benthanh", "Cán bộ phường Bến Thành", "VN-2025:26743", "operator"),
     DemoUser("saigon", "Cán bộ phường Sài Gòn", "VN-2025:26740", "operator"),
     DemoUser("truyvet", "Tổ truy vết TP. Hồ Chí Minh", "VN-2025:79", "tracer"),
+    DemoUser("truyvet-tw", "Tổ truy vết Trung ương", "VN-2025:VN", "tracer"),
 ]
 
 
@@ -46,7 +47,7 @@ def create_demo() -> list[str]:
                 validate=False,
                 superuser=demo.role == "admin",
             )
-        lines.append(f"  {demo.username:<9} {demo.role:<9} {unit.name} ({demo.unit})")
+        lines.append(f"  {demo.username:<10} {demo.role:<9} {unit.name} ({demo.unit})")
     return lines
 
 
@@ -78,3 +79,54 @@ def load_demo_events(folder: Path, *, scale: int = 20_000, days: int = 14, progr
             summary = ingest(source, kind, ndjson_records(f))
         lines.append(f"{KINDS[kind].label}: {summary.accepted} sự kiện")
     return lines
+
+
+DEMO_OUTBREAKS, CASES_PER_OUTBREAK, HCMC_CASES = 6, 3, 8
+
+
+def register_demo_cases() -> list[str]:
+    """Positive tests become cases, so that the tracing workspace opens on real chains: Hồ Chí Minh
+    City's first ones (for `truyvet`) and the first few of the country's biggest outbreaks (for
+    `truyvet-tw`, whose clusters then show). A second run finds them registered and adds none."""
+    from django.db.models import Count
+
+    from dieuhanh.warehouse.models import TestResult
+
+    positives = TestResult.objects.filter(result="positive").select_related("source").order_by("at")
+    hcmc = get_unit("VN-2025:79")
+    added = _promote(
+        "truyvet",
+        positives.filter(commune__edition_id=hcmc.edition_id, commune__path__under=hcmc.path)[:HCMC_CASES],
+    )
+    outbreaks = (
+        positives.order_by()
+        .values("commune")
+        .annotate(n=Count("id"))
+        .order_by("-n")
+        .values_list("commune", flat=True)
+    )
+    for commune in list(outbreaks[:DEMO_OUTBREAKS]):
+        added += _promote("truyvet-tw", positives.filter(commune=commune)[:CASES_PER_OUTBREAK])
+    from dieuhanh.tracing.models import Case
+
+    total = Case.objects.count()
+    return [f"Ca bệnh để truy vết: {total} (thêm {added}); đăng nhập truyvet hoặc truyvet-tw → Truy vết"]
+
+
+def _promote(tracer: str, tests) -> int:
+    from dieuhanh.tracing.models import Case
+    from dieuhanh.tracing.services import CaseInput, TracingError, promote_test
+
+    actor = User.objects.get(username=tracer)
+    added = 0
+    for test in tests:
+        if Case.objects.filter(person_key=test.person_key).exists():
+            continue
+        try:
+            promote_test(
+                actor=actor, source=test.source.name, test_event_id=test.source_event_id, data=CaseInput(None)
+            )
+        except (TracingError, PermissionError):
+            continue
+        added += 1
+    return added

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dieuhanh.accounts.models import AuditEntry
 from dieuhanh.tracing.models import Case
 
-from .conftest import CASE, P3, hexkey
+from .conftest import CASE, P1, P3, hexkey, register
 
 
 def test_a_tracer_registers_a_case_from_the_workspace_and_sees_its_contacts(tracers, outbreak):
@@ -45,3 +45,17 @@ def test_a_neighbours_case_page_is_not_found(tracers, outbreak):
     tracers.a.browser().post("/tracing/", {"person_id": CASE, "confirmed_at": "2021-08-27T10:00"})
     case = Case.objects.get()
     assert tracers.far.browser().get(f"/tracing/cases/{case.pk}/").status_code == 404
+
+
+def test_the_workspace_lists_clusters_of_its_area(tracers, outbreak):
+    register(tracers.a)
+    register(
+        tracers.b,
+        person_id=P1,
+        confirmed_at="2021-08-28T10:00:00+07:00",
+        window_start="2021-08-26T00:00:00+07:00",
+    )
+    page = tracers.a.browser().get("/tracing/").content.decode()
+    assert "Ổ dịch" in page and "Chợ Bến Thành" in page
+    assert "Văn phòng Sài Gòn" not in page  # one case only there
+    assert "Chợ Bến Thành" not in tracers.far.browser().get("/tracing/").content.decode()

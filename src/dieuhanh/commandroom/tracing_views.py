@@ -8,6 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from dieuhanh.accounts.guards import caller
@@ -41,7 +42,21 @@ def workspace(request: HttpRequest) -> HttpResponse:
         except (PersonIdError, ValueError) as e:
             error = str(e)
     cases = services.visible_cases(user).order_by("-confirmed_at", "-id")[:200]
-    return render(request, "commandroom/tracing.html", {"cases": cases, "error": error, "form": request.POST})
+    return render(
+        request,
+        "commandroom/tracing.html",
+        {"cases": cases, "error": error, "form": request.POST, "clusters": _clusters(user)},
+    )
+
+
+def _clusters(user) -> list[services.Cluster]:
+    """Venues of the tracer's area where two or more cases stayed, over every case's window so far."""
+    first = Case.objects.order_by("window_start").values_list("window_start", flat=True).first()
+    if first is None:
+        return []
+    return services.clusters(actor=user, start=first, end=timezone.now(), min_cases=2, rule=services.Rule())[
+        :20
+    ]
 
 
 def _find_or_register(user, form) -> Case:

@@ -15,12 +15,14 @@ from dieuhanh.tracing import services
 from dieuhanh.tracing.exports import list_csv, list_xlsx
 from dieuhanh.tracing.models import Case
 from dieuhanh.tracing.present import list_rows, local, minutes, trace_out
+from dieuhanh.vnformat import VN_TZ
 from dieuhanh.warehouse.persons import person_key
 
 
 def run_trace(
-    person_id: str,
+    person_id: str | None,
     *,
+    case_id: int | None,
     depth: int,
     username: str,
     confirmed_at: str | None,
@@ -32,7 +34,11 @@ def run_trace(
     actor = User.objects.filter(username=username, is_active=True).first()
     if actor is None:
         raise ValueError(f"no active user '{username}'")
-    case = _case(actor, person_id, confirmed_at, console)
+    if (person_id is None) == (case_id is None):
+        raise ValueError("give either a person's ID or --case N")
+    case = (
+        services.case_for(actor, case_id) if case_id else _case(actor, person_id or "", confirmed_at, console)
+    )
     view = services.contacts(actor=actor, case=case, depth=depth, rule=services.Rule())
     if as_json:
         print(json.dumps(trace_out(view), cls=DjangoJSONEncoder, ensure_ascii=False, indent=2))
@@ -57,7 +63,13 @@ def _case(actor: User, person_id: str, confirmed_at: str | None, console: Consol
         return services.case_for(actor, case.pk)
     if not confirmed_at:
         raise ValueError("this person is not a registered case: add --confirmed-at to register them")
-    data = services.CaseInput(confirmed_at=datetime.fromisoformat(confirmed_at))
+    try:
+        confirmed = datetime.fromisoformat(confirmed_at)
+    except ValueError:
+        raise ValueError(f"--confirmed-at: not an ISO date and time: {confirmed_at}") from None
+    if confirmed.tzinfo is None:  # as everywhere: a time without offset is Vietnam's
+        confirmed = confirmed.replace(tzinfo=VN_TZ)
+    data = services.CaseInput(confirmed_at=confirmed)
     case = services.register_case(actor=actor, person_id=person_id, data=data)
     console.print(
         f"Đã đăng ký ca #{case.pk}, lây nhiễm từ {local(int(case.window_start.timestamp())):%d/%m/%Y %H:%M}"

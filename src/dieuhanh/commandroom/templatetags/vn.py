@@ -1,3 +1,5 @@
+from datetime import UTC, datetime
+
 from django import template
 from django.utils.translation import get_language
 
@@ -19,6 +21,12 @@ def short_date(value) -> str:
 @register.filter
 def vn_datetime(value) -> str:
     return vnformat.short_datetime(value, (get_language() or "vi")[:2]) if value else ""
+
+
+@register.filter
+def epoch_datetime(value: int) -> str:
+    """Seconds since 1970 (as tracing computes) shown like any other moment."""
+    return vn_datetime(datetime.fromtimestamp(value, UTC))
 
 
 @register.filter
