@@ -127,9 +127,10 @@ def exposures(store: Store, sources: Sequence[Stay], rule: Rule) -> list[Edge]:
         by_venue[stay.venue].append(stay)
     for stays in by_venue.values():
         stays.sort(key=lambda s: s.start)
+    starts = {venue: [s.start for s in stays] for venue, stays in by_venue.items()}
     found: list[Edge] = []
     for other in store.stays_at(candidate_ranges(by_venue, rule)):
-        found.extend(_edges_with(other, by_venue[other.venue], rule))
+        found.extend(_edges_with(other, by_venue[other.venue], starts[other.venue], rule))
     return found
 
 
@@ -153,10 +154,9 @@ def candidate_ranges(by_venue: dict[int, list[Stay]], rule: Rule) -> list[tuple[
     return ranges
 
 
-def _edges_with(other: Stay, sources: list[Stay], rule: Rule) -> Iterable[Edge]:
+def _edges_with(other: Stay, sources: list[Stay], starts: list[int], rule: Rule) -> Iterable[Edge]:
     # Sources are sorted by start; one that overlaps `other` long enough starts no later than
     # other.end − min_overlap and no earlier than other.start + min_overlap − (max stay + decay).
-    starts = [s.start for s in sources]
     first = bisect_left(starts, other.start + rule.min_overlap - rule.max_stay - rule.decay_cap)
     last = bisect_right(starts, other.end - rule.min_overlap)
     for source in sources[first:last]:
