@@ -207,3 +207,43 @@ def test_a_case_can_be_corrected_and_withdrawn(tracers, case_id):
     assert tracers.a.client().delete(url).status_code == 204
     assert not Case.objects.exists()
     assert AuditEntry.objects.filter(action="tracing.case.withdraw").exists()
+
+
+def test_every_tracing_route_keeps_neighbouring_communes_apart(tracers, outbreak):
+    """A case of each commune; each commune's tracer walks every route for the other's."""
+    case_a = register(tracers.a).json()["id"]
+    case_b = register(
+        tracers.b,
+        person_id=P3,
+        confirmed_at="2021-08-28T10:00:00+07:00",
+        window_start="2021-08-27T00:00:00+07:00",
+    ).json()["id"]
+    for me, mine, theirs, stranger in [(tracers.a, case_a, case_b, P3), (tracers.b, case_b, case_a, P4)]:
+        c = me.client()
+        assert [x["id"] for x in c.get("/api/v1/tracing/cases").json()] == [mine]
+        assert c.get(f"/api/v1/tracing/cases/{theirs}").status_code == 404
+        assert (
+            c.patch(
+                f"/api/v1/tracing/cases/{theirs}", {"note": "x"}, content_type="application/json"
+            ).status_code
+            == 404
+        )
+        assert c.delete(f"/api/v1/tracing/cases/{theirs}").status_code == 404
+        seen = {
+            x["person_key"]
+            for x in c.get(f"/api/v1/tracing/cases/{theirs}/contacts", {"depth": 2})
+            .json()
+            .get("contacts", [])
+        }
+        assert hexkey(stranger) not in seen
+        listed = c.get(f"/api/v1/tracing/cases/{theirs}/contacts/list", {"depth": 2}).content.decode(
+            "utf-8-sig"
+        )
+        assert hexkey(stranger) not in listed
+        ask = {"person_keys": [hexkey(stranger)], "purpose": "kiểm tra"}
+        assert c.post(
+            f"/api/v1/tracing/cases/{theirs}/identities", ask, content_type="application/json"
+        ).status_code in (403, 404)
+    assert Case.objects.count() == 2
+    assert AuditEntry.objects.filter(action="tracing.cases").count() == 2
+    assert AuditEntry.objects.filter(action="tracing.contacts").count() >= 4  # every trace left a row

@@ -41,7 +41,7 @@ def workspace(request: HttpRequest) -> HttpResponse:
             return redirect("tracing-case", pk=_find_or_register(user, request.POST).pk)
         except (PersonIdError, ValueError) as e:
             error = str(e)
-    cases = services.visible_cases(user).order_by("-confirmed_at", "-id")[:200]
+    cases = services.list_cases(user, limit=200)
     return render(
         request,
         "commandroom/tracing.html",

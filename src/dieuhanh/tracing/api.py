@@ -199,9 +199,7 @@ def post_case(request: HttpRequest, body: CaseIn):
 @router.get("/tracing/cases", response=list[CaseOut], summary="Cases in your area, newest first")
 @area_aware
 def list_cases(request: HttpRequest):
-    return [
-        case_out(c) for c in services.visible_cases(caller(request)).order_by("-confirmed_at", "-id")[:500]
-    ]
+    return [case_out(c) for c in services.list_cases(caller(request))]
 
 
 @router.get("/tracing/cases/{case_id}", response=CaseOut, summary="One case of your area")

@@ -144,11 +144,19 @@ def visible_cases(user: User) -> Any:
     return Case.objects.within(require_tracer(user)).select_related("commune")
 
 
+def list_cases(user: User, limit: int = 500) -> list[Case]:
+    """The newest cases of the caller's area; audited, as every read of person-level data."""
+    cases = list(visible_cases(user).order_by("-confirmed_at", "-id")[:limit])
+    audit(user, "tracing.cases", "", rows=len(cases))
+    return cases
+
+
 def own_case(user: User, case_id: int) -> Case:
     """A case of the caller's area (404 for any other: its existence is not confirmed)."""
     case = visible_cases(user).filter(pk=case_id).first()
     if case is None:
         raise TracingError("id", f"no case #{case_id} in your area", status=404)
+    audit(user, "tracing.case.read", f"case:{case.pk}", rows=1)
     return case
 
 
@@ -223,9 +231,6 @@ def contacts(*, actor: User, case: Case, depth: int, rule: Rule, now: datetime |
     result = run_trace(case, depth=depth, rule=rule, now=now)
     view = _view(result, case, rule, area)
     view.millis = (time.perf_counter() - began) * 1000
-    if not view.contacts and not area.everything and not (case.commune and area.contains(case.commune)):
-        # Nothing of this case touches the tracer's area: do not confirm that it exists.
-        raise TracingError("id", f"no case #{case.pk}", status=404)
     audit(
         actor,
         "tracing.contacts",
@@ -235,6 +240,10 @@ def contacts(*, actor: User, case: Case, depth: int, rule: Rule, now: datetime |
         rule=rule.as_dict(),
         window=_span(case.window_start, case.window_end),
     )
+    if not view.contacts and not area.everything and not (case.commune and area.contains(case.commune)):
+        # Nothing of this case touches the tracer's area: do not confirm that it exists (the probe
+        # is in the audit log all the same).
+        raise TracingError("id", f"no case #{case.pk}", status=404)
     return view
 
 
@@ -359,7 +368,15 @@ def clusters(*, actor: User, start: datetime, end: datetime, min_cases: int, rul
         if v in venues and area.contains(venues[v].commune)
     ]
     found.sort(key=lambda c: (-len(c.cases), -c.contacts, c.venue.code))
-    audit(actor, "tracing.clusters", "", rows=len(found), min_cases=min_cases, window=_span(start, end))
+    audit(
+        actor,
+        "tracing.clusters",
+        "",
+        rows=len(found),
+        min_cases=min_cases,
+        window=_span(start, end),
+        rule=rule.as_dict(),
+    )
     return found
 
 
