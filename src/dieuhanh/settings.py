@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "dieuhanh.accounts",
     "dieuhanh.warehouse",
     "dieuhanh.tracing",
+    "dieuhanh.directives",
     "dieuhanh.commandroom",
 ]
 
@@ -164,3 +165,4 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("DIEUHANH_LOG_LEVEL", "WARNING")},
 }
+MEDIA_ROOT = HOME / "files"  # attachments; served only through views that check access

@@ -1,0 +1,477 @@
+"""Directives' verbs: issue, update, cancel; read, acknowledge, respond; and what the room reads back.
+
+Every write is one function here, keyword-only `actor=`, atomic, audited (DESIGN §3). Live updates
+and notifications are published after commit (`followup`), never from inside the transaction.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
+
+from dieuhanh.accounts.models import Grant, User
+from dieuhanh.accounts.services import audit
+from dieuhanh.db import insert_rows
+from dieuhanh.directives.models import (
+    Delivery,
+    DeliveryState,
+    Directive,
+    DirectiveKind,
+    Priority,
+    Response,
+    Revision,
+    UnitGroup,
+)
+from dieuhanh.units.models import Unit
+from dieuhanh.units.scoping import Area
+
+ISSUER_ROLES = ("leader", "analyst")
+RECIPIENT_ROLES = ("leader", "analyst", "operator", "admin")  # who may act for a unit on its inbox
+LEVELS = ("commune", "district", "province")
+FORM_TYPES = ("text", "number")
+
+# Hooks the follow-up module registers, called after commit: (event, directive, deliveries).
+_LISTENERS: list[Callable[[str, Directive, list[int]], None]] = []
+
+
+def on_change(listener: Callable[[str, Directive, list[int]], None]) -> None:
+    _LISTENERS.append(listener)
+
+
+def _publish(event: str, directive: Directive, deliveries: Iterable[int] = ()) -> None:
+    ids = list(deliveries)
+    transaction.on_commit(lambda: [listener(event, directive, ids) for listener in _LISTENERS])
+
+
+class DirectiveError(ValueError):
+    """A request that cannot be carried out: names the field (when one is to blame) and why."""
+
+    def __init__(self, field: str | None, message: str, *, status: int = 422):
+        super().__init__(f"{field}: {message}" if field else message)
+        self.field, self.status = field, status
+
+
+# Who may issue, and to whom
+
+
+def issuing_area(user: User) -> Area:
+    areas = [user.area(role=role) for role in ISSUER_ROLES]
+    return Area(any(a.everything for a in areas), frozenset().union(*(a.prefixes for a in areas)))
+
+
+@dataclass(frozen=True)
+class Targets:
+    units: tuple[str, ...] = ()
+    level: str | None = None  # every unit of this kind under `units`; None: the units themselves
+    group: str | None = None
+
+
+def resolve_targets(targets: Targets, area: Area) -> list[Unit]:
+    """The target units, each inside the issuer's area and all on one map; errors name the culprit."""
+    if targets.level is not None and targets.level not in LEVELS:
+        raise DirectiveError("targets.level", f"must be one of {', '.join(LEVELS)} or null")
+    chosen: dict[int, Unit] = {}
+    for unit in _named_units(targets):
+        if not area.contains(unit):
+            raise DirectiveError("targets.units", f"{unit.ref} is outside your area", status=403)
+        for target in _expand(unit, targets.level):
+            chosen[target.pk] = target
+    if not chosen:
+        raise DirectiveError("targets", "reach no unit")
+    editions = {u.edition_id for u in chosen.values()}
+    if len(editions) > 1:
+        raise DirectiveError("targets", f"mix the maps {', '.join(sorted(editions))}: choose one")
+    return list(chosen.values())
+
+
+def _named_units(targets: Targets) -> list[Unit]:
+    units: list[Unit] = []
+    for ref in targets.units:
+        try:
+            units.append(Unit.objects.ref(ref if ":" in ref else f"VN-2025:{ref}"))
+        except (Unit.DoesNotExist, ValueError):
+            raise DirectiveError("targets.units", f"no unit '{ref}'") from None
+    if targets.group:
+        group = UnitGroup.objects.filter(code=targets.group).first()
+        if group is None:
+            raise DirectiveError("targets.group", f"no group '{targets.group}'")
+        units += list(group.units.all())
+    return units
+
+
+def _expand(unit: Unit, level: str | None) -> Iterable[Unit]:
+    if level is None:
+        return [unit]
+    below = Unit.objects.under(unit)
+    # Island districts without communes take the communes' place on the 2021 map.
+    found = below.leaves() if level == "commune" else below.filter(kind=level)
+    return found.only("id", "edition_id", "code", "path", "kind", "level", "name")
+
+
+def _issuer_unit(user: User, targets: list[Unit]) -> Unit:
+    """The lowest of the caller's issuing grants whose subtree holds every target."""
+    grants = (
+        Grant.objects.filter(user=user, role__in=ISSUER_ROLES).select_related("unit").order_by("-unit__level")
+    )
+    for grant in grants:
+        unit = grant.unit
+        if unit.kind == "nation" or all(
+            t.edition_id == unit.edition_id and t.path.startswith(unit.path) for t in targets
+        ):
+            return unit
+    raise DirectiveError(None, "issuing needs a leader or analyst grant over every target", status=403)
+
+
+# Issue, update, cancel
+
+
+@dataclass(frozen=True)
+class DirectiveInput:
+    title: str
+    body: str
+    targets: Targets
+    priority: str = Priority.NORMAL
+    kind: str = DirectiveKind.DIRECTIVE
+    requires_ack: bool = True
+    deadline: datetime | None = None
+    form: list[dict[str, Any]] = field(default_factory=list)
+    number: str = ""
+    late_answers: bool = True
+
+
+def issue_directive(*, actor: User, data: DirectiveInput, now: datetime | None = None) -> Directive:
+    area = issuing_area(actor)
+    if not area.everything and not area.prefixes:
+        raise DirectiveError(None, "issuing needs a leader or analyst grant", status=403)
+    now = now or timezone.now()
+    _check_input(data, now)
+    units = resolve_targets(data.targets, area)
+    with transaction.atomic():
+        directive = Directive.objects.create(
+            number=data.number,
+            title=data.title.strip(),
+            body=data.body,
+            kind=data.kind,
+            priority=data.priority,
+            issuer_unit=_issuer_unit(actor, units),
+            issued_by=actor,
+            issued_at=now,
+            requires_ack=data.requires_ack,
+            form=data.form,
+            deadline=data.deadline,
+            late_answers=data.late_answers,
+            targets={
+                "units": list(data.targets.units),
+                "level": data.targets.level,
+                "group": data.targets.group,
+            },
+            edition_id=units[0].edition_id,
+        )
+        Revision.objects.create(
+            directive=directive, version=1, action=Revision.Action.ISSUE, by=actor, at=now
+        )
+        _fan_out(directive, units, now)
+        audit(actor, "directives.issue", f"directive:{directive.pk}", rows=len(units), title=directive.title)
+        _publish("issue", directive)
+    return directive
+
+
+def _check_input(data: DirectiveInput, now: datetime) -> None:
+    if not data.title.strip():
+        raise DirectiveError("title", "is empty")
+    if data.priority not in Priority.values:
+        raise DirectiveError("priority", f"must be one of {', '.join(Priority.values)}")
+    if data.kind not in DirectiveKind.values:
+        raise DirectiveError("kind", f"must be one of {', '.join(DirectiveKind.values)}")
+    if data.deadline is not None and data.deadline <= now:
+        raise DirectiveError("deadline", "is in the past")
+    check_form(data.form)
+
+
+def check_form(form: list[dict[str, Any]]) -> None:
+    keys = set()
+    for i, question in enumerate(form):
+        key, label, kind = question.get("key"), question.get("label"), question.get("type", "text")
+        if not key or not isinstance(key, str) or not label:
+            raise DirectiveError(f"form[{i}]", "needs a key and a label")
+        if kind not in FORM_TYPES:
+            raise DirectiveError(f"form[{i}].type", f"must be one of {', '.join(FORM_TYPES)}")
+        if key in keys:
+            raise DirectiveError(f"form[{i}].key", f"'{key}' is used twice")
+        keys.add(key)
+
+
+def _fan_out(directive: Directive, units: list[Unit], now: datetime) -> None:
+    """One delivery per unit in one bulk write (COPY on PostgreSQL): 10,000 communes in a blink."""
+    province_codes = {u.path.split("/")[2] for u in units if u.level >= 1}
+    provinces = dict(
+        Unit.objects.filter(edition_id=directive.edition_id, level=1, code__in=province_codes).values_list(
+            "code", "id"
+        )
+    )
+    rows = [
+        (
+            directive.pk,
+            u.pk,
+            provinces.get(u.path.split("/")[2], u.pk) if u.level >= 1 else u.pk,
+            "sent",
+            now,
+            0,
+            "",
+        )
+        for u in units
+    ]
+    fields = ["directive_id", "unit_id", "province_id", "state", "sent_at", "reminders", "last_error"]
+    insert_rows(Delivery, fields, rows)
+
+
+EDITABLE = ("title", "body", "priority", "deadline", "requires_ack", "late_answers", "number")
+
+
+def update_directive(
+    *, actor: User, directive: Directive, changes: dict[str, Any], note: str = ""
+) -> Directive:
+    """Change a directive in place (CAP Update): recipients see the new text and its history."""
+    _check_issuer(actor, directive)
+    unknown = set(changes) - set(EDITABLE)
+    if unknown:
+        raise DirectiveError(sorted(unknown)[0], f"cannot be changed; these can: {', '.join(EDITABLE)}")
+    if changes.get("deadline") is not None and changes["deadline"] <= timezone.now():
+        raise DirectiveError("deadline", "is in the past")
+    if changes.get("priority") is not None and changes["priority"] not in Priority.values:
+        raise DirectiveError("priority", f"must be one of {', '.join(Priority.values)}")
+    diff = {
+        k: [_plain(getattr(directive, k)), _plain(v)]
+        for k, v in changes.items()
+        if getattr(directive, k) != v
+    }
+    if not diff:
+        return directive
+    with transaction.atomic():
+        for name, value in changes.items():
+            setattr(directive, name, value)
+        directive.version += 1
+        directive.save()
+        Revision.objects.create(
+            directive=directive,
+            version=directive.version,
+            action=Revision.Action.UPDATE,
+            changes=diff,
+            note=note,
+            by=actor,
+            at=timezone.now(),
+        )
+        audit(actor, "directives.update", f"directive:{directive.pk}", changes=diff, note=note)
+        _publish("update", directive)
+    return directive
+
+
+def cancel_directive(*, actor: User, directive: Directive, note: str = "") -> Directive:
+    """Withdraw a directive (CAP Cancel): it stays visible, marked cancelled; its reminders stop."""
+    _check_issuer(actor, directive)
+    with transaction.atomic():
+        now = timezone.now()
+        directive.cancelled_at = now
+        directive.version += 1
+        directive.save(update_fields=["cancelled_at", "version", "updated_at"])
+        Revision.objects.create(
+            directive=directive,
+            version=directive.version,
+            action=Revision.Action.CANCEL,
+            note=note,
+            by=actor,
+            at=now,
+        )
+        audit(actor, "directives.cancel", f"directive:{directive.pk}", note=note)
+        _publish("cancel", directive)
+    return directive
+
+
+def _check_issuer(actor: User, directive: Directive) -> None:
+    if not issuing_area(actor).contains(directive.issuer_unit):
+        raise DirectiveError(None, "only a leader or analyst over the issuing unit may change it", status=403)
+    if directive.cancelled_at is not None:
+        raise DirectiveError(None, "the directive is cancelled", status=409)
+
+
+def _plain(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+# A unit's side: inbox, read, acknowledge, respond
+
+
+def own_units(user: User) -> list[int]:
+    """The units the user acts for: those they hold a recipient grant on (not the units below)."""
+    return list(user.grants.filter(role__in=RECIPIENT_ROLES).values_list("unit_id", flat=True))
+
+
+def inbox(user: User) -> QuerySet[Delivery]:
+    """The user's units' deliveries, and those escalated to them from the units below: urgent, then newest."""
+    units = own_units(user)
+    return (
+        Delivery.objects.filter(
+            Q(unit_id__in=units) | Q(escalated_at__isnull=False, unit__parent_id__in=units)
+        )
+        .select_related("directive", "unit", "directive__issuer_unit")
+        .order_by("directive__priority", "-sent_at", "-id")  # 'khan' sorts before 'thuong'
+    )
+
+
+def delivery_for(user: User, delivery_id: int) -> Delivery:
+    """A delivery the user may see: one of their units', or one below their area (read-only)."""
+    found = Delivery.objects.select_related("directive", "unit").filter(pk=delivery_id).first()
+    if found is None or not (found.unit_id in own_units(user) or user.area().contains(found.unit)):
+        raise DirectiveError("id", f"no delivery #{delivery_id} for you", status=404)
+    return found
+
+
+def _acting_for(actor: User, delivery: Delivery) -> None:
+    if delivery.unit_id not in own_units(actor):
+        raise DirectiveError(None, f"only someone of {delivery.unit.name} may answer this", status=403)
+
+
+def read_delivery(*, actor: User, delivery: Delivery) -> Delivery:
+    """Opened by someone of the unit: the first time is recorded; later openings change nothing."""
+    if delivery.unit_id not in own_units(actor) or delivery.state != DeliveryState.SENT:
+        return delivery
+    with transaction.atomic():
+        now = timezone.now()
+        updated = Delivery.objects.filter(pk=delivery.pk, state=DeliveryState.SENT).update(
+            state=DeliveryState.READ, read_at=now, read_by=actor
+        )
+        if updated:
+            audit(actor, "directives.read", f"delivery:{delivery.pk}")
+            _publish("read", delivery.directive, [delivery.pk])
+    delivery.refresh_from_db()
+    return delivery
+
+
+def acknowledge_delivery(*, actor: User, delivery: Delivery) -> Delivery:
+    """ "Đã nhận", by a named person of the unit. Once: a second acknowledgement is refused."""
+    _acting_for(actor, delivery)
+    if delivery.directive.cancelled_at is not None:
+        raise DirectiveError(None, "the directive is cancelled", status=409)
+    if delivery.acknowledged_at is not None:
+        by = delivery.acknowledged_by.get_full_name() or delivery.acknowledged_by.username  # type: ignore[union-attr]
+        raise DirectiveError(None, f"already acknowledged by {by}", status=409)
+    with transaction.atomic():
+        now = timezone.now()
+        delivery.read_at = delivery.read_at or now
+        delivery.read_by = delivery.read_by or actor
+        delivery.acknowledged_at, delivery.acknowledged_by = now, actor
+        if STATE_RANK[delivery.state] < STATE_RANK[DeliveryState.ACKNOWLEDGED]:
+            delivery.state = DeliveryState.ACKNOWLEDGED
+        delivery.save()
+        audit(actor, "directives.acknowledge", f"delivery:{delivery.pk}")
+        _publish("acknowledge", delivery.directive, [delivery.pk])
+    return delivery
+
+
+STATE_RANK = {state: rank for rank, state in enumerate(DeliveryState.values)}
+
+
+def respond_delivery(
+    *, actor: User, delivery: Delivery, text: str = "", figures: dict[str, Any] | None = None
+) -> Response:
+    """A response, or a new version of it; acknowledges on the way. Figures are checked against the form."""
+    _acting_for(actor, delivery)
+    directive = delivery.directive
+    if directive.cancelled_at is not None:
+        raise DirectiveError(None, "the directive is cancelled", status=409)
+    now = timezone.now()
+    if directive.deadline and now > directive.deadline and not directive.late_answers:
+        raise DirectiveError(None, "the deadline has passed and late answers are closed", status=409)
+    clean = _check_figures(directive.form, figures or {})
+    if not text.strip() and not clean:
+        raise DirectiveError("text", "a response needs text or figures")
+    with transaction.atomic():
+        version = delivery.responses.count() + 1
+        response = Response.objects.create(
+            delivery=delivery, version=version, text=text, figures=clean, by=actor, at=now
+        )
+        delivery.read_at = delivery.read_at or now
+        delivery.read_by = delivery.read_by or actor
+        if delivery.acknowledged_at is None:
+            delivery.acknowledged_at, delivery.acknowledged_by = now, actor
+        delivery.responded_at = now
+        delivery.state = DeliveryState.RESPONDED
+        delivery.save()
+        audit(actor, "directives.respond", f"delivery:{delivery.pk}", version=version)
+        _publish("respond", directive, [delivery.pk])
+    return response
+
+
+def _check_figures(form: list[dict[str, Any]], figures: dict[str, Any]) -> dict[str, float]:
+    numbers = {q["key"]: q for q in form if q.get("type") == "number"}
+    clean: dict[str, float] = {}
+    for key, value in figures.items():
+        if key not in numbers:
+            raise DirectiveError(f"figures.{key}", "is not a number question of this directive's form")
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise DirectiveError(f"figures.{key}", "must be a number")
+        clean[key] = value
+    return clean
+
+
+# What the room reads back
+
+
+def overdue_q(now: datetime) -> Q:
+    """Deliveries past the deadline without what the directive required."""
+    late = Q(directive__deadline__lt=now, directive__cancelled_at__isnull=True)
+    missing_ack = Q(directive__requires_ack=True, acknowledged_at__isnull=True)
+    missing_answer = ~Q(directive__form=[]) & Q(responded_at__isnull=True)
+    report = Q(directive__kind=DirectiveKind.REPORT_REQUEST, responded_at__isnull=True)
+    return late & (missing_ack | missing_answer | report)
+
+
+def status(directive: Directive, area: Area, now: datetime | None = None) -> dict[str, Any]:
+    """Counts by furthest state, overall and per province, of the deliveries inside the area."""
+    now = now or timezone.now()
+    deliveries = Delivery.objects.filter(directive=directive).within(area)
+    by_province: dict[int, Counter] = {}
+    for province, state, n in (
+        deliveries.values_list("province_id", "state").annotate(n=Count("id")).order_by()
+    ):
+        by_province.setdefault(province, Counter())[state] += n
+    overdue = dict(
+        deliveries.filter(overdue_q(now)).values_list("province_id").annotate(n=Count("id")).order_by()
+    )
+    names = Unit.objects.in_bulk(list(by_province))
+    provinces = [
+        {"unit": names[p].ref, "name": names[p].name, **_counts(c, overdue.get(p, 0))}
+        for p, c in sorted(by_province.items(), key=lambda item: names[item[0]].code)
+    ]
+    total = sum(by_province.values(), Counter())
+    return {**_counts(total, sum(overdue.values())), "provinces": provinces}
+
+
+def _counts(states: Counter, overdue: int) -> dict[str, int]:
+    return {
+        "total": sum(states.values()),
+        **{s: states.get(s, 0) for s in DeliveryState.values},
+        "overdue": overdue,
+    }
+
+
+def pending(directive: Directive, area: Area, now: datetime | None = None) -> QuerySet[Delivery]:
+    """The units inside the area that still owe what the directive asks (acknowledgement or response)."""
+    missing = Q(responded_at__isnull=True) if directive.needs_response else Q(acknowledged_at__isnull=True)
+    return Delivery.objects.filter(directive=directive).within(area).filter(missing).select_related("unit")
+
+
+def visible_directives(user: User) -> QuerySet[Directive]:
+    """Directives issued within the user's area, or reaching units in it."""
+    area = user.area()
+    if area.everything:
+        return Directive.objects.all()
+    reaching = Q(pk__in=Delivery.objects.within(area).values("directive_id"))
+    return Directive.objects.filter(reaching | area.q("issuer_unit")).distinct()
