@@ -13,6 +13,8 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from dieuhanh.accounts.api import router as accounts_router
 from dieuhanh.accounts.auth import api_auth
+from dieuhanh.directives.api import router as directives_router
+from dieuhanh.directives.services import DirectiveError
 from dieuhanh.tracing.api import router as tracing_router
 from dieuhanh.tracing.services import TracingError
 from dieuhanh.units.api import router as units_router
@@ -71,7 +73,8 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 
 
 @api.exception_handler(TracingError)
-def _tracing_error(request: HttpRequest, exc: TracingError) -> HttpResponse:
+@api.exception_handler(DirectiveError)
+def _app_error(request: HttpRequest, exc: TracingError | DirectiveError) -> HttpResponse:
     return problem(request, exc.status, str(exc))
 
 
@@ -105,3 +108,4 @@ api.add_router("/", accounts_router)
 api.add_router("/", units_router)
 api.add_router("/", warehouse_router)
 api.add_router("/", tracing_router)
+api.add_router("/", directives_router)

@@ -1,0 +1,296 @@
+"""Directives' API: issue, update, cancel; the inbox; read, acknowledge, respond; the room's status."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+from ninja import Query, Router, Schema, Status
+from pydantic import Field
+
+from dieuhanh.accounts.guards import caller
+from dieuhanh.directives import services
+from dieuhanh.directives.models import Delivery, Directive
+from dieuhanh.directives.present import delivery_out, directive_out, status_xlsx
+from dieuhanh.directives.services import DirectiveError, DirectiveInput, Targets
+from dieuhanh.units.scoping import area_aware
+
+router = Router(tags=["directives"])
+
+
+class TargetsIn(Schema):
+    units: list[str] = Field(default_factory=list, description="EDITION:CODE refs")
+    level: Literal["commune", "district", "province"] | None = Field(
+        None, description="every unit of this kind under `units` (or the group); null: the units themselves"
+    )
+    group: str | None = Field(None, description="a saved group's code")
+
+
+class Question(Schema):
+    key: str
+    label: str
+    type: Literal["text", "number"] = "text"
+    data_element: str | None = None
+
+
+class DirectiveIn(Schema):
+    title: str = Field(..., min_length=1, max_length=300)
+    body: str = ""
+    number: str = ""
+    kind: Literal["directive", "report_request", "notice"] = "directive"
+    priority: Literal["khan", "thuong"] = "thuong"
+    requires_ack: bool = True
+    deadline: datetime | None = None
+    late_answers: bool = True
+    form: list[Question] = Field(default_factory=list)
+    targets: TargetsIn
+
+
+class DirectiveChange(Schema):
+    title: str | None = None
+    body: str | None = None
+    number: str | None = None
+    priority: Literal["khan", "thuong"] | None = None
+    deadline: datetime | None = None
+    requires_ack: bool | None = None
+    late_answers: bool | None = None
+    note: str = ""
+
+
+class NoteIn(Schema):
+    note: str = ""
+
+
+class ResponseIn(Schema):
+    text: str = ""
+    figures: dict[str, float] = Field(default_factory=dict)
+
+
+class StateCounts(Schema):
+    total: int
+    sent: int
+    read: int
+    acknowledged: int
+    responded: int
+    overdue: int
+
+
+class ProvinceCounts(StateCounts):
+    unit: str
+    name: str
+
+
+class StatusOut(StateCounts):
+    provinces: list[ProvinceCounts]
+
+
+class RevisionOut(Schema):
+    version: int
+    action: str
+    changes: dict[str, Any]
+    note: str
+    by: str
+    at: datetime
+
+
+class DirectiveOut(Schema):
+    id: int
+    number: str
+    title: str
+    body: str
+    kind: str
+    priority: str
+    issuer_unit: str
+    issuer_name: str
+    issued_by: str
+    issued_at: datetime
+    requires_ack: bool
+    deadline: datetime | None
+    late_answers: bool
+    form: list[dict[str, Any]]
+    targets: dict[str, Any]
+    edition: str
+    version: int
+    cancelled_at: datetime | None
+    revisions: list[RevisionOut]
+    status: StatusOut | None = None
+
+
+class ResponseOut(Schema):
+    version: int
+    text: str
+    figures: dict[str, float]
+    by: str
+    at: datetime
+
+
+class DeliveryOut(Schema):
+    id: int
+    unit: str
+    unit_name: str
+    state: str
+    overdue: bool
+    escalated: bool
+    sent_at: datetime
+    read_at: datetime | None
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    responded_at: datetime | None
+    last_error: str
+    directive: DirectiveOut
+    responses: list[ResponseOut]
+
+
+class InboxOut(Schema):
+    unread: int
+    items: list[DeliveryOut]
+
+
+class PendingOut(Schema):
+    unit: str
+    name: str
+    state: str
+    delivery: int
+
+
+def _directive(request: HttpRequest, directive_id: int) -> Directive:
+    found = services.visible_directives(caller(request)).filter(pk=directive_id).first()
+    if found is None:
+        raise DirectiveError("id", f"no directive #{directive_id} for you", status=404)
+    return found
+
+
+@router.post("/directives", response={201: DirectiveOut}, summary="Issue a directive to units of your area")
+@area_aware
+def post_directive(request: HttpRequest, body: DirectiveIn):
+    user = caller(request)
+    data = DirectiveInput(
+        title=body.title,
+        body=body.body,
+        number=body.number,
+        kind=body.kind,
+        priority=body.priority,
+        requires_ack=body.requires_ack,
+        deadline=body.deadline,
+        late_answers=body.late_answers,
+        form=[q.model_dump(exclude_none=True) for q in body.form],
+        targets=Targets(tuple(body.targets.units), body.targets.level, body.targets.group),
+    )
+    directive = services.issue_directive(actor=user, data=data)
+    return Status(201, directive_out(directive, status=services.status(directive, user.area())))
+
+
+@router.get("/directives", response=list[DirectiveOut], summary="Directives issued in or reaching your area")
+@area_aware
+def list_directives(request: HttpRequest, limit: int = Query(100, ge=1, le=500)):
+    found = services.visible_directives(caller(request)).select_related("issuer_unit", "issued_by")
+    return [directive_out(d) for d in found.order_by("-issued_at", "-id")[:limit]]
+
+
+@router.get(
+    "/directives/{directive_id}", response=DirectiveOut, summary="A directive and its status in your area"
+)
+@area_aware
+def get_directive(request: HttpRequest, directive_id: int):
+    directive = _directive(request, directive_id)
+    return directive_out(directive, status=services.status(directive, caller(request).area()))
+
+
+@router.get(
+    "/directives/{directive_id}/pending",
+    response=list[PendingOut],
+    summary="Units of your area that have not yet acknowledged or responded",
+)
+@area_aware
+def get_pending(request: HttpRequest, directive_id: int):
+    directive = _directive(request, directive_id)
+    rows = services.pending(directive, caller(request).area()).order_by("unit__path")[:10_000]
+    return [{"unit": d.unit.ref, "name": d.unit.name, "state": d.state, "delivery": d.pk} for d in rows]
+
+
+@router.get(
+    "/directives/{directive_id}/status.xlsx",
+    summary="The status per unit as an Excel file",
+    openapi_extra={"responses": {200: {"content": {"application/vnd.ms-excel": {}}}}},
+)
+@area_aware
+def get_status_xlsx(request: HttpRequest, directive_id: int) -> HttpResponse:
+    directive = _directive(request, directive_id)
+    content, content_type = status_xlsx(directive, caller(request).area())
+    response = HttpResponse(content, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="chi-dao-{directive.pk}.xlsx"'
+    return response
+
+
+@router.post(
+    "/directives/{directive_id}/update", response=DirectiveOut, summary="Change a directive (CAP Update)"
+)
+@area_aware
+def post_update(request: HttpRequest, directive_id: int, body: DirectiveChange):
+    changes = body.model_dump(exclude_unset=True)
+    note = changes.pop("note", "")
+    directive = services.update_directive(
+        actor=caller(request), directive=_directive(request, directive_id), changes=changes, note=note
+    )
+    return directive_out(directive)
+
+
+@router.post(
+    "/directives/{directive_id}/cancel", response=DirectiveOut, summary="Cancel a directive (CAP Cancel)"
+)
+@area_aware
+def post_cancel(request: HttpRequest, directive_id: int, body: NoteIn):
+    directive = services.cancel_directive(
+        actor=caller(request), directive=_directive(request, directive_id), note=body.note
+    )
+    return directive_out(directive)
+
+
+@router.get("/inbox", response=InboxOut, summary="Your units' directives: urgent first, then newest")
+@area_aware
+def get_inbox(request: HttpRequest, limit: int = Query(50, ge=1, le=500)):
+    user = caller(request)
+    items = services.inbox(user)
+    unread = items.filter(state="sent", unit_id__in=services.own_units(user)).count()
+    now = timezone.now()
+    return {"unread": unread, "items": [delivery_out(d, now) for d in items[:limit]]}
+
+
+def _delivery(request: HttpRequest, delivery_id: int) -> Delivery:
+    return services.delivery_for(caller(request), delivery_id)
+
+
+@router.get(
+    "/deliveries/{delivery_id}", response=DeliveryOut, summary="One delivery (opening it marks it read)"
+)
+@area_aware
+def get_delivery(request: HttpRequest, delivery_id: int):
+    delivery = services.read_delivery(actor=caller(request), delivery=_delivery(request, delivery_id))
+    return delivery_out(delivery, timezone.now())
+
+
+@router.post("/deliveries/{delivery_id}/read", response=DeliveryOut, summary="Mark read")
+@area_aware
+def post_read(request: HttpRequest, delivery_id: int):
+    delivery = services.read_delivery(actor=caller(request), delivery=_delivery(request, delivery_id))
+    return delivery_out(delivery, timezone.now())
+
+
+@router.post("/deliveries/{delivery_id}/ack", response=DeliveryOut, summary="Acknowledge (đã nhận)")
+@area_aware
+def post_ack(request: HttpRequest, delivery_id: int):
+    delivery = services.acknowledge_delivery(actor=caller(request), delivery=_delivery(request, delivery_id))
+    return delivery_out(delivery, timezone.now())
+
+
+@router.post(
+    "/deliveries/{delivery_id}/respond", response={201: DeliveryOut}, summary="Respond (a new version)"
+)
+@area_aware
+def post_respond(request: HttpRequest, delivery_id: int, body: ResponseIn):
+    delivery = _delivery(request, delivery_id)
+    services.respond_delivery(actor=caller(request), delivery=delivery, text=body.text, figures=body.figures)
+    delivery.refresh_from_db()
+    return Status(201, delivery_out(delivery, timezone.now()))

@@ -1,0 +1,185 @@
+"""Directives through the API: fan-out, the delivery state machine, inboxes and the room's status,
+each seen from the units' side and kept inside each caller's area."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from dieuhanh.accounts.models import AuditEntry
+from dieuhanh.directives.models import Delivery, Directive, Response
+from dieuhanh.units.models import Unit
+from dieuhanh.units.services import get_unit
+from tests.conftest import make_caller
+
+SOUTH_2021 = [
+    "VN-2021:79",
+    "VN-2021:74",
+    "VN-2021:75",
+    "VN-2021:80",
+    "VN-2021:83",
+]  # HCMC, Bình Dương, Đồng Nai, Long An, Bến Tre
+
+
+def issue(caller, **body):
+    payload = {
+        "title": "Triển khai xét nghiệm diện rộng",
+        "body": "Các xã, phường báo cáo **số mẫu** đã lấy.",
+        "targets": {"units": ["VN-2025:26743", "VN-2025:26740"]},
+        **body,
+    }
+    return caller.client().post("/api/v1/directives", payload, content_type="application/json")
+
+
+def inbox(caller):
+    return caller.client().get("/api/v1/inbox").json()
+
+
+def delivery_of(caller, directive_id: int) -> int:
+    return next(i["id"] for i in inbox(caller)["items"] if i["directive"]["id"] == directive_id)
+
+
+def post(caller, url: str, body: dict | None = None):
+    return caller.client().post(url, body or {}, content_type="application/json")
+
+
+@pytest.fixture
+def hcm_leader(world):
+    return make_caller("hcm-leader", world.province, "leader")
+
+
+def test_a_directive_to_all_communes_of_the_south_on_the_2021_map_reaches_each_once(world):
+    response = issue(world.leader, targets={"units": SOUTH_2021, "level": "commune"})
+    assert response.status_code == 201, response.content
+    body = response.json()
+    expected = set()
+    for ref in SOUTH_2021:
+        expected |= set(Unit.objects.under(get_unit(ref)).leaves().values_list("id", flat=True))
+    deliveries = Delivery.objects.filter(directive_id=body["id"])
+    assert deliveries.count() == len(expected) > 500
+    assert set(deliveries.values_list("unit_id", flat=True)) == expected
+    assert {p["unit"] for p in body["status"]["provinces"]} == set(SOUTH_2021)
+    assert body["status"]["total"] == body["status"]["sent"] == len(expected)
+    assert body["edition"] == "VN-2021" and body["issuer_unit"] == "VN-2025:VN"
+    assert AuditEntry.objects.get(action="directives.issue").rows == len(expected)
+
+
+def test_targets_are_checked(world, hcm_leader):
+    assert issue(world.operator_a).status_code == 403  # an operator does not issue
+    outside = issue(hcm_leader, targets={"units": ["VN-2025:00004"]})  # a Hà Nội ward
+    assert outside.status_code == 403 and "VN-2025:00004" in outside.json()["detail"]
+    unknown = issue(world.leader, targets={"units": ["VN-2025:99999"]})
+    assert unknown.status_code == 422 and "99999" in unknown.json()["detail"]
+    mixed = issue(world.leader, targets={"units": ["VN-2025:79", "VN-2021:79"]})
+    assert mixed.status_code == 422 and "maps" in mixed.json()["detail"]
+    past = issue(world.leader, deadline=(timezone.now() - timedelta(hours=1)).isoformat())
+    assert past.status_code == 422 and past.json()["detail"].startswith("deadline")
+    assert not Directive.objects.exists()
+
+
+def test_a_province_leader_issues_to_its_communes_and_sees_only_their_states(world, hcm_leader):
+    national = issue(world.leader, targets={"units": ["VN-2025:79", "VN-2025:01"], "level": "commune"}).json()
+    mine = hcm_leader.client().get(f"/api/v1/directives/{national['id']}").json()
+    hcm_communes = Unit.objects.under(world.province).leaves().count()
+    assert mine["status"]["total"] == hcm_communes < national["status"]["total"]
+    assert [p["unit"] for p in mine["status"]["provinces"]] == ["VN-2025:79"]
+    own = issue(hcm_leader, targets={"units": ["VN-2025:79"], "level": "commune"})
+    assert own.status_code == 201 and own.json()["issuer_unit"] == "VN-2025:79"
+
+
+def test_the_delivery_state_machine(world):
+    directive = issue(world.leader, requires_ack=True).json()
+    a = delivery_of(world.operator_a, directive["id"])
+    opened = world.operator_a.client().get(f"/api/v1/deliveries/{a}").json()
+    assert opened["state"] == "read" and opened["read_at"]
+    acked = post(world.operator_a, f"/api/v1/deliveries/{a}/ack")
+    assert acked.status_code == 200 and acked.json()["state"] == "acknowledged"
+    assert acked.json()["acknowledged_by"] == "benthanh-operator"
+    again = post(world.operator_a, f"/api/v1/deliveries/{a}/ack")
+    assert again.status_code == 409 and "already acknowledged" in again.json()["detail"]
+    first = post(world.operator_a, f"/api/v1/deliveries/{a}/respond", {"text": "Đã lấy 1.200 mẫu"})
+    second = post(world.operator_a, f"/api/v1/deliveries/{a}/respond", {"text": "Đã lấy 1.350 mẫu"})
+    assert first.status_code == second.status_code == 201
+    assert [r["text"] for r in second.json()["responses"]] == ["Đã lấy 1.200 mẫu", "Đã lấy 1.350 mẫu"]
+    status = world.leader.client().get(f"/api/v1/directives/{directive['id']}").json()["status"]
+    assert (status["responded"], status["sent"], status["total"]) == (1, 1, 2)
+
+
+def test_no_answer_to_a_cancelled_directive_nor_after_a_closed_deadline(world):
+    deadline = (timezone.now() + timedelta(days=1)).isoformat()
+    directive = issue(world.leader, deadline=deadline, late_answers=False).json()
+    a, b = delivery_of(world.operator_a, directive["id"]), delivery_of(world.operator_b, directive["id"])
+    Directive.objects.filter(pk=directive["id"]).update(deadline=timezone.now() - timedelta(minutes=1))
+    late = post(world.operator_a, f"/api/v1/deliveries/{a}/respond", {"text": "muộn"})
+    assert late.status_code == 409 and "deadline" in late.json()["detail"]
+    cancelled = post(world.leader, f"/api/v1/directives/{directive['id']}/cancel", {"note": "Ban hành nhầm"})
+    assert cancelled.status_code == 200 and cancelled.json()["cancelled_at"]
+    assert [r["action"] for r in cancelled.json()["revisions"]] == ["issue", "cancel"]
+    assert post(world.operator_b, f"/api/v1/deliveries/{b}/ack").status_code == 409
+    assert post(world.operator_b, f"/api/v1/deliveries/{b}/respond", {"text": "x"}).status_code == 409
+    assert not Response.objects.exists()
+
+
+def test_neighbouring_communes_cannot_see_or_answer_each_others_delivery(world):
+    directive = issue(world.leader).json()
+    a = delivery_of(world.operator_a, directive["id"])
+    b = delivery_of(world.operator_b, directive["id"])
+    assert [i["unit"] for i in inbox(world.operator_a)["items"]] == ["VN-2025:26743"]
+    for other, theirs in [(world.operator_b, a), (world.operator_a, b)]:
+        assert other.client().get(f"/api/v1/deliveries/{theirs}").status_code == 404
+        assert post(other, f"/api/v1/deliveries/{theirs}/ack").status_code == 404
+        assert post(other, f"/api/v1/deliveries/{theirs}/respond", {"text": "x"}).status_code == 404
+    # The province sees both communes' deliveries but answers for neither, and opening them is no "read".
+    province = world.province_operator
+    assert province.client().get(f"/api/v1/deliveries/{a}").json()["state"] == "sent"
+    assert post(province, f"/api/v1/deliveries/{a}/ack").status_code == 403
+
+
+def test_inbox_puts_urgent_first_and_counts_unread(world):
+    normal = issue(world.leader, title="Thường").json()
+    urgent = issue(world.leader, title="Khẩn", priority="khan").json()
+    box = inbox(world.operator_a)
+    assert [i["directive"]["id"] for i in box["items"]] == [urgent["id"], normal["id"]]
+    assert box["unread"] == 2
+    world.operator_a.client().get(f"/api/v1/deliveries/{box['items'][0]['id']}")
+    assert inbox(world.operator_a)["unread"] == 1
+
+
+def test_a_form_collects_figures_and_rejects_unknown_ones(world):
+    form = [
+        {"key": "samples", "label": "Số mẫu đã lấy", "type": "number"},
+        {"key": "notes", "label": "Ghi chú"},
+    ]
+    directive = issue(world.leader, kind="report_request", form=form).json()
+    a = delivery_of(world.operator_a, directive["id"])
+    bad = post(world.operator_a, f"/api/v1/deliveries/{a}/respond", {"figures": {"tests": 5}})
+    assert bad.status_code == 422 and "figures.tests" in bad.json()["detail"]
+    ok = post(
+        world.operator_a, f"/api/v1/deliveries/{a}/respond", {"text": "xong", "figures": {"samples": 1200}}
+    )
+    assert ok.status_code == 201 and ok.json()["responses"][0]["figures"] == {"samples": 1200}
+    pending = world.leader.client().get(f"/api/v1/directives/{directive['id']}/pending").json()
+    assert [p["unit"] for p in pending] == ["VN-2025:26740"]
+    sheet = world.leader.client().get(f"/api/v1/directives/{directive['id']}/status.xlsx")
+    assert sheet.status_code == 200 and sheet.content[:2] == b"PK"
+
+
+def test_an_update_is_seen_by_recipients_with_its_history(world):
+    directive = issue(world.leader).json()
+    changed = post(
+        world.leader,
+        f"/api/v1/directives/{directive['id']}/update",
+        {"title": "Xét nghiệm toàn dân", "note": "mở rộng"},
+    )
+    assert changed.status_code == 200 and changed.json()["version"] == 2
+    item = inbox(world.operator_a)["items"][0]["directive"]
+    assert item["title"] == "Xét nghiệm toàn dân"
+    assert item["revisions"][1]["changes"] == {
+        "title": ["Triển khai xét nghiệm diện rộng", "Xét nghiệm toàn dân"]
+    }
+    assert (
+        post(world.operator_a, f"/api/v1/directives/{directive['id']}/update", {"title": "x"}).status_code
+        == 403
+    )
