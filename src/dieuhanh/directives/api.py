@@ -12,9 +12,11 @@ from pydantic import Field
 
 from dieuhanh.accounts.guards import caller
 from dieuhanh.directives import services
+from dieuhanh.directives.contact_lists import send_contact_lists
 from dieuhanh.directives.models import Delivery, Directive
 from dieuhanh.directives.present import delivery_out, directive_out, status_xlsx
 from dieuhanh.directives.services import DirectiveError, DirectiveInput, Targets
+from dieuhanh.tracing import services as tracing_services
 from dieuhanh.units.scoping import area_aware
 
 router = Router(tags=["directives"])
@@ -294,3 +296,51 @@ def post_respond(request: HttpRequest, delivery_id: int, body: ResponseIn):
     services.respond_delivery(actor=caller(request), delivery=delivery, text=body.text, figures=body.figures)
     delivery.refresh_from_db()
     return Status(201, delivery_out(delivery, timezone.now()))
+
+
+class SendIn(Schema):
+    depth: int = Field(2, ge=1, le=2)
+    deadline: datetime | None = Field(
+        None, description="when the communes report back (default: in 24 hours)"
+    )
+
+
+class SentOut(Schema):
+    directive: int
+    unit: str
+    unit_name: str
+    title: str
+
+
+class SendOut(Schema):
+    sent: list[SentOut]
+    already: list[str]
+    outside: list[str]
+    undeclared: int
+
+
+@router.post(
+    "/tracing/cases/{case_id}/send",
+    response=SendOut,
+    tags=["tracing"],
+    summary="Send each commune of residence its own contacts of the case, as an urgent directive",
+)
+@area_aware
+def post_send_lists(request: HttpRequest, case_id: int, body: SendIn):
+    user = caller(request)
+    case = tracing_services.own_case(user, case_id)
+    report = send_contact_lists(actor=user, case=case, depth=body.depth, deadline=body.deadline)
+    return {
+        "sent": [
+            {"directive": d.pk, "unit": d.targets["units"][0], "unit_name": _unit_name(d), "title": d.title}
+            for d in report.sent
+        ],
+        "already": [u.ref for u in report.already],
+        "outside": [u.ref for u in report.outside],
+        "undeclared": report.undeclared,
+    }
+
+
+def _unit_name(directive: Directive) -> str:
+    delivery = directive.deliveries.select_related("unit").first()
+    return delivery.unit.name if delivery else ""

@@ -153,6 +153,21 @@ def issue_directive(*, actor: User, data: DirectiveInput, now: datetime | None =
     now = now or timezone.now()
     _check_input(data, now)
     units = resolve_targets(data.targets, area)
+    return issue_to(actor=actor, data=data, units=units, issuer=_issuer_unit(actor, units), now=now)
+
+
+def issue_to(
+    *,
+    actor: User,
+    data: DirectiveInput,
+    units: list[Unit],
+    issuer: Unit,
+    now: datetime,
+    extra: dict[str, Any] | None = None,
+) -> Directive:
+    """Create a directive for units already resolved and authorised by the caller (`issue_directive`,
+    or another app's verb with its own rule, e.g. tracing's lists to communes)."""
+    targets = {"units": list(data.targets.units), "level": data.targets.level, "group": data.targets.group}
     with transaction.atomic():
         directive = Directive.objects.create(
             number=data.number,
@@ -160,18 +175,14 @@ def issue_directive(*, actor: User, data: DirectiveInput, now: datetime | None =
             body=data.body,
             kind=data.kind,
             priority=data.priority,
-            issuer_unit=_issuer_unit(actor, units),
+            issuer_unit=issuer,
             issued_by=actor,
             issued_at=now,
             requires_ack=data.requires_ack,
             form=data.form,
             deadline=data.deadline,
             late_answers=data.late_answers,
-            targets={
-                "units": list(data.targets.units),
-                "level": data.targets.level,
-                "group": data.targets.group,
-            },
+            targets={**targets, **(extra or {})},
             edition_id=units[0].edition_id,
         )
         Revision.objects.create(
