@@ -115,5 +115,12 @@ def case_page(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "commandroom/tracing_case.html",
-        {"case": case, "view": view, "depth": depth, "graph": layout(view), "communes": rows},
+        {
+            "case": case,
+            "view": view,
+            "depth": depth,
+            "graph": layout(view),
+            "communes": rows,
+            "case_is_own": services.visible_cases(user).filter(pk=case.pk).exists(),
+        },
     )

@@ -2,7 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 from django.views.i18n import set_language
 
-from dieuhanh.commandroom import tracing_views, views
+from dieuhanh.commandroom import directive_views, tracing_views, views
 from dieuhanh.units.scoping import public
 
 urlpatterns = [
@@ -16,4 +16,10 @@ urlpatterns = [
     path("units/<str:edition>/<str:code>/", views.unit_page, name="unit"),
     path("tracing/", tracing_views.workspace, name="tracing"),
     path("tracing/cases/<int:pk>/", tracing_views.case_page, name="tracing-case"),
+    path("tracing/cases/<int:pk>/send/", directive_views.send_lists, name="tracing-send"),
+    path("inbox/", directive_views.inbox_page, name="inbox"),
+    path("inbox/<int:delivery_id>/", directive_views.delivery_page, name="delivery"),
+    path("inbox/<int:delivery_id>/ack/", directive_views.acknowledge, name="delivery-ack"),
+    path("inbox/<int:delivery_id>/respond/", directive_views.respond, name="delivery-respond"),
+    path("directives/<int:directive_id>/", directive_views.directive_page, name="directive"),
 ]

@@ -17,7 +17,13 @@ DEFAULT_EDITION = "VN-2025"
 @login_required
 @area_aware
 def home(request: HttpRequest) -> HttpResponse:
-    return redirect("units-browse")
+    """Leaders and analysts land on their area; tracers on tracing; everyone else on their inbox."""
+    roles = set(caller(request).grants.values_list("role", flat=True))
+    if roles & {"leader", "analyst", "admin"} or request.user.is_superuser:
+        return redirect("units-browse")
+    if roles == {"tracer"}:
+        return redirect("tracing")
+    return redirect("inbox")
 
 
 def _edition(request: HttpRequest) -> str:

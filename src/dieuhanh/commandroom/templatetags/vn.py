@@ -33,3 +33,8 @@ def epoch_datetime(value: int) -> str:
 def graph_radius(count: int) -> float:
     """A group's circle grows with the square root of its people, so that area tracks the count."""
     return round(min(30.0, 6 + 2 * count**0.5), 1)
+
+
+@register.filter
+def get_item(mapping: dict, key: str):
+    return mapping.get(key)

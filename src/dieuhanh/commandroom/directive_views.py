@@ -1,0 +1,154 @@
+"""The inbox of a unit (mobile-first: commune officials read it on a phone) and a directive's status
+page for the room. Pages call the directives' service verbs; they never save models themselves."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+from markdown_it import MarkdownIt
+
+from dieuhanh.accounts.guards import caller
+from dieuhanh.directives import services
+from dieuhanh.directives.contact_lists import send_contact_lists
+from dieuhanh.directives.services import DirectiveError
+from dieuhanh.tracing import services as tracing_services
+from dieuhanh.units.scoping import area_aware
+
+# Raw HTML in a directive's Markdown is shown as text, never run: "html": False escapes it.
+_markdown = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
+
+
+def render_markdown(text: str) -> str:
+    return mark_safe(_markdown.render(text))  # noqa: S308  (escaped by markdown-it: html disabled)
+
+
+@login_required
+@area_aware
+def inbox_page(request: HttpRequest) -> HttpResponse:
+    user = caller(request)
+    items = list(services.inbox(user)[:100])
+    own = set(services.own_units(user))
+    unread = sum(1 for d in items if d.state == "sent" and d.unit_id in own)
+    now = timezone.now()
+    overdue = set(services.inbox(user).filter(services.overdue_q(now)).values_list("id", flat=True))
+    return render(
+        request, "commandroom/inbox.html", {"items": items, "unread": unread, "overdue": overdue, "own": own}
+    )
+
+
+def _delivery(request: HttpRequest, delivery_id: int):
+    try:
+        return services.delivery_for(caller(request), delivery_id)
+    except DirectiveError as e:
+        raise Http404(str(e)) from None
+
+
+@login_required
+@area_aware
+def delivery_page(request: HttpRequest, delivery_id: int) -> HttpResponse:
+    user = caller(request)
+    delivery = services.read_delivery(actor=user, delivery=_delivery(request, delivery_id))
+    directive = delivery.directive
+    return render(
+        request,
+        "commandroom/delivery.html",
+        {
+            "d": delivery,
+            "directive": directive,
+            "body": render_markdown(directive.body),
+            "revisions": directive.revisions.select_related("by").order_by("version"),
+            "responses": delivery.responses.select_related("by").order_by("-version"),
+            "latest": delivery.responses.order_by("-version").first(),
+            "can_act": delivery.unit_id in services.own_units(user) and directive.cancelled_at is None,
+        },
+    )
+
+
+@login_required
+@area_aware
+@require_POST
+def acknowledge(request: HttpRequest, delivery_id: int) -> HttpResponse:
+    try:
+        services.acknowledge_delivery(actor=caller(request), delivery=_delivery(request, delivery_id))
+        messages.success(request, _("Acknowledged."))
+    except DirectiveError as e:
+        messages.error(request, str(e))
+    return redirect("delivery", delivery_id=delivery_id)
+
+
+@login_required
+@area_aware
+@require_POST
+def respond(request: HttpRequest, delivery_id: int) -> HttpResponse:
+    delivery = _delivery(request, delivery_id)
+    figures, text_answers = {}, []
+    try:
+        for question in delivery.directive.form:
+            value = request.POST.get(f"q_{question['key']}", "").strip()
+            if not value:
+                continue
+            if question.get("type") == "number":
+                figures[question["key"]] = _number(value, question["label"])
+            else:
+                text_answers.append(f"{question['label']}: {value}")
+        text = "\n".join([request.POST.get("text", "").strip(), *text_answers]).strip()
+        services.respond_delivery(actor=caller(request), delivery=delivery, text=text, figures=figures)
+        messages.success(request, _("Your response was sent."))
+    except DirectiveError as e:
+        messages.error(request, str(e))
+    return redirect("delivery", delivery_id=delivery_id)
+
+
+def _number(value: str, label: str) -> float:
+    """A number as Vietnamese officials type it: '1.200' or '1200', '3,5' for a decimal."""
+    try:
+        return float(value.replace(".", "").replace(",", "."))
+    except ValueError:
+        raise DirectiveError(
+            None, _("%(label)s: not a number (%(value)s)") % {"label": label, "value": value}
+        ) from None
+
+
+@login_required
+@area_aware
+def directive_page(request: HttpRequest, directive_id: int) -> HttpResponse:
+    user = caller(request)
+    directive = services.visible_directives(user).filter(pk=directive_id).first()
+    if directive is None:
+        raise Http404(_("No such directive in your area."))
+    area = user.area()
+    return render(
+        request,
+        "commandroom/directive.html",
+        {
+            "directive": directive,
+            "body": render_markdown(directive.body),
+            "status": services.status(directive, area),
+            "pending": services.pending(directive, area).order_by("unit__path")[:200],
+        },
+    )
+
+
+@login_required
+@area_aware
+@require_POST
+def send_lists(request: HttpRequest, pk: int) -> HttpResponse:
+    """The tracing workspace's "send to communes" button."""
+    user = caller(request)
+    try:
+        case = tracing_services.own_case(user, pk)
+        report = send_contact_lists(actor=user, case=case, depth=2)
+    except (tracing_services.TracingError, PermissionError) as e:
+        raise Http404(str(e)) from None
+    messages.success(
+        request,
+        _("Sent to %(sent)d communes; %(already)d had it already; %(outside)d outside your area.")
+        % {"sent": len(report.sent), "already": len(report.already), "outside": len(report.outside)},
+    )
+    return redirect(f"/tracing/cases/{pk}/?depth=2")
