@@ -130,3 +130,111 @@ def _promote(tracer: str, tests) -> int:
             continue
         added += 1
     return added
+
+
+# The southern provinces on the 2025 map: the seeds' "2.500 xã, phường tại các địa phương phía Nam"
+# (then on the 2021 map) are today's communes of these provinces.
+SOUTH_2025 = ["75", "79", "80", "82", "86", "91", "92", "96"]
+
+
+def create_demo_directives() -> list[str]:
+    """A few directives from the national leader, some already acknowledged and answered, so that the
+    inbox and the status pages open on something. Runs once."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from dieuhanh.directives import services
+    from dieuhanh.directives.models import Delivery, Directive, UnitGroup
+    from dieuhanh.units.models import Unit
+
+    if Directive.objects.filter(number__startswith="DEMO-").exists():
+        return ["Chỉ đạo mẫu đã có: giữ nguyên."]
+    leader = User.objects.get(username="lanhdao")
+    group, _ = UnitGroup.objects.get_or_create(
+        code="xa-phuong-phia-nam",
+        defaults={
+            "name": "Xã, phường các tỉnh, thành phố phía Nam",
+            "edition_id": "VN-2025",
+            "created_by": leader,
+        },
+    )
+    provinces = Unit.objects.filter(edition_id="VN-2025", level=1, code__in=SOUTH_2025)
+    communes = [c for p in provinces for c in Unit.objects.under(p).leaves()]
+    group.units.set(communes)
+    now = timezone.now()
+    samples = [{"key": "samples", "label": "Số mẫu xét nghiệm đã lấy", "type": "number"}]
+    specs = [
+        (
+            "DEMO-01/CĐ-TTg",
+            "Tăng cường xét nghiệm tại các khu vực nguy cơ cao",
+            "khan",
+            services.Targets(units=("VN-2025:79",), level="commune"),
+            samples,
+            2,
+        ),
+        (
+            "DEMO-02/CĐ-TTg",
+            "Rà soát người về từ vùng dịch",
+            "thuong",
+            services.Targets(group=group.code),
+            [],
+            5,
+        ),
+        (
+            "DEMO-03/TB-VPCP",
+            "Thông báo kết luận cuộc họp trực tuyến với các tỉnh",
+            "thuong",
+            services.Targets(units=("VN-2025:VN",), level="province"),
+            [],
+            7,
+        ),
+    ]
+    for number, title, priority, targets, form, days in specs:
+        directive = services.issue_directive(
+            actor=leader,
+            data=services.DirectiveInput(
+                number=number,
+                title=title,
+                body=f"{title}. Các đơn vị xác nhận đã nhận và báo cáo kết quả đúng hạn.",
+                targets=targets,
+                priority=priority,
+                kind="report_request" if form else "directive",
+                form=form,
+                deadline=now + timedelta(days=days),
+            ),
+        )
+        _demo_answers(directive, Delivery)
+    return [f"Chỉ đạo mẫu: {Directive.objects.count()}; đăng nhập benthanh → Hộp thư chỉ đạo"]
+
+
+def _demo_answers(directive, delivery_model) -> None:
+    """Every third commune of Hồ Chí Minh City has acknowledged, every sixth has answered (not Bến
+    Thành and Sài Gòn: the demo users do that themselves)."""
+    from dieuhanh.accounts.models import Grant
+    from dieuhanh.directives import services
+
+    keep = {"26743", "26740"}
+    deliveries = delivery_model.objects.filter(
+        directive=directive, unit__edition_id="VN-2025", unit__path__under="/VN/79/"
+    ).select_related("unit")
+    for i, delivery in enumerate(deliveries.order_by("unit__code")):
+        if delivery.unit.code in keep or i % 3:
+            continue
+        operator = _demo_operator(delivery.unit, Grant)
+        services.acknowledge_delivery(actor=operator, delivery=delivery)
+        if i % 6 == 0 and directive.form:
+            services.respond_delivery(
+                actor=operator, delivery=delivery, text="Đã triển khai", figures={"samples": 100 + i}
+            )
+
+
+def _demo_operator(unit, grant_model):
+    user, created = User.objects.get_or_create(
+        username=f"canbo-{unit.code}", defaults={"full_name": f"Cán bộ {unit.name}"}
+    )
+    if created:
+        user.set_unusable_password()
+        user.save()
+        grant_model.objects.create(user=user, unit=unit, role="operator")
+    return user
