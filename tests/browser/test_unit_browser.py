@@ -28,6 +28,8 @@ def test_leader_logs_in_and_browses_down_to_a_commune(page, live_server, world):
 
 def test_search_without_diacritics_then_switch_to_english(page, live_server, world):
     log_in(page, live_server, "hcm-operator")
+    page.wait_for_url("**/inbox/")  # operators land on their inbox
+    page.get_by_role("link", name="Đơn vị hành chính").click()
     page.get_by_label("Tìm đơn vị").fill("sai gon")
     page.get_by_role("button", name="Tìm").click()
     page.get_by_role("link", name="Phường Sài Gòn").click()
@@ -39,6 +41,8 @@ def test_search_without_diacritics_then_switch_to_english(page, live_server, wor
 
 def test_commune_operator_cannot_open_the_neighbour(page, live_server, world):
     log_in(page, live_server, "benthanh-operator")
+    page.wait_for_url("**/inbox/")
+    page.get_by_role("link", name="Đơn vị hành chính").click()
     page.wait_for_url("**/units/VN-2025/26743/")
     response = page.goto(f"{live_server.url}/units/VN-2025/26740/")
     assert response.status == 404

@@ -66,6 +66,7 @@ def delivery_page(request: HttpRequest, delivery_id: int) -> HttpResponse:
             "responses": delivery.responses.select_related("by").order_by("-version"),
             "latest": delivery.responses.order_by("-version").first(),
             "can_act": delivery.unit_id in services.own_units(user) and directive.cancelled_at is None,
+            "labels": {q["key"]: q["label"] for q in directive.form},
         },
     )
 

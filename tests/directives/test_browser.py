@@ -1,0 +1,45 @@
+"""The inbox in Debian's Chromium, on a phone-sized screen: a commune official acknowledges in one tap."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser.conftest import browser, screenshot  # noqa: F401  (fixture)
+from tests.browser.test_unit_browser import log_in
+
+from .test_directives import issue
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def phone(browser):  # noqa: F811
+    context = browser.new_context(locale="vi-VN", viewport={"width": 390, "height": 844}, is_mobile=True)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def test_a_commune_operator_lands_on_the_inbox_and_acknowledges(phone, live_server, world):
+    issue(world.leader, title="Rà soát người về từ vùng dịch")
+    issue(
+        world.leader,
+        title="Tăng cường xét nghiệm",
+        priority="khan",
+        form=[{"key": "samples", "label": "Số mẫu đã lấy", "type": "number"}],
+    )
+    log_in(phone, live_server, "benthanh-operator")
+    phone.wait_for_url("**/inbox/")
+    assert phone.get_by_role("heading", level=1).inner_text().startswith("Hộp thư chỉ đạo")
+    titles = phone.locator("ul.inbox .title").all_inner_texts()
+    assert titles == ["Tăng cường xét nghiệm", "Rà soát người về từ vùng dịch"]  # urgent first
+    phone.get_by_role("link", name="Khẩn Tăng cường xét nghiệm").click()
+    phone.get_by_role("button", name="Đã nhận").click()
+    assert "Đã xác nhận nhận chỉ đạo." in phone.get_by_role("status").first.inner_text()
+    assert "benthanh-operator xác nhận lúc" in phone.locator("dl.facts").inner_text()
+    phone.get_by_label("Số mẫu đã lấy").fill("1.250")
+    phone.get_by_role("button", name="Gửi báo cáo").click()
+    assert "Số mẫu đã lấy: 1.250" in phone.locator("ol.responses").inner_text()
+    # Nothing spills sideways on a phone.
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+    screenshot(phone, "inbox-delivery-phone")
