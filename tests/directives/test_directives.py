@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from dieuhanh.accounts.models import AuditEntry
@@ -183,3 +184,50 @@ def test_an_update_is_seen_by_recipients_with_its_history(world):
         post(world.operator_a, f"/api/v1/directives/{directive['id']}/update", {"title": "x"}).status_code
         == 403
     )
+
+
+def test_attachments_are_checked_by_content_and_served_only_to_those_who_see_the_directive(
+    world, tmp_path, settings
+):
+    settings.MEDIA_ROOT = tmp_path
+    directive = issue(world.leader, targets={"units": ["VN-2025:26743"]}).json()
+    url = f"/api/v1/directives/{directive['id']}/attachments"
+    pdf = SimpleUploadedFile("ke-hoach.pdf", b"%PDF-1.7\n...", content_type="application/pdf")
+    created = world.leader.client().post(url, {"file": pdf})
+    assert created.status_code == 201, created.content
+    fake = SimpleUploadedFile("virus.pdf", b"MZ\x90\x00", content_type="application/pdf")
+    refused = world.leader.client().post(url, {"file": fake})
+    assert refused.status_code == 415 and "PDF" in refused.json()["detail"]
+    download = created.json()["url"]
+    got = world.operator_a.client().get(download)
+    assert got.status_code == 200 and b"".join(got.streaming_content).startswith(b"%PDF-")
+    assert got["X-Content-Type-Options"] == "nosniff"
+    assert world.operator_b.client().get(download).status_code == 404  # Sài Gòn was not a target
+    assert world.operator_a.client().post(url, {"file": pdf}).status_code == 403  # recipients do not attach
+
+
+def test_a_saved_group_is_addressed_by_its_code(world, hcm_leader):
+    made = post(
+        hcm_leader,
+        "/api/v1/unit-groups",
+        {
+            "code": "trung-tam",
+            "name": "Phường trung tâm",
+            "targets": {"units": ["VN-2025:26743", "VN-2025:26740"]},
+        },
+    )
+    assert made.status_code == 201 and made.json()["units"] == 2
+    directive = issue(hcm_leader, targets={"group": "trung-tam"}).json()
+    assert directive["status"]["total"] == 2
+    taken = post(
+        world.leader,
+        "/api/v1/unit-groups",
+        {"code": "trung-tam", "name": "x", "targets": {"units": ["VN-2025:79"]}},
+    )
+    assert taken.status_code == 409
+    outside = post(
+        hcm_leader,
+        "/api/v1/unit-groups",
+        {"code": "ha-noi", "name": "x", "targets": {"units": ["VN-2025:01"]}},
+    )
+    assert outside.status_code == 403

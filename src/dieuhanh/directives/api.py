@@ -5,16 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from django.http import HttpRequest, HttpResponse
+from django.db.models import Count
+from django.http import FileResponse, HttpRequest, HttpResponse
 from django.utils import timezone
-from ninja import Query, Router, Schema, Status
+from ninja import File, Query, Router, Schema, Status
+from ninja.files import UploadedFile
 from pydantic import Field
 
 from dieuhanh.accounts.guards import caller
 from dieuhanh.directives import services
 from dieuhanh.directives.contact_lists import send_contact_lists
-from dieuhanh.directives.models import Delivery, Directive
-from dieuhanh.directives.present import delivery_out, directive_out, status_xlsx
+from dieuhanh.directives.models import Delivery, Directive, UnitGroup
+from dieuhanh.directives.present import attachment_out, delivery_out, directive_out, status_xlsx
 from dieuhanh.directives.services import DirectiveError, DirectiveInput, Targets
 from dieuhanh.tracing import services as tracing_services
 from dieuhanh.units.scoping import area_aware
@@ -97,6 +99,27 @@ class RevisionOut(Schema):
     at: datetime
 
 
+class AttachmentOut(Schema):
+    id: int
+    name: str
+    content_type: str
+    size: int
+    url: str
+
+
+class GroupIn(Schema):
+    code: str = Field(..., pattern=r"^[a-z0-9-]{2,60}$")
+    name: str = Field(..., min_length=1, max_length=200)
+    targets: TargetsIn
+
+
+class GroupOut(Schema):
+    code: str
+    name: str
+    edition: str
+    units: int
+
+
 class DirectiveOut(Schema):
     id: int
     number: str
@@ -117,6 +140,7 @@ class DirectiveOut(Schema):
     version: int
     cancelled_at: datetime | None
     revisions: list[RevisionOut]
+    attachments: list[AttachmentOut]
     status: StatusOut | None = None
 
 
@@ -344,3 +368,51 @@ def post_send_lists(request: HttpRequest, case_id: int, body: SendIn):
 def _unit_name(directive: Directive) -> str:
     delivery = directive.deliveries.select_related("unit").first()
     return delivery.unit.name if delivery else ""
+
+
+@router.post(
+    "/directives/{directive_id}/attachments",
+    response={201: AttachmentOut},
+    summary="Attach a file (PDF, image, DOCX, XLSX; at most 10 MB)",
+)
+@area_aware
+def post_attachment(request: HttpRequest, directive_id: int, file: File[UploadedFile]):
+    if (file.size or 0) > services.MAX_ATTACHMENT_BYTES:
+        raise DirectiveError("file", f"is over {services.MAX_ATTACHMENT_BYTES:,} bytes", status=413)
+    attachment = services.attach(
+        actor=caller(request),
+        directive=_directive(request, directive_id),
+        name=file.name or "",
+        content=file.read(services.MAX_ATTACHMENT_BYTES + 1),
+    )
+    return Status(201, attachment_out(attachment))
+
+
+@router.get("/attachments/{attachment_id}", summary="Download an attachment of a directive you can see")
+@area_aware
+def get_attachment(request: HttpRequest, attachment_id: int):
+    attachment = services.attachment_for(caller(request), attachment_id)
+    response = FileResponse(attachment.file.open("rb"), as_attachment=True, filename=attachment.name)
+    response["Content-Type"] = attachment.content_type
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@router.post("/unit-groups", response={201: GroupOut}, summary="Save a group of units to address again")
+@area_aware
+def post_group(request: HttpRequest, body: GroupIn):
+    targets = Targets(tuple(body.targets.units), body.targets.level, body.targets.group)
+    group = services.create_group(actor=caller(request), code=body.code, name=body.name, targets=targets)
+    return Status(
+        201,
+        {"code": group.code, "name": group.name, "edition": group.edition_id, "units": group.units.count()},
+    )
+
+
+@router.get("/unit-groups", response=list[GroupOut], summary="Saved groups of units")
+@area_aware  # group names and sizes only; their units are resolved against the caller's area on use
+def list_groups(request: HttpRequest):
+    return [
+        {"code": g.code, "name": g.name, "edition": g.edition_id, "units": g.n}
+        for g in UnitGroup.objects.annotate(n=Count("units")).order_by("name")
+    ]

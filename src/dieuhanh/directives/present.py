@@ -58,7 +58,18 @@ def directive_out(directive: Directive, status: dict[str, Any] | None = None) ->
             }
             for r in directive.revisions.select_related("by").order_by("version")
         ],
+        "attachments": [attachment_out(a) for a in directive.attachments.all()],
         "status": status,
+    }
+
+
+def attachment_out(attachment: Any) -> dict[str, Any]:
+    return {
+        "id": attachment.pk,
+        "name": attachment.name,
+        "content_type": attachment.content_type,
+        "size": attachment.size,
+        "url": f"/api/v1/attachments/{attachment.pk}",
     }
 
 

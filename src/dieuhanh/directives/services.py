@@ -6,12 +6,15 @@ and notifications are published after commit (`followup`), never from inside the
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import PurePath
 from typing import Any
 
+from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
@@ -20,6 +23,7 @@ from dieuhanh.accounts.models import Grant, User
 from dieuhanh.accounts.services import audit
 from dieuhanh.db import insert_rows
 from dieuhanh.directives.models import (
+    Attachment,
     Delivery,
     DeliveryState,
     Directive,
@@ -486,3 +490,68 @@ def visible_directives(user: User) -> QuerySet[Directive]:
         return Directive.objects.all()
     reaching = Q(pk__in=Delivery.objects.within(area).values("directive_id"))
     return Directive.objects.filter(reaching | area.q("issuer_unit")).distinct()
+
+
+# Attachments and saved groups
+
+MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
+# What officials attach, recognised by the file's first bytes, never by its name or declared type.
+SIGNATURES = {
+    b"%PDF-": "application/pdf",
+    b"\x89PNG\r\n\x1a\n": "image/png",
+    b"\xff\xd8\xff": "image/jpeg",
+    b"PK\x03\x04": "application/zip",  # DOCX and XLSX are ZIP files; the name's extension tells which
+}
+OFFICE_TYPES = {
+    ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+
+def attach(*, actor: User, directive: Directive, name: str, content: bytes) -> Attachment:
+    """Store a file with a directive: at most 10 MB, PDF, image, DOCX or XLSX by its content."""
+    _check_issuer(actor, directive)
+    if len(content) > MAX_ATTACHMENT_BYTES:
+        raise DirectiveError(
+            "file", f"is {len(content):,} bytes; the limit is {MAX_ATTACHMENT_BYTES:,}", status=413
+        )
+    kind = next((t for magic, t in SIGNATURES.items() if content.startswith(magic)), None)
+    suffix = PurePath(name).suffix.lower()
+    if kind == "application/zip":
+        kind = OFFICE_TYPES.get(suffix)
+    if kind is None:
+        raise DirectiveError("file", "must be a PDF, PNG, JPEG, DOCX or XLSX file", status=415)
+    digest = hashlib.sha256(content).hexdigest()
+    safe_name = PurePath(name).name[:200] or "tep-dinh-kem"
+    with transaction.atomic():
+        attachment = Attachment(
+            directive=directive, name=safe_name, content_type=kind, size=len(content), sha256=digest
+        )
+        attachment.file.save(digest, ContentFile(content), save=False)
+        attachment.save()
+        audit(actor, "directives.attach", f"directive:{directive.pk}", name=safe_name, size=len(content))
+    return attachment
+
+
+def attachment_for(user: User, attachment_id: int) -> Attachment:
+    found = Attachment.objects.select_related("directive").filter(pk=attachment_id).first()
+    if found is None or not visible_directives(user).filter(pk=found.directive_id).exists():
+        raise DirectiveError("id", f"no attachment #{attachment_id} for you", status=404)
+    return found
+
+
+def create_group(*, actor: User, code: str, name: str, targets: Targets) -> UnitGroup:
+    """Save a set of units to address again, e.g. the southern communes."""
+    area = issuing_area(actor)
+    if not area.everything and not area.prefixes:
+        raise DirectiveError(None, "saving a group needs a leader or analyst grant", status=403)
+    if UnitGroup.objects.filter(code=code).exists():
+        raise DirectiveError("code", f"'{code}' is taken", status=409)
+    units = resolve_targets(targets, area)
+    with transaction.atomic():
+        group = UnitGroup.objects.create(
+            code=code, name=name, edition_id=units[0].edition_id, created_by=actor
+        )
+        group.units.set(units)
+        audit(actor, "directives.group", code, rows=len(units))
+    return group
