@@ -148,13 +148,13 @@ def test_inbox_puts_urgent_first_and_counts_unread(world):
     assert inbox(world.operator_a)["unread"] == 1
 
 
-def test_a_form_collects_figures_and_rejects_unknown_ones(world):
+def test_a_form_collects_figures_and_the_room_sees_them_summed(world):
     form = [
         {"key": "samples", "label": "Số mẫu đã lấy", "type": "number"},
         {"key": "notes", "label": "Ghi chú"},
     ]
     directive = issue(world.leader, kind="report_request", form=form).json()
-    a = delivery_of(world.operator_a, directive["id"])
+    a, b = delivery_of(world.operator_a, directive["id"]), delivery_of(world.operator_b, directive["id"])
     bad = post(world.operator_a, f"/api/v1/deliveries/{a}/respond", {"figures": {"tests": 5}})
     assert bad.status_code == 422 and "figures.tests" in bad.json()["detail"]
     ok = post(
@@ -163,6 +163,12 @@ def test_a_form_collects_figures_and_rejects_unknown_ones(world):
     assert ok.status_code == 201 and ok.json()["responses"][0]["figures"] == {"samples": 1200}
     pending = world.leader.client().get(f"/api/v1/directives/{directive['id']}/pending").json()
     assert [p["unit"] for p in pending] == ["VN-2025:26740"]
+    post(world.operator_b, f"/api/v1/deliveries/{b}/respond", {"figures": {"samples": 800}})
+    post(world.operator_b, f"/api/v1/deliveries/{b}/respond", {"figures": {"samples": 900}})  # a correction
+    status = world.leader.client().get(f"/api/v1/directives/{directive['id']}").json()["status"]
+    assert status["figures"] == {"samples": 1200 + 900}  # each unit's latest answer, summed up the tree
+    assert status["provinces"][0]["figures"] == {"samples": 2100}
+    assert world.leader.client().get(f"/api/v1/directives/{directive['id']}/pending").json() == []
     sheet = world.leader.client().get(f"/api/v1/directives/{directive['id']}/status.xlsx")
     assert sheet.status_code == 200 and sheet.content[:2] == b"PK"
 

@@ -84,9 +84,11 @@ class StateCounts(Schema):
 class ProvinceCounts(StateCounts):
     unit: str
     name: str
+    figures: dict[str, float] = Field(description="the units' latest reported figures, summed")
 
 
 class StatusOut(StateCounts):
+    figures: dict[str, float]
     provinces: list[ProvinceCounts]
 
 

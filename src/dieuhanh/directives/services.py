@@ -460,13 +460,36 @@ def status(directive: Directive, area: Area, now: datetime | None = None) -> dic
     overdue = dict(
         deliveries.filter(overdue_q(now)).values_list("province_id").annotate(n=Count("id")).order_by()
     )
+    sums = _figure_sums(directive, deliveries)
     names = Unit.objects.in_bulk(list(by_province))
     provinces = [
-        {"unit": names[p].ref, "name": names[p].name, **_counts(c, overdue.get(p, 0))}
+        {
+            "unit": names[p].ref,
+            "name": names[p].name,
+            **_counts(c, overdue.get(p, 0)),
+            "figures": sums.get(p, {}),
+        }
         for p, c in sorted(by_province.items(), key=lambda item: names[item[0]].code)
     ]
     total = sum(by_province.values(), Counter())
-    return {**_counts(total, sum(overdue.values())), "provinces": provinces}
+    overall: Counter = sum((Counter(f) for f in sums.values()), Counter())
+    return {**_counts(total, sum(overdue.values())), "figures": dict(overall), "provinces": provinces}
+
+
+def _figure_sums(directive: Directive, deliveries: QuerySet[Delivery]) -> dict[int, dict[str, float]]:
+    """Each responding unit's latest figures, summed per province (the tree's level the room reads)."""
+    if not any(q.get("type") == "number" for q in directive.form):
+        return {}
+    latest: dict[int, tuple[int, dict[str, float]]] = {}
+    rows = Response.objects.filter(delivery__in=deliveries.filter(responded_at__isnull=False))
+    for delivery_id, province, figures in rows.order_by("delivery_id", "version").values_list(
+        "delivery_id", "delivery__province_id", "figures"
+    ):
+        latest[delivery_id] = (province, figures)
+    sums: dict[int, Counter] = {}
+    for province, figures in latest.values():
+        sums.setdefault(province, Counter()).update(figures)
+    return {p: dict(c) for p, c in sums.items()}
 
 
 def _counts(states: Counter, overdue: int) -> dict[str, int]:
