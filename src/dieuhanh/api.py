@@ -15,6 +15,7 @@ from dieuhanh.accounts.api import router as accounts_router
 from dieuhanh.accounts.auth import api_auth
 from dieuhanh.directives.api import router as directives_router
 from dieuhanh.directives.services import DirectiveError
+from dieuhanh.directives.tasks_api import router as tasks_router
 from dieuhanh.tracing.api import router as tracing_router
 from dieuhanh.tracing.services import TracingError
 from dieuhanh.units.api import router as units_router
@@ -109,3 +110,4 @@ api.add_router("/", units_router)
 api.add_router("/", warehouse_router)
 api.add_router("/", tracing_router)
 api.add_router("/", directives_router)
+api.add_router("/", tasks_router)

@@ -25,6 +25,8 @@ worker_app = typer.Typer(help="Background workers.", no_args_is_help=True)
 app.add_typer(sources_app, name="sources")
 app.add_typer(venues_app, name="venues")
 app.add_typer(worker_app, name="worker")
+tasks_app = typer.Typer(help="Tasks (nhiệm vụ).", no_args_is_help=True)
+app.add_typer(tasks_app, name="tasks")
 console = Console(stderr=True)
 
 
@@ -213,6 +215,34 @@ def venues_qr(
     console.print(f"Đã ghi {output} ({payload(code)})")
 
 
+@tasks_app.command("import")
+def tasks_import(
+    path: Path,
+    username: str = typer.Option(..., "--as", help="a leader or analyst over the tasks' owner units"),
+) -> None:
+    """Import tasks from CSV or XLSX: title, basis, owner, co_owners, due; bad lines are listed."""
+    _django()
+    from dieuhanh.accounts.models import User
+    from dieuhanh.directives.services import DirectiveError
+    from dieuhanh.directives.tasks import import_tasks
+
+    if not path.exists():
+        raise fail(f"không có tệp {path}")
+    actor = User.objects.filter(username=username, is_active=True).first()
+    if actor is None:
+        raise fail(f"không có người dùng '{username}'")
+    try:
+        result = import_tasks(actor=actor, path=path)
+    except DirectiveError as e:
+        raise fail(str(e)) from None
+    for line, column, why in result.rejected[:50]:
+        console.print(f"  dòng {line}, cột {column}: {why}", markup=False)
+    created, known, rejected = len(result.created), len(result.duplicates), len(result.rejected)
+    console.print(f"Nhiệm vụ: mới {created}, đã có {known}, bị từ chối {rejected}")
+    if result.rejected:
+        raise typer.Exit(code=2)
+
+
 @app.command()
 def ingest(
     path: Path,
@@ -366,7 +396,13 @@ def init(demo: bool = typer.Option(False, "--demo", help="also create the demo u
     if demo:
         from django.conf import settings
 
-        from dieuhanh.demo import create_demo, load_demo_events, register_demo_cases
+        from dieuhanh.demo import (
+            create_demo,
+            create_demo_directives,
+            load_demo_events,
+            load_demo_task_list,
+            register_demo_cases,
+        )
 
         with progress_bar() as tick:
             loaded = load_demo_events(settings.HOME / "demo-data", progress=tick)
@@ -374,7 +410,7 @@ def init(demo: bool = typer.Option(False, "--demo", help="also create the demo u
             console.print(line)
         for login in create_demo():
             console.print(login)
-        for line in register_demo_cases():
+        for line in [*register_demo_cases(), *create_demo_directives(), *load_demo_task_list()]:
             console.print(line)
 
 

@@ -208,6 +208,13 @@ def create_demo_directives() -> list[str]:
     return [f"Chỉ đạo mẫu: {Directive.objects.count()}; đăng nhập benthanh → Hộp thư chỉ đạo"]
 
 
+def load_demo_task_list() -> list[str]:
+    """Section IV of the seeds' half-year report, as tasks of the nation (runs once)."""
+    from dieuhanh.directives.tasks import load_demo_tasks
+
+    return load_demo_tasks(actor=User.objects.get(username="lanhdao"))
+
+
 def _demo_answers(directive, delivery_model) -> None:
     """Every third commune of Hồ Chí Minh City has acknowledged, every sixth has answered (not Bến
     Thành and Sài Gòn: the demo users do that themselves)."""

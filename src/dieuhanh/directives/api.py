@@ -190,6 +190,30 @@ def _directive(request: HttpRequest, directive_id: int) -> Directive:
     return found
 
 
+class TargetCountOut(Schema):
+    count: int
+    edition: str
+    sample: list[str]
+
+
+@router.get(
+    "/directives/targets",
+    response=TargetCountOut,
+    summary="How many units a choice of targets reaches (the composer's live count)",
+)
+@area_aware
+def get_target_count(
+    request: HttpRequest,
+    units: str = Query("", description="comma-separated EDITION:CODE refs"),
+    level: Literal["commune", "district", "province"] | None = None,
+    group: str | None = None,
+):
+    refs = tuple(r.strip() for r in units.replace("\n", ",").split(",") if r.strip())
+    found = services.resolve_targets(Targets(refs, level, group), services.issuing_area(caller(request)))
+    found.sort(key=lambda u: u.path)
+    return {"count": len(found), "edition": found[0].edition_id, "sample": [u.name for u in found[:5]]}
+
+
 @router.post("/directives", response={201: DirectiveOut}, summary="Issue a directive to units of your area")
 @area_aware
 def post_directive(request: HttpRequest, body: DirectiveIn):
