@@ -43,3 +43,24 @@ def test_a_commune_operator_lands_on_the_inbox_and_acknowledges(phone, live_serv
     # Nothing spills sideways on a phone.
     assert phone.evaluate("document.documentElement.scrollWidth") <= 390
     screenshot(phone, "inbox-delivery-phone")
+
+
+def test_the_leader_composes_sees_the_live_count_and_issues(browser, live_server, world):  # noqa: F811
+    context = browser.new_context(locale="vi-VN", viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    log_in(page, live_server, "leader")
+    page.get_by_role("link", name="Chỉ đạo mới").click()
+    page.get_by_label("Tiêu đề").fill("Tổng rà soát người về từ vùng dịch")
+    page.get_by_label("Đơn vị (MÃ-BẢN-ĐỒ:MÃ, cách nhau bởi dấu phẩy)").fill("VN-2025:79")
+    page.get_by_label("Gửi đến").select_option("commune")
+    count = page.locator("#target-count")
+    count.filter(has_text="168 đơn vị").wait_for()
+    page.get_by_label("Mức độ").select_option("khan")
+    page.get_by_role("button", name="Xem trước").click()
+    assert "Gửi 168 đơn vị" in page.get_by_role("region", name="Xem trước").inner_text()
+    page.get_by_role("button", name="Ban hành").click()
+    page.wait_for_url("**/directives/*/")
+    assert "Đã ban hành tới 168 đơn vị." in page.get_by_role("status").first.inner_text()
+    assert "Thành phố Hồ Chí Minh" in page.locator("table.status").inner_text()
+    screenshot(page, "directive-status")
+    context.close()

@@ -8,6 +8,6 @@ from dieuhanh.accounts.models import User
 def roles(request: HttpRequest) -> dict[str, bool]:
     user = getattr(request, "user", None)
     if not isinstance(user, User):
-        return {"can_trace": False}
-    area = user.area(role="tracer")
-    return {"can_trace": area.everything or bool(area.prefixes)}
+        return {"can_trace": False, "can_issue": False}
+    roles = set(user.grants.values_list("role", flat=True))
+    return {"can_trace": "tracer" in roles, "can_issue": bool(roles & {"leader", "analyst"})}

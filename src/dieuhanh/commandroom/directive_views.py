@@ -3,8 +3,11 @@ page for the room. Pages call the directives' service verbs; they never save mod
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -16,9 +19,11 @@ from markdown_it import MarkdownIt
 from dieuhanh.accounts.guards import caller
 from dieuhanh.directives import services
 from dieuhanh.directives.contact_lists import send_contact_lists
+from dieuhanh.directives.models import UnitGroup
 from dieuhanh.directives.services import DirectiveError
 from dieuhanh.tracing import services as tracing_services
 from dieuhanh.units.scoping import area_aware
+from dieuhanh.vnformat import VN_TZ
 
 # Raw HTML in a directive's Markdown is shown as text, never run: "html": False escapes it.
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
@@ -153,3 +158,52 @@ def send_lists(request: HttpRequest, pk: int) -> HttpResponse:
         % {"sent": len(report.sent), "already": len(report.already), "outside": len(report.outside)},
     )
     return redirect(f"/tracing/cases/{pk}/?depth=2")
+
+
+@login_required
+@area_aware
+def compose(request: HttpRequest) -> HttpResponse:
+    """Write a directive, choose its targets (with a live count), preview, issue."""
+    user = caller(request)
+    if not services.issuing_area(user).prefixes and not services.issuing_area(user).everything:
+        raise PermissionDenied(_("Issuing needs a leader or analyst grant."))
+    form = request.POST if request.method == "POST" else {}
+    context: dict = {"form": form, "groups": UnitGroup.objects.order_by("name"), "error": "", "preview": None}
+    if request.method == "POST":
+        try:
+            data = _directive_input(request.POST)
+            if "issue" in request.POST:
+                directive = services.issue_directive(actor=user, data=data)
+                messages.success(request, _("Issued to %(n)d units.") % {"n": directive.deliveries.count()})
+                return redirect("directive", directive_id=directive.pk)
+            units = services.resolve_targets(data.targets, services.issuing_area(user))
+            context["preview"] = {"data": data, "body": render_markdown(data.body), "count": len(units)}
+        except DirectiveError as e:
+            context["error"] = str(e)
+    return render(request, "commandroom/compose.html", context)
+
+
+def _directive_input(post) -> services.DirectiveInput:
+    refs = tuple(r.strip() for r in post.get("units", "").replace("\n", ",").split(",") if r.strip())
+    deadline = post.get("deadline", "").strip()
+    form = []
+    if post.get("question", "").strip():
+        form = [{"key": "q1", "label": post["question"].strip(), "type": post.get("question_type", "text")}]
+    return services.DirectiveInput(
+        title=post.get("title", ""),
+        body=post.get("body", ""),
+        number=post.get("number", "").strip(),
+        priority=post.get("priority", "thuong"),
+        kind=post.get("kind", "directive"),
+        requires_ack=post.get("requires_ack") == "on",
+        deadline=_local_deadline(deadline) if deadline else None,
+        form=form,
+        targets=services.Targets(refs, post.get("level") or None, post.get("group") or None),
+    )
+
+
+def _local_deadline(value: str) -> datetime:
+    try:
+        return datetime.fromisoformat(value).replace(tzinfo=VN_TZ)
+    except ValueError:
+        raise DirectiveError("deadline", _("not a date and time")) from None

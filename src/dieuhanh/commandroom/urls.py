@@ -21,5 +21,6 @@ urlpatterns = [
     path("inbox/<int:delivery_id>/", directive_views.delivery_page, name="delivery"),
     path("inbox/<int:delivery_id>/ack/", directive_views.acknowledge, name="delivery-ack"),
     path("inbox/<int:delivery_id>/respond/", directive_views.respond, name="delivery-respond"),
+    path("directives/new/", directive_views.compose, name="compose"),
     path("directives/<int:directive_id>/", directive_views.directive_page, name="directive"),
 ]
