@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from django.db import connection
 
-from dieuhanh.tracing.engine import Rule, Stay, Window
+from dieuhanh.tracing.engine import Rule, Stay, Window, new_tuple
 
 _SQLITE_ROWS_PER_STATEMENT = 5_000  # 3 parameters a row, under SQLite's 32,766
 
@@ -50,7 +50,7 @@ class CheckinStore:
                     self.queries += 1
         end = self.rule.stay_end
         return [
-            Stay(bytes(person), venue, start, end(start, out, dwell * 60 if dwell else None))
+            new_tuple(Stay, (bytes(person), venue, start, end(start, out, dwell * 60 if dwell else None)))
             for person, venue, start, out, dwell in rows
         ]
 
