@@ -387,6 +387,20 @@ def worker_ingest(
     run(url=url, durable=durable)
 
 
+@worker_app.command("followup")
+def worker_followup(
+    once: bool = typer.Option(False, "--once", help="one round, then stop"),
+    interval: float = typer.Option(60, "--interval", min=1, help="seconds between rounds"),
+) -> None:
+    """Remind late units, escalate to their parents, send the queued notifications (run one of these)."""
+    _django()
+    from dieuhanh.directives.followup import run
+
+    if not once:
+        console.print(f"Đang theo dõi chỉ đạo, mỗi {interval:g} giây một lượt (Ctrl+C để dừng)…")
+    run(once=once, interval=interval, report=console.print)
+
+
 @app.command()
 def init(demo: bool = typer.Option(False, "--demo", help="also create the demo users")) -> None:
     """Create or upgrade the database, load the units, and (with --demo) the demo users."""

@@ -33,3 +33,8 @@ def insert_rows(model: type[models.Model], fields: Sequence[str], rows: Iterable
             placeholders = ", ".join(["%s"] * len(columns))
             sql = f"INSERT INTO {table} ({column_list}) VALUES ({placeholders})"  # noqa: S608
             cursor.executemany(sql, list(rows))
+
+
+def db_datetime(value):
+    """An aware datetime in the form the backend stores (naive UTC text on SQLite), for raw rows."""
+    return connection.ops.adapt_datetimefield_value(value)

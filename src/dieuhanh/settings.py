@@ -8,6 +8,7 @@ DIEUHANH_ALLOWED_HOSTS comma-separated, default localhost names
 """
 
 import hashlib
+import json
 import os
 import secrets
 from pathlib import Path
@@ -166,3 +167,29 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("DIEUHANH_LOG_LEVEL", "WARNING")},
 }
 MEDIA_ROOT = HOME / "files"  # attachments; served only through views that check access
+
+# Follow-up of directives and their notifications (directives.followup, .channels, .live;
+# docs/directives.md). The schedule's overrides, minutes, as JSON: {"khan": {"ack_reminders": [15]}}.
+FOLLOWUP: dict[str, Any] = json.loads(os.environ.get("DIEUHANH_FOLLOWUP") or "{}")
+EMAIL_HOST = os.environ.get("DIEUHANH_EMAIL_HOST", "")
+EMAIL_PORT = int(os.environ.get("DIEUHANH_EMAIL_PORT", 25))
+EMAIL_HOST_USER = os.environ.get("DIEUHANH_EMAIL_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("DIEUHANH_EMAIL_PASSWORD", "")
+EMAIL_USE_TLS = os.environ.get("DIEUHANH_EMAIL_TLS", "") == "1"
+EMAIL_TIMEOUT = 20
+DEFAULT_FROM_EMAIL = os.environ.get("DIEUHANH_EMAIL_FROM", "dieuhanh@localhost")
+SMS_URL = os.environ.get("DIEUHANH_SMS_URL", "")  # an HTTP gateway taking JSON; empty: no SMS
+SMS_TOKEN = os.environ.get("DIEUHANH_SMS_TOKEN", "")
+SMS_TIMEOUT = float(os.environ.get("DIEUHANH_SMS_TIMEOUT", 10))
+# unit → phone numbers: a callable or its dotted path. Nothing in the database holds numbers yet.
+SMS_RECIPIENTS = os.environ.get("DIEUHANH_SMS_RECIPIENTS", "dieuhanh.directives.channels.no_phone_numbers")
+# In-app always; e-mail and SMS once their server is set, so an unset one never fills the queue.
+NOTIFY_CHANNELS = ["in_app"] + (["email"] if EMAIL_HOST else []) + (["sms"] if SMS_URL else [])
+# Sends a minute per channel ("sms=60,email=300"): a gateway's contract, a mail server's patience.
+NOTIFY_PER_MINUTE = {"in_app": 6000, "email": 300, "sms": 60} | {
+    name: int(n)
+    for name, _, n in (
+        item.partition("=") for item in os.environ.get("DIEUHANH_NOTIFY_PER_MINUTE", "").split(",") if item
+    )
+}
+LIVE_HEARTBEAT_SECONDS = 15.0  # a comment on quiet event streams, before proxies time them out

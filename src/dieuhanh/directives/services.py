@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from dieuhanh.accounts.models import Grant, User
 from dieuhanh.accounts.services import audit
-from dieuhanh.db import insert_rows
+from dieuhanh.db import db_datetime, insert_rows
 from dieuhanh.directives.models import (
     Attachment,
     Delivery,
@@ -231,13 +231,14 @@ def _fan_out(directive: Directive, units: list[Unit], now: datetime) -> None:
             "code", "id"
         )
     )
+    sent_at = db_datetime(now)
     rows = [
         (
             directive.pk,
             u.pk,
             provinces.get(u.path.split("/")[2], u.pk) if u.level >= 1 else u.pk,
             "sent",
-            now,
+            sent_at,
             0,
             "",
         )
