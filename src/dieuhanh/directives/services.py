@@ -273,19 +273,7 @@ def update_directive(
     with transaction.atomic():
         for name, value in changes.items():
             setattr(directive, name, value)
-        directive.version += 1
-        directive.save()
-        Revision.objects.create(
-            directive=directive,
-            version=directive.version,
-            action=Revision.Action.UPDATE,
-            changes=diff,
-            note=note,
-            by=actor,
-            at=timezone.now(),
-        )
-        audit(actor, "directives.update", f"directive:{directive.pk}", changes=diff, note=note)
-        _publish("update", directive)
+        _revise(actor, directive, Revision.Action.UPDATE, timezone.now(), note, diff)
     return directive
 
 
@@ -293,21 +281,28 @@ def cancel_directive(*, actor: User, directive: Directive, note: str = "") -> Di
     """Withdraw a directive (CAP Cancel): it stays visible, marked cancelled; its reminders stop."""
     _check_issuer(actor, directive)
     with transaction.atomic():
-        now = timezone.now()
-        directive.cancelled_at = now
-        directive.version += 1
-        directive.save(update_fields=["cancelled_at", "version", "updated_at"])
-        Revision.objects.create(
-            directive=directive,
-            version=directive.version,
-            action=Revision.Action.CANCEL,
-            note=note,
-            by=actor,
-            at=now,
-        )
-        audit(actor, "directives.cancel", f"directive:{directive.pk}", note=note)
-        _publish("cancel", directive)
+        directive.cancelled_at = timezone.now()
+        _revise(actor, directive, Revision.Action.CANCEL, directive.cancelled_at, note)
     return directive
+
+
+def _revise(
+    actor: User, directive: Directive, action: str, at: datetime, note: str, changes: dict | None = None
+) -> None:
+    """Save a changed directive as its next version, with the revision recipients see; audited."""
+    directive.version += 1
+    directive.save()
+    Revision.objects.create(
+        directive=directive,
+        version=directive.version,
+        action=action,
+        changes=changes or {},
+        note=note,
+        by=actor,
+        at=at,
+    )
+    audit(actor, f"directives.{action}", f"directive:{directive.pk}", changes=changes or {}, note=note)
+    _publish(action, directive)
 
 
 def _check_issuer(actor: User, directive: Directive) -> None:
