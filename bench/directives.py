@@ -2,34 +2,38 @@
 deliveries stored (DESIGN.md §6).
 
     .venv/bin/python bench/directives.py [--db sqlite|pg|both] [--deliveries N] [--repeat N]
-                                         [--samples N] [--seed S] [--profile]
+                                         [--samples N] [--seed S] [--profile] [--keep]
 
 Each database runs in a child process of this script (`--child sqlite|pg`) with its own scratch
-database (PostgreSQL: `dieuhanh_bench_directives`, created for the run and dropped after it; SQLite:
-a file in a temporary DIEUHANH_HOME) and DIEUHANH_* environment; the child prints its figures as one
-JSON line and the parent prints the table and writes bench/results/directives.json. While a child
-runs, the parent samples the machine's load average and PostgreSQL's active backends in other
-databases every few seconds, since another benchmark may share the machine.
+database (PostgreSQL: `dieuhanh_bench_directives`, created for the run and dropped after it unless
+--keep; SQLite: a file in a temporary DIEUHANH_HOME) and DIEUHANH_* environment; the child prints
+its figures as one JSON line and the parent prints the table and writes bench/results/directives.json.
+While a child runs, the parent samples the machine's load average and PostgreSQL's active backends in
+other databases every few seconds, since another benchmark or a test run may share the machine: the
+table shows both, and figures taken under load are to be read with them.
 
 In each child, on a database migrated, with the units loaded and a leader granted the VN-2021 nation:
 - fan-out: `issue_directive` to `Targets(units=("VN-2021:VN",), level="commune")`, i.e. every leaf
   of the 2021 map (its communes and the island districts without communes), one untimed warm-up
-  then --repeat timed issues (each its own transaction, commit included);
+  then --repeat timed issues (each its own transaction, commit included, and the after-commit
+  listeners of `services.on_change` that run inside the call: timed apart by wrapping them);
 - baselines, interleaved with the timed issues (so that a passing load hits all three alike), on the
   same deliveries (unit, province) as the service's, for a directive created before the clock: one
   `Delivery.objects.create(...)` per row inside one transaction (NAIVE_REPEAT times: it is slow), and
   `Delivery.objects.bulk_create(...)` of the same rows (--repeat times); the clock covers building
   the instances, the writes and the commit. The service does more than the baselines (it also
-  resolves the targets, writes the directive, its revision and an audit row): the ratio flatters them;
+  resolves the targets, writes the directive, its revision and an audit row, and queues the
+  notifications): the ratios flatter the baselines;
 - fill, up to --deliveries rows in the delivery table, THROUGH THE SERVICE (`issue_directive` with
-  `now=` in the past): FILL_NATIONAL of the rows in directives to every commune by the national
-  leader, the rest in directives of each province's leader to its own communes (round robin), issued
-  in time order over HISTORY_DAYS days before the run; kinds, priorities and deadlines drawn with
-  --seed (some deadlines past). Then their progress, drawn per delivery with --seed and written by
-  bulk UPDATE (chunks of ids): read / acknowledged / responded more often the older the directive,
-  responded mostly for reports; some overdue ones escalated; one Response row per responded delivery
-  (INSERT … SELECT). PostgreSQL is then VACUUM ANALYZEd (as autovacuum would); SQLite is left as the
-  application leaves it (the project never runs ANALYZE);
+  `now=` in the past, listeners included): FILL_NATIONAL of the rows in directives to every commune
+  by the national leader, the rest in directives of each province's leader to its own communes
+  (round robin), issued in time order over HISTORY_DAYS days before the run; kinds, priorities and
+  deadlines drawn with --seed (some deadlines past; 30% requests for report with a number question).
+  Then their progress, drawn per delivery with --seed and written by bulk UPDATE (chunks of ids):
+  read / acknowledged / responded more often the older the directive, responded mostly for reports;
+  some overdue ones escalated; one Response row per responded delivery (INSERT … SELECT). PostgreSQL
+  is then VACUUM ANALYZEd (as autovacuum would); SQLite is left as the application leaves it (the
+  project never runs ANALYZE);
 - inbox: --samples communes drawn with --seed, each with an operator (an `operator` grant on it) and
   a bearer token; `GET /api/v1/inbox` (first page of PAGE items and the unread count) through
   Django's test Client (the full middleware and ninja stack, without a socket), one request per
@@ -37,12 +41,16 @@ In each child, on a database migrated, with the units loaded and a leader grante
   is done before the clock. The service's two queries alone (`inbox(user)[:PAGE]` and the unread
   count, as the route runs them) are timed too, so that the rest of the route shows;
 - status: `status(directive, area)` for the national leader (area: everything) over directives to
-  every commune, and for province leaders (area: their province) over the same directives, each
-  checked against the table; and the national leader's `GET /api/v1/directives/{id}` (the directive
-  and its status, what the room opens);
-- always: the SQL of the inbox's queries and the database's plan for them (EXPLAIN ANALYZE on
-  PostgreSQL, EXPLAIN QUERY PLAN on SQLite), and the queries one inbox request makes;
-- with --profile: cProfile over PROFILE_REQUESTS inbox requests.
+  every commune, twice (a call slow both times is the data's doing), and for province leaders (area:
+  their province) over the same directives, each checked against the table; and the national
+  leader's `GET /api/v1/directives/{id}` (the directive and its status, what the room opens);
+- diagnosis, always: the queries one inbox request makes (by shape), the SQL of the service's inbox
+  and status queries with the database's plan (EXPLAIN (ANALYZE, BUFFERS) on PostgreSQL, EXPLAIN
+  QUERY PLAN on SQLite), the status's for the newest, the oldest late and the slowest directive; and
+  a CANDIDATE inbox query (`candidate_inbox_queries`, not the application's) timed beside the
+  service's for the commune operators and DISTRICTS district operators (who also see escalations),
+  its answers checked equal;
+- with --profile: cProfile over one more fan-out and PROFILE_REQUESTS inbox requests.
 """
 
 from __future__ import annotations

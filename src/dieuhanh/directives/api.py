@@ -307,7 +307,18 @@ def get_inbox(request: HttpRequest, limit: int = Query(50, ge=1, le=500)):
     items = services.inbox(user)
     unread = items.filter(state="sent", unit_id__in=services.own_units(user)).count()
     now = timezone.now()
-    return {"unread": unread, "items": [delivery_out(d, now) for d in items[:limit]]}
+    # One page in a fixed number of queries: overdue flags in one, histories and files prefetched.
+    page = list(
+        items.select_related("directive__issued_by", "acknowledged_by").prefetch_related(
+            "directive__revisions__by", "directive__attachments", "responses__by"
+        )[:limit]
+    )
+    late = set(
+        Delivery.objects.filter(pk__in=[d.pk for d in page])
+        .filter(services.overdue_q(now))
+        .values_list("pk", flat=True)
+    )
+    return {"unread": unread, "items": [delivery_out(d, now, d.pk in late) for d in page]}
 
 
 def _delivery(request: HttpRequest, delivery_id: int) -> Delivery:

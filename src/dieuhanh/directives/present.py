@@ -56,7 +56,7 @@ def directive_out(directive: Directive, status: dict[str, Any] | None = None) ->
                 "by": _name(r.by),
                 "at": r.at,
             }
-            for r in directive.revisions.select_related("by").order_by("version")
+            for r in sorted(directive.revisions.all(), key=lambda r: r.version)
         ],
         "attachments": [attachment_out(a) for a in directive.attachments.all()],
         "status": status,
@@ -77,13 +77,14 @@ def is_overdue(delivery: Delivery, now: datetime) -> bool:
     return Delivery.objects.filter(pk=delivery.pk).filter(services.overdue_q(now)).exists()
 
 
-def delivery_out(delivery: Delivery, now: datetime) -> dict[str, Any]:
+def delivery_out(delivery: Delivery, now: datetime, overdue: bool | None = None) -> dict[str, Any]:
+    """`overdue` may be given by a caller that computed it for a whole page in one query."""
     return {
         "id": delivery.pk,
         "unit": delivery.unit.ref,
         "unit_name": delivery.unit.name,
         "state": delivery.state,
-        "overdue": is_overdue(delivery, now),
+        "overdue": is_overdue(delivery, now) if overdue is None else overdue,
         "escalated": delivery.escalated_at is not None,
         "sent_at": delivery.sent_at,
         "read_at": delivery.read_at,
@@ -94,7 +95,7 @@ def delivery_out(delivery: Delivery, now: datetime) -> dict[str, Any]:
         "directive": directive_out(delivery.directive),
         "responses": [
             {"version": r.version, "text": r.text, "figures": r.figures, "by": _name(r.by), "at": r.at}
-            for r in delivery.responses.select_related("by").order_by("version")
+            for r in sorted(delivery.responses.all(), key=lambda r: r.version)
         ],
     }
 
