@@ -327,10 +327,11 @@ def own_units(user: User) -> list[int]:
 def inbox(user: User) -> QuerySet[Delivery]:
     """The user's units' deliveries, and those escalated to them from the units below: urgent, then newest."""
     units = own_units(user)
+    # The units below as a list, not a join: both branches of the OR then use the unit_id index
+    # (a join made it a scan of every delivery: bench/directives.py, 1M rows, ~100 ms → ~5 ms).
+    below = list(Unit.objects.filter(parent_id__in=units).values_list("id", flat=True))
     return (
-        Delivery.objects.filter(
-            Q(unit_id__in=units) | Q(escalated_at__isnull=False, unit__parent_id__in=units)
-        )
+        Delivery.objects.filter(Q(unit_id__in=units) | Q(escalated_at__isnull=False, unit_id__in=below))
         .select_related("directive", "unit", "directive__issuer_unit")
         .order_by("directive__priority", "-sent_at", "-id")  # 'khan' sorts before 'thuong'
     )
