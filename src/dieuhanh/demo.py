@@ -218,7 +218,6 @@ def load_demo_task_list() -> list[str]:
 def _demo_answers(directive, delivery_model) -> None:
     """Every third commune of Hồ Chí Minh City has acknowledged, every sixth has answered (not Bến
     Thành and Sài Gòn: the demo users do that themselves)."""
-    from dieuhanh.accounts.models import Grant
     from dieuhanh.directives import services
 
     keep = {"26743", "26740"}
@@ -228,7 +227,7 @@ def _demo_answers(directive, delivery_model) -> None:
     for i, delivery in enumerate(deliveries.order_by("unit__code")):
         if delivery.unit.code in keep or i % 3:
             continue
-        operator = _demo_operator(delivery.unit, Grant)
+        operator = _demo_operator(delivery.unit)
         services.acknowledge_delivery(actor=operator, delivery=delivery)
         if i % 6 == 0 and directive.form:
             services.respond_delivery(
@@ -236,12 +235,14 @@ def _demo_answers(directive, delivery_model) -> None:
             )
 
 
-def _demo_operator(unit, grant_model):
-    user, created = User.objects.get_or_create(
-        username=f"canbo-{unit.code}", defaults={"full_name": f"Cán bộ {unit.name}"}
+def _demo_operator(unit):
+    """The commune's demo official, made once through the accounts verb (audited, no password)."""
+    username = f"canbo-{unit.code}"
+    return User.objects.filter(username=username).first() or create_user(
+        actor=None,
+        username=username,
+        password=None,
+        grants=[(unit, "operator")],
+        full_name=f"Cán bộ {unit.name}",
+        validate=False,
     )
-    if created:
-        user.set_unusable_password()
-        user.save()
-        grant_model.objects.create(user=user, unit=unit, role="operator")
-    return user

@@ -30,3 +30,10 @@ def short_datetime(value: datetime, language: str = "vi") -> str:
     """A moment in Vietnam's time: '09:10 26/8/2021'; '2021-08-26 09:10' in English."""
     local = value.astimezone(VN_TZ)
     return f"{local:%H:%M} {short_date(local, language)}" if language == "vi" else f"{local:%Y-%m-%d %H:%M}"
+
+
+def parse_local(value: str) -> datetime:
+    """An ISO date and time as people type it (a form's datetime-local, a command's option): a time
+    without an offset is Vietnam's. ValueError when it is not one."""
+    moment = datetime.fromisoformat(value.strip())
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=VN_TZ)

@@ -23,7 +23,7 @@ from dieuhanh.directives.models import UnitGroup
 from dieuhanh.directives.services import DirectiveError
 from dieuhanh.tracing import services as tracing_services
 from dieuhanh.units.scoping import area_aware
-from dieuhanh.vnformat import VN_TZ
+from dieuhanh.vnformat import parse_local
 
 # Raw HTML in a directive's Markdown is shown as text, never run: "html": False escapes it.
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
@@ -204,6 +204,6 @@ def _directive_input(post) -> services.DirectiveInput:
 
 def _local_deadline(value: str) -> datetime:
     try:
-        return datetime.fromisoformat(value).replace(tzinfo=VN_TZ)
+        return parse_local(value)
     except ValueError:
         raise DirectiveError("deadline", _("not a date and time")) from None

@@ -17,7 +17,7 @@ from dieuhanh.tracing.graph import layout
 from dieuhanh.tracing.models import Case
 from dieuhanh.tracing.present import local, minutes
 from dieuhanh.units.scoping import area_aware
-from dieuhanh.vnformat import VN_TZ
+from dieuhanh.vnformat import parse_local
 from dieuhanh.warehouse.persons import PersonIdError, person_key
 
 
@@ -78,7 +78,7 @@ def _find_or_register(user, form) -> Case:
 def _local_time(value: str) -> datetime:
     """A datetime-local field's value, read as Vietnam time."""
     try:
-        return datetime.fromisoformat(value).replace(tzinfo=VN_TZ)
+        return parse_local(value)
     except ValueError:
         raise ValueError(_("Not a date and time: %(value)s") % {"value": value}) from None
 

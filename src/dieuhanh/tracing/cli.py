@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from pathlib import Path
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -15,7 +14,7 @@ from dieuhanh.tracing import services
 from dieuhanh.tracing.exports import list_csv, list_xlsx
 from dieuhanh.tracing.models import Case
 from dieuhanh.tracing.present import list_rows, local, minutes, trace_out
-from dieuhanh.vnformat import VN_TZ
+from dieuhanh.vnformat import parse_local
 from dieuhanh.warehouse.persons import person_key
 
 
@@ -64,11 +63,9 @@ def _case(actor: User, person_id: str, confirmed_at: str | None, console: Consol
     if not confirmed_at:
         raise ValueError("this person is not a registered case: add --confirmed-at to register them")
     try:
-        confirmed = datetime.fromisoformat(confirmed_at)
+        confirmed = parse_local(confirmed_at)
     except ValueError:
         raise ValueError(f"--confirmed-at: not an ISO date and time: {confirmed_at}") from None
-    if confirmed.tzinfo is None:  # as everywhere: a time without offset is Vietnam's
-        confirmed = confirmed.replace(tzinfo=VN_TZ)
     data = services.CaseInput(confirmed_at=confirmed)
     case = services.register_case(actor=actor, person_id=person_id, data=data)
     console.print(
