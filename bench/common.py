@@ -4,6 +4,7 @@ import os
 import platform
 import sqlite3
 import sys
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -72,3 +73,22 @@ def shown(url: str) -> str:
         if parts.password
         else url
     )
+
+
+def render_table(grid: list[list[str]]) -> str:
+    """A benchmark's table: labels left-aligned, one right-aligned column per database, a rule under
+    the header row."""
+    widths = [max(len(row[i]) for row in grid) for i in range(len(grid[0]))]
+    lines = [
+        "  ".join([row[0].ljust(widths[0]), *(c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True))])
+        for row in grid
+    ]
+    lines.insert(1, "-" * len(lines[0]))
+    return "\n".join(lines)
+
+
+def timed(fn, *args, **kwargs):
+    """(result, seconds) of one call."""
+    start = time.perf_counter()
+    result = fn(*args, **kwargs)
+    return result, time.perf_counter() - start

@@ -74,7 +74,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from common import ROOT, child_env, log, machine, pg_version, setup_django, shown  # bench/ is on sys.path
+from common import (  # bench/ is on sys.path
+    ROOT,
+    child_env,
+    log,
+    machine,
+    pg_version,
+    render_table,
+    setup_django,
+    shown,
+    timed,
+)
 
 RESULTS = ROOT / "bench" / "results" / "directives.json"
 DEFAULT_PG_URL = os.environ.get("DIEUHANH_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -91,13 +101,6 @@ PROFILE_TOP = 30
 SAMPLE_EVERY_S = 5.0  # the parent's load sampling
 # The issue's goals on this machine.
 GOAL_FAN_OUT_S, GOAL_P95_MS = 1.0, 50.0
-
-
-def timed(fn, *args, **kwargs):
-    """(result, seconds) of one call."""
-    start = time.perf_counter()
-    result = fn(*args, **kwargs)
-    return result, time.perf_counter() - start
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -1013,13 +1016,7 @@ def table(results: dict[str, dict]) -> str:
     names = list(results)
     grid = [["directives benchmark", *names]]
     grid += [[label, *(cell(results[n]) for n in names)] for label, cell in ROWS]
-    widths = [max(len(row[i]) for row in grid) for i in range(len(grid[0]))]
-    lines = [
-        "  ".join([row[0].ljust(widths[0]), *(c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True))])
-        for row in grid
-    ]
-    lines.insert(1, "-" * len(lines[0]))
-    return "\n".join(lines)
+    return render_table(grid)
 
 
 def goals(results: dict[str, dict]) -> dict[str, dict[str, bool]]:

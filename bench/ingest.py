@@ -42,7 +42,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from common import ROOT, child_env, log, machine, pg_version, setup_django, shown  # bench/ is on sys.path
+from common import (  # bench/ is on sys.path
+    ROOT,
+    child_env,
+    log,
+    machine,
+    pg_version,
+    render_table,
+    setup_django,
+    shown,
+    timed,
+)
 
 RESULTS = ROOT / "bench" / "results" / "ingest.json"
 DEFAULT_PG_URL = os.environ.get("DIEUHANH_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -74,13 +84,6 @@ STEPS = [
     ("  audit row (accounts.audit)", "accounts/services.py", "audit"),
     ("  commit (atomic.__exit__)", "django/db/transaction.py", "__exit__"),
 ]
-
-
-def timed(fn, *args, **kwargs):
-    """(result, seconds) of one call."""
-    start = time.perf_counter()
-    result = fn(*args, **kwargs)
-    return result, time.perf_counter() - start
 
 
 # ---------------------------------------------------------------- child: one database, Django set up
@@ -630,13 +633,7 @@ def table(results: dict[str, dict]) -> str:
     names = list(results)
     grid = [["ingest benchmark", *names]]
     grid += [[label, *(cell(results[n], label, key, fmt) for n in names)] for label, key, fmt in ROWS]
-    widths = [max(len(row[i]) for row in grid) for i in range(len(grid[0]))]
-    lines = [
-        "  ".join([row[0].ljust(widths[0]), *(c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True))])
-        for row in grid
-    ]
-    lines.insert(1, "-" * len(lines[0]))
-    return "\n".join(lines)
+    return render_table(grid)
 
 
 def goals(results: dict[str, dict]) -> dict[str, dict]:

@@ -67,8 +67,17 @@ from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
-from common import ROOT, child_env, log, machine, pg_version, setup_django, shown  # bench/ is on sys.path
-from ingest import timed
+from common import (  # bench/ is on sys.path
+    ROOT,
+    child_env,
+    log,
+    machine,
+    pg_version,
+    render_table,
+    setup_django,
+    shown,
+    timed,
+)
 
 RESULTS = ROOT / "bench" / "results" / "tracing.json"
 DEFAULT_PG_URL = os.environ.get("DIEUHANH_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -1019,13 +1028,7 @@ def table(results: dict[str, dict]) -> str:
     grid = [["tracing benchmark", *names]] + [
         [label, *(cell(results[n]) for n in names)] for label, cell in ROWS
     ]
-    widths = [max(len(row[i]) for row in grid) for i in range(len(grid[0]))]
-    lines = [
-        "  ".join([row[0].ljust(widths[0]), *(c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True))])
-        for row in grid
-    ]
-    lines.insert(1, "-" * len(lines[0]))
-    return "\n".join(lines)
+    return render_table(grid)
 
 
 def cases_text(name: str, r: dict) -> str:
