@@ -16,6 +16,10 @@ from dieuhanh.accounts.auth import api_auth
 from dieuhanh.directives.api import router as directives_router
 from dieuhanh.directives.services import DirectiveError
 from dieuhanh.directives.tasks_api import router as tasks_router
+from dieuhanh.indicators.analytics import AnalyticsError
+from dieuhanh.indicators.api import router as indicators_router
+from dieuhanh.indicators.formula import FormulaError
+from dieuhanh.indicators.services import IndicatorError
 from dieuhanh.tracing.api import router as tracing_router
 from dieuhanh.tracing.services import TracingError
 from dieuhanh.units.api import router as units_router
@@ -79,6 +83,21 @@ def _app_error(request: HttpRequest, exc: TracingError | DirectiveError) -> Http
     return problem(request, exc.status, str(exc))
 
 
+@api.exception_handler(IndicatorError)
+def _indicator_error(request: HttpRequest, exc: IndicatorError) -> HttpResponse:
+    return problem(request, exc.status, str(exc), field=exc.field)
+
+
+@api.exception_handler(AnalyticsError)
+def _analytics_error(request: HttpRequest, exc: AnalyticsError) -> HttpResponse:
+    return problem(request, 422, str(exc), field=exc.param)
+
+
+@api.exception_handler(FormulaError)
+def _formula_error(request: HttpRequest, exc: FormulaError) -> HttpResponse:
+    return problem(request, 422, f"formula: {exc}", position=exc.position)
+
+
 @api.exception_handler(PermissionError)
 def _forbidden(request: HttpRequest, exc: PermissionError) -> HttpResponse:
     return problem(request, 403, str(exc) or "Forbidden")
@@ -111,3 +130,4 @@ api.add_router("/", warehouse_router)
 api.add_router("/", tracing_router)
 api.add_router("/", directives_router)
 api.add_router("/", tasks_router)
+api.add_router("/", indicators_router)

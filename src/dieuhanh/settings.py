@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "dieuhanh.units",
     "dieuhanh.accounts",
     "dieuhanh.warehouse",
+    "dieuhanh.indicators",
     "dieuhanh.tracing",
     "dieuhanh.directives",
     "dieuhanh.commandroom",

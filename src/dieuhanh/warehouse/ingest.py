@@ -33,7 +33,7 @@ from dieuhanh.units.models import Unit
 from dieuhanh.vnformat import VN_TZ
 from dieuhanh.warehouse import vault
 from dieuhanh.warehouse.kinds import KINDS, FieldError, Kind
-from dieuhanh.warehouse.models import Rollup, Source, Venue
+from dieuhanh.warehouse.models import Rollup, RollupMonth, Source, Venue
 from dieuhanh.warehouse.persons import PersonIdError, normalise
 from dieuhanh.warehouse.qr import QrError, is_payload, venue_code
 
@@ -307,13 +307,19 @@ class Pipeline:
 
 
 def _add_to_rollups(kind: str, counts: Counter, to_db_day) -> None:
-    table = Rollup._meta.db_table
-    cell = "commune_id, day, kind, dim1, dim2"
-    sql = (
-        f"INSERT INTO {table} ({cell}, count) VALUES (%s, %s, %s, %s, %s, %s) "  # noqa: S608
-        f"ON CONFLICT ({cell}) DO UPDATE SET count = {table}.count + excluded.count"
-    )
-    rows = [(commune, to_db_day(day), kind, d1, d2, n) for (commune, day, d1, d2), n in counts.items()]
+    """Add a batch's counts to the daily rollups and to the monthly ones (what analytics reads)."""
+    months: Counter = Counter()
+    for (commune, day, d1, d2), n in counts.items():
+        months[(commune, day.replace(day=1), d1, d2)] += n
+    for table, time_column, cells in [
+        (Rollup._meta.db_table, "day", counts),
+        (RollupMonth._meta.db_table, "month", months),
+    ]:
+        rows = [(commune, to_db_day(day), kind, d1, d2, n) for (commune, day, d1, d2), n in cells.items()]
+        _upsert_counts(table, f"commune_id, {time_column}, kind, dim1, dim2", rows)
+
+
+def _upsert_counts(table: str, cell: str, rows: list[tuple]) -> None:
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":  # one statement, not a round trip per cell
             columns = [list(column) for column in zip(*rows, strict=True)]
@@ -324,7 +330,11 @@ def _add_to_rollups(kind: str, counts: Counter, to_db_day) -> None:
                 columns,
             )
         else:
-            cursor.executemany(sql, rows)
+            cursor.executemany(
+                f"INSERT INTO {table} ({cell}, count) VALUES (%s, %s, %s, %s, %s, %s) "  # noqa: S608
+                f"ON CONFLICT ({cell}) DO UPDATE SET count = {table}.count + excluded.count",
+                rows,
+            )
 
 
 def _kind_number(kind: Kind) -> int:

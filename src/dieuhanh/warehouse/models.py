@@ -175,6 +175,33 @@ class Rollup(models.Model):
         return f"{self.kind} {self.commune_id} {self.day} {self.dim1}/{self.dim2}: {self.count}"
 
 
+class RollupMonth(models.Model):
+    """The same counts per commune × local month (its first day): what analytics reads for months,
+    quarters and years, kept in the ingest transaction beside the daily rollups."""
+
+    commune = models.ForeignKey(
+        Unit, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
+    month = models.DateField(help_text="the first day of the month")
+    kind = models.CharField(max_length=12)
+    dim1 = models.CharField(max_length=40, default="")
+    dim2 = models.CharField(max_length=40, default="")
+    count = models.BigIntegerField()
+
+    objects = RollupQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["commune", "month", "kind", "dim1", "dim2"], name="rollupmonth_cell"
+            ),
+        ]
+        indexes = [models.Index(fields=["kind", "month"], name="rollupmonth_kind_month")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.commune_id} {self.month:%Y-%m} {self.dim1}/{self.dim2}: {self.count}"
+
+
 class Identity(models.Model):
     """The identity vault: a person's normalised ID, sealed, for tracing teams (see warehouse.vault).
 

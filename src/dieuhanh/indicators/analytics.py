@@ -1,0 +1,506 @@
+"""Analytics: indicators × periods × units, computed from the stored data at the moment of asking.
+
+DHIS2 answers from tables rebuilt overnight; here every answer reads the data values and the
+warehouse's monthly rollups as they are, so a figure entered or ingested a moment ago is in it. The
+work per request is a fixed number of queries (one per referenced data element or event kind, over
+every period and unit asked), then plain Python over the rows:
+
+1. rows of either map are placed on the asked map: a unit of the same map stands for itself; a unit
+   of the other map is carried through the succession (merges whole, divided units by weight), the
+   nation to the nation;
+2. per unit where values are stored, a period is its own stored value or else the combination of the
+   stored values of the element's period type inside it (sum, average or last value);
+3. per asked unit, the stored units in its subtree combine (sum; average for averages), a unit with
+   its own value standing for its subtree (so a province's reported total is not added to its
+   communes' values);
+4. the formula is evaluated per cell, with its period and unit shifts (cùng kỳ, year-to-date, parent).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from django.db.models import Sum
+
+from dieuhanh.indicators import formula as f
+from dieuhanh.indicators.models import DataElement, DataValue, Indicator, Target
+from dieuhanh.indicators.periods import Period, parse
+from dieuhanh.indicators.unitmap import UnitMap
+from dieuhanh.units.models import Unit
+from dieuhanh.warehouse.kinds import KINDS
+from dieuhanh.warehouse.models import Rollup, RollupMonth
+
+MONTH_ALIGNED = {"monthly", "quarterly", "sixmonthly", "yearly", "ytd"}
+
+
+class AnalyticsError(ValueError):
+    """A request that cannot be answered as asked; `param` names the parameter at fault."""
+
+    def __init__(self, param: str, message: str) -> None:
+        super().__init__(f"{param}: {message}")
+        self.param = param
+
+
+@dataclass(frozen=True)
+class Cell:
+    value: float
+    estimate: bool = False
+    carried: bool = False
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """What is asked for: an indicator (its formula) or a data element or event count (a reference)."""
+
+    code: str
+    name: str
+    unit: str
+    decimals: int
+    tree: f.Node
+    indicator: Indicator | None
+
+
+# Resolving what is asked
+
+
+def dimension(code: str, indicators: dict[str, Indicator] | None = None) -> Dimension:
+    """The indicator, data element (with .option) or event count (ev.kind[.dim…]) named by `code`."""
+    code = code.strip().lower()
+    indicator = (indicators or {}).get(code) or Indicator.objects.filter(code=code).first()
+    if indicator is not None:
+        tree = inline(f.parse(indicator.formula), (code,))
+        return Dimension(code, indicator.name, indicator.unit, indicator.decimals, tree, indicator)
+    source = reference(code)
+    if isinstance(source, EventRef):
+        return Dimension(code, source.label, "lượt", 0, f.Ref(code), None)
+    if isinstance(source, ElementRef):
+        name = source.element.name + (f" ({source.option})" if source.option else "")
+        return Dimension(code, name, source.element.unit, 2, f.Ref(code), None)
+    raise AnalyticsError("dx", f"no indicator, data element or event count '{code}'")
+
+
+def inline(tree: f.Node, seen: tuple[str, ...]) -> f.Node:
+    """The tree with references to other indicators replaced by their formulas (cycles refused)."""
+    if isinstance(tree, f.Ref):
+        # A data element or event count is read as such, even where an indicator shares its code.
+        other = None if reference(tree.name) else Indicator.objects.filter(code=tree.name).first()
+        if other is None:
+            return tree
+        if other.code in seen:
+            raise AnalyticsError(
+                "dx", f"indicator formulas refer to each other in a loop: {' → '.join(seen)}"
+            )
+        return inline(f.parse(other.formula), (*seen, other.code))
+    if isinstance(tree, f.Unary):
+        return f.Unary(tree.op, inline(tree.operand, seen), pos=tree.pos)
+    if isinstance(tree, f.Binary):
+        return f.Binary(tree.op, inline(tree.left, seen), inline(tree.right, seen), pos=tree.pos)
+    if isinstance(tree, f.Call) and tree.name != "target":
+        return f.Call(tree.name, tuple(inline(a, seen) for a in tree.args), pos=tree.pos)
+    return tree
+
+
+@dataclass(frozen=True)
+class EventRef:
+    kind: str
+    dims: tuple[str, ...]
+
+    @property
+    def label(self) -> str:
+        return " · ".join([KINDS[self.kind].label, *self.dims])
+
+
+@dataclass(frozen=True)
+class ElementRef:
+    element: DataElement
+    option: str
+
+
+def reference(name: str) -> EventRef | ElementRef | None:
+    """What a formula's #{name} reads; None when nothing has that name."""
+    parts = name.split(".")
+    if parts[0] == "ev":
+        if len(parts) < 2 or parts[1] not in KINDS or len(parts) > 4:
+            return None
+        return EventRef(parts[1], tuple(parts[2:]))
+    element = DataElement.objects.filter(code=parts[0]).first()
+    if element is None or len(parts) > 2 or (len(parts) == 2 and parts[1] not in element.option_codes()):
+        return None
+    return ElementRef(element, parts[1] if len(parts) == 2 else "")
+
+
+def check_formula(text: str) -> f.Node:
+    """The parsed formula, or FormulaError naming the position of the first unknown reference."""
+    tree = f.parse(text)
+    for node in _ref_nodes(tree):
+        if reference(node.name) is None and not Indicator.objects.filter(code=node.name).exists():
+            raise f.FormulaError(f"unknown reference '#{{{node.name}}}'", node.pos)
+    return tree
+
+
+def _ref_nodes(tree: f.Node) -> list[f.Ref]:
+    if isinstance(tree, f.Ref):
+        return [tree]
+    if isinstance(tree, f.Unary):
+        return _ref_nodes(tree.operand)
+    if isinstance(tree, f.Binary):
+        return _ref_nodes(tree.left) + _ref_nodes(tree.right)
+    if isinstance(tree, f.Call):
+        return [r for a in tree.args for r in _ref_nodes(a)]
+    return []
+
+
+# Which periods and units the formulas look at
+
+
+SHIFTS = {"last_year": Period.last_year, "previous": Period.previous, "ytd": Period.ytd}
+
+
+def needs(tree: f.Node, chain: tuple[str, ...] = ()) -> set[tuple[str, tuple[str, ...]]]:
+    """(reference, shifts applied to the asked period and unit) for every reference of the tree."""
+    if isinstance(tree, f.Ref):
+        return {(tree.name, chain)}
+    if isinstance(tree, f.Unary):
+        return needs(tree.operand, chain)
+    if isinstance(tree, f.Binary):
+        return needs(tree.left, chain) | needs(tree.right, chain)
+    if isinstance(tree, f.Call):
+        out: set[tuple[str, tuple[str, ...]]] = set()
+        for arg in tree.args:
+            if tree.name == "yoy":
+                out |= needs(arg, chain) | needs(arg, (*chain, "last_year"))
+            elif tree.name == "share":
+                out |= needs(arg, chain) | needs(arg, (*chain, "parent"))
+            elif tree.name in SHIFTS:
+                out |= needs(arg, (*chain, tree.name))
+            elif tree.name != "target":
+                out |= needs(arg, chain)
+        return out
+    return set()
+
+
+def shifted(period: Period, chain: Iterable[str]) -> Period:
+    for how in chain:
+        if how in SHIFTS:
+            period = SHIFTS[how](period)
+    return period
+
+
+# Reading the stored data
+
+
+Cells = dict[tuple[int, str], Cell]  # (asked unit id, period id) → cell
+
+
+@dataclass
+class Reader:
+    """Reads the references' cells for the asked units (of one map) and periods, one query per reference."""
+
+    units: UnitMap
+    cache: dict[str, Cells] = field(default_factory=dict)
+
+    def cells(self, ref: str, periods: set[Period]) -> Cells:
+        if ref not in self.cache:
+            source = reference(ref)
+            if isinstance(source, EventRef):
+                self.cache[ref] = self._events(source, periods)
+            elif isinstance(source, ElementRef):
+                self.cache[ref] = self._values(source, periods)
+            else:
+                self.cache[ref] = {}
+        return self.cache[ref]
+
+    def _events(self, ref: EventRef, periods: set[Period]) -> Cells:
+        """Counts from the monthly rollups (months, quarters, years) or the daily ones (days, weeks)."""
+        totals: dict[tuple[int, str], float] = defaultdict(float)
+        by_month = [p for p in periods if p.type in MONTH_ALIGNED]
+        by_day = [p for p in periods if p.type not in MONTH_ALIGNED]
+        sources: list[tuple[Any, str, list[Period]]] = [
+            (RollupMonth, "month", by_month),
+            (Rollup, "day", by_day),
+        ]
+        for model, column, chosen in sources:
+            if chosen:
+                buckets = _buckets(chosen, monthly=model is RollupMonth)
+                rows = model.objects.filter(kind=ref.kind, **{f"{column}__in": list(buckets)})
+                for dim, value in zip(("dim1", "dim2"), ref.dims, strict=False):
+                    rows = rows.filter(**{dim: value})
+                grouped = rows.values_list("commune_id", column).annotate(n=Sum("count")).order_by()
+                for commune_id, when, n in grouped:
+                    for unit_id, weight, _ in self.units.targets(commune_id):
+                        for pid in buckets[_as_date(when)]:
+                            totals[(unit_id, pid)] += n * weight
+        return {key: Cell(n) for key, n in totals.items()}
+
+    def _values(self, ref: ElementRef, periods: set[Period]) -> Cells:
+        element = ref.element
+        wanted = _stored_periods(periods, element.period_type)
+        rows = DataValue.objects.filter(element=element, period__in=list(wanted))
+        if ref.option:
+            rows = rows.filter(option=ref.option)
+        at_units = _cells_at_units(
+            rows.values_list("unit_id", "period", "value", "status"), self.units, element
+        )
+        return _combine_units(at_units, periods, element, self.units)
+
+
+def _as_date(value: object) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def _buckets(periods: list[Period], *, monthly: bool) -> dict[date, list[str]]:
+    """Rollup bucket (a month's first day, or a day) → the asked periods it counts in."""
+    out: dict[date, list[str]] = defaultdict(list)
+    for period in periods:
+        for part in period.split("monthly") if monthly else period.split("daily"):
+            out[part.start].append(period.id)
+    return out
+
+
+def _stored_periods(periods: set[Period], period_type: str) -> dict[str, Period]:
+    """The periods a value may be stored at to count for the asked ones: each, and its parts."""
+    out = {p.id: p for p in periods}
+    for period in periods:
+        out.update((part.id, part) for part in period.split(period_type))
+    return out
+
+
+@dataclass
+class Stored:
+    """The values stored at one unit of the asked map (after carrying), per period id."""
+
+    sums: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    weights: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    estimate: set[str] = field(default_factory=set)
+    carried: set[str] = field(default_factory=set)
+
+    def cell(self, pid: str, average: bool) -> Cell | None:
+        if pid not in self.sums:
+            return None
+        value = self.sums[pid] / self.weights[pid] if average else self.sums[pid]
+        return Cell(value, pid in self.estimate, pid in self.carried)
+
+
+def _cells_at_units(rows: Iterable[tuple], units: UnitMap, element: DataElement) -> dict[int, Stored]:
+    """Stored rows placed on the asked map's units, options and carried parts combined per period."""
+    average = element.aggregation == "average"
+    stored: dict[int, Stored] = defaultdict(Stored)
+    for unit_id, pid, value, status in rows:
+        for target, weight, carried in units.places(unit_id):
+            if carried and element.aggregation == "none":
+                continue
+            at = stored[target]
+            at.sums[pid] += value * weight
+            at.weights[pid] += weight if average else 1
+            if status == "estimate":
+                at.estimate.add(pid)
+            if carried:
+                at.carried.add(pid)
+    return stored
+
+
+def _in_time(at: Stored, period: Period, element: DataElement) -> Cell | None:
+    """The stored unit's value for the period: its own, or its parts' (sum, average or last)."""
+    average = element.aggregation == "average"
+    own = at.cell(period.id, average)
+    if own is not None or element.aggregation == "none":
+        return own
+    parts = [c for p in period.split(element.period_type) if (c := at.cell(p.id, average)) is not None]
+    if not parts:
+        return None
+    if element.aggregation == "last":
+        return parts[-1]
+    total = sum(c.value for c in parts)
+    return Cell(
+        total / len(parts) if average else total,
+        any(c.estimate for c in parts),
+        any(c.carried for c in parts),
+    )
+
+
+def _combine_units(
+    stored: dict[int, Stored], periods: set[Period], element: DataElement, units: UnitMap
+) -> Cells:
+    """Per asked unit and period: the stored units under it, the highest standing for its subtree."""
+    out: Cells = {}
+    for period in periods:
+        found = {u: c for u, at in stored.items() if (c := _in_time(at, period, element)) is not None}
+        for asked, members in units.members(found).items():
+            if element.aggregation == "none":
+                members = [m for m in members if m == asked]
+            cells = [found[m] for m in members]
+            if cells:
+                total = sum(c.value for c in cells)
+                value = total / len(cells) if element.aggregation == "average" else total
+                carried = any(c.carried for c in cells)
+                out[(asked, period.id)] = Cell(value, any(c.estimate for c in cells), carried)
+    return out
+
+
+# Targets
+
+
+def targets(codes: Iterable[str], unit_ids: Iterable[int], periods: Iterable[Period]) -> dict[tuple, float]:
+    """(indicator code, unit id, period id) → target; a period without one takes its year's."""
+    years = {str(p.start.year) for p in periods}
+    wanted = {p.id for p in periods} | years
+    rows = Target.objects.filter(
+        indicator__code__in=list(codes), unit_id__in=list(unit_ids), period__in=wanted
+    )
+    return {(t.indicator.code, t.unit_id, t.period): t.value for t in rows.select_related("indicator")}
+
+
+def target_of(found: dict[tuple, float], code: str, unit_id: int, period: Period) -> float | None:
+    exact = found.get((code, unit_id, period.id))
+    return exact if exact is not None else found.get((code, unit_id, str(period.start.year)))
+
+
+def periods_of(text: str) -> list[Period]:
+    """'202108;2021YTD08' → periods; AnalyticsError naming the bad one."""
+    out = []
+    for pid in filter(None, (p.strip() for p in text.split(";"))):
+        try:
+            out.append(parse(pid))
+        except ValueError as exc:
+            raise AnalyticsError("pe", str(exc)) from None
+    if not out:
+        raise AnalyticsError("pe", "name at least one period, e.g. 202108;2021YTD08")
+    return out
+
+
+def units_asked(units: list[Unit]) -> list[Unit]:
+    if len({u.edition_id for u in units}) > 1:
+        raise AnalyticsError("ou", "all units of one question are on one map; choose it with edition=")
+    return units
+
+
+# Answering
+
+
+@dataclass
+class Track:
+    """What the values read for one cell were: any estimate, any carried across maps."""
+
+    estimate: bool = False
+    carried: bool = False
+
+
+@dataclass
+class CellEnv:
+    """formula.Env over the cells read: one asked unit and period."""
+
+    answer: Answer
+    unit_id: int
+    period: Period
+    track: Track
+
+    def value(self, ref: str) -> float | None:
+        cell = self.answer.cells.get(ref, {}).get((self.unit_id, self.period.id))
+        if cell is None:
+            return None
+        self.track.estimate |= cell.estimate
+        self.track.carried |= cell.carried
+        return cell.value
+
+    def shifted(self, how: str) -> CellEnv | None:
+        if how == "parent":
+            parent = self.answer.parents.get(self.unit_id)
+            return None if parent is None else CellEnv(self.answer, parent, self.period, self.track)
+        return CellEnv(self.answer, self.unit_id, SHIFTS[how](self.period), self.track)
+
+    def target(self, ref: str) -> float | None:
+        return target_of(self.answer.targets, ref, self.unit_id, self.period)
+
+
+@dataclass
+class Answer:
+    cells: dict[str, Cells]
+    targets: dict[tuple, float]
+    parents: dict[int, int]
+
+
+def target_refs(tree: f.Node) -> set[str]:
+    if isinstance(tree, f.Call) and tree.name == "target":
+        return f.refs(tree)
+    if isinstance(tree, f.Unary):
+        return target_refs(tree.operand)
+    if isinstance(tree, f.Binary):
+        return target_refs(tree.left) | target_refs(tree.right)
+    if isinstance(tree, f.Call):
+        return set().union(*(target_refs(a) for a in tree.args))
+    return set()
+
+
+def compute(dims: list[Dimension], periods: list[Period], units: list[Unit]) -> Answer:
+    """Read every cell the dimensions' formulas need for these periods (and cùng kỳ) and units."""
+    asked = set(periods) | {p.last_year() for p in periods}
+    wanted: dict[str, set[Period]] = defaultdict(set)
+    uses_parent = False
+    for dim in dims:
+        for ref, chain in needs(dim.tree):
+            uses_parent |= "parent" in chain
+            wanted[ref].update(shifted(p, chain) for p in asked)
+    parents = {u.pk: u.parent_id for u in units if u.parent_id} if uses_parent else {}
+    extra = Unit.objects.filter(pk__in=set(parents.values()) - {u.pk for u in units}) if parents else []
+    reader = Reader(UnitMap([*units, *extra]))
+    cells = {ref: reader.cells(ref, chosen) for ref, chosen in wanted.items()}
+    codes = {d.code for d in dims}.union(*(target_refs(d.tree) for d in dims))
+    return Answer(cells, targets(codes, [u.pk for u in units], asked), parents)
+
+
+def rows(
+    dims: list[Dimension],
+    periods: list[Period],
+    units: list[Unit],
+    *,
+    language: str = "vi",
+    empty: bool = False,
+) -> list[dict]:
+    """One row per dimension × period × unit that has a value (every one with empty=True)."""
+    answer = compute(dims, periods, units)
+    out = []
+    for dim in dims:
+        for period in periods:
+            label = period.label(language)
+            for unit in units:
+                row = _row(answer, dim, period, unit)
+                if row["value"] is not None or empty:
+                    out.append({**row, "pe_label": label, "ou_name": unit.name})
+    return out
+
+
+def _row(answer: Answer, dim: Dimension, period: Period, unit: Unit) -> dict:
+    track = Track()
+    value = f.evaluate(dim.tree, CellEnv(answer, unit.pk, period, track))
+    last = f.evaluate(dim.tree, CellEnv(answer, unit.pk, period.last_year(), Track()))
+    goal = target_of(answer.targets, dim.code, unit.pk, period)
+    return {
+        "dx": dim.code,
+        "pe": period.id,
+        "ou": unit.ref,
+        "value": _round(value, dim.decimals),
+        "unit": dim.unit,
+        "same_period_last_year": _round(last, dim.decimals),
+        "change_pct": _round(_pct(value, last, change=True), 2),
+        "target": goal,
+        "target_pct": _round(_pct(value, goal), 2),
+        "status": "estimate" if track.estimate else "final",
+        "carried": track.carried,
+    }
+
+
+def _pct(value: float | None, base: float | None, *, change: bool = False) -> float | None:
+    if value is None or not base:
+        return None
+    return ((value - base) / abs(base) if change else value / base) * 100
+
+
+def _round(value: float | None, decimals: int) -> float | int | None:
+    if value is None:
+        return None
+    rounded = round(value, decimals)
+    return int(rounded) if decimals == 0 or float(rounded).is_integer() else rounded

@@ -1,0 +1,392 @@
+"""Data values in and out, in DHIS2's dataValueSets forms (JSON and CSV), with its import summary.
+
+An import validates every row first, then writes the good ones in one transaction: a bad row is a
+conflict naming its index, field and reason, and never stops or half-writes the good rows. Resending
+the same values changes nothing ("ignored"); an empty value deletes the stored one (DHIS2's rule),
+which is how a mistaken figure is taken back. Every change leaves a DataValueAudit row.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import transaction
+
+from dieuhanh.accounts.models import User
+from dieuhanh.accounts.services import audit
+from dieuhanh.indicators.models import DataElement, DataValue, DataValueAudit, Status
+from dieuhanh.indicators.periods import Period, PeriodError, parse
+from dieuhanh.units.models import Unit
+from dieuhanh.units.scoping import Area
+
+FIELDS = ("dataElement", "period", "orgUnit", "categoryOptionCombo", "value", "comment", "status")
+DEFAULT_OPTIONS = {"", "default", "HllvX50cXC0"}  # DHIS2's name and UID of the default combination
+PERIOD_RANK = {"daily": 0, "weekly": 1, "monthly": 2, "quarterly": 3, "sixmonthly": 4, "yearly": 5, "ytd": 3}
+
+
+class ImportFormatError(ValueError):
+    """The body as a whole cannot be read (not JSON, no dataValues, no CSV header)."""
+
+
+@dataclass
+class Conflict:
+    index: int
+    field: str
+    object: str
+    value: str  # the reason, as DHIS2 names it
+    error_code: str
+    line: int | None = None  # the row in the file a person opens (CSV, Excel)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "line": self.line,
+            "field": self.field,
+            "object": self.object,
+            "value": self.value,
+            "errorCode": self.error_code,
+        }
+
+
+@dataclass
+class ImportSummary:
+    dry_run: bool
+    imported: int = 0
+    updated: int = 0
+    ignored: int = 0
+    deleted: int = 0
+    conflicts: list[Conflict] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        if not self.conflicts:
+            return "SUCCESS"
+        return "WARNING" if self.imported + self.updated + self.deleted + self.ignored else "ERROR"
+
+    def as_dict(self) -> dict[str, Any]:
+        counts = {"imported": self.imported, "updated": self.updated, "ignored": self.ignored}
+        return {
+            "responseType": "ImportSummary",
+            "status": self.status,
+            "description": _description(self),
+            "dryRun": self.dry_run,
+            "importCount": {**counts, "deleted": self.deleted},
+            "conflicts": [c.as_dict() for c in self.conflicts],
+        }
+
+
+def _description(summary: ImportSummary) -> str:
+    what = "Dry run: nothing was written." if summary.dry_run else "Import complete."
+    if summary.conflicts:
+        what += f" {len(summary.conflicts)} row(s) refused; see conflicts."
+    return what
+
+
+@dataclass(frozen=True)
+class Row:
+    """A validated row, ready to write."""
+
+    index: int
+    element: DataElement
+    unit: Unit
+    period: str
+    option: str
+    value: float | None  # None deletes
+    status: str
+    comment: str
+
+    @property
+    def cell(self) -> tuple[int, int, str, str]:
+        return (self.element.pk, self.unit.pk, self.period, self.option)
+
+
+# Reading the body
+
+
+def records_of(body: bytes, content_type: str) -> list[dict[str, Any]]:
+    """The rows of a dataValueSets body: JSON (with DHIS2's set-level defaults) or CSV with a header."""
+    text = body.decode("utf-8-sig")
+    if "csv" in content_type:
+        return csv_records(text)
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ImportFormatError(
+            f"the body is not JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+        ) from None
+    return json_records(document)
+
+
+def json_records(document: Any) -> list[dict[str, Any]]:
+    if not isinstance(document, dict) or not isinstance(document.get("dataValues"), list):
+        raise ImportFormatError('a dataValueSets document is an object with a "dataValues" list')
+    defaults = {k: document[k] for k in ("period", "orgUnit", "status") if k in document}
+    return [{**defaults, **row} if isinstance(row, dict) else {"_bad": row} for row in document["dataValues"]]
+
+
+def csv_records(text: str) -> list[dict[str, Any]]:
+    reader = csv.DictReader(io.StringIO(text))
+    header = [h.strip() for h in reader.fieldnames or []]
+    missing = [f for f in ("dataElement", "period", "orgUnit", "value") if f not in header]
+    if missing:
+        raise ImportFormatError(f"the CSV header lacks {', '.join(missing)} (columns: {', '.join(FIELDS)})")
+    return [
+        {"_line": reader.line_num, **{(k or "").strip(): (v or "").strip() for k, v in row.items()}}
+        for row in reader
+    ]
+
+
+# Validation
+
+
+class Resolver:
+    """Looks up the elements and units a batch names, each once."""
+
+    def __init__(self, edition: str) -> None:
+        self.edition = edition
+        self.elements = {e.code: e for e in DataElement.objects.all()}
+        self._units: dict[str, Unit | None] = {}
+
+    def unit(self, ref: str) -> Unit | None:
+        if ref not in self._units:
+            edition, _, code = ref.rpartition(":")
+            self._units[ref] = Unit.objects.filter(edition_id=edition or self.edition, code=code).first()
+        return self._units[ref]
+
+
+def validate(index: int, record: dict[str, Any], resolver: Resolver, area: Area) -> Row | Conflict:
+    if "_bad" in record:
+        return Conflict(index, "dataValues", str(record["_bad"])[:80], "a data value is an object", "E7600")
+    text = {f: _text(record.get(f)) for f in FIELDS}
+    element = resolver.elements.get(text["dataElement"])
+    if element is None:
+        return Conflict(index, "dataElement", text["dataElement"], "no data element with this code", "E7610")
+    period = _period(index, text["period"], element)
+    if isinstance(period, Conflict):
+        return period
+    unit = resolver.unit(text["orgUnit"])
+    if unit is None:
+        ref = text["orgUnit"]
+        reason = f"no unit '{ref}' (write EDITION:CODE, e.g. VN-2025:79, or a code of {resolver.edition})"
+        return Conflict(index, "orgUnit", text["orgUnit"], reason, "E7612")
+    if not area.contains(unit):
+        return Conflict(index, "orgUnit", text["orgUnit"], "this unit is outside your area", "E7613")
+    option = "" if text["categoryOptionCombo"] in DEFAULT_OPTIONS else text["categoryOptionCombo"]
+    if option and option not in element.option_codes():
+        known = ", ".join(element.option_codes()) or "none"
+        reason = f"'{element.code}' has no option '{option}' (options: {known})"
+        return Conflict(index, "categoryOptionCombo", option, reason, "E7615")
+    status = text["status"] or Status.FINAL
+    if status not in Status.values:
+        return Conflict(index, "status", status, "status is 'estimate' (ước) or 'final'", "E7619")
+    value = _value(index, record.get("value"), element)
+    if isinstance(value, Conflict):
+        return value
+    return Row(index, element, unit, period.id, option, value, status, text["comment"])
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def _period(index: int, pid: str, element: DataElement) -> Period | Conflict:
+    try:
+        period = parse(pid)
+    except PeriodError as exc:
+        return Conflict(index, "period", pid, str(exc), "E7611")
+    if PERIOD_RANK[period.type] < PERIOD_RANK[element.period_type]:
+        reason = (
+            f"'{element.code}' is reported {element.period_type}; a {period.type} period is finer than that"
+        )
+        return Conflict(index, "period", pid, reason, "E7611")
+    return period
+
+
+def _value(index: int, raw: Any, element: DataElement) -> float | Conflict | None:
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None
+    try:
+        value = float(raw.strip() if isinstance(raw, str) else raw)
+    except (TypeError, ValueError):
+        reason = "not a number (write digits with a dot for decimals, no thousands separators: 24500.5)"
+        return Conflict(index, "value", str(raw), reason, "E7619")
+    if not math.isfinite(value):
+        return Conflict(index, "value", str(raw), "not a finite number", "E7619")
+    if element.value_type == "integer" and not value.is_integer():
+        return Conflict(index, "value", str(raw), f"'{element.code}' takes whole numbers", "E7619")
+    if element.value_type == "percent" and not 0 <= value <= 100:
+        return Conflict(index, "value", str(raw), f"'{element.code}' is a percentage (0 to 100)", "E7619")
+    return value
+
+
+# Import
+
+
+def import_values(
+    records: Iterable[dict[str, Any]],
+    *,
+    actor: User | None,
+    area: Area,
+    edition: str = "VN-2025",
+    dry_run: bool = False,
+) -> ImportSummary:
+    """Validate every record, then write the good ones (unless a dry run); the DHIS2 import summary."""
+    summary = ImportSummary(dry_run)
+    resolver = Resolver(edition)
+    rows: dict[tuple, Row] = {}
+    for index, record in enumerate(records):
+        checked = validate(index, record, resolver, area)
+        if isinstance(checked, Row) and checked.cell in rows:
+            first = rows[checked.cell].index
+            checked = Conflict(
+                index, "dataValues", "", f"the same cell as row {first}; only row {first} counts", "E7617"
+            )
+        if isinstance(checked, Conflict):
+            checked.line = record.get("_line")
+            summary.conflicts.append(checked)
+        else:
+            rows[checked.cell] = checked
+    with transaction.atomic():
+        _write(list(rows.values()), summary, actor)
+        if dry_run:
+            transaction.set_rollback(True)
+        elif summary.imported + summary.updated + summary.deleted:
+            audit(
+                actor,
+                "datavalues.import",
+                rows=summary.imported + summary.updated + summary.deleted,
+                **{k: v for k, v in summary.as_dict()["importCount"].items()},
+            )
+    return summary
+
+
+def _write(rows: list[Row], summary: ImportSummary, actor: User | None) -> None:
+    stored = _stored(rows)
+    new, changed, gone, trail = [], [], [], []
+    for row in rows:
+        old = stored.get(row.cell)
+        if row.value is None:
+            if old is None:
+                summary.ignored += 1
+                continue
+            gone.append(old.pk)
+            trail.append(_audit_row(row, actor, "delete", old))
+        elif old is None:
+            new.append(
+                DataValue(
+                    element=row.element,
+                    unit=row.unit,
+                    period=row.period,
+                    option=row.option,
+                    value=row.value,
+                    status=row.status,
+                    comment=row.comment,
+                    stored_by=actor,
+                )
+            )
+            trail.append(_audit_row(row, actor, "create", None))
+        elif (old.value, old.status, old.comment) == (row.value, row.status, row.comment):
+            summary.ignored += 1
+        else:
+            trail.append(_audit_row(row, actor, "update", old))
+            old.value, old.status, old.comment, old.stored_by = row.value, row.status, row.comment, actor
+            changed.append(old)
+    DataValue.objects.bulk_create(new, batch_size=1000)
+    DataValue.objects.bulk_update(
+        changed, ["value", "status", "comment", "stored_by", "updated_at"], batch_size=1000
+    )
+    DataValue.objects.filter(pk__in=gone).delete()
+    DataValueAudit.objects.bulk_create(trail, batch_size=1000)
+    summary.imported += len(new)
+    summary.updated += len(changed)
+    summary.deleted += len(gone)
+
+
+def _stored(rows: list[Row]) -> dict[tuple, DataValue]:
+    """The stored values of the rows' cells, by cell, in a few queries."""
+    found: dict[tuple, DataValue] = {}
+    by_element: dict[int, set[str]] = {}
+    for row in rows:
+        by_element.setdefault(row.element.pk, set()).add(row.period)
+    unit_ids = {row.unit.pk for row in rows}
+    for element_id, periods in by_element.items():
+        for value in DataValue.objects.filter(
+            element_id=element_id, period__in=periods, unit_id__in=unit_ids
+        ):
+            found[(value.element_id, value.unit_id, value.period, value.option)] = value
+    return found
+
+
+def _audit_row(row: Row, actor: User | None, action: str, old: DataValue | None) -> DataValueAudit:
+    return DataValueAudit(
+        element=row.element,
+        unit=row.unit,
+        period=row.period,
+        option=row.option,
+        action=action,
+        old_value=old.value if old else None,
+        new_value=row.value,
+        old_status=old.status if old else "",
+        new_status=row.status if row.value is not None else "",
+        actor=actor,
+        actor_name=actor.username if actor else "system",
+    )
+
+
+# Export
+
+
+def export_rows(values: Iterable[DataValue]) -> list[dict[str, Any]]:
+    """Stored values as DHIS2 dataValues rows (values select_related element, unit and stored_by)."""
+    return [
+        {
+            "dataElement": v.element.code,
+            "period": v.period,
+            "orgUnit": v.unit.ref,
+            "categoryOptionCombo": v.option or "default",
+            "value": _plain(v.value),
+            "comment": v.comment,
+            "status": v.status,
+            "storedBy": v.stored_by.username if v.stored_by else "",
+            "lastUpdated": v.updated_at.isoformat(),
+        }
+        for v in values
+    ]
+
+
+def _plain(value: float) -> str:
+    """DHIS2 sends values as strings; whole numbers without '.0'."""
+    return str(int(value)) if value.is_integer() else repr(value)
+
+
+def rows_as_csv(rows: list[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=[*FIELDS, "storedBy", "lastUpdated"], lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def history(value: DataValue) -> list[dict[str, Any]]:
+    """Every change of the value's cell, newest first."""
+    rows = DataValueAudit.objects.filter(
+        element_id=value.element_id, unit_id=value.unit_id, period=value.period, option=value.option
+    )
+    return [
+        {
+            "at": a.at.isoformat(),
+            "actor": a.actor_name,
+            "action": a.action,
+            "old_value": a.old_value,
+            "new_value": a.new_value,
+            "old_status": a.old_status,
+            "new_status": a.new_status,
+        }
+        for a in rows
+    ]

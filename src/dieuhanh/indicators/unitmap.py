@@ -1,0 +1,155 @@
+"""Where a stored figure counts on the map being asked: the asked units whose subtree holds it.
+
+A figure stored on the other map is first carried onto this map's units through the succession:
+2021 → 2025 by the conversion weights (a merge whole, a divided commune by area), 2025 → 2021 by the
+same weights normalised over the new unit's predecessors, so that totals are conserved both ways.
+An old district, which the conversion data does not name, is carried through its communes in equal
+shares. The nation is the same place on every map.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.db.models import Count, Max
+
+from dieuhanh.units.models import Succession, Unit
+
+Place = tuple[int, float, bool]  # (unit id on the asked map, weight, carried from the other map)
+
+
+@dataclass(frozen=True)
+class UnitIndex:
+    """Every unit's map and path, and the succession both ways; built once per process and reused
+    until the units change (a `units load`), because analytics needs it on every request."""
+
+    edition: dict[int, str]
+    path: dict[int, str]
+    by_path: dict[tuple[str, str], int]
+    forward: dict[int, list[tuple[int, float]]]  # old unit → [(new unit, weight)]
+    backward: dict[int, list[tuple[int, float]]]  # new unit → [(old unit, normalised weight)]
+    leaves: dict[int, list[int]]  # a unit without succession rows → its leaf units
+
+    @classmethod
+    def build(cls) -> UnitIndex:
+        edition, path, by_path = {}, {}, {}
+        children: dict[int | None, list[int]] = defaultdict(list)
+        for pk, ed, p, parent in Unit.objects.values_list("id", "edition_id", "path", "parent_id"):
+            edition[pk], path[pk] = ed, p
+            by_path[(ed, p)] = pk
+            children[parent].append(pk)
+        forward: dict[int, list[tuple[int, float]]] = defaultdict(list)
+        into: dict[int, list[tuple[int, float]]] = defaultdict(list)
+        for old, new, weight in Succession.objects.values_list("old_id", "new_id", "weight"):
+            forward[old].append((new, weight))
+            into[new].append((old, weight))
+        backward = {
+            new: [(old, w / sum(x for _, x in olds)) for old, w in olds] for new, olds in into.items()
+        }
+        return cls(edition, path, by_path, dict(forward), backward, _leaves(children))
+
+
+def _leaves(children: dict[int | None, list[int]]) -> dict[int, list[int]]:
+    out: dict[int, list[int]] = {}
+
+    def walk(pk: int) -> list[int]:
+        if pk not in out:
+            kids = children.get(pk, [])
+            out[pk] = [leaf for kid in kids for leaf in walk(kid)] if kids else [pk]
+        return out[pk]
+
+    for root in children.get(None, []):
+        walk(root)
+    return out
+
+
+_lock = threading.Lock()
+_cached: tuple[tuple, UnitIndex] | None = None
+
+
+def unit_index() -> UnitIndex:
+    global _cached
+    version = (
+        tuple(Unit.objects.aggregate(n=Count("id"), top=Max("id")).values()),
+        tuple(Succession.objects.aggregate(n=Count("id"), top=Max("id")).values()),
+    )
+    with _lock:
+        if _cached is None or _cached[0] != version:
+            _cached = (version, UnitIndex.build())
+        return _cached[1]
+
+
+class UnitMap:
+    """The asked units (all of one map) and how any stored unit's figure reaches them."""
+
+    def __init__(self, asked: Iterable[Unit], index: UnitIndex | None = None) -> None:
+        self.asked = list(asked)
+        self.index = index or unit_index()
+        self.edition = self.asked[0].edition_id if self.asked else "VN-2025"
+        self.asked_by_path = {u.path: u.pk for u in self.asked}
+        self._targets: dict[int, list[Place]] = {}
+
+    def places(self, unit_id: int) -> list[Place]:
+        """The unit's figure on this map: itself, or its successors by weight."""
+        index = self.index
+        if index.edition.get(unit_id) == self.edition:
+            return [(unit_id, 1.0, False)]
+        path = index.path.get(unit_id)
+        if path is None:
+            return []
+        if path.count("/") == 2:  # the nation
+            nation = index.by_path.get((self.edition, path))
+            return [(nation, 1.0, True)] if nation is not None else []
+        return [(pk, w, True) for pk, w in self._carry(unit_id)]
+
+    def _carry(self, unit_id: int) -> list[tuple[int, float]]:
+        links = self.index.forward.get(unit_id) or self.index.backward.get(unit_id)
+        if links:
+            return links
+        leaves = [leaf for leaf in self.index.leaves.get(unit_id, []) if leaf != unit_id]
+        shares: dict[int, float] = defaultdict(float)
+        for leaf in leaves:
+            for pk, w in self._carry(leaf):
+                shares[pk] += w / len(leaves)
+        return list(shares.items())
+
+    def containing(self, unit_id: int) -> list[int]:
+        """The asked units whose subtree holds this unit of this map (itself included)."""
+        path = self.index.path[unit_id]
+        out, end = [], 0
+        while (end := path.find("/", end + 1)) != -1:
+            asked = self.asked_by_path.get(path[: end + 1])
+            if asked is not None:
+                out.append(asked)
+        return out
+
+    def targets(self, unit_id: int) -> list[Place]:
+        """Asked units a leaf's counts go to, with weight and whether carried (memoised per unit)."""
+        found = self._targets.get(unit_id)
+        if found is None:
+            found = [
+                (asked, weight, carried)
+                for place, weight, carried in self.places(unit_id)
+                for asked in self.containing(place)
+            ]
+            self._targets[unit_id] = found
+        return found
+
+    def members(self, stored: Iterable[int]) -> dict[int, list[int]]:
+        """Asked unit → the stored units under it that stand for their subtree (the highest ones)."""
+        under: dict[int, list[int]] = defaultdict(list)
+        for unit_id in stored:
+            for asked in self.containing(unit_id):
+                under[asked].append(unit_id)
+        path = self.index.path
+        out = {}
+        for asked, units in under.items():
+            kept: list[int] = []
+            for unit_id in sorted(units, key=path.__getitem__):
+                if not kept or not path[unit_id].startswith(path[kept[-1]]):
+                    kept.append(unit_id)
+            out[asked] = kept
+        return out
