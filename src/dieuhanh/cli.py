@@ -484,6 +484,7 @@ def init(demo: bool = typer.Option(False, "--demo", help="also create the demo u
             create_demo,
             create_demo_directives,
             load_demo_events,
+            load_demo_indicators,
             load_demo_task_list,
             register_demo_cases,
         )
@@ -494,7 +495,8 @@ def init(demo: bool = typer.Option(False, "--demo", help="also create the demo u
             console.print(line)
         for login in create_demo():
             console.print(login)
-        for line in [*register_demo_cases(), *create_demo_directives(), *load_demo_task_list()]:
+        demo_lines = [*register_demo_cases(), *create_demo_directives(), *load_demo_task_list()]
+        for line in [*demo_lines, *load_demo_indicators()]:
             console.print(line)
 
 

@@ -246,3 +246,50 @@ def _demo_operator(unit):
         full_name=f"Cán bộ {unit.name}",
         validate=False,
     )
+
+
+def load_demo_indicators() -> list[str]:
+    """The ICT catalogue with the seeds' figures, and a commune report of Hồ Chí Minh City kept on the
+    pre-2025 map (Jan 2020 – Aug 2021), which the 2025 map's pages show carried through the succession."""
+    from dieuhanh.indicators.catalog import load
+    from dieuhanh.indicators.datavalues import import_values
+    from dieuhanh.indicators.services import save_data_element, save_data_set
+    from dieuhanh.units.models import Unit
+    from dieuhanh.units.scoping import Area
+
+    catalog = load("ict", actor=None, with_seed_values=True)
+    save_data_element(
+        actor=None,
+        code="online_dossiers",
+        name="Hồ sơ thủ tục hành chính nộp trực tuyến",
+        name_en="Administrative dossiers filed online",
+        unit="hồ sơ",
+        aggregation="sum",
+        period_type="monthly",
+    )
+    save_data_set(
+        actor=None,
+        code="bao_cao_xa",
+        name="Báo cáo dịch vụ công trực tuyến cấp xã",
+        elements=["online_dossiers"],
+        period_type="monthly",
+        unit_kind="commune",
+        due_day=5,
+    )
+    communes = Unit.objects.filter(edition_id="VN-2021", path__under="/VN/79/").leaves().order_by("code")
+    months = [f"{y}{m:02d}" for y in (2020, 2021) for m in range(1, 13) if (y, m) <= (2021, 8)]
+    records = [
+        {
+            "dataElement": "online_dossiers",
+            "period": month,
+            "orgUnit": unit.ref,
+            "value": 40 + (int(unit.code) * 7 + int(month)) % 90 + (25 if month >= "2021" else 0),
+        }
+        for unit in communes
+        for month in months
+    ]
+    summary = import_values(records, actor=None, area=Area(True, frozenset()))
+    return [
+        f"Chỉ tiêu ngành TT&TT: {sum(catalog.counts.values())} mục danh mục, số liệu các báo cáo mẫu",
+        f"Báo cáo cấp xã TP.HCM (bản đồ cũ): mới {summary.imported}, không đổi {summary.ignored}",
+    ]

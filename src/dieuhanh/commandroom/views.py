@@ -6,6 +6,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from dieuhanh.accounts.guards import caller
+from dieuhanh.indicators.services import unit_figures
 from dieuhanh.units import services
 from dieuhanh.units.models import Edition, Unit, UnitQuerySet
 from dieuhanh.units.scoping import area_aware
@@ -87,5 +88,6 @@ def unit_page(request: HttpRequest, edition: str, code: str) -> HttpResponse:
             "successors": services.successors(unit),
             "predecessors": services.predecessors(unit),
             "figures": recent_figures(unit),
+            "indicators": unit_figures(unit, language=request.LANGUAGE_CODE),
         },
     )

@@ -1,4 +1,8 @@
+from django import forms
 from django.contrib import admin
+
+from dieuhanh.indicators.analytics import check_formula
+from dieuhanh.indicators.formula import FormulaError
 
 from dieuhanh.indicators.models import DataElement, DataSet, DataValue, DataValueAudit, Indicator, Target
 
@@ -16,8 +20,23 @@ class DataSetAdmin(admin.ModelAdmin):
     filter_horizontal = ["elements"]
 
 
+class IndicatorForm(forms.ModelForm):
+    class Meta:
+        model = Indicator
+        fields = "__all__"
+
+    def clean_formula(self) -> str:
+        text = self.cleaned_data["formula"]
+        try:
+            check_formula(text)
+        except FormulaError as exc:
+            raise forms.ValidationError(f"{exc}: {exc.pointer(text)}") from None
+        return text
+
+
 @admin.register(Indicator)
 class IndicatorAdmin(admin.ModelAdmin):
+    form = IndicatorForm
     list_display = ["code", "name", "formula", "unit", "decimals"]
     search_fields = ["code", "name", "formula"]
 

@@ -12,6 +12,7 @@ from django.db.models import Min, Q
 
 from dieuhanh.accounts.models import Role, User
 from dieuhanh.accounts.services import audit
+from dieuhanh.indicators import analytics
 from dieuhanh.indicators.analytics import AnalyticsError, check_formula
 from dieuhanh.indicators.formula import FormulaError
 from dieuhanh.indicators.models import (
@@ -23,7 +24,7 @@ from dieuhanh.indicators.models import (
     Target,
     ValueType,
 )
-from dieuhanh.indicators.periods import PeriodError, parse
+from dieuhanh.indicators.periods import Period, PeriodError, parse
 from dieuhanh.units.models import Unit
 from dieuhanh.units.scoping import Area
 from dieuhanh.vnformat import VN_TZ
@@ -216,3 +217,39 @@ def _at_levels(bounds: list[Unit], levels: list[int], edition: str, area: Area) 
             subtree = subtree.filter(path__under=bound.path, edition_id=bound.edition_id)
         out += subtree.order_by("path")
     return out
+
+
+# A unit's latest figures (the unit page)
+
+
+def unit_figures(unit: Unit, *, limit: int = 20, language: str = "vi") -> list[dict[str, Any]]:
+    """The data elements with values in the unit's area (either map), each at its latest period,
+    latest first."""
+    here = DataValue.objects.filter(unit__edition_id=unit.edition_id, unit__path__under=unit.path)
+    elsewhere = DataValue.objects.exclude(unit__edition_id=unit.edition_id)
+    if unit.kind != "nation":  # the other map's national figures do not carry down to a part of it
+        elsewhere = elsewhere.exclude(unit__kind="nation")
+    latest: dict[str, Period] = {}
+    for code, pid in (here | elsewhere).values_list("element__code", "period").distinct():
+        period = parse(pid)
+        if code not in latest or _recency(period) > _recency(latest[code]):
+            latest[code] = period
+    by_period: dict[Period, list[str]] = {}
+    for code, period in latest.items():
+        by_period.setdefault(period, []).append(code)
+    rows = []
+    for period in sorted(by_period, key=_recency, reverse=True):
+        dims = [analytics.dimension(code) for code in sorted(by_period[period])]
+        rows += [
+            {**r, "name": d.name}
+            for d in dims
+            for r in analytics.rows([d], [period], [unit], language=language)
+        ]
+        if len(rows) >= limit:
+            break
+    return rows[:limit]
+
+
+def _recency(period: Period) -> tuple[date, int]:
+    """Later first; of two ending the same day, the longer (8 months to date before August)."""
+    return (period.end, (period.end - period.start).days)
