@@ -3,7 +3,6 @@ from django.contrib import admin
 
 from dieuhanh.indicators.analytics import check_formula
 from dieuhanh.indicators.formula import FormulaError
-
 from dieuhanh.indicators.models import DataElement, DataSet, DataValue, DataValueAudit, Indicator, Target
 
 
@@ -23,7 +22,7 @@ class DataSetAdmin(admin.ModelAdmin):
 class IndicatorForm(forms.ModelForm):
     class Meta:
         model = Indicator
-        fields = "__all__"
+        fields = ["code", "name", "name_en", "formula", "unit", "decimals", "description"]
 
     def clean_formula(self) -> str:
         text = self.cleaned_data["formula"]
