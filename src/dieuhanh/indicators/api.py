@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
-from ninja import Query, Router, Schema
+from ninja import Query, Router, Schema, Status
 from ninja.errors import HttpError
 from pydantic import Field
 
@@ -101,7 +101,7 @@ def post_data_element(request: HttpRequest, body: DataElementIn):
     _admin(user)
     fields = body.dict()
     fields["options"] = [o for o in fields["options"]]
-    return 201, services.save_data_element(actor=user, **fields)
+    return Status(201, services.save_data_element(actor=user, **fields))
 
 
 class IndicatorIn(Schema):
@@ -125,7 +125,7 @@ def list_indicators(request: HttpRequest):
 def post_indicator(request: HttpRequest, body: IndicatorIn):
     user = caller(request)
     _admin(user)
-    return 201, services.save_indicator(actor=user, **body.dict())
+    return Status(201, services.save_indicator(actor=user, **body.dict()))
 
 
 class TargetIn(Schema):
@@ -163,7 +163,7 @@ def post_target(request: HttpRequest, body: TargetIn):
     _admin(user)
     unit = _unit(user, body.unit)
     target = services.save_target(actor=user, **{**body.dict(), "unit": unit})
-    return 201, {**body.dict(), "unit": unit.ref, "period": target.period}
+    return Status(201, {**body.dict(), "unit": unit.ref, "period": target.period})
 
 
 class DataSetOut(Schema):

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 
 from dieuhanh.accounts.models import User
 from dieuhanh.accounts.services import audit
@@ -268,6 +269,7 @@ def import_values(
 
 def _write(rows: list[Row], summary: ImportSummary, actor: User | None) -> None:
     stored = _stored(rows)
+    now = timezone.now()
     new, changed, gone, trail = [], [], [], []
     for row in rows:
         old = stored.get(row.cell)
@@ -296,6 +298,7 @@ def _write(rows: list[Row], summary: ImportSummary, actor: User | None) -> None:
         else:
             trail.append(_audit_row(row, actor, "update", old))
             old.value, old.status, old.comment, old.stored_by = row.value, row.status, row.comment, actor
+            old.updated_at = now  # bulk_update does not apply auto_now
             changed.append(old)
     DataValue.objects.bulk_create(new, batch_size=1000)
     DataValue.objects.bulk_update(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 from typing import Any
+from zipfile import BadZipFile
 
 from openpyxl import Workbook, load_workbook
 from openpyxl.styles import Font, PatternFill, Protection
@@ -100,7 +101,7 @@ def records(body: bytes, data_set: DataSet) -> list[dict[str, Any]]:
     """Import records of a filled form, each with `_line`, its row in the spreadsheet."""
     try:
         sheet = load_workbook(io.BytesIO(body), read_only=True, data_only=True).worksheets[0]
-    except (InvalidFileException, OSError, KeyError, ValueError, IndexError):
+    except (InvalidFileException, BadZipFile, OSError, KeyError, ValueError, IndexError):
         raise TemplateError("the upload is not an Excel (.xlsx) file") from None
     head = {row[0]: row[1:] for row in sheet.iter_rows(min_row=1, max_row=4, values_only=True) if row}
     code = _cell(head.get("Mã biểu"))
