@@ -385,11 +385,12 @@ def test_event_counts_come_from_the_rollups_as_they_are(platform, world):
         B: 3,
     }
 
-    days = table(world.leader, "ev.test.positive", "20210815;20210820;20210821", HCMC)
+    days = table(world.leader, "ev.test.positive", "20210815;20210820;20210821;2021W33", HCMC)
     assert {pe: r["value"] for (_, pe, _), r in days.items()} == {
         "20210815": 3,
         "20210820": 2,
         "20210821": 1,
+        "2021W33": 3,  # Monday 16 to Sunday 22 August
     }
     assert days[("ev.test.positive", "20210815", HCMC)]["pe_label"] == "ngày 15/8/2021"
 
@@ -431,3 +432,54 @@ def test_the_answer_is_as_of_now(figures):
     assert values_by_unit(table(figures.leader, "a", "202108", HCMC)) == {HCMC: 40}
     store("a", [("VN-2025:25747", "202108", 5)])  # Thủ Dầu Một, another ward of the city
     assert values_by_unit(table(figures.leader, "a", "202108", HCMC)) == {HCMC: 45}
+
+
+# Probes beyond the brief: where the rules above meet each other
+
+
+def test_an_old_provinces_own_value_does_not_hide_another_old_provinces_communes(world):
+    """New HCMC = old HCMC + Bình Dương + Bà Rịa - Vũng Tàu. Old HCMC reported a city total; Bình
+    Dương reported per commune. Each figure stands for its own old subtree, so the new city is both."""
+    element("revenue")
+    store("revenue", [("VN-2021:79", "202108", 500)], edition="VN-2021")
+    binh_duong = leaves_under("VN-2021:74")
+    store("revenue", [(u.ref, "202108", 2) for u in binh_duong], edition="VN-2021")
+    (row,) = table(world.leader, "revenue", "202108", HCMC).values()
+    assert row["value"] == pytest.approx(500 + 2 * len(binh_duong), abs=ROUNDING)
+
+
+def test_a_provinces_own_value_for_one_month_does_not_hide_its_wards_next_month(world):
+    """The city reported July as a whole and August per ward: the quarter is both months, with no
+    figure counted twice."""
+    element("revenue")
+    store("revenue", [(HCMC, "202107", 1000), (A, "202108", 10), (B, "202108", 20)])
+    rows = table(world.leader, "revenue", "202107;202108;2021Q3", HCMC)
+    assert {pe: r["value"] for (_, pe, _), r in rows.items()} == {
+        "202107": 1000,
+        "202108": 30,
+        "2021Q3": 1030,
+    }
+
+
+def test_rows_round_half_up_as_a_reader_expects(figures):
+    """formula.round() rounds the decimal text half up ("2.675 gives 2.68 as a reader expects");
+    the rows' own rounding to the indicator's decimals should read the same."""
+    indicator("half", "#{b} / #{a}", decimals=0)  # Sài Gòn: 40 / 10 = 4; the city: 100 / 40 = 2.5
+    element("price")
+    store("price", [(A, "202108", 2.675)])
+    half = table(figures.leader, "half", "202108", HCMC)[("half", "202108", HCMC)]["value"]
+    price = table(figures.leader, "price", "202108", A)[("price", "202108", A)]["value"]
+    assert (half, price) == (3, 2.68)
+
+
+def test_a_ward_operator_cannot_read_the_province_through_share(figures):
+    """share(#{a}) at Bến Thành is its figure over the city's: with its own figure, the operator of
+    Bến Thành would have the city's total (outside their area) to the unit."""
+    indicator("a_share", "share(#{a})")
+    response = ask(figures.operator_a, "a;a_share", "202108", A)
+    if response.status_code == 200:
+        rows = {(r["dx"], r["ou"]): r["value"] for r in response.json()["rows"]}
+        assert rows.get(("a", A)) == 30
+        assert rows.get(("a_share", A)) is None, "30 / share × 100 = the city's total, 40"
+    else:
+        assert response.status_code in (403, 422)

@@ -22,6 +22,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.db.models import Sum
@@ -31,6 +32,7 @@ from dieuhanh.indicators.models import DataElement, DataValue, Indicator, Target
 from dieuhanh.indicators.periods import Period, parse
 from dieuhanh.indicators.unitmap import UnitMap
 from dieuhanh.units.models import Unit
+from dieuhanh.units.scoping import Area
 from dieuhanh.warehouse.kinds import KINDS
 from dieuhanh.warehouse.models import Rollup, RollupMonth
 
@@ -242,10 +244,18 @@ class Reader:
         rows = DataValue.objects.filter(element=element, period__in=list(wanted))
         if ref.option:
             rows = rows.filter(option=ref.option)
-        at_units = _cells_at_units(
-            rows.values_list("unit_id", "period", "value", "status"), self.units, element
-        )
-        return _combine_units(at_units, periods, element, self.units)
+        stored = _by_unit(rows.values_list("unit_id", "period", "value", "status"), element)
+        if element.aggregation == "last":
+            # DHIS2's "last": each unit's latest value in the period, then summed over units.
+            stored = _latest_per_unit(stored, periods, element)
+            wanted = {p.id: p for p in periods}
+        in_space = _in_space(stored, wanted, element, self.units)
+        return {
+            (asked, period.id): cell
+            for period in periods
+            for asked in self.units.asked_ids
+            if (cell := _in_time(in_space, asked, period, element)) is not None
+        }
 
 
 def _as_date(value: object) -> date:
@@ -269,76 +279,69 @@ def _stored_periods(periods: set[Period], period_type: str) -> dict[str, Period]
     return out
 
 
-@dataclass
-class Stored:
-    """The values stored at one unit of the asked map (after carrying), per period id."""
-
-    sums: dict[str, float] = field(default_factory=lambda: defaultdict(float))
-    weights: dict[str, float] = field(default_factory=lambda: defaultdict(float))
-    estimate: set[str] = field(default_factory=set)
-    carried: set[str] = field(default_factory=set)
-
-    def cell(self, pid: str, average: bool) -> Cell | None:
-        if pid not in self.sums:
-            return None
-        value = self.sums[pid] / self.weights[pid] if average else self.sums[pid]
-        return Cell(value, pid in self.estimate, pid in self.carried)
-
-
-def _cells_at_units(rows: Iterable[tuple], units: UnitMap, element: DataElement) -> dict[int, Stored]:
-    """Stored rows placed on the asked map's units, options and carried parts combined per period."""
-    average = element.aggregation == "average"
-    stored: dict[int, Stored] = defaultdict(Stored)
+def _by_unit(rows: Iterable[tuple], element: DataElement) -> dict[int, dict[str, Cell]]:
+    """Stored unit → period id → its value, the options combined (summed; averaged for averages)."""
+    parts: dict[tuple[int, str], list[tuple[float, bool]]] = defaultdict(list)
     for unit_id, pid, value, status in rows:
-        for target, weight, carried in units.places(unit_id):
-            if carried and element.aggregation == "none":
-                continue
-            at = stored[target]
-            at.sums[pid] += value * weight
-            at.weights[pid] += weight if average else 1
-            if status == "estimate":
-                at.estimate.add(pid)
-            if carried:
-                at.carried.add(pid)
-    return stored
+        parts[(unit_id, pid)].append((value, status == "estimate"))
+    out: dict[int, dict[str, Cell]] = defaultdict(dict)
+    for (unit_id, pid), values in parts.items():
+        total = sum(v for v, _ in values)
+        value = total / len(values) if element.aggregation == "average" else total
+        out[unit_id][pid] = Cell(value, any(e for _, e in values))
+    return out
 
 
-def _in_time(at: Stored, period: Period, element: DataElement) -> Cell | None:
-    """The stored unit's value for the period: its own, or its parts' (sum, average or last)."""
+def _latest_per_unit(
+    stored: dict[int, dict[str, Cell]], periods: set[Period], element: DataElement
+) -> dict[int, dict[str, Cell]]:
+    flat = {(u, pid): cell for u, cells in stored.items() for pid, cell in cells.items()}
+    out: dict[int, dict[str, Cell]] = defaultdict(dict)
+    for unit_id in stored:
+        for period in periods:
+            if (cell := _in_time(flat, unit_id, period, element)) is not None:
+                out[unit_id][period.id] = cell
+    return out
+
+
+def _in_space(
+    stored: dict[int, dict[str, Cell]], periods: dict[str, Period], element: DataElement, units: UnitMap
+) -> Cells:
+    """Per asked unit and stored period: the values stored in its subtree, of either map, combined;
+    a unit with its own value stands for the units below it on its own map."""
+    out: Cells = {}
     average = element.aggregation == "average"
-    own = at.cell(period.id, average)
+    for pid in periods:
+        found = {u: cells[pid] for u, cells in stored.items() if pid in cells}
+        for asked, shares in units.shares(found).items():
+            if element.aggregation == "none":
+                shares = [(u, w) for u, w in shares if u == asked]
+            if not shares:
+                continue
+            total = sum(found[u].value * w for u, w in shares)
+            weight = sum(w for _, w in shares)
+            estimate = any(found[u].estimate for u, _ in shares)
+            carried = any(units.is_carried(u) for u, _ in shares)
+            out[(asked, pid)] = Cell(total / weight if average else total, estimate, carried)
+    return out
+
+
+def _in_time(cells: Cells, asked: int, period: Period, element: DataElement) -> Cell | None:
+    """The asked unit's value for the period: as stored for it, or its parts' (sum, average or last)."""
+    own = cells.get((asked, period.id))
     if own is not None or element.aggregation == "none":
         return own
-    parts = [c for p in period.split(element.period_type) if (c := at.cell(p.id, average)) is not None]
+    parts = [c for p in period.split(element.period_type) if (c := cells.get((asked, p.id))) is not None]
     if not parts:
         return None
     if element.aggregation == "last":
         return parts[-1]
     total = sum(c.value for c in parts)
     return Cell(
-        total / len(parts) if average else total,
+        total / len(parts) if element.aggregation == "average" else total,
         any(c.estimate for c in parts),
         any(c.carried for c in parts),
     )
-
-
-def _combine_units(
-    stored: dict[int, Stored], periods: set[Period], element: DataElement, units: UnitMap
-) -> Cells:
-    """Per asked unit and period: the stored units under it, the highest standing for its subtree."""
-    out: Cells = {}
-    for period in periods:
-        found = {u: c for u, at in stored.items() if (c := _in_time(at, period, element)) is not None}
-        for asked, members in units.members(found).items():
-            if element.aggregation == "none":
-                members = [m for m in members if m == asked]
-            cells = [found[m] for m in members]
-            if cells:
-                total = sum(c.value for c in cells)
-                value = total / len(cells) if element.aggregation == "average" else total
-                carried = any(c.carried for c in cells)
-                out[(asked, period.id)] = Cell(value, any(c.estimate for c in cells), carried)
-    return out
 
 
 # Targets
@@ -435,7 +438,9 @@ def target_refs(tree: f.Node) -> set[str]:
     return set()
 
 
-def compute(dims: list[Dimension], periods: list[Period], units: list[Unit]) -> Answer:
+def compute(
+    dims: list[Dimension], periods: list[Period], units: list[Unit], area: Area | None = None
+) -> Answer:
     """Read every cell the dimensions' formulas need for these periods (and cùng kỳ) and units."""
     asked = set(periods) | {p.last_year() for p in periods}
     wanted: dict[str, set[Period]] = defaultdict(set)
@@ -444,7 +449,7 @@ def compute(dims: list[Dimension], periods: list[Period], units: list[Unit]) -> 
         for ref, chain in needs(dim.tree):
             uses_parent |= "parent" in chain
             wanted[ref].update(shifted(p, chain) for p in asked)
-    parents = {u.pk: u.parent_id for u in units if u.parent_id} if uses_parent else {}
+    parents = _parents(units, area) if uses_parent else {}
     extra = Unit.objects.filter(pk__in=set(parents.values()) - {u.pk for u in units}) if parents else []
     reader = Reader(UnitMap([*units, *extra]))
     cells = {ref: reader.cells(ref, chosen) for ref, chosen in wanted.items()}
@@ -452,16 +457,25 @@ def compute(dims: list[Dimension], periods: list[Period], units: list[Unit]) -> 
     return Answer(cells, targets(codes, [u.pk for u in units], asked), parents)
 
 
+def _parents(units: list[Unit], area: Area | None) -> dict[int, int]:
+    """Each unit's parent, where the caller may see it: share() must not reveal a total outside the area."""
+    found = {u.parent_id for u in units if u.parent_id}
+    visible = set(Unit.objects.filter(pk__in=found).within(area).values_list("pk", flat=True))
+    return {u.pk: u.parent_id for u in units if u.parent_id in visible}
+
+
 def rows(
     dims: list[Dimension],
     periods: list[Period],
     units: list[Unit],
     *,
+    area: Area | None = None,
     language: str = "vi",
     empty: bool = False,
 ) -> list[dict]:
-    """One row per dimension × period × unit that has a value (every one with empty=True)."""
-    answer = compute(dims, periods, units)
+    """One row per dimension × period × unit that has a value (every one with empty=True); `area`
+    is the caller's, for the units a formula looks at beyond those asked (share's parent)."""
+    answer = compute(dims, periods, units, area)
     out = []
     for dim in dims:
         for period in periods:
@@ -500,7 +514,9 @@ def _pct(value: float | None, base: float | None, *, change: bool = False) -> fl
 
 
 def _round(value: float | None, decimals: int) -> float | int | None:
+    """Half away from zero on the number as written (2.675 → 2.68), as a reader rounds."""
     if value is None:
         return None
-    rounded = round(value, decimals)
-    return int(rounded) if decimals == 0 or float(rounded).is_integer() else rounded
+    step = Decimal(1).scaleb(-decimals)
+    rounded = float(Decimal(repr(value)).quantize(step, rounding=ROUND_HALF_UP))
+    return int(rounded) if rounded.is_integer() else rounded

@@ -138,18 +138,39 @@ class UnitMap:
             self._targets[unit_id] = found
         return found
 
-    def members(self, stored: Iterable[int]) -> dict[int, list[int]]:
-        """Asked unit → the stored units under it that stand for their subtree (the highest ones)."""
-        under: dict[int, list[int]] = defaultdict(list)
+    @property
+    def asked_ids(self) -> list[int]:
+        return [u.pk for u in self.asked]
+
+    def is_carried(self, unit_id: int) -> bool:
+        return self.index.edition.get(unit_id) != self.edition
+
+    def shares(self, stored: Iterable[int]) -> dict[int, list[tuple[int, float]]]:
+        """Asked unit → [(stored unit, the share of its value that falls in the asked unit's subtree)],
+        a stored unit left out where a unit above it on its own map has a value (it stands for it)."""
+        under: dict[int, dict[int, float]] = defaultdict(lambda: defaultdict(float))
         for unit_id in stored:
-            for asked in self.containing(unit_id):
-                under[asked].append(unit_id)
-        path = self.index.path
+            for place, weight, _ in self.places(unit_id):
+                for asked in self.containing(place):
+                    under[asked][unit_id] += weight
+        key = self._map_path
         out = {}
-        for asked, units in under.items():
+        for asked, found in under.items():
+            nations = sorted((u for u in found if key(u)[1].count("/") == 2), key=self.is_carried)
+            if nations:  # the nation is one place on every map: its own figure, this map's first
+                out[asked] = [(nations[0], found[nations[0]])]
+                continue
             kept: list[int] = []
-            for unit_id in sorted(units, key=path.__getitem__):
-                if not kept or not path[unit_id].startswith(path[kept[-1]]):
+            for unit_id in sorted(found, key=key):
+                if not kept or not _below(key(unit_id), key(kept[-1])):
                     kept.append(unit_id)
-            out[asked] = kept
+            out[asked] = [(u, found[u]) for u in kept]
         return out
+
+    def _map_path(self, unit_id: int) -> tuple[str, str]:
+        return (self.index.edition[unit_id], self.index.path[unit_id])
+
+
+def _below(unit: tuple[str, str], other: tuple[str, str]) -> bool:
+    """True when `unit` lies in `other`'s subtree on the same map."""
+    return unit[0] == other[0] and unit[1].startswith(other[1])

@@ -1,0 +1,1111 @@
+"""Benchmark: analytics — one indicator × every commune × 12 months over a warehouse of millions of test
+results, beside a GROUP BY over the raw events (DESIGN.md §6).
+
+    .venv/bin/python bench/analytics.py [--db pg|sqlite] [--events N] [--runs N] [--reuse] [--profile]
+                                        [--seed S] [--pg-url URL]
+
+The database runs in a child process of this script (`--child pg|sqlite`) with its own scratch
+database (PostgreSQL: `dieuhanh_bench_analytics`; SQLite: a file in a fixed folder under the temporary
+directory) and DIEUHANH_* environment; the child prints its figures as one JSON line and the parent
+prints the table and writes bench/results/analytics.json.
+
+The data (docs/analytics-bench.md): N test results (kind "test", warehouse_testresult) over the
+3,321 communes of VN-2025 and the 24 months of 2020 and 2021 (2021 the busier year), each commune
+weighted as `synth.commune_populations` weights the communes people live in (wards favoured,
+heavy-tailed), every commune lived in; months weighted by a table of epidemic waves, hours of the day
+by a daytime rhythm; 1% invalid, positives at the month's rate times the commune's own factor (about
+8% overall); 35% PCR. They BYPASS the ingest pipeline (about 30,000 rows/s, bench/ingest.py): they are
+written straight into the table with COPY (PostgreSQL) or executemany (SQLite) in the columns and
+forms the pipeline writes (ids in time order, UTC times, 32-byte person keys), with the tables'
+indexes dropped for the load and recreated after it from their catalog definitions. The daily and
+monthly rollups are then made from the loaded events with one INSERT … SELECT … GROUP BY each, by the
+local (Asia/Ho_Chi_Minh) day and month and (result, method) as dim1 and dim2: what the ingest's
+`_add_to_rollups` would have left; a sample of their cells is checked against direct counts of the
+events (by the ORM, with the local day's bounds computed in Python), and their totals against N.
+With --reuse the loaded database is kept and used again when it was made from the same arguments.
+
+Measured, interleaved run by run (--runs, after one untimed warm-up of each):
+- service: `analytics.rows([positives], 2021's 12 months, every VN-2025 commune)`, the indicator
+  `positives` = #{ev.test.positive} made through `services.save_indicator`, the units resolved once
+  by `services.units_named(["LEVEL-2"], …)` for a national leader (their time is shown apart);
+- HTTP: GET /api/v1/analytics?dx=positives&pe=…&ou=LEVEL-2 through Django's test Client with a
+  national leader's bearer token (the full middleware, ninja and serialisation, without a socket);
+- the same two for `positives_yoy` = yoy(#{ev.test.positive}) (reads 2020 too);
+- raw: SELECT commune_id, local month, count(*) FROM warehouse_testresult WHERE result = 'positive'
+  AND at in 2021 GROUP BY both, on the same database in the same process.
+Before the clock, the answers are compared cell by cell (commune × month; for yoy with the raw
+counts of 2020 too): service, HTTP and raw must agree everywhere, or the run stops. Also recorded:
+the queries one answer makes and their database time, the query plans of the analytics read and of
+the raw scan, and, with --profile, cProfile over one service answer and one request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import hashlib
+import io
+import json
+import math
+import os
+import pstats
+import random
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from itertools import accumulate
+from pathlib import Path
+from typing import NamedTuple
+from urllib.parse import urlencode, urlsplit
+
+from common import (  # bench/ is on sys.path
+    ROOT,
+    child_env,
+    log,
+    machine,
+    pg_version,
+    render_table,
+    setup_django,
+    shown,
+    timed,
+)
+
+RESULTS = ROOT / "bench" / "results" / "analytics.json"
+DEFAULT_PG_URL = os.environ.get("DIEUHANH_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+SCRATCH_PG_DB = "dieuhanh_bench_analytics"
+# Fixed rather than a TemporaryDirectory: --reuse keeps the SQLite file here between runs.
+SQLITE_HOME = Path(tempfile.gettempdir()) / "dieuhanh-bench-analytics-sqlite"
+EVENTS, ROLLUP, ROLLUP_MONTH = "warehouse_testresult", "warehouse_rollup", "warehouse_rollupmonth"
+LOADED_TABLES = (EVENTS, ROLLUP, ROLLUP_MONTH)
+META_TABLE = "bench_analytics_load"
+EDITION, NATION_REF = "VN-2025", "VN-2025:VN"
+# Bumped whenever the generated rows change, so that --reuse refuses a database made by older code.
+GENERATOR = 1
+PERSON_KEY = b"bench-analytics-fixed-person-key"
+DAY, HOUR = 86_400, 3_600
+UTC_OFFSET = 7 * HOUR  # Asia/Ho_Chi_Minh: UTC+7 all year
+LOCAL_TZ = "Asia/Ho_Chi_Minh"
+YEARS = (2020, 2021)
+ASKED_YEAR = 2021
+# Tests per month (relative) and the share positive, by month: 2020's few tests, then 2021's waves
+# (Hải Dương in February, Bắc Giang in May–June, the Delta wave from July, the autumn reopening).
+VOLUME = {
+    2020: (2, 3, 4, 4, 2, 1, 3, 5, 3, 2, 2, 2),
+    2021: (3, 5, 3, 3, 6, 8, 12, 14, 12, 8, 8, 8),
+}
+POSITIVE = {
+    2020: (0.02, 0.03, 0.04, 0.03, 0.02, 0.02, 0.03, 0.04, 0.03, 0.02, 0.02, 0.02),
+    2021: (0.04, 0.06, 0.03, 0.03, 0.07, 0.08, 0.12, 0.14, 0.11, 0.07, 0.08, 0.09),
+}
+INVALID, PCR = 0.01, 0.35
+# Tests per hour of the local day: sampling in the morning and the afternoon, a few at night (which
+# fall on the day before in UTC, so the rollups' local days matter).
+HOURLY = (1, 1, 1, 1, 1, 2, 6, 12, 14, 12, 9, 6, 4, 7, 10, 10, 8, 5, 3, 2, 2, 1, 1, 1)
+PEOPLE_PER_TEST = 0.3  # people in the key pool per test: most people are tested a few times
+COMMUNE_FACTOR_SIGMA = 0.5  # a commune's positive rate: the month's times a log-normal factor
+COPY_LINES = 50_000  # per write into COPY / per executemany: bounds the memory of one chunk
+ROLLUP_SAMPLE = 40  # rollup cells of each table checked against a direct count
+PROFILE_TOP = 25
+# The issue's goals on this machine.
+GOAL_P95_S, GOAL_RATIO = 0.1, 20.0
+INDICATORS = {  # code: (name, formula, unit, decimals)
+    "positives": ("Ca xét nghiệm dương tính", "#{ev.test.positive}", "ca", 0),
+    "positives_yoy": ("Ca dương tính so với cùng kỳ", "yoy(#{ev.test.positive})", "%", 1),
+}
+
+
+def load_params(args: argparse.Namespace) -> dict:
+    """What the loaded data depends on: --reuse uses a database only when these match."""
+    return {"generator": GENERATOR, "events": args.events, "seed": args.seed, "edition": EDITION}
+
+
+def months() -> list[tuple[int, int]]:
+    return [(year, month) for year in YEARS for month in range(1, 13)]
+
+
+def asked_periods() -> str:
+    return ";".join(f"{ASKED_YEAR}{month:02d}" for month in range(1, 13))
+
+
+def local_epoch(year: int, month: int) -> int:
+    """Epoch seconds of the month's first local midnight."""
+    return int(datetime(year, month, 1, tzinfo=UTC).timestamp()) - UTC_OFFSET
+
+
+# ---------------------------------------------------------------- generating test results
+
+
+class Test(NamedTuple):
+    at: int  # epoch seconds
+    commune: int  # index into the communes
+    result: int  # index into RESULTS
+    method: int  # index into METHODS
+    person: int
+
+
+RESULTS_, METHODS = ("positive", "negative", "invalid"), ("pcr", "rapid")
+
+
+def month_counts(total: int) -> list[int]:
+    """The rows of each month of YEARS, by VOLUME, adding up to exactly `total`."""
+    weights = [VOLUME[year][month - 1] for year, month in months()]
+    counts = [total * w // sum(weights) for w in weights]
+    for i in range(total - sum(counts)):
+        counts[i % len(counts)] += 1
+    return counts
+
+
+class Tests:
+    """Test results month by month, sorted by time. The hot loop draws random() into lookup tables."""
+
+    def __init__(self, rng: random.Random, weights: list[float], people: int):
+        self.rng = rng
+        self.cum_weights = list(accumulate(weights))
+        self.factors = [math.exp(rng.gauss(0.0, COMMUNE_FACTOR_SIGMA)) for _ in weights]
+        self.hours = [hour for hour, w in enumerate(HOURLY) for _ in range(w)]
+        self.people = people
+
+    def month(self, year: int, month: int, count: int) -> list[Test]:
+        rng, random_, hours, factors, people = (
+            self.rng,
+            self.rng.random,
+            self.hours,
+            self.factors,
+            self.people,
+        )
+        start = local_epoch(year, month)
+        days = (local_epoch(*divmod_month(year, month + 1)) - start) // DAY
+        rate = POSITIVE[year][month - 1]
+        communes = rng.choices(range(len(factors)), cum_weights=self.cum_weights, k=count)
+        rows = []
+        for commune in communes:
+            at = (
+                start
+                + int(random_() * days) * DAY
+                + hours[int(random_() * len(hours))] * HOUR
+                + int(random_() * HOUR)
+            )
+            r = random_()
+            result = 2 if r < INVALID else (0 if r - INVALID < rate * factors[commune] else 1)
+            method = 0 if random_() < PCR else 1
+            rows.append(Test(at, commune, result, method, int(random_() * people)))
+        rows.sort()
+        return rows
+
+
+def divmod_month(year: int, month: int) -> tuple[int, int]:
+    """(year, month) with month 13 carried into the next year."""
+    return (year + 1, 1) if month == 13 else (year, month)
+
+
+class TimeText:
+    """Epoch seconds → the UTC text a database stores for that instant, looked up by day and second."""
+
+    def __init__(self, suffix: str):
+        from dieuhanh.warehouse.synth import clock_faces
+
+        first = date(YEARS[0] - 1, 12, 31)
+        self.epoch0 = int(datetime(first.year, first.month, first.day, tzinfo=UTC).timestamp())
+        self.dates = [(first + timedelta(days=d)).isoformat() + " " for d in range(366 * len(YEARS) + 3)]
+        self.faces, self.suffix = clock_faces(), suffix
+
+    def __call__(self, t: int) -> str:
+        day, second = divmod(t - self.epoch0, DAY)
+        return self.dates[day] + self.faces[second] + self.suffix
+
+
+def person_key(person: int) -> bytes:
+    """A 32-byte key as the pipeline's HMAC gives, from the person's number under a fixed key."""
+    return hashlib.blake2b(person.to_bytes(8, "little"), key=PERSON_KEY, digest_size=32).digest()
+
+
+# ---------------------------------------------------------------- writing them (child, Django set up)
+
+
+COLUMNS = "id, source_id, source_event_id, commune_id, at, person_key, method, result"
+
+
+def write_copy(rows: list[Test], first_id: int, source: int, communes: list[int], text: TimeText) -> None:
+    """A month's rows into warehouse_testresult with COPY, in COPY's text format, in one transaction."""
+    from django.db import connection, transaction
+
+    with transaction.atomic():
+        cursor = connection.connection.cursor()
+        with cursor.copy(f"COPY {EVENTS} ({COLUMNS}) FROM STDIN") as copy:
+            for first in range(0, len(rows), COPY_LINES):
+                lines = [
+                    f"{row_id}\t{source}\ttst-{row_id:09d}\t{communes[row.commune]}\t{text(row.at)}"
+                    f"\t\\\\x{person_key(row.person).hex()}\t{METHODS[row.method]}\t{RESULTS_[row.result]}\n"
+                    for row_id, row in enumerate(rows[first : first + COPY_LINES], first_id + first)
+                ]
+                copy.write("".join(lines))
+
+
+def write_executemany(
+    rows: list[Test], first_id: int, source: int, communes: list[int], text: TimeText
+) -> None:
+    """A month's rows into warehouse_testresult with the driver's executemany, in one transaction."""
+    from django.db import connection, transaction
+
+    insert = f"INSERT INTO {EVENTS} ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    with transaction.atomic():
+        cursor = connection.connection.cursor()
+        for first in range(0, len(rows), COPY_LINES):
+            cursor.executemany(
+                insert,
+                [
+                    (
+                        row_id,
+                        source,
+                        f"tst-{row_id:09d}",
+                        communes[row.commune],
+                        text(row.at),
+                        person_key(row.person),
+                        METHODS[row.method],
+                        RESULTS_[row.result],
+                    )
+                    for row_id, row in enumerate(rows[first : first + COPY_LINES], first_id + first)
+                ],
+            )
+
+
+class IndexDef(NamedTuple):
+    table: str
+    name: str
+    drop: str
+    create: str
+
+
+def table_indexes(cursor, table: str, postgres: bool) -> list[IndexDef]:
+    """A table's indexes as the catalog defines them: PostgreSQL's primary key and unique constraints
+    as constraints (they own their index), the rest as CREATE INDEX statements."""
+    if not postgres:
+        cursor.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = %s AND sql IS NOT NULL"
+            " ORDER BY name",
+            [table],
+        )
+        return [IndexDef(table, name, f'DROP INDEX "{name}"', sql) for name, sql in cursor.fetchall()]
+    cursor.execute(
+        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint"
+        " WHERE conrelid = %s::regclass AND contype IN ('p', 'u') ORDER BY conname",
+        [table],
+    )
+    found = [
+        IndexDef(
+            table,
+            name,
+            f'ALTER TABLE {table} DROP CONSTRAINT "{name}"',
+            f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}',
+        )
+        for name, definition in cursor.fetchall()
+    ]
+    cursor.execute(
+        "SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid"
+        " WHERE x.indrelid = %s::regclass"
+        " AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)"
+        " ORDER BY i.relname",
+        [table],
+    )
+    return found + [IndexDef(table, name, f'DROP INDEX "{name}"', sql) for name, sql in cursor.fetchall()]
+
+
+def all_indexes(postgres: bool) -> list[IndexDef]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        return [index for table in LOADED_TABLES for index in table_indexes(cursor, table, postgres)]
+
+
+def recreate_indexes(indexes: list[IndexDef], postgres: bool) -> dict[str, float]:
+    """Seconds per index; fails unless the catalog then holds exactly the definitions read before
+    (a unique constraint recreated on the rollups also proves their GROUP BY made one row per cell)."""
+    from django.db import connection
+
+    seconds = {}
+    with connection.cursor() as cursor:
+        for index in indexes:
+            log(f"  index {index.name} …")
+            _, seconds[index.name] = timed(cursor.execute, index.create)
+    again = all_indexes(postgres)
+    if sorted(again) != sorted(indexes):
+        raise SystemExit(f"FAIL: the indexes recreated differ from those dropped:\n{again}\n{indexes}")
+    return seconds
+
+
+def rollup_sql(postgres: bool) -> dict[str, str]:
+    """INSERT … SELECT … GROUP BY for the daily and the monthly rollups, from every loaded event, by
+    local day or month, with the test kind's dims (dim1 = result, dim2 = method, see kinds.KINDS)."""
+    if postgres:
+        local = f"(at AT TIME ZONE '{LOCAL_TZ}')"
+        day, month = f"{local}::date", f"date_trunc('month', {local})::date"
+    else:
+        # Executed without parameters, so '%' is left as it is (raw_sql's are doubled).
+        day, month = "date(at, '+7 hours')", "strftime('%Y-%m-01', at, '+7 hours')"
+    return {
+        table: (
+            f"INSERT INTO {table} (commune_id, {column}, kind, dim1, dim2, count)"
+            f" SELECT commune_id, {bucket}, 'test', result, method, count(*) FROM {EVENTS}"
+            " GROUP BY 1, 2, 4, 5 ORDER BY 1, 2, 4, 5"
+        )
+        for table, column, bucket in ((ROLLUP, "day", day), (ROLLUP_MONTH, "month", month))
+    }
+
+
+def load(params: dict) -> dict:
+    """Migrate, load the units, create a source, then the events straight into the table and the
+    rollups from them (indexes dropped and recreated), check the rollups, and note what was loaded."""
+    from django.core.management import call_command
+    from django.db import connection
+
+    from dieuhanh.units.models import Unit
+    from dieuhanh.units.services import load_units
+    from dieuhanh.warehouse import services, synth
+
+    postgres = connection.vendor == "postgresql"
+    report: dict = {}
+    _, report["migrate_s"] = timed(call_command, "migrate", verbosity=0)
+    log("  load_units() …")
+    _, report["load_units_s"] = timed(load_units)
+    source, _ = services.create_source(actor=None, name="bench-analytics", kinds=["test"], edition=EDITION)
+    rng = random.Random(params["seed"])
+    communes = synth.read_communes(EDITION)
+    # Every commune lived in: synth keeps scale // 25 communes.
+    weights = synth.commune_populations(rng, communes, scale=25 * len(communes))
+    by_code = {
+        code.zfill(5): pk
+        for code, pk in Unit.objects.filter(edition_id=EDITION, kind="commune").values_list("code", "id")
+    }
+    ids = [by_code[c.code] for c in communes]
+    report["communes"] = len(ids)
+    report["commune_weight_max_over_median"] = max(weights) / sorted(weights)[len(weights) // 2]
+    indexes = all_indexes(postgres)
+    with connection.cursor() as cursor:
+        for index in indexes:
+            cursor.execute(index.drop)
+    people = max(1_000, int(params["events"] * PEOPLE_PER_TEST))
+    report |= load_rows(params["events"], Tests(rng, weights, people), source.id, ids, postgres)
+    report["people"] = people
+    report |= make_rollups(postgres)
+    report |= finish_tables(indexes, postgres, params["events"])
+    report["indexes"] = [index.create for index in indexes]
+    report |= check_rollups(params, rng)
+    report["loaded_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE TABLE {META_TABLE} (params TEXT NOT NULL, report TEXT NOT NULL)")
+        cursor.execute(f"INSERT INTO {META_TABLE} VALUES (%s, %s)", [json.dumps(params), json.dumps(report)])
+    return report
+
+
+def load_rows(total: int, tests: Tests, source: int, communes: list[int], postgres: bool) -> dict:
+    """Every month's tests, generated then written; progress and rate on stderr."""
+    text = TimeText("+00" if postgres else "")
+    write: Callable = write_copy if postgres else write_executemany
+    log(f"  {total:,} test results over {len(months())} months by {'COPY' if postgres else 'executemany'} …")
+    loaded, generating, positives = 0, 0.0, 0
+    began = time.perf_counter()
+    for (year, month), count in zip(months(), month_counts(total), strict=True):
+        rows, seconds = timed(tests.month, year, month, count)
+        generating += seconds
+        positives += sum(row.result == 0 for row in rows)
+        write(rows, loaded + 1, source, communes, text)
+        loaded += count
+        elapsed = time.perf_counter() - began
+        log(
+            f"    {year}-{month:02d}: {loaded:,} rows, {loaded / elapsed:,.0f} rows/s, {elapsed:,.0f} s"
+            f" (generating {generating:,.0f} s)"
+        )
+    rows_s = time.perf_counter() - began
+    return {
+        "rows_s": rows_s,
+        "rows_per_s": total / rows_s,
+        "generate_s": generating,
+        "method": "COPY" if postgres else "executemany",
+        "positive_share": positives / total,
+    }
+
+
+def make_rollups(postgres: bool) -> dict:
+    from django.db import connection
+
+    found: dict = {}
+    with connection.cursor() as cursor:
+        if postgres:  # a session setting, reset below: the aggregate and its sort in memory
+            cursor.execute("SET work_mem = '512MB'")
+        for table, sql in rollup_sql(postgres).items():
+            log(f"  {table}: INSERT … SELECT … GROUP BY …")
+            _, found[f"{table}_s"] = timed(cursor.execute, sql)
+            found[f"{table}_rows"] = cursor.rowcount
+        if postgres:
+            cursor.execute("RESET work_mem")
+    found["rollups_s"] = found[f"{ROLLUP}_s"] + found[f"{ROLLUP_MONTH}_s"]
+    return found
+
+
+def finish_tables(indexes: list[IndexDef], postgres: bool, total: int) -> dict:
+    """The indexes back, the id sequence past the ids written, statistics (and, on PostgreSQL, the
+    visibility map and hint bits autovacuum would otherwise set while the clock runs)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        if postgres:  # a session setting, reset below: sorts for the index builds in memory
+            cursor.execute("SET maintenance_work_mem = '1GB'")
+            cursor.execute(f"SELECT setval(pg_get_serial_sequence('{EVENTS}', 'id'), %s)", [total])
+    index_s, began = recreate_indexes(indexes, postgres), time.perf_counter()
+    log("  VACUUM ANALYZE …" if postgres else "  ANALYZE …")
+    with connection.cursor() as cursor:
+        for table in LOADED_TABLES:
+            cursor.execute(f"VACUUM ANALYZE {table}" if postgres else f"ANALYZE {table}")
+        if postgres:
+            cursor.execute("RESET maintenance_work_mem")
+    return {
+        "index_s": index_s,
+        "indexes_total_s": sum(index_s.values()),
+        "analyze_s": time.perf_counter() - began,
+    }
+
+
+def check_rollups(params: dict, rng: random.Random) -> dict:
+    """Totals against N, and ROLLUP_SAMPLE cells of each rollup (ids drawn with the seed) against a
+    count of the events by the ORM with the local day's or month's bounds computed in Python."""
+    from django.db.models import Sum
+
+    from dieuhanh.vnformat import VN_TZ
+    from dieuhanh.warehouse.models import Rollup, RollupMonth, TestResult
+
+    log("  checking the rollups against the events …")
+    checked = 0
+    for model, column in ((Rollup, "day"), (RollupMonth, "month")):
+        total = model.objects.filter(kind="test").aggregate(n=Sum("count"))["n"]
+        if total != params["events"]:
+            raise SystemExit(f"FAIL: {model.__name__} counts {total:,} events, not {params['events']:,}")
+        top = model.objects.order_by("-id").values_list("id", flat=True).first()
+        wanted = [rng.randint(1, top) for _ in range(ROLLUP_SAMPLE)]
+        cells = model.objects.filter(id__in=wanted).values_list("commune_id", column, "dim1", "dim2", "count")
+        for commune, first, result, method, count in cells:
+            first = first if isinstance(first, date) else date.fromisoformat(str(first))
+            end = (
+                first + timedelta(days=1)
+                if column == "day"
+                else date(*divmod_month(first.year, first.month + 1), 1)
+            )
+            direct = TestResult.objects.filter(
+                commune_id=commune,
+                at__gte=datetime(first.year, first.month, first.day, tzinfo=VN_TZ),
+                at__lt=datetime(end.year, end.month, end.day, tzinfo=VN_TZ),
+                result=result,
+                method=method,
+            ).count()
+            if direct != count:
+                raise SystemExit(
+                    f"FAIL: {model.__name__} {commune} {first} {result}/{method}: {count} ≠ {direct} events"
+                )
+            checked += 1
+    return {"rollup_cells_checked": checked}
+
+
+def loaded_report(params: dict) -> dict:
+    """The note load() left, after checking the table still holds the events it wrote."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT report FROM {META_TABLE}")
+        report = json.loads(cursor.fetchone()[0])
+        cursor.execute(f"SELECT count(*) FROM {EVENTS}")
+        (rows,) = cursor.fetchone()
+    if rows != params["events"]:
+        raise SystemExit(
+            f"FAIL: --reuse: the table holds {rows:,} rows, not {params['events']:,}: rerun without it"
+        )
+    return report | {"reused": True}
+
+
+def table_sizes() -> dict:
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return {"database_bytes": Path(connection.settings_dict["NAME"]).stat().st_size}
+    found: dict = {}
+    with connection.cursor() as cursor:
+        for table in LOADED_TABLES:
+            cursor.execute(
+                "SELECT pg_table_size(%s::regclass), pg_indexes_size(%s::regclass)", [table, table]
+            )
+            found[f"{table}_bytes"] = list(cursor.fetchone())
+        cursor.execute(f"SELECT count(*) FROM {ROLLUP_MONTH} WHERE kind = 'test'")
+        found["rollupmonth_rows"] = cursor.fetchone()[0]
+        cursor.execute("SELECT pg_database_size(current_database())")
+        found["database_bytes"] = cursor.fetchone()[0]
+    return found
+
+
+# ---------------------------------------------------------------- the answers and the raw scan
+
+
+def raw_sql(postgres: bool, years: tuple[int, ...]) -> tuple[str, list]:
+    """Positives per commune and local month over the given years, straight from the events."""
+    start, end = local_epoch(years[0], 1), local_epoch(years[-1] + 1, 1)
+    if postgres:
+        month = f"date_trunc('month', at AT TIME ZONE '{LOCAL_TZ}')"
+        bounds = [datetime.fromtimestamp(t, UTC) for t in (start, end)]
+    else:
+        month = "strftime('%%Y%%m', at, '+7 hours')"
+        bounds = [datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%S") for t in (start, end)]
+    sql = (
+        f"SELECT commune_id, {month} AS month, count(*) FROM {EVENTS}"
+        " WHERE result = 'positive' AND at >= %s AND at < %s"
+        f" GROUP BY commune_id, {month}"
+    )
+    return sql, bounds
+
+
+def run_raw(sql: str, params: list) -> dict[tuple[int, str], int]:
+    """(commune id, 'YYYYMM') → positives."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    return {
+        (commune, month if isinstance(month, str) else f"{month.year}{month.month:02d}"): n
+        for commune, month, n in rows
+    }
+
+
+def by_cell(rows: list[dict], pk_of: dict[str, int]) -> dict[tuple[int, str], float]:
+    """An answer's rows (service or HTTP) as (commune id, period) → value, the empty ones left out."""
+    return {(pk_of[r["ou"]], r["pe"]): r["value"] for r in rows if r["value"] is not None}
+
+
+def yoy_expected(counts: dict[tuple[int, str], int], decimals: int) -> dict[tuple[int, str], float]:
+    """yoy(#{ev.test.positive}) from raw counts, as formula._yoy computes it, rounded as analytics."""
+    out = {}
+    for (commune, pe), now in counts.items():
+        if not pe.startswith(str(ASKED_YEAR)):
+            continue
+        before = counts.get((commune, f"{ASKED_YEAR - 1}{pe[4:]}"))
+        if before:
+            out[(commune, pe)] = round((float(now) - float(before)) / abs(float(before)) * 100, decimals)
+    return out
+
+
+def compare(name: str, found: dict, expected: dict, tolerance: float = 0.0) -> int:
+    """The number of cells compared; stops the run when any differs."""
+    differ = [
+        key
+        for key in set(found) | set(expected)
+        if key not in found or key not in expected or abs(found[key] - expected[key]) > tolerance
+    ]
+    if differ:
+        sample = [(key, found.get(key), expected.get(key)) for key in sorted(differ)[:10]]
+        raise SystemExit(f"FAIL: {name}: {len(differ):,} cells differ from the raw counts, e.g. {sample}")
+    log(f"  {name}: all {len(expected):,} cells agree with the raw counts")
+    return len(expected)
+
+
+class Setup(NamedTuple):
+    dims: dict[str, object]  # code → analytics.Dimension
+    periods: list
+    units: list
+    pk_of: dict[str, int]
+    token: str
+
+
+def prepare_questions() -> tuple[Setup, dict]:
+    """The indicators (save_indicator), a national leader with a token, the periods and the units."""
+    from dieuhanh.accounts.models import User
+    from dieuhanh.accounts.services import create_token, create_user, user_for_token
+    from dieuhanh.indicators import analytics, services
+    from dieuhanh.units.models import Unit
+
+    nation = Unit.objects.ref(NATION_REF)
+    for code, (name, formula, unit, decimals) in INDICATORS.items():
+        services.save_indicator(
+            actor=None, code=code, name=name, formula=formula, unit=unit, decimals=decimals
+        )
+    leader = User.objects.filter(username="bench-analytics-leader").first() or create_user(
+        actor=None,
+        username="bench-analytics-leader",
+        password=None,
+        grants=[(nation, "leader")],
+        validate=False,
+    )
+    _, token = create_token(actor=None, user=leader, name="bench")
+    user_for_token(token)  # the once-a-minute last-used write, before the clock
+    area = leader.area()
+    if not area.everything:
+        raise SystemExit("FAIL: the national leader does not see everything")
+    units, units_s = timed(services.units_named, ["LEVEL-2"], edition=EDITION, area=area, roots=[nation])
+    units = analytics.units_asked(units)
+    if len(units) != Unit.objects.filter(edition_id=EDITION, level=2).count():
+        raise SystemExit(f"FAIL: LEVEL-2 gave {len(units):,} units")
+    periods = analytics.periods_of(asked_periods())
+    dims = {code: analytics.dimension(code) for code in INDICATORS}
+    setup = Setup(dims, periods, units, {u.ref: u.pk for u in units}, token)
+    return setup, {"units": len(units), "units_named_s": units_s, "periods": len(periods)}
+
+
+def service(setup: Setup, code: str) -> list[dict]:
+    from dieuhanh.indicators import analytics
+
+    return analytics.rows([setup.dims[code]], setup.periods, setup.units)
+
+
+def http_query(code: str) -> str:
+    return "/api/v1/analytics?" + urlencode(
+        {"dx": code, "pe": asked_periods(), "ou": "LEVEL-2", "edition": EDITION}
+    )
+
+
+def http(client, setup: Setup, code: str):
+    response = client.get(http_query(code), headers={"Authorization": f"Bearer {setup.token}"})
+    if response.status_code != 200:
+        raise SystemExit(
+            f"FAIL: GET {http_query(code)}: HTTP {response.status_code}: {response.content[:300]!r}"
+        )
+    return response
+
+
+def check_answers(setup: Setup, client, postgres: bool) -> dict:
+    """Service, HTTP and raw agree on every cell, for both indicators (before any clock)."""
+    log("  comparing the answers with the raw counts …")
+    raw_2021 = run_raw(*raw_sql(postgres, (ASKED_YEAR,)))
+    both_years = run_raw(*raw_sql(postgres, YEARS))
+    if {k: v for k, v in both_years.items() if k[1].startswith(str(ASKED_YEAR))} != raw_2021:
+        raise SystemExit("FAIL: the raw scan over 2020–2021 disagrees with the one over 2021")
+    yoy = yoy_expected(both_years, INDICATORS["positives_yoy"][3])
+    found: dict = {}
+    for code, expected, tolerance in (("positives", raw_2021, 0.0), ("positives_yoy", yoy, 1e-9)):
+        rows = service(setup, code)
+        found[f"{code}_cells"] = compare(f"service {code}", by_cell(rows, setup.pk_of), expected, tolerance)
+        found[f"{code}_rows"] = len(rows)
+        response = http(client, setup, code)
+        body = json.loads(response.content)
+        compare(f"HTTP {code}", by_cell(body["rows"], setup.pk_of), expected, tolerance)
+        found[f"{code}_response_bytes"] = len(response.content)
+    cells = len(setup.units) * len(setup.periods)
+    found["cells_asked"] = cells
+    found["positive_cells_empty"] = cells - len(raw_2021)
+    return found
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..1)."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+def spread(seconds: list[float]) -> dict:
+    return {
+        "n": len(seconds),
+        "p50_s": percentile(seconds, 0.5),
+        "p95_s": percentile(seconds, 0.95),
+        "min_s": min(seconds),
+        "max_s": max(seconds),
+        "all_s": seconds,
+    }
+
+
+def measure(setup: Setup, client, postgres: bool, runs: int) -> dict:
+    """--runs rounds of: service and HTTP for each indicator, the raw scan, and analytics' read of the
+    monthly rollups alone (the database's part of an answer); one warm-up of each first."""
+    sql, params = raw_sql(postgres, (ASKED_YEAR,))
+    steps: dict[str, Callable] = {
+        "service_positives": lambda: service(setup, "positives"),
+        "http_positives": lambda: http(client, setup, "positives"),
+        "service_yoy": lambda: service(setup, "positives_yoy"),
+        "http_yoy": lambda: http(client, setup, "positives_yoy"),
+        "raw": lambda: run_raw(sql, params),
+        "rollup_read": lambda: list(rollup_read(setup)),
+    }
+    for step in steps.values():
+        step()
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    loadavg_before = os.getloadavg()
+    for number in range(1, runs + 1):
+        for name, step in steps.items():
+            times[name].append(timed(step)[1])
+        log(
+            f"  run {number}/{runs}: "
+            + ", ".join(f"{name} {times[name][-1] * 1e3:,.0f} ms" for name in steps)
+        )
+    found: dict = {name: spread(seconds) for name, seconds in times.items()}
+    for which in ("p50", "p95"):
+        for name in ("service_positives", "http_positives"):
+            found[f"ratio_raw_{name}_{which}"] = found["raw"][f"{which}_s"] / found[name][f"{which}_s"]
+    found["loadavg_before"], found["loadavg_after"] = loadavg_before, os.getloadavg()
+    return found
+
+
+# ---------------------------------------------------------------- diagnosis: queries, plans, profile
+
+
+def queries_of(setup: Setup) -> dict:
+    """The statements one service answer makes, with their time in the driver's execute (on SQLite,
+    which steps through a result as it is fetched, most of a read's time falls outside it)."""
+    from django.db import connection
+
+    queries: list[dict] = []
+
+    def clock(execute, sql, params, many, context):
+        began = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            queries.append({"sql": sql, "s": time.perf_counter() - began})
+
+    with connection.execute_wrapper(clock):
+        _, seconds = timed(service, setup, "positives")
+    return {
+        "answer_s": seconds,
+        "count": len(queries),
+        "database_s": sum(q["s"] for q in queries),
+        "queries": queries,
+    }
+
+
+def rollup_read(setup: Setup):
+    """The query analytics makes for #{ev.test.positive} over the asked months and the same months a
+    year before (analytics.Reader._events), as a queryset."""
+    from django.db.models import Sum
+
+    from dieuhanh.indicators.analytics import _buckets
+    from dieuhanh.warehouse.models import RollupMonth
+
+    asked = set(setup.periods) | {p.last_year() for p in setup.periods}
+    return (
+        RollupMonth.objects.filter(
+            kind="test", month__in=list(_buckets(list(asked), monthly=True)), dim1="positive"
+        )
+        .values_list("commune_id", "month")
+        .annotate(n=Sum("count"))
+        .order_by()
+    )
+
+
+def plan(sql: str, params: list | None = None) -> str:
+    from django.db import connection
+
+    postgres = connection.vendor == "postgresql"
+    with connection.cursor() as cursor:
+        cursor.execute(("EXPLAIN (ANALYZE, BUFFERS) " if postgres else "EXPLAIN QUERY PLAN ") + sql, params)
+        return "\n".join(" ".join(str(c) for c in row) for row in cursor.fetchall())
+
+
+def plans(setup: Setup, postgres: bool) -> dict:
+    """The plans of the analytics read of the monthly rollups and of the raw scan."""
+    sql, params = rollup_read(setup).query.sql_with_params()
+    raw, raw_params = raw_sql(postgres, (ASKED_YEAR,))
+    return {"analytics_read": plan(sql, list(params)), "raw_scan": plan(raw, raw_params)}
+
+
+def profile(setup: Setup, client) -> dict:
+    """cProfile over one service answer and one HTTP request (positives)."""
+    found = {}
+    for name, fn in (
+        ("service", lambda: service(setup, "positives")),
+        ("http", lambda: http(client, setup, "positives")),
+    ):
+        profiler = cProfile.Profile()
+        _, found[f"{name}_s"] = timed(profiler.runcall, fn)
+        for order in ("cumulative", "tottime"):
+            out = io.StringIO()
+            pstats.Stats(profiler, stream=out).strip_dirs().sort_stats(order).print_stats(PROFILE_TOP)
+            text = out.getvalue()
+            found[f"{name}_{order}"] = text[text.index("ncalls") :] if "ncalls" in text else text
+    return found
+
+
+# ---------------------------------------------------------------- child entry
+
+
+def run_child(db: str, args: argparse.Namespace) -> None:
+    setup_django()
+    from django.core.management import call_command
+    from django.db import connection
+    from django.test import Client
+
+    params = load_params(args)
+    postgres = connection.vendor == "postgresql"
+    log(f"[{db}] {connection.settings_dict['NAME']}")
+    if args.load:
+        report = load(params)
+    else:
+        log("  --reuse: the database loaded before, made from the same arguments")
+        call_command("migrate", verbosity=0)
+        report = loaded_report(params)
+    result: dict = {"vendor": connection.vendor, "params": params, "load": report, **table_sizes()}
+    if postgres:
+        result["pg_settings"] = pg_settings()
+    setup, result["questions"] = prepare_questions()
+    client = Client()
+    result["answers"] = check_answers(setup, client, postgres)
+    log(f"  timing: {args.runs} runs …")
+    result |= measure(setup, client, postgres, args.runs)
+    result["queries"] = queries_of(setup)
+    result["plans"] = plans(setup, postgres)
+    if args.profile:
+        log("  profile …")
+        result["profile"] = profile(setup, client)
+    print(json.dumps(result, default=str))
+
+
+def pg_settings() -> dict[str, str]:
+    from django.db import connection
+
+    names = ("shared_buffers", "work_mem", "effective_cache_size", "max_parallel_workers_per_gather", "jit")
+    with connection.cursor() as cursor:
+        found = {}
+        for name in names:
+            cursor.execute(f"SHOW {name}")
+            found[name] = cursor.fetchone()[0]
+    return found
+
+
+# ---------------------------------------------------------------- parent: scratch databases, table, JSON
+
+
+def spawn(db: str, args: argparse.Namespace, home: Path, database_url: str | None, load_data: bool) -> dict:
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        *("--child", db, "--events", str(args.events), "--runs", str(args.runs), "--seed", str(args.seed)),
+        *(["--load"] if load_data else []),
+        *(["--profile"] if args.profile else []),
+    ]
+    began = time.perf_counter()
+    done = subprocess.run(  # noqa: S603 - runs this script with fixed arguments
+        command, env=child_env(str(home), database_url), stdout=subprocess.PIPE, text=True, check=False
+    )
+    if done.returncode:
+        raise SystemExit(f"the {db} run failed (exit {done.returncode}); see above")
+    return json.loads(done.stdout.strip().splitlines()[-1]) | {"wall_s": time.perf_counter() - began}
+
+
+def pg_loaded_params(admin_url: str, url: str) -> dict | None:
+    """The arguments the scratch database was loaded from, or None when there is none loaded."""
+    import psycopg
+
+    with psycopg.connect(admin_url) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [SCRATCH_PG_DB]).fetchone():
+            return None
+    with psycopg.connect(url) as conn:
+        if conn.execute("SELECT to_regclass(%s)", [META_TABLE]).fetchone()[0] is None:
+            return None
+        return json.loads(conn.execute(f"SELECT params FROM {META_TABLE}").fetchone()[0])
+
+
+def sqlite_loaded_params(path: Path) -> dict | None:
+    if not path.exists():
+        return None
+    with sqlite3.connect(path) as conn:
+        found = conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", [META_TABLE]).fetchone()
+        return json.loads(conn.execute(f"SELECT params FROM {META_TABLE}").fetchone()[0]) if found else None
+
+
+def drop_pg(admin_url: str, create: bool) -> None:
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {SCRATCH_PG_DB} WITH (FORCE)")
+        if create:
+            conn.execute(f"CREATE DATABASE {SCRATCH_PG_DB}")
+
+
+def run_pg(admin_url: str, args: argparse.Namespace) -> dict:
+    """In the scratch database: loaded anew, or with --reuse kept (and used when it matches)."""
+    url = urlsplit(admin_url)._replace(path=f"/{SCRATCH_PG_DB}").geturl()
+    reuse = args.reuse and pg_loaded_params(admin_url, url) == load_params(args)
+    if not reuse:
+        drop_pg(admin_url, create=True)
+    try:
+        with tempfile.TemporaryDirectory(prefix="dieuhanh-bench-analytics-pg-") as home:
+            return spawn("pg", args, Path(home), url, load_data=not reuse)
+    finally:
+        if args.reuse:
+            log(f"kept: {shown(url)} (--reuse uses it again)")
+        else:
+            drop_pg(admin_url, create=False)
+
+
+def run_sqlite(args: argparse.Namespace) -> dict:
+    reuse = args.reuse and sqlite_loaded_params(SQLITE_HOME / "dieuhanh.sqlite3") == load_params(args)
+    if not reuse:
+        shutil.rmtree(SQLITE_HOME, ignore_errors=True)
+    try:
+        return spawn("sqlite", args, SQLITE_HOME, None, load_data=not reuse)
+    finally:
+        if not args.reuse:
+            shutil.rmtree(SQLITE_HOME, ignore_errors=True)
+
+
+def ms(r: dict, name: str, which: tuple[str, ...] = ("p50", "p95", "max")) -> str:
+    return " / ".join(f"{r[name][f'{w}_s'] * 1e3:,.1f}" for w in which)
+
+
+def ratio(r: dict, name: str) -> str:
+    return " / ".join(f"{r[f'ratio_raw_{name}_{w}']:,.1f}×" for w in ("p50", "p95"))
+
+
+def load_cell(r: dict) -> str:
+    load = r["load"]
+    parts = (load["rows_s"], load["rollups_s"], load["indexes_total_s"], load["analyze_s"])
+    text = f"{sum(parts):,.0f} s ({' + '.join(f'{p:,.0f}' for p in parts)})"
+    return text + (f", reused (loaded {load['loaded_at'][:16]})" if load.get("reused") else "")
+
+
+def queries_cell(r: dict) -> str:
+    q = r["queries"]
+    return f"{q['count']} ({q['database_s'] * 1e3:,.1f} ms of {q['answer_s'] * 1e3:,.1f} ms)"
+
+
+ROWS: list[tuple[str, Callable[[dict], str]]] = [
+    (
+        "test results / communes / months",
+        lambda r: f"{r['params']['events']:,} / {r['load']['communes']:,} / {len(months())}",
+    ),
+    ("  positive", lambda r: f"{r['load']['positive_share']:.1%}"),
+    ("load, s (rows + rollups + indexes + analyze)", load_cell),
+    ("  rows/s (COPY / executemany, no pipeline)", lambda r: f"{r['load']['rows_per_s']:,.0f}"),
+    (
+        "rollup rows: daily / monthly",
+        lambda r: f"{r['load'][f'{ROLLUP}_rows']:,} / {r['load'][f'{ROLLUP_MONTH}_rows']:,}",
+    ),
+    ("database size, GB", lambda r: f"{r['database_bytes'] / 1e9:,.2f}"),
+    (
+        "question: units × periods (cells with a value)",
+        lambda r: (
+            f"{r['questions']['units']:,} × {r['questions']['periods']} ({r['answers']['positives_cells']:,})"
+        ),
+    ),
+    ("  units_named(LEVEL-2), ms (once)", lambda r: f"{r['questions']['units_named_s'] * 1e3:,.1f}"),
+    ("positives: analytics.rows() p50 / p95 / max, ms", lambda r: ms(r, "service_positives")),
+    ("positives: GET /api/v1/analytics p50 / p95 / max, ms", lambda r: ms(r, "http_positives")),
+    ("  response size, MB", lambda r: f"{r['answers']['positives_response_bytes'] / 1e6:,.1f}"),
+    ("raw GROUP BY over the events p50 / p95 / max, ms", lambda r: ms(r, "raw")),
+    ("ratio raw / analytics.rows() p50 / p95", lambda r: ratio(r, "service_positives")),
+    ("ratio raw / HTTP p50 / p95", lambda r: ratio(r, "http_positives")),
+    ("positives_yoy: analytics.rows() p50 / p95 / max, ms", lambda r: ms(r, "service_yoy")),
+    ("positives_yoy: GET /api/v1/analytics p50 / p95 / max, ms", lambda r: ms(r, "http_yoy")),
+    ("queries per answer (their time in execute)", queries_cell),
+    (
+        "  the rollup read alone (ORM, rows fetched) p50 / p95, ms",
+        lambda r: ms(r, "rollup_read", ("p50", "p95")),
+    ),
+    (
+        "answers agree with the raw counts (cells)",
+        lambda r: f"{r['answers']['positives_cells']:,} + yoy {r['answers']['positives_yoy_cells']:,}",
+    ),
+    (
+        "load average 1/5/15 min, before / after the runs",
+        lambda r: " / ".join(
+            ", ".join(f"{x:.1f}" for x in r[k]) for k in ("loadavg_before", "loadavg_after")
+        ),
+    ),
+    ("wall time of the run, s", lambda r: f"{r['wall_s']:,.0f}"),
+]
+
+
+def table(results: dict[str, dict]) -> str:
+    names = list(results)
+    grid = [["analytics benchmark", *names]] + [
+        [label, *(cell(results[n]) for n in names)] for label, cell in ROWS
+    ]
+    return render_table(grid)
+
+
+def goals(results: dict[str, dict]) -> dict[str, dict[str, bool]]:
+    met = {}
+    for name, r in results.items():
+        met[name] = {
+            f"analytics.rows() p95 < {GOAL_P95_S * 1e3:.0f} ms": r["service_positives"]["p95_s"] < GOAL_P95_S,
+            f"HTTP p95 < {GOAL_P95_S * 1e3:.0f} ms": r["http_positives"]["p95_s"] < GOAL_P95_S,
+            f"analytics.rows() ≥ {GOAL_RATIO:.0f}× faster than the raw scan (p95)": (
+                r["ratio_raw_service_positives_p95"] >= GOAL_RATIO
+            ),
+            f"HTTP ≥ {GOAL_RATIO:.0f}× faster than the raw scan (p95)": (
+                r["ratio_raw_http_positives_p95"] >= GOAL_RATIO
+            ),
+        }
+    return met
+
+
+def goals_text(met: dict[str, dict[str, bool]]) -> str:
+    lines = ["\ngoals (the issue's, for this machine):"]
+    for name, checks in met.items():
+        lines += [f"  {name}: {goal}: {'met' if ok else 'NOT met'}" for goal, ok in checks.items()]
+    return "\n".join(lines)
+
+
+def details_text(name: str, r: dict) -> str:
+    lines = [f"\n{name}: the statements of one analytics.rows() answer (ms):"]
+    lines += [f"  {q['s'] * 1e3:9.1f}  {q['sql'][:300]}" for q in r["queries"]["queries"]]
+    if "profile" in r:
+        p = r["profile"]
+        for what in ("service", "http"):
+            lines.append(f"\n{name}: cProfile, one {what} answer, {p[f'{what}_s']:.2f} s under the profiler:")
+            lines.append(p[f"{what}_cumulative"].rstrip())
+        lines.append(
+            f"\n{name}: plan of the analytics read of the monthly rollups:\n{r['plans']['analytics_read']}"
+        )
+        lines.append(f"\n{name}: plan of the raw scan:\n{r['plans']['raw_scan']}")
+    return "\n".join(lines)
+
+
+def run_parent(args: argparse.Namespace) -> None:
+    pg_server = pg_version(args.pg_url) if args.db == "pg" else None
+    if args.db == "pg" and pg_server is None:
+        raise SystemExit("The PostgreSQL run was NOT done.")
+    results = {args.db: run_pg(args.pg_url, args) if args.db == "pg" else run_sqlite(args)}
+    met = goals(results)
+    print(table(results))
+    print("\nload: the test results bypass the ingest pipeline (COPY / executemany straight into the table);")
+    print("the rollups are made from them by INSERT … SELECT … GROUP BY, as the ingest would have kept them.")
+    print(goals_text(met))
+    for name, r in results.items():
+        print(details_text(name, r))
+    document = {
+        "benchmark": "analytics",
+        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+        "arguments": {k: v for k, v in vars(args).items() if k not in ("child", "load")}
+        | {"pg_url": shown(args.pg_url)},
+        "machine": machine(pg_server),
+        "goals": met,
+        "databases": results,
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    print(f"\nwritten to {RESULTS.relative_to(ROOT)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--db", choices=["pg", "sqlite"], default="pg")
+    parser.add_argument("--events", type=int, default=10_000_000, help="test results in the warehouse")
+    parser.add_argument("--runs", type=int, default=30, help="timed runs of each answer and the raw scan")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--reuse", action="store_true", help="keep the loaded database; use it when it matches"
+    )
+    parser.add_argument("--profile", action="store_true", help="cProfile one answer and one request")
+    parser.add_argument("--pg-url", default=DEFAULT_PG_URL, help="a PostgreSQL allowed to create databases")
+    parser.add_argument("--child", choices=["pg", "sqlite"], help=argparse.SUPPRESS)
+    parser.add_argument("--load", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.events < 10_000 or args.runs < 1:
+        parser.error("--events ≥ 10,000 and --runs ≥ 1")
+    if args.child:
+        run_child(args.child, args)
+    else:
+        run_parent(args)
+
+
+if __name__ == "__main__":
+    main()
