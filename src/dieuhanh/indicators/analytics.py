@@ -461,7 +461,7 @@ def _parents(units: list[Unit], area: Area | None) -> dict[int, int]:
     """Each unit's parent, where the caller may see it: share() must not reveal a total outside the area."""
     found = {u.parent_id for u in units if u.parent_id}
     visible = set(Unit.objects.filter(pk__in=found).within(area).values_list("pk", flat=True))
-    return {u.pk: u.parent_id for u in units if u.parent_id in visible}
+    return {u.pk: u.parent_id for u in units if u.parent_id is not None and u.parent_id in visible}
 
 
 def rows(
