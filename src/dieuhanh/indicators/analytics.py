@@ -19,7 +19,7 @@ every period and unit asked), then plain Python over the rows:
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
@@ -349,12 +349,16 @@ def _in_time(cells: Cells, asked: int, period: Period, element: DataElement) -> 
 
 def targets(codes: Iterable[str], unit_ids: Iterable[int], periods: Iterable[Period]) -> dict[tuple, float]:
     """(indicator code, unit id, period id) → target; a period without one takes its year's."""
-    years = {str(p.start.year) for p in periods}
-    wanted = {p.id for p in periods} | years
-    rows = Target.objects.filter(
-        indicator__code__in=list(codes), unit_id__in=list(unit_ids), period__in=wanted
-    )
-    return {(t.indicator.code, t.unit_id, t.period): t.value for t in rows.select_related("indicator")}
+    periods = list(periods)
+    wanted = {p.id for p in periods} | {str(p.start.year) for p in periods}
+    # Targets are few: the units are matched here rather than in a query with thousands of ids.
+    rows = Target.objects.filter(indicator__code__in=list(codes), period__in=wanted)
+    units = set(unit_ids)
+    return {
+        (code, unit_id, period): value
+        for code, unit_id, period, value in rows.values_list("indicator__code", "unit_id", "period", "value")
+        if unit_id in units
+    }
 
 
 def target_of(found: dict[tuple, float], code: str, unit_id: int, period: Period) -> float | None:
@@ -476,35 +480,50 @@ def rows(
     """One row per dimension × period × unit that has a value (every one with empty=True); `area`
     is the caller's, for the units a formula looks at beyond those asked (share's parent)."""
     answer = compute(dims, periods, units, area)
+    asked = [(u.pk, u.ref, u.name) for u in units]
     out = []
     for dim in dims:
+        value_of = _evaluator(answer, dim)
         for period in periods:
-            label = period.label(language)
-            for unit in units:
-                row = _row(answer, dim, period, unit)
-                if row["value"] is not None or empty:
-                    out.append({**row, "pe_label": label, "ou_name": unit.name})
+            label, last_year = period.label(language), period.last_year()
+            for unit_id, ref, name in asked:
+                value, estimate, carried = value_of(unit_id, period)
+                if value is None and not empty:
+                    continue
+                last = value_of(unit_id, last_year)[0]
+                goal = target_of(answer.targets, dim.code, unit_id, period) if answer.targets else None
+                out.append({
+                    "dx": dim.code, "pe": period.id, "ou": ref,
+                    "value": _round(value, dim.decimals), "unit": dim.unit,
+                    "same_period_last_year": _round(last, dim.decimals),
+                    "change_pct": _round(_pct(value, last, change=True), 2),
+                    "target": goal, "target_pct": _round(_pct(value, goal), 2),
+                    "status": "estimate" if estimate else "final", "carried": carried,
+                    "pe_label": label, "ou_name": name,
+                })  # fmt: skip
     return out
 
 
-def _row(answer: Answer, dim: Dimension, period: Period, unit: Unit) -> dict:
-    track = Track()
-    value = f.evaluate(dim.tree, CellEnv(answer, unit.pk, period, track))
-    last = f.evaluate(dim.tree, CellEnv(answer, unit.pk, period.last_year(), Track()))
-    goal = target_of(answer.targets, dim.code, unit.pk, period)
-    return {
-        "dx": dim.code,
-        "pe": period.id,
-        "ou": unit.ref,
-        "value": _round(value, dim.decimals),
-        "unit": dim.unit,
-        "same_period_last_year": _round(last, dim.decimals),
-        "change_pct": _round(_pct(value, last, change=True), 2),
-        "target": goal,
-        "target_pct": _round(_pct(value, goal), 2),
-        "status": "estimate" if track.estimate else "final",
-        "carried": track.carried,
-    }
+Evaluated = tuple[float | None, bool, bool]  # value, any estimate read, any value carried across maps
+
+
+def _evaluator(answer: Answer, dim: Dimension) -> Callable[[int, Period], Evaluated]:
+    """The dimension's value at (unit, period); a plain reference is a look-up (most questions)."""
+    if isinstance(dim.tree, f.Ref):
+        cells = answer.cells.get(dim.tree.name, {})
+
+        def look_up(unit_id: int, period: Period) -> Evaluated:
+            cell = cells.get((unit_id, period.id))
+            return (None, False, False) if cell is None else (cell.value, cell.estimate, cell.carried)
+
+        return look_up
+
+    def evaluate(unit_id: int, period: Period) -> Evaluated:
+        track = Track()
+        value = f.evaluate(dim.tree, CellEnv(answer, unit_id, period, track))
+        return value, track.estimate, track.carried
+
+    return evaluate
 
 
 def _pct(value: float | None, base: float | None, *, change: bool = False) -> float | None:
@@ -517,6 +536,8 @@ def _round(value: float | None, decimals: int) -> float | int | None:
     """Half away from zero on the number as written (2.675 → 2.68), as a reader rounds."""
     if value is None:
         return None
+    if value.is_integer():
+        return int(value)
     step = Decimal(1).scaleb(-decimals)
     rounded = float(Decimal(repr(value)).quantize(step, rounding=ROUND_HALF_UP))
     return int(rounded) if rounded.is_integer() else rounded
