@@ -168,17 +168,18 @@ def empty_checkins() -> None:
     """No check-ins and no check-in rollups, as before the CLI path (the venues and source stay)."""
     from django.db import connection
 
-    from dieuhanh.warehouse.models import Rollup
+    from dieuhanh.warehouse.models import Rollup, RollupMonth
 
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(f"TRUNCATE {TABLE}")
         else:
             cursor.execute(f"DELETE FROM {TABLE}")
-    Rollup.objects.filter(kind="checkin").delete()
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(f"VACUUM ANALYZE {Rollup._meta.db_table}")
+    for rollups in (Rollup, RollupMonth):
+        rollups.objects.filter(kind="checkin").delete()
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(f"VACUUM ANALYZE {rollups._meta.db_table}")
 
 
 # -------------------------------------------------- baseline: the driver's executemany / COPY, same rows

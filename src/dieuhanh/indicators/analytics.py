@@ -23,14 +23,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
-from django.db.models import Sum
+from django.db import connection
+from django.db.models import QuerySet, Sum
 
 from dieuhanh.indicators import formula as f
 from dieuhanh.indicators.models import DataElement, DataValue, Indicator, Target
 from dieuhanh.indicators.periods import Period, parse
 from dieuhanh.indicators.unitmap import UnitMap
+from dieuhanh.memory import no_cycle_collection
 from dieuhanh.units.models import Unit
 from dieuhanh.units.scoping import Area
 from dieuhanh.warehouse.kinds import KINDS
@@ -47,11 +49,14 @@ class AnalyticsError(ValueError):
         self.param = param
 
 
-@dataclass(frozen=True)
-class Cell:
+class Cell(NamedTuple):
     value: float
     estimate: bool = False
     carried: bool = False
+
+
+def as_cell(found: Cell | float | None) -> Cell | None:
+    return Cell(found) if isinstance(found, float) else found
 
 
 @dataclass(frozen=True)
@@ -195,7 +200,10 @@ def shifted(period: Period, chain: Iterable[str]) -> Period:
 # Reading the stored data
 
 
-Cells = dict[tuple[int, str], Cell]  # (asked unit id, period id) → cell
+# (asked unit id, period id) → cell; a warehouse count is a bare float (final, never carried as a
+# value is), which saves building tens of thousands of cells per answer.
+Cells = dict[tuple[int, str], Cell | float]
+ValueCells = dict[tuple[int, str], Cell]  # the same for data values: always cells
 
 
 @dataclass
@@ -218,7 +226,7 @@ class Reader:
 
     def _events(self, ref: EventRef, periods: set[Period]) -> Cells:
         """Counts from the monthly rollups (months, quarters, years) or the daily ones (days, weeks)."""
-        totals: dict[tuple[int, str], float] = defaultdict(float)
+        totals: Any = defaultdict(float)
         by_month = [p for p in periods if p.type in MONTH_ALIGNED]
         by_day = [p for p in periods if p.type not in MONTH_ALIGNED]
         sources: list[tuple[Any, str, list[Period]]] = [
@@ -226,17 +234,26 @@ class Reader:
             (Rollup, "day", by_day),
         ]
         for model, column, chosen in sources:
-            if chosen:
-                buckets = _buckets(chosen, monthly=model is RollupMonth)
-                rows = model.objects.filter(kind=ref.kind, **{f"{column}__in": list(buckets)})
-                for dim, value in zip(("dim1", "dim2"), ref.dims, strict=False):
-                    rows = rows.filter(**{dim: value})
-                grouped = rows.values_list("commune_id", column).annotate(n=Sum("count")).order_by()
-                for commune_id, when, n in grouped:
-                    for unit_id, weight, _ in self.units.targets(commune_id):
-                        for pid in buckets[_as_date(when)]:
-                            totals[(unit_id, pid)] += n * weight
-        return {key: Cell(n) for key, n in totals.items()}
+            if not chosen:
+                continue
+            buckets = _buckets(chosen, monthly=model is RollupMonth)
+            rows = model.objects.filter(kind=ref.kind, **{f"{column}__in": list(buckets)})
+            for dim, value in zip(("dim1", "dim2"), ref.dims, strict=False):
+                rows = rows.filter(**{dim: value})
+            grouped = rows.values_list("commune_id", column).annotate(n=Sum("count")).order_by()
+            # The driver gives dates as dates (PostgreSQL) or text (SQLite): look up either form.
+            by_value: dict[object, list[str]] = {}
+            for day, pids in buckets.items():
+                by_value[day] = by_value[day.isoformat()] = pids
+            fetched = _fetch(grouped)
+            targets = {c: self.units.targets(c) for c in {row[0] for row in fetched}}
+            for commune_id, when, total in fetched:
+                n = float(total)  # PostgreSQL sums bigints as numeric
+                pids = by_value[when]
+                for unit_id, weight, _ in targets[commune_id]:
+                    for pid in pids:
+                        totals[(unit_id, pid)] += n * weight
+        return dict(totals)  # counts: final, of this map's units (see Cells)
 
     def _values(self, ref: ElementRef, periods: set[Period]) -> Cells:
         element = ref.element
@@ -258,8 +275,13 @@ class Reader:
         }
 
 
-def _as_date(value: object) -> date:
-    return value if isinstance(value, date) else date.fromisoformat(str(value))
+def _fetch(query: QuerySet) -> list[tuple]:
+    """The rows of a grouped query as the driver gives them: Django's per-value converters cost a
+    quarter of a national answer, and these columns need none (_events reads dates in either form)."""
+    sql, params = query.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
 
 
 def _buckets(periods: list[Period], *, monthly: bool) -> dict[date, list[str]]:
@@ -306,10 +328,10 @@ def _latest_per_unit(
 
 def _in_space(
     stored: dict[int, dict[str, Cell]], periods: dict[str, Period], element: DataElement, units: UnitMap
-) -> Cells:
+) -> ValueCells:
     """Per asked unit and stored period: the values stored in its subtree, of either map, combined;
     a unit with its own value stands for the units below it on its own map."""
-    out: Cells = {}
+    out: ValueCells = {}
     average = element.aggregation == "average"
     for pid in periods:
         found = {u: cells[pid] for u, cells in stored.items() if pid in cells}
@@ -326,7 +348,7 @@ def _in_space(
     return out
 
 
-def _in_time(cells: Cells, asked: int, period: Period, element: DataElement) -> Cell | None:
+def _in_time(cells: ValueCells, asked: int, period: Period, element: DataElement) -> Cell | None:
     """The asked unit's value for the period: as stored for it, or its parts' (sum, average or last)."""
     own = cells.get((asked, period.id))
     if own is not None or element.aggregation == "none":
@@ -406,7 +428,7 @@ class CellEnv:
     track: Track
 
     def value(self, ref: str) -> float | None:
-        cell = self.answer.cells.get(ref, {}).get((self.unit_id, self.period.id))
+        cell = as_cell(self.answer.cells.get(ref, {}).get((self.unit_id, self.period.id)))
         if cell is None:
             return None
         self.track.estimate |= cell.estimate
@@ -479,6 +501,18 @@ def rows(
 ) -> list[dict]:
     """One row per dimension × period × unit that has a value (every one with empty=True); `area`
     is the caller's, for the units a formula looks at beyond those asked (share's parent)."""
+    with no_cycle_collection():  # tens of thousands of cells and rows, none in a cycle
+        return _rows(dims, periods, units, area, language, empty)
+
+
+def _rows(
+    dims: list[Dimension],
+    periods: list[Period],
+    units: list[Unit],
+    area: Area | None,
+    language: str,
+    empty: bool,
+) -> list[dict]:
     answer = compute(dims, periods, units, area)
     asked = [(u.pk, u.ref, u.name) for u in units]
     out = []
@@ -514,7 +548,9 @@ def _evaluator(answer: Answer, dim: Dimension) -> Callable[[int, Period], Evalua
 
         def look_up(unit_id: int, period: Period) -> Evaluated:
             cell = cells.get((unit_id, period.id))
-            return (None, False, False) if cell is None else (cell.value, cell.estimate, cell.carried)
+            if cell is None or isinstance(cell, float):
+                return cell, False, False
+            return cell
 
         return look_up
 

@@ -16,13 +16,14 @@ Decisions this module makes (docs/tracing.md explains them to tracers):
 
 from __future__ import annotations
 
-import gc
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import NamedTuple, Protocol
+
+from dieuhanh.memory import no_cycle_collection
 
 MINUTE, HOUR, DAY = 60, 3600, 86400
 # Builds a NamedTuple without its generated __new__'s argument handling: half the cost, and stays and
@@ -189,15 +190,8 @@ def trace(store: Store, case: Window, *, depth: int, rule: Rule, now: int) -> Tr
     """The case's contacts (F1) and, at depth 2, their contacts while they may be infectious (F2)."""
     if depth not in (1, 2):
         raise ValueError("depth: must be 1 or 2")
-    # A large F2 builds millions of tuples that hold no cycles; the cyclic collector rescanning them
-    # took a third of the time (bench/tracing.py at 50 M check-ins). Reference counting frees them.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
+    with no_cycle_collection():  # a large F2 builds millions of tuples
         return _trace(store, case, depth=depth, rule=rule, now=now)
-    finally:
-        if collecting:
-            gc.enable()
 
 
 def _trace(store: Store, case: Window, *, depth: int, rule: Rule, now: int) -> Trace:
