@@ -55,7 +55,6 @@ import os
 import pstats
 import random
 import shutil
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -72,10 +71,14 @@ from common import (  # bench/ is on sys.path
     child_env,
     log,
     machine,
+    percentile,
+    pg_loaded_params,
     pg_version,
     render_table,
     setup_django,
     shown,
+    spread,
+    sqlite_loaded_params,
     timed,
 )
 
@@ -701,23 +704,6 @@ def check_answers(setup: Setup, client, postgres: bool) -> dict:
     return found
 
 
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..1)."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
-
-
-def spread(seconds: list[float]) -> dict:
-    return {
-        "n": len(seconds),
-        "p50_s": percentile(seconds, 0.5),
-        "p95_s": percentile(seconds, 0.95),
-        "min_s": min(seconds),
-        "max_s": max(seconds),
-        "all_s": seconds,
-    }
-
-
 class GcWatch:
     """Python's cyclic garbage collections during a block: their pauses, and how many of generation 2."""
 
@@ -922,27 +908,6 @@ def spawn(db: str, args: argparse.Namespace, home: Path, database_url: str | Non
     return json.loads(done.stdout.strip().splitlines()[-1]) | {"wall_s": time.perf_counter() - began}
 
 
-def pg_loaded_params(admin_url: str, url: str) -> dict | None:
-    """The arguments the scratch database was loaded from, or None when there is none loaded."""
-    import psycopg
-
-    with psycopg.connect(admin_url) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [SCRATCH_PG_DB]).fetchone():
-            return None
-    with psycopg.connect(url) as conn:
-        if conn.execute("SELECT to_regclass(%s)", [META_TABLE]).fetchone()[0] is None:
-            return None
-        return json.loads(conn.execute(f"SELECT params FROM {META_TABLE}").fetchone()[0])
-
-
-def sqlite_loaded_params(path: Path) -> dict | None:
-    if not path.exists():
-        return None
-    with sqlite3.connect(path) as conn:
-        found = conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", [META_TABLE]).fetchone()
-        return json.loads(conn.execute(f"SELECT params FROM {META_TABLE}").fetchone()[0]) if found else None
-
-
 def drop_pg(admin_url: str, create: bool) -> None:
     import psycopg
 
@@ -955,7 +920,7 @@ def drop_pg(admin_url: str, create: bool) -> None:
 def run_pg(admin_url: str, args: argparse.Namespace) -> dict:
     """In the scratch database: loaded anew, or with --reuse kept (and used when it matches)."""
     url = urlsplit(admin_url)._replace(path=f"/{SCRATCH_PG_DB}").geturl()
-    reuse = args.reuse and pg_loaded_params(admin_url, url) == load_params(args)
+    reuse = args.reuse and pg_loaded_params(admin_url, url, SCRATCH_PG_DB, META_TABLE) == load_params(args)
     if not reuse:
         drop_pg(admin_url, create=True)
     try:
@@ -969,7 +934,9 @@ def run_pg(admin_url: str, args: argparse.Namespace) -> dict:
 
 
 def run_sqlite(args: argparse.Namespace) -> dict:
-    reuse = args.reuse and sqlite_loaded_params(SQLITE_HOME / "dieuhanh.sqlite3") == load_params(args)
+    reuse = args.reuse and sqlite_loaded_params(SQLITE_HOME / "dieuhanh.sqlite3", META_TABLE) == load_params(
+        args
+    )
     if not reuse:
         shutil.rmtree(SQLITE_HOME, ignore_errors=True)
     try:

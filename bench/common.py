@@ -1,5 +1,7 @@
 """What every benchmark shares: the machine it ran on, its children's environment, PostgreSQL look-ups."""
 
+import json
+import math
 import os
 import platform
 import sqlite3
@@ -92,3 +94,41 @@ def timed(fn, *args, **kwargs):
     start = time.perf_counter()
     result = fn(*args, **kwargs)
     return result, time.perf_counter() - start
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..1)."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+def spread(seconds: list[float]) -> dict:
+    return {
+        "n": len(seconds),
+        "p50_s": percentile(seconds, 0.5),
+        "p95_s": percentile(seconds, 0.95),
+        "min_s": min(seconds),
+        "max_s": max(seconds),
+        "all_s": seconds,
+    }
+
+
+def pg_loaded_params(admin_url: str, url: str, database: str, meta_table: str) -> dict | None:
+    """The arguments a scratch database was loaded from (kept in `meta_table`), or None if none is."""
+    import psycopg
+
+    with psycopg.connect(admin_url) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database]).fetchone():
+            return None
+    with psycopg.connect(url) as conn:
+        if conn.execute("SELECT to_regclass(%s)", [meta_table]).fetchone()[0] is None:
+            return None
+        return json.loads(conn.execute(f"SELECT params FROM {meta_table}").fetchone()[0])
+
+
+def sqlite_loaded_params(path: Path, meta_table: str) -> dict | None:
+    if not path.exists():
+        return None
+    with sqlite3.connect(path) as conn:
+        found = conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", [meta_table]).fetchone()
+        return json.loads(conn.execute(f"SELECT params FROM {meta_table}").fetchone()[0]) if found else None

@@ -60,7 +60,6 @@ import cProfile
 import gc
 import io
 import json
-import math
 import os
 import pstats
 import random
@@ -79,10 +78,12 @@ from common import (  # bench/ is on sys.path
     child_env,
     log,
     machine,
+    percentile,
     pg_version,
     render_table,
     setup_django,
     shown,
+    spread,
     timed,
 )
 
@@ -101,23 +102,6 @@ PROFILE_TOP = 30
 SAMPLE_EVERY_S = 5.0  # the parent's load sampling
 # The issue's goals on this machine.
 GOAL_FAN_OUT_S, GOAL_P95_MS = 1.0, 50.0
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..1)."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
-
-
-def spread(seconds: list[float]) -> dict:
-    return {
-        "n": len(seconds),
-        "p50_s": percentile(seconds, 0.5),
-        "p95_s": percentile(seconds, 0.95),
-        "min_s": min(seconds),
-        "max_s": max(seconds),
-        "all_s": seconds,
-    }
 
 
 class GcWatch:

@@ -53,7 +53,6 @@ import math
 import os
 import random
 import shutil
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -72,10 +71,12 @@ from common import (  # bench/ is on sys.path
     child_env,
     log,
     machine,
+    pg_loaded_params,
     pg_version,
     render_table,
     setup_django,
     shown,
+    sqlite_loaded_params,
     timed,
 )
 
@@ -862,27 +863,6 @@ def spawn(db: str, args: argparse.Namespace, home: Path, database_url: str | Non
     return json.loads(done.stdout.strip().splitlines()[-1]) | {"wall_s": time.perf_counter() - began}
 
 
-def pg_loaded_params(admin_url: str, url: str) -> dict | None:
-    """The arguments the scratch database was loaded from, or None when there is none loaded."""
-    import psycopg
-
-    with psycopg.connect(admin_url) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [SCRATCH_PG_DB]).fetchone():
-            return None
-    with psycopg.connect(url) as conn:
-        if conn.execute("SELECT to_regclass(%s)", [META_TABLE]).fetchone()[0] is None:
-            return None
-        return json.loads(conn.execute(f"SELECT params FROM {META_TABLE}").fetchone()[0])
-
-
-def sqlite_loaded_params(path: Path) -> dict | None:
-    if not path.exists():
-        return None
-    with sqlite3.connect(path) as conn:
-        found = conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", [META_TABLE]).fetchone()
-        return json.loads(conn.execute(f"SELECT params FROM {META_TABLE}").fetchone()[0]) if found else None
-
-
 def recreate_pg(admin_url: str) -> None:
     import psycopg
 
@@ -901,7 +881,7 @@ def drop_pg(admin_url: str) -> None:
 def run_pg(admin_url: str, args: argparse.Namespace) -> dict:
     """In the scratch database: loaded anew, or with --reuse kept (and used when it matches)."""
     url = urlsplit(admin_url)._replace(path=f"/{SCRATCH_PG_DB}").geturl()
-    reuse = args.reuse and pg_loaded_params(admin_url, url) == load_params(args)
+    reuse = args.reuse and pg_loaded_params(admin_url, url, SCRATCH_PG_DB, META_TABLE) == load_params(args)
     if not reuse:
         recreate_pg(admin_url)
     try:
@@ -913,7 +893,9 @@ def run_pg(admin_url: str, args: argparse.Namespace) -> dict:
 
 
 def run_sqlite(args: argparse.Namespace) -> dict:
-    reuse = args.reuse and sqlite_loaded_params(SQLITE_HOME / "dieuhanh.sqlite3") == load_params(args)
+    reuse = args.reuse and sqlite_loaded_params(SQLITE_HOME / "dieuhanh.sqlite3", META_TABLE) == load_params(
+        args
+    )
     if not reuse:
         shutil.rmtree(SQLITE_HOME, ignore_errors=True)
     try:

@@ -100,9 +100,7 @@ def list_data_elements(request: HttpRequest):
 def post_data_element(request: HttpRequest, body: DataElementIn):
     user = caller(request)
     _admin(user)
-    fields = body.dict()
-    fields["options"] = [o for o in fields["options"]]
-    return Status(201, services.save_data_element(actor=user, **fields))
+    return Status(201, services.save_data_element(actor=user, **body.dict()))
 
 
 class IndicatorIn(Schema):
