@@ -9,9 +9,9 @@ PG_URL ?= $(or $(DIEUHANH_TEST_PG_URL),postgresql://postgres@127.0.0.1:5432/test
 LOCALE := src/dieuhanh/locale
 export DIEUHANH_HOME ?= $(CURDIR)/var
 
-.PHONY: setup demo serve test lint check test-sqlite test-pg openapi messages clean
+.PHONY: setup fonts demo serve test lint check test-sqlite test-pg openapi messages clean
 
-setup: $(VENV)/.installed messages browser
+setup: $(VENV)/.installed messages browser fonts
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,14 @@ browser:
 	@if ! command -v chromium >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-liberation2; \
 	  else echo "chromium is missing and we are not root: the browser tests will fail"; fi; \
+	fi
+
+# Reports are set in Times New Roman (Decree 30/2020/NĐ-CP); Debian's metric-compatible Liberation Serif
+# stands in for it in PDFs, and WeasyPrint needs Pango.
+fonts:
+	@if ! fc-list 2>/dev/null | grep -q "Liberation Serif" || ! ldconfig -p | grep -q libpangoft2; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-liberation2 libpango-1.0-0 libpangoft2-1.0-0; \
+	  else echo "Liberation fonts or Pango are missing and we are not root: PDF reports will fail"; fi; \
 	fi
 
 demo: setup
