@@ -20,6 +20,9 @@ from dieuhanh.indicators.analytics import AnalyticsError
 from dieuhanh.indicators.api import router as indicators_router
 from dieuhanh.indicators.formula import FormulaError
 from dieuhanh.indicators.services import IndicatorError
+from dieuhanh.reports.api import router as reports_router
+from dieuhanh.reports.definition import DefinitionError
+from dieuhanh.reports.services import ReportError
 from dieuhanh.tracing.api import router as tracing_router
 from dieuhanh.tracing.services import TracingError
 from dieuhanh.units.api import router as units_router
@@ -98,6 +101,16 @@ def _formula_error(request: HttpRequest, exc: FormulaError) -> HttpResponse:
     return problem(request, 422, f"formula: {exc}", position=exc.position)
 
 
+@api.exception_handler(ReportError)
+def _report_error(request: HttpRequest, exc: ReportError) -> HttpResponse:
+    return problem(request, exc.status, str(exc), field=exc.field)
+
+
+@api.exception_handler(DefinitionError)
+def _definition_error(request: HttpRequest, exc: DefinitionError) -> HttpResponse:
+    return problem(request, 422, f"report definition: {exc}", field=exc.where)
+
+
 @api.exception_handler(PermissionError)
 def _forbidden(request: HttpRequest, exc: PermissionError) -> HttpResponse:
     return problem(request, 403, str(exc) or "Forbidden")
@@ -131,3 +144,4 @@ api.add_router("/", tracing_router)
 api.add_router("/", directives_router)
 api.add_router("/", tasks_router)
 api.add_router("/", indicators_router)
+api.add_router("/", reports_router)

@@ -293,3 +293,62 @@ def load_demo_indicators() -> list[str]:
         f"Chỉ tiêu ngành TT&TT: {sum(catalog.counts.values())} mục danh mục, số liệu các báo cáo mẫu",
         f"Báo cáo cấp xã TP.HCM (bản đồ cũ): mới {summary.imported}, không đổi {summary.ignored}",
     ]
+
+
+def load_demo_reports() -> list[str]:
+    """The shipped report definitions owned by lanhdao, a monthly report of Hồ Chí Minh City's communes
+    for tphcm, and the national monthly report for August 2021 in the archive (DOCX and PDF)."""
+    from dieuhanh.accounts.models import User
+    from dieuhanh.reports import services
+    from dieuhanh.units.models import Unit
+
+    leader = User.objects.get(username="lanhdao")
+    shipped = services.load_shipped(owner=leader)
+    services.save_definition(
+        actor=None,
+        code="hcm_communes_monthly",
+        name="Dịch vụ công trực tuyến cấp xã TP. Hồ Chí Minh hằng tháng",
+        period_type="monthly",
+        unit=Unit.objects.ref("VN-2025:79"),
+        owner=User.objects.get(username="tphcm"),
+        body=_HCM_REPORT,
+    )
+    made = []
+    for fmt in ("docx", "pdf"):
+        request = services.prepare(
+            actor=leader, definition="ict_monthly", period="202108", unit=None, fmt=fmt
+        )
+        made.append(services.generate(actor=leader, request=request))
+    return [
+        f"Báo cáo định kỳ: {len(shipped) + 1} mẫu; báo cáo tháng 8/2021 đã lập: "
+        + ", ".join(str(services.file_path(r)) for r in made)
+    ]
+
+
+_HCM_REPORT = {
+    "issuing_body": "Ủy ban nhân dân Thành phố Hồ Chí Minh",
+    "governing_body": "",
+    "document_code": "BC-UBND",
+    "place": "Thành phố Hồ Chí Minh",
+    "subject": "Tình hình tiếp nhận hồ sơ trực tuyến cấp xã {{ period_label() }}",
+    "sections": [
+        {
+            "title": "Kết quả chung",
+            "blocks": [
+                {
+                    "text": "Trong {{ period_label() }}, các xã, phường trên địa bàn {{ unit_name }} "
+                    "tiếp nhận {{ value('online_dossiers', scale='') }} nộp trực tuyến "
+                    "({{ change('online_dossiers') }}); lũy kế {{ period_label('ytd') }}: "
+                    "{{ value('online_dossiers', 'ytd', scale='') }}."
+                }
+            ],
+        },
+        {
+            "title": "Chi tiết theo xã, phường",
+            "blocks": [{"table": {"indicators": ["online_dossiers"], "rows": "children"}}],
+        },
+        {"title": "Tình hình thực hiện nhiệm vụ", "blocks": [{"tasks": {}}]},
+    ],
+    "recipients": ["Văn phòng Chính phủ (để b/c);", "Bộ Thông tin và Truyền thông;", "Lưu: VT."],
+    "signer_title": "Chủ tịch",
+}

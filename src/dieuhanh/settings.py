@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "dieuhanh.indicators",
     "dieuhanh.tracing",
     "dieuhanh.directives",
+    "dieuhanh.reports",
     "dieuhanh.commandroom",
 ]
 

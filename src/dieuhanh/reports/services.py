@@ -1,0 +1,297 @@
+"""Verbs of the reports app: save a definition, generate a report (now or in the background), replay an
+archived one from its snapshot, and generate what the schedule says is due."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import threading
+import zipfile
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import close_old_connections, transaction
+from django.utils import timezone
+
+from dieuhanh.accounts.models import User
+from dieuhanh.accounts.services import audit
+from dieuhanh.directives.tasks import vn_today
+from dieuhanh.indicators import periods
+from dieuhanh.indicators.periods import Period, PeriodError
+from dieuhanh.reports.compose import Composer, Document
+from dieuhanh.reports.definition import DefinitionError, check
+from dieuhanh.reports.facts import Facts, SnapshotError
+from dieuhanh.reports.models import Report, ReportDefinition, ReportState
+from dieuhanh.reports.render import FORMATS, render
+from dieuhanh.units.models import Unit
+
+logger = logging.getLogger(__name__)
+SHIPPED = Path(__file__).parent / "definitions"
+
+
+class ReportError(ValueError):
+    """A report that cannot be made as asked; `field` names the input at fault, `status` the HTTP answer."""
+
+    def __init__(self, field: str, message: str, status: int = 422) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field, self.message, self.status = field, message, status
+
+
+# Definitions
+
+
+@transaction.atomic
+def save_definition(*, actor: User | None, code: str, **fields: Any) -> ReportDefinition:
+    """Create or update a definition by code; its body is checked first (DefinitionError names the part)."""
+    check(fields["body"])
+    definition, created = ReportDefinition.objects.update_or_create(code=code, defaults=fields)
+    audit(actor, "report_definition.create" if created else "report_definition.update", code)
+    return definition
+
+
+def load_shipped(*, actor: User | None = None, owner: User | None = None) -> list[ReportDefinition]:
+    """The definitions shipped in reports/definitions/*.json, created or updated (idempotent)."""
+    out = []
+    for path in sorted(SHIPPED.glob("*.json")):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        unit = Unit.objects.ref(data.pop("unit"))
+        out.append(save_definition(actor=actor, unit=unit, owner=owner, **data))
+    return out
+
+
+# Generation
+
+
+def _period(definition: ReportDefinition, pid: str) -> Period:
+    try:
+        period = periods.parse(pid)
+    except PeriodError as exc:
+        raise ReportError("period", str(exc)) from None
+    if period.type != definition.period_type:
+        raise ReportError(
+            "period", f"'{definition.code}' is a {definition.period_type} report; {pid} is {period.type}"
+        )
+    return period
+
+
+def _unit_in_area(actor: User, ref: str | None, definition: ReportDefinition) -> Unit:
+    if not ref:
+        unit = definition.unit
+    else:
+        try:
+            unit = Unit.objects.ref(ref)
+        except (Unit.DoesNotExist, ValueError):
+            raise ReportError("unit", f"no unit '{ref}'", 404) from None
+    if not actor.area().contains(unit):
+        raise ReportError("unit", f"{unit.ref} ({unit.name}) is outside your area", 403)
+    return unit
+
+
+def _format(fmt: str) -> str:
+    if fmt not in FORMATS:
+        raise ReportError("format", f"'{fmt}' is not a report format: use one of {', '.join(FORMATS)}")
+    return fmt
+
+
+@dataclass(frozen=True)
+class Request:
+    definition: ReportDefinition
+    unit: Unit
+    period: Period
+    fmt: str
+
+
+def prepare(*, actor: User, definition: str, period: str, unit: str | None, fmt: str) -> Request:
+    """The request checked: a known definition, a period of its type, a unit inside the actor's area."""
+    found = ReportDefinition.objects.filter(code=definition).select_related("unit").first()
+    if found is None:
+        raise ReportError("definition", f"no report definition '{definition}'", 404)
+    return Request(found, _unit_in_area(actor, unit, found), _period(found, period), _format(fmt))
+
+
+def compose(actor: User, request: Request, *, body: dict, facts: Facts, number: str, dated: date) -> Document:
+    composer = Composer(check(body), request.unit, request.period, facts)
+    try:
+        return composer.document(number=number, dated=dated)
+    except SnapshotError as exc:
+        raise ReportError("snapshot", str(exc), 409) from None
+
+
+def generate(*, actor: User, request: Request, number: str = "", dated: date | None = None) -> Report:
+    """Make the report now: compose, render, store the file and the snapshot; returns the archived Report."""
+    report = Report.objects.create(
+        definition=request.definition, unit=request.unit, period=request.period.id, format=request.fmt,
+        requested_by=actor, state=ReportState.RUNNING,
+    )  # fmt: skip
+    _run(report, number=number, dated=dated or vn_today())
+    return report
+
+
+def queue(*, actor: User, request: Request, number: str = "", dated: date | None = None) -> Report:
+    """Archive a queued report and start making it after the commit, in the background."""
+    report = Report.objects.create(
+        definition=request.definition, unit=request.unit, period=request.period.id, format=request.fmt,
+        requested_by=actor, snapshot={"number": number, "dated": (dated or vn_today()).isoformat()},
+    )  # fmt: skip
+    audit(actor, "report.queue", f"{request.definition.code}@{request.unit.ref}/{request.period.id}")
+    transaction.on_commit(lambda: _start(report.pk))
+    return report
+
+
+def _start(report_id: int) -> None:
+    threading.Thread(target=run_queued, args=(report_id,), name=f"report-{report_id}", daemon=True).start()
+
+
+def run_queued(report_id: int) -> None:
+    """Make a queued report (the background thread, or `dieuhanh worker reports` after a restart)."""
+    try:
+        report = Report.objects.select_related("definition", "unit", "requested_by").get(pk=report_id)
+        if report.state != ReportState.QUEUED:
+            return
+        Report.objects.filter(pk=report_id).update(state=ReportState.RUNNING)
+        _run(
+            report,
+            number=report.snapshot.get("number", ""),
+            dated=date.fromisoformat(report.snapshot["dated"]),
+        )
+    finally:
+        close_old_connections()
+
+
+def _run(report: Report, *, number: str, dated: date, replay: Report | None = None) -> None:
+    actor = report.requested_by or report.definition.owner
+    try:
+        if actor is None:
+            raise ReportError("owner", "a scheduled report needs its definition's owner, whose area it reads")
+        request = Request(report.definition, report.unit, periods.parse(report.period), report.format)
+        if replay is not None:
+            body, facts = (
+                replay.snapshot["body"],
+                Facts(actor, recorded=replay.snapshot["facts"], replay=True),
+            )
+        else:
+            body, facts = report.definition.body, Facts(actor)
+        document = compose(actor, request, body=body, facts=facts, number=number, dated=dated)
+        content = _deterministic(render(document, report.format), dated)
+    except (ReportError, DefinitionError) as exc:
+        _fail(report, str(exc))
+        raise
+    except Exception as exc:  # the archive must say a background report failed, whatever the cause
+        logger.exception("report %s failed", report.pk)
+        _fail(report, f"{type(exc).__name__}: {exc}")
+        raise
+    _store(report, content, document, body, facts, number, dated)
+
+
+def _fail(report: Report, message: str) -> None:
+    Report.objects.filter(pk=report.pk).update(
+        state=ReportState.FAILED, error=message, finished_at=timezone.now()
+    )
+    report.state, report.error = ReportState.FAILED, message
+
+
+def _store(
+    report: Report, content: bytes, document: Document, body: dict, facts: Facts, number: str, dated: date
+) -> None:
+    relative = (
+        f"reports/{report.pk}-{report.definition.code}-{report.period}-{report.unit.code}.{report.format}"
+    )
+    path = settings.MEDIA_ROOT / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+    report.file, report.sha256 = relative, hashlib.sha256(content).hexdigest()
+    report.snapshot = {"body": body, "facts": facts.recorded, "number": number, "dated": dated.isoformat()}
+    report.missing, report.state, report.finished_at = document.missing, ReportState.DONE, timezone.now()
+    report.save()
+
+
+def _deterministic(content: bytes, dated: date) -> bytes:
+    """A DOCX (a zip) whose entries carry the report's date rather than the moment of writing, so that
+    replaying a report from its snapshot gives the same bytes."""
+    if not content.startswith(b"PK"):
+        return content
+    out = io.BytesIO()
+    with (
+        zipfile.ZipFile(io.BytesIO(content)) as source,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target,
+    ):
+        for info in source.infolist():
+            fixed = zipfile.ZipInfo(info.filename, date_time=(dated.year, dated.month, dated.day, 0, 0, 0))
+            fixed.compress_type = zipfile.ZIP_DEFLATED
+            target.writestr(fixed, source.read(info))
+    return out.getvalue()
+
+
+def replay(*, actor: User, original: Report, fmt: str | None = None) -> Report:
+    """The archived report made again from its snapshot (same definition text, same figures)."""
+    if original.state != ReportState.DONE:
+        raise ReportError("report", f"report {original.pk} is {original.state}, it has no snapshot", 409)
+    if not actor.area().contains(original.unit):
+        raise ReportError("report", "outside your area", 404)
+    report = Report.objects.create(
+        definition=original.definition, unit=original.unit, period=original.period,
+        format=_format(fmt or original.format), requested_by=actor, replay_of=original,
+        state=ReportState.RUNNING,
+    )  # fmt: skip
+    dated = date.fromisoformat(original.snapshot["dated"])
+    _run(report, number=original.snapshot.get("number", ""), dated=dated, replay=original)
+    return report
+
+
+def file_path(report: Report) -> Path:
+    return settings.MEDIA_ROOT / report.file
+
+
+# Schedule
+
+
+def period_due(definition: ReportDefinition, today: date) -> Period | None:
+    """The period whose report is due on `today`, if any.
+
+    A report is due from its schedule day of the month after its period closed (the 15th of September
+    for August). With the provinces' cut-off a month runs from the 15th to the 14th, so the month's
+    report is due from the 15th of that same month (15 August for the month 15/7–14/8, named tháng 8).
+    """
+    if definition.schedule_day is None or today.day < definition.schedule_day:
+        return None
+    if definition.provincial_cutoff and definition.period_type == "monthly":
+        return periods.period_of("monthly", today)
+    closed = today.replace(day=1) - timedelta(days=1)
+    period = periods.period_of(definition.period_type, closed)
+    return period if period.end == closed else None
+
+
+def run_schedule(today: date | None = None) -> list[Report]:
+    """Generate every report due today that the archive does not hold yet (safe to run repeatedly)."""
+    today = today or vn_today()
+    made = []
+    for definition in ReportDefinition.objects.filter(schedule_day__isnull=False).select_related(
+        "unit", "owner"
+    ):
+        period = period_due(definition, today)
+        if period is None:
+            continue
+        for fmt in definition.formats or ["docx"]:
+            if (
+                Report.objects.filter(
+                    definition=definition, period=period.id, unit=definition.unit, format=fmt, scheduled=True
+                )
+                .exclude(state=ReportState.FAILED)
+                .exists()
+            ):
+                continue
+            report = Report.objects.create(
+                definition=definition, unit=definition.unit, period=period.id, format=fmt, scheduled=True,
+                state=ReportState.RUNNING,
+            )  # fmt: skip
+            try:
+                _run(report, number="", dated=today)
+            except (ReportError, DefinitionError):
+                logger.warning("scheduled report %s failed: %s", report.pk, report.error)
+            made.append(report)
+    return made
