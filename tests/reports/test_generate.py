@@ -4,6 +4,7 @@ replay from the snapshot, the schedule, and definitions refused with the place o
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import pytest
@@ -14,6 +15,7 @@ from dieuhanh.reports import services
 from dieuhanh.reports.definition import DefinitionError
 from dieuhanh.reports.models import Report, ReportState
 from dieuhanh.units.scoping import Area
+from tests.conftest import make_caller
 
 EVERYWHERE = Area(True, frozenset())
 
@@ -208,3 +210,33 @@ def test_save_definition_checks_the_body(world):
 def test_a_period_of_another_type_is_refused(world, ict):
     with pytest.raises(services.ReportError, match="monthly report; 2021S1 is sixmonthly"):
         make(world.leader.user, period="2021S1")
+
+
+def test_a_template_that_does_not_parse_is_refused_when_saved(world, ict):
+    body = {**ict["ict_monthly"].body, **one_text("{% if %}")}
+    with pytest.raises(DefinitionError) as refused:
+        services.save_definition(
+            actor=None, code="ict_monthly", name="x", period_type="monthly", unit=world.nation, body=body
+        )
+    assert refused.value.where == "sections.0.blocks.0"
+    assert ict["ict_monthly"].body != body  # the stored definition is unchanged
+
+
+def test_admin_refuses_a_broken_definition_with_its_place(world, ict):
+    admin = make_caller("quantri", world.nation, "admin")
+    admin.user.is_staff = admin.user.is_superuser = True
+    admin.user.save()
+    admin_client = admin.browser()
+    definition = ict["ict_monthly"]
+    body = {**definition.body, "sections": [{"title": "{{ value(", "blocks": []}]}
+    answer = admin_client.post(
+        f"/admin/reports/reportdefinition/{definition.pk}/change/",
+        {
+            "code": definition.code, "name": definition.name, "period_type": "monthly",
+            "unit": definition.unit_id, "formats": '["docx"]', "body": json.dumps(body),
+        },
+    )  # fmt: skip
+    assert answer.status_code == 200  # the form again, with the error
+    assert "sections.0" in answer.content.decode()
+    definition.refresh_from_db()
+    assert definition.body["sections"][0]["title"] == "Bưu chính"

@@ -26,14 +26,22 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError
+from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 
 from dieuhanh import vnformat
 from dieuhanh.indicators import periods
 from dieuhanh.indicators.analytics import AnalyticsError, dimension
 from dieuhanh.indicators.periods import Period, PeriodError
-from dieuhanh.reports.definition import Body, DefinitionError, SectionSpec, TableSpec
+from dieuhanh.reports.definition import (
+    Body,
+    DefinitionError,
+    SectionSpec,
+    TableBlock,
+    TableSpec,
+    TextBlock,
+    walk,
+)
 from dieuhanh.reports.facts import Facts
 from dieuhanh.units.models import Unit
 
@@ -364,6 +372,25 @@ class Composer:
         )
         header = ["STT", "Văn bản", "Ngày ban hành", "Số đơn vị nhận", "Tỷ lệ xác nhận", "Tỷ lệ phản hồi"]
         return [lead, Table("", header, rows)]
+
+
+def check_templates(body: Body) -> None:
+    """Every text of the definition parses as a template; DefinitionError names the first that does not.
+    (Unknown codes and periods show only when the report is made: they depend on the catalogue.)"""
+    env = SandboxedEnvironment()
+    texts = [("subject", body.subject)]
+    for path, section, _ in walk(body.sections):
+        texts.append((path, section.title))
+        for j, block in enumerate(section.blocks):
+            if isinstance(block, TextBlock):
+                texts.append((f"{path}.blocks.{j}", block.text))
+            elif isinstance(block, TableBlock) and block.table.title:
+                texts.append((f"{path}.blocks.{j}", block.table.title))
+    for where, text in texts:
+        try:
+            env.parse(text)
+        except TemplateSyntaxError as exc:
+            raise DefinitionError(where, f"{exc.message} (line {exc.lineno})") from None
 
 
 def _numbering(depth: int, n: int) -> str:

@@ -23,7 +23,7 @@ from dieuhanh.accounts.services import audit
 from dieuhanh.directives.tasks import vn_today
 from dieuhanh.indicators import periods
 from dieuhanh.indicators.periods import Period, PeriodError
-from dieuhanh.reports.compose import Composer, Document
+from dieuhanh.reports.compose import Composer, Document, check_templates
 from dieuhanh.reports.definition import DefinitionError, check
 from dieuhanh.reports.facts import Facts, SnapshotError
 from dieuhanh.reports.models import Report, ReportDefinition, ReportState
@@ -48,7 +48,7 @@ class ReportError(ValueError):
 @transaction.atomic
 def save_definition(*, actor: User | None, code: str, **fields: Any) -> ReportDefinition:
     """Create or update a definition by code; its body is checked first (DefinitionError names the part)."""
-    check(fields["body"])
+    check_templates(check(fields["body"]))
     definition, created = ReportDefinition.objects.update_or_create(code=code, defaults=fields)
     audit(actor, "report_definition.create" if created else "report_definition.update", code)
     return definition
