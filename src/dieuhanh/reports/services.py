@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections, transaction
+from django.db import connections, transaction
 from django.utils import timezone
 
 from dieuhanh.accounts.models import User
@@ -160,7 +160,8 @@ def run_queued(report_id: int) -> None:
             dated=date.fromisoformat(report.snapshot["dated"]),
         )
     finally:
-        close_old_connections()
+        # The thread's own connections: left open they would outlive it (and hold the database).
+        connections.close_all()
 
 
 def _run(report: Report, *, number: str, dated: date, replay: Report | None = None) -> None:
