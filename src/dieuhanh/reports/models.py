@@ -42,6 +42,15 @@ class ReportDefinition(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def period_type_label(self) -> str:
+        return PERIOD_TYPE_LABELS.get(self.period_type, self.period_type)
+
+
+PERIOD_TYPE_LABELS = {
+    "monthly": _("monthly"), "quarterly": _("quarterly"), "sixmonthly": _("six-monthly"), "yearly": _("yearly"),
+}  # fmt: skip
+
 
 class ReportState(models.TextChoices):
     QUEUED = "queued", _("Queued")

@@ -1,0 +1,81 @@
+"""The reports page: generate a periodic report for a unit of one's area, and the archive to download from."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from dieuhanh.accounts.guards import caller
+from dieuhanh.reports import services
+from dieuhanh.reports.definition import DefinitionError
+from dieuhanh.reports.models import Report, ReportDefinition, ReportState
+from dieuhanh.reports.render import CONTENT_TYPES, FORMATS
+from dieuhanh.units.scoping import area_aware
+
+FORMAT_NAMES = {"docx": "Word (DOCX)", "pdf": "PDF", "html": "HTML", "md": "Markdown"}
+
+
+@login_required
+@area_aware
+def reports_page(request: HttpRequest) -> HttpResponse:
+    user = caller(request)
+    area = user.area()
+    definitions = list(ReportDefinition.objects.select_related("unit").order_by("name"))
+    if not _usable(area):
+        definitions = []
+    archive = Report.objects.visible_to(user).select_related("definition", "unit").order_by("-created_at")
+    return render(
+        request,
+        "commandroom/reports.html",
+        {
+            "definitions": definitions,
+            "archive": archive[:100],
+            "formats": [(f, FORMAT_NAMES[f]) for f in FORMATS],
+            "form": request.session.pop("report_form", {}),
+        },
+    )
+
+
+def _usable(area) -> bool:
+    """Any definition may be run for a unit of one's own area (a national one for one's province)."""
+    return area.everything or bool(area.prefixes)
+
+
+@login_required
+@area_aware
+@require_POST
+def generate(request: HttpRequest) -> HttpResponse:
+    user = caller(request)
+    form = {k: request.POST.get(k, "").strip() for k in ("definition", "period", "unit", "format")}
+    try:
+        prepared = services.prepare(
+            actor=user, definition=form["definition"], period=form["period"],
+            unit=form["unit"] or None, fmt=form["format"] or "docx",
+        )  # fmt: skip
+        report = services.generate(actor=user, request=prepared)
+    except (services.ReportError, DefinitionError) as exc:
+        request.session["report_form"] = form
+        messages.error(request, _("The report could not be made: %(reason)s") % {"reason": exc})
+        return redirect("reports")
+    messages.success(request, _("Report %(id)s is ready.") % {"id": report.pk})
+    return redirect("reports")
+
+
+@login_required
+@area_aware
+def download(request: HttpRequest, report_id: int) -> FileResponse:
+    report = (
+        Report.objects.visible_to(caller(request))
+        .select_related("definition", "unit")
+        .filter(pk=report_id)
+        .first()
+    )
+    if report is None or report.state != ReportState.DONE:
+        raise Http404(_("No such report in your area."))
+    name = f"{report.definition.code}-{report.period}-{report.unit.code}.{report.format}"
+    return FileResponse(
+        services.file_path(report).open("rb"), as_attachment=True, filename=name,
+        content_type=CONTENT_TYPES[report.format],
+    )  # fmt: skip
