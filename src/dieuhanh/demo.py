@@ -300,6 +300,7 @@ def load_demo_reports() -> list[str]:
     for tphcm, and the national monthly report for August 2021 in the archive (DOCX and PDF)."""
     from dieuhanh.accounts.models import User
     from dieuhanh.reports import services
+    from dieuhanh.reports.models import Report
     from dieuhanh.units.models import Unit
 
     leader = User.objects.get(username="lanhdao")
@@ -315,6 +316,11 @@ def load_demo_reports() -> list[str]:
     )
     made = []
     for fmt in ("docx", "pdf"):
+        done = Report.objects.filter(state="done", format=fmt)
+        kept = done.filter(definition__code="ict_monthly", period="202108")
+        if kept.exists():  # a second `init --demo` does not fill the archive with copies
+            made.append(kept.earliest("created_at"))
+            continue
         request = services.prepare(
             actor=leader, definition="ict_monthly", period="202108", unit=None, fmt=fmt
         )
