@@ -9,9 +9,9 @@ PG_URL ?= $(or $(DIEUHANH_TEST_PG_URL),postgresql://postgres@127.0.0.1:5432/test
 LOCALE := src/dieuhanh/locale
 export DIEUHANH_HOME ?= $(CURDIR)/var
 
-.PHONY: setup fonts demo serve test lint check test-sqlite test-pg openapi messages clean
+.PHONY: setup assets fonts demo serve test lint check test-sqlite test-pg openapi messages clean
 
-setup: $(VENV)/.installed messages browser fonts
+setup: $(VENV)/.installed messages assets browser fonts
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,18 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 # Compiled translations are build output (not committed).
 messages: $(VENV)/.installed
 	$(VENV)/bin/pybabel compile -d $(LOCALE) -D django
+
+# Third-party front-end files from the npm registry (package.json + its lockfile), copied into the
+# static files; build output, never committed. node_modules/.package-lock.json is npm ci's stamp.
+VENDOR := src/dieuhanh/commandroom/static/vendor
+assets: $(VENDOR)/leaflet/leaflet.js
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+
+$(VENDOR)/leaflet/leaflet.js: node_modules/.package-lock.json
+	rm -rf $(VENDOR)/leaflet && mkdir -p $(VENDOR)/leaflet
+	cp -r node_modules/leaflet/dist/leaflet.js node_modules/leaflet/dist/leaflet.css node_modules/leaflet/dist/images $(VENDOR)/leaflet/
 
 # Debian's Chromium for the browser tests; installed when missing and we are root (CI, a fresh machine).
 browser:

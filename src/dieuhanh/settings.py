@@ -2,6 +2,7 @@
 
 DIEUHANH_HOME          folder for the embedded database and files (default ./var)
 DIEUHANH_DATABASE_URL  default SQLite in DIEUHANH_HOME; a postgresql:// URL switches
+DIEUHANH_ROOM_TILE_URL a map tile server for the room's map ({z}/{x}/{y}); none by default (offline)
 DIEUHANH_SECRET_KEY    generated into DIEUHANH_HOME on first run when unset
 DIEUHANH_DEBUG         1 for development error pages
 DIEUHANH_ALLOWED_HOSTS comma-separated, default localhost names
@@ -194,4 +195,7 @@ NOTIFY_PER_MINUTE = {"in_app": 6000, "email": 300, "sms": 60} | {
         item.partition("=") for item in os.environ.get("DIEUHANH_NOTIFY_PER_MINUTE", "").split(",") if item
     )
 }
+# The room's map draws the units on a plain background (offline, no third party); a tile server's URL
+# template ({z}/{x}/{y}) adds a base map, e.g. an agency's own tile server.
+ROOM_TILE_URL = os.environ.get("DIEUHANH_ROOM_TILE_URL", "")
 LIVE_HEARTBEAT_SECONDS = 15.0  # a comment on quiet event streams, before proxies time them out

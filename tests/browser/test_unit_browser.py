@@ -15,6 +15,8 @@ def log_in(page, live_server, username):
 
 def test_leader_logs_in_and_browses_down_to_a_commune(page, live_server, world):
     log_in(page, live_server, "leader")
+    page.wait_for_url("**/room/")  # leaders land on the command room
+    page.get_by_role("link", name="Đơn vị hành chính").click()
     page.wait_for_url("**/units/VN-2025/VN/")
     assert page.get_by_role("heading", level=1).inner_text() == "Việt Nam"
     page.get_by_role("link", name="Thành phố Hồ Chí Minh").click()

@@ -8,6 +8,10 @@ from dieuhanh.accounts.models import User
 def roles(request: HttpRequest) -> dict[str, bool]:
     user = getattr(request, "user", None)
     if not isinstance(user, User):
-        return {"can_trace": False, "can_issue": False}
+        return {"can_trace": False, "can_issue": False, "can_enter": False}
     roles = set(user.grants.values_list("role", flat=True))
-    return {"can_trace": "tracer" in roles, "can_issue": bool(roles & {"leader", "analyst"})}
+    return {
+        "can_trace": "tracer" in roles,
+        "can_issue": bool(roles & {"leader", "analyst"}),
+        "can_enter": bool(roles & {"operator", "admin"}),  # indicators.services.WRITER_ROLES
+    }

@@ -8,7 +8,8 @@ from datetime import datetime
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.db.models import Count
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.safestring import mark_safe
@@ -22,7 +23,8 @@ from dieuhanh.directives.contact_lists import send_contact_lists
 from dieuhanh.directives.models import UnitGroup
 from dieuhanh.directives.services import DirectiveError
 from dieuhanh.tracing import services as tracing_services
-from dieuhanh.units.scoping import area_aware
+from dieuhanh.units.models import Unit
+from dieuhanh.units.scoping import Area, area_aware
 from dieuhanh.vnformat import parse_local
 
 # Raw HTML in a directive's Markdown is shown as text, never run: "html": False escapes it.
@@ -207,3 +209,44 @@ def _local_deadline(value: str) -> datetime:
         return parse_local(value)
     except ValueError:
         raise DirectiveError("deadline", _("not a date and time")) from None
+
+
+def _issuing(request: HttpRequest) -> Area:
+    area = services.issuing_area(caller(request))
+    if not area.everything and not area.prefixes:
+        raise PermissionDenied(_("Issuing needs a leader or analyst grant."))
+    return area
+
+
+@login_required
+@area_aware
+def compose_tree(request: HttpRequest) -> JsonResponse:
+    """The composer's unit tree, one level at a time: the caller's issuing units, or a unit's children."""
+    area = _issuing(request)
+    parent_ref = request.GET.get("parent", "").strip()
+    if parent_ref:
+        edition, _sep, code = parent_ref.rpartition(":")
+        parent = Unit.objects.filter(edition_id=edition, code=code).first()
+        if parent is None or not area.contains(parent):
+            raise Http404(_("No such unit in your area."))
+        units = Unit.objects.filter(parent=parent).order_by("name")
+    elif area.everything:
+        units = Unit.objects.filter(kind="nation").order_by("-edition_id")
+    else:
+        units = Unit.objects.filter(area.q(), path__in=[path for _e, path in area.prefixes]).order_by("name")
+    units = units.annotate(below=Count("children"))
+    items = [{"ref": u.ref, "name": u.name, "kind": u.kind, "children": u.below} for u in units]
+    return JsonResponse({"items": items})
+
+
+@login_required
+@area_aware
+def directive_status(request: HttpRequest, directive_id: int) -> JsonResponse:
+    """The status page's figures, for it to poll: counts overall and per province, in the caller's area."""
+    user = caller(request)
+    directive = services.visible_directives(user).filter(pk=directive_id).first()
+    if directive is None:
+        raise Http404(_("No such directive in your area."))
+    status = services.status(directive, user.area())
+    pending = services.pending(directive, user.area()).values_list("unit__edition_id", "unit__code")[:200]
+    return JsonResponse({**status, "pending": [f"{edition}:{code}" for edition, code in pending]})

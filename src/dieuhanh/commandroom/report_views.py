@@ -2,6 +2,7 @@
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db.models import QuerySet
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -25,7 +26,9 @@ def reports_page(request: HttpRequest) -> HttpResponse:
     definitions = list(ReportDefinition.objects.select_related("unit").order_by("name"))
     if not _usable(area):
         definitions = []
-    archive = Report.objects.visible_to(user).select_related("definition", "unit").order_by("-created_at")
+    archive: QuerySet[Report] = (
+        Report.objects.visible_to(user).select_related("definition", "unit").order_by("-created_at")
+    )
     return render(
         request,
         "commandroom/reports.html",
@@ -66,7 +69,7 @@ def generate(request: HttpRequest) -> HttpResponse:
 @login_required
 @area_aware
 def download(request: HttpRequest, report_id: int) -> FileResponse:
-    report = (
+    report: Report | None = (
         Report.objects.visible_to(caller(request))
         .select_related("definition", "unit")
         .filter(pk=report_id)

@@ -12,8 +12,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from dieuhanh.accounts.guards import caller
+from dieuhanh.commandroom.tracing_graph import MODES, graph_data
 from dieuhanh.tracing import services
-from dieuhanh.tracing.graph import layout
 from dieuhanh.tracing.models import Case
 from dieuhanh.tracing.present import local, minutes
 from dieuhanh.units.scoping import area_aware
@@ -88,6 +88,7 @@ def _local_time(value: str) -> datetime:
 def case_page(request: HttpRequest, pk: int) -> HttpResponse:
     user = _tracer(request)
     depth = 2 if request.GET.get("depth") == "2" else 1
+    mode = request.GET.get("group", "auto") if request.GET.get("group") in MODES else "auto"
     try:
         case = services.case_for(user, pk)
         view = services.contacts(actor=user, case=case, depth=depth, rule=services.Rule())
@@ -119,7 +120,9 @@ def case_page(request: HttpRequest, pk: int) -> HttpResponse:
             "case": case,
             "view": view,
             "depth": depth,
-            "graph": layout(view),
+            "graph": graph_data(view, mode),
+            "modes": MODES,
+            "mode": mode,
             "communes": rows,
             "case_is_own": services.visible_cases(user).filter(pk=case.pk).exists(),
         },

@@ -2,7 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 from django.views.i18n import set_language
 
-from dieuhanh.commandroom import directive_views, tracing_views, views
+from dieuhanh.commandroom import directive_views, entry_views, report_views, room_views, tracing_views, views
 from dieuhanh.units.scoping import public
 
 urlpatterns = [
@@ -12,6 +12,10 @@ urlpatterns = [
     ),
     path("logout/", public(auth_views.LogoutView.as_view()), name="logout"),
     path("language/", public(set_language), name="set-language"),
+    path("room/", room_views.room_page, name="room"),
+    path("room/map.json", room_views.room_map, name="room-map"),
+    path("room/parts", room_views.room_parts, name="room-parts"),
+    path("room/stream", room_views.room_stream, name="room-stream"),
     path("units/", views.browse_units, name="units-browse"),
     path("units/<str:edition>/<str:code>/", views.unit_page, name="unit"),
     path("tracing/", tracing_views.workspace, name="tracing"),
@@ -22,5 +26,15 @@ urlpatterns = [
     path("inbox/<int:delivery_id>/ack/", directive_views.acknowledge, name="delivery-ack"),
     path("inbox/<int:delivery_id>/respond/", directive_views.respond, name="delivery-respond"),
     path("directives/new/", directive_views.compose, name="compose"),
+    path("directives/new/tree.json", directive_views.compose_tree, name="compose-tree"),
+    path(
+        "directives/<int:directive_id>/status.json", directive_views.directive_status, name="directive-status"
+    ),
     path("directives/<int:directive_id>/", directive_views.directive_page, name="directive"),
+    path("reports/", report_views.reports_page, name="reports"),
+    path("reports/generate/", report_views.generate, name="reports-generate"),
+    path("reports/<int:report_id>/file/", report_views.download, name="report-file"),
+    path("entry/", entry_views.entry_list, name="entry"),
+    path("entry/<slug:code>/", entry_views.entry_form, name="entry-form"),
+    path("entry/<slug:code>/upload/", entry_views.entry_upload, name="entry-upload"),
 ]

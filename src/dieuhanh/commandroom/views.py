@@ -6,6 +6,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from dieuhanh.accounts.guards import caller
+from dieuhanh.commandroom.unit_panels import children_figures, completeness_panels, unit_directives
+from dieuhanh.directives.tasks import shown_status, tasks_for
 from dieuhanh.indicators.services import unit_figures
 from dieuhanh.units import services
 from dieuhanh.units.models import Edition, Unit, UnitQuerySet
@@ -18,10 +20,10 @@ DEFAULT_EDITION = "VN-2025"
 @login_required
 @area_aware
 def home(request: HttpRequest) -> HttpResponse:
-    """Leaders and analysts land on their area; tracers on tracing; everyone else on their inbox."""
+    """Leaders and analysts land on their area's room; tracers on tracing; everyone else on their inbox."""
     roles = set(caller(request).grants.values_list("role", flat=True))
     if roles & {"leader", "analyst", "admin"} or request.user.is_superuser:
-        return redirect("units-browse")
+        return redirect("room")
     if roles == {"tracer"}:
         return redirect("tracing")
     return redirect("inbox")
@@ -75,6 +77,9 @@ def unit_page(request: HttpRequest, edition: str, code: str) -> HttpResponse:
     except Unit.DoesNotExist:
         raise Http404("Không có đơn vị này trong phạm vi của bạn.") from None
     children = services.with_children_count(unit.children.all()).order_by("name")
+    figures = recent_figures(unit)
+    user = caller(request)
+    tasks = list(tasks_for(user, unit, below=True)[:20])
     return render(
         request,
         "commandroom/unit.html",
@@ -87,7 +92,12 @@ def unit_page(request: HttpRequest, edition: str, code: str) -> HttpResponse:
             "children": children,
             "successors": services.successors(unit),
             "predecessors": services.predecessors(unit),
-            "figures": recent_figures(unit),
+            "figures": figures,
             "indicators": unit_figures(unit, language=request.LANGUAGE_CODE),
+            # The children with the same figures as the unit's own, sortable in the page.
+            "children_rows": children_figures(unit, list(children), figures),
+            "directives": unit_directives(user, unit),
+            "tasks": [(t, shown_status(t)) for t in tasks],
+            "completeness": completeness_panels(unit, request.GET.get("period", ""), request.LANGUAGE_CODE),
         },
     )

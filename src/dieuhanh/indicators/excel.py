@@ -5,6 +5,7 @@ filled one back into import records that name their spreadsheet row."""
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from typing import Any
 from zipfile import BadZipFile
 
@@ -12,7 +13,7 @@ from openpyxl import Workbook, load_workbook
 from openpyxl.styles import Font, PatternFill, Protection
 from openpyxl.utils.exceptions import InvalidFileException
 
-from dieuhanh.indicators.models import DataSet, DataValue
+from dieuhanh.indicators.models import DataElement, DataSet, DataValue
 from dieuhanh.indicators.periods import parse
 from dieuhanh.units.models import Unit
 
@@ -50,27 +51,54 @@ def template(data_set: DataSet, unit: Unit, period: str) -> bytes:
         ["Điền cột Giá trị (số, dấu chấm thập phân); đánh x ở cột Ước tính cho số ước; để trống để xoá."]
     )
     sheet.append(list(COLUMNS))
-    stored = _stored(data_set, unit, [current.id, current.previous().id, current.last_year().id])
-    for element in data_set.elements.order_by("code"):
-        for option in ["", *element.option_codes()]:
-            now = stored.get((element.pk, current.id, option))
-            sheet.append(
-                [
-                    element.code,
-                    element.name,
-                    option,
-                    element.unit,
-                    now.value if now else None,
-                    "x" if now and now.status == "estimate" else None,
-                    now.comment if now else None,
-                    _value(stored.get((element.pk, current.previous().id, option))),
-                    _value(stored.get((element.pk, current.last_year().id, option))),
-                ]
-            )
+    for row in form_rows(data_set, unit, current.id):
+        now = row.stored
+        sheet.append(
+            [
+                row.element.code,
+                row.element.name,
+                row.option,
+                row.element.unit,
+                now.value if now else None,
+                "x" if now and now.status == "estimate" else None,
+                now.comment if now else None,
+                row.previous,
+                row.last_year,
+            ]
+        )
     _style(sheet)
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
+
+
+@dataclass(frozen=True)
+class FormRow:
+    """One field of a data set's form: an element (and option) with what is stored for the period,
+    last period and the same period last year; the Excel template and the web form both show it."""
+
+    element: DataElement
+    option: str
+    stored: DataValue | None
+    previous: float | None
+    last_year: float | None
+
+
+def form_rows(data_set: DataSet, unit: Unit, period: str) -> list[FormRow]:
+    current = parse(period)
+    before, year_ago = current.previous().id, current.last_year().id
+    stored = _stored(data_set, unit, [current.id, before, year_ago])
+    return [
+        FormRow(
+            element,
+            option,
+            stored.get((element.pk, current.id, option)),
+            _value(stored.get((element.pk, before, option))),
+            _value(stored.get((element.pk, year_ago, option))),
+        )
+        for element in data_set.elements.order_by("code")
+        for option in ["", *element.option_codes()]
+    ]
 
 
 def _stored(data_set: DataSet, unit: Unit, periods: list[str]) -> dict[tuple, DataValue]:

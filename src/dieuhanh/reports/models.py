@@ -44,12 +44,15 @@ class ReportDefinition(models.Model):
 
     @property
     def period_type_label(self) -> str:
-        return PERIOD_TYPE_LABELS.get(self.period_type, self.period_type)
+        return str(PERIOD_TYPE_LABELS.get(self.period_type, self.period_type))
 
 
 PERIOD_TYPE_LABELS = {
-    "monthly": _("monthly"), "quarterly": _("quarterly"), "sixmonthly": _("six-monthly"), "yearly": _("yearly"),
-}  # fmt: skip
+    "monthly": _("monthly"),
+    "quarterly": _("quarterly"),
+    "sixmonthly": _("six-monthly"),
+    "yearly": _("yearly"),
+}
 
 
 class ReportState(models.TextChoices):

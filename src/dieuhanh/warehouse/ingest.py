@@ -14,6 +14,7 @@ import contextlib
 import csv
 import hmac
 import io
+import logging
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -25,17 +26,21 @@ from typing import Any, NamedTuple
 import msgspec
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone as dj_timezone
 
 from dieuhanh.accounts.services import audit
 from dieuhanh.db import insert_rows
-from dieuhanh.units.models import Unit
+from dieuhanh.live import HUB, area_keys
+from dieuhanh.units.models import Succession, Unit
 from dieuhanh.vnformat import VN_TZ
 from dieuhanh.warehouse import vault
 from dieuhanh.warehouse.kinds import KINDS, FieldError, Kind
 from dieuhanh.warehouse.models import Rollup, RollupMonth, Source, Venue
 from dieuhanh.warehouse.persons import PersonIdError, normalise
 from dieuhanh.warehouse.qr import QrError, is_payload, venue_code
+
+logger = logging.getLogger(__name__)
 
 FUTURE_SLACK = timedelta(days=1)
 BATCH_SIZE = 20_000
@@ -210,6 +215,9 @@ class Pipeline:
             self._fill_vault(prepared)  # before dedupe: a re-sent declaration still vaults its person
             summary.duplicates += self._write_new(prepared)
             summary.accepted = len(prepared)
+            if prepared:  # the rooms watching these communes hear of it once the batch is stored
+                communes = {cell[0] for _, cell in prepared.values()}
+                transaction.on_commit(partial(announce, self.kind.name, communes))
             if prepared or summary.rejected:
                 audit(
                     self.source.user,
@@ -335,6 +343,20 @@ def _upsert_counts(table: str, cell: str, rows: list[tuple]) -> None:
                 f"ON CONFLICT ({cell}) DO UPDATE SET count = {table}.count + excluded.count",
                 rows,
             )
+
+
+def announce(kind: str, communes: set[int]) -> None:
+    """After commit: a `figures` event to the rooms above these communes, on both maps. Never raises."""
+    try:
+        if not HUB.listening_to_areas():
+            return
+        other_map = Succession.objects.filter(Q(old_id__in=communes) | Q(new_id__in=communes))
+        linked = {i for pair in other_map.values_list("old_id", "new_id") for i in pair}
+        places = Unit.objects.filter(pk__in=communes | linked).values_list("edition_id", "path")
+        keys = set().union(*(area_keys(edition, path) for edition, path in places))
+        HUB.publish(keys, "figures", {"kind": kind, "communes": len(communes)})
+    except Exception:
+        logger.exception("live: announcing %s events failed", kind)
 
 
 def _kind_number(kind: Kind) -> int:

@@ -1,0 +1,57 @@
+"""The tracing workspace in Debian's Chromium with a large case: hundreds of contacts drawn by the
+browser in batches, then the same case grouped by commune of residence."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.conftest import browser, page, screenshot  # noqa: F401  (fixtures)
+from tests.browser.test_unit_browser import log_in
+from tests.tracing.conftest import CASE, home, register, stay, tracers  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.browser
+
+PEOPLE = 700  # more nodes than the page draws itself, more elements than one batch of the script
+
+
+@pytest.fixture
+def crowded_market(platform, venues):
+    """The case at Bến Thành market for 40 minutes with 700 people; they live in Bến Thành (even) or
+    Sài Gòn (odd)."""
+    people = [f"09{n:08d}" for n in range(PEOPLE)]
+    homes = [home(1, CASE, "26743")] + [
+        home(n + 2, p, "26743" if n % 2 == 0 else "26740") for n, p in enumerate(people)
+    ]
+    assert platform.send("health", homes).json()["accepted"] == len(homes)
+    market = "V-BT-CHO"
+    stays = [stay(1, market, CASE, "2021-08-26T09:00:00+07:00", "2021-08-26T09:40:00+07:00")] + [
+        stay(n + 2, market, p, "2021-08-26T09:05:00+07:00", "2021-08-26T09:35:00+07:00")
+        for n, p in enumerate(people)
+    ]
+    assert platform.send("checkin", stays).json()["accepted"] == len(stays)
+
+
+def test_a_large_graph_is_drawn_then_grouped_by_commune(page, live_server, tracers, crowded_market):  # noqa: F811
+    case_id = register(tracers.a).json()["id"]
+    log_in(page, live_server, "benthanh-tracer")
+    page.goto(f"{live_server.url}/tracing/cases/{case_id}/?depth=1&group=person")
+    assert page.locator("p.trace-summary").inner_text().startswith("700 F1, 0 F2")
+    graph = page.get_by_role("img", name="Chuỗi lây nhiễm: ca bệnh ở giữa, F1 ở vòng trong, F2 ở vòng ngoài")
+    expect(graph).to_have_attribute("data-complete", "true")  # drawn in batches, frame after frame
+    assert graph.locator("g.node").count() == PEOPLE + 1
+    assert graph.locator("line").count() == PEOPLE
+    assert page.locator("#graph-progress").inner_text() == "Đã vẽ: 1.401/1.401"
+    box, case = graph.bounding_box(), graph.locator("g.node.g0 circle").bounding_box()
+    assert abs(case["x"] + case["width"] / 2 - (box["x"] + box["width"] / 2)) < 5  # the case in the centre
+    screenshot(page, "tracing-large-person")
+
+    page.get_by_label("Vẽ").select_option("commune")
+    page.get_by_role("button", name="Vẽ lại").click()
+    page.wait_for_url("**group=commune")
+    titles = graph.locator("g.node title").all_text_contents()
+    assert sorted(titles) == ["F0", "Phường Bến Thành (350)", "Phường Sài Gòn (350)"]
+    assert "mỗi vòng tròn gộp những người sống ở một xã, phường" in page.locator("figcaption").inner_text()
+    lists = page.locator("section.commune-list h3").all_inner_texts()
+    assert any(t.startswith("Phường Bến Thành") and t.endswith("— 350") for t in lists)
+    screenshot(page, "tracing-large-commune")
