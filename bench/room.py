@@ -1,0 +1,374 @@
+"""Benchmark: the command room over 10 million events and 1 million deliveries — first render of the
+national room and of a province's room (server time, page weight), and an ingest's way to an open room.
+
+    .venv/bin/python bench/room.py [--events N] [--directives N] [--runs N] [--live N] [--pg-url URL]
+
+Data: the database `bench/analytics.py` loads and keeps (`dieuhanh_bench_analytics`: N test results
+over 2020–2021 on the 3,321 VN-2025 communes, with their daily and monthly rollups); this script runs
+`bench/analytics.py --db pg --events N --reuse --runs 1` first when that database is missing or was
+loaded from other arguments. It then adds, once (kept with a marker table), --directives directives
+(default 301) issued by the national leader to every VN-2025 commune through `issue_directive`
+(3,321 deliveries each: 999,621 by default), a third of the deliveries acknowledged and a third
+answered (one UPDATE each), and the room's users (a national leader, the leader of Hồ Chí Minh City).
+
+Measured (after one untimed warm-up of each):
+- server time of `GET /room/` (nation) and `GET /room/?unit=VN-2025:79` (province), and of the map
+  each page loads at once (`/room/map.json`), through Django's test Client in this process;
+- page weight of a first render: the HTML, the CSS and JS it links (static files as served) and the
+  map's JSON;
+- baseline, in the same process: the map's figure (positive tests of the last 7 days, by the page's
+  children) counted by GROUP BY over the raw events, as a room without rollups would;
+- live: `dieuhanh serve` (uvicorn) on a free port against the same database, an SSE client on
+  `/room/stream` with a session cookie, and --live single positive tests POSTed to
+  `/api/v1/events/test` for a commune of Hồ Chí Minh City: time from the POST's start to the `figures`
+  event reaching the client (the whole way), and from the POST's answer (negative when the event,
+  published on commit, arrives before the answer).
+Goals (issue 7): room under 300 ms, page weight under 1.5 MB, live update under 2 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import re
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import ROOT, child_env, log, machine, pg_loaded_params, pg_version, render_table, shown, spread
+
+ANALYTICS_DB = "dieuhanh_bench_analytics"
+ANALYTICS_META = "bench_analytics_load"
+ROOM_META = "bench_room_load"
+PROVINCE = "VN-2025:79"
+COMMUNE = "26743"  # Phường Bến Thành, where the live test results are sent
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=10_000_000)
+    parser.add_argument("--directives", type=int, default=301)
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--live", type=int, default=20)
+    parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    return parser.parse_args()
+
+
+def ensure_events(args: argparse.Namespace, url: str) -> None:
+    wanted = {"generator": 1, "events": args.events, "seed": 1, "edition": "VN-2025"}
+    found = pg_loaded_params(args.pg_url, url, ANALYTICS_DB, ANALYTICS_META)
+    if found is not None and {k: found.get(k) for k in wanted} == wanted:
+        return
+    log(f"loading {args.events:,} events with bench/analytics.py (kept for --reuse) …")
+    command = [
+        sys.executable,
+        str(ROOT / "bench" / "analytics.py"),
+        "--db",
+        "pg",
+        "--events",
+        str(args.events),
+    ]
+    subprocess.run([*command, "--reuse", "--runs", "1"], check=True, stdout=subprocess.DEVNULL)  # noqa: S603
+
+
+def setup(url: str, home: str) -> None:
+    os.environ.update(child_env(home, url))
+    sys.path.insert(0, str(ROOT / "src"))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def ensure_deliveries(args: argparse.Namespace) -> dict:
+    """The directives and users, once: kept with a marker table so later runs reuse them."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE TABLE IF NOT EXISTS {ROOM_META} (params text)")
+        cursor.execute(f"SELECT params FROM {ROOM_META}")
+        row = cursor.fetchone()
+    if row and json.loads(row[0]) == {"directives": args.directives}:
+        return {"deliveries_loaded_s": None}
+    began = time.perf_counter()
+    _directives(args.directives)
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {ROOM_META}")
+        cursor.execute(f"INSERT INTO {ROOM_META} VALUES (%s)", [json.dumps({"directives": args.directives})])
+    return {"deliveries_loaded_s": time.perf_counter() - began}
+
+
+def users():
+    from dieuhanh.accounts.models import User
+    from dieuhanh.accounts.services import create_user
+    from dieuhanh.units.models import Unit
+
+    found = {}
+    for name, ref in (("bench-lanhdao", "VN-2025:VN"), ("bench-tphcm", PROVINCE)):
+        user = User.objects.filter(username=name).first() or create_user(
+            actor=None, username=name, password=secrets.token_urlsafe(16),
+            grants=[(Unit.objects.ref(ref), "leader")], validate=False,
+        )  # fmt: skip
+        found[name] = user
+    return found
+
+
+def _directives(n: int) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from dieuhanh.directives.models import Delivery, DeliveryState
+    from dieuhanh.directives.services import DirectiveInput, Targets, issue_directive
+
+    leader = users()["bench-lanhdao"]
+    start = datetime(2021, 12, 1, 8, tzinfo=timezone(timedelta(hours=7)))
+    for i in range(n):
+        data = DirectiveInput(
+            title=f"Chỉ đạo {i + 1}", body="Báo cáo ngay.", number=f"{i + 1}/CĐ-TTg",
+            targets=Targets(units=("VN-2025:VN",), level="commune"), deadline=start + timedelta(days=30),
+        )  # fmt: skip
+        issue_directive(actor=leader, data=data, now=start + timedelta(hours=i))
+        if (i + 1) % 50 == 0:
+            log(f"  {i + 1} directives")
+    total = Delivery.objects.count()
+    Delivery.objects.filter(id__lt=total // 3).update(state=DeliveryState.RESPONDED)
+    Delivery.objects.filter(id__gte=total // 3, id__lt=2 * total // 3).update(
+        state=DeliveryState.ACKNOWLEDGED
+    )
+
+
+# Server time and page weight
+
+
+def timed_get(client, path: str) -> tuple[float, bytes]:
+    began = time.perf_counter()
+    response = client.get(path)
+    took = time.perf_counter() - began
+    assert response.status_code == 200, (path, response.status_code)
+    return took, response.content
+
+
+def linked_static(html: str) -> int:
+    """Bytes of the CSS and JS the page links, as the static files on disk."""
+    from django.contrib.staticfiles import finders
+
+    total = 0
+    for href in re.findall(r'(?:href|src)="/static/([^"?]+)"', html):
+        found = finders.find(href)
+        assert found, f"static file {href} not found (run make setup)"
+        total += Path(found).stat().st_size
+    return total
+
+
+def measure_pages(runs: int, who: dict) -> dict:
+    from django.test import Client
+
+    pages = {
+        "nation": (who["bench-lanhdao"], "/room/", "/room/map.json"),
+        "province": (who["bench-tphcm"], f"/room/?unit={PROVINCE}", f"/room/map.json?unit={PROVINCE}"),
+    }
+    out = {}
+    for name, (user, page, map_path) in pages.items():
+        client = Client()
+        client.force_login(user)
+        _, html = timed_get(client, page)
+        _, data = timed_get(client, map_path)
+        page_s, map_s = [], []
+        for _ in range(runs):
+            page_s.append(timed_get(client, page)[0])
+            map_s.append(timed_get(client, map_path)[0])
+        weight = len(html) + linked_static(html.decode()) + len(data)
+        out[name] = {
+            "page": spread(page_s),
+            "map": spread(map_s),
+            "html_bytes": len(html),
+            "weight_bytes": weight,
+        }
+        out[name]["baseline"] = baseline(runs, PROVINCE if name == "province" else "VN-2025:VN")
+    return out
+
+
+def baseline(runs: int, ref: str) -> dict:
+    """The map's figure by GROUP BY over the raw events: positives of the 7 days to the latest day,
+    by the unit's children (communes reached through their path)."""
+    from django.db import connection
+
+    from dieuhanh.commandroom.room import latest_day
+    from dieuhanh.units.models import Unit
+
+    unit = Unit.objects.ref(ref)
+    day = latest_day()
+    depth = unit.path.count("/")  # the children's path ends one segment further down
+    sql = """
+        SELECT split_part(u.path, '/', %s) AS child, count(*)
+        FROM warehouse_testresult t JOIN units_unit u ON u.id = t.commune_id
+        WHERE t.result = 'positive' AND u.path LIKE %s
+          AND t.at >= (%s::date - 6)::timestamp AT TIME ZONE 'Asia/Ho_Chi_Minh'
+          AND t.at < (%s::date + 1)::timestamp AT TIME ZONE 'Asia/Ho_Chi_Minh'
+        GROUP BY 1
+    """
+    params = [depth, unit.path + "%", day, day]
+    seconds = []
+    with connection.cursor() as cursor:
+        for _ in range(runs + 1):
+            began = time.perf_counter()
+            cursor.execute(sql, params)
+            cursor.fetchall()
+            seconds.append(time.perf_counter() - began)
+    return spread(seconds[1:])
+
+
+# Live
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def session_cookie(user) -> str:
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.db import SessionStore
+
+    store = SessionStore()
+    store[SESSION_KEY] = str(user.pk)
+    store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    store[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    store.create()
+    return store.session_key
+
+
+def source_token() -> str:
+    from dieuhanh.warehouse.models import Source
+    from dieuhanh.warehouse.services import create_source
+
+    name = f"bench-room-{secrets.token_hex(4)}"
+    Source.objects.filter(name__startswith="bench-room-").delete()
+    return create_source(actor=None, name=name, kinds=["test"], edition="VN-2025")[1]
+
+
+def measure_live(n: int, url: str, home: str, who: dict) -> dict:
+    port = free_port()
+    server = subprocess.Popen(  # noqa: S603 - the project's own command
+        [str(ROOT / ".venv" / "bin" / "dieuhanh"), "serve", "--port", str(port)],
+        env=child_env(home, url), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        _wait_for(port)
+        return _live_rounds(n, port, session_cookie(who["bench-lanhdao"]), source_token())
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def _wait_for(port: int) -> None:
+    for _ in range(300):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit("the server did not start")
+
+
+def _live_rounds(n: int, port: int, session: str, token: str) -> dict:
+    arrived: list[float] = []
+    ready = threading.Event()
+    stream = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    stream.request(
+        "GET", "/room/stream", headers={"Cookie": f"sessionid={session}", "Accept": "text/event-stream"}
+    )
+    response = stream.getresponse()
+    assert response.status == 200, response.status
+
+    def read() -> None:
+        ready.set()
+        try:
+            for line in response:
+                if line.startswith(b"event: figures"):
+                    arrived.append(time.perf_counter())
+        except (AttributeError, OSError, ValueError):
+            return  # the stream was closed at the end of the rounds
+
+    threading.Thread(target=read, daemon=True).start()
+    ready.wait()
+    time.sleep(0.5)
+    after_commit, after_send = [], []
+    for i in range(n):
+        seen = len(arrived)
+        body = json.dumps({
+            "source_event_id": f"bench-room-{time.time_ns()}-{i}", "commune": COMMUNE,
+            "sampled_at": "2021-12-31T10:00:00+07:00", "person_id": f"0792{i:08d}",
+            "result": "positive", "method": "pcr",
+        })  # fmt: skip
+        sent = time.perf_counter()
+        post = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        post.request("POST", "/api/v1/events/test", body, {
+            "Authorization": f"Bearer {token}", "Content-Type": "application/x-ndjson",
+        })  # fmt: skip
+        answer = post.getresponse()
+        summary = answer.read()
+        committed = time.perf_counter()
+        assert answer.status == 200 and json.loads(summary)["accepted"] == 1, summary
+        ends = committed + 10
+        while len(arrived) == seen and time.perf_counter() < ends:
+            time.sleep(0.002)
+        if len(arrived) == seen:
+            raise SystemExit(f"round {i}: no figures event within 10 s")
+        after_commit.append(arrived[seen] - committed)
+        after_send.append(arrived[seen] - sent)
+        time.sleep(0.3)
+    stream.close()
+    return {"after_commit": spread(after_commit), "after_send": spread(after_send)}
+
+
+def main() -> None:
+    args = parse_args()
+    server = pg_version(args.pg_url)
+    if server is None:
+        sys.exit(1)
+    url = urlsplit(args.pg_url)._replace(path=f"/{ANALYTICS_DB}").geturl()
+    ensure_events(args, url)
+    home = tempfile.mkdtemp(prefix="dieuhanh-bench-room-")
+    setup(url, home)
+    loaded = ensure_deliveries(args)
+    who = users()
+    from dieuhanh.directives.models import Delivery
+
+    pages = measure_pages(args.runs, who)
+    live = measure_live(args.live, url, home, who)
+    ms = lambda s: f"{s['p50_s'] * 1e3:,.0f} / {s['p95_s'] * 1e3:,.0f}"  # noqa: E731
+    # The baseline answers the map's question only, so it stands beside map.json.
+    grid = [["", "p50 / p95 (ms)", "page weight", "raw GROUP BY p50 / p95 (ms)", "raw / ours (p50)"]]
+    for name, r in pages.items():
+        ratio = f"{r['baseline']['p50_s'] / r['map']['p50_s']:.1f}×"
+        grid.append([f"{name} room (HTML)", ms(r["page"]), f"{r['weight_bytes'] / 1024:,.0f} kB", "", ""])
+        grid.append([f"{name} map.json", ms(r["map"]), "", ms(r["baseline"]), ratio])
+    # The event is published on commit, before the POST's answer is written: "answer → SSE" is
+    # usually negative, and "POST sent → SSE" is the whole way from a source to an open room.
+    grid.append(["live: POST sent → SSE", ms(live["after_send"]), "", "", ""])
+    grid.append(["live: POST answered → SSE", ms(live["after_commit"]), "", "", ""])
+    print(render_table(grid))
+    out = ROOT / "bench" / "results" / "room.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps({
+        "args": vars(args) | {"pg_url": shown(args.pg_url)}, "machine": machine(server),
+        "deliveries": Delivery.objects.count(), **loaded, "pages": pages, "live": live,
+        "goals": {"room_ms": 300, "weight_bytes": 1.5 * 1024 * 1024, "live_s": 2},
+    }, indent=1, default=str))  # fmt: skip
+    log(f"written {out}")
+
+
+if __name__ == "__main__":
+    main()
