@@ -123,13 +123,18 @@ def _number(value: str, label: str) -> float:
         ) from None
 
 
+def _visible_directive(user, directive_id: int):
+    directive = services.visible_directives(user).filter(pk=directive_id).first()
+    if directive is None:
+        raise Http404(_("No such directive in your area."))
+    return directive
+
+
 @login_required
 @area_aware
 def directive_page(request: HttpRequest, directive_id: int) -> HttpResponse:
     user = caller(request)
-    directive = services.visible_directives(user).filter(pk=directive_id).first()
-    if directive is None:
-        raise Http404(_("No such directive in your area."))
+    directive = _visible_directive(user, directive_id)
     area = user.area()
     return render(
         request,
@@ -244,9 +249,7 @@ def compose_tree(request: HttpRequest) -> JsonResponse:
 def directive_status(request: HttpRequest, directive_id: int) -> JsonResponse:
     """The status page's figures, for it to poll: counts overall and per province, in the caller's area."""
     user = caller(request)
-    directive = services.visible_directives(user).filter(pk=directive_id).first()
-    if directive is None:
-        raise Http404(_("No such directive in your area."))
+    directive = _visible_directive(user, directive_id)
     status = services.status(directive, user.area())
     pending = services.pending(directive, user.area()).values_list("unit__edition_id", "unit__code")[:200]
     return JsonResponse({**status, "pending": [f"{edition}:{code}" for edition, code in pending]})
