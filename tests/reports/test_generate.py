@@ -240,3 +240,19 @@ def test_admin_refuses_a_broken_definition_with_its_place(world, ict):
     assert "sections.0" in answer.content.decode()
     definition.refresh_from_db()
     assert definition.body["sections"][0]["title"] == "Bưu chính"
+
+
+def test_making_and_replaying_a_report_is_audited(world, ict):
+    from dieuhanh.accounts.models import AuditEntry
+
+    original = make(world.leader.user)
+    services.replay(actor=world.leader.user, original=original)
+    entries = list(
+        AuditEntry.objects.filter(action__startswith="report.")
+        .order_by("id")
+        .values_list("action", "actor_name", "target")
+    )
+    assert entries == [
+        ("report.generate", "leader", "ict_monthly@VN-2025:VN/202108"),
+        ("report.replay", "leader", str(original.pk)),
+    ]

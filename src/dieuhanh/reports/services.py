@@ -128,6 +128,7 @@ def generate(*, actor: User, request: Request, number: str = "", dated: date | N
         definition=request.definition, unit=request.unit, period=request.period.id, format=request.fmt,
         requested_by=actor, state=ReportState.RUNNING,
     )  # fmt: skip
+    audit(actor, "report.generate", f"{request.definition.code}@{request.unit.ref}/{request.period.id}")
     _run(report, number=number, dated=dated or vn_today())
     return report
 
@@ -240,6 +241,7 @@ def replay(*, actor: User, original: Report, fmt: str | None = None) -> Report:
         state=ReportState.RUNNING,
     )  # fmt: skip
     dated = date.fromisoformat(original.snapshot["dated"])
+    audit(actor, "report.replay", f"{original.pk}", format=report.format)
     _run(report, number=original.snapshot.get("number", ""), dated=dated, replay=original)
     return report
 
@@ -290,6 +292,7 @@ def run_schedule(today: date | None = None) -> list[Report]:
                 definition=definition, unit=definition.unit, period=period.id, format=fmt, scheduled=True,
                 state=ReportState.RUNNING,
             )  # fmt: skip
+            audit(None, "report.schedule", f"{definition.code}@{definition.unit.ref}/{period.id}", format=fmt)
             try:
                 _run(report, number="", dated=today)
             except (ReportError, DefinitionError):
