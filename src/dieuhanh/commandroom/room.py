@@ -18,7 +18,7 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from dieuhanh.accounts.models import User
-from dieuhanh.directives.models import Delivery, DeliveryQuerySet, Directive, Task
+from dieuhanh.directives.models import Delivery, Directive, Task
 from dieuhanh.directives.services import overdue_q
 from dieuhanh.directives.tasks import tasks_for
 from dieuhanh.indicators import analytics
@@ -93,10 +93,6 @@ def room_unit(user: User, ref: str | None, edition: str | None) -> Unit:
     if root is None:
         raise Unit.DoesNotExist("no unit to show")
     return root
-
-
-def subtree(unit: Unit) -> Area:
-    return Area(False, frozenset({(unit.edition_id, unit.path)}))
 
 
 # The day and its figures
@@ -316,7 +312,8 @@ def cluster_alerts(user: User, unit: Unit, days: int = 14) -> list[tracing.Clust
         return None
     now = timezone.now()
     found = tracing.clusters(actor=user, start=now - timedelta(days=days), end=now, min_cases=2, rule=Rule())
-    return [c for c in found if subtree(unit).contains(c.venue.commune)][:10]
+    area = Area.of(unit)
+    return [c for c in found if area.contains(c.venue.commune)][:10]
 
 
 # Directives and tasks
@@ -351,12 +348,13 @@ def directive_rates(unit: Unit, now: datetime | None = None, limit: int = 10) ->
     # unit), then counts over their deliveries only: counting every delivery of the area first took
     # 2.2 s for the nation at 1 M deliveries (bench/room.py).
     newest = Directive.objects.filter(cancelled_at__isnull=True).filter(
-        Exists(_below(unit, Delivery.objects.filter(directive=OuterRef("pk"))))
+        Exists(Delivery.objects.filter(directive=OuterRef("pk")).within(Area.of(unit)))
     )
     chosen = list(newest.order_by("-issued_at", "-pk").values_list("pk", flat=True)[: limit * 3])
     counts = {
         row["directive_id"]: row
-        for row in _below(unit, Delivery.objects.filter(directive_id__in=chosen))
+        for row in Delivery.objects.filter(directive_id__in=chosen)
+        .within(Area.of(unit))
         .values("directive_id")
         .annotate(
             total=Count("id"),
@@ -373,11 +371,6 @@ def directive_rates(unit: Unit, now: datetime | None = None, limit: int = 10) ->
         if (r := counts.get(pk))
     ]
     return [d for d in found if not d.done][:limit]  # finished ones are left out
-
-
-def _below(unit: Unit, deliveries: DeliveryQuerySet) -> DeliveryQuerySet:
-    """Deliveries to units under `unit`; the nation is every unit on every map, with nothing to filter."""
-    return deliveries if unit.level == 0 else deliveries.within(subtree(unit))
 
 
 def overdue_tasks(user: User, unit: Unit, limit: int = 10) -> list[Task]:

@@ -25,13 +25,6 @@ DIRECTIVES_SHOWN = 10
 MISSING_SHOWN = 50
 
 
-def subtree(unit: Unit) -> Area:
-    """The unit's own area; the nation's is every map, as a national grant's is."""
-    if unit.kind == "nation":
-        return Area(True, frozenset())
-    return Area(False, frozenset({(unit.edition_id, unit.path)}))
-
-
 @dataclass
 class ChildRow:
     unit: Any  # a Unit annotated with children_count
@@ -52,7 +45,7 @@ def children_figures(unit: Unit, children: list[Any], figures: list[Figure]) -> 
 
 def unit_directives(user: User, unit: Unit) -> list[tuple[Directive, dict[str, Any]]]:
     """The latest directives reaching the unit's area, each with its status counted inside that area."""
-    area = subtree(unit)
+    area = Area.of(unit)
     reaching: QuerySet[Delivery, int] = Delivery.objects.within(area).values_list("directive_id", flat=True)
     found = directives.visible_directives(user).filter(pk__in=reaching).select_related("issuer_unit")
     return [(d, directives.status(d, area)) for d in found.order_by("-issued_at", "-id")[:DIRECTIVES_SHOWN]]

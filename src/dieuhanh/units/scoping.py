@@ -27,6 +27,13 @@ class Area:
     def nothing(cls) -> Area:
         return cls(False, frozenset())
 
+    @classmethod
+    def of(cls, unit: Unit) -> Area:
+        """The unit's own subtree; the nation's is every map, as a national grant's area is."""
+        if unit.level == 0:
+            return cls(True, frozenset())
+        return cls(False, frozenset({(unit.edition_id, unit.path)}))
+
     def q(self, unit_field: str = "") -> Q:
         """Filter for a queryset whose rows belong to a unit reached through `unit_field`."""
         if self.everything:
