@@ -23,9 +23,9 @@ FORMAT_NAMES = {"docx": "Word (DOCX)", "pdf": "PDF", "html": "HTML", "md": "Mark
 def reports_page(request: HttpRequest) -> HttpResponse:
     user = caller(request)
     area = user.area()
-    definitions = list(ReportDefinition.objects.select_related("unit").order_by("name"))
-    if not _usable(area):
-        definitions = []
+    # Any definition may be run for a unit of one's own area (a national one for one's province).
+    has_area = area.everything or bool(area.prefixes)
+    definitions = list(ReportDefinition.objects.select_related("unit").order_by("name")) if has_area else []
     archive: QuerySet[Report] = (
         Report.objects.visible_to(user).select_related("definition", "unit").order_by("-created_at")
     )
@@ -39,11 +39,6 @@ def reports_page(request: HttpRequest) -> HttpResponse:
             "form": request.session.pop("report_form", {}),
         },
     )
-
-
-def _usable(area) -> bool:
-    """Any definition may be run for a unit of one's own area (a national one for one's province)."""
-    return area.everything or bool(area.prefixes)
 
 
 @login_required
@@ -77,8 +72,7 @@ def download(request: HttpRequest, report_id: int) -> FileResponse:
     )
     if report is None or report.state != ReportState.DONE:
         raise Http404(_("No such report in your area."))
-    name = f"{report.definition.code}-{report.period}-{report.unit.code}.{report.format}"
     return FileResponse(
-        services.file_path(report).open("rb"), as_attachment=True, filename=name,
+        services.file_path(report).open("rb"), as_attachment=True, filename=services.file_name(report),
         content_type=CONTENT_TYPES[report.format],
     )  # fmt: skip

@@ -118,12 +118,12 @@ def get_report_file(request: HttpRequest, report_id: int):
     report = _report(caller(request), report_id)
     if report.state != ReportState.DONE:
         raise Http404(f"report {report_id} is {report.state}: no file yet")
-    name = f"{report.definition.code}-{report.period}-{report.unit.code}.{report.format}"
-    response = FileResponse(
-        services.file_path(report).open("rb"), content_type=CONTENT_TYPES[report.format], as_attachment=True
+    return FileResponse(
+        services.file_path(report).open("rb"),
+        as_attachment=True,
+        filename=services.file_name(report),
+        content_type=CONTENT_TYPES[report.format],
     )
-    response["Content-Disposition"] = f'attachment; filename="{name}"'
-    return response
 
 
 @router.post(

@@ -102,17 +102,17 @@ def _directives(unit: Unit, period: Period, area: Area) -> list[dict[str, Any]]:
         .within(area)
         .order_by("issued_at", "id")
     )
+    directives = list(issued)
+    states: dict[int, dict[str, int]] = {d.pk: {} for d in directives}
+    counted = Delivery.objects.filter(directive__in=directives).values_list("directive_id", "state")
+    for directive_id, state, n in counted.annotate(n=Count("id")).order_by():
+        states[directive_id][state] = n
     out = []
-    for directive in issued:
-        states = dict(
-            Delivery.objects.filter(directive=directive)
-            .values_list("state")
-            .annotate(n=Count("id"))
-            .order_by()
-        )
-        total = sum(states.values())
-        answered = states.get(DeliveryState.RESPONDED, 0)
-        acknowledged = answered + states.get(DeliveryState.ACKNOWLEDGED, 0)
+    for directive in directives:
+        by_state = states[directive.pk]
+        total = sum(by_state.values())
+        answered = by_state.get(DeliveryState.RESPONDED, 0)
+        acknowledged = answered + by_state.get(DeliveryState.ACKNOWLEDGED, 0)
         out.append({
             "number": directive.number, "title": directive.title,
             "issued": directive.issued_at.date().isoformat(), "total": total,

@@ -250,6 +250,11 @@ def file_path(report: Report) -> Path:
     return settings.MEDIA_ROOT / report.file
 
 
+def file_name(report: Report) -> str:
+    """The name a downloaded report is saved under: ict_monthly-202108-VN.docx."""
+    return f"{report.definition.code}-{report.period}-{report.unit.code}.{report.format}"
+
+
 # Schedule
 
 
