@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import gc
 import hashlib
 import io
 import json
@@ -68,6 +67,7 @@ from urllib.parse import urlencode, urlsplit
 
 from common import (  # bench/ is on sys.path
     ROOT,
+    GcWatch,
     child_env,
     log,
     machine,
@@ -75,14 +75,15 @@ from common import (  # bench/ is on sys.path
     pg_loaded_params,
     pg_version,
     render_table,
+    reused_load,
     setup_django,
     shown,
     spread,
     sqlite_loaded_params,
     timed,
+    write_results,
 )
 
-RESULTS = ROOT / "bench" / "results" / "analytics.json"
 DEFAULT_PG_URL = os.environ.get("DIEUHANH_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 SCRATCH_PG_DB = "dieuhanh_bench_analytics"
 # Fixed rather than a TemporaryDirectory: --reuse keeps the SQLite file here between runs.
@@ -150,7 +151,7 @@ def local_epoch(year: int, month: int) -> int:
 class Test(NamedTuple):
     at: int  # epoch seconds
     commune: int  # index into the communes
-    result: int  # index into RESULTS
+    result: int  # index into RESULTS_
     method: int  # index into METHODS
     person: int
 
@@ -516,22 +517,6 @@ def check_rollups(params: dict, rng: random.Random) -> dict:
     return {"rollup_cells_checked": checked}
 
 
-def loaded_report(params: dict) -> dict:
-    """The note load() left, after checking the table still holds the events it wrote."""
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT report FROM {META_TABLE}")
-        report = json.loads(cursor.fetchone()[0])
-        cursor.execute(f"SELECT count(*) FROM {EVENTS}")
-        (rows,) = cursor.fetchone()
-    if rows != params["events"]:
-        raise SystemExit(
-            f"FAIL: --reuse: the table holds {rows:,} rows, not {params['events']:,}: rerun without it"
-        )
-    return report | {"reused": True}
-
-
 def table_sizes() -> dict:
     from django.db import connection
 
@@ -704,25 +689,6 @@ def check_answers(setup: Setup, client, postgres: bool) -> dict:
     return found
 
 
-class GcWatch:
-    """Python's cyclic garbage collections during a block: their pauses, and how many of generation 2."""
-
-    def __enter__(self) -> GcWatch:
-        self.seconds, self.gen2, self._start = 0.0, 0, 0.0
-        gc.callbacks.append(self._callback)
-        return self
-
-    def _callback(self, phase: str, info: dict) -> None:
-        if phase == "start":
-            self._start = time.perf_counter()
-            return
-        self.seconds += time.perf_counter() - self._start
-        self.gen2 += info["generation"] == 2
-
-    def __exit__(self, *exc) -> None:
-        gc.callbacks.remove(self._callback)
-
-
 def measure(setup: Setup, client, postgres: bool, runs: int) -> dict:
     """--runs rounds of: service and HTTP for each indicator, the raw scan, and analytics' read of the
     monthly rollups alone (the database's part of an answer); one warm-up of each first."""
@@ -746,7 +712,7 @@ def measure(setup: Setup, client, postgres: bool, runs: int) -> dict:
             with GcWatch() as watch:
                 times[name].append(timed(step)[1])
             pauses[name].append(watch.seconds)
-            gen2[name] += watch.gen2
+            gen2[name] += watch.count[2]
         log(
             f"  run {number}/{runs}: "
             + ", ".join(f"{name} {times[name][-1] * 1e3:,.0f} ms" for name in steps)
@@ -859,7 +825,7 @@ def run_child(db: str, args: argparse.Namespace) -> None:
     else:
         log("  --reuse: the database loaded before, made from the same arguments")
         call_command("migrate", verbosity=0)
-        report = loaded_report(params)
+        report = reused_load(META_TABLE, EVENTS, params["events"])
     result: dict = {"vendor": connection.vendor, "params": params, "load": report, **table_sizes()}
     if postgres:
         result["pg_settings"] = pg_settings()
@@ -1113,9 +1079,7 @@ def run_parent(args: argparse.Namespace) -> None:
         "goals": met,
         "databases": results,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
-    print(f"\nwritten to {RESULTS.relative_to(ROOT)}")
+    write_results("analytics", document)
 
 
 def main() -> None:

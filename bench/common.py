@@ -1,5 +1,8 @@
 """What every benchmark shares: the machine it ran on, its children's environment, PostgreSQL look-ups."""
 
+from __future__ import annotations
+
+import gc
 import json
 import math
 import os
@@ -7,6 +10,7 @@ import platform
 import sqlite3
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -132,3 +136,60 @@ def sqlite_loaded_params(path: Path, meta_table: str) -> dict | None:
     with sqlite3.connect(path) as conn:
         found = conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", [meta_table]).fetchone()
         return json.loads(conn.execute(f"SELECT params FROM {meta_table}").fetchone()[0]) if found else None
+
+
+def write_results(name: str, document: dict) -> Path:
+    """bench/results/<name>.json, and a line saying where."""
+    path = ROOT / "bench" / "results" / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n")
+    print(f"\nwritten to {path.relative_to(ROOT)}")
+    return path
+
+
+def reused_load(meta_table: str, table: str, expected_rows: int) -> dict:
+    """The note a benchmark's load left in `meta_table`, after checking `table` still holds the rows it
+    wrote (a --reuse run must not time a database someone changed)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT report FROM {meta_table}")
+        report = json.loads(cursor.fetchone()[0])
+        cursor.execute(f"SELECT count(*) FROM {table}")
+        (rows,) = cursor.fetchone()
+    if rows != expected_rows:
+        raise SystemExit(
+            f"FAIL: --reuse: {table} holds {rows:,} rows, not {expected_rows:,}: rerun without it"
+        )
+    return report | {"reused": True}
+
+
+class GcWatch:
+    """Python's garbage collections during a block: how many of each generation, and their pauses."""
+
+    def __enter__(self) -> GcWatch:
+        self.count: Counter = Counter()
+        self.seconds = 0.0
+        self.longest = 0.0
+        self._start = 0.0
+        gc.callbacks.append(self._callback)
+        return self
+
+    def _callback(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._start = time.perf_counter()
+            return
+        pause = time.perf_counter() - self._start
+        self.count[info["generation"]] += 1
+        self.seconds += pause
+        self.longest = max(self.longest, pause)
+
+    def __exit__(self, *exc) -> None:
+        gc.callbacks.remove(self._callback)
+
+    def report(self) -> dict:
+        return {
+            "collections": {f"gen{g}": n for g, n in sorted(self.count.items())},
+            "pause_s": self.seconds,
+            "longest_s": self.longest,
+        }

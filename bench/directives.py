@@ -57,7 +57,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import gc
 import io
 import json
 import os
@@ -74,7 +73,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from common import (  # bench/ is on sys.path
-    ROOT,
+    GcWatch,
     child_env,
     log,
     machine,
@@ -85,9 +84,9 @@ from common import (  # bench/ is on sys.path
     shown,
     spread,
     timed,
+    write_results,
 )
 
-RESULTS = ROOT / "bench" / "results" / "directives.json"
 DEFAULT_PG_URL = os.environ.get("DIEUHANH_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 SCRATCH_PG_DB = "dieuhanh_bench_directives"
 NATION_REF = "VN-2021:VN"
@@ -102,37 +101,6 @@ PROFILE_TOP = 30
 SAMPLE_EVERY_S = 5.0  # the parent's load sampling
 # The issue's goals on this machine.
 GOAL_FAN_OUT_S, GOAL_P95_MS = 1.0, 50.0
-
-
-class GcWatch:
-    """Python's garbage collections during a block: how many of each generation, and their pauses."""
-
-    def __enter__(self) -> GcWatch:
-        self.count: Counter = Counter()
-        self.seconds = 0.0
-        self.longest = 0.0
-        self._start = 0.0
-        gc.callbacks.append(self._callback)
-        return self
-
-    def _callback(self, phase: str, info: dict) -> None:
-        if phase == "start":
-            self._start = time.perf_counter()
-            return
-        pause = time.perf_counter() - self._start
-        self.count[info["generation"]] += 1
-        self.seconds += pause
-        self.longest = max(self.longest, pause)
-
-    def __exit__(self, *exc) -> None:
-        gc.callbacks.remove(self._callback)
-
-    def report(self) -> dict:
-        return {
-            "collections": {f"gen{g}": n for g, n in sorted(self.count.items())},
-            "pause_s": self.seconds,
-            "longest_s": self.longest,
-        }
 
 
 # ---------------------------------------------------------------- child: setup
@@ -1066,9 +1034,7 @@ def run_parent(args: argparse.Namespace) -> None:
         "databases": results,
         "skipped": skipped,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n")
-    print(f"\nwritten to {RESULTS.relative_to(ROOT)}")
+    write_results("directives", document)
 
 
 def main() -> None:

@@ -43,7 +43,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from common import (  # bench/ is on sys.path
-    ROOT,
     child_env,
     log,
     machine,
@@ -52,9 +51,9 @@ from common import (  # bench/ is on sys.path
     setup_django,
     shown,
     timed,
+    write_results,
 )
 
-RESULTS = ROOT / "bench" / "results" / "ingest.json"
 DEFAULT_PG_URL = os.environ.get("DIEUHANH_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 SCRATCH_PG_DB = "dieuhanh_bench_ingest"
 TABLE, SCRATCH_TABLE = "warehouse_checkin", "bench_checkin"
@@ -709,9 +708,7 @@ def run_parent(args: argparse.Namespace) -> None:
         "databases": results,
         "skipped": skipped,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
-    print(f"\nwritten to {RESULTS.relative_to(ROOT)}")
+    write_results("ingest", document)
 
 
 def main() -> None:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
 import secrets
 import sys
@@ -31,7 +30,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, log, machine, pg_version, render_table, shown, spread, timed
+from common import ROOT, log, machine, pg_version, render_table, shown, spread, timed, write_results
 
 PG_DATABASE = "dieuhanh_bench_reports"
 
@@ -211,13 +210,10 @@ def main() -> None:
         ratio = f"{r['p50_s'] / base:.1f}×"
         grid.append([name, f"{r['p50_s']:.3f}", f"{r['p95_s']:.3f}", f"{sizes[name] / 1024:.0f}", ratio])
     print(render_table(grid))
-    out = ROOT / "bench" / "results" / "reports.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps({
+    write_results("reports", {
         "args": vars(args) | {"pg_url": shown(args.pg_url)}, "machine": machine(server), "load_s": load_s,
         "results": results, "sizes": sizes, "goal_s": 3,
-    }, indent=1))  # fmt: skip
-    log(f"written {out}")
+    })  # fmt: skip
 
 
 if __name__ == "__main__":

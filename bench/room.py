@@ -19,8 +19,9 @@ Measured (after one untimed warm-up of each):
 - baseline, in the same process: the map's figure (positive tests of the last 7 days, by the page's
   children) counted by GROUP BY over the raw events, as a room without rollups would;
 - live: `dieuhanh serve` (uvicorn) on a free port against the same database, an SSE client on
-  `/room/stream` with a session cookie, and --live single positive tests POSTed to
-  `/api/v1/events/test` for a commune of Hồ Chí Minh City: time from the POST's start to the `figures`
+  `/room/stream` with a session cookie, and --live single health declarations POSTed to
+  `/api/v1/events/health` for a commune of Hồ Chí Minh City (not test results, which would change the
+  events bench/analytics.py checks on --reuse): time from the POST's start to the `figures`
   event reaching the client (the whole way), and from the POST's answer (negative when the event,
   published on commit, arrives before the answer).
 Goals (issue 7): room under 300 ms, page weight under 1.5 MB, live update under 2 s.
@@ -44,13 +45,24 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, child_env, log, machine, pg_loaded_params, pg_version, render_table, shown, spread
+from common import (
+    ROOT,
+    child_env,
+    log,
+    machine,
+    pg_loaded_params,
+    pg_version,
+    render_table,
+    shown,
+    spread,
+    write_results,
+)
 
 ANALYTICS_DB = "dieuhanh_bench_analytics"
 ANALYTICS_META = "bench_analytics_load"
 ROOM_META = "bench_room_load"
 PROVINCE = "VN-2025:79"
-COMMUNE = "26743"  # Phường Bến Thành, where the live test results are sent
+COMMUNE = "26743"  # Phường Bến Thành, where the live declarations are sent
 
 
 def parse_args() -> argparse.Namespace:
@@ -250,12 +262,10 @@ def session_cookie(user) -> str:
 
 
 def source_token() -> str:
-    from dieuhanh.warehouse.models import Source
     from dieuhanh.warehouse.services import create_source
 
     name = f"bench-room-{secrets.token_hex(4)}"
-    Source.objects.filter(name__startswith="bench-room-").delete()
-    return create_source(actor=None, name=name, kinds=["test"], edition="VN-2025")[1]
+    return create_source(actor=None, name=name, kinds=["health"], edition="VN-2025")[1]
 
 
 def measure_live(n: int, url: str, home: str, who: dict) -> dict:
@@ -309,12 +319,12 @@ def _live_rounds(n: int, port: int, session: str, token: str) -> dict:
         seen = len(arrived)
         body = json.dumps({
             "source_event_id": f"bench-room-{time.time_ns()}-{i}", "commune": COMMUNE,
-            "sampled_at": "2021-12-31T10:00:00+07:00", "person_id": f"0792{i:08d}",
-            "result": "positive", "method": "pcr",
+            "declared_at": "2021-12-31T10:00:00+07:00", "person_id": f"0792{i:08d}",
+            "symptoms": ["fever"], "exposure": False,
         })  # fmt: skip
         sent = time.perf_counter()
         post = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        post.request("POST", "/api/v1/events/test", body, {
+        post.request("POST", "/api/v1/events/health", body, {
             "Authorization": f"Bearer {token}", "Content-Type": "application/x-ndjson",
         })  # fmt: skip
         answer = post.getresponse()
@@ -360,14 +370,11 @@ def main() -> None:
     grid.append(["live: POST sent → SSE", ms(live["after_send"]), "", "", ""])
     grid.append(["live: POST answered → SSE", ms(live["after_commit"]), "", "", ""])
     print(render_table(grid))
-    out = ROOT / "bench" / "results" / "room.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps({
+    write_results("room", {
         "args": vars(args) | {"pg_url": shown(args.pg_url)}, "machine": machine(server),
         "deliveries": Delivery.objects.count(), **loaded, "pages": pages, "live": live,
         "goals": {"room_ms": 300, "weight_bytes": 1.5 * 1024 * 1024, "live_s": 2},
-    }, indent=1, default=str))  # fmt: skip
-    log(f"written {out}")
+    })  # fmt: skip
 
 
 if __name__ == "__main__":

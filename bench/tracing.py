@@ -67,20 +67,20 @@ from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from common import (  # bench/ is on sys.path
-    ROOT,
     child_env,
     log,
     machine,
     pg_loaded_params,
     pg_version,
     render_table,
+    reused_load,
     setup_django,
     shown,
     sqlite_loaded_params,
     timed,
+    write_results,
 )
 
-RESULTS = ROOT / "bench" / "results" / "tracing.json"
 DEFAULT_PG_URL = os.environ.get("DIEUHANH_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 SCRATCH_PG_DB = "dieuhanh_bench_tracing"
 # Fixed rather than a TemporaryDirectory: --reuse keeps the SQLite file here between runs.
@@ -433,22 +433,6 @@ def finish_table(indexes: list[IndexDef], postgres: bool, total: int) -> dict:
         "indexes_total_s": sum(index_s.values()),
         "analyze_s": time.perf_counter() - began,
     }
-
-
-def loaded_report(params: dict) -> dict:
-    """The note load() left, after checking the table still holds the check-ins it wrote."""
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT report FROM {META_TABLE}")
-        report = json.loads(cursor.fetchone()[0])
-        cursor.execute(f"SELECT count(*) FROM {TABLE}")
-        (rows,) = cursor.fetchone()
-    if rows != params["checkins"]:
-        raise SystemExit(
-            f"FAIL: --reuse: the table holds {rows:,} rows, not {params['checkins']:,}: rerun without it"
-        )
-    return report | {"reused": True}
 
 
 def table_size() -> dict:
@@ -812,7 +796,7 @@ def run_child(db: str, args: argparse.Namespace) -> None:
     else:
         log("  --reuse: the database loaded before, made from the same arguments")
         migrate_quietly()
-        report = loaded_report(params)
+        report = reused_load(META_TABLE, TABLE, params["checkins"])
     result: dict = {"vendor": connection.vendor, "params": params, "load": report, **table_size()}
     if connection.vendor == "postgresql":
         result["pg_settings"] = pg_settings()
@@ -1078,9 +1062,7 @@ def run_parent(args: argparse.Namespace) -> None:
         "goals": met,
         "databases": results,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
-    print(f"\nwritten to {RESULTS.relative_to(ROOT)}")
+    write_results("tracing", document)
     if mismatches:
         raise SystemExit(1)
 

@@ -29,9 +29,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from common import ROOT, child_env, log, machine, pg_version, setup_django, shown  # bench/ is on sys.path
+from common import (  # bench/ is on sys.path
+    child_env,
+    log,
+    machine,
+    pg_version,
+    setup_django,
+    shown,
+    write_results,
+)
 
-RESULTS = ROOT / "bench" / "results" / "units.json"
 DEFAULT_PG_URL = os.environ.get("DIEUHANH_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 SCRATCH_PG_DB = "dieuhanh_bench"
 SCRATCH_TABLES = {"units_unit": "bench_unit", "units_succession": "bench_succession"}
@@ -377,9 +384,7 @@ def run_parent(db: str, repeat: int, pg_url: str) -> None:
         "databases": results,
         "skipped": skipped,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
-    print(f"\nwritten to {RESULTS.relative_to(ROOT)}")
+    write_results("units", document)
 
 
 def main() -> None:
