@@ -88,7 +88,8 @@ def _local_time(value: str) -> datetime:
 def case_page(request: HttpRequest, pk: int) -> HttpResponse:
     user = _tracer(request)
     depth = 2 if request.GET.get("depth") == "2" else 1
-    mode = request.GET.get("group", "auto") if request.GET.get("group") in MODES else "auto"
+    mode = request.GET.get("group", "auto")
+    mode = mode if mode in MODES else "auto"
     try:
         case = services.case_for(user, pk)
         view = services.contacts(actor=user, case=case, depth=depth, rule=services.Rule())
