@@ -15,6 +15,7 @@ from django.test import Client
 
 from dieuhanh.accounts.models import User
 from dieuhanh.accounts.services import create_token, create_user
+from dieuhanh.live import BUS
 from dieuhanh.units.models import Unit
 from dieuhanh.units.services import get_unit, load_units
 from dieuhanh.warehouse.kinds import KINDS
@@ -22,6 +23,10 @@ from dieuhanh.warehouse.services import VenueInput, create_source, save_venue
 from tests.warehouse.conftest import Platform
 
 PASSWORD = "test-password-1"
+
+# The suite is one process, and other runs may share the NATS server: live events stay in the process.
+# Tests of the broker's way make a Bus of their own, or start `dieuhanh serve` processes.
+BUS.keep_local()
 
 
 def pytest_report_header(config):

@@ -1,6 +1,189 @@
+"""The web process (ASGI, what `dieuhanh serve` runs): live streams on the loop, the rest through Django.
+
+- The live streams (`/room/stream`, `/api/v1/inbox/stream`) are served here, not by Django's handler:
+  Django gives every request a thread of its own for its middleware, and a stream would hold it, and
+  its database connection, for its whole life. Here a stream's caller and keys are worked out once, in
+  a pooled thread that hands its connection back; then the stream waits on the loop alone.
+- Every other request goes through Django, at most WEB_CONCURRENCY at once (each holds a thread and,
+  at most, one pooled connection): beyond that a request waits, and after DB_POOL_TIMEOUT seconds it is
+  answered 503 with Retry-After instead of piling up threads and connections.
+- At start (ASGI lifespan) the process joins the live relay (dieuhanh.live), so that every process's
+  events reach its screens and void its caches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
 import os
+from collections.abc import Callable
+from importlib import import_module
+from typing import Any
 
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dieuhanh.settings")
-application = get_asgi_application()
+django_application = get_asgi_application()
+
+from asgiref.sync import sync_to_async  # noqa: E402 - after Django is set up
+from django.conf import settings  # noqa: E402
+from django.contrib.auth import get_user  # noqa: E402
+from django.core.handlers.asgi import ASGIRequest  # noqa: E402
+from django.db import connections  # noqa: E402
+from django.urls import reverse  # noqa: E402
+
+from dieuhanh.accounts.models import User  # noqa: E402
+from dieuhanh.accounts.services import user_for_token  # noqa: E402
+from dieuhanh.commandroom.room_views import NO_UNIT, room_stream_keys  # noqa: E402
+from dieuhanh.db import RETRY_AFTER, busy_body  # noqa: E402
+from dieuhanh.directives.live import NO_INBOX, inbox_keys  # noqa: E402
+from dieuhanh.live import BUS, HUB, Key  # noqa: E402
+from dieuhanh.units.models import Unit  # noqa: E402
+
+Scope = dict[str, Any]
+Opened = tuple[int, str] | tuple[set[Key], float]  # a refusal (status, detail), or the keys and coalescing
+
+
+def _stream_user(request: ASGIRequest) -> User | None:
+    """The bearer token's user, else the session's; a bad token is never rescued by a cookie."""
+    header = request.headers.get("Authorization", "")
+    if header:
+        scheme, _, token = header.partition(" ")
+        return user_for_token(token.strip()) if scheme.lower() == "bearer" else None
+    engine = import_module(settings.SESSION_ENGINE)
+    request.session = engine.SessionStore(request.COOKIES.get(settings.SESSION_COOKIE_NAME))
+    user = get_user(request)
+    return user if user.is_authenticated and isinstance(user, User) else None
+
+
+def _open_room(request: ASGIRequest) -> Opened:
+    user = _stream_user(request)
+    if user is None:
+        return 401, "Sign in first."
+    try:
+        keys = room_stream_keys(user, request.GET.get("unit"), request.GET.get("edition"))
+    except Unit.DoesNotExist:
+        return 404, NO_UNIT
+    return keys, settings.LIVE_COALESCE_SECONDS
+
+
+def _open_inbox(request: ASGIRequest) -> Opened:
+    user = _stream_user(request)
+    if user is None:
+        return 401, "Sign in, or send 'Authorization: Bearer <token>'."
+    keys: set[Key] = set(inbox_keys(user))
+    return (keys, 0.0) if keys else (403, NO_INBOX)
+
+
+def _opening(opener: Callable[[ASGIRequest], Opened], request: ASGIRequest) -> Opened:
+    """In a pooled thread: the stream's caller and keys, then the thread's connections handed back."""
+    try:
+        return opener(request)
+    finally:
+        connections.close_all()
+
+
+class Front:
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self._streams: dict[str, Callable[[ASGIRequest], Opened]] | None = None
+        self._slots: asyncio.Semaphore | None = None
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self._streams is None:
+            self._streams = {reverse("room-stream"): _open_room, reverse("inbox-stream"): _open_inbox}
+        if opener := self._streams.get(scope["path"]):
+            await self._stream(opener, scope, receive, send)
+            return
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(settings.WEB_CONCURRENCY)
+        try:
+            await asyncio.wait_for(self._slots.acquire(), settings.DB_POOL_TIMEOUT)
+        except TimeoutError:
+            await _respond(send, 503, *busy_body(scope["path"]), retry_after=True)
+            return
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self._slots.release()
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await asyncio.to_thread(BUS.relay)  # may wait a moment for NATS: not on the loop
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await asyncio.to_thread(BUS.flush)
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _stream(
+        self, opener: Callable[[ASGIRequest], Opened], scope: Scope, receive: Any, send: Any
+    ) -> None:
+        request = ASGIRequest(scope, io.BytesIO())
+        opened = await sync_to_async(_opening, thread_sensitive=False)(opener, request)
+        if isinstance(opened[0], int):
+            status, detail = opened
+            body = f'{{"detail": "{detail}"}}'.encode()
+            await _respond(send, status, body, "application/json", www_authenticate=status == 401)
+            return
+        keys, coalesce = opened
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"text/event-stream; charset=utf-8"),
+                    (b"cache-control", b"no-cache"),
+                    (b"x-accel-buffering", b"no"),  # nginx would otherwise hold events back
+                ],
+            }
+        )
+        events = HUB.stream(keys, settings.LIVE_HEARTBEAT_SECONDS, coalesce)
+
+        async def pump() -> None:
+            async for chunk in events:
+                await send({"type": "http.response.body", "body": chunk.encode(), "more_body": True})
+
+        async def gone() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+
+        tasks = [asyncio.ensure_future(pump()), asyncio.ensure_future(gone())]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await events.aclose()
+        if not tasks[1].done() or tasks[1].cancelled():  # the server closed it (a slow client): end it
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _respond(
+    send: Any,
+    status: int,
+    body: bytes,
+    content_type: str,
+    *,
+    retry_after: bool = False,
+    www_authenticate: bool = False,
+) -> None:
+    headers = [(b"content-type", content_type.encode()), (b"content-length", str(len(body)).encode())]
+    if retry_after:
+        headers.append((b"retry-after", str(RETRY_AFTER).encode()))
+    if www_authenticate:
+        headers.append((b"www-authenticate", b"Bearer"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+application = Front(django_application)

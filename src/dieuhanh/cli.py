@@ -381,16 +381,18 @@ def synth(
 def worker_ingest(
     url: str = typer.Option(None, "--url", help="NATS server (default DIEUHANH_NATS_URL)"),
     durable: str = typer.Option("dieuhanh-ingest", "--durable", help="durable consumer name"),
+    prefix: str = typer.Option("dieuhanh", "--prefix", help="subjects' prefix: <prefix>.events.<kind>"),
+    stream: str = typer.Option("DIEUHANH_EVENTS", "--stream", help="JetStream stream name"),
 ) -> None:
     """Consume dieuhanh.events.<kind> from NATS JetStream; acknowledge each batch after its commit."""
     _django()
     import logging
 
-    from dieuhanh.warehouse.worker import run
+    from dieuhanh.warehouse.worker import Bus, run
 
     logging.getLogger("dieuhanh.warehouse.worker").setLevel(logging.INFO)
     console.print("Đang nhận sự kiện từ NATS JetStream (Ctrl+C để dừng)…")
-    run(url=url, durable=durable)
+    run(url=url, durable=durable, bus=Bus(prefix=prefix, stream=stream))
 
 
 @worker_app.command("followup")
@@ -640,15 +642,31 @@ def init(demo: bool = typer.Option(False, "--demo", help="also create the demo u
 def serve(
     host: str = typer.Option("127.0.0.1", "--host"),
     port: int = typer.Option(8000, "--port"),
-    workers: int = typer.Option(1, "--workers"),
+    workers: int = typer.Option(
+        0, "--workers", min=0, help="web processes (default: one per core); live events reach all of them"
+    ),
 ) -> None:
-    """Serve the command room (ASGI, uvicorn)."""
+    """Serve the command room (ASGI, uvicorn): one web process per core by default."""
     _django()
+    import os
+
     import uvicorn
 
     migrate()
+    workers = workers or os.cpu_count() or 1
     console.print(f"Phòng điều hành: http://{host}:{port}/  (API: http://{host}:{port}/api/v1/docs)")
-    uvicorn.run("dieuhanh.asgi:application", host=host, port=port, workers=workers, log_level="warning")
+    console.print(f"{workers} tiến trình web")
+    uvicorn.run(
+        "dieuhanh.asgi:application",
+        host=host,
+        port=port,
+        workers=workers,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",  # joins the live relay at start (dieuhanh.asgi)
+        log_level="warning",
+        timeout_graceful_shutdown=5,  # open event streams never end by themselves
+    )
 
 
 def main() -> None:

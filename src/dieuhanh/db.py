@@ -1,10 +1,55 @@
-"""Database helpers below every app: fast bulk insert of plain rows."""
+"""Database helpers below every app: fast bulk insert of plain rows; a busy pool answered 503."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
+from typing import Any
 
-from django.db import connection, models
+from django.db import OperationalError, connection, models
+from django.http import HttpResponse
+
+RETRY_AFTER = 2  # seconds a client is asked to wait when every connection is taken
+BUSY = "Hệ thống đang bận: mọi kết nối cơ sở dữ liệu đều đang được dùng. Vui lòng thử lại sau giây lát."
+
+
+def pool_exhausted(error: BaseException) -> bool:
+    """Whether a database error is the pool's timeout (every pooled connection taken), not a fault."""
+    from psycopg_pool import PoolTimeout
+
+    while error is not None:
+        if isinstance(error, PoolTimeout):
+            return True
+        error = error.__cause__ or error.__context__  # type: ignore[assignment]
+    return False
+
+
+def busy_body(path: str) -> tuple[bytes, str]:
+    """The 503 answer's body: problem+json (RFC 9457), in Vietnamese."""
+    problem = {"type": "about:blank", "title": "Service Unavailable", "status": 503, "detail": BUSY}
+    return json.dumps(problem | {"instance": path}, ensure_ascii=False).encode(), "application/problem+json"
+
+
+def busy_response(path: str) -> HttpResponse:
+    body, content_type = busy_body(path)
+    response = HttpResponse(body, status=503, content_type=content_type)
+    response["Retry-After"] = str(RETRY_AFTER)
+    return response
+
+
+class BusyMiddleware:
+    """A request that found every pooled connection taken gets 503 with Retry-After, never a 500."""
+
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: Any) -> Any:
+        return self.get_response(request)
+
+    def process_exception(self, request: Any, exception: Exception) -> HttpResponse | None:
+        if isinstance(exception, OperationalError) and pool_exhausted(exception):
+            return busy_response(request.path)
+        return None
 
 
 def insert_rows(model: type[models.Model], fields: Sequence[str], rows: Iterable[Sequence]) -> None:

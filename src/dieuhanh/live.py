@@ -1,28 +1,54 @@
-"""The in-process publish/subscribe hub behind every live page (server-sent events).
+"""Live events behind every live page (server-sent events), across every process of the platform.
 
-A subscriber listens for a set of keys; a publisher names the keys an event concerns, and every
-subscriber holding one of them gets the event once. Two kinds of key are in use:
+One call publishes: `publish(keys, name, data)`, from any process (a web worker, `worker ingest`,
+`worker followup`, a report's thread), inside or outside a transaction; the event leaves after commit.
+A publisher names the keys an event concerns; every screen listening for one of them gets it once.
+Two kinds of key are in use:
 
 - a unit's id (int): that unit's inbox (directives.live);
 - `area_key(edition, path)`: everything inside that unit's subtree on that map (the command room).
   A change at a unit is published to `area_keys(edition, path)`, the keys of the unit and of every
   unit above it, so that the commune's, the province's and the nation's rooms all hear of it.
 
-It imports nothing of the project's apps, so that every layer may publish (the warehouse's ingest as
-much as the directives). Limit: one process; see directives.live for what it takes beyond.
+Beyond one process the events go through NATS core subjects (docs/live.md gives the scheme):
+
+    dieuhanh.live.inbox.<unit id>                 an inbox's event
+    dieuhanh.live.area.<EDITION>.<path tokens>    a room's event, on the subject of the deepest unit
+                                                  above all the units it concerns (VN-2025.VN.79)
+
+Each message carries its keys and an id; each web process subscribes once (`BUS.relay()`) and hands
+the events to its own subscribers through the in-process `Hub`, which is only that relay. An event
+published to several subjects reaches a subscriber once (the id). With no NATS answering at start
+(the embedded default of `make demo` on a laptop) the events stay in the process, and the log says so
+once: `DIEUHANH_LIVE=local` asks for that, `nats` insists on the broker.
+
+It imports nothing of the project's apps, so that every layer may publish.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import json
+import logging
 import threading
-from collections.abc import AsyncIterator, Hashable, Iterable
+import uuid
+from collections import defaultdict, deque
+from collections.abc import AsyncGenerator, Hashable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
+from django.db import transaction
+
+log = logging.getLogger(__name__)
+
 QUEUE_SIZE = 1000  # events a slow client may fall behind by before its stream is closed
+RECENT_IDS = 256  # event ids a subscription remembers, so that an event sent on two subjects counts once
+CONNECT_WAIT = 2.0  # seconds `auto` waits for NATS at start before keeping events in the process
 AREA = "area"
+# Merged when a stream coalesces a burst of events of one name: summed, not listed.
+SUMMED = frozenset({"communes", "deliveries"})
 
 Key = Hashable
 
@@ -31,6 +57,7 @@ Key = Hashable
 class Event:
     name: str
     data: dict[str, Any]
+    id: str = ""
 
     def encode(self) -> str:
         return f"event: {self.name}\ndata: {json.dumps(self.data, ensure_ascii=False)}\n\n"
@@ -42,9 +69,14 @@ class Subscription:
     loop: asyncio.AbstractEventLoop
     queue: asyncio.Queue[Event] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
     overflowed: bool = False
+    recent: deque[str] = field(default_factory=lambda: deque(maxlen=RECENT_IDS))
 
     def offer(self, event: Event) -> None:
         """Runs on the subscriber's loop. A client that cannot keep up is dropped, to reconnect afresh."""
+        if event.id:
+            if event.id in self.recent:
+                return
+            self.recent.append(event.id)
         try:
             self.queue.put_nowait(event)
         except asyncio.QueueFull:
@@ -52,11 +84,15 @@ class Subscription:
 
 
 class Hub:
-    """Subscribers by key. Publishing is thread-safe: writes happen in sync code, streams on a loop."""
+    """This process's subscribers by key. Thread-safe: the relay and local publishers run in threads,
+    each stream on its server's loop."""
 
     def __init__(self) -> None:
         self._subscriptions: set[Subscription] = set()
         self._lock = threading.Lock()
+        # Bumped by every event concerning a key: a cache of an area's figures is good while its
+        # keys' versions stand (commandroom.room), whichever process made the change.
+        self._versions: defaultdict[Key, int] = defaultdict(int)
 
     def subscribe(self, keys: Iterable[Key]) -> Subscription:
         """Call on the loop that will read the subscription."""
@@ -70,17 +106,22 @@ class Hub:
             self._subscriptions.discard(subscription)
 
     def listening(self) -> set[Key]:
-        """The keys someone is listening for: lets publishers skip the database when nobody is."""
+        """The keys this process's screens listen for."""
         with self._lock:
             return set().union(*(s.units for s in self._subscriptions))
 
-    def listening_to_areas(self) -> bool:
-        return any(is_area_key(key) for key in self.listening())
-
-    def publish(self, keys: Iterable[Key], name: str, data: dict[str, Any]) -> int:
-        """Hand the event to every subscriber of one of the keys; returns how many got it."""
-        wanted, event = set(keys), Event(name, data)
+    def version(self, keys: Iterable[Key]) -> tuple[int, ...]:
         with self._lock:
+            return tuple(self._versions[key] for key in keys)
+
+    def publish(self, keys: Iterable[Key], name: str, data: dict[str, Any], event_id: str = "") -> int:
+        """Hand the event to this process's subscribers of one of the keys; returns how many got it.
+
+        Publishers call `publish` (the module's), which reaches every process; this is its last step."""
+        wanted, event = set(keys), Event(name, data, event_id)
+        with self._lock:
+            for key in wanted:
+                self._versions[key] += 1
             targets = [s for s in self._subscriptions if s.units & wanted]
         for subscription in targets:
             try:
@@ -89,10 +130,17 @@ class Hub:
                 self.unsubscribe(subscription)
         return len(targets)
 
-    async def stream(self, keys: Iterable[Key], heartbeat: float) -> AsyncIterator[str]:
-        """The text/event-stream body for these keys, with a keep-alive comment every `heartbeat` s."""
+    async def stream(self, keys: Iterable[Key], heartbeat: float, coalesce: float = 0) -> AsyncGenerator[str, None]:
+        """The text/event-stream body for these keys, with a keep-alive comment every `heartbeat` s.
+
+        With `coalesce`, a burst costs the screen one message per name every `coalesce` seconds: the
+        first event after a quiet spell goes at once, those behind it wait for the window and are
+        merged (`merge`). It holds no thread and no database connection while it waits."""
+        BUS.relay()
         # Subscribed here, not in the view: this is the loop that reads the stream.
         subscription = self.subscribe(keys)
+        loop = asyncio.get_running_loop()
+        sent_at = -coalesce
         try:
             yield "retry: 5000\n: connected\n\n"
             while not subscription.overflowed:
@@ -101,12 +149,253 @@ class Hub:
                 except TimeoutError:
                     yield ": keep-alive\n\n"
                     continue
-                yield event.encode()
+                if not coalesce:
+                    yield event.encode()
+                    continue
+                if (wait := sent_at + coalesce - loop.time()) > 0:
+                    await asyncio.sleep(wait)
+                events = [event]
+                while not subscription.queue.empty():
+                    events.append(subscription.queue.get_nowait())
+                yield "".join(e.encode() for e in merge(events))
+                sent_at = loop.time()
         finally:
             self.unsubscribe(subscription)
 
 
+def merge(events: list[Event]) -> list[Event]:
+    """One event per name, in the order the names first came: a lone event as it was; several as the
+    last one's fields, with `count`, counts (SUMMED) added up and other fields that differ listed."""
+    by_name: dict[str, list[Event]] = {}
+    for event in events:
+        by_name.setdefault(event.name, []).append(event)
+    merged = []
+    for name, group in by_name.items():
+        if len(group) == 1:
+            merged.append(group[0])
+            continue
+        data: dict[str, Any] = {"count": len(group)}
+        for key in group[-1].data:
+            values = [e.data.get(key) for e in group]
+            if key in SUMMED:
+                data[key] = sum(v for v in values if isinstance(v, int | float))
+                continue
+            distinct = list({json.dumps(v, sort_keys=True): v for v in values}.values())
+            data[key] = distinct[0] if len(distinct) == 1 else distinct
+        merged.append(Event(name, data))
+    return merged
+
+
 HUB = Hub()
+
+
+class Bus:
+    """This process's way to every process's screens: NATS core subjects, or the process itself."""
+
+    def __init__(self, mode: str | None = None, servers: list[str] | None = None, subject: str | None = None):
+        self._wanted, self._servers, self._subject = mode, servers, subject
+        self._mode: str | None = None
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._connected: Any = None  # the future of the NATS client (concurrent.futures)
+        self._relaying: Any = None  # the subscription's future, once this process relays
+        self._outbox: deque[tuple[str, bytes]] = deque()
+        self._draining = False
+
+    # Settings are read at first use, not at import: live is imported before Django is set up.
+    def _setting(self, name: str) -> Any:
+        from django.conf import settings
+
+        return getattr(settings, name)
+
+    @property
+    def subject(self) -> str:
+        return self._subject or self._setting("LIVE_SUBJECT")
+
+    @property
+    def mode(self) -> str:
+        """ "nats" or "local", decided once per process (connecting when it must)."""
+        if self._mode is None:
+            with self._lock:
+                if self._mode is None:
+                    self._mode = self._start()
+        return self._mode
+
+    def keep_local(self) -> None:
+        """Keep this process's events in it, whatever the settings say (the test suite: one process,
+        and another suite may share the broker's subjects)."""
+        with self._lock:
+            self._wanted = self._mode = "local"
+
+    def publish(self, keys: Iterable[Key], name: str, data: dict[str, Any]) -> None:
+        """After commit (at once outside a transaction), to every screen listening for one of the keys."""
+        keys = set(keys)
+        if keys:
+            transaction.on_commit(partial(self._send, keys, name, data), robust=True)
+
+    def listening(self) -> set[Key] | None:
+        """The keys someone listens for, when this process can know it (None: anyone may listen), so
+        that a publisher may skip reading what nobody will see."""
+        return HUB.listening() if self.mode == "local" else None
+
+    def listening_to_areas(self) -> bool:
+        keys = self.listening()
+        return keys is None or any(is_area_key(key) for key in keys)
+
+    def relay(self) -> None:
+        """Hand every process's events to this process's subscribers: once per process (web workers
+        call it when they start and when a stream opens)."""
+        if self.mode != "nats" or self._relaying is not None:
+            return
+        with self._lock:
+            if self._relaying is None and self._loop is not None:
+                self._relaying = asyncio.run_coroutine_threadsafe(self._subscribe(), self._loop)
+
+    def flush(self, timeout: float = 2.0) -> None:
+        """Wait (a bounded time) until what was published has left: before a command-line process exits."""
+        if self._mode != "nats" or self._loop is None or self._loop.is_closed():
+            return
+        try:
+            asyncio.run_coroutine_threadsafe(self._flush(), self._loop).result(timeout)
+        except Exception:  # leaving anyway: the events are best-effort, the data committed
+            log.warning("live: %d events not sent before exit", len(self._outbox))
+
+    # Below: the NATS side, on a thread of its own with its own loop, so that sync code in any thread
+    # publishes without waiting and the web server's loop never blocks on the broker.
+
+    def _send(self, keys: set[Key], name: str, data: dict[str, Any]) -> None:
+        if self.mode == "local":
+            HUB.publish(keys, name, data)
+            return
+        event_id = uuid.uuid4().hex
+        messages = [
+            (f"{self.subject}.{subject}", _payload(event_id, name, data, group))
+            for subject, group in subjects(keys).items()
+        ]
+        assert self._loop is not None
+        with self._lock:
+            self._outbox.extend(messages)
+            if self._draining:
+                return
+            self._draining = True
+        self._loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self._drain()))
+
+    async def _drain(self) -> None:
+        while True:
+            with self._lock:
+                if not self._outbox:
+                    self._draining = False
+                    return
+                batch = list(self._outbox)
+                self._outbox.clear()
+            nc = await asyncio.wrap_future(self._connected)
+            for subject, payload in batch:
+                try:
+                    await nc.publish(subject, payload)
+                except Exception:  # a closed or full connection: live events are best-effort
+                    log.exception("live: publishing on %s failed", subject)
+
+    async def _flush(self) -> None:
+        while self._draining:
+            await asyncio.sleep(0.01)
+        nc = await asyncio.wrap_future(self._connected)
+        await nc.flush(timeout=1)
+
+    def _start(self) -> str:
+        wanted = self._wanted or self._setting("LIVE_BROKER")
+        if wanted == "local":
+            return "local"
+        servers = self._servers or self._setting("NATS_SERVERS")
+        loop = asyncio.new_event_loop()
+        threading.Thread(target=loop.run_forever, name="dieuhanh-live", daemon=True).start()
+        self._connected = asyncio.run_coroutine_threadsafe(self._connect(servers), loop)
+        try:
+            self._connected.result(CONNECT_WAIT)
+        except Exception:  # any failure to connect means the same here: no broker yet
+            if wanted == "nats":  # insisting: events wait in the outbox while the client keeps trying
+                log.warning("live: NATS does not answer at %s yet: still trying", ", ".join(servers))
+            else:
+                self._connected.cancel()
+                loop.call_soon_threadsafe(loop.stop)
+                log.warning(
+                    "live: no NATS answers at %s: live events reach only the screens of this process",
+                    ", ".join(servers),
+                )
+                return "local"
+        self._loop = loop
+        atexit.register(self.flush)
+        log.info("live: events go through NATS at %s (%s.>)", ", ".join(servers), self.subject)
+        return "nats"
+
+    async def _connect(self, servers: list[str]) -> Any:
+        import nats
+
+        return await nats.connect(
+            servers,
+            name="dieuhanh live",
+            max_reconnect_attempts=-1,  # a web process outlives NATS restarts; screens miss what passed
+            error_cb=_quiet,
+            disconnected_cb=partial(_note, "live: NATS connection lost, reconnecting"),
+            reconnected_cb=partial(_note, "live: NATS connection back"),
+        )
+
+    async def _subscribe(self) -> None:
+        nc = await asyncio.wrap_future(self._connected)
+        await nc.subscribe(f"{self.subject}.>", cb=self._deliver)
+
+    async def _deliver(self, msg: Any) -> None:
+        try:
+            body = json.loads(msg.data)
+            keys = [tuple(key) if isinstance(key, list) else key for key in body["keys"]]
+            HUB.publish(keys, body["name"], body["data"], body["id"])
+        except Exception:  # one bad message must not stop the relay
+            log.exception("live: a message on %s could not be relayed", msg.subject)
+
+
+async def _quiet(error: Exception) -> None:
+    log.debug("live: NATS: %s", error)
+
+
+async def _note(text: str) -> None:
+    log.warning(text)
+
+
+def _payload(event_id: str, name: str, data: dict[str, Any], keys: list[Key]) -> bytes:
+    return json.dumps({"id": event_id, "name": name, "data": data, "keys": keys}, ensure_ascii=False).encode()
+
+
+def subjects(keys: Iterable[Key]) -> dict[str, list[Key]]:
+    """The subjects (below the prefix) an event's keys go out on, with the keys each carries: one per
+    inbox, and per map one of the deepest unit above every unit concerned."""
+    out: dict[str, list[Key]] = {}
+    areas: defaultdict[str, list[tuple[str, str, str]]] = defaultdict(list)
+    for key in keys:
+        if is_area_key(key):
+            areas[key[1]].append(key)  # type: ignore[index,arg-type]
+        else:
+            out[f"inbox.{_token(str(key))}"] = [key]
+    for edition, group in areas.items():
+        paths = [[p for p in key[2].split("/") if p] for key in group]
+        common: list[str] = []
+        for parts in zip(*paths, strict=False):
+            if len(set(parts)) > 1:
+                break
+            common.append(parts[0])
+        out[".".join(["area", _token(edition), *map(_token, common)])] = list(group)
+    return out
+
+
+def _token(text: str) -> str:
+    """A NATS subject token: no dots, wildcards or spaces."""
+    return "".join("_" if c in ".*> \t\r\n" else c for c in text) or "_"
+
+
+BUS = Bus()
+
+
+def publish(keys: Iterable[Key], name: str, data: dict[str, Any]) -> None:
+    """The one call that publishes a live event: after commit, to every process's screens."""
+    BUS.publish(keys, name, data)
 
 
 def area_key(edition: str, path: str) -> tuple[str, str, str]:

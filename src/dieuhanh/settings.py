@@ -53,7 +53,16 @@ RETENTION_DAYS = {"checkin": 30, "health": 30, "travel": 30} | {
 # Largest body of one POST /api/v1/events/{kind} (bytes); larger batches are refused with 413.
 MAX_BATCH_BYTES = int(os.environ.get("DIEUHANH_MAX_BATCH_BYTES", 32 * 1024 * 1024))
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_BATCH_BYTES + 1
+# One server or several, comma-separated (a cluster: the client fails over between them).
 NATS_URL = os.environ.get("DIEUHANH_NATS_URL", "nats://127.0.0.1:4222")
+NATS_SERVERS = [url.strip() for url in NATS_URL.split(",") if url.strip()]
+# Copies JetStream keeps of the events stream: 3 on a 3-node cluster, so that a node's loss loses nothing.
+NATS_REPLICAS = int(os.environ.get("DIEUHANH_NATS_REPLICAS", 1))
+# Live events (dieuhanh.live): "auto" goes through NATS core subjects when a server answers at start
+# and stays in this process otherwise (logged once); "nats" insists on the broker (reconnecting);
+# "local" never leaves the process (one process only: tests, a laptop).
+LIVE_BROKER = os.environ.get("DIEUHANH_LIVE", "auto")
+LIVE_SUBJECT = os.environ.get("DIEUHANH_LIVE_SUBJECT", "dieuhanh.live")
 DEBUG = os.environ.get("DIEUHANH_DEBUG", "") == "1"
 ALLOWED_HOSTS = os.environ.get("DIEUHANH_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver").split(",")
 
@@ -76,6 +85,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "dieuhanh.db.BusyMiddleware",  # first, so that it sees every exception
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -109,9 +119,27 @@ WSGI_APPLICATION = "dieuhanh.wsgi.application"
 ASGI_APPLICATION = "dieuhanh.asgi.application"
 
 
-def _database() -> dict[str, Any]:
-    url = os.environ.get("DIEUHANH_DATABASE_URL") or f"sqlite:///{HOME / 'dieuhanh.sqlite3'}"
-    db: dict[str, Any] = dict(dj_database_url.parse(url, conn_max_age=0 if url.startswith("sqlite") else 60))
+# Database connections per web or worker process (PostgreSQL): a bounded pool (psycopg_pool through
+# Django's OPTIONS["pool"]), and a bounded number of requests in Django at once to match (dieuhanh.asgi).
+# A request that waits DB_POOL_TIMEOUT seconds for either is answered 503 with Retry-After.
+DB_POOL_SIZE = int(os.environ.get("DIEUHANH_DB_POOL_SIZE", 8))
+DB_POOL_TIMEOUT = float(os.environ.get("DIEUHANH_DB_POOL_TIMEOUT", 5))
+WEB_CONCURRENCY = int(os.environ.get("DIEUHANH_WEB_CONCURRENCY", DB_POOL_SIZE))
+# A streaming replica for the reads of the room, unit pages, analytics and reports (dieuhanh.replica);
+# one lagging more than REPLICA_MAX_LAG seconds, or down, is passed over for the primary.
+REPLICA_URL = os.environ.get("DIEUHANH_DATABASE_REPLICA_URL", "")
+REPLICA_MAX_LAG = float(os.environ.get("DIEUHANH_REPLICA_MAX_LAG", 10))
+
+
+def _database(url: str | None = None) -> dict[str, Any]:
+    url = url or os.environ.get("DIEUHANH_DATABASE_URL") or f"sqlite:///{HOME / 'dieuhanh.sqlite3'}"
+    db: dict[str, Any] = dict(dj_database_url.parse(url, conn_max_age=0))
+    if db["ENGINE"].endswith("postgresql") and DB_POOL_SIZE > 0:
+        # Each thread used to open its own session and keep it until garbage collection (CONN_MAX_AGE),
+        # which filled max_connections under load: a pool bounds them and hands them between threads.
+        db["OPTIONS"] = {
+            "pool": {"min_size": 1, "max_size": DB_POOL_SIZE, "timeout": DB_POOL_TIMEOUT, "max_idle": 60}
+        }
     if db["ENGINE"].endswith("sqlite3"):
         # WAL lets the web process read while a loader or worker writes.
         db["OPTIONS"] = {
@@ -129,6 +157,9 @@ def _database() -> dict[str, Any]:
 
 
 DATABASES = {"default": _database()}
+if REPLICA_URL:
+    DATABASES["replica"] = _database(REPLICA_URL) | {"TEST": {"MIRROR": "default"}}
+    DATABASE_ROUTERS = ["dieuhanh.replica.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "login"
@@ -199,3 +230,6 @@ NOTIFY_PER_MINUTE = {"in_app": 6000, "email": 300, "sms": 60} | {
 # template ({z}/{x}/{y}) adds a base map, e.g. an agency's own tile server.
 ROOM_TILE_URL = os.environ.get("DIEUHANH_ROOM_TILE_URL", "")
 LIVE_HEARTBEAT_SECONDS = 15.0  # a comment on quiet event streams, before proxies time them out
+# A screen refreshes at most once per this many seconds, however many events arrive (room.js), and the
+# room's shared parts are cached per area for as long, recomputed once per change (commandroom.room).
+LIVE_COALESCE_SECONDS = float(os.environ.get("DIEUHANH_LIVE_COALESCE_SECONDS", 2))

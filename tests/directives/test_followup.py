@@ -493,7 +493,8 @@ def test_an_escalation_and_its_message_reach_the_parents_stream(world, django_ca
     def follow_up(now):
         with django_capture_on_commit_callbacks(execute=True):
             tick(now)
-        send_due(now)
+        with django_capture_on_commit_callbacks(execute=True):  # live events leave after commit
+            send_due(now)
 
     async def scenario():
         token = world.province_operator.token

@@ -8,9 +8,12 @@ through the succession, and the other way round.
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db.models import Count, Exists, Max, OuterRef, Q
 from django.utils import timezone
@@ -25,6 +28,7 @@ from dieuhanh.indicators import analytics
 from dieuhanh.indicators.models import Target
 from dieuhanh.indicators.periods import Period, parse, period_of
 from dieuhanh.indicators.services import unit_figures
+from dieuhanh.live import BUS, HUB, Key, area_key
 from dieuhanh.tracing import services as tracing
 from dieuhanh.tracing.engine import Rule
 from dieuhanh.units.models import Edition, Unit
@@ -59,6 +63,55 @@ FIGURES: tuple[RoomFigure, ...] = (
     RoomFigure("report", "ev.report", _("Citizens' reports"), alert_factor=2.0),
 )
 BY_CODE = {f.code: f for f in FIGURES}
+# How long an area's shared parts are kept at most; any live event concerning the area drops them sooner.
+# Figures that send no live event (data values typed in) show within this.
+SHARED_SECONDS = 5.0
+
+T = TypeVar("T")
+
+
+def room_keys(unit: Unit) -> set[Key]:
+    """The live keys of the room on `unit`: the events that change what it shows."""
+    keys: set[Key] = {area_key(unit.edition_id, unit.path)}
+    if unit.level == 0:  # the nation is one place on every map: both maps' events concern it
+        keys |= {area_key(code, unit.path) for code in Edition.objects.values_list("code", flat=True)}
+    return keys
+
+
+class _Shared:
+    """What every screen of an area shows alike, computed once per change of the area and not once per
+    screen: a national morning's leaders all watch the same rooms. Kept while no live event concerns
+    the area (its keys' versions, bumped by the relay of every process's events) and SHARED_SECONDS at
+    most. Only when events come through the broker: in one process without it, a change made by
+    another process (a worker) would go unseen, so nothing is kept."""
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple, tuple[float, tuple[int, ...], Any]] = {}
+        self._locks: dict[tuple, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def __call__(self, unit: Unit, name: str, language: str, compute: Callable[[], T]) -> T:
+        if BUS.mode != "nats":
+            return compute()
+        keys = sorted(room_keys(unit), key=repr)
+        entry_key = (unit.pk, name, language)
+        with self._guard:
+            lock = self._locks.setdefault(entry_key, threading.Lock())
+        with lock:  # one computes; the screens asking meanwhile wait for its answer
+            version = HUB.version(keys)  # read before computing: an event during it voids the answer
+            entry = self._entries.get(entry_key)
+            if entry and entry[1] == version and time.monotonic() - entry[0] < SHARED_SECONDS:
+                return entry[2]
+            value = compute()
+            self._entries[entry_key] = (time.monotonic(), version, value)
+            return value
+
+    def clear(self) -> None:
+        with self._guard:
+            self._entries.clear()
+
+
+shared = _Shared()
 
 
 # Which unit the room shows

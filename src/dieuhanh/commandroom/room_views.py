@@ -2,8 +2,13 @@
 
 `?unit=EDITION:CODE` shows a unit inside the caller's area (404 outside it); `?edition=` switches to
 the caller's top unit on the other map. The page loads its map from `room/map.json` and follows
-`room/stream`; on each event it reloads the map and the panels (`room/parts`), so that the figures
-are always read the one way the first render read them.
+`room/stream`, which sends at most one message per kind of event every LIVE_COALESCE_SECONDS. A
+`figures` event reloads the map and the figures' parts, a `directive` event the directives' part
+(`room/parts?parts=directives`), so that the figures are always read the one way the first render read
+them; what every screen of an area shares is computed once per change (room.shared).
+
+In production (`dieuhanh serve`) the stream is answered by dieuhanh.asgi on the server's loop, with
+`room_stream_keys`; the view below serves the same stream to Django's own handlers (tests).
 """
 
 from __future__ import annotations
@@ -24,8 +29,8 @@ from django.utils import timezone
 from dieuhanh.accounts.guards import caller
 from dieuhanh.accounts.models import User
 from dieuhanh.commandroom import room
-from dieuhanh.live import HUB, area_key
-from dieuhanh.units.models import Edition, Unit
+from dieuhanh.live import HUB, Key
+from dieuhanh.units.models import Unit
 from dieuhanh.units.scoping import area_aware
 from dieuhanh.units.services import ancestors
 
@@ -56,38 +61,54 @@ def room_page(request: HttpRequest) -> HttpResponse:
         "figures": room.FIGURES,
         "figure": _figure(request),
         "tile_url": getattr(settings, "ROOM_TILE_URL", ""),
+        "coalesce_ms": int(settings.LIVE_COALESCE_SECONDS * 1000),
         "clusters": room.cluster_alerts(user, unit),
         **_parts_context(request, user, unit),
     }
     return render(request, "commandroom/room.html", context)
 
 
-def _parts_context(request: HttpRequest, user: User, unit: Unit) -> dict[str, Any]:
-    """What the live parts of the page show: tiles, alerts, directives, tasks."""
-    day = room.latest_day()
+PARTS = ("tiles", "alerts", "directives")
+
+
+def _parts_context(
+    request: HttpRequest, user: User, unit: Unit, parts: tuple[str, ...] = PARTS
+) -> dict[str, Any]:
+    """What the live parts of the page show: tiles, alerts, directives, tasks. The area's figures are
+    shared by every screen on it (room.shared); only the tasks are the caller's own."""
     language = request.LANGUAGE_CODE
-    rates = room.directive_rates(unit, timezone.now())
+    context: dict[str, Any] = {}
+    if "tiles" in parts or "alerts" in parts:
+        context |= room.shared(unit, "figures", language, lambda: _figures_context(unit, language))
+    if "directives" in parts or "alerts" in parts:
+        rates = room.shared(unit, "rates", language, lambda: room.directive_rates(unit, timezone.now()))
+        context |= {"rates": rates, "overdue_directives": [r for r in rates if r.overdue]}
+    if "directives" in parts:
+        context["tasks"] = room.overdue_tasks(user, unit)
+    return context
+
+
+def _figures_context(unit: Unit, language: str) -> dict[str, Any]:
+    day = room.latest_day()
     return {
         "day": day,
         "tiles": room.figure_tiles(unit, day, language),
         "indicators": room.indicator_tiles(unit, language),
         "threshold_alerts": room.threshold_alerts(unit, day, language),
-        "rates": rates,
-        "overdue_directives": [r for r in rates if r.overdue],
-        "tasks": room.overdue_tasks(user, unit),
     }
 
 
 @login_required
 @area_aware
 def room_parts(request: HttpRequest) -> JsonResponse:
-    """The live parts re-rendered, as HTML by part, for the page to put in place."""
+    """The live parts re-rendered, as HTML by part, for the page to put in place: `?parts=tiles,alerts`
+    for those only (an event names what changed), all of them by default."""
     user = caller(request)
     unit = _unit(request, user)
-    context = {"unit": unit, **_parts_context(request, user, unit)}
+    asked = tuple(p for p in request.GET.get("parts", "").split(",") if p in PARTS) or PARTS
+    context = {"unit": unit, **_parts_context(request, user, unit, asked)}
     parts = {
-        name: render_to_string(f"commandroom/_room_{name}.html", context, request=request)
-        for name in ("tiles", "alerts", "directives")
+        name: render_to_string(f"commandroom/_room_{name}.html", context, request=request) for name in asked
     }
     return JsonResponse(parts)
 
@@ -98,7 +119,11 @@ def room_map(request: HttpRequest) -> JsonResponse:
     """The unit's children with their coordinates and the chosen figure (see room.map_data)."""
     user = caller(request)
     unit = _unit(request, user)
-    data = room.map_data(unit, _figure(request), room.latest_day(), request.LANGUAGE_CODE)
+    figure, language = _figure(request), request.LANGUAGE_CODE
+    data = room.shared(
+        unit, f"map:{figure.code}", language, lambda: room.map_data(unit, figure, room.latest_day(), language)
+    )
+    data = {**data, "items": [dict(item) for item in data["items"]]}  # the cached answer stays as it was
     for item in data["items"]:  # drill down: a unit with units below has a room; the bottom, its page
         edition, _sep, code = item["ref"].partition(":")
         item["url"] = (
@@ -117,23 +142,24 @@ async def room_stream(request: HttpRequest) -> HttpResponseBase:
     if not user.is_authenticated or not isinstance(user, User):
         return JsonResponse({"detail": "Sign in first."}, status=401)
     try:
-        unit = await sync_to_async(room.room_unit)(user, request.GET.get("unit"), request.GET.get("edition"))
+        ref, edition = request.GET.get("unit"), request.GET.get("edition")
+        keys = await sync_to_async(room_stream_keys)(user, ref, edition)
     except Unit.DoesNotExist:
-        return JsonResponse({"detail": "No such unit in your area."}, status=404)
+        return JsonResponse({"detail": NO_UNIT}, status=404)
     if not isinstance(request, ASGIRequest):
         # A WSGI server (Django's test server) would read the endless stream whole, holding a thread
         # for ever: 204 tells the browser's EventSource not to reconnect. `dieuhanh serve` is ASGI.
         return HttpResponse(status=204)
-    keys = {area_key(unit.edition_id, unit.path)}
-    if unit.level == 0:  # the nation is one place on every map: both maps' events concern it
-        keys |= {area_key(edition, unit.path) for edition in await _editions()}
-    stream = StreamingHttpResponse(
-        HUB.stream(keys, settings.LIVE_HEARTBEAT_SECONDS), content_type="text/event-stream"
-    )
+    body = HUB.stream(keys, settings.LIVE_HEARTBEAT_SECONDS, settings.LIVE_COALESCE_SECONDS)
+    stream = StreamingHttpResponse(body, content_type="text/event-stream")
     stream["Cache-Control"] = "no-cache"
     stream["X-Accel-Buffering"] = "no"  # nginx would otherwise hold events back in its buffer
     return stream
 
 
-async def _editions() -> list[str]:
-    return [code async for code in Edition.objects.values_list("code", flat=True)]
+NO_UNIT = "No such unit in your area."
+
+
+def room_stream_keys(user: User, ref: str | None, edition: str | None) -> set[Key]:
+    """What the room of `ref` listens for (raises Unit.DoesNotExist outside the caller's area)."""
+    return room.room_keys(room.room_unit(user, ref, edition))

@@ -4,8 +4,8 @@ A channel names its recipients for a unit and sends one notification to them, or
 `ChannelError`; retrying with backoff, throttling and showing the failure are `followup`'s job, so
 that every channel behaves the same on failure.
 
-- in the app: published to the unit's live listeners (`live`); never fails. Live events reach the
-  clients of the same server process only (see `live`).
+- in the app: published to the unit's live listeners (`live`), whichever web process holds their
+  screens; never fails.
 - e-mail: Django's `send_mail` (settings EMAIL_*; DIEUHANH_EMAIL_HOST turns it on) to the users who
   hold a recipient grant on the unit and have an address.
 - SMS: one HTTP POST of JSON `{"to": [...], "text": ..., "reference": ...}` to settings.SMS_URL
@@ -125,7 +125,7 @@ class InAppChannel:
 
     def send(self, notification: Notification, recipients: list[str]) -> None:
         message = compose(notification)
-        live.HUB.publish(
+        live.publish(
             [notification.unit_id],
             "notification",
             {

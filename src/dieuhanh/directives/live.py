@@ -10,13 +10,9 @@ escalated from a unit below counts for its parent, as in `services.inbox`), `eve
 for an in-app notification (new directive, reminder, escalation), and a `: keep-alive` comment every
 LIVE_HEARTBEAT_SECONDS (15 s) so that proxies keep the connection open.
 
-The hub itself (dieuhanh.live) is shared with the command room: every change of a delivery is also
-published, as one `directive` event, to the rooms of the delivery's unit and of the units above it.
-
-Limit: the hub lives in one process. Events reach the clients connected to the process that made the
-change; with several web processes, or the follow-up worker in its own process, the others' clients
-see the change at their next reload. Beyond one process the hub needs a broker (NATS core subjects,
-already in the stack, or PostgreSQL LISTEN/NOTIFY) behind `Hub.publish`.
+Every change of a delivery is also published, as one `directive` event, to the rooms of the
+delivery's unit and of the units above it. Events go through `dieuhanh.live.publish`, so they reach
+the screens of every web process, whichever process (web, `worker followup`) made the change.
 """
 
 from __future__ import annotations
@@ -34,10 +30,20 @@ from dieuhanh.accounts.models import User
 from dieuhanh.accounts.services import user_for_token
 from dieuhanh.directives.models import Delivery, Directive
 from dieuhanh.directives.services import own_units
-from dieuhanh.live import HUB, QUEUE_SIZE, Event, Hub, Subscription, area_keys
+from dieuhanh.live import BUS, HUB, QUEUE_SIZE, Event, Hub, Subscription, area_keys, publish
 from dieuhanh.units.scoping import area_aware
 
-__all__ = ["HUB", "QUEUE_SIZE", "Event", "Hub", "Subscription", "inbox_stream", "on_directive_change"]
+__all__ = [
+    "HUB",
+    "QUEUE_SIZE",
+    "Event",
+    "Hub",
+    "Subscription",
+    "inbox_keys",
+    "inbox_stream",
+    "on_directive_change",
+    "publish",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -48,17 +54,18 @@ logger = logging.getLogger(__name__)
 def on_directive_change(event: str, directive: Directive, delivery_ids: list[int]) -> None:
     """After commit of a directive's verb. Never raises: the change is committed whatever happens here."""
     try:
-        listening = {key for key in HUB.listening() if isinstance(key, int)}  # inboxes: unit ids
-        if HUB.listening_to_areas():
+        listening = BUS.listening()  # None beyond one process: anyone may listen
+        if BUS.listening_to_areas():
             publish_to_rooms(directive, delivery_ids, event)
-        if not listening:
+        inboxes = None if listening is None else {key for key in listening if isinstance(key, int)}
+        if inboxes is not None and not inboxes:
             return
         deliveries = Delivery.objects.filter(directive=directive)
         if delivery_ids:
             deliveries = deliveries.filter(pk__in=delivery_ids)
-        else:  # issue, update, cancel reach every delivery: only those someone listens for are read
+        elif inboxes is not None:  # issue, update, cancel reach every delivery: only those listened for
             deliveries = deliveries.filter(
-                Q(unit_id__in=listening) | Q(escalated_at__isnull=False, unit__parent_id__in=listening)
+                Q(unit_id__in=inboxes) | Q(escalated_at__isnull=False, unit__parent_id__in=inboxes)
             )
         publish_deliveries(deliveries, event)
     except Exception:
@@ -73,7 +80,7 @@ def publish_to_rooms(directive: Directive, delivery_ids: list[int], event: str) 
     places = deliveries.values_list("unit__edition_id", "unit__path").distinct()
     keys = set().union(*(area_keys(edition, path) for edition, path in places))
     data = {"directive": directive.pk, "event": event, "deliveries": len(delivery_ids)}
-    HUB.publish(keys, "directive", data)
+    publish(keys, "directive", data)
 
 
 def publish_deliveries(deliveries: QuerySet[Delivery], event: str) -> None:
@@ -90,7 +97,7 @@ def publish_deliveries(deliveries: QuerySet[Delivery], event: str) -> None:
             "event": event,
             "cancelled": cancelled_at is not None,
         }
-        HUB.publish(units, "delivery", data)
+        publish(units, "delivery", data)
 
 
 # The stream
@@ -104,15 +111,23 @@ async def inbox_stream(request: HttpRequest) -> HttpResponseBase:
         response = _problem(401, "Sign in, or send 'Authorization: Bearer <token>'.")
         response["WWW-Authenticate"] = "Bearer"
         return response
-    units = await sync_to_async(own_units)(user)
+    units = await sync_to_async(inbox_keys)(user)
     if not units:
-        return _problem(403, "You act for no unit: there is no inbox to follow.")
+        return _problem(403, NO_INBOX)
     stream = StreamingHttpResponse(
         HUB.stream(units, settings.LIVE_HEARTBEAT_SECONDS), content_type="text/event-stream"
     )
     stream["Cache-Control"] = "no-cache"
     stream["X-Accel-Buffering"] = "no"  # nginx would otherwise hold events back in its buffer
     return stream
+
+
+NO_INBOX = "You act for no unit: there is no inbox to follow."
+
+
+def inbox_keys(user: User) -> set[int]:
+    """What the caller's inbox stream listens for: their own units (empty: no inbox to follow)."""
+    return set(own_units(user))
 
 
 async def _caller(request: HttpRequest) -> User | None:

@@ -31,7 +31,7 @@ from django.utils import timezone as dj_timezone
 
 from dieuhanh.accounts.services import audit
 from dieuhanh.db import insert_rows
-from dieuhanh.live import HUB, area_keys
+from dieuhanh.live import BUS, area_keys, publish
 from dieuhanh.units.models import Succession, Unit
 from dieuhanh.vnformat import VN_TZ
 from dieuhanh.warehouse import vault
@@ -348,13 +348,13 @@ def _upsert_counts(table: str, cell: str, rows: list[tuple]) -> None:
 def announce(kind: str, communes: set[int]) -> None:
     """After commit: a `figures` event to the rooms above these communes, on both maps. Never raises."""
     try:
-        if not HUB.listening_to_areas():
+        if not BUS.listening_to_areas():
             return
         other_map = Succession.objects.filter(Q(old_id__in=communes) | Q(new_id__in=communes))
         linked = {i for pair in other_map.values_list("old_id", "new_id") for i in pair}
         places = Unit.objects.filter(pk__in=communes | linked).values_list("edition_id", "path")
         keys = set().union(*(area_keys(edition, path) for edition, path in places))
-        HUB.publish(keys, "figures", {"kind": kind, "communes": len(communes)})
+        publish(keys, "figures", {"kind": kind, "communes": len(communes)})
     except Exception:
         logger.exception("live: announcing %s events failed", kind)
 

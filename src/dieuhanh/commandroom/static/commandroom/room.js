@@ -107,8 +107,8 @@
     root.dataset.mapLoaded = String(items.length);
   }
 
-  async function loadParts() {
-    const response = await fetch(`${data.partsUrl}?${new URLSearchParams({ unit })}`);
+  async function loadParts(names) {
+    const response = await fetch(`${data.partsUrl}?${new URLSearchParams({ unit, parts: names.join(",") })}`);
     if (!response.ok) return;
     const parts = await response.json();
     for (const [name, html] of Object.entries(parts)) {
@@ -117,15 +117,27 @@
     }
   }
 
-  // Bursts of events (an ingest of many batches) cost one reload.
+  // An event says what changed: new figures redraw the map and the figures' parts, a directive's
+  // change only the directives' part. The server already sends a burst as one message per kind every
+  // few seconds; a screen still reloads at most once per that window, whatever arrives meanwhile.
+  const WHAT_CHANGES = { figures: ["tiles", "alerts", "map"], directive: ["directives", "alerts"] };
+  const windowMs = Number(data.coalesceMs || 2000);
+  const wanted = new Set();
   let pending = null;
-  function refresh() {
+  let lastRun = 0;
+  function refresh(event) {
+    (WHAT_CHANGES[event.type] || []).forEach((part) => wanted.add(part));
     if (pending) return;
+    const wait = Math.max(0, lastRun + windowMs - Date.now());
     pending = setTimeout(async () => {
       pending = null;
-      await Promise.all([loadParts(), loadMap()]);
-      live.textContent = `${data.textLive} · ${data.textUpdated} ${new Date().toLocaleTimeString()}`;
-    }, 200);
+      lastRun = Date.now();
+      const names = [...wanted];
+      wanted.clear();
+      const parts = names.filter((name) => name !== "map");
+      await Promise.all([parts.length ? loadParts(parts) : null, names.includes("map") ? loadMap() : null]);
+      live.textContent = `${data.textLive} · ${data.textUpdated} ${new Date().toLocaleTimeString(document.documentElement.lang || "vi")}`;
+    }, wait);
   }
 
   figureSelect.addEventListener("change", () => {
