@@ -28,15 +28,12 @@ class MeOut(Schema):
 def me(request: HttpRequest):
     user = caller(request)
     area = user.area()
-    grants = [
-        GrantOut(unit=g.unit.ref, unit_name=g.unit.name, role=g.role)
-        for g in user.grants.select_related("unit").order_by("unit__path", "role")
-    ]
+    grants = [GrantOut(unit=g.unit.ref, unit_name=g.unit.name, role=g.role) for g in user.held()]
     # "The units they may see" as the roots of their subtrees: a nation grant sees all of them.
     roots = (
         Unit.objects.filter(kind="nation")
         if area.everything
-        else Unit.objects.visible_to(user).filter(id__in=[g.unit_id for g in user.grants.all()])
+        else Unit.objects.visible_to(user).filter(id__in=[g.unit_id for g in user.held()])
     )
     return MeOut(
         username=user.username,

@@ -28,6 +28,13 @@ class User(AbstractUser):
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.PERSON)
     full_name = models.CharField(max_length=200, blank=True)
 
+    def held(self) -> list[Grant]:
+        """The user's grants with their units, read once per instance (a request's user): the area, the
+        inbox's own units, the menu and /me all read them, and each used to ask the database again."""
+        if "_held" not in self.__dict__:
+            self.__dict__["_held"] = list(self.grants.select_related("unit").order_by("unit__path", "role"))
+        return self.__dict__["_held"]
+
     def area(self, role: str | None = None) -> Area:
         """The units this user may see (through grants of `role` only, when given); cached per instance."""
         cache: dict[str | None, Area] = self.__dict__.setdefault("_areas", {})

@@ -17,9 +17,7 @@ def visible_to(user: User, role: str | None = None) -> Area:
     """
     if not user.is_active:
         return Area.nothing()
-    grants = user.grants.select_related("unit").only("unit__kind", "unit__edition_id", "unit__path")
-    if role is not None:
-        grants = grants.filter(role=role)
+    grants = [g for g in user.held() if role is None or g.role == role]
     if any(g.unit.kind == "nation" for g in grants):
         return Area(True, frozenset())
     return Area(False, frozenset((g.unit.edition_id, g.unit.path) for g in grants))

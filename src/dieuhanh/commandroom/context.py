@@ -9,7 +9,7 @@ def roles(request: HttpRequest) -> dict[str, bool]:
     user = getattr(request, "user", None)
     if not isinstance(user, User):
         return {"can_trace": False, "can_issue": False, "can_enter": False}
-    roles = set(user.grants.values_list("role", flat=True))
+    roles = {g.role for g in user.held()}
     return {
         "can_trace": "tracer" in roles,
         "can_issue": bool(roles & {"leader", "analyst"}),

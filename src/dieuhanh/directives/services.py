@@ -321,7 +321,7 @@ def _plain(value: Any) -> Any:
 
 def own_units(user: User) -> list[int]:
     """The units the user acts for: those they hold a recipient grant on (not the units below)."""
-    return list(user.grants.filter(role__in=RECIPIENT_ROLES).values_list("unit_id", flat=True))
+    return [g.unit_id for g in user.held() if g.role in RECIPIENT_ROLES]
 
 
 def inbox(user: User) -> QuerySet[Delivery]:
