@@ -230,8 +230,12 @@ class Bus:
     def publish(self, keys: Iterable[Key], name: str, data: dict[str, Any]) -> None:
         """After commit (at once outside a transaction), to every screen listening for one of the keys."""
         keys = set(keys)
-        if keys:
+        if not keys:
+            return
+        if transaction.get_connection().in_atomic_block:
             transaction.on_commit(partial(self._send, keys, name, data), robust=True)
+        else:  # nothing to wait for (and no connection to open for asking)
+            self._send(keys, name, data)
 
     def listening(self) -> set[Key] | None:
         """The keys someone listens for, when this process can know it (None: anyone may listen), so
@@ -315,8 +319,7 @@ class Bus:
             if wanted == "nats":  # insisting: events wait in the outbox while the client keeps trying
                 log.warning("live: NATS does not answer at %s yet: still trying", ", ".join(servers))
             else:
-                self._connected.cancel()
-                loop.call_soon_threadsafe(loop.stop)
+                asyncio.run_coroutine_threadsafe(_give_up(), loop)
                 log.warning(
                     "live: no NATS answers at %s: live events reach only the screens of this process",
                     ", ".join(servers),
@@ -352,6 +355,15 @@ class Bus:
             log.exception("live: a message on %s could not be relayed", msg.subject)
 
 
+async def _give_up() -> None:
+    """End the connecting client's tasks, then the loop (the thread ends with it)."""
+    others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+    for task in others:
+        task.cancel()
+    await asyncio.gather(*others, return_exceptions=True)
+    asyncio.get_running_loop().stop()
+
+
 async def _quiet(error: Exception) -> None:
     log.debug("live: NATS: %s", error)
 
@@ -375,7 +387,10 @@ def subjects(keys: Iterable[Key]) -> dict[str, list[Key]]:
         else:
             out[f"inbox.{_token(str(key))}"] = [key]
     for edition, group in areas.items():
-        paths = [[p for p in key[2].split("/") if p] for key in group]
+        # The units concerned are the deepest keys (the others are their ancestors, named for the rooms).
+        tokens = {key[2]: tuple(p for p in key[2].split("/") if p) for key in group}
+        above = {parts[:-1] for parts in tokens.values()}
+        paths = [parts for parts in tokens.values() if parts not in above]
         common: list[str] = []
         for parts in zip(*paths, strict=False):
             if len(set(parts)) > 1:
