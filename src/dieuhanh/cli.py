@@ -643,19 +643,25 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host"),
     port: int = typer.Option(8000, "--port"),
     workers: int = typer.Option(
-        0, "--workers", min=0, help="web processes (default: one per core); live events reach all of them"
+        0, "--workers", min=0, help="web processes (default: one per core with NATS, else one)"
     ),
 ) -> None:
-    """Serve the command room (ASGI, uvicorn): one web process per core by default."""
+    """Serve the command room (ASGI, uvicorn): one web process per core when live events go through NATS."""
     _django()
     import os
 
     import uvicorn
 
+    from dieuhanh.live import BUS
+
     migrate()
-    workers = workers or os.cpu_count() or 1
+    if not workers:
+        # Several processes need the broker for each other's live events: without one, a single process
+        # keeps every screen live (the log says why).
+        workers = (os.cpu_count() or 1) if BUS.mode == "nats" else 1
     console.print(f"Phòng điều hành: http://{host}:{port}/  (API: http://{host}:{port}/api/v1/docs)")
-    console.print(f"{workers} tiến trình web")
+    live = "qua NATS" if BUS.mode == "nats" else "trong tiến trình (không có NATS)"
+    console.print(f"{workers} tiến trình web; sự kiện trực tiếp {live}")
     uvicorn.run(
         "dieuhanh.asgi:application",
         host=host,
