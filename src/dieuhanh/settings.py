@@ -6,6 +6,10 @@ DIEUHANH_ROOM_TILE_URL a map tile server for the room's map ({z}/{x}/{y}); none 
 DIEUHANH_SECRET_KEY    generated into DIEUHANH_HOME on first run when unset
 DIEUHANH_DEBUG         1 for development error pages
 DIEUHANH_ALLOWED_HOSTS comma-separated, default localhost names
+DIEUHANH_NATS_URL, _NATS_REPLICAS, _LIVE, _LIVE_SUBJECT, _LIVE_COALESCE_SECONDS: the broker and live events
+DIEUHANH_DB_POOL_SIZE, _DB_POOL_TIMEOUT, _WEB_CONCURRENCY: connections and requests per process
+DIEUHANH_DATABASE_REPLICA_URL, _REPLICA_MAX_LAG: a read replica
+(README's Configuration table says what each one means.)
 """
 
 import hashlib
