@@ -130,7 +130,9 @@ class Hub:
                 self.unsubscribe(subscription)
         return len(targets)
 
-    async def stream(self, keys: Iterable[Key], heartbeat: float, coalesce: float = 0) -> AsyncGenerator[str, None]:
+    async def stream(
+        self, keys: Iterable[Key], heartbeat: float, coalesce: float = 0
+    ) -> AsyncGenerator[str, None]:
         """The text/event-stream body for these keys, with a keep-alive comment every `heartbeat` s.
 
         With `coalesce`, a burst costs the screen one message per name every `coalesce` seconds: the

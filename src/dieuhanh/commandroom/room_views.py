@@ -30,6 +30,7 @@ from dieuhanh.accounts.guards import caller
 from dieuhanh.accounts.models import User
 from dieuhanh.commandroom import room
 from dieuhanh.live import HUB, Key
+from dieuhanh.replica import replica_reads
 from dieuhanh.units.models import Unit
 from dieuhanh.units.scoping import area_aware
 from dieuhanh.units.services import ancestors
@@ -48,6 +49,7 @@ def _figure(request: HttpRequest) -> room.RoomFigure:
 
 @login_required
 @area_aware
+@replica_reads
 def room_page(request: HttpRequest) -> HttpResponse:
     user = caller(request)
     if "unit" not in request.GET and not room.room_editions(user):
@@ -100,6 +102,7 @@ def _figures_context(unit: Unit, language: str) -> dict[str, Any]:
 
 @login_required
 @area_aware
+@replica_reads
 def room_parts(request: HttpRequest) -> JsonResponse:
     """The live parts re-rendered, as HTML by part, for the page to put in place: `?parts=tiles,alerts`
     for those only (an event names what changed), all of them by default."""
@@ -115,6 +118,7 @@ def room_parts(request: HttpRequest) -> JsonResponse:
 
 @login_required
 @area_aware
+@replica_reads
 def room_map(request: HttpRequest) -> JsonResponse:
     """The unit's children with their coordinates and the chosen figure (see room.map_data)."""
     user = caller(request)

@@ -9,6 +9,7 @@ from dieuhanh.accounts.guards import caller
 from dieuhanh.commandroom.unit_panels import children_figures, completeness_panels, unit_directives
 from dieuhanh.directives.tasks import shown_status, tasks_for
 from dieuhanh.indicators.services import unit_figures
+from dieuhanh.replica import replica_reads
 from dieuhanh.units import services
 from dieuhanh.units.models import Edition, Unit, UnitQuerySet
 from dieuhanh.units.scoping import area_aware
@@ -36,6 +37,7 @@ def _edition(request: HttpRequest) -> str:
 
 @login_required
 @area_aware
+@replica_reads
 def browse_units(request: HttpRequest) -> HttpResponse:
     """The caller's own top units on the chosen map, or the search results within their area."""
     edition = _edition(request)
@@ -70,6 +72,7 @@ def _roots(request: HttpRequest, visible: UnitQuerySet) -> list[Unit]:
 
 @login_required
 @area_aware
+@replica_reads
 def unit_page(request: HttpRequest, edition: str, code: str) -> HttpResponse:
     visible: UnitQuerySet = Unit.objects.visible_to(request.user)
     try:

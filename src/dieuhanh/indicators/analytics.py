@@ -25,7 +25,7 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, NamedTuple
 
-from django.db import connection
+from django.db import connections
 from django.db.models import QuerySet, Sum
 
 from dieuhanh.indicators import formula as f
@@ -279,7 +279,7 @@ def _fetch(query: QuerySet) -> list[tuple]:
     """The rows of a grouped query as the driver gives them: Django's per-value converters cost a
     quarter of a national answer, and these columns need none (_events reads dates in either form)."""
     sql, params = query.query.sql_with_params()
-    with connection.cursor() as cursor:
+    with connections[query.db].cursor() as cursor:  # the router's choice: the replica for a room's read
         cursor.execute(sql, params)
         return cursor.fetchall()
 

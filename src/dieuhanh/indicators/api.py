@@ -18,6 +18,7 @@ from dieuhanh.accounts.models import User
 from dieuhanh.indicators import analytics, datavalues, excel, services
 from dieuhanh.indicators.models import DataElement, DataSet, DataValue, Indicator, Target
 from dieuhanh.indicators.periods import PeriodError, parse
+from dieuhanh.replica import replica_reads
 from dieuhanh.units.models import Unit
 from dieuhanh.units.scoping import area_aware
 from dieuhanh.units.services import get_unit
@@ -406,6 +407,7 @@ class AnalyticsOut(Schema):
     "/analytics", response=AnalyticsOut, summary="Indicators × periods × units, from the data as it is now"
 )
 @area_aware
+@replica_reads
 def get_analytics(request: HttpRequest, q: Query[AnalyticsQuery]):
     user = caller(request)
     area = user.area()

@@ -23,6 +23,7 @@ from dieuhanh.accounts.services import audit
 from dieuhanh.directives.tasks import vn_today
 from dieuhanh.indicators import periods
 from dieuhanh.indicators.periods import Period, PeriodError
+from dieuhanh.replica import replica_reads
 from dieuhanh.reports.compose import Composer, Document, check_templates
 from dieuhanh.reports.definition import DefinitionError, check
 from dieuhanh.reports.facts import Facts, SnapshotError
@@ -178,7 +179,7 @@ def _run(report: Report, *, number: str, dated: date, replay: Report | None = No
             )
         else:
             body, facts = report.definition.body, Facts(actor)
-        document = compose(actor, request, body=body, facts=facts, number=number, dated=dated)
+        document = _read(actor, request, body=body, facts=facts, number=number, dated=dated)
         content = _deterministic(render(document, report.format), dated)
     except (ReportError, DefinitionError) as exc:
         _fail(report, str(exc))
@@ -188,6 +189,20 @@ def _run(report: Report, *, number: str, dated: date, replay: Report | None = No
         _fail(report, f"{type(exc).__name__}: {exc}")
         raise
     _store(report, content, document, body, facts, number, dated)
+
+
+def _read(actor: User, request: Request, *, body: dict, facts: Facts, number: str, dated: date) -> Document:
+    """The report's reads (its figures, tasks and directives), on the replica when one is healthy and
+    the actor has not just written (dieuhanh.replica); the archive row around them is the primary's.
+    Should the replica fail halfway, the reads start again on the primary from the facts given."""
+    given = dict(facts.recorded)
+
+    def attempt() -> Document:
+        facts.recorded.clear()
+        facts.recorded.update(given)
+        return compose(actor, request, body=body, facts=facts, number=number, dated=dated)
+
+    return replica_reads(attempt, user=actor)()
 
 
 def _fail(report: Report, message: str) -> None:

@@ -5,6 +5,7 @@ from ninja import Query, Router, Schema
 from ninja.errors import ValidationError
 from pydantic import Field
 
+from dieuhanh.replica import replica_reads
 from dieuhanh.units import services
 from dieuhanh.units.models import Edition, Kind, Unit
 from dieuhanh.units.scoping import area_aware
@@ -81,6 +82,7 @@ def _get(request: HttpRequest, edition: str, code: str) -> Unit:
 
 @router.get("/units", response=UnitPage, summary="Units of the caller's area, filtered and paged")
 @area_aware
+@replica_reads
 def list_units(request: HttpRequest, filters: Query[UnitFilter]):
     units = _visible(request)
     parent = _get(request, *_split_parent(filters.parent)) if filters.parent else None
@@ -133,6 +135,7 @@ def _split_parent(ref: str) -> tuple[str, str]:
     "/units/{edition}/{code}", response=UnitDetail, summary="One unit, its ancestors and children count"
 )
 @area_aware
+@replica_reads
 def get_unit(request: HttpRequest, edition: EditionCode, code: str):
     unit = _get(request, edition, code)
     parent_code = unit.parent.code if unit.parent else None
@@ -154,6 +157,7 @@ def get_unit(request: HttpRequest, edition: EditionCode, code: str):
     summary="The units this one became on the newer map, with weights summing to 1",
 )
 @area_aware
+@replica_reads
 def unit_successors(request: HttpRequest, edition: EditionCode, code: str):
     unit = _get(request, edition, code)
     return [ShareOut(ref=s.new.ref, name=s.new.name, weight=s.weight) for s in services.successors(unit)]
@@ -165,6 +169,7 @@ def unit_successors(request: HttpRequest, edition: EditionCode, code: str):
     summary="The older units whose shares make up this one",
 )
 @area_aware
+@replica_reads
 def unit_predecessors(request: HttpRequest, edition: EditionCode, code: str):
     unit = _get(request, edition, code)
     return [ShareOut(ref=s.old.ref, name=s.old.name, weight=s.weight) for s in services.predecessors(unit)]
