@@ -4,13 +4,16 @@ replay from the snapshot, the schedule, and definitions refused with the place o
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import date
 
 import pytest
+from asgiref.sync import async_to_sync, sync_to_async
 
 from dieuhanh.indicators.datavalues import import_values
 from dieuhanh.indicators.models import DataValue
+from dieuhanh.live import HUB, area_key
 from dieuhanh.reports import services
 from dieuhanh.reports.definition import DefinitionError
 from dieuhanh.reports.models import Report, ReportState
@@ -256,3 +259,29 @@ def test_making_and_replaying_a_report_is_audited(world, ict):
         ("report.generate", "leader", "ict_monthly@VN-2025:VN/202108"),
         ("report.replay", "leader", str(original.pk)),
     ]
+
+
+def test_a_report_made_tells_the_screens_of_its_unit_and_above_and_not_the_neighbours(
+    world, ict, django_capture_on_commit_callbacks
+):
+    def made() -> Report:
+        with django_capture_on_commit_callbacks(execute=True):
+            return make(world.province_operator.user, unit=world.province.ref)
+
+    async def scenario():
+        province = HUB.stream({area_key("VN-2025", world.province.path)}, heartbeat=30)
+        nation = HUB.stream({area_key("VN-2025", "/VN/")}, heartbeat=30)
+        neighbour = HUB.stream({area_key("VN-2025", world.commune_a.path)}, heartbeat=30)
+        for stream in (province, nation, neighbour):
+            await anext(stream)  # connected
+        report = await sync_to_async(made)()
+        heard = [await asyncio.wait_for(anext(s), 5) for s in (province, nation)]
+        with pytest.raises(TimeoutError):  # a ward is below the report's unit: not concerned
+            await asyncio.wait_for(anext(neighbour), 0.3)
+        for stream in (province, nation, neighbour):
+            await stream.aclose()
+        return report, heard
+
+    report, heard = async_to_sync(scenario)()
+    expected = {"report": report.pk, "definition": "ict_monthly", "period": "202108", "state": "done"}
+    assert heard == [f"event: report\ndata: {json.dumps(expected)}\n\n"] * 2

@@ -23,6 +23,7 @@ from dieuhanh.accounts.services import audit
 from dieuhanh.directives.tasks import vn_today
 from dieuhanh.indicators import periods
 from dieuhanh.indicators.periods import Period, PeriodError
+from dieuhanh.live import area_keys, publish
 from dieuhanh.replica import replica_reads
 from dieuhanh.reports.compose import Composer, Document, check_templates
 from dieuhanh.reports.definition import DefinitionError, check
@@ -210,6 +211,7 @@ def _fail(report: Report, message: str) -> None:
         state=ReportState.FAILED, error=message, finished_at=timezone.now()
     )
     report.state, report.error = ReportState.FAILED, message
+    _announce(report)
 
 
 def _store(
@@ -225,6 +227,13 @@ def _store(
     report.snapshot = {"body": body, "facts": facts.recorded, "number": number, "dated": dated.isoformat()}
     report.missing, report.state, report.finished_at = document.missing, ReportState.DONE, timezone.now()
     report.save()
+    _announce(report)
+
+
+def _announce(report: Report) -> None:
+    """A `report` live event to the screens of the report's unit and those above it (made or failed)."""
+    data = {"report": report.pk, "definition": report.definition.code, "period": report.period}
+    publish(area_keys(report.unit.edition_id, report.unit.path), "report", data | {"state": report.state})
 
 
 def _deterministic(content: bytes, dated: date) -> bytes:
