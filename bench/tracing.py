@@ -319,7 +319,11 @@ def table_indexes(cursor, postgres: bool) -> list[IndexDef]:
         " ORDER BY i.relname",
         [TABLE],
     )
-    return found + [IndexDef(name, f'DROP INDEX "{name}"', sql) for name, sql in cursor.fetchall()]
+    # On a partitioned table the definition reads "ON ONLY", which would index the parent alone.
+    return found + [
+        IndexDef(name, f'DROP INDEX "{name}"', sql.replace(" ON ONLY ", " ON "))
+        for name, sql in cursor.fetchall()
+    ]
 
 
 def recreate_indexes(indexes: list[IndexDef], postgres: bool) -> dict[str, float]:

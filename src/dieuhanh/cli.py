@@ -312,13 +312,40 @@ def _count_lines(path: Path) -> int:
 
 @app.command()
 def purge() -> None:
-    """Delete person-level events past their kind's retention (DIEUHANH_RETENTION); rollups stay."""
+    """Delete person-level events past their kind's retention (DIEUHANH_RETENTION); rollups stay.
+
+    On PostgreSQL, partitions wholly past it are dropped whole."""
     _django()
     from dieuhanh.warehouse.services import purge as run
 
     report = run(actor=None)
     for kind, n in report.deleted.items():
-        console.print(f"{kind}: xóa {n} sự kiện trước {report.cutoffs[kind]:%d/%m/%Y %H:%M}")
+        dropped = report.dropped.get(kind)
+        whole = f" (bỏ nguyên {len(dropped)} phân vùng: {', '.join(dropped)})" if dropped else ""
+        console.print(f"{kind}: xóa {n} sự kiện trước {report.cutoffs[kind]:%d/%m/%Y %H:%M}{whole}")
+
+
+@app.command()
+def partitions(
+    months: int = typer.Option(3, "--months", min=0, help="monthly partitions ahead of the current month"),
+    weeks: int = typer.Option(8, "--weeks", min=0, help="weekly (check-in) partitions ahead of this week"),
+) -> None:
+    """Create the event tables' partitions ahead, and the default ones (PostgreSQL; idempotent, daily)."""
+    _django()
+    from django.db import connection
+
+    from dieuhanh.warehouse.partitions import ensure
+
+    if connection.vendor != "postgresql":
+        console.print("SQLite: các bảng sự kiện là bảng thường, không chia phân vùng; không có gì để làm.")
+        return
+    made = ensure(months=months, weeks=weeks)
+    for part in made:
+        moved = f" (chuyển {part.moved} sự kiện từ phân vùng mặc định)" if part.moved else ""
+        console.print(f"Đã tạo phân vùng {part.name}{moved}")
+    console.print(
+        f"Đã tạo {len(made)} phân vùng." if made else "Không cần tạo phân vùng nào: đã có đủ (nothing to do)."
+    )
 
 
 @app.command()
@@ -400,7 +427,8 @@ def worker_followup(
     once: bool = typer.Option(False, "--once", help="one round, then stop"),
     interval: float = typer.Option(60, "--interval", min=1, help="seconds between rounds"),
 ) -> None:
-    """Remind late units, escalate to their parents, send the queued notifications (run one of these)."""
+    """Remind late units, escalate to their parents, send the queued notifications; daily, make the
+    event partitions ahead (run one of these)."""
     _django()
     from dieuhanh.directives.followup import run
 

@@ -172,7 +172,10 @@ def _database_bytes() -> bytes:
         return connection.connection.serialize()
     out = b""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        # Plain tables only: a partitioned table's rows are in its partitions (which are plain tables).
+        cursor.execute(
+            "SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind = 'r'"
+        )
         for (table,) in cursor.fetchall():
             with cursor.cursor.copy(f'COPY "{table}" TO STDOUT (FORMAT binary)') as copy:
                 out += b"".join(bytes(chunk) for chunk in copy)

@@ -31,7 +31,9 @@ that no longer applies when its time comes (the directive was cancelled, the uni
 directive already opened) is withdrawn: deleted, and counted in the audit.
 
 `tick` and `send_due` take the time as an argument: the worker passes the clock, tests their own.
-Run one follow-up worker (`dieuhanh worker followup`); two would send the same reminder twice.
+Run one follow-up worker (`dieuhanh worker followup`); two would send the same reminder twice. The
+same worker makes the warehouse's event partitions ahead, at start and once a day (`dieuhanh
+partitions`, warehouse.partitions).
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -55,6 +57,7 @@ from dieuhanh.directives import live
 from dieuhanh.directives.channels import CHANNELS, ERROR_LENGTH, PURPOSE_LABELS, Channel, ChannelError
 from dieuhanh.directives.models import Delivery, Directive, DirectiveKind, Notification, Priority
 from dieuhanh.vnformat import VN_TZ, short_datetime
+from dieuhanh.warehouse import partitions
 
 logger = logging.getLogger(__name__)
 
@@ -550,6 +553,7 @@ def _replan(directive: Directive, now: datetime) -> None:
 def run(*, once: bool = False, interval: float = 60, report: Callable[[str], None] = print) -> None:
     """Tick and send every `interval` seconds (`dieuhanh worker followup`); with `once`, one round."""
     throttle = Throttle()  # one bucket for the worker's life: the rate holds across rounds
+    partitioned: date | None = None  # the day the event partitions were last made ahead
     while True:
         try:
             _round(throttle, report, always=once)
@@ -557,10 +561,27 @@ def run(*, once: bool = False, interval: float = 60, report: Callable[[str], Non
             if once:
                 raise
             logger.exception("followup: round failed; trying again in %s s", interval)
+        partitioned = _partitions_daily(partitioned, report)
         if once:
             return
         time.sleep(interval)
         close_old_connections()  # between rounds: drop a connection the server closed or that aged out
+
+
+def _partitions_daily(done: date | None, report: Callable[[str], None]) -> date | None:
+    """Once a day (Vietnam time) and at start: the warehouse's event partitions ahead, as `dieuhanh
+    partitions` makes them (PostgreSQL; nothing on SQLite). A failure waits for the next round."""
+    today = timezone.now().astimezone(VN_TZ).date()
+    if done == today:
+        return done
+    try:
+        made = partitions.ensure(today=today)
+    except Exception:
+        logger.exception("followup: making the event partitions failed; trying again next round")
+        return done
+    if made:
+        report(f"Đã tạo {len(made)} phân vùng sự kiện: {', '.join(p.name for p in made)}")
+    return today
 
 
 def _round(throttle: Throttle, report: Callable[[str], None], *, always: bool) -> None:

@@ -20,8 +20,8 @@ from dieuhanh.tracing.models import Case
 from dieuhanh.tracing.store import CheckinStore
 from dieuhanh.units.models import Unit
 from dieuhanh.units.scoping import Area
-from dieuhanh.warehouse import vault
-from dieuhanh.warehouse.models import HealthDeclaration, TestResult, Venue
+from dieuhanh.warehouse import partitions, vault
+from dieuhanh.warehouse.models import HealthDeclaration, Source, TestResult, Venue
 from dieuhanh.warehouse.persons import person_key, short
 
 DAYS_BEFORE_ONSET = 2
@@ -77,11 +77,10 @@ def register_case(*, actor: User, person_id: str, data: CaseInput) -> Case:
 
 def promote_test(*, actor: User, source: str, test_event_id: str, data: CaseInput) -> Case:
     """A positive test event becomes a case: confirmed when sampled, resident where tested."""
-    test = (
-        TestResult.objects.filter(source__name=source, source_event_id=test_event_id)
-        .select_related("commune")
-        .first()
-    )
+    source_id = Source.objects.filter(name=source).values_list("pk", flat=True).first()
+    # By the dedupe key: on PostgreSQL a filter on the pair alone would read every month's partition.
+    found = partitions.by_source_event(TestResult, source_id, test_event_id) if source_id else None
+    test = found.select_related("commune").first() if found is not None else None
     if test is None:
         raise TracingError("test_event_id", f"no test '{test_event_id}' from source '{source}'", status=404)
     if test.result != "positive":

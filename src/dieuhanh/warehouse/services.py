@@ -19,6 +19,7 @@ from dieuhanh.accounts.models import User
 from dieuhanh.accounts.services import audit, create_token, create_user
 from dieuhanh.units.models import Succession, Unit
 from dieuhanh.units.scoping import Area
+from dieuhanh.warehouse import partitions
 from dieuhanh.warehouse.ingest import BATCH_SIZE, VN_TZ, Pipeline, Record, Summary, batches
 from dieuhanh.warehouse.kinds import KINDS, FieldError, symptom_codes
 from dieuhanh.warehouse.models import Rollup, Source, Venue, VenueKind
@@ -376,29 +377,56 @@ def _event_out(kind: str, event: Any) -> dict[str, Any]:
 class PurgeReport:
     deleted: dict[str, int]
     cutoffs: dict[str, datetime]
+    dropped: dict[str, list[str]] = field(default_factory=dict)  # partitions dropped whole (PostgreSQL)
 
 
-@transaction.atomic
 def purge(
     *, actor: User | None, now: datetime | None = None, retention: dict[str, int] | None = None
 ) -> PurgeReport:
-    """Delete person-level events older than their kind's retention; rollups stay as they are."""
+    """Remove person-level events older than their kind's retention; rollups stay as they are.
+
+    SQLite deletes the rows. PostgreSQL (warehouse.partitions) drops the partitions wholly older than
+    the cut-off and deletes row by row only the older rows of the partition straddling it and of the
+    default partition, all in one transaction with the audit row; the dedupe keys of the events gone
+    follow in a transaction per kind, so that the event tables stay locked only for the drops.
+    """
     now = now or timezone.now()
     retention = settings.RETENTION_DAYS if retention is None else retention
-    report = PurgeReport({}, {})
-    for kind_name, days in retention.items():
-        if kind_name not in KINDS:
-            raise WarehouseError(f"retention names unknown kind '{kind_name}'")
-        cutoff = now - timedelta(days=days)
-        deleted, _ = KINDS[kind_name].model.objects.filter(at__lt=cutoff).delete()
-        report.deleted[kind_name], report.cutoffs[kind_name] = deleted, cutoff
-    audit(
-        actor,
-        "events.purge",
-        rows=sum(report.deleted.values()),
-        deleted=report.deleted,
-        before={k: cutoff.isoformat() for k, cutoff in report.cutoffs.items()},
-    )
+    unknown = [k for k in retention if k not in KINDS]
+    if unknown:
+        raise WarehouseError(f"retention names unknown kind '{unknown[0]}'")
+    cutoffs = {kind: now - timedelta(days=days) for kind, days in retention.items()}
+    tables = {kind: KINDS[kind].model._meta.db_table for kind in cutoffs}
+    split = {kind: partitions.is_partitioned(table) for kind, table in tables.items()}
+    report = PurgeReport({}, cutoffs)
+    with transaction.atomic():
+        # Rows first, then the partitions' counts, then the drops: a drop locks its table until the
+        # commit, the rest need not.
+        for kind, cutoff in cutoffs.items():
+            if split[kind]:
+                report.deleted[kind] = partitions.purge_straddling(tables[kind], cutoff)
+            else:
+                report.deleted[kind], _ = KINDS[kind].model.objects.filter(at__lt=cutoff).delete()
+        expired = {
+            kind: partitions.expired_partitions(tables[kind], cutoff)
+            for kind, cutoff in cutoffs.items()
+            if split[kind]
+        }
+        for kind, counted in expired.items():
+            partitions.drop_partitions(tables[kind], counted)
+            report.deleted[kind] += sum(counted.values())
+            report.dropped[kind] = list(counted)
+        audit(
+            actor,
+            "events.purge",
+            rows=sum(report.deleted.values()),
+            deleted=report.deleted,
+            before={k: cutoff.isoformat() for k, cutoff in report.cutoffs.items()},
+            dropped=report.dropped,
+        )
+    for kind, cutoff in cutoffs.items():
+        if split[kind]:
+            partitions.purge_keys(tables[kind], cutoff)
     return report
 
 
