@@ -406,7 +406,9 @@ def synth(
 
 @worker_app.command("ingest")
 def worker_ingest(
-    url: str = typer.Option(None, "--url", help="NATS server (default DIEUHANH_NATS_URL)"),
+    url: str = typer.Option(
+        None, "--url", help="NATS server, or a cluster's servers comma-separated (default DIEUHANH_NATS_URL)"
+    ),
     durable: str = typer.Option("dieuhanh-ingest", "--durable", help="durable consumer name"),
     prefix: str = typer.Option("dieuhanh", "--prefix", help="subjects' prefix: <prefix>.events.<kind>"),
     stream: str = typer.Option("DIEUHANH_EVENTS", "--stream", help="JetStream stream name"),

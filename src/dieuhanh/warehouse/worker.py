@@ -17,6 +17,13 @@ least once and the effect exactly once: a crash loses nothing and re-delivery co
 
 A message that can never succeed (unknown kind, bad token, a kind the source may not send, an
 oversized body) is terminated and reported, not retried; a database failure is retried with a delay.
+
+On a cluster (DIEUHANH_NATS_URL naming several servers, DIEUHANH_NATS_REPLICAS=3) the stream keeps
+each batch on three nodes, so the loss of one node, even the stream's leader, loses nothing. The worker
+rides out elections and restarts: it reconnects forever, waits while no server answers, retries a
+fetch that fails, and confirms each acknowledgement (retrying it across an election); an
+acknowledgement that never arrives means a re-delivery, counted as duplicates. SIGTERM stops it within
+seconds even when no server answers: every wait on NATS at the end is bounded.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ import json
 import logging
 import signal
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -65,6 +72,10 @@ ACK_WAIT = 30.0  # seconds a delivered message may stay unacknowledged before th
 MAX_DELIVER = 10_000
 MAX_RETRY_DELAY = 60.0
 FETCH_WAIT = 1.0  # seconds an idle fetch waits: also how soon a stop request is noticed when idle
+RETRY_WAIT = 1.0  # seconds between attempts while the cluster elects a leader or no server answers
+ACK_TIMEOUT = 2.0  # seconds one confirmed acknowledgement waits for the server's answer
+ACK_TRIES_FOR = 15.0  # seconds an acknowledgement is retried (an election) before re-delivery is left to do
+CLOSE_WAIT = 2  # seconds the last flush and the close may take when stopping (no server may answer)
 
 T = TypeVar("T")
 
@@ -140,6 +151,27 @@ def _in_fresh_connection(work: Callable[[], T]) -> T:
         close_old_connections()
 
 
+def servers_of(url: str | Sequence[str] | None) -> list[str]:
+    """The server URLs of `url`: a list, or one string of comma-separated URLs; settings' when None."""
+    if url is None:
+        return list(settings.NATS_SERVERS)
+    urls = url.split(",") if isinstance(url, str) else url
+    return [u.strip() for u in urls if u.strip()]
+
+
+def _transient(e: Exception) -> bool:
+    """A NATS failure that passes by itself: no answer yet, no leader yet, a reconnect under way."""
+    return isinstance(
+        e,
+        TimeoutError
+        | nats.errors.NoRespondersError
+        | nats.errors.ConnectionReconnectingError
+        | nats.errors.OutboundBufferLimitError
+        | nats.js.errors.NoStreamResponseError
+        | nats.js.errors.ServiceUnavailableError,
+    )
+
+
 def retry_delay(deliveries: int) -> float:
     """Seconds before a failed message comes back: 1, 2, 4, … up to a minute."""
     return float(min(2 ** max(deliveries - 1, 0), MAX_RETRY_DELAY))
@@ -148,12 +180,14 @@ def retry_delay(deliveries: int) -> float:
 # The NATS side.
 
 
-async def ensure_stream(js: JetStreamContext, bus: Bus = DEFAULT_BUS) -> None:
-    """Create the stream, or give an existing one our subjects; idempotent, safe for several workers.
+async def ensure_stream(js: JetStreamContext, bus: Bus = DEFAULT_BUS, replicas: int | None = None) -> None:
+    """Create the stream, or give an existing one our subjects and replicas; idempotent, for several workers.
 
     Work-queue retention keeps a message until it is acknowledged and drops it then: nothing unacked is
-    ever aged out, and the disk holds only the backlog.
+    ever aged out, and the disk holds only the backlog. `replicas` (default DIEUHANH_NATS_REPLICAS) is
+    how many nodes of a cluster keep each message: 3 on a 3-node cluster.
     """
+    replicas = settings.NATS_REPLICAS if replicas is None else replicas
     subjects = [bus.events()]
     try:
         info = await js.stream_info(bus.stream)
@@ -165,13 +199,17 @@ async def ensure_stream(js: JetStreamContext, bus: Bus = DEFAULT_BUS) -> None:
                 subjects=subjects,
                 retention=RetentionPolicy.WORK_QUEUE,
                 storage=StorageType.FILE,
+                num_replicas=replicas,
             )
         )
-        log.info("created stream %s on %s", bus.stream, subjects[0])
+        log.info("created stream %s on %s with %d replica(s)", bus.stream, subjects[0], replicas)
         return
-    # An existing stream keeps its operator's limits; only the subjects are ours to set.
-    if info.config.subjects != subjects:
-        await js.update_stream(info.config.evolve(subjects=subjects))
+    # An existing stream keeps its operator's limits; only the subjects and the replicas are ours to set.
+    # The server moves a stream to more or fewer replicas in place (the stored batches are copied).
+    if info.config.subjects != subjects or (info.config.num_replicas or 1) != replicas:
+        await js.update_stream(info.config.evolve(subjects=subjects, num_replicas=replicas))
+        if (info.config.num_replicas or 1) != replicas:
+            log.info("stream %s: %d replica(s), was %d", bus.stream, replicas, info.config.num_replicas or 1)
     if info.config.retention != RetentionPolicy.WORK_QUEUE:
         log.warning(
             "stream %s has retention %s: acknowledged batches stay stored", bus.stream, info.config.retention
@@ -202,17 +240,24 @@ async def publish_batch(
     *,
     content_type: str = "application/x-ndjson",
     reply_to: str | None = None,
+    msg_id: str | None = None,
     bus: Bus = DEFAULT_BUS,
 ) -> PubAck:
     """Send one batch as a source platform does; returns the stream's receipt (its sequence number).
 
     The receipt means the batch is stored, not yet ingested: the summary follows on `reply_to`, or on
     `dieuhanh.ingested.<kind>`. The stream must exist (the worker creates it when it starts).
+
+    `msg_id` names the batch (`Nats-Msg-Id`): a platform that sends it again with the same id because no
+    receipt came (a cluster electing a leader, a lost connection) has it stored once, if the retry comes
+    within the stream's duplicate window (two minutes by default). The receipt says `duplicate` then.
     """
     js = nc_or_js.jetstream() if isinstance(nc_or_js, NATS) else nc_or_js
     headers = {"Authorization": f"Bearer {token}", "Content-Type": content_type}
     if reply_to:
         headers["Reply-To"] = reply_to
+    if msg_id:
+        headers["Nats-Msg-Id"] = msg_id
     return await js.publish(bus.events(kind), body, headers=headers)
 
 
@@ -234,9 +279,30 @@ class Worker:
         self._nc: NATS | None = None
         self._closing = False
 
-    async def serve(self, url: str) -> None:
-        nc = self._nc = await nats.connect(
-            url,
+    async def serve(self, url: str | Sequence[str] | None = None) -> None:
+        """Ingest until stopped; `url` is one server, several (a list or comma-separated), or settings'."""
+        nc = self._nc = NATS()
+        try:
+            with self._stop_on_signals():
+                sub = await self._unless_stopped(self._start(nc, servers_of(url)))
+                if sub is not None:
+                    await self._consume(nc, sub)
+            # Flush, not drain: the acknowledgements and reports must reach the server before we close,
+            # while draining the pull subscription would wait out its timeout for status messages
+            # of the last fetch that no one reads. Bounded: no server may be answering.
+            if nc.is_connected:
+                with contextlib.suppress(nats.errors.Error, TimeoutError):
+                    await nc.flush(timeout=CLOSE_WAIT)
+        finally:
+            await self._close_database()
+            self._closing = True
+            if not nc.is_closed:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(nc.close(), CLOSE_WAIT)
+
+    async def _start(self, nc: NATS, servers: list[str]) -> JetStreamContext.PullSubscription:
+        await nc.connect(
+            servers=servers,
             name=f"dieuhanh worker {self.durable}",
             # A worker outlives NATS restarts: it keeps trying (a warning each time) rather than exiting.
             # This holds for the first connection too, so a worker started before NATS waits for it.
@@ -245,31 +311,56 @@ class Worker:
             disconnected_cb=self._log_disconnected,
             reconnected_cb=_log_reconnected,
         )
-        try:
-            js = nc.jetstream()
-            await ensure_stream(js, self.bus)
-            await ensure_consumer(js, self.bus, self.durable, self.ack_wait)
-            sub = await js.pull_subscribe_bind(durable=self.durable, stream=self.bus.stream)
-            log.info("ingesting %s as consumer %s", self.bus.events(), self.durable)
-            with self._stop_on_signals():
-                await self._consume(sub)
-            # Flush, not drain: the acknowledgements and reports must reach the server before we close,
-            # while draining the pull subscription would wait out its timeout for status messages
-            # of the last fetch that no one reads.
-            await nc.flush()
-        finally:
-            await self._close_database()
-            self._closing = True
-            if not nc.is_closed:
-                await nc.close()
+        js = nc.jetstream()
+        while True:
+            try:
+                await ensure_stream(js, self.bus)
+                await ensure_consumer(js, self.bus, self.durable, self.ack_wait)
+                sub = await js.pull_subscribe_bind(durable=self.durable, stream=self.bus.stream)
+            except Exception as e:
+                if not _transient(e):
+                    raise
+                # A cluster electing its leaders answers nothing, or "unavailable", for a few seconds.
+                log.warning("NATS: stream %s not ready (%s); trying again", self.bus.stream, _describe(e))
+                await self._pause(RETRY_WAIT)
+                continue
+            log.info("ingesting %s as consumer %s on %s", self.bus.events(), self.durable, ", ".join(servers))
+            return sub
 
-    async def _consume(self, sub: JetStreamContext.PullSubscription) -> None:
+    async def _unless_stopped(self, work: Awaitable[T]) -> T | None:
+        """The work's result, or None (the work cancelled) if a stop is asked for first."""
+        task = asyncio.ensure_future(work)
+        stop = asyncio.ensure_future(self.stopping.wait())
+        try:
+            await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        return None if task.cancelled() else task.result()
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep, cut short by a stop request."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stopping.wait(), seconds)
+
+    async def _consume(self, nc: NATS, sub: JetStreamContext.PullSubscription) -> None:
         deadline = None if self.stop_after is None else _now() + self.stop_after
         while not self._should_stop(deadline):
+            if not nc.is_connected:
+                # Reconnecting: a fetch now would only pile pull requests up in the client's buffer.
+                await self._pause(_fetch_wait(deadline))
+                continue
             try:
                 messages = await sub.fetch(self.batch, timeout=_fetch_wait(deadline))
             except TimeoutError:
                 messages = []
+            except nats.errors.Error as e:  # an election or a lost connection: soon over
+                log.warning("NATS: fetch failed (%s); trying again", _describe(e))
+                await self._pause(RETRY_WAIT)
+                continue
             for i, msg in enumerate(messages):
                 if self._should_stop(deadline):
                     await _give_back(messages[i:])
@@ -284,7 +375,7 @@ class Worker:
         try:
             await self._nc.flush()  # our acknowledgements reach the server before we ask it
             info = await sub.consumer_info()
-        except TimeoutError:
+        except (TimeoutError, nats.errors.Error):
             return False
         return info.num_pending == 0 and info.num_ack_pending == 0
 
@@ -297,7 +388,7 @@ class Worker:
         try:
             source, summary = await self._ingest_keeping_lease(msg, kind)
         except Refused as e:
-            await msg.term()
+            await self._tell(msg, "terminate", msg.term())
             log.warning("refused %s: %s (%s)", kind, e, _where(msg))
             await self._report(msg, kind, {"error": str(e)})
             return
@@ -312,7 +403,7 @@ class Worker:
         # acknowledgement, and the server's re-delivery after ack_wait is what recovers from it.
         if self.on_committed is not None:
             self.on_committed(msg)
-        await msg.ack()
+        await self._acknowledge(msg)
         log.info(
             "ingested %s from %s: %d accepted, %d duplicates, %d rejected (%s)",
             kind,
@@ -323,6 +414,34 @@ class Worker:
             _where(msg),
         )
         await self._report(msg, kind, {"source": source.name, **summary.as_dict()})
+
+    async def _acknowledge(self, msg: Msg) -> None:
+        """Acknowledge and wait for the server to confirm it, retrying while a cluster elects a leader.
+
+        An acknowledgement lost with a failing node would cost a re-delivery after ack_wait (a batch of
+        duplicates, correct but slow); one that never gets through leaves exactly that to happen.
+        """
+        give_up = _now() + ACK_TRIES_FOR
+        while True:
+            try:
+                await msg.ack_sync(timeout=ACK_TIMEOUT)
+                return
+            except nats.errors.Error as e:
+                if not _transient(e) or self.stopping.is_set() or _now() >= give_up:
+                    log.warning(
+                        "could not acknowledge (%s): the batch will come again and count as duplicates (%s)",
+                        _describe(e),
+                        _where(msg),
+                    )
+                    return
+                await self._pause(min(RETRY_WAIT, max(give_up - _now(), 0)))
+
+    async def _tell(self, msg: Msg, what: str, action: Awaitable[None]) -> None:
+        """A terminate or a hand-back; failing (no connection), the server re-delivers after ack_wait."""
+        try:
+            await action
+        except nats.errors.Error as e:
+            log.warning("could not %s (%s): the batch will come again (%s)", what, _describe(e), _where(msg))
 
     async def _ingest_keeping_lease(self, msg: Msg, kind: str) -> tuple[Source, Summary]:
         headers = dict(msg.headers or {})
@@ -337,7 +456,7 @@ class Worker:
 
     async def _retry_later(self, msg: Msg, kind: str, reason: str) -> None:
         delay = retry_delay(msg.metadata.num_delivered)
-        await msg.nak(delay=delay)
+        await self._tell(msg, "hand back", msg.nak(delay=delay))
         log.warning("will retry %s in %.0f s: %s (%s)", kind, delay, reason, _where(msg))
 
     async def _report(self, msg: Msg, kind: str, outcome: dict[str, Any]) -> None:
@@ -345,7 +464,10 @@ class Worker:
         assert self._nc is not None
         subject = self._report_subject(msg, kind)
         report = {"kind": kind, "sequence": msg.metadata.sequence.stream, **outcome}
-        await self._nc.publish(subject, json.dumps(report, ensure_ascii=False).encode())
+        try:
+            await self._nc.publish(subject, json.dumps(report, ensure_ascii=False).encode())
+        except nats.errors.Error as e:  # the batch is done: only its summary is lost
+            log.warning("could not report to %s (%s): %s", subject, _describe(e), report)
 
     def _report_subject(self, msg: Msg, kind: str) -> str:
         # The worker publishes with its own NATS permissions, so a platform may only name an inbox or a
@@ -404,7 +526,8 @@ async def _keep_lease(msg: Msg, ack_wait: float) -> None:
 async def _give_back(messages: list[Msg]) -> None:
     """Fetched but not started when asked to stop: re-delivered at once instead of after ack_wait."""
     for msg in messages:
-        await msg.nak()
+        with contextlib.suppress(nats.errors.Error):  # lost: re-delivered after ack_wait instead
+            await msg.nak()
 
 
 def _plain_subject(subject: str) -> bool:
@@ -427,8 +550,12 @@ def _where(msg: Msg) -> str:
     return f"sequence {meta.sequence.stream}, delivery {meta.num_delivered}"
 
 
+def _describe(e: Exception) -> str:
+    return str(e) or type(e).__name__
+
+
 async def _log_nats_error(e: Exception) -> None:
-    log.warning("NATS: %s", e or type(e).__name__)
+    log.warning("NATS: %s", _describe(e))
 
 
 async def _log_reconnected() -> None:
@@ -437,7 +564,7 @@ async def _log_reconnected() -> None:
 
 def run(
     *,
-    url: str | None = None,
+    url: str | Sequence[str] | None = None,
     durable: str = DURABLE,
     batch: int = 10,
     stop_after: float | None = None,
@@ -461,4 +588,4 @@ def run(
         stop_when_drained=stop_when_drained,
         on_committed=on_committed,
     )
-    asyncio.run(worker.serve(url or settings.NATS_URL))
+    asyncio.run(worker.serve(url or None))
