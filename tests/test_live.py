@@ -119,7 +119,37 @@ def test_without_a_broker_the_events_stay_in_the_process_and_the_log_says_so_onc
 
 
 @pytest.mark.django_db
-def test_an_area_s_shared_parts_are_computed_once_until_an_event_concerns_it(world, monkeypatch):
+def test_a_flood_of_one_kind_of_event_does_not_hold_back_another_kind():
+    keys = {area_key("VN-2025", "/VN/")}
+
+    async def scenario():
+        stream = HUB.stream(keys, heartbeat=30, coalesce=5)
+        await anext(stream)
+        HUB.publish(keys, "directive", {"directive": 1, "event": "acknowledge", "deliveries": 1})
+        first = await asyncio.wait_for(anext(stream), 5)
+        for _ in range(20):  # the acknowledgements go on: they wait for their window (5 s)
+            HUB.publish(keys, "directive", {"directive": 1, "event": "acknowledge", "deliveries": 1})
+        HUB.publish(keys, "figures", {"kind": "test", "communes": 1})
+        started = time.monotonic()
+        figures = await asyncio.wait_for(anext(stream), 5)
+        waited = time.monotonic() - started
+        rest = await asyncio.wait_for(anext(stream), 10)
+        await stream.aclose()
+        return first, figures, waited, rest
+
+    first, figures, waited, rest = async_to_sync(scenario)()
+    assert first.startswith("event: directive")
+    assert figures == Event("figures", {"kind": "test", "communes": 1}).encode()
+    assert waited < 1, "new figures waited behind the acknowledgements' window"
+    assert (
+        rest
+        == Event(
+            "directive", {"count": 20, "directive": 1, "event": "acknowledge", "deliveries": 20}
+        ).encode()
+    )
+
+
+def test_an_area_s_shared_parts_are_computed_once_until_an_event_concerns_it(world, monkeypatch, settings):
     monkeypatch.setattr(BUS, "_mode", "nats")  # the cache is kept only when every process's events reach us
     room.shared.clear()
     computed = []
@@ -132,6 +162,10 @@ def test_an_area_s_shared_parts_are_computed_once_until_an_event_concerns_it(wor
     assert [room.shared(province, "figures", "vi", compute) for _ in range(3)] == [1, 1, 1]
     assert room.shared(ward, "figures", "vi", compute) == 2, "each area its own"
     HUB.publish(area_keys("VN-2025", neighbour.path), "figures", {"kind": "test", "communes": 1})
+    assert room.shared(province, "figures", "vi", compute) == 1, (
+        "within the screens' refresh window it stands"
+    )
+    settings.LIVE_COALESCE_SECONDS = 0
     assert room.shared(province, "figures", "vi", compute) == 3, "an event below the province voids its parts"
     assert room.shared(ward, "figures", "vi", compute) == 2, "the neighbour's event leaves the ward's"
     monkeypatch.setattr(room, "SHARED_SECONDS", 0)

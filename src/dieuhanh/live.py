@@ -135,32 +135,41 @@ class Hub:
     ) -> AsyncGenerator[str, None]:
         """The text/event-stream body for these keys, with a keep-alive comment every `heartbeat` s.
 
-        With `coalesce`, a burst costs the screen one message per name every `coalesce` seconds: the
-        first event after a quiet spell goes at once, those behind it wait for the window and are
-        merged (`merge`). It holds no thread and no database connection while it waits."""
+        With `coalesce`, a burst costs the screen one message per name every `coalesce` seconds: an
+        event whose name was not sent within the window goes at once, those behind it wait for their
+        name's window and are merged (`merge`). Names have windows of their own, so that new figures
+        never wait behind a flood of acknowledgements. It holds no thread and no database connection
+        while it waits."""
         BUS.relay()
         # Subscribed here, not in the view: this is the loop that reads the stream.
         subscription = self.subscribe(keys)
         loop = asyncio.get_running_loop()
-        sent_at = -coalesce
+        sent_at: dict[str, float] = {}
+        held: list[Event] = []
         try:
             yield "retry: 5000\n: connected\n\n"
             while not subscription.overflowed:
+                due = min((sent_at[e.name] + coalesce for e in held), default=None)
+                wait = heartbeat if due is None else max(due - loop.time(), 0)
                 try:
-                    event = await asyncio.wait_for(subscription.queue.get(), heartbeat)
+                    event = await asyncio.wait_for(subscription.queue.get(), wait)
                 except TimeoutError:
-                    yield ": keep-alive\n\n"
-                    continue
-                if not coalesce:
-                    yield event.encode()
-                    continue
-                if (wait := sent_at + coalesce - loop.time()) > 0:
-                    await asyncio.sleep(wait)
-                events = [event]
-                while not subscription.queue.empty():
-                    events.append(subscription.queue.get_nowait())
-                yield "".join(e.encode() for e in merge(events))
-                sent_at = loop.time()
+                    if due is None:
+                        yield ": keep-alive\n\n"
+                        continue
+                else:
+                    if not coalesce:
+                        yield event.encode()
+                        continue
+                    held.append(event)
+                    while not subscription.queue.empty():
+                        held.append(subscription.queue.get_nowait())
+                now = loop.time()
+                ready = [e for e in held if now >= sent_at.get(e.name, -coalesce) + coalesce]
+                if ready:
+                    held = [e for e in held if now < sent_at.get(e.name, -coalesce) + coalesce]
+                    sent_at |= dict.fromkeys((e.name for e in ready), now)
+                    yield "".join(e.encode() for e in merge(ready))
         finally:
             self.unsubscribe(subscription)
 

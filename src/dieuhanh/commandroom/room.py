@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
+from django.conf import settings
 from django.db.models import Count, Exists, Max, OuterRef, Q
 from django.utils import timezone
 from django.utils.functional import Promise
@@ -100,8 +101,14 @@ class _Shared:
         with lock:  # one computes; the screens asking meanwhile wait for its answer
             version = HUB.version(keys)  # read before computing: an event during it voids the answer
             entry = self._entries.get(entry_key)
-            if entry and entry[1] == version and time.monotonic() - entry[0] < SHARED_SECONDS:
-                return entry[2]
+            if entry is not None:
+                age = time.monotonic() - entry[0]
+                # Within the screens' own refresh window an answer stands even after a change: a morning's
+                # acknowledgements change the nation's rates a hundred times a second, and each screen
+                # reloads at most once per window anyway.
+                fresh = entry[1] == version or age < settings.LIVE_COALESCE_SECONDS
+                if age < SHARED_SECONDS and fresh:
+                    return entry[2]
             value = compute()
             self._entries[entry_key] = (time.monotonic(), version, value)
             return value
