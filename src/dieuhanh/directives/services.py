@@ -339,7 +339,9 @@ def inbox(user: User) -> QuerySet[Delivery]:
 
 def delivery_for(user: User, delivery_id: int) -> Delivery:
     """A delivery the user may see: one of their units', or one below their area (read-only)."""
-    found = Delivery.objects.select_related("directive", "unit").filter(pk=delivery_id).first()
+    # With what answering it shows (the issuer, who acknowledged): each was a query of its own.
+    related = ("directive__issuer_unit", "directive__issued_by", "unit", "acknowledged_by")
+    found = Delivery.objects.select_related(*related).filter(pk=delivery_id).first()
     if found is None or not (found.unit_id in own_units(user) or user.area().contains(found.unit)):
         raise DirectiveError("id", f"no delivery #{delivery_id} for you", status=404)
     return found
@@ -362,7 +364,11 @@ def read_delivery(*, actor: User, delivery: Delivery) -> Delivery:
         if updated:
             audit(actor, "directives.read", f"delivery:{delivery.pk}")
             _publish("read", delivery.directive, [delivery.pk])
-    delivery.refresh_from_db()
+    if not updated:  # another opening came first: read what it wrote
+        delivery.refresh_from_db()
+        return delivery
+    # What the UPDATE wrote, without reading the row back (and its relations one by one after it).
+    delivery.state, delivery.read_at, delivery.read_by = DeliveryState.READ, now, actor
     return delivery
 
 
