@@ -193,3 +193,16 @@ class GcWatch:
             "pause_s": self.seconds,
             "longest_s": self.longest,
         }
+
+
+def session_cookie(user) -> str:
+    """A signed-in session of the user (what a browser holds): its key, for the sessionid cookie."""
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.db import SessionStore
+
+    store = SessionStore()
+    store[SESSION_KEY] = str(user.pk)
+    store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    store[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    store.create()
+    return store.session_key

@@ -99,6 +99,7 @@ from common import (  # bench/ is on sys.path
     percentile,
     pg_version,
     render_table,
+    session_cookie,
     setup_django,
     shown,
     write_results,
@@ -364,18 +365,9 @@ def people(directive: int, leaders: int) -> People:
 
 def session_for(user_id: int) -> str:
     """A signed-in session of the user (what a leader's browser holds), for the screens' refreshes."""
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-    from django.contrib.sessions.backends.db import SessionStore
-
     from dieuhanh.accounts.models import User
 
-    user = User.objects.get(pk=user_id)
-    store = SessionStore()
-    store[SESSION_KEY] = str(user.pk)
-    store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-    store[HASH_SESSION_KEY] = user.get_session_auth_hash()
-    store.create()
-    return store.session_key
+    return session_cookie(User.objects.get(pk=user_id))
 
 
 # ---------------------------------------------------------------- what one commune's calls run (diagnosis)
