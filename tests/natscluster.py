@@ -39,7 +39,6 @@ from nats.aio.client import Client as NATS
 T = TypeVar("T")
 
 NATS_SERVER = "/usr/sbin/nats-server"
-REQUIRE_ENV = "DIEUHANH_REQUIRE_NATS"
 
 
 def nats_server_binary() -> str | None:
@@ -50,7 +49,7 @@ def nats_server_binary() -> str | None:
 
 
 def require_nats_server() -> str:
-    """The binary's path; without it the test is skipped, or fails when DIEUHANH_REQUIRE_NATS=1 (CI)."""
+    """The binary's path; without it the test fails (as the other NATS tests do: never a skip)."""
     import pytest
 
     binary = nats_server_binary()
@@ -59,9 +58,7 @@ def require_nats_server() -> str:
             f"nats-server is not installed (looked for {NATS_SERVER} and on PATH): "
             "apt-get install nats-server to run the NATS cluster tests"
         )
-        if os.environ.get(REQUIRE_ENV) == "1":
-            pytest.fail(f"{reason}; {REQUIRE_ENV}=1 requires them")
-        pytest.skip(reason)
+        pytest.fail(reason)
     return binary
 
 
@@ -403,6 +400,6 @@ async def _quiet(_: Exception) -> None:
 
 @contextlib.contextmanager
 def cluster_of(directory: Path, size: int = 3) -> Iterator[NatsCluster]:
-    """A started cluster for a test, removed afterwards; skipped (or failed in CI) without nats-server."""
+    """A started cluster for a test, removed afterwards; failed without nats-server."""
     with NatsCluster(directory, size=size, binary=require_nats_server()) as cluster:
         yield cluster

@@ -154,10 +154,12 @@ def test_a_process_at_its_limit_answers_503_with_retry_after_instead_of_queueing
     assert "Hệ thống đang bận" in json.loads(refused[1]["body"])["detail"]
 
 
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="the pool is PostgreSQL's (SQLite opens its file per thread): this runs in the PostgreSQL pass",
+)
 @pytest.mark.django_db
 def test_when_every_pooled_connection_is_taken_a_request_gets_503_not_500(world):
-    if connection.vendor != "postgresql":
-        pytest.skip("the pool is PostgreSQL's (SQLite opens its file per thread); run in the PostgreSQL pass")
     connection.ensure_connection()
     pool = connection.pool
     timeout, pool.timeout = pool.timeout, 0.2

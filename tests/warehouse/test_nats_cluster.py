@@ -4,8 +4,8 @@ Each test starts its own cluster of Debian's nats-server (tests/natscluster.py: 
 store per node, removed afterwards) and runs the real `dieuhanh worker ingest` in a subprocess, with
 DIEUHANH_NATS_URL naming the three nodes and DIEUHANH_NATS_REPLICAS=3, on the test's own database: the
 PostgreSQL test database, or on SQLite a file (the in-memory test database is copied out to a file for
-the worker and back when it has stopped). Without nats-server the tests are skipped, or fail when
-DIEUHANH_REQUIRE_NATS=1 (CI).
+the worker and back when it has stopped). Without nats-server the tests fail
+(as the other NATS tests do: never a skip).
 """
 
 from __future__ import annotations
