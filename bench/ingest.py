@@ -32,7 +32,6 @@ import json
 import os
 import pstats
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -44,6 +43,7 @@ from urllib.parse import urlsplit
 
 from common import (  # bench/ is on sys.path
     child_env,
+    free_port,
     log,
     machine,
     pg_version,
@@ -292,12 +292,6 @@ def sqlite_pragmas() -> dict[str, object]:
 
 
 # ---------------------------------------------------------------- HTTP: dieuhanh serve on loopback
-
-
-def free_port() -> int:
-    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_server(port: int, log_path: Path) -> subprocess.Popen:

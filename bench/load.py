@@ -94,6 +94,7 @@ from urllib.parse import urlsplit
 from common import (  # bench/ is on sys.path
     ROOT,
     child_env,
+    free_port,
     log,
     machine,
     percentile,
@@ -169,12 +170,6 @@ def parse_args() -> argparse.Namespace:
 
 
 # ---------------------------------------------------------------- small helpers
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def db_url(server_url: str, database: str) -> str:

@@ -48,6 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (
     ROOT,
     child_env,
+    free_port,
     log,
     machine,
     pg_loaded_params,
@@ -242,12 +243,6 @@ def baseline(runs: int, ref: str) -> dict:
 
 
 # Live
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def source_token() -> str:
