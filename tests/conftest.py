@@ -15,6 +15,7 @@ from django.test import Client
 
 from dieuhanh.accounts.models import User
 from dieuhanh.accounts.services import create_token, create_user
+from dieuhanh.directives.present import forget_histories
 from dieuhanh.live import BUS
 from dieuhanh.units.models import Unit
 from dieuhanh.units.services import get_unit, load_units
@@ -43,6 +44,12 @@ def ensure_units() -> None:
 def django_db_setup(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
         ensure_units()
+
+
+@pytest.fixture(autouse=True)
+def _no_history_from_another_test():
+    # Each test's database is rolled back, and the next reuses its ids.
+    forget_histories()
 
 
 @pytest.fixture(autouse=True)

@@ -48,6 +48,13 @@ class Screen:
         await self.hang_up.wait()
         return {"type": "http.disconnect"}
 
+    async def body(self) -> dict:
+        """A request without a body (what a server's receive gives a GET), then the hang-up."""
+        if not getattr(self, "_asked", False):
+            self._asked = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        return await self.receive()
+
     async def send(self, message: dict) -> None:
         self.sent.append(message)
         await self.got.put(message)
@@ -132,25 +139,25 @@ def test_a_stream_refuses_a_caller_outside_its_area_as_not_found_and_a_stranger_
 
 def test_a_process_at_its_limit_answers_503_with_retry_after_instead_of_queueing_for_ever(settings):
     settings.WEB_CONCURRENCY, settings.DB_POOL_TIMEOUT = 1, 0.2
-    release = asyncio.Event()
+    release = threading.Event()
 
-    async def slow_app(scope, receive, send):
-        await release.wait()
-        await send({"type": "http.response.start", "status": 200, "headers": []})
-        await send({"type": "http.response.body", "body": b"ok"})
+    def slow_django(environ, start_response):  # holds its thread, as a slow view does
+        release.wait(10)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
 
     async def scenario():
-        front = Front(slow_app)
+        front = Front(slow_django)
         first, second = Screen(), Screen()
-        busy = asyncio.ensure_future(front(_scope("/api/v1/me", "x"), first.receive, first.send))
+        busy = asyncio.ensure_future(front(_scope("/api/v1/me", "x"), first.body, first.send))
         await asyncio.sleep(0.05)
-        await front(_scope("/api/v1/me", "x"), second.receive, second.send)  # waits 0.2 s, then 503
+        await front(_scope("/api/v1/me", "x"), second.body, second.send)  # waits 0.2 s, then 503
         release.set()
         await busy
         return first.sent, second.sent
 
     served, refused = async_to_sync(scenario)()
-    assert served[0]["status"] == 200
+    assert served[0]["status"] == 200 and served[1]["body"] == b"ok"
     assert refused[0]["status"] == 503
     headers = dict(refused[0]["headers"])
     assert headers[b"retry-after"] == b"2" and headers[b"content-type"] == b"application/problem+json"
@@ -189,3 +196,82 @@ def test_when_every_pooled_connection_is_taken_a_request_gets_503_not_500(world)
     assert world.leader.client().get("/api/v1/me").status_code == 200, (
         "served again once connections are back"
     )
+
+
+class Caller:
+    """A client of the front that sends a request (its body in pieces, as a server may) and collects the
+    answer."""
+
+    def __init__(self, method: str, path: str, token: str, body: bytes = b"", query: str = "", **headers):
+        self.scope = _scope(path, token, query) | {"method": method}
+        self.scope["headers"] += [(k.replace("_", "-").encode(), v.encode()) for k, v in headers.items()]
+        self.pieces = [body[i : i + 1000] for i in range(0, len(body), 1000)] or [b""]
+        self.sent: list[dict] = []
+
+    async def receive(self) -> dict:
+        if self.pieces:
+            piece = self.pieces.pop(0)
+            return {"type": "http.request", "body": piece, "more_body": bool(self.pieces)}
+        await asyncio.Event().wait()  # the client stays until the answer is sent
+        return {"type": "http.disconnect"}
+
+    async def send(self, message: dict) -> None:
+        self.sent.append(message)
+
+    def answer(self) -> tuple[int, dict[bytes, bytes], bytes]:
+        async_to_sync(application)(self.scope, self.receive, self.send)
+        start, *rest = self.sent
+        assert all(m["type"] == "http.response.body" for m in rest)
+        return start["status"], dict(start["headers"]), b"".join(m["body"] for m in rest)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_requests_through_the_front_reach_django_whole_and_come_back_whole(world, tmp_path, settings):
+    """What `dieuhanh serve` hands to Django (its WSGI handler, in the front's threads): a JSON body in
+    pieces, a file upload, a Vietnamese query, and a file streamed back in chunks."""
+    settings.MEDIA_ROOT = tmp_path
+    payload = json.dumps(
+        {
+            "title": "Tăng cường xét nghiệm",
+            "body": "Nội dung " * 300,
+            "targets": {"units": [world.commune_a.ref]},
+        }
+    ).encode()
+    status, headers, body = Caller(
+        "POST", "/api/v1/directives", world.leader.token, payload, content_type="application/json"
+    ).answer()
+    assert status == 201, body
+    directive = json.loads(body)
+    assert directive["title"] == "Tăng cường xét nghiệm" and headers[b"content-language"] == b"vi"
+
+    pdf = b"%PDF-1.7\n" + b"x" * 300_000  # larger than one piece and than one chunk of the answer
+    boundary = "ranh-gioi"
+    upload = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="kế-hoạch.pdf"\r\n'
+            "Content-Type: application/pdf\r\n\r\n"
+        ).encode()
+        + pdf
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    status, _, body = Caller(
+        "POST",
+        f"/api/v1/directives/{directive['id']}/attachments",
+        world.leader.token,
+        upload,
+        content_type=f"multipart/form-data; boundary={boundary}",
+    ).answer()
+    assert status == 201, body
+    attachment = json.loads(body)
+    assert attachment["name"] == "kế-hoạch.pdf" and attachment["size"] == len(pdf)
+
+    caller = Caller("GET", attachment["url"], world.operator_a.token)
+    status, headers, body = caller.answer()
+    assert status == 200 and body == pdf
+    assert len(caller.sent) > 2, "a file is streamed in chunks, not read whole into memory"
+
+    query = "q=B%E1%BA%BFn%20Th%C3%A0nh"  # "Bến Thành", as a browser encodes it
+    status, _, body = Caller("GET", "/api/v1/units", world.leader.token, query=query).answer()
+    assert status == 200 and world.commune_a.ref in [u["ref"] for u in json.loads(body)["items"]], body[:300]
+    status, _, body = Caller("GET", "/api/v1/deliveries/999999", world.operator_a.token).answer()
+    assert status == 404 and "999999" in json.loads(body)["detail"]

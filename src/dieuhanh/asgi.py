@@ -7,6 +7,10 @@
 - Every other request goes through Django, at most WEB_CONCURRENCY at once (each holds a thread and,
   at most, one pooled connection): beyond that a request waits, and after DB_POOL_TIMEOUT seconds it is
   answered 503 with Retry-After instead of piling up threads and connections.
+- Those requests run through Django's WSGI handler, in this module's own pool of WEB_CONCURRENCY
+  threads: one hand-over to a thread and one back per request. Django's ASGI handler, with our sync
+  middleware and views, handed each request from the loop to a new thread, back to the loop and to a
+  thread again (asgiref), which cost more than the view itself in bench/load.py's morning.
 - At start (ASGI lifespan) the process joins the live relay (dieuhanh.live), so that every process's
   events reach its screens and void its caches.
 """
@@ -16,14 +20,17 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import sys
+import tempfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from importlib import import_module
 from typing import Any
 
-from django.core.asgi import get_asgi_application
+from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dieuhanh.settings")
-django_application = get_asgi_application()
+django_application = get_wsgi_application()  # sets Django up
 
 from asgiref.sync import sync_to_async  # noqa: E402 - after Django is set up
 from django.conf import settings  # noqa: E402
@@ -83,35 +90,136 @@ def _opening(opener: Callable[[ASGIRequest], Opened], request: ASGIRequest) -> O
         connections.close_all()
 
 
+def _environ(scope: Scope, body: Any) -> dict[str, Any]:
+    """The WSGI environ (PEP 3333) of an ASGI HTTP request whose body is in the file `body`."""
+    server = scope.get("server") or ("localhost", 80)
+    client = scope.get("client") or ("", 0)
+    path = scope["path"]
+    root = scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root) :]
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": scope["method"],
+        "SCRIPT_NAME": root.encode().decode("latin-1"),
+        "PATH_INFO": path.encode().decode("latin-1"),
+        "QUERY_STRING": scope.get("query_string", b"").decode("latin-1"),
+        "SERVER_NAME": str(server[0]),
+        "SERVER_PORT": str(server[1]),
+        "REMOTE_ADDR": str(client[0]),
+        "REMOTE_PORT": str(client[1]),
+        "SERVER_PROTOCOL": f"HTTP/{scope.get('http_version', '1.1')}",
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": scope.get("scheme", "http"),
+        "wsgi.input": body,
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+    }
+    for raw_name, raw_value in scope["headers"]:
+        name = raw_name.decode("latin-1").upper().replace("-", "_")
+        value = raw_value.decode("latin-1")
+        if name == "CONTENT_TYPE" or name == "CONTENT_LENGTH":
+            key = name
+        else:
+            key = f"HTTP_{name}"
+        environ[key] = f"{environ[key]},{value}" if key in environ else value
+    # What was read, whatever the header said: a chunked request has none, and Django reads this many.
+    environ["CONTENT_LENGTH"] = str(body.seek(0, os.SEEK_END))
+    body.seek(0)
+    return environ
+
+
+async def _read_body(receive: Any) -> Any | None:
+    """The request's body in a file (in memory up to FILE_UPLOAD_MAX_MEMORY_SIZE, as Django's ASGI handler
+    keeps it), or None when the client went away first."""
+    # Closed by the caller once Django is done with it: it outlives this function.
+    body = tempfile.SpooledTemporaryFile(max_size=settings.FILE_UPLOAD_MAX_MEMORY_SIZE, mode="w+b")  # noqa: SIM115
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            body.close()
+            return None
+        if chunk := message.get("body"):
+            body.write(chunk)
+        if not message.get("more_body"):
+            body.seek(0)
+            return body
+
+
 class Front:
-    def __init__(self, app: Any) -> None:
-        self.app = app
+    """The ASGI application: `wsgi` is Django's (WSGI) handler, or a stand-in of a test."""
+
+    def __init__(self, wsgi: Callable[..., Any]) -> None:
+        self._wsgi = wsgi
         self._streams: dict[str, Callable[[ASGIRequest], Opened]] | None = None
         self._slots: asyncio.Semaphore | None = None
+        self._threads: ThreadPoolExecutor | None = None
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
             return
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+        if scope["type"] != "http":  # no WebSockets here: the live screens use server-sent events
+            raise ValueError(f"dieuhanh serves HTTP only, not {scope['type']!r}")
         if self._streams is None:
             self._streams = {reverse("room-stream"): _open_room, reverse("inbox-stream"): _open_inbox}
         if opener := self._streams.get(scope["path"]):
             await self._stream(opener, scope, receive, send)
             return
-        if self._slots is None:
+        body = await _read_body(receive)
+        if body is None:
+            return
+        if self._slots is None or self._threads is None:
             self._slots = asyncio.Semaphore(settings.WEB_CONCURRENCY)
+            self._threads = ThreadPoolExecutor(settings.WEB_CONCURRENCY, thread_name_prefix="django")
         try:
             await asyncio.wait_for(self._slots.acquire(), settings.DB_POOL_TIMEOUT)
         except TimeoutError:
+            body.close()
             await _respond(send, 503, *busy_body(scope["path"]), retry_after=True)
             return
         try:
-            await self.app(scope, receive, send)
+            loop = asyncio.get_running_loop()
+            environ = _environ(scope, body)
+            answer = await loop.run_in_executor(self._threads, self._django, environ, send, loop)
+            if answer is not None:  # a whole answer, sent from here; a streamed one was sent by the thread
+                start, content = answer
+                await send(start)
+                await send({"type": "http.response.body", "body": content})
         finally:
             self._slots.release()
+            body.close()
+
+    def _django(self, environ: dict[str, Any], send: Any, loop: asyncio.AbstractEventLoop) -> Any:
+        """In a thread of the pool: Django's answer. A whole one is returned, for the loop to send; a
+        streamed one (a file, an export) is sent from here chunk by chunk, each awaited on the loop."""
+        started: dict[str, Any] = {}
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+            started["start"] = {
+                "type": "http.response.start",
+                "status": int(status.split(" ", 1)[0]),
+                "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers],
+            }
+
+        response = self._wsgi(environ, start_response)
+        try:  # close() below is Django's request_finished: the thread's connection goes back to the pool
+            if not getattr(response, "streaming", False):
+                return started["start"], b"".join(response)
+
+            def out(message: dict[str, Any]) -> None:
+                asyncio.run_coroutine_threadsafe(send(message), loop).result()
+
+            out(started["start"])
+            for chunk in response:
+                if chunk:
+                    out({"type": "http.response.body", "body": chunk, "more_body": True})
+            out({"type": "http.response.body", "body": b"", "more_body": False})
+            return None
+        finally:
+            if hasattr(response, "close"):  # PEP 3333: an iterable's close() is called when it has one
+                response.close()
 
     async def _lifespan(self, receive: Any, send: Any) -> None:
         while True:

@@ -237,3 +237,66 @@ def test_a_saved_group_is_addressed_by_its_code(world, hcm_leader):
         {"code": "ha-noi", "name": "x", "targets": {"units": ["VN-2025:01"]}},
     )
     assert outside.status_code == 403
+
+
+def test_the_overdue_flag_of_a_delivery_in_hand_agrees_with_the_rooms_query(world):
+    """`is_overdue` (inbox, an opened delivery) and `overdue_q` (the room's counts) are two spellings of one
+    rule: over every combination of deadline, cancellation, what is required and what was done."""
+    from itertools import product
+
+    from dieuhanh.directives.services import is_overdue, overdue_q
+
+    now = timezone.now()
+    directive = Directive.objects.get(pk=issue(world.leader).json()["id"])
+    delivery = Delivery.objects.get(directive=directive, unit__code="26743")
+    checked = 0
+    for deadline, cancelled, requires_ack, form, kind, acked, responded in product(
+        [None, now - timedelta(hours=1), now + timedelta(hours=1)],
+        [None, now],
+        [True, False],
+        [[], [{"key": "mau", "label": "Số mẫu", "type": "number"}]],
+        ["directive", "report_request"],
+        [None, now],
+        [None, now],
+    ):
+        Directive.objects.filter(pk=directive.pk).update(
+            deadline=deadline, cancelled_at=cancelled, requires_ack=requires_ack, form=form, kind=kind
+        )
+        Delivery.objects.filter(pk=delivery.pk).update(acknowledged_at=acked, responded_at=responded)
+        in_hand = Delivery.objects.select_related("directive").get(pk=delivery.pk)
+        by_query = Delivery.objects.filter(pk=delivery.pk).filter(overdue_q(now)).exists()
+        assert is_overdue(in_hand, now) == by_query, (deadline, cancelled, requires_ack, form, kind, acked)
+        checked += by_query
+    assert checked > 0  # the grid holds overdue cases, not only on-time ones
+
+
+def test_a_file_attached_after_the_directive_was_opened_is_seen_at_the_next_opening(
+    world, tmp_path, settings
+):
+    settings.MEDIA_ROOT = tmp_path
+    directive = issue(world.leader, targets={"units": ["VN-2025:26743"]}).json()
+    a = delivery_of(world.operator_a, directive["id"])
+    assert world.operator_a.client().get(f"/api/v1/deliveries/{a}").json()["directive"]["attachments"] == []
+    pdf = SimpleUploadedFile("ke-hoach.pdf", b"%PDF-1.7\n...", content_type="application/pdf")
+    url = f"/api/v1/directives/{directive['id']}/attachments"
+    assert world.leader.client().post(url, {"file": pdf}).status_code == 201
+    opened = world.operator_a.client().get(f"/api/v1/deliveries/{a}").json()
+    assert [f["name"] for f in opened["directive"]["attachments"]] == ["ke-hoach.pdf"]
+    assert [f["name"] for f in inbox(world.operator_a)["items"][0]["directive"]["attachments"]] == [
+        "ke-hoach.pdf"
+    ]
+
+
+def test_a_communes_morning_sends_few_statements(world, django_assert_max_num_queries):
+    """The national morning's three calls (bench/load.py): what each sends to the database is bounded, so
+    that 10,000 communes at once cost the database what the work needs (docs/load-bench.md)."""
+    directive = issue(world.leader, priority="khan").json()
+    inbox(world.operator_b)  # another commune opened it first: the directive's history is known
+    client = world.operator_a.client()
+    with django_assert_max_num_queries(6):  # token, grants, units below, unread, the page
+        items = client.get("/api/v1/inbox").json()["items"]
+    a = next(i["id"] for i in items if i["directive"]["id"] == directive["id"])
+    with django_assert_max_num_queries(7):  # token, the delivery, grants, and the read with its audit
+        assert client.get(f"/api/v1/deliveries/{a}").json()["state"] == "read"
+    with django_assert_max_num_queries(7):
+        assert client.post(f"/api/v1/deliveries/{a}/ack").json()["state"] == "acknowledged"

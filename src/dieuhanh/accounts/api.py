@@ -29,17 +29,17 @@ def me(request: HttpRequest):
     user = caller(request)
     area = user.area()
     grants = [GrantOut(unit=g.unit.ref, unit_name=g.unit.name, role=g.role) for g in user.held()]
-    # "The units they may see" as the roots of their subtrees: a nation grant sees all of them.
-    roots = (
-        Unit.objects.filter(kind="nation")
-        if area.everything
-        else Unit.objects.visible_to(user).filter(id__in=[g.unit_id for g in user.held()])
-    )
+    # "The units they may see" as the roots of their subtrees: a nation grant sees all of them; otherwise
+    # they are the granted units themselves, already in hand.
+    if area.everything:
+        roots = list(Unit.objects.filter(kind="nation"))
+    else:
+        roots = list({g.unit_id: g.unit for g in user.held()}.values())
     return MeOut(
         username=user.username,
         full_name=user.full_name,
         kind=user.kind,
         grants=grants,
         everything=area.everything,
-        visible_units=[u.ref for u in roots.order_by("edition", "path")],
+        visible_units=[u.ref for u in sorted(roots, key=lambda u: (u.edition_id, u.path))],
     )

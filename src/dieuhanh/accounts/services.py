@@ -115,9 +115,9 @@ def user_for_token(raw: str) -> User | None:
     """The active user behind a bearer token, or None for an unknown, revoked or inactive one."""
     if not raw.startswith(TOKEN_PREFIX):
         return None
-    token = (
-        ApiToken.objects.select_related("user").filter(key_hash=_hash(raw), revoked_at__isnull=True).first()
-    )
+    # [:1], not .first(): the hash is unique, and first()'s ORDER BY is paid on every request.
+    found = ApiToken.objects.select_related("user").filter(key_hash=_hash(raw), revoked_at__isnull=True)[:1]
+    token = next(iter(found), None)
     if token is None or not token.user.is_active:
         return None
     now = timezone.now()

@@ -16,7 +16,14 @@ from dieuhanh.accounts.guards import caller
 from dieuhanh.directives import services
 from dieuhanh.directives.contact_lists import send_contact_lists
 from dieuhanh.directives.models import Delivery, Directive, UnitGroup
-from dieuhanh.directives.present import attachment_out, delivery_out, directive_out, status_xlsx
+from dieuhanh.directives.present import (
+    attachment_out,
+    deliveries_out,
+    delivery_out,
+    directive_out,
+    directives_out,
+    status_xlsx,
+)
 from dieuhanh.directives.services import DirectiveError, DirectiveInput, Targets
 from dieuhanh.tracing import services as tracing_services
 from dieuhanh.units.scoping import area_aware
@@ -238,7 +245,7 @@ def post_directive(request: HttpRequest, body: DirectiveIn):
 @area_aware
 def list_directives(request: HttpRequest, limit: int = Query(100, ge=1, le=500)):
     found = services.visible_directives(caller(request)).select_related("issuer_unit", "issued_by")
-    return [directive_out(d) for d in found.order_by("-issued_at", "-id")[:limit]]
+    return directives_out(list(found.order_by("-issued_at", "-id")[:limit]))
 
 
 @router.get(
@@ -306,19 +313,8 @@ def get_inbox(request: HttpRequest, limit: int = Query(50, ge=1, le=500)):
     user = caller(request)
     items = services.inbox(user)
     unread = items.filter(state="sent", unit_id__in=services.own_units(user)).count()
-    now = timezone.now()
-    # One page in a fixed number of queries: overdue flags in one, histories and files prefetched.
-    page = list(
-        items.select_related("directive__issued_by", "acknowledged_by").prefetch_related(
-            "directive__revisions__by", "directive__attachments", "responses__by"
-        )[:limit]
-    )
-    late = set(
-        Delivery.objects.filter(pk__in=[d.pk for d in page])
-        .filter(services.overdue_q(now))
-        .values_list("pk", flat=True)
-    )
-    return {"unread": unread, "items": [delivery_out(d, now, d.pk in late) for d in page]}
+    page = list(items.select_related("directive__issued_by", "acknowledged_by")[:limit])
+    return {"unread": unread, "items": deliveries_out(page, timezone.now())}
 
 
 def _delivery(request: HttpRequest, delivery_id: int) -> Delivery:

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import io
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -10,7 +14,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 
 from dieuhanh.directives import services
-from dieuhanh.directives.models import Delivery, Directive, Response
+from dieuhanh.directives.models import Attachment, Delivery, Directive, Response, Revision
 from dieuhanh.units.scoping import Area
 from dieuhanh.vnformat import short_datetime
 
@@ -28,6 +32,15 @@ def _name(user: Any) -> str:
 
 
 def directive_out(directive: Directive, status: dict[str, Any] | None = None) -> dict[str, Any]:
+    return _directive_out(directive, histories([directive])[directive.pk], status)
+
+
+def directives_out(directives: Sequence[Directive]) -> list[dict[str, Any]]:
+    history = histories(directives)
+    return [_directive_out(d, history[d.pk]) for d in directives]
+
+
+def _directive_out(directive: Directive, history: History, status: dict[str, Any] | None = None):
     return {
         "id": directive.pk,
         "number": directive.number,
@@ -47,7 +60,48 @@ def directive_out(directive: Directive, status: dict[str, Any] | None = None) ->
         "edition": directive.edition_id,
         "version": directive.version,
         "cancelled_at": directive.cancelled_at,
-        "revisions": [
+        "revisions": history.revisions,
+        "attachments": history.attachments,
+        "status": status,
+    }
+
+
+class History:
+    """A directive's revisions and attachments as shown: the same for each of its 10,000 recipients."""
+
+    __slots__ = ("at", "attachments", "revisions")
+
+    def __init__(self, at: float) -> None:
+        self.at = at
+        self.revisions: list[dict[str, Any]] = []
+        self.attachments: list[dict[str, Any]] = []
+
+
+# Per process, keyed by the directive's `updated_at`: every revision saves the directive, and attaching a
+# file touches it (services.attach), so a changed history is always a new key, in every process. Only the
+# names of the people in it may be older, by at most HISTORY_SECONDS after a user is renamed.
+HISTORY_SECONDS = 60.0
+HISTORY_ENTRIES = 2_000
+_histories: dict[tuple[int, datetime], History] = {}
+_histories_lock = threading.Lock()
+
+
+def histories(directives: Iterable[Directive]) -> dict[int, History]:
+    """Each directive's history, from the cache or, for those missing, in two queries for them all."""
+    now = time.monotonic()
+    found: dict[int, History] = {}
+    missing: dict[int, Directive] = {}
+    for d in directives:
+        hit = _histories.get((d.pk, d.updated_at))
+        if hit is not None and now - hit.at < HISTORY_SECONDS:
+            found[d.pk] = hit
+        else:
+            missing[d.pk] = d
+    if not missing:
+        return found
+    fresh = {pk: History(now) for pk in missing}
+    for r in Revision.objects.filter(directive_id__in=missing).select_related("by").order_by("version"):
+        fresh[r.directive_id].revisions.append(
             {
                 "version": r.version,
                 "action": r.action,
@@ -56,11 +110,21 @@ def directive_out(directive: Directive, status: dict[str, Any] | None = None) ->
                 "by": _name(r.by),
                 "at": r.at,
             }
-            for r in sorted(directive.revisions.all(), key=lambda r: r.version)
-        ],
-        "attachments": [attachment_out(a) for a in directive.attachments.all()],
-        "status": status,
-    }
+        )
+    for a in Attachment.objects.filter(directive_id__in=missing).order_by("id"):
+        fresh[a.directive_id].attachments.append(attachment_out(a))
+    with _histories_lock:
+        if len(_histories) + len(fresh) > HISTORY_ENTRIES:
+            _histories.clear()
+        for pk, history in fresh.items():
+            _histories[(pk, missing[pk].updated_at)] = history
+    return found | fresh
+
+
+def forget_histories() -> None:
+    """Empty the cache (the tests' rolled-back databases reuse ids)."""
+    with _histories_lock:
+        _histories.clear()
 
 
 def attachment_out(attachment: Any) -> dict[str, Any]:
@@ -73,31 +137,40 @@ def attachment_out(attachment: Any) -> dict[str, Any]:
     }
 
 
-def is_overdue(delivery: Delivery, now: datetime) -> bool:
-    return Delivery.objects.filter(pk=delivery.pk).filter(services.overdue_q(now)).exists()
+def deliveries_out(deliveries: Sequence[Delivery], now: datetime) -> list[dict[str, Any]]:
+    """Deliveries as shown, with their directives' histories (cached) and their responses (one query, and
+    none when no delivery of them was answered): an opened directive costs no query beyond its row."""
+    history = histories({d.directive_id: d.directive for d in deliveries}.values())
+    answered = [d.pk for d in deliveries if d.responded_at is not None]
+    responses: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    if answered:
+        for r in Response.objects.filter(delivery_id__in=answered).select_related("by").order_by("version"):
+            responses[r.delivery_id].append(
+                {"version": r.version, "text": r.text, "figures": r.figures, "by": _name(r.by), "at": r.at}
+            )
+    return [
+        {
+            "id": d.pk,
+            "unit": d.unit.ref,
+            "unit_name": d.unit.name,
+            "state": d.state,
+            "overdue": services.is_overdue(d, now),
+            "escalated": d.escalated_at is not None,
+            "sent_at": d.sent_at,
+            "read_at": d.read_at,
+            "acknowledged_at": d.acknowledged_at,
+            "acknowledged_by": _name(d.acknowledged_by) or None,
+            "responded_at": d.responded_at,
+            "last_error": d.last_error,
+            "directive": _directive_out(d.directive, history[d.directive_id]),
+            "responses": responses[d.pk],
+        }
+        for d in deliveries
+    ]
 
 
-def delivery_out(delivery: Delivery, now: datetime, overdue: bool | None = None) -> dict[str, Any]:
-    """`overdue` may be given by a caller that computed it for a whole page in one query."""
-    return {
-        "id": delivery.pk,
-        "unit": delivery.unit.ref,
-        "unit_name": delivery.unit.name,
-        "state": delivery.state,
-        "overdue": is_overdue(delivery, now) if overdue is None else overdue,
-        "escalated": delivery.escalated_at is not None,
-        "sent_at": delivery.sent_at,
-        "read_at": delivery.read_at,
-        "acknowledged_at": delivery.acknowledged_at,
-        "acknowledged_by": _name(delivery.acknowledged_by) or None,
-        "responded_at": delivery.responded_at,
-        "last_error": delivery.last_error,
-        "directive": directive_out(delivery.directive),
-        "responses": [
-            {"version": r.version, "text": r.text, "figures": r.figures, "by": _name(r.by), "at": r.at}
-            for r in sorted(delivery.responses.all(), key=lambda r: r.version)
-        ],
-    }
+def delivery_out(delivery: Delivery, now: datetime) -> dict[str, Any]:
+    return deliveries_out([delivery], now)[0]
 
 
 def status_xlsx(directive: Directive, area: Area) -> tuple[bytes, str]:
