@@ -6,6 +6,7 @@ DIEUHANH_ROOM_TILE_URL a map tile server for the room's map ({z}/{x}/{y}); none 
 DIEUHANH_SECRET_KEY    generated into DIEUHANH_HOME on first run when unset
 DIEUHANH_DEBUG         1 for development error pages
 DIEUHANH_ALLOWED_HOSTS comma-separated, default localhost names
+DIEUHANH_TRUSTED_PROXIES the proxies in front, comma-separated (X-Forwarded-For is read behind them)
 DIEUHANH_NATS_URL, _NATS_REPLICAS, _LIVE, _LIVE_SUBJECT, _LIVE_COALESCE_SECONDS: the broker and live events
 DIEUHANH_DB_POOL_SIZE, _DB_POOL_TIMEOUT, _WEB_CONCURRENCY: connections and requests per process
 DIEUHANH_DATABASE_REPLICA_URL, _REPLICA_MAX_LAG: a read replica
@@ -69,6 +70,9 @@ LIVE_BROKER = os.environ.get("DIEUHANH_LIVE", "auto")
 LIVE_SUBJECT = os.environ.get("DIEUHANH_LIVE_SUBJECT", "dieuhanh.live")
 DEBUG = os.environ.get("DIEUHANH_DEBUG", "") == "1"
 ALLOWED_HOSTS = os.environ.get("DIEUHANH_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver").split(",")
+# Addresses of the proxies in front (nginx, HAProxy), comma-separated: behind them the client's address is
+# read from X-Forwarded-For, so that failed logins are counted per official's machine (accounts.lockout).
+TRUSTED_PROXIES = [a.strip() for a in os.environ.get("DIEUHANH_TRUSTED_PROXIES", "").split(",") if a.strip()]
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -91,6 +95,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "dieuhanh.db.BusyMiddleware",  # first, so that it sees every exception
     "django.middleware.security.SecurityMiddleware",
+    "dieuhanh.csp.SecurityPolicyMiddleware",  # Content-Security-Policy, Permissions-Policy on HTML pages
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
