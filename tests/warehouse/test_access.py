@@ -20,6 +20,11 @@ def events(platform, venues):
     return platform
 
 
+def _person_events(caller, person_id: str, **window):
+    body = {"person_id": person_id, **window}
+    return caller.client().post("/api/v1/persons/events", body, content_type="application/json")
+
+
 def _total(caller, **params):
     response = caller.client().get("/api/v1/warehouse/counts", {"kind": "test", **WINDOW, **params})
     return response.status_code, response.json()
@@ -74,12 +79,12 @@ def test_a_ward_cannot_register_a_venue_in_its_neighbour(world, venues):
 
 def test_person_events_need_a_tracer_grant(world, events):
     for caller in [world.operator_a, world.province_operator, world.leader]:
-        response = caller.client().get(f"/api/v1/persons/{CCCD_A}/events")
+        response = _person_events(caller, CCCD_A)
         assert response.status_code == 403, caller.user.username
 
 
 def test_a_tracer_sees_the_persons_events_in_the_area_and_is_audited(world, events):
-    response = world.tracer.client().get(f"/api/v1/persons/{CCCD_A}/events")
+    response = _person_events(world.tracer, CCCD_A)
     assert response.status_code == 200
     found = response.json()
     assert {(e["kind"], e["source_event_id"]) for e in found} == {
@@ -97,17 +102,16 @@ def test_a_tracer_sees_the_persons_events_in_the_area_and_is_audited(world, even
 
 def test_a_ward_tracer_sees_only_events_in_the_ward(world, events):
     tracer_a = make_caller("benthanh-tracer", world.commune_a, "tracer")
-    found = tracer_a.client().get(f"/api/v1/persons/{CCCD_A}/events").json()
+    found = _person_events(tracer_a, CCCD_A).json()
     assert {e["commune"] for e in found} == {"VN-2025:26743"}
     tracer_b = make_caller("saigon-tracer", world.commune_b, "tracer")
-    found = tracer_b.client().get(f"/api/v1/persons/{CCCD_A}/events").json()
+    found = _person_events(tracer_b, CCCD_A).json()
     assert [e["source_event_id"] for e in found] == ["checkin-2"]  # the visit to the Sài Gòn office
 
 
 def test_person_window_and_bad_id(world, events):
-    c = world.tracer.client()
-    assert c.get(f"/api/v1/persons/{CCCD_A}/events", {"from": "2021-08-27T00:00:00+07:00"}).json() == []
-    response = c.get("/api/v1/persons/12ab/events")
+    assert _person_events(world.tracer, CCCD_A, **{"from": "2021-08-27T00:00:00+07:00"}).json() == []
+    response = _person_events(world.tracer, "12ab")
     assert response.status_code == 422 and "person_id" in response.json()["detail"]
 
 

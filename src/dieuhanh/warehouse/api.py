@@ -11,7 +11,7 @@ from pydantic import Field
 
 from dieuhanh.accounts.guards import caller
 from dieuhanh.units.models import Unit
-from dieuhanh.units.scoping import area_aware
+from dieuhanh.units.scoping import area_aware, public
 from dieuhanh.units.services import get_unit
 from dieuhanh.warehouse import services
 from dieuhanh.warehouse.ingest import body_records
@@ -221,24 +221,44 @@ class PersonEventOut(Schema):
     details: dict[str, Any]
 
 
-@router.get(
-    "/persons/{person_id}/events",
+class PersonQuery(Schema):
+    person_id: str = Field(max_length=40, description="CCCD or mobile number; pseudonymised at once")
+    from_: datetime | None = Field(None, alias="from")
+    to: datetime | None = None
+
+
+@router.post(
+    "/persons/events",
     response=list[PersonEventOut],
     summary="One person's events in your area (tracers only; every call is audited)",
 )
 @area_aware
-def get_person_events(
-    request: HttpRequest,
-    person_id: str,
-    from_: datetime | None = Query(None, alias="from"),
-    to: datetime | None = None,
-):
+def post_person_events(request: HttpRequest, body: PersonQuery):
+    # The ID travels in the body, never in the path: request paths are written to the server's log.
     user = caller(request)
     area = user.area(role="tracer")
     if not area.everything and not area.prefixes:
         raise PermissionError("person-level data needs a tracer grant")
     try:
-        normalise(person_id)
+        normalise(body.person_id)
     except PersonIdError as e:
         raise HttpError(422, f"person_id: {e}") from None
-    return services.person_events(actor=user, person_id=person_id, area=area, start=from_, end=to)
+    return services.person_events(
+        actor=user, person_id=body.person_id, area=area, start=body.from_, end=body.to
+    )
+
+
+@router.get(
+    "/persons/{person_id}/events",
+    response={410: None},
+    deprecated=True,
+    summary="Gone: use POST /api/v1/persons/events (the ID in the body)",
+)
+@public  # reads nothing: answers the same to everyone
+def get_person_events_gone(request: HttpRequest, person_id: str):
+    raise HttpError(
+        410,
+        "Đường dẫn này đã ngừng dùng: nó đưa số định danh vào địa chỉ, mà địa chỉ bị ghi vào nhật ký "
+        "máy chủ. Hãy gửi POST /api/v1/persons/events, số CCCD hoặc số điện thoại nằm trong thân yêu "
+        'cầu: {"person_id": "…", "from": "…", "to": "…"}.',
+    )
