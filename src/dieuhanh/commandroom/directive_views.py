@@ -39,7 +39,7 @@ def render_markdown(text: str) -> str:
 @area_aware
 def inbox_page(request: HttpRequest) -> HttpResponse:
     user = caller(request)
-    items = list(services.inbox(user)[:100])
+    items = list(services.inbox(user).select_related("directive__issuer_unit")[:100])
     own = set(services.own_units(user))
     unread = sum(1 for d in items if d.state == "sent" and d.unit_id in own)
     now = timezone.now()

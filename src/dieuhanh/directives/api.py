@@ -313,7 +313,7 @@ def get_inbox(request: HttpRequest, limit: int = Query(50, ge=1, le=500)):
     user = caller(request)
     items = services.inbox(user)
     unread = items.filter(state="sent", unit_id__in=services.own_units(user)).count()
-    page = list(items.select_related("directive__issued_by", "acknowledged_by")[:limit])
+    page = list(items.select_related("acknowledged_by")[:limit])
     return {"unread": unread, "items": deliveries_out(page, timezone.now())}
 
 

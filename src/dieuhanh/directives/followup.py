@@ -487,7 +487,7 @@ def _error_line(channel: Channel, notification: Notification, error: ChannelErro
 # After a directive's verb (registered with services.on_change in DirectivesConfig.ready)
 
 
-def on_directive_change(event: str, directive: Directive, delivery_ids: list[int]) -> None:
+def on_directive_change(event: str, directive: Directive, changed: list[Delivery]) -> None:
     """Queue "new directive" and "directive changed" messages. Never raises: the verb is committed.
 
     Runs after the verb's commit, so a process that dies in between loses these messages (not the

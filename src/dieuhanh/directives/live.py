@@ -51,19 +51,30 @@ logger = logging.getLogger(__name__)
 # Publishing directives' changes (registered with services.on_change in DirectivesConfig.ready)
 
 
-def on_directive_change(event: str, directive: Directive, delivery_ids: list[int]) -> None:
-    """After commit of a directive's verb. Never raises: the change is committed whatever happens here."""
+def on_directive_change(event: str, directive: Directive, changed: list[Delivery]) -> None:
+    """After commit of a directive's verb. Never raises: the change is committed whatever happens here.
+
+    `changed` is the delivery a unit's verb changed, in hand with its unit (read, acknowledge, respond):
+    its events are sent without a query, which matters when 10,000 communes acknowledge at once. A
+    directive's own verbs (issue, update, cancel) change every delivery, and name none."""
     try:
         listening = BUS.listening()  # None beyond one process: anyone may listen
-        if BUS.listening_to_areas():
-            publish_to_rooms(directive, delivery_ids, event)
         inboxes = None if listening is None else {key for key in listening if isinstance(key, int)}
+        if changed:
+            if BUS.listening_to_areas():
+                keys = set().union(*(area_keys(d.unit.edition_id, d.unit.path) for d in changed))
+                publish(keys, "directive", _room_data(directive, event, len(changed)))
+            cancelled = directive.cancelled_at
+            for d in changed:
+                row = (d.pk, directive.pk, d.unit_id, d.unit.parent_id, d.state, d.escalated_at, cancelled)
+                _publish_delivery(row, event)
+            return
+        if BUS.listening_to_areas():
+            publish_to_rooms(directive, event)
         if inboxes is not None and not inboxes:
             return
         deliveries = Delivery.objects.filter(directive=directive)
-        if delivery_ids:
-            deliveries = deliveries.filter(pk__in=delivery_ids)
-        elif inboxes is not None:  # issue, update, cancel reach every delivery: only those listened for
+        if inboxes is not None:  # issue, update, cancel reach every delivery: only those listened for
             deliveries = deliveries.filter(
                 Q(unit_id__in=inboxes) | Q(escalated_at__isnull=False, unit__parent_id__in=inboxes)
             )
@@ -72,15 +83,15 @@ def on_directive_change(event: str, directive: Directive, delivery_ids: list[int
         logger.exception("live: publishing %s of directive %s failed", event, directive.pk)
 
 
-def publish_to_rooms(directive: Directive, delivery_ids: list[int], event: str) -> None:
-    """One `directive` event to every room above the deliveries' units (all of them for a fan-out)."""
-    deliveries = Delivery.objects.filter(directive=directive)
-    if delivery_ids:
-        deliveries = deliveries.filter(pk__in=delivery_ids)
-    places = deliveries.values_list("unit__edition_id", "unit__path").distinct()
-    keys = set().union(*(area_keys(edition, path) for edition, path in places))
-    data = {"directive": directive.pk, "event": event, "deliveries": len(delivery_ids)}
-    publish(keys, "directive", data)
+def publish_to_rooms(directive: Directive, event: str) -> None:
+    """One `directive` event to every room above the directive's deliveries' units."""
+    places = Delivery.objects.filter(directive=directive).values_list("unit__edition_id", "unit__path")
+    keys = set().union(*(area_keys(edition, path) for edition, path in places.distinct()))
+    publish(keys, "directive", _room_data(directive, event, 0))
+
+
+def _room_data(directive: Directive, event: str, deliveries: int) -> dict:
+    return {"directive": directive.pk, "event": event, "deliveries": deliveries}
 
 
 def publish_deliveries(deliveries: QuerySet[Delivery], event: str) -> None:
@@ -88,16 +99,21 @@ def publish_deliveries(deliveries: QuerySet[Delivery], event: str) -> None:
     rows = deliveries.values_list(
         "pk", "directive_id", "unit_id", "unit__parent_id", "state", "escalated_at", "directive__cancelled_at"
     )
-    for pk, directive_id, unit, parent, state, escalated_at, cancelled_at in rows:
-        units = {unit} | ({parent} if escalated_at and parent else set())
-        data = {
-            "id": pk,
-            "directive": directive_id,
-            "state": state,
-            "event": event,
-            "cancelled": cancelled_at is not None,
-        }
-        publish(units, "delivery", data)
+    for row in rows:
+        _publish_delivery(row, event)
+
+
+def _publish_delivery(row: tuple, event: str) -> None:
+    pk, directive_id, unit, parent, state, escalated_at, cancelled_at = row
+    units = {unit} | ({parent} if escalated_at and parent else set())
+    data = {
+        "id": pk,
+        "directive": directive_id,
+        "state": state,
+        "event": event,
+        "cancelled": cancelled_at is not None,
+    }
+    publish(units, "delivery", data)
 
 
 # The stream

@@ -48,9 +48,9 @@ def _directive_out(directive: Directive, history: History, status: dict[str, Any
         "body": directive.body,
         "kind": directive.kind,
         "priority": directive.priority,
-        "issuer_unit": directive.issuer_unit.ref,
-        "issuer_name": directive.issuer_unit.name,
-        "issued_by": _name(directive.issued_by),
+        "issuer_unit": history.issuer_unit,
+        "issuer_name": history.issuer_name,
+        "issued_by": history.issued_by,
         "issued_at": directive.issued_at,
         "requires_ack": directive.requires_ack,
         "deadline": directive.deadline,
@@ -67,12 +67,14 @@ def _directive_out(directive: Directive, history: History, status: dict[str, Any
 
 
 class History:
-    """A directive's revisions and attachments as shown: the same for each of its 10,000 recipients."""
+    """What a directive shows beyond its own row, the same for each of its 10,000 recipients: who issued
+    it, its revisions and its attachments."""
 
-    __slots__ = ("at", "attachments", "revisions")
+    __slots__ = ("at", "attachments", "issued_by", "issuer_name", "issuer_unit", "revisions")
 
     def __init__(self, at: float) -> None:
         self.at = at
+        self.issuer_unit = self.issuer_name = self.issued_by = ""
         self.revisions: list[dict[str, Any]] = []
         self.attachments: list[dict[str, Any]] = []
 
@@ -87,7 +89,7 @@ _histories_lock = threading.Lock()
 
 
 def histories(directives: Iterable[Directive]) -> dict[int, History]:
-    """Each directive's history, from the cache or, for those missing, in two queries for them all."""
+    """Each directive's history, from the cache or, for those missing, in three queries for them all."""
     now = time.monotonic()
     found: dict[int, History] = {}
     missing: dict[int, Directive] = {}
@@ -100,6 +102,10 @@ def histories(directives: Iterable[Directive]) -> dict[int, History]:
     if not missing:
         return found
     fresh = {pk: History(now) for pk in missing}
+    for d in Directive.objects.filter(pk__in=missing).select_related("issuer_unit", "issued_by"):
+        history = fresh[d.pk]
+        history.issuer_unit, history.issuer_name = d.issuer_unit.ref, d.issuer_unit.name
+        history.issued_by = _name(d.issued_by)
     for r in Revision.objects.filter(directive_id__in=missing).select_related("by").order_by("version"):
         fresh[r.directive_id].revisions.append(
             {

@@ -43,16 +43,18 @@ LEVELS = ("commune", "district", "province")
 FORM_TYPES = ("text", "number")
 
 # Hooks the follow-up module registers, called after commit: (event, directive, deliveries).
-_LISTENERS: list[Callable[[str, Directive, list[int]], None]] = []
+_LISTENERS: list[Callable[[str, Directive, list[Delivery]], None]] = []
 
 
-def on_change(listener: Callable[[str, Directive, list[int]], None]) -> None:
+def on_change(listener: Callable[[str, Directive, list[Delivery]], None]) -> None:
     _LISTENERS.append(listener)
 
 
-def _publish(event: str, directive: Directive, deliveries: Iterable[int] = ()) -> None:
-    ids = list(deliveries)
-    transaction.on_commit(lambda: [listener(event, directive, ids) for listener in _LISTENERS])
+def _publish(event: str, directive: Directive, changed: Iterable[Delivery] = ()) -> None:
+    """After commit, to every listener. `changed`: the delivery a unit's verb changed, already holding
+    what it wrote (its listeners publish from it without reading it back)."""
+    deliveries = list(changed)
+    transaction.on_commit(lambda: [listener(event, directive, deliveries) for listener in _LISTENERS])
 
 
 class DirectiveError(ValueError):
@@ -333,16 +335,16 @@ def inbox(user: User) -> QuerySet[Delivery]:
     below = list(Unit.objects.filter(parent_id__in=units).values_list("id", flat=True))
     return (
         Delivery.objects.filter(Q(unit_id__in=units) | Q(escalated_at__isnull=False, unit_id__in=below))
-        .select_related("directive", "unit", "directive__issuer_unit")
+        .select_related("directive", "unit")
         .order_by("directive__priority", "-sent_at", "-id")  # 'khan' sorts before 'thuong'
     )
 
 
 def delivery_for(user: User, delivery_id: int) -> Delivery:
     """A delivery the user may see: one of their units', or one below their area (read-only)."""
-    # With what answering it shows (the issuer, who acknowledged): each was a query of its own.
-    related = ("directive__issuer_unit", "directive__issued_by", "unit", "acknowledged_by")
-    found = next(iter(Delivery.objects.select_related(*related).filter(pk=delivery_id)[:1]), None)
+    # Its directive and unit; what else answering shows of the directive (its issuer, its history) is the
+    # same for every recipient, and cached (present.histories).
+    found = next(iter(Delivery.objects.select_related("directive", "unit").filter(pk=delivery_id)[:1]), None)
     if found is None or not (found.unit_id in own_units(user) or user.area().contains(found.unit)):
         raise DirectiveError("id", f"no delivery #{delivery_id} for you", status=404)
     return found
@@ -363,13 +365,13 @@ def read_delivery(*, actor: User, delivery: Delivery) -> Delivery:
             state=DeliveryState.READ, read_at=now, read_by=actor
         )
         if updated:
+            # What the UPDATE wrote, without reading the row back; before the commit, whose listeners
+            # publish it.
+            delivery.state, delivery.read_at, delivery.read_by = DeliveryState.READ, now, actor
             audit(actor, "directives.read", f"delivery:{delivery.pk}")
-            _publish("read", delivery.directive, [delivery.pk])
+            _publish("read", delivery.directive, [delivery])
     if not updated:  # another opening came first: read what it wrote
         delivery.refresh_from_db()
-        return delivery
-    # What the UPDATE wrote, without reading the row back (and its relations one by one after it).
-    delivery.state, delivery.read_at, delivery.read_by = DeliveryState.READ, now, actor
     return delivery
 
 
@@ -396,14 +398,14 @@ def acknowledge_delivery(*, actor: User, delivery: Delivery) -> Delivery:
             acknowledged_by=actor,
         )
         if updated:
+            delivery.state, delivery.read_at = state, delivery.read_at or now
+            delivery.read_by_id, delivery.acknowledged_at, delivery.acknowledged_by = read_by_id, now, actor
             audit(actor, "directives.acknowledge", f"delivery:{delivery.pk}")
-            _publish("acknowledge", delivery.directive, [delivery.pk])
+            _publish("acknowledge", delivery.directive, [delivery])
     if not updated:
         delivery.refresh_from_db()
         by = delivery.acknowledged_by.get_full_name() or delivery.acknowledged_by.username  # type: ignore[union-attr]
         raise DirectiveError(None, f"already acknowledged by {by}", status=409)
-    delivery.state, delivery.read_at = state, delivery.read_at or now
-    delivery.read_by_id, delivery.acknowledged_at, delivery.acknowledged_by = read_by_id, now, actor
     return delivery
 
 
@@ -437,7 +439,7 @@ def respond_delivery(
         delivery.state = DeliveryState.RESPONDED
         delivery.save()
         audit(actor, "directives.respond", f"delivery:{delivery.pk}", version=version)
-        _publish("respond", directive, [delivery.pk])
+        _publish("respond", directive, [delivery])
     return response
 
 
