@@ -43,3 +43,51 @@ def test_changes_are_audited(world):
     assert ("token.create", "benthanh-operator") in actions
     entry = AuditEntry.objects.filter(action="user.create", target="benthanh-operator").get()
     assert entry.detail["grants"] == ["operator@VN-2025:26743"]
+
+
+def test_a_token_answers_for_its_user_and_grants_whatever_else_the_user_holds(world):
+    """The token, its user and their grants are read in one query: a revoked second token, a user with
+    several grants, one with none, and a deactivated one each get what they should."""
+    from dieuhanh.accounts.services import create_user, grant_role, user_for_token
+
+    user = world.operator_a.user
+    old, old_raw = create_token(actor=None, user=user, name="old phone")
+    revoke_token(actor=None, token=old)
+    assert user_for_token(old_raw) is None, "a revoked token beside a valid one of the same user"
+    grant_role(actor=None, user=user, unit=world.commune_b, role="analyst")
+    me = world.operator_a.client().get("/api/v1/me").json()
+    assert {(g["unit"], g["role"]) for g in me["grants"]} == {
+        (world.commune_a.ref, "operator"),
+        (world.commune_b.ref, "analyst"),
+    }
+    assert me["visible_units"] == sorted([world.commune_a.ref, world.commune_b.ref])
+
+    nobody = create_user(actor=None, username="khong-quyen", password=None)
+    _, raw = create_token(actor=None, user=nobody, name="t")
+    found = user_for_token(raw)
+    assert found == nobody and found.held() == []
+    response = (
+        world.operator_a.client().__class__(headers={"Authorization": f"Bearer {raw}"}).get("/api/v1/me")
+    )
+    assert response.status_code == 200 and response.json()["grants"] == []
+
+    user.is_active = False
+    user.save()
+    assert world.operator_a.client().get("/api/v1/me").status_code == 401
+
+
+def test_a_tokens_use_is_recorded_at_most_once_a_minute(world):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    token = ApiToken.objects.get(user=world.operator_a.user)
+    client = world.operator_a.client()
+    client.get("/api/v1/me")
+    first = ApiToken.objects.get(pk=token.pk).last_used_at
+    assert first is not None
+    client.get("/api/v1/me")
+    assert ApiToken.objects.get(pk=token.pk).last_used_at == first
+    ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now() - timedelta(minutes=2))
+    client.get("/api/v1/me")
+    assert ApiToken.objects.get(pk=token.pk).last_used_at > first

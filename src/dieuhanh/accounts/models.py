@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -32,10 +34,13 @@ class User(AbstractUser):
         """The user's grants with their units, read once per instance (a request's user): the area, the
         inbox's own units, the menu and /me all read them, and each used to ask the database again."""
         if "_held" not in self.__dict__:
-            # Sorted here, not in SQL: compiling the ORDER BY cost more than the sort (bench/load.py).
-            grants = list(self.grants.select_related("unit"))
-            self.__dict__["_held"] = sorted(grants, key=lambda g: (g.unit.path, g.role))
+            self.hold(list(self.grants.select_related("unit")))
         return self.__dict__["_held"]
+
+    def hold(self, grants: Sequence[Grant]) -> None:
+        """Remember the user's grants (with their units), read along with something else."""
+        # Sorted here, not in SQL: compiling the ORDER BY cost more than the sort (bench/load.py).
+        self.__dict__["_held"] = sorted(grants, key=lambda g: (g.unit.path, g.role))
 
     def area(self, role: str | None = None) -> Area:
         """The units this user may see (through grants of `role` only, when given); cached per instance."""

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from django.contrib.auth.password_validation import validate_password
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from dieuhanh.accounts.models import ApiToken, AuditEntry, Grant, Role, User
@@ -115,13 +116,30 @@ def user_for_token(raw: str) -> User | None:
     """The active user behind a bearer token, or None for an unknown, revoked or inactive one."""
     if not raw.startswith(TOKEN_PREFIX):
         return None
-    # [:1], not .first(): the hash is unique, and first()'s ORDER BY is paid on every request.
-    found = ApiToken.objects.select_related("user").filter(key_hash=_hash(raw), revoked_at__isnull=True)[:1]
-    token = next(iter(found), None)
-    if token is None or not token.user.is_active:
+    key_hash = _hash(raw)
+    # The token, its user and the user's grants with their units in one query: nearly every request
+    # reads the grants next (User.held). Only a user who holds no grant costs a second query.
+    grants = list(
+        Grant.objects.select_related("user", "unit")
+        .filter(user__tokens__key_hash=key_hash, user__tokens__revoked_at__isnull=True)
+        .annotate(token_id=F("user__tokens__id"), token_used=F("user__tokens__last_used_at"))
+    )
+    if grants:
+        user, token_id, last_used = grants[0].user, grants[0].token_id, grants[0].token_used
+        for grant in grants:
+            grant.user = user
+        user.hold(grants)
+    else:
+        found = ApiToken.objects.select_related("user").filter(key_hash=key_hash, revoked_at__isnull=True)[:1]
+        token = next(iter(found), None)  # [:1], not .first(): its ORDER BY is paid on every request
+        if token is None:
+            return None
+        user, token_id, last_used = token.user, token.pk, token.last_used_at
+        user.hold([])
+    if not user.is_active:
         return None
     now = timezone.now()
-    if token.last_used_at is None or now - token.last_used_at > _LAST_USED_RESOLUTION:
+    if last_used is None or now - last_used > _LAST_USED_RESOLUTION:
         # Coarse on purpose: one write a minute per token, not one per request.
-        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-    return token.user
+        ApiToken.objects.filter(pk=token_id).update(last_used_at=now)
+    return user
