@@ -16,6 +16,8 @@ from dieuhanh.accounts.auth import api_auth
 from dieuhanh.directives.api import router as directives_router
 from dieuhanh.directives.services import DirectiveError
 from dieuhanh.directives.tasks_api import router as tasks_router
+from dieuhanh.feedback.api import router as feedback_router
+from dieuhanh.feedback.services import FeedbackError
 from dieuhanh.indicators.analytics import AnalyticsError
 from dieuhanh.indicators.api import router as indicators_router
 from dieuhanh.indicators.formula import FormulaError
@@ -86,6 +88,14 @@ def _app_error(request: HttpRequest, exc: TracingError | DirectiveError) -> Http
     return problem(request, exc.status, str(exc))
 
 
+@api.exception_handler(FeedbackError)
+def _feedback_error(request: HttpRequest, exc: FeedbackError) -> HttpResponse:
+    response = problem(request, exc.status, str(exc), field=exc.field)
+    if exc.retry_after is not None:
+        response["Retry-After"] = str(exc.retry_after)
+    return response
+
+
 @api.exception_handler(IndicatorError)
 def _indicator_error(request: HttpRequest, exc: IndicatorError) -> HttpResponse:
     return problem(request, exc.status, str(exc), field=exc.field)
@@ -143,5 +153,6 @@ api.add_router("/", warehouse_router)
 api.add_router("/", tracing_router)
 api.add_router("/", directives_router)
 api.add_router("/", tasks_router)
+api.add_router("/", feedback_router)
 api.add_router("/", indicators_router)
 api.add_router("/", reports_router)

@@ -88,6 +88,7 @@ INSTALLED_APPS = [
     "dieuhanh.indicators",
     "dieuhanh.tracing",
     "dieuhanh.directives",
+    "dieuhanh.feedback",
     "dieuhanh.reports",
     "dieuhanh.commandroom",
 ]

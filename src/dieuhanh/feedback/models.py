@@ -1,0 +1,149 @@
+"""Citizens' reports and questions (phản ánh, kiến nghị): routed to a 2025 unit, timed, answered in public.
+
+An item belongs to the unit that handles it now (`unit`); forwarding moves it and adds an Event. The
+citizen follows it by its tracking code; the phone number, if given, is only a person key here (the
+number itself is sealed in the warehouse's identity vault).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from dieuhanh.units.models import Unit
+from dieuhanh.units.scoping import AreaQuerySet
+
+
+class Handler(models.TextChoices):
+    COMMUNE = "commune", "Xã, phường nơi xảy ra"
+    PROVINCE = "province", "Tỉnh, thành phố"
+
+
+class Category(models.Model):
+    """What a report is about; it decides who handles it and how fast (defaults: HCMC 1022's)."""
+
+    code = models.SlugField(max_length=40, primary_key=True, help_text="English code, stable in the API")
+    name = models.CharField(max_length=120, help_text="Vietnamese label shown to citizens")
+    handler = models.CharField(max_length=10, choices=Handler.choices, default=Handler.COMMUNE)
+    forward_minutes = models.PositiveIntegerField(
+        default=5, help_text="the unit that receives it takes it or passes it on within this"
+    )
+    answer_days = models.PositiveIntegerField(default=5, help_text="first answer within this, from receipt")
+    order = models.PositiveSmallIntegerField(default=0)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["order", "code"]
+        verbose_name = "lĩnh vực"
+        verbose_name_plural = "lĩnh vực"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Status(models.TextChoices):
+    RECEIVED = "received", "Đã tiếp nhận"
+    ACCEPTED = "accepted", "Đang xử lý"
+    ANSWERED = "answered", "Đã trả lời"
+
+
+class FeedbackQuerySet(AreaQuerySet):
+    area_field = "unit"
+
+
+class Feedback(models.Model):
+    code = models.CharField(max_length=12, unique=True, help_text="the citizen's tracking code")
+    category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="+")
+    text = models.TextField()
+    unit = models.ForeignKey(Unit, on_delete=models.PROTECT, related_name="+", help_text="handles it now")
+    place_unit = models.ForeignKey(
+        Unit, on_delete=models.PROTECT, related_name="+", help_text="the 2025 commune where it happens"
+    )
+    # The place as the citizen gave it: for the handling officials only, never on a public answer.
+    lat = models.FloatField(null=True, blank=True)
+    lon = models.FloatField(null=True, blank=True)
+    address = models.CharField(max_length=300, blank=True)
+    phone_key = models.BinaryField(
+        max_length=32, null=True, blank=True, help_text="person key, not the number"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RECEIVED)
+    received_at = models.DateTimeField()
+    assigned_at = models.DateTimeField(help_text="when the current unit got it")
+    forward_due = models.DateTimeField(help_text="the current unit takes it or passes it on by then")
+    answer_due = models.DateTimeField()
+    answered_at = models.DateTimeField(null=True, blank=True)
+    answer = models.TextField(blank=True, help_text="public")
+
+    objects = FeedbackQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["unit", "status", "received_at"], name="feedback_queue"),
+            models.Index(fields=["status", "answered_at"], name="feedback_public"),
+        ]
+        verbose_name = "phản ánh"
+        verbose_name_plural = "phản ánh"
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class EventKind(models.TextChoices):
+    RECEIVED = "received", "Tiếp nhận"
+    ACCEPTED = "accepted", "Đơn vị nhận xử lý"
+    FORWARDED = "forwarded", "Chuyển đơn vị xử lý"
+    ANSWERED = "answered", "Trả lời"
+
+
+class Event(models.Model):
+    """One step of an item's public history: who had it, what was done, when."""
+
+    feedback = models.ForeignKey(Feedback, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=10, choices=EventKind.choices)
+    at = models.DateTimeField()
+    unit = models.ForeignKey(Unit, on_delete=models.PROTECT, related_name="+", help_text="the unit after it")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    note = models.TextField(blank=True, help_text="the forwarding reason or the answer")
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.at:%Y-%m-%d %H:%M}"
+
+
+def photo_path(instance: Photo, filename: str) -> str:
+    # Our own name, never the sender's: no path tricks, no clashes.
+    return f"feedback/{instance.feedback_id}/{instance.sha256}"
+
+
+class Photo(models.Model):
+    feedback = models.ForeignKey(Feedback, on_delete=models.CASCADE, related_name="photos")
+    content_type = models.CharField(max_length=40)
+    size = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    file = models.FileField(upload_to=photo_path)
+
+    def __str__(self) -> str:
+        return self.sha256
+
+
+class Throttle(models.Model):
+    """Reports counted per sender in a fixed window; the key is a keyed hash, never the IP or number."""
+
+    class Scope(models.TextChoices):
+        CLIENT = "client", "địa chỉ máy"
+        PHONE = "phone", "số điện thoại"
+
+    scope = models.CharField(max_length=10, choices=Scope.choices)
+    key = models.CharField(max_length=64)
+    window_start = models.DateTimeField()
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["scope", "key"], name="feedback_throttle_key")]
+
+    def __str__(self) -> str:
+        return f"{self.scope} {self.key[:8]}: {self.count}"

@@ -1,0 +1,10 @@
+from django.urls import path
+
+from dieuhanh.feedback import views
+
+urlpatterns = [
+    path("", views.form_page, name="feedback-form"),
+    path("theo-doi/", views.track_lookup, name="feedback-lookup"),
+    path("theo-doi/<str:code>/", views.track_page, name="feedback-track"),
+    path("cong-khai/", views.public_page, name="feedback-public"),
+]
