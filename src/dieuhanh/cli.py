@@ -653,6 +653,7 @@ def init(demo: bool = typer.Option(False, "--demo", help="also create the demo u
             load_demo_events,
             load_demo_indicators,
             load_demo_reports,
+            load_demo_reports_of_citizens,
             load_demo_task_list,
             register_demo_cases,
         )
@@ -665,6 +666,8 @@ def init(demo: bool = typer.Option(False, "--demo", help="also create the demo u
             console.print(login)
         demo_lines = [*register_demo_cases(), *create_demo_directives(), *load_demo_task_list()]
         for line in [*demo_lines, *load_demo_indicators(), *load_demo_reports()]:
+            console.print(line)
+        for line in load_demo_reports_of_citizens():
             console.print(line)
 
 

@@ -215,6 +215,13 @@ def load_demo_task_list() -> list[str]:
     return load_demo_tasks(actor=User.objects.get(username="lanhdao"))
 
 
+def load_demo_reports_of_citizens() -> list[str]:
+    """Citizens' reports in Hồ Chí Minh City and Hà Nội, answered, forwarded and overdue (runs once)."""
+    from dieuhanh.feedback.demo import load_demo_feedback
+
+    return load_demo_feedback()
+
+
 def _demo_answers(directive, delivery_model) -> None:
     """Every third commune of Hồ Chí Minh City has acknowledged, every sixth has answered (not Bến
     Thành and Sài Gòn: the demo users do that themselves)."""

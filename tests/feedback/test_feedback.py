@@ -13,8 +13,7 @@ from django.test import Client
 from django.utils import timezone
 
 from dieuhanh.accounts.models import AuditEntry
-from dieuhanh.demo import create_demo
-from dieuhanh.feedback.demo import load_demo_feedback
+from dieuhanh.demo import create_demo, load_demo_reports_of_citizens
 from dieuhanh.feedback.models import Event, Feedback, Photo, Throttle
 from dieuhanh.feedback.services import overdue_q
 from dieuhanh.units.services import get_unit
@@ -308,8 +307,8 @@ def test_the_form_page_files_a_report_and_shows_its_code(world, categories, sett
 
 def test_the_demo_reports_go_through_the_real_verbs(world, categories):
     create_demo()
-    assert load_demo_feedback() == ["Phản ánh mẫu: 7 (đã trả lời 3, đã chuyển 1, quá hạn 2)"]
-    assert load_demo_feedback() == ["Phản ánh mẫu đã có: giữ nguyên."]
+    assert load_demo_reports_of_citizens() == ["Phản ánh mẫu: 7 (đã trả lời 3, đã chuyển 1, quá hạn 2)"]
+    assert load_demo_reports_of_citizens() == ["Phản ánh mẫu đã có: giữ nguyên."]
     units = set(Feedback.objects.values_list("place_unit__parent__code", flat=True))
     assert units == {"79", "01"}
     late = Feedback.objects.filter(overdue_q(timezone.now())).values_list(
