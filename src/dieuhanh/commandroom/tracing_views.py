@@ -18,7 +18,7 @@ from dieuhanh.tracing.models import Case
 from dieuhanh.tracing.present import local, minutes
 from dieuhanh.units.scoping import area_aware
 from dieuhanh.vnformat import parse_local
-from dieuhanh.warehouse.persons import PersonIdError, person_key
+from dieuhanh.warehouse.persons import PersonIdError
 
 
 def _tracer(request: HttpRequest):
@@ -61,10 +61,9 @@ def _clusters(user) -> list[services.Cluster]:
 
 def _find_or_register(user, form) -> Case:
     person_id = form.get("person_id", "").strip()
-    key = person_key(person_id)
-    case = Case.objects.filter(person_key=key).first()
+    case = services.find_case(user, person_id)
     if case is not None:
-        return services.case_for(user, case.pk)
+        return case
     confirmed = form.get("confirmed_at", "").strip()
     if not confirmed:
         raise ValueError(_("This person is not a case yet: give the confirmation time to register them."))

@@ -130,8 +130,12 @@ class ListQuery(RuleQuery):
     identities: bool = Field(False, description="add CCCD/phone from the identity vault (audited)")
 
 
+# Checked by the schema, before the case is read: a malformed key answers the same for any case id.
+PersonKeyHex = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{64}$")]
+
+
 class IdentitiesIn(Schema):
-    person_keys: list[str] = Field(..., min_length=1, max_length=10_000)
+    person_keys: list[PersonKeyHex] = Field(..., min_length=1, max_length=10_000)
     purpose: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=200)] = Field(
         ..., description="why: written to the audit log"
     )
@@ -171,6 +175,7 @@ def _commune(ref: str | None) -> Unit | None:
 @area_aware
 def post_case(request: HttpRequest, body: CaseIn):
     user = caller(request)
+    services.require_tracer(user)
     if (body.person_id is None) == (body.test is None):
         raise TracingError("person_id", "give either person_id or test, not both nor neither")
     data = CaseInput(
@@ -230,9 +235,10 @@ def delete_case(request: HttpRequest, case_id: int):
 )
 @area_aware
 def get_contacts(request: HttpRequest, case_id: int, q: Query[RuleQuery]):
-    user = caller(request)
+    # The rule is checked before the case is read: its errors cannot tell which ids exist.
+    user, rule = caller(request), q.rule()
     case = services.case_for(user, case_id)
-    return trace_out(services.contacts(actor=user, case=case, depth=q.depth, rule=q.rule()))
+    return trace_out(services.contacts(actor=user, case=case, depth=q.depth, rule=rule))
 
 
 @router.get(
@@ -242,9 +248,9 @@ def get_contacts(request: HttpRequest, case_id: int, q: Query[RuleQuery]):
 )
 @area_aware
 def get_contact_list(request: HttpRequest, case_id: int, q: Query[ListQuery]) -> HttpResponse:
-    user = caller(request)
+    user, rule = caller(request), q.rule()
     case = services.case_for(user, case_id)
-    view = services.contacts(actor=user, case=case, depth=q.depth, rule=q.rule())
+    view = services.contacts(actor=user, case=case, depth=q.depth, rule=rule)
     found = (
         vault.reveal(
             actor=user, keys=[c.person for c in view.contacts], purpose=f"contact list of case {case.pk}"
@@ -272,9 +278,9 @@ def get_contact_list(request: HttpRequest, case_id: int, q: Query[ListQuery]) ->
 )
 @area_aware
 def post_identities(request: HttpRequest, case_id: int, body: IdentitiesIn, q: Query[RuleQuery]):
-    user = caller(request)
+    user, rule = caller(request), q.rule()
     case = services.case_for(user, case_id)
-    keys = services.revealable(actor=user, case=case, hex_keys=body.person_keys, depth=q.depth, rule=q.rule())
+    keys = services.revealable(actor=user, case=case, hex_keys=body.person_keys, depth=q.depth, rule=rule)
     found = vault.reveal(actor=user, keys=keys, purpose=body.purpose)
     return {k.hex(): v for k, v in found.items()}
 

@@ -15,7 +15,6 @@ from dieuhanh.tracing.exports import list_csv, list_xlsx
 from dieuhanh.tracing.models import Case
 from dieuhanh.tracing.present import list_rows, local, minutes, trace_out
 from dieuhanh.vnformat import parse_local
-from dieuhanh.warehouse.persons import person_key
 
 
 def run_trace(
@@ -57,9 +56,9 @@ def run_trace(
 
 
 def _case(actor: User, person_id: str, confirmed_at: str | None, console: Console) -> Case:
-    case = Case.objects.filter(person_key=person_key(person_id)).select_related("commune").first()
+    case = services.find_case(actor, person_id)
     if case is not None:
-        return services.case_for(actor, case.pk)
+        return case
     if not confirmed_at:
         raise ValueError("this person is not a registered case: add --confirmed-at to register them")
     try:

@@ -67,37 +67,72 @@ class CaseInput:
 def register_case(*, actor: User, person_id: str, data: CaseInput) -> Case:
     """A confirmed case by the person's ID (CCCD or phone); the raw ID is pseudonymised at once and
     kept only in the identity vault."""
+    area = _check_request(actor, data)
     if data.confirmed_at is None:
         raise TracingError("confirmed_at", "is required with person_id")
+    key = person_key(person_id)
+    home = _residences([key]).get(key)
+    _refuse_outside(actor, area, key, home)
     with transaction.atomic():
-        case = _save_case(actor, person_key(person_id), data, test=None)
+        case = _save_case(actor, area, key, replace(data, commune=data.commune or home), test=None)
         vault.remember(person_id)
     return case
 
 
 def promote_test(*, actor: User, source: str, test_event_id: str, data: CaseInput) -> Case:
-    """A positive test event becomes a case: confirmed when sampled, resident where tested."""
+    """A positive test event of the tracer's area becomes a case: confirmed when sampled, resident
+    where tested. A test that is absent or outside the area is "not found" alike."""
+    area = _check_request(actor, data)
+    missing = TracingError(
+        "test.event_id",
+        f"không tìm thấy xét nghiệm '{test_event_id}' của nguồn '{source}' trong địa bàn của bạn",
+        status=404,
+    )
     source_id = Source.objects.filter(name=source).values_list("pk", flat=True).first()
     # By the dedupe key: on PostgreSQL a filter on the pair alone would read every month's partition.
     found = partitions.by_source_event(TestResult, source_id, test_event_id) if source_id else None
-    test = found.select_related("commune").first() if found is not None else None
-    if test is None:
-        raise TracingError("test_event_id", f"no test '{test_event_id}' from source '{source}'", status=404)
+    test = found.select_related("commune", "source").first() if found is not None else None
+    if test is None or not area.contains(test.commune):
+        raise missing
     if test.result != "positive":
-        raise TracingError("test_event_id", f"the test's result is '{test.result}', not positive")
+        raise TracingError("test.event_id", f"the test's result is '{test.result}', not positive")
+    key = bytes(test.person_key)
+    _refuse_outside(actor, area, key, None, missing)
     data = replace(data, confirmed_at=data.confirmed_at or test.at, commune=data.commune or test.commune)
-    return _save_case(actor, bytes(test.person_key), data, test=test)
+    return _save_case(actor, area, key, data, test=test)
 
 
-def _save_case(actor: User, key: bytes, data: CaseInput, test: TestResult | None) -> Case:
+def _check_request(actor: User, data: CaseInput) -> Area:
+    """The role, the area and the request's own fields, before anything is read: what the caller
+    learns must not depend on what exists outside their area."""
     area = require_tracer(actor)
-    if data.confirmed_at is None:
-        raise TracingError("confirmed_at", "is required")
+    if data.commune is not None and not area.contains(data.commune):
+        raise PermissionError(f"the case's commune {data.commune.ref} is outside your area")
+    if data.confirmed_at is not None:
+        _window(data)
+    return area
+
+
+def _refuse_outside(
+    actor: User, area: Area, key: bytes, home: Unit | None, missing: TracingError | None = None
+) -> None:
+    """409 for a case the tracer may see. A person of another area (their case, or their latest
+    declared home, lies outside it) is "not found", the same answer whichever it is; the probe stays
+    in the audit log."""
+    case = Case.objects.select_related("commune").filter(person_key=key).first()
+    if case is not None and (area.everything or (case.commune and area.contains(case.commune))):
+        raise TracingError(None, f"this person is already case #{case.pk}", status=409)
+    if case is not None or (home is not None and not area.contains(home)):
+        audit(actor, "tracing.case.refused", "", person=short(key))
+        raise missing or TracingError(
+            "person_id", "không tìm thấy người này trong địa bàn của bạn", status=404
+        )
+
+
+def _save_case(actor: User, area: Area, key: bytes, data: CaseInput, test: TestResult | None) -> Case:
+    assert data.confirmed_at is not None
     start, end = _window(data)
-    commune = data.commune or _residences([key]).get(key)
-    if commune is not None and not area.contains(commune):
-        raise PermissionError(f"the case's commune {commune.ref} is outside your area")
-    if commune is None and not area.everything:
+    if data.commune is None and not area.everything:
         raise TracingError("commune", "is unknown for this person; say where the case lives")
     case = Case(
         person_key=key,
@@ -105,7 +140,7 @@ def _save_case(actor: User, key: bytes, data: CaseInput, test: TestResult | None
         onset_at=data.onset_at,
         window_start=start,
         window_end=end,
-        commune=commune,
+        commune=data.commune,
         note=data.note,
         created_by=actor,
         test_source=test.source.name if test else "",
@@ -115,10 +150,17 @@ def _save_case(actor: User, key: bytes, data: CaseInput, test: TestResult | None
         with transaction.atomic():
             case.save()
     except IntegrityError:
-        existing = Case.objects.get(person_key=key)
-        raise TracingError(None, f"this person is already case #{existing.pk}", status=409) from None
+        # Registered meanwhile: answer as if the case had been there when we looked.
+        _refuse_outside(actor, area, key, None)
+        raise
     audit(actor, "tracing.case.create", f"case:{case.pk}", person=short(key), window=_span(start, end))
     return case
+
+
+def find_case(user: User, person_id: str) -> Case | None:
+    """This person's case if the tracer's area holds it; None otherwise, whether or not they are a
+    case elsewhere."""
+    return visible_cases(user).filter(person_key=person_key(person_id)).first()
 
 
 def _window(data: CaseInput) -> tuple[datetime, datetime | None]:
