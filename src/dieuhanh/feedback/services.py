@@ -347,9 +347,10 @@ def submit(
 
 
 def track(code: str) -> Feedback:
-    found = (
-        Feedback.objects.select_related("category", "unit", "place_unit").filter(code=code.upper()).first()
-    )
+    found = None
+    if _found(code):
+        items = Feedback.objects.select_related("category", "unit", "place_unit")
+        found = items.filter(code=code.upper()).first()
     if found is None:
         raise FeedbackError("code", f"không có phản ánh mã '{code[:20]}'", status=404)
     return found
