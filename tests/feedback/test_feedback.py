@@ -317,3 +317,21 @@ def test_the_demo_reports_go_through_the_real_verbs(world, categories):
     assert sorted(late) == ["01", "79"]
     html = Client().get("/phan-anh/cong-khai/").content.decode()
     assert "Phường đã thay bóng đèn" in html and "Đã vá ổ gà" in html
+
+
+def test_the_unit_opens_the_photos_and_the_neighbour_cannot(world, categories, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    code = post(report(), photos=[("a.jpg", JPEG), ("b.png", PNG)]).json()["code"]
+    mine = world.operator_a.client()
+    first, second = mine.get(f"{URL}/{code}/photos/1"), mine.get(f"{URL}/{code}/photos/2")
+    assert (first.status_code, first["Content-Type"], b"".join(first.streaming_content)) == (
+        200,
+        "image/jpeg",
+        JPEG,
+    )
+    assert (second["Content-Type"], b"".join(second.streaming_content)) == ("image/png", PNG)
+    assert "no-store" in first["Cache-Control"]
+    for number in (0, 3, 2**63):
+        assert mine.get(f"{URL}/{code}/photos/{number}").status_code == 404
+    assert world.operator_b.client().get(f"{URL}/{code}/photos/1").status_code == 404
+    assert Client().get(f"{URL}/{code}/photos/1").status_code == 401

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.db.models import Count
-from django.http import HttpRequest
+from django.http import FileResponse, HttpRequest
 from django.utils import timezone
 from ninja import File, Form, Query, Router, Schema, Status
 from ninja.files import UploadedFile
@@ -244,6 +244,20 @@ def _queue_item(item: Feedback, now: datetime) -> dict:
 def get_item(request: HttpRequest, code: str):
     item = services.item_for(caller(request), code)
     return _queue_item(item, timezone.now())
+
+
+@router.get(
+    "/feedback/{code}/photos/{number}",
+    summary="A photo of a report in your area (1 to 3, in the order sent)",
+    openapi_extra={"responses": {200: {"content": {"image/jpeg": {}, "image/png": {}}}}},
+)
+@area_aware
+def get_photo(request: HttpRequest, code: str, number: int) -> FileResponse:
+    photo = services.photo_of(services.item_for(caller(request), code), number)
+    response = FileResponse(photo.file.open("rb"), content_type=photo.content_type)
+    # Photos may show faces and house numbers: never kept by shared caches.
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
 @router.post(

@@ -423,6 +423,16 @@ def item_for(user: User, code: str) -> Feedback:
     return found
 
 
+def photo_of(item: Feedback, number: int) -> Photo:
+    """The item's photo by its place in the report (1 to 3), in the order it was sent."""
+    found = None
+    if 1 <= number <= MAX_PHOTOS:  # bounded before it becomes an OFFSET
+        found = next(iter(item.photos.order_by("id")[number - 1 : number]), None)
+    if found is None:
+        raise FeedbackError("number", f"phản ánh {item.code} không có ảnh số {number}", status=404)
+    return found
+
+
 def _locked(actor: User, item: Feedback) -> Feedback:
     """The item, locked, if the actor may act on it where it is now (a forward may have moved it)."""
     found = Feedback.objects.select_for_update().select_related("category", "unit").get(pk=item.pk)
