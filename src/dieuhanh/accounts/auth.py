@@ -15,10 +15,16 @@ class BearerToken(HttpBearer):
 
 
 class Session(SessionAuth):
-    """Only when no Authorization header was sent, so a bad token is never rescued by a cookie."""
+    """Only when no Authorization header was sent, so a bad token is never rescued by a cookie.
+
+    The CSRF check runs only for a signed-in session: a request with no credentials at all is 401 (what
+    the README promises), not "CSRF failed", and a session's POST without its CSRF token stays 403."""
 
     def __call__(self, request: HttpRequest):
         if request.headers.get("Authorization"):
+            return None
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated:
             return None
         return super().__call__(request)
 
