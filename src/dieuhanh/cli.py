@@ -148,6 +148,25 @@ def users_create(
     console.print(f"Đã tạo người dùng {user.username} với {len(grants)} quyền.")
 
 
+@users_app.command("unlock")
+def users_unlock(
+    name: str = typer.Argument("", help="the user name locked out after failed logins"),
+    client: str = typer.Option("", "--client", help="instead, a client IP address locked out"),
+) -> None:
+    """End a failed-login lock (of user NAME, or of a client address) before its time; audited."""
+    _django()
+    from dieuhanh.accounts.lockout import unlock
+    from dieuhanh.accounts.models import LoginThrottle
+
+    if bool(name) == bool(client):
+        raise fail("cho tên người dùng NAME hoặc --client ĐỊA_CHỈ_IP (một trong hai)")
+    scope, key = (LoginThrottle.Scope.CLIENT, client) if client else (LoginThrottle.Scope.ACCOUNT, name)
+    if unlock(actor=None, scope=scope, key=key):
+        console.print(f"Đã mở khóa đăng nhập cho {key}.")
+    else:
+        console.print(f"{key} không bị khóa đăng nhập; số lần sai (nếu có) đã được xóa.")
+
+
 @token_app.command("create")
 def token_create(
     name: str, label: str = typer.Option("cli", "--label", help="what the token is for")

@@ -1,7 +1,14 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
-from dieuhanh.accounts.models import ApiToken, AuditEntry, Grant, User
+from dieuhanh.accounts.forms import AdminLoginForm
+from dieuhanh.accounts.lockout import unlock
+from dieuhanh.accounts.models import ApiToken, AuditEntry, Grant, LoginThrottle, User
+
+# The admin site's own login is held to the same failed-login lockout as the pages' (accounts.lockout).
+admin.site.login_form = AdminLoginForm
 
 
 class GrantInline(admin.TabularInline):
@@ -34,3 +41,31 @@ class AuditEntryAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(LoginThrottle)
+class LoginThrottleAdmin(admin.ModelAdmin):
+    """Failed-login counters of the last quarter of an hour; an admin ends a lock with the action."""
+
+    list_display = ["scope", "key", "failures", "window_start", "locked_until"]
+    list_filter = ["scope"]
+    search_fields = ["key"]
+    actions = ["unlock_selected"]
+
+    @admin.action(description=_("Unlock the selected accounts and addresses"))
+    def unlock_selected(self, request, queryset):
+        unlocked = sum(unlock(actor=request.user, scope=row.scope, key=row.key) for row in queryset)
+        self.message_user(
+            request,
+            ngettext("%(n)d lock ended.", "%(n)d locks ended.", unlocked) % {"n": unlocked},
+            messages.SUCCESS,
+        )
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # through the audited action only

@@ -95,3 +95,28 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor_name} {self.action} {self.target}"
+
+
+class LoginThrottle(models.Model):
+    """Failed logins of one account name or one client address in the current window (accounts.lockout).
+
+    Keyed by the name as typed, whether or not such a user exists, so that a lockout never tells which
+    accounts exist. Rows live only while a window or a lock is running."""
+
+    class Scope(models.TextChoices):
+        ACCOUNT = "account", _("Account")
+        CLIENT = "client", _("Client address")
+
+    scope = models.CharField(max_length=10, choices=Scope.choices)
+    key = models.CharField(max_length=150, help_text="the user name as typed, or the client's IP address")
+    failures = models.PositiveIntegerField(default=0)
+    window_start = models.DateTimeField()
+    locked_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["scope", "key"], name="login_throttle_once")]
+        verbose_name = _("failed login counter")
+        verbose_name_plural = _("failed login counters")
+
+    def __str__(self) -> str:
+        return f"{self.get_scope_display()} {self.key}: {self.failures}"

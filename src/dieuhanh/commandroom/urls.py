@@ -2,14 +2,16 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 from django.views.i18n import set_language
 
+from dieuhanh.accounts.forms import LoginForm
 from dieuhanh.commandroom import directive_views, entry_views, report_views, room_views, tracing_views, views
 from dieuhanh.units.scoping import public
 
+# Held to the failed-login lockout (accounts.lockout), as the admin site's login is.
+login = auth_views.LoginView.as_view(template_name="commandroom/login.html", authentication_form=LoginForm)
+
 urlpatterns = [
     path("", views.home, name="home"),
-    path(
-        "login/", public(auth_views.LoginView.as_view(template_name="commandroom/login.html")), name="login"
-    ),
+    path("login/", public(login), name="login"),
     path("logout/", public(auth_views.LogoutView.as_view()), name="logout"),
     path("language/", public(set_language), name="set-language"),
     path("room/", room_views.room_page, name="room"),

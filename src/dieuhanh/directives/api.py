@@ -17,6 +17,7 @@ from dieuhanh.directives import services
 from dieuhanh.directives.contact_lists import send_contact_lists
 from dieuhanh.directives.models import Delivery, Directive, UnitGroup
 from dieuhanh.directives.present import (
+    XLSX_TYPE,
     attachment_out,
     deliveries_out,
     delivery_out,
@@ -272,7 +273,7 @@ def get_pending(request: HttpRequest, directive_id: int):
 @router.get(
     "/directives/{directive_id}/status.xlsx",
     summary="The status per unit as an Excel file",
-    openapi_extra={"responses": {200: {"content": {"application/vnd.ms-excel": {}}}}},
+    openapi_extra={"responses": {200: {"content": {XLSX_TYPE: {}}}}},
 )
 @area_aware
 def get_status_xlsx(request: HttpRequest, directive_id: int) -> HttpResponse:

@@ -15,6 +15,7 @@ from openpyxl.styles import Font
 
 from dieuhanh.directives import services
 from dieuhanh.directives.models import Attachment, Delivery, Directive, Response, Revision
+from dieuhanh.sheets import append_row
 from dieuhanh.units.scoping import Area
 from dieuhanh.vnformat import short_datetime
 
@@ -184,11 +185,13 @@ def status_xlsx(directive: Directive, area: Area) -> tuple[bytes, str]:
     book = Workbook()
     sheet = book.active
     sheet.title = "Tình hình thực hiện"
-    sheet.append([f"{directive.number} {directive.title}".strip()])
+    append_row(sheet, [f"{directive.number} {directive.title}".strip()])
     sheet["A1"].font = Font(bold=True, size=13)
     keys = [q["key"] for q in directive.form if q.get("type") == "number"]
     labels = [q["label"] for q in directive.form if q.get("type") == "number"]
-    sheet.append(["Mã đơn vị", "Đơn vị", "Trạng thái", "Đã nhận lúc", "Người nhận", "Báo cáo lúc", *labels])
+    append_row(
+        sheet, ["Mã đơn vị", "Đơn vị", "Trạng thái", "Đã nhận lúc", "Người nhận", "Báo cáo lúc", *labels]
+    )
     for cell in sheet[2]:
         cell.font = Font(bold=True)
     deliveries = (
@@ -200,7 +203,8 @@ def status_xlsx(directive: Directive, area: Area) -> tuple[bytes, str]:
     latest = _latest_figures(directive)
     for d in deliveries:
         figures = latest.get(d.pk, {})
-        sheet.append(
+        append_row(
+            sheet,
             [
                 d.unit.ref,
                 d.unit.name,
@@ -209,7 +213,7 @@ def status_xlsx(directive: Directive, area: Area) -> tuple[bytes, str]:
                 _name(d.acknowledged_by),
                 _local(d.responded_at),
                 *[figures.get(k) for k in keys],
-            ]
+            ],
         )
     out = io.BytesIO()
     book.save(out)

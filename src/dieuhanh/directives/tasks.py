@@ -38,6 +38,7 @@ from dieuhanh.accounts.models import User
 from dieuhanh.accounts.services import audit
 from dieuhanh.directives.models import Directive, Task, TaskProgress, TaskStatus
 from dieuhanh.directives.services import DirectiveError, issuing_area, own_units, visible_directives
+from dieuhanh.sheets import append_row
 from dieuhanh.units.models import Unit
 from dieuhanh.units.scoping import Area
 from dieuhanh.vnformat import VN_TZ, short_date
@@ -543,14 +544,14 @@ def export_xlsx(tasks: Iterable[Task], title: str) -> bytes:
     sheet = book.active
     assert sheet is not None
     sheet.title = "Nhiệm vụ"
-    sheet.append([title])
+    append_row(sheet, [title])
     sheet["A1"].font = Font(bold=True, size=13)
-    sheet.append(list(EXPORT_HEADERS))
+    append_row(sheet, EXPORT_HEADERS)
     for cell in sheet[2]:
         cell.font = Font(bold=True)
     today = vn_today()
     for n, task in enumerate(tasks, start=1):
-        sheet.append(_export_row(n, task, today))
+        append_row(sheet, _export_row(n, task, today))
     for letter, width in zip("ABCDEFGH", (6, 70, 30, 30, 40, 12, 16, 12), strict=True):
         sheet.column_dimensions[letter].width = width
     out = io.BytesIO()

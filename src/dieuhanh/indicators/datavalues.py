@@ -23,6 +23,7 @@ from dieuhanh.accounts.models import User
 from dieuhanh.accounts.services import audit
 from dieuhanh.indicators.models import DataElement, DataValue, DataValueAudit, Status
 from dieuhanh.indicators.periods import Period, PeriodError, parse
+from dieuhanh.sheets import csv_cell
 from dieuhanh.units.models import Unit
 from dieuhanh.units.scoping import Area
 
@@ -372,7 +373,7 @@ def rows_as_csv(rows: list[dict[str, Any]]) -> str:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=[*FIELDS, "storedBy", "lastUpdated"], lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({k: csv_cell(v) for k, v in r.items()} for r in rows)
     return out.getvalue()
 
 

@@ -15,6 +15,7 @@ from openpyxl.utils.exceptions import InvalidFileException
 
 from dieuhanh.indicators.models import DataElement, DataSet, DataValue
 from dieuhanh.indicators.periods import parse
+from dieuhanh.sheets import append_row
 from dieuhanh.units.models import Unit
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -43,17 +44,19 @@ def template(data_set: DataSet, unit: Unit, period: str) -> bytes:
     assert sheet is not None
     sheet.title = "Biểu mẫu"
     current = parse(period)
-    sheet.append([f"{data_set.name}"])
-    sheet.append(["Mã biểu", data_set.code])
-    sheet.append(["Đơn vị", unit.ref, unit.name])
-    sheet.append(["Kỳ báo cáo", current.id, current.label()])
-    sheet.append(
-        ["Điền cột Giá trị (số, dấu chấm thập phân); đánh x ở cột Ước tính cho số ước; để trống để xoá."]
+    append_row(sheet, [data_set.name])
+    append_row(sheet, ["Mã biểu", data_set.code])
+    append_row(sheet, ["Đơn vị", unit.ref, unit.name])
+    append_row(sheet, ["Kỳ báo cáo", current.id, current.label()])
+    append_row(
+        sheet,
+        ["Điền cột Giá trị (số, dấu chấm thập phân); đánh x ở cột Ước tính cho số ước; để trống để xoá."],
     )
-    sheet.append(list(COLUMNS))
+    append_row(sheet, list(COLUMNS))
     for row in form_rows(data_set, unit, current.id):
         now = row.stored
-        sheet.append(
+        append_row(
+            sheet,
             [
                 row.element.code,
                 row.element.name,
@@ -64,7 +67,7 @@ def template(data_set: DataSet, unit: Unit, period: str) -> bytes:
                 now.comment if now else None,
                 row.previous,
                 row.last_year,
-            ]
+            ],
         )
     _style(sheet)
     out = io.BytesIO()
