@@ -545,4 +545,4 @@ def test_an_admin_sets_a_target_that_a_leader_reads(world, telecom, admin):
     response = c.post("/api/v1/targets", target, content_type="application/json")
     assert response.status_code == 201, response.content
     listed = world.leader.client().get("/api/v1/targets").json()
-    assert listed == [{**target, "comment": ""}]
+    assert listed == [{**target, "comment": "", "owner_unit": "VN-2025:VN"}]

@@ -44,7 +44,17 @@ XLSX_BODY = {
 
 def _admin(user: User) -> None:
     if not user.area("admin").prefixes and not user.area("admin").everything:
-        raise PermissionError("managing indicator metadata needs the admin role")
+        raise PermissionError("Quản lý danh mục chỉ tiêu cần vai trò quản trị (admin).")
+
+
+OWNER_DOC = (
+    "EDITION:CODE of the unit that owns it (its admins and those above change it); by default the "
+    "nation for a national admin, else your admin unit. Ownership moves only upwards."
+)
+
+
+def _owner(user: User, ref: str | None) -> Unit | None:
+    return _unit(user, ref) if ref else None
 
 
 def _unit(user: User, ref: str) -> Unit:
@@ -82,16 +92,21 @@ class DataElementIn(Schema):
     period_type: Literal["daily", "weekly", "monthly", "quarterly", "sixmonthly", "yearly"] = "monthly"
     options: list[OptionIn] = []
     description: str = ""
+    owner_unit: str | None = Field(None, description=OWNER_DOC)
 
 
 class DataElementOut(DataElementIn):
-    pass
+    owner_unit: str | None = Field(None, description="EDITION:CODE of the unit that owns it")
+
+    @staticmethod
+    def resolve_owner_unit(obj: DataElement) -> str:
+        return obj.owner_unit.ref
 
 
 @router.get("/dataelements", response=list[DataElementOut], summary="Data elements")
 @area_aware  # metadata only
 def list_data_elements(request: HttpRequest):
-    return list(DataElement.objects.all())
+    return list(DataElement.objects.select_related("owner_unit"))
 
 
 @router.post(
@@ -99,9 +114,11 @@ def list_data_elements(request: HttpRequest):
 )
 @area_aware
 def post_data_element(request: HttpRequest, body: DataElementIn):
+    """Only an admin of the element's owner unit (or above it) changes an existing element."""
     user = caller(request)
     _admin(user)
-    return Status(201, services.save_data_element(actor=user, **body.dict()))
+    fields = {**body.dict(), "owner_unit": _owner(user, body.owner_unit)}
+    return Status(201, services.save_data_element(actor=user, **fields))
 
 
 class IndicatorIn(Schema):
@@ -112,20 +129,32 @@ class IndicatorIn(Schema):
     unit: str = ""
     decimals: int = Field(2, ge=0, le=6)
     description: str = ""
+    owner_unit: str | None = Field(None, description=OWNER_DOC)
 
 
-@router.get("/indicators", response=list[IndicatorIn], summary="Indicators and their formulas")
+class IndicatorOut(IndicatorIn):
+    owner_unit: str | None = Field(None, description="EDITION:CODE of the unit that owns it")
+
+    @staticmethod
+    def resolve_owner_unit(obj: Indicator) -> str:
+        return obj.owner_unit.ref
+
+
+@router.get("/indicators", response=list[IndicatorOut], summary="Indicators and their formulas")
 @area_aware  # metadata only
 def list_indicators(request: HttpRequest):
-    return list(Indicator.objects.all())
+    return list(Indicator.objects.select_related("owner_unit"))
 
 
-@router.post("/indicators", response={201: IndicatorIn}, summary="Create or update an indicator (admin)")
+@router.post("/indicators", response={201: IndicatorOut}, summary="Create or update an indicator (admin)")
 @area_aware
 def post_indicator(request: HttpRequest, body: IndicatorIn):
+    """Only an admin of the indicator's owner unit (or above it) changes an existing indicator; its
+    formula reads only elements and indicators owned at its owner unit or above."""
     user = caller(request)
     _admin(user)
-    return Status(201, services.save_indicator(actor=user, **body.dict()))
+    fields = {**body.dict(), "owner_unit": _owner(user, body.owner_unit)}
+    return Status(201, services.save_indicator(actor=user, **fields))
 
 
 class TargetIn(Schema):
@@ -134,12 +163,19 @@ class TargetIn(Schema):
     period: str
     value: float
     comment: str = ""
+    owner_unit: str | None = Field(None, description=OWNER_DOC)
 
 
-@router.get("/targets", response=list[TargetIn], summary="Targets inside your area")
+class TargetOut(TargetIn):
+    owner_unit: str | None = Field(None, description="EDITION:CODE of the unit that owns it")
+
+
+@router.get("/targets", response=list[TargetOut], summary="Targets inside your area")
 @area_aware
 def list_targets(request: HttpRequest, indicator: str | None = None):
-    rows: QuerySet[Target] = Target.objects.visible_to(caller(request)).select_related("indicator", "unit")
+    rows: QuerySet[Target] = Target.objects.visible_to(caller(request)).select_related(
+        "indicator", "unit", "owner_unit"
+    )
     if indicator:
         rows = rows.filter(indicator__code=indicator)
     return [
@@ -149,21 +185,28 @@ def list_targets(request: HttpRequest, indicator: str | None = None):
             "period": t.period,
             "value": t.value,
             "comment": t.comment,
+            "owner_unit": t.owner_unit.ref,
         }
         for t in rows.order_by("indicator__code", "period")
     ]
 
 
 @router.post(
-    "/targets", response={201: TargetIn}, summary="Set a target of an indicator for a unit and period (admin)"
+    "/targets",
+    response={201: TargetOut},
+    summary="Set a target of an indicator for a unit and period (admin)",
 )
 @area_aware
 def post_target(request: HttpRequest, body: TargetIn):
+    """For a unit inside your admin grants; a target owned above your admin unit is not yours to change."""
     user = caller(request)
     _admin(user)
     unit = _unit(user, body.unit)
-    target = services.save_target(actor=user, **{**body.dict(), "unit": unit})
-    return Status(201, {**body.dict(), "unit": unit.ref, "period": target.period})
+    fields = {**body.dict(), "unit": unit, "owner_unit": _owner(user, body.owner_unit)}
+    target = services.save_target(actor=user, **fields)
+    return Status(
+        201, {**body.dict(), "unit": unit.ref, "period": target.period, "owner_unit": target.owner_unit.ref}
+    )
 
 
 class DataSetOut(Schema):
@@ -174,6 +217,7 @@ class DataSetOut(Schema):
     unit_kind: str
     due_day: int
     elements: list[str]
+    owner_unit: str
 
 
 @router.get("/datasets", response=list[DataSetOut], summary="Data sets: what each kind of unit reports")
@@ -181,10 +225,11 @@ class DataSetOut(Schema):
 def list_data_sets(request: HttpRequest):
     return [
         {
-            **{f: getattr(d, f) for f in DataSetOut.model_fields if f != "elements"},
+            **{f: getattr(d, f) for f in DataSetOut.model_fields if f not in ("elements", "owner_unit")},
             "elements": [e.code for e in d.elements.all()],
+            "owner_unit": d.owner_unit.ref,
         }
-        for d in DataSet.objects.prefetch_related("elements")
+        for d in DataSet.objects.prefetch_related("elements").select_related("owner_unit")
     ]
 
 

@@ -26,18 +26,9 @@ from dieuhanh.units.models import Unit
 from dieuhanh.units.scoping import Area
 
 SHIPPED = Path(__file__).parent / "catalogs"
-ELEMENT_FIELDS = (
-    "name",
-    "name_en",
-    "unit",
-    "value_type",
-    "aggregation",
-    "period_type",
-    "options",
-    "description",
-)
-DATA_SET_FIELDS = ("name", "name_en", "period_type", "unit_kind", "due_day")
-INDICATOR_FIELDS = ("name", "name_en", "formula", "unit", "decimals", "description")
+ELEMENT_FIELDS = services.ELEMENT_FIELDS
+DATA_SET_FIELDS = services.DATA_SET_FIELDS
+INDICATOR_FIELDS = services.INDICATOR_FIELDS
 
 
 class CatalogError(ValueError):
@@ -72,16 +63,21 @@ def read(name_or_path: str) -> dict[str, Any]:
 
 @transaction.atomic
 def load(name_or_path: str, *, actor: User | None, with_seed_values: bool = False) -> LoadReport:
-    """Load a catalogue; all of it or, on an error, none of it."""
+    """Load a catalogue; all of it or, on an error, none of it. A catalogue is the nation's: what it
+    loads is owned by the nation, also an item of its code a lower unit had made (taken over)."""
     document = read(name_or_path)
     report = LoadReport()
-    for item in document.get("data_elements", []):
-        _element(item, actor, report)
-    for item in document.get("data_sets", []):
-        _data_set(item, actor, report)
-    _indicators(document.get("indicators", []), actor, report)
-    for item in document.get("targets", []):
-        _target(item, actor, report)
+    nation = services.national_owner()
+    try:
+        for item in document.get("data_elements", []):
+            _element(item, actor, report, nation)
+        for item in document.get("data_sets", []):
+            _data_set(item, actor, report, nation)
+        _indicators(document.get("indicators", []), actor, report, nation)
+        for item in document.get("targets", []):
+            _target(item, actor, report, nation)
+    except services.IndicatorError as exc:
+        raise CatalogError(str(exc)) from None
     if with_seed_values:
         report.values = import_values(
             document.get("seed_values", []), actor=actor, area=Area(True, frozenset())
@@ -92,36 +88,42 @@ def load(name_or_path: str, *, actor: User | None, with_seed_values: bool = Fals
     return report
 
 
-def _same(found: Any, item: dict[str, Any], fields: tuple[str, ...]) -> bool:
-    return found is not None and all(getattr(found, f) == item[f] for f in fields if f in item)
+def _same(found: Any, item: dict[str, Any], fields: tuple[str, ...], owner: Unit) -> bool:
+    return (
+        found is not None
+        and found.owner_unit_id == owner.pk
+        and all(getattr(found, f) == item[f] for f in fields if f in item)
+    )
 
 
-def _element(item: dict[str, Any], actor: User | None, report: LoadReport) -> None:
+def _element(item: dict[str, Any], actor: User | None, report: LoadReport, owner: Unit) -> None:
     found = DataElement.objects.filter(code=item["code"]).first()
-    if _same(found, item, ELEMENT_FIELDS):
+    if _same(found, item, ELEMENT_FIELDS, owner):
         report.counts[("data element", "unchanged")] += 1
         return
     fields = {f: item[f] for f in ELEMENT_FIELDS if f in item and f != "name"}
-    services.save_data_element(actor=actor, code=item["code"], name=item["name"], **fields)
+    services.save_data_element(actor=actor, code=item["code"], name=item["name"], owner_unit=owner, **fields)
     report.counts[("data element", "updated" if found else "created")] += 1
 
 
-def _data_set(item: dict[str, Any], actor: User | None, report: LoadReport) -> None:
+def _data_set(item: dict[str, Any], actor: User | None, report: LoadReport, owner: Unit) -> None:
     found = DataSet.objects.filter(code=item["code"]).first()
     elements = item.get("elements", [])
     if (
-        _same(found, item, DATA_SET_FIELDS)
+        _same(found, item, DATA_SET_FIELDS, owner)
         and found
         and sorted(found.elements.values_list("code", flat=True)) == sorted(elements)
     ):
         report.counts[("data set", "unchanged")] += 1
         return
     fields = {f: item[f] for f in DATA_SET_FIELDS if f in item and f != "name"}
-    services.save_data_set(actor=actor, code=item["code"], name=item["name"], elements=elements, **fields)
+    services.save_data_set(
+        actor=actor, code=item["code"], name=item["name"], elements=elements, owner_unit=owner, **fields
+    )
     report.counts[("data set", "updated" if found else "created")] += 1
 
 
-def _indicators(items: list[dict[str, Any]], actor: User | None, report: LoadReport) -> None:
+def _indicators(items: list[dict[str, Any]], actor: User | None, report: LoadReport, owner: Unit) -> None:
     """Indicators may use each other: save those whose references exist, until all are saved."""
     waiting = list(items)
     while waiting:
@@ -132,7 +134,7 @@ def _indicators(items: list[dict[str, Any]], actor: User | None, report: LoadRep
             except FormulaError:
                 later.append(item)
                 continue
-            _indicator(item, actor, report)
+            _indicator(item, actor, report, owner)
         if len(later) == len(waiting):
             code = later[0]["code"]
             raise CatalogError(f"indicator '{code}': {_formula_problem(later[0]['formula'])}")
@@ -147,25 +149,35 @@ def _formula_problem(text: str) -> str:
     return "refers to an indicator that cannot be loaded"
 
 
-def _indicator(item: dict[str, Any], actor: User | None, report: LoadReport) -> None:
+def _indicator(item: dict[str, Any], actor: User | None, report: LoadReport, owner: Unit) -> None:
     found = Indicator.objects.filter(code=item["code"]).first()
-    if _same(found, item, INDICATOR_FIELDS):
+    if _same(found, item, INDICATOR_FIELDS, owner):
         report.counts[("indicator", "unchanged")] += 1
         return
     fields = {f: item[f] for f in INDICATOR_FIELDS if f in item and f not in ("name", "formula")}
     services.save_indicator(
-        actor=actor, code=item["code"], name=item["name"], formula=item["formula"], **fields
+        actor=actor,
+        code=item["code"],
+        name=item["name"],
+        formula=item["formula"],
+        owner_unit=owner,
+        **fields,
     )
     report.counts[("indicator", "updated" if found else "created")] += 1
 
 
-def _target(item: dict[str, Any], actor: User | None, report: LoadReport) -> None:
+def _target(item: dict[str, Any], actor: User | None, report: LoadReport, owner: Unit) -> None:
     edition, _, code = item["unit"].partition(":")
     unit = Unit.objects.filter(edition_id=edition, code=code).first()
     if unit is None:
         raise CatalogError(f"target of '{item['indicator']}': no unit '{item['unit']}'")
     found = Target.objects.filter(indicator__code=item["indicator"], unit=unit, period=item["period"]).first()
-    if found is not None and found.value == item["value"] and found.comment == item.get("comment", ""):
+    if (
+        found is not None
+        and found.value == item["value"]
+        and found.comment == item.get("comment", "")
+        and found.owner_unit_id == owner.pk
+    ):
         report.counts[("target", "unchanged")] += 1
         return
     services.save_target(
@@ -175,5 +187,6 @@ def _target(item: dict[str, Any], actor: User | None, report: LoadReport) -> Non
         period=item["period"],
         value=item["value"],
         comment=item.get("comment", ""),
+        owner_unit=owner,
     )
     report.counts[("target", "updated" if found else "created")] += 1

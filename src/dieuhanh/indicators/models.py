@@ -12,6 +12,12 @@ from dieuhanh.units.models import Unit
 from dieuhanh.units.scoping import AreaQuerySet
 
 CODE_HELP = "lower-case letters, digits and _ (used in formulas as #{code})"
+OWNER_HELP = "the unit whose admins (and those above it) may change or delete this; the nation's by default"
+
+
+def owner_field() -> models.ForeignKey[Unit, Unit]:
+    """Metadata belongs to a unit: a ward's admin must not rewrite what the nation reads."""
+    return models.ForeignKey(Unit, on_delete=models.PROTECT, related_name="+", help_text=OWNER_HELP)
 
 
 class Aggregation(models.TextChoices):
@@ -52,6 +58,7 @@ class DataElement(models.Model):
         default=list, blank=True, help_text='disaggregation options: [{"code": "viettel", "name": "Viettel"}]'
     )
     description = models.TextField(blank=True)
+    owner_unit = owner_field()
 
     class Meta:
         ordering = ["code"]
@@ -73,6 +80,7 @@ class DataSet(models.Model):
     unit_kind = models.CharField(max_length=20, help_text="nation, province, district or commune")
     due_day = models.PositiveSmallIntegerField(default=15, help_text="days after the period's end")
     elements = models.ManyToManyField(DataElement, related_name="data_sets")
+    owner_unit = owner_field()
 
     class Meta:
         ordering = ["code"]
@@ -158,6 +166,7 @@ class Indicator(models.Model):
     unit = models.CharField(max_length=40, blank=True)
     decimals = models.PositiveSmallIntegerField(default=2)
     description = models.TextField(blank=True)
+    owner_unit = owner_field()
 
     class Meta:
         ordering = ["code"]
@@ -178,6 +187,7 @@ class Target(models.Model):
     period = models.CharField(max_length=12)
     value = models.FloatField()
     comment = models.TextField(blank=True)
+    owner_unit = owner_field()
 
     objects = TargetQuerySet.as_manager()
 

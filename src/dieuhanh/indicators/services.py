@@ -8,13 +8,14 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Min, Q
+from django.db.models import Min, Model, Q
 
 from dieuhanh.accounts.models import Role, User
 from dieuhanh.accounts.services import audit
 from dieuhanh.indicators import analytics
 from dieuhanh.indicators.analytics import AnalyticsError, check_formula
-from dieuhanh.indicators.formula import FormulaError
+from dieuhanh.indicators.formula import FormulaError, refs
+from dieuhanh.indicators.formula import parse as parse_formula
 from dieuhanh.indicators.models import (
     Aggregation,
     DataElement,
@@ -36,6 +37,7 @@ class IndicatorError(ValueError):
     def __init__(self, field: str, message: str, status: int = 422) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
+        self.message = message
         self.status = status
 
 
@@ -52,9 +54,155 @@ def _choice(field: str, value: str, choices: list[str]) -> str:
     return value
 
 
+# Who owns metadata
+#
+# Every piece of metadata (element, data set, indicator, target, report definition) belongs to a unit.
+# Only an admin whose admin grants cover that unit (the nation's admins cover all) changes or deletes
+# it; a lower admin may create metadata, owned by their own unit, but never overwrite what is owned
+# above or beside them. A system actor (None: the CLI, the demo, migrations) acts as the nation.
+# An owner moves only upwards (the nation taking over a province's element), and metadata reads only
+# metadata owned at its own unit or above it: else a ward's admin could change a national figure
+# through an element or indicator the national formula reads.
+
+NATIONAL_OWNER = "VN-2025:VN"
+
+
+def national_owner() -> Unit:
+    return Unit.objects.ref(NATIONAL_OWNER)
+
+
+def may_manage(actor: User | None, owner: Unit) -> bool:
+    return actor is None or actor.area(Role.ADMIN).contains(owner)
+
+
+def at_or_above(upper: Unit, lower: Unit) -> bool:
+    """`upper` is `lower` or one of its ancestors (the nation is above every unit of every map)."""
+    return Area.of(upper).contains(lower)
+
+
+def owner_of_change(
+    *,
+    actor: User | None,
+    what: str,
+    code: str,
+    current: Unit | None,
+    asked: Unit | None,
+    near: Unit | None = None,
+    field: str = "code",
+) -> Unit:
+    """The owner a create or update by `actor` leaves on the item, or IndicatorError: 403 for an item
+    or an owner the actor does not administer (saying nothing of who owns it), 422 for a move down."""
+    if current is not None and not may_manage(actor, current):
+        raise IndicatorError(
+            field,
+            f"bạn không được sửa {what} '{code}': chỉ quản trị viên của đơn vị sở hữu "
+            "hoặc của đơn vị cấp trên được sửa",
+            403,
+        )
+    if asked is None:
+        return current or _default_owner(actor, near)
+    if not may_manage(actor, asked):
+        raise IndicatorError("owner_unit", f"{asked.ref} nằm ngoài phạm vi quản trị của bạn", 403)
+    if current is not None and not at_or_above(asked, current):
+        raise IndicatorError(
+            "owner_unit", f"đơn vị sở hữu của {what} '{code}' chỉ được chuyển lên cấp trên, không xuống"
+        )
+    return asked
+
+
+def _default_owner(actor: User | None, near: Unit | None) -> Unit:
+    """The nation for a national admin; else the actor's admin unit (the highest one above `near`)."""
+    if actor is None or actor.area(Role.ADMIN).everything:
+        return national_owner()
+    units = [
+        g.unit for g in actor.held() if g.role == Role.ADMIN and (near is None or at_or_above(g.unit, near))
+    ]
+    if not units:
+        raise IndicatorError("owner_unit", "quản lý danh mục chỉ tiêu cần vai trò quản trị (admin)", 403)
+    if near is None and len(units) > 1:
+        raise IndicatorError(
+            "owner_unit", "bạn quản trị nhiều đơn vị: ghi rõ đơn vị sở hữu (owner_unit, EDITION:CODE)"
+        )
+    return min(units, key=lambda u: u.level)
+
+
+def check_reads(what: str, code: str, owner: Unit, reads: dict[str, Unit], field: str) -> None:
+    """Refuses metadata owned at `owner` that reads metadata (`reads`: name → its owner) owned below or
+    beside it."""
+    lower = sorted(name for name, by in reads.items() if not at_or_above(by, owner))
+    if lower:
+        raise IndicatorError(
+            field,
+            f"{what} '{code}' không được dùng {', '.join(lower)}: "
+            "chỉ được dùng danh mục của đơn vị sở hữu hoặc cấp trên",
+        )
+
+
+def audit_change(actor: User | None, kind: str, target: str, before: dict | None, after: dict | None) -> None:
+    """One audit row per change of metadata, with the state before and after; nothing changed, no row."""
+    if before == after:
+        return
+    action = "create" if before is None else "delete" if after is None else "update"
+    audit(actor, f"{kind}.{action}", target, before=before, after=after)
+
+
+ELEMENT_FIELDS = (
+    "name",
+    "name_en",
+    "unit",
+    "value_type",
+    "aggregation",
+    "period_type",
+    "options",
+    "description",
+)
+INDICATOR_FIELDS = ("name", "name_en", "formula", "unit", "decimals", "description")
+DATA_SET_FIELDS = ("name", "name_en", "period_type", "unit_kind", "due_day")
+
+
+def _state(item: Any, fields: tuple[str, ...]) -> dict[str, Any]:
+    return {f: getattr(item, f) for f in fields} | {"owner_unit": item.owner_unit.ref}
+
+
+def element_state(element: DataElement) -> dict[str, Any]:
+    return _state(element, ELEMENT_FIELDS)
+
+
+def indicator_state(indicator: Indicator) -> dict[str, Any]:
+    return _state(indicator, INDICATOR_FIELDS)
+
+
+def data_set_state(data_set: DataSet) -> dict[str, Any]:
+    return _state(data_set, DATA_SET_FIELDS) | {
+        "elements": sorted(data_set.elements.values_list("code", flat=True))
+    }
+
+
+def target_state(target: Target) -> dict[str, Any]:
+    return {"value": target.value, "comment": target.comment, "owner_unit": target.owner_unit.ref}
+
+
+def _target_key(target: Target) -> str:
+    return f"{target.indicator.code}@{target.unit.ref}/{target.period}"
+
+
+def _locked(model: type[Model], **key: Any) -> Any:
+    """The item as it is, locked until the change commits (not its owner unit's row)."""
+    rows = model._default_manager.select_for_update(of=("self",)).select_related("owner_unit")
+    return rows.filter(**key).first()
+
+
+def _apply(item: Any, values: dict[str, Any]) -> None:
+    for name, value in values.items():
+        item._meta.get_field(name)  # an unknown field is an error, as update_or_create made it
+        setattr(item, name, value)
+
+
 @transaction.atomic
-def save_data_element(*, actor: User | None, code: str, name: str, **fields: Any) -> DataElement:
-    """Create or update a data element by code."""
+def save_data_element(
+    *, actor: User | None, code: str, name: str, owner_unit: Unit | None = None, **fields: Any
+) -> DataElement:
+    """Create or update a data element by code (owner rules above)."""
     code = _code(code)
     if "aggregation" in fields:
         _choice("aggregation", fields["aggregation"], Aggregation.values)
@@ -62,13 +210,47 @@ def save_data_element(*, actor: User | None, code: str, name: str, **fields: Any
         _choice("value_type", fields["value_type"], ValueType.values)
     for option in fields.get("options") or []:
         _code(option.get("code", ""))
-    element, created = DataElement.objects.update_or_create(code=code, defaults={"name": name, **fields})
-    audit(actor, "dataelement.create" if created else "dataelement.update", code, **_plain(fields))
+    found = _locked(DataElement, code=code)
+    what = "chỉ tiêu dữ liệu"
+    owner = owner_of_change(
+        actor=actor, what=what, code=code, current=found and found.owner_unit, asked=owner_unit
+    )
+    # Formulas read #{code} as this element rather than as the indicator of that code: a new element
+    # must not take over what an indicator owned above it meant.
+    shadowed = Indicator.objects.filter(code=code).select_related("owner_unit").first()
+    if found is None and shadowed is not None and not at_or_above(owner, shadowed.owner_unit):
+        raise IndicatorError(
+            "code", f"không được dùng mã '{code}': đó là mã một chỉ tiêu của cấp trên, hãy chọn mã khác", 403
+        )
+    before = element_state(found) if found else None
+    element = found or DataElement(code=code)
+    _apply(element, {"name": name, **fields, "owner_unit": owner})
+    element.save()
+    audit_change(actor, "dataelement", code, before, element_state(element))
     return element
 
 
+def formula_reads(formula: str) -> dict[str, Unit]:
+    """The elements and indicators a formula reads, each with its owner (warehouse counts have none)."""
+    names = {ref.split(".")[0] for ref in refs(parse_formula(formula)) if not ref.startswith("ev.")}
+    owners = {
+        e.code: e.owner_unit for e in DataElement.objects.filter(code__in=names).select_related("owner_unit")
+    }
+    for i in Indicator.objects.filter(code__in=names - owners.keys()).select_related("owner_unit"):
+        owners[i.code] = i.owner_unit
+    return owners
+
+
 @transaction.atomic
-def save_indicator(*, actor: User | None, code: str, name: str, formula: str, **fields: Any) -> Indicator:
+def save_indicator(
+    *,
+    actor: User | None,
+    code: str,
+    name: str,
+    formula: str,
+    owner_unit: Unit | None = None,
+    **fields: Any,
+) -> Indicator:
     """Create or update an indicator by code; a formula that cannot be read or names an unknown
     figure is refused with the position (IndicatorError on field 'formula')."""
     code = _code(code)
@@ -76,48 +258,139 @@ def save_indicator(*, actor: User | None, code: str, name: str, formula: str, **
         check_formula(formula)
     except FormulaError as exc:
         raise IndicatorError("formula", f"{exc}\n{exc.pointer(formula)}") from None
-    indicator, created = Indicator.objects.update_or_create(
-        code=code, defaults={"name": name, "formula": formula, **fields}
+    found = _locked(Indicator, code=code)
+    what = "chỉ tiêu"
+    owner = owner_of_change(
+        actor=actor, what=what, code=code, current=found and found.owner_unit, asked=owner_unit
     )
-    audit(actor, "indicator.create" if created else "indicator.update", code, formula=formula)
+    check_reads(what, code, owner, formula_reads(formula), "formula")
+    before = indicator_state(found) if found else None
+    indicator = found or Indicator(code=code)
+    _apply(indicator, {"name": name, "formula": formula, **fields, "owner_unit": owner})
+    indicator.save()
+    audit_change(actor, "indicator", code, before, indicator_state(indicator))
     return indicator
 
 
 @transaction.atomic
 def save_target(
-    *, actor: User | None, indicator: str, unit: Unit, period: str, value: float, comment: str = ""
+    *,
+    actor: User | None,
+    indicator: str,
+    unit: Unit,
+    period: str,
+    value: float,
+    comment: str = "",
+    owner_unit: Unit | None = None,
 ) -> Target:
-    found = Indicator.objects.filter(code=indicator).first()
-    if found is None:
+    """Set a target; only for a unit inside the actor's admin grants, and never over one owned above."""
+    found_indicator = Indicator.objects.filter(code=indicator).first()
+    if found_indicator is None:
         raise IndicatorError("indicator", f"no indicator '{indicator}'", 404)
     try:
         pid = parse(period).id
     except PeriodError as exc:
         raise IndicatorError("period", str(exc)) from None
-    target, created = Target.objects.update_or_create(
-        indicator=found, unit=unit, period=pid, defaults={"value": value, "comment": comment}
+    if not may_manage(actor, unit):
+        raise IndicatorError("unit", f"{unit.ref} nằm ngoài phạm vi quản trị của bạn", 403)
+    found = _locked(Target, indicator=found_indicator, unit=unit, period=pid)
+    key = f"{indicator}@{unit.ref}/{pid}"
+    owner = owner_of_change(
+        actor=actor,
+        what="kế hoạch",
+        code=key,
+        current=found and found.owner_unit,
+        asked=owner_unit,
+        near=unit,
+        field="unit",
     )
-    audit(
-        actor, "target.create" if created else "target.update", f"{indicator}@{unit.ref}/{pid}", value=value
-    )
+    before = target_state(found) if found else None
+    target = found or Target(indicator=found_indicator, unit=unit, period=pid)
+    _apply(target, {"value": value, "comment": comment, "owner_unit": owner})
+    target.save()
+    audit_change(actor, "target", key, before, target_state(target))
     return target
 
 
 @transaction.atomic
-def save_data_set(*, actor: User | None, code: str, name: str, elements: list[str], **fields: Any) -> DataSet:
+def save_data_set(
+    *,
+    actor: User | None,
+    code: str,
+    name: str,
+    elements: list[str],
+    owner_unit: Unit | None = None,
+    **fields: Any,
+) -> DataSet:
     code = _code(code)
-    found = {e.code: e for e in DataElement.objects.filter(code__in=elements)}
-    unknown = [c for c in elements if c not in found]
+    found_elements = {
+        e.code: e for e in DataElement.objects.filter(code__in=elements).select_related("owner_unit")
+    }
+    unknown = [c for c in elements if c not in found_elements]
     if unknown:
         raise IndicatorError("elements", f"no data element {', '.join(unknown)}")
-    data_set, created = DataSet.objects.update_or_create(code=code, defaults={"name": name, **fields})
-    data_set.elements.set([found[c] for c in elements])
-    audit(actor, "dataset.create" if created else "dataset.update", code, elements=elements)
+    found = _locked(DataSet, code=code)
+    what = "biểu báo cáo"
+    owner = owner_of_change(
+        actor=actor, what=what, code=code, current=found and found.owner_unit, asked=owner_unit
+    )
+    check_reads(what, code, owner, {c: e.owner_unit for c, e in found_elements.items()}, "elements")
+    before = data_set_state(found) if found else None
+    data_set = found or DataSet(code=code)
+    _apply(data_set, {"name": name, **fields, "owner_unit": owner})
+    data_set.save()
+    data_set.elements.set([found_elements[c] for c in elements])
+    audit_change(actor, "dataset", code, before, data_set_state(data_set))
     return data_set
 
 
-def _plain(fields: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in fields.items() if isinstance(v, str | int | float | list)}
+# Deleting metadata: the owner's admins (or those above) only, audited with what was there.
+
+
+def _refuse_delete(what: str, code: str) -> IndicatorError:
+    return IndicatorError(
+        "code",
+        f"bạn không được xóa {what} '{code}': chỉ quản trị viên của đơn vị sở hữu "
+        "hoặc của đơn vị cấp trên được xóa",
+        403,
+    )
+
+
+@transaction.atomic
+def delete_data_element(*, actor: User | None, element: DataElement) -> None:
+    if not may_manage(actor, element.owner_unit):
+        raise _refuse_delete("chỉ tiêu dữ liệu", element.code)
+    before = element_state(element)
+    element.delete()
+    audit_change(actor, "dataelement", element.code, before, None)
+
+
+@transaction.atomic
+def delete_indicator(*, actor: User | None, indicator: Indicator) -> None:
+    if not may_manage(actor, indicator.owner_unit):
+        raise _refuse_delete("chỉ tiêu", indicator.code)
+    before = indicator_state(indicator)
+    indicator.delete()
+    audit_change(actor, "indicator", indicator.code, before, None)
+
+
+@transaction.atomic
+def delete_data_set(*, actor: User | None, data_set: DataSet) -> None:
+    if not may_manage(actor, data_set.owner_unit):
+        raise _refuse_delete("biểu báo cáo", data_set.code)
+    before = data_set_state(data_set)
+    data_set.delete()
+    audit_change(actor, "dataset", data_set.code, before, None)
+
+
+@transaction.atomic
+def delete_target(*, actor: User | None, target: Target) -> None:
+    key = _target_key(target)
+    if not may_manage(actor, target.owner_unit):
+        raise _refuse_delete("kế hoạch", key)
+    before = target_state(target)
+    target.delete()
+    audit_change(actor, "target", key, before, None)
 
 
 # Who may write values

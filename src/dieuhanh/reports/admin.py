@@ -1,27 +1,35 @@
+from __future__ import annotations
+
 import json
+from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.db.models import Model
 
+from dieuhanh.accounts.models import User
+from dieuhanh.indicators.admin import OwnedAdmin, VerbForm
+from dieuhanh.reports import services
 from dieuhanh.reports.compose import check_templates
 from dieuhanh.reports.definition import DefinitionError, check
 from dieuhanh.reports.models import Report, ReportDefinition
 
+DEFINITION_FIELDS = [
+    "name",
+    "period_type",
+    "unit",
+    "owner",
+    "schedule_day",
+    "provincial_cutoff",
+    "formats",
+    "body",
+]
 
-class ReportDefinitionForm(forms.ModelForm):
+
+class ReportDefinitionForm(VerbForm):
     class Meta:
         model = ReportDefinition
-        fields = [
-            "code",
-            "name",
-            "period_type",
-            "unit",
-            "owner",
-            "schedule_day",
-            "provincial_cutoff",
-            "formats",
-            "body",
-        ]
+        fields = ["code", *DEFINITION_FIELDS, "owner_unit"]
 
     def clean_body(self) -> dict:
         body = self.cleaned_data["body"]
@@ -33,11 +41,25 @@ class ReportDefinitionForm(forms.ModelForm):
 
 
 @admin.register(ReportDefinition)
-class ReportDefinitionAdmin(admin.ModelAdmin):
+class ReportDefinitionAdmin(OwnedAdmin):
+    """Saved and deleted through the reports' verbs: owner rules and audit as for indicators."""
+
     form = ReportDefinitionForm
-    list_display = ["code", "name", "period_type", "unit", "schedule_day", "provincial_cutoff", "updated_at"]
-    raw_id_fields = ["unit", "owner"]
+    verb_errors = (services.ReportError,)
+    list_display = ["code", "name", "period_type", "unit", "schedule_day", "provincial_cutoff", "owner_unit"]
+    raw_id_fields = ["unit", "owner", "owner_unit"]
     search_fields = ["code", "name"]
+
+    def save_verb(self, actor: User | None, obj: Any, data: dict[str, Any]) -> Model:
+        return services.save_definition(
+            actor=actor,
+            code=obj.code or data["code"],
+            owner_unit=data.get("owner_unit") if obj.pk is None else None,
+            **{f: data[f] for f in DEFINITION_FIELDS if f in data},
+        )
+
+    def delete_verb(self, actor: User | None, obj: Any) -> None:
+        services.delete_definition(actor=actor, definition=obj)
 
 
 @admin.register(Report)

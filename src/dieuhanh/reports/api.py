@@ -74,8 +74,9 @@ def list_definitions(request: HttpRequest):
             "schedule_day": d.schedule_day,
             "provincial_cutoff": d.provincial_cutoff,
             "formats": d.formats,
+            "owner_unit": d.owner_unit.ref,
         }
-        for d in ReportDefinition.objects.select_related("unit").order_by("code")
+        for d in ReportDefinition.objects.select_related("unit", "owner_unit").order_by("code")
     ]
 
 

@@ -5,6 +5,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from dieuhanh.indicators.models import owner_field
 from dieuhanh.units.models import Unit
 from dieuhanh.units.scoping import AreaQuerySet
 
@@ -37,6 +38,7 @@ class ReportDefinition(models.Model):
         default=False, help_text=_("a month runs from the 15th to the 14th, as provinces report")
     )
     formats = models.JSONField(default=list, blank=True, help_text=_("formats made by the schedule"))
+    owner_unit = owner_field()
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:

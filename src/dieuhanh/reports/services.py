@@ -23,6 +23,14 @@ from dieuhanh.accounts.services import audit
 from dieuhanh.directives.tasks import vn_today
 from dieuhanh.indicators import periods
 from dieuhanh.indicators.periods import Period, PeriodError
+from dieuhanh.indicators.services import (
+    IndicatorError,
+    at_or_above,
+    audit_change,
+    may_manage,
+    national_owner,
+    owner_of_change,
+)
 from dieuhanh.live import area_keys, publish
 from dieuhanh.replica import replica_reads
 from dieuhanh.reports.compose import Composer, Document, check_templates
@@ -47,22 +55,81 @@ class ReportError(ValueError):
 # Definitions
 
 
+def definition_state(definition: ReportDefinition) -> dict[str, Any]:
+    """What an audit row keeps of a definition, before and after a change."""
+    return {
+        "name": definition.name,
+        "period_type": definition.period_type,
+        "unit": definition.unit.ref,
+        "owner": definition.owner.username if definition.owner else None,
+        "schedule_day": definition.schedule_day,
+        "provincial_cutoff": definition.provincial_cutoff,
+        "formats": definition.formats,
+        "body": definition.body,
+        "owner_unit": definition.owner_unit.ref,
+    }
+
+
 @transaction.atomic
-def save_definition(*, actor: User | None, code: str, **fields: Any) -> ReportDefinition:
-    """Create or update a definition by code; its body is checked first (DefinitionError names the part)."""
+def save_definition(
+    *, actor: User | None, code: str, owner_unit: Unit | None = None, **fields: Any
+) -> ReportDefinition:
+    """Create or update a definition by code; its body is checked first (DefinitionError names the part).
+    Only an admin of its owner unit (or above it) changes it (indicators.services' owner rules); the
+    unit it reports on lies inside its owner unit."""
     check_templates(check(fields["body"]))
-    definition, created = ReportDefinition.objects.update_or_create(code=code, defaults=fields)
-    audit(actor, "report_definition.create" if created else "report_definition.update", code)
+    found = (
+        ReportDefinition.objects.select_for_update(of=("self",))
+        .select_related("unit", "owner", "owner_unit")
+        .filter(code=code)
+        .first()
+    )
+    try:
+        owner = owner_of_change(
+            actor=actor,
+            what="mẫu báo cáo",
+            code=code,
+            current=found.owner_unit if found else None,
+            asked=owner_unit,
+        )
+    except IndicatorError as exc:
+        raise ReportError(exc.field, exc.message, exc.status) from None
+    unit = fields.get("unit") or (found.unit if found else None)
+    if unit is not None and not at_or_above(owner, unit):
+        raise ReportError("unit", f"{unit.ref} nằm ngoài đơn vị sở hữu của mẫu báo cáo '{code}'")
+    before = definition_state(found) if found else None
+    definition = found or ReportDefinition(code=code)
+    for name, value in {**fields, "owner_unit": owner}.items():
+        ReportDefinition._meta.get_field(name)  # an unknown field is an error, as update_or_create made it
+        setattr(definition, name, value)
+    definition.save()
+    audit_change(actor, "report_definition", code, before, definition_state(definition))
     return definition
+
+
+@transaction.atomic
+def delete_definition(*, actor: User | None, definition: ReportDefinition) -> None:
+    """Only by an admin of its owner unit (or above it); a definition with archived reports stays."""
+    if not may_manage(actor, definition.owner_unit):
+        raise ReportError(
+            "code",
+            f"bạn không được xóa mẫu báo cáo '{definition.code}': chỉ quản trị viên của đơn vị sở hữu "
+            "hoặc của đơn vị cấp trên được xóa",
+            403,
+        )
+    before = definition_state(definition)
+    definition.delete()
+    audit_change(actor, "report_definition", definition.code, before, None)
 
 
 def load_shipped(*, actor: User | None = None, owner: User | None = None) -> list[ReportDefinition]:
     """The definitions shipped in reports/definitions/*.json, created or updated (idempotent)."""
     out = []
+    nation = national_owner()  # shipped definitions are the nation's, whoever made one of their codes
     for path in sorted(SHIPPED.glob("*.json")):
         data = json.loads(path.read_text(encoding="utf-8"))
         unit = Unit.objects.ref(data.pop("unit"))
-        out.append(save_definition(actor=actor, unit=unit, owner=owner, **data))
+        out.append(save_definition(actor=actor, unit=unit, owner=owner, owner_unit=nation, **data))
     return out
 
 
