@@ -1,0 +1,102 @@
+"""The migration that gives metadata an owner: what existed before it belongs to the nation afterwards.
+
+Run in a process of its own on a database of its own (SQLite, or a scratch PostgreSQL database on the
+PostgreSQL pass): the schema is migrated back before the owner existed, rows are written as they were
+then, and the migrations run forward over them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+from django.db import connection
+
+SCRIPT = r"""
+import json
+from datetime import date
+
+import django
+
+django.setup()
+from django.core.management import call_command
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+
+BEFORE = [("indicators", "0001_initial"), ("reports", "0001_initial")]
+for app, name in BEFORE:
+    call_command("migrate", app, name, verbosity=0)
+old = MigrationExecutor(connection).loader.project_state(BEFORE).apps
+Edition, Unit = old.get_model("units", "Edition"), old.get_model("units", "Unit")
+edition = Edition.objects.create(
+    code="VN-2025", name="2025", effective_from=date(2025, 7, 1), levels=[], source="t")
+nation = Unit.objects.create(
+    edition=edition, code="VN", name="Việt Nam", kind="nation", level=0, path="/VN/", search_name="viet nam")
+city = Unit.objects.create(
+    edition=edition, code="79", name="TP.HCM", kind="province", level=1, path="/VN/79/", parent=nation,
+    search_name="tp hcm")
+element = old.get_model("indicators", "DataElement").objects.create(code="postal_revenue", name="Doanh thu")
+indicator = old.get_model("indicators", "Indicator").objects.create(
+    code="postal_revenue", name="Doanh thu", formula="#{postal_revenue}")
+data_set = old.get_model("indicators", "DataSet").objects.create(code="ict", name="ICT", unit_kind="nation")
+data_set.elements.set([element])
+old.get_model("indicators", "Target").objects.create(indicator=indicator, unit=city, period="2021", value=1)
+old.get_model("reports", "ReportDefinition").objects.create(
+    code="ict_monthly", name="ICT", period_type="monthly", unit=city, body={})
+
+call_command("migrate", verbosity=0)
+
+from dieuhanh.indicators.models import DataElement, DataSet, Indicator, Target
+from dieuhanh.reports.models import ReportDefinition
+
+print(json.dumps({
+    m.__name__: sorted({o.owner_unit.ref for o in m.objects.select_related("owner_unit")})
+    for m in (DataElement, DataSet, Indicator, Target, ReportDefinition)
+}))
+"""
+
+
+@pytest.fixture
+def scratch_database(tmp_path: Path, db):
+    """A database of the run's kind that no test shares: a file on SQLite, a new database on PostgreSQL."""
+    if connection.vendor != "postgresql":
+        yield f"sqlite:///{tmp_path / 'scratch.sqlite3'}"
+        return
+    s = connection.settings_dict
+    name = f"owner_migration_{uuid.uuid4().hex[:12]}"
+    server = {"host": s["HOST"] or "127.0.0.1", "port": s["PORT"] or 5432, "user": s["USER"]}
+    with psycopg.connect(dbname="postgres", autocommit=True, **server) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql://{server['user']}@{server['host']}:{server['port']}/{name}"
+    finally:
+        with psycopg.connect(dbname="postgres", autocommit=True, **server) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_metadata_made_before_owners_existed_is_the_nations(tmp_path, scratch_database):
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "dieuhanh.settings",
+        "DIEUHANH_HOME": str(tmp_path),
+        "DIEUHANH_DATABASE_URL": scratch_database,
+    }
+    env.pop("DIEUHANH_DATABASE_REPLICA_URL", None)
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    owners = json.loads(done.stdout.strip().splitlines()[-1])
+    assert owners == {
+        "DataElement": ["VN-2025:VN"],
+        "DataSet": ["VN-2025:VN"],
+        "Indicator": ["VN-2025:VN"],
+        "Target": ["VN-2025:VN"],  # the city's target too: set by the nation, before owners existed
+        "ReportDefinition": ["VN-2025:VN"],
+    }
