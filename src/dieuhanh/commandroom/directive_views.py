@@ -20,7 +20,6 @@ from markdown_it import MarkdownIt
 from dieuhanh.accounts.guards import caller
 from dieuhanh.directives import services
 from dieuhanh.directives.contact_lists import send_contact_lists
-from dieuhanh.directives.models import UnitGroup
 from dieuhanh.directives.services import DirectiveError
 from dieuhanh.tracing import services as tracing_services
 from dieuhanh.units.models import Unit
@@ -175,7 +174,8 @@ def compose(request: HttpRequest) -> HttpResponse:
     if not services.issuing_area(user).prefixes and not services.issuing_area(user).everything:
         raise PermissionDenied(_("Issuing needs a leader or analyst grant."))
     form = request.POST if request.method == "POST" else {}
-    context: dict = {"form": form, "groups": UnitGroup.objects.order_by("name"), "error": "", "preview": None}
+    groups = services.groups_within(services.issuing_area(user)).order_by("name")
+    context: dict = {"form": form, "groups": groups, "error": "", "preview": None}
     if request.method == "POST":
         try:
             data = _directive_input(request.POST)

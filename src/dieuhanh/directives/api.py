@@ -15,7 +15,7 @@ from pydantic import Field
 from dieuhanh.accounts.guards import caller
 from dieuhanh.directives import services
 from dieuhanh.directives.contact_lists import send_contact_lists
-from dieuhanh.directives.models import Delivery, Directive, UnitGroup
+from dieuhanh.directives.models import Delivery, Directive
 from dieuhanh.directives.present import (
     XLSX_TYPE,
     attachment_out,
@@ -443,10 +443,11 @@ def post_group(request: HttpRequest, body: GroupIn):
     )
 
 
-@router.get("/unit-groups", response=list[GroupOut], summary="Saved groups of units")
-@area_aware  # group names and sizes only; their units are resolved against the caller's area on use
+@router.get("/unit-groups", response=list[GroupOut], summary="Saved groups of units inside your area")
+@area_aware
 def list_groups(request: HttpRequest):
+    groups = services.groups_within(caller(request).area())
     return [
         {"code": g.code, "name": g.name, "edition": g.edition_id, "units": g.n}
-        for g in UnitGroup.objects.annotate(n=Count("units")).order_by("name")
+        for g in groups.annotate(n=Count("units")).order_by("name")
     ]

@@ -16,7 +16,7 @@ from typing import Any
 
 from django.core.files.base import ContentFile
 from django.db import transaction
-from django.db.models import Count, Q, QuerySet, Value
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -85,7 +85,7 @@ def resolve_targets(targets: Targets, area: Area) -> list[Unit]:
     if targets.level is not None and targets.level not in LEVELS:
         raise DirectiveError("targets.level", f"must be one of {', '.join(LEVELS)} or null")
     chosen: dict[int, Unit] = {}
-    for unit in _named_units(targets):
+    for unit in _named_units(targets, area):
         if not area.contains(unit):
             raise DirectiveError("targets.units", f"{unit.ref} is outside your area", status=403)
         for target in _expand(unit, targets.level):
@@ -98,7 +98,7 @@ def resolve_targets(targets: Targets, area: Area) -> list[Unit]:
     return list(chosen.values())
 
 
-def _named_units(targets: Targets) -> list[Unit]:
+def _named_units(targets: Targets, area: Area) -> list[Unit]:
     units: list[Unit] = []
     for ref in targets.units:
         try:
@@ -106,7 +106,7 @@ def _named_units(targets: Targets) -> list[Unit]:
         except (Unit.DoesNotExist, ValueError):
             raise DirectiveError("targets.units", f"no unit '{ref}'") from None
     if targets.group:
-        group = UnitGroup.objects.filter(code=targets.group).first()
+        group = groups_within(area).filter(code=targets.group).first()
         if group is None:
             raise DirectiveError("targets.group", f"no group '{targets.group}'")
         units += list(group.units.all())
@@ -596,6 +596,15 @@ def attachment_for(user: User, attachment_id: int) -> Attachment:
     if found is None or not visible_directives(user).filter(pk=found.directive_id).exists():
         raise DirectiveError("id", f"no attachment #{attachment_id} for you", status=404)
     return found
+
+
+def groups_within(area: Area) -> QuerySet[UnitGroup]:
+    """Saved groups whose every unit lies in the area. A group reaching beyond it is another area's:
+    neither listed nor usable, as if it did not exist (its name, size and units are not the caller's)."""
+    if area.everything:
+        return UnitGroup.objects.all()
+    members = UnitGroup.units.through.objects.filter(unitgroup_id=OuterRef("pk"))
+    return UnitGroup.objects.filter(Exists(members)).exclude(Exists(members.exclude(area.q("unit"))))
 
 
 def create_group(*, actor: User, code: str, name: str, targets: Targets) -> UnitGroup:
