@@ -6,10 +6,12 @@ import json
 from collections.abc import Callable
 from functools import wraps
 from http import HTTPStatus
+from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse
-from ninja import NinjaAPI
+from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+from pydantic import ConfigDict
 
 from dieuhanh.accounts.api import router as accounts_router
 from dieuhanh.accounts.auth import api_auth
@@ -31,28 +33,91 @@ from dieuhanh.units.api import router as units_router
 from dieuhanh.units.scoping import below_nation, is_declared, public
 from dieuhanh.warehouse.api import router as warehouse_router
 
-api = NinjaAPI(
+PROBLEM_TYPE = "application/problem+json"
+
+
+class FieldError(Schema):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class Problem(Schema):
+    """Every error answer of the API: an RFC 9457 problem document. The OpenAPI document lists it
+    for each operation's 4xx answers, from this one model. A handler may add members of its own
+    (RFC 9457 extensions): they are kept, not dropped."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    instance: str
+    errors: list[FieldError] | None = None
+    field: str | None = None
+    position: int | None = None
+
+
+def problem(request: HttpRequest, status: int, detail: str, **extra) -> HttpResponse:
+    """An RFC 9457 problem document."""
+    body = Problem(
+        type="about:blank",
+        title=HTTPStatus(status).phrase,
+        status=status,
+        detail=detail,
+        instance=request.path,
+        **extra,
+    ).model_dump(exclude_unset=True)
+    return HttpResponse(json.dumps(body, ensure_ascii=False), status=status, content_type=PROBLEM_TYPE)
+
+
+class ProblemAPI(NinjaAPI):
+    """The API whose OpenAPI document names, for every operation, the 4xx answers it can give."""
+
+    def get_openapi_schema(self, *, path_prefix: str | None = None, path_params: Any = None) -> Any:
+        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        schema["components"]["schemas"].update(_problem_schemas())
+        for operations in schema["paths"].values():
+            for operation in operations.values():
+                for status in _client_errors(operation):
+                    operation["responses"].setdefault(status, _problem_answer(status))
+        return schema
+
+
+def _problem_schemas() -> dict[str, Any]:
+    found = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    definitions = found.pop("$defs", {})
+    return {**definitions, "Problem": found}
+
+
+def _client_errors(operation: dict[str, Any]) -> list[int]:
+    """What any operation of this shape can answer, from the handlers below and deny_undeclared."""
+    statuses = []
+    takes_input = bool(operation.get("parameters") or operation.get("requestBody"))
+    if operation.get("requestBody"):
+        statuses.append(400)  # a body that does not parse
+    if operation.get("security"):
+        statuses += [401, 403]  # no or a bad token; outside the caller's role or area
+    if takes_input:
+        statuses += [404, 422]  # names something the caller cannot see; a value that does not fit
+    return statuses
+
+
+def _problem_answer(status: int) -> dict[str, Any]:
+    return {
+        "description": HTTPStatus(status).phrase,
+        "content": {PROBLEM_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+
+
+api = ProblemAPI(
     title="Điều hành API",
     version="1",
     description="The command room's API. Errors are RFC 9457 problem+json.",
     auth=api_auth,
     urls_namespace="api",
 )
-
-
-def problem(request: HttpRequest, status: int, detail: str, **extra) -> HttpResponse:
-    """An RFC 9457 problem document."""
-    body = {
-        "type": "about:blank",
-        "title": HTTPStatus(status).phrase,
-        "status": status,
-        "detail": detail,
-        "instance": request.path,
-        **extra,
-    }
-    return HttpResponse(
-        json.dumps(body, ensure_ascii=False), status=status, content_type="application/problem+json"
-    )
 
 
 @api.exception_handler(ValidationError)

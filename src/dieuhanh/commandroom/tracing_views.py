@@ -41,6 +41,9 @@ def workspace(request: HttpRequest) -> HttpResponse:
             return redirect("tracing-case", pk=_find_or_register(user, request.POST).pk)
         except (PersonIdError, ValueError) as e:
             error = str(e)
+        except PermissionError:
+            # Whatever the services refuse as outside the tracer's area: the same words for all of it.
+            error = _("No such person in your area.")
     cases = services.list_cases(user, limit=200)
     return render(
         request,

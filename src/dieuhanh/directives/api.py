@@ -50,7 +50,7 @@ class Question(Schema):
 class DirectiveIn(Schema):
     title: str = Field(..., min_length=1, max_length=300)
     body: str = ""
-    number: str = ""
+    number: str = Field("", max_length=40)
     kind: Literal["directive", "report_request", "notice"] = "directive"
     priority: Literal["khan", "thuong"] = "thuong"
     requires_ack: bool = True
@@ -60,14 +60,24 @@ class DirectiveIn(Schema):
     targets: TargetsIn
 
 
+def _no_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
+def _may_be_left_out(**constraints: Any) -> Any:
+    """A field of a change that is changed only when sent, and cannot be sent as null (the directive
+    always has one): null is refused with 422 rather than reaching the database."""
+    return Field(None, json_schema_extra=_no_default, **constraints)
+
+
 class DirectiveChange(Schema):
-    title: str | None = None
-    body: str | None = None
-    number: str | None = None
-    priority: Literal["khan", "thuong"] | None = None
-    deadline: datetime | None = None
-    requires_ack: bool | None = None
-    late_answers: bool | None = None
+    title: str = _may_be_left_out(min_length=1, max_length=300)
+    body: str = _may_be_left_out()
+    number: str = _may_be_left_out(max_length=40)
+    priority: Literal["khan", "thuong"] = _may_be_left_out()
+    deadline: datetime | None = Field(None, description="null removes the deadline")
+    requires_ack: bool = _may_be_left_out()
+    late_answers: bool = _may_be_left_out()
     note: str = ""
 
 

@@ -91,7 +91,7 @@ class TaskFilter(Schema):
     below: bool = Field(False, description="with unit: also the tasks of the units under it")
     status: ShownStatus | None = None
     overdue: bool = Field(False, description="only the tasks past due and not done")
-    page: int = Field(1, ge=1)
+    page: int = Field(1, ge=1, le=100_000)  # an offset past 2^63 overflows SQLite
     page_size: int = Field(50, ge=1, le=500)
 
 

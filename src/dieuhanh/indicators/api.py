@@ -19,6 +19,7 @@ from dieuhanh.indicators import analytics, datavalues, excel, services
 from dieuhanh.indicators.models import DataElement, DataSet, DataValue, Indicator, Target
 from dieuhanh.indicators.periods import PeriodError, parse
 from dieuhanh.replica import replica_reads
+from dieuhanh.units.api import EditionCode
 from dieuhanh.units.models import Unit
 from dieuhanh.units.scoping import area_aware
 from dieuhanh.units.services import get_unit
@@ -422,7 +423,7 @@ class AnalyticsQuery(Schema):
         "USER_ORGUNIT",
         description="units (EDITION:CODE or code), LEVEL-n, USER_ORGUNIT, USER_ORGUNIT_CHILDREN",
     )
-    edition: str = "VN-2025"
+    edition: EditionCode = "VN-2025"
     empty: bool = Field(False, description="also rows without a value")
     lang: Literal["vi", "en"] = "vi"
 

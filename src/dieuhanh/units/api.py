@@ -64,7 +64,7 @@ class UnitFilter(Schema):
     kind: Kind | None = None
     parent: str | None = Field(None, description="EDITION:CODE of the parent unit")
     q: str | None = Field(None, max_length=100, description="name, with or without diacritics")
-    page: int = Field(1, ge=1)
+    page: int = Field(1, ge=1, le=100_000)  # an offset past 2^63 overflows SQLite
     page_size: int = Field(50, ge=1, le=500)
 
 
