@@ -335,3 +335,32 @@ def test_the_unit_opens_the_photos_and_the_neighbour_cannot(world, categories, s
         assert mine.get(f"{URL}/{code}/photos/{number}").status_code == 404
     assert world.operator_b.client().get(f"{URL}/{code}/photos/1").status_code == 404
     assert Client().get(f"{URL}/{code}/photos/1").status_code == 401
+
+
+def test_the_citizen_rates_the_answer_once(world, filed):
+    rate = f"{URL}/track/{filed.code}/rating"
+    early = Client().post(rate, {"stars": 5}, content_type="application/json")
+    assert (early.status_code, early.json()["field"]) == (409, "stars")
+    world.operator_a.client().post(
+        f"{URL}/{filed.code}/answer", {"text": "Đã thay bóng đèn."}, content_type="application/json"
+    )
+    assert Client().post(rate, {"stars": 6}, content_type="application/json").status_code == 422
+    r = Client().post(rate, {"stars": 4}, content_type="application/json")
+    assert (r.status_code, r.json()["rating"]) == (200, 4)
+    assert Client().post(rate, {"stars": 1}, content_type="application/json").status_code == 409
+    assert Feedback.objects.get(pk=filed.pk).rating == 4
+    assert "Người phản ánh đánh giá: 4/5" in Client().get("/phan-anh/cong-khai/").content.decode()
+
+
+def test_the_tracking_page_takes_the_rating(world, filed):
+    world.operator_a.client().post(
+        f"{URL}/{filed.code}/answer", {"text": "Đã thay bóng đèn."}, content_type="application/json"
+    )
+    page = Client().get(f"/phan-anh/theo-doi/{filed.code}/")
+    assert 'name="stars" value="5"' in page.content.decode()
+    r = Client().post(f"/phan-anh/theo-doi/{filed.code}/danh-gia/", {"stars": "5"})
+    assert r.status_code == 302
+    assert "Bạn đã đánh giá câu trả lời: 5/5." in Client().get(r["Location"]).content.decode()
+    again = Client().post(f"/phan-anh/theo-doi/{filed.code}/danh-gia/", {"stars": "2"})
+    assert again.status_code == 409 and "đã được đánh giá" in again.content.decode()
+    assert Feedback.objects.get(pk=filed.pk).rating == 5

@@ -65,6 +65,7 @@ class TrackOut(Schema):
     received_at: datetime
     answer_due: datetime
     answer: str
+    rating: int | None = Field(None, description="the citizen's 1-5 on the answer")
     history: list[EventOut]
 
 
@@ -90,6 +91,10 @@ class QueueOut(Schema):
     unit: str
     count: int
     items: list[QueueItem]
+
+
+class RatingIn(Schema):
+    stars: int = Field(..., ge=1, le=5)
 
 
 class AnswerIn(Schema):
@@ -133,6 +138,7 @@ def track_out(item: Feedback) -> dict:
         "received_at": item.received_at,
         "answer_due": item.answer_due,
         "answer": item.answer,
+        "rating": item.rating,
         "history": _events(item, public_only=True),
     }
 
@@ -202,6 +208,18 @@ def post_feedback(
 @public
 def get_track(request: HttpRequest, code: str):
     return track_out(services.track(code))
+
+
+@router.post(
+    "/feedback/track/{code}/rating",
+    response=TrackOut,
+    auth=None,
+    summary="The citizen rates the answer (1 to 5, once)",
+    openapi_extra={"responses": {409: {"description": "not answered yet, or already rated"}}},
+)
+@public
+def post_rating(request: HttpRequest, code: str, body: RatingIn):
+    return track_out(services.rate(code=code, stars=body.stars))
 
 
 @router.get("/feedback", response=QueueOut, summary="A unit's queue: its reports and those below it")

@@ -73,6 +73,10 @@ class Feedback(models.Model):
     answer_due = models.DateTimeField()
     answered_at = models.DateTimeField(null=True, blank=True)
     answer = models.TextField(blank=True, help_text="public")
+    rating = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="the citizen's 1-5 on the answer"
+    )
+    rated_at = models.DateTimeField(null=True, blank=True)
 
     objects = FeedbackQuerySet.as_manager()
 

@@ -356,6 +356,27 @@ def track(code: str) -> Feedback:
     return found
 
 
+def rate(*, code: str, stars: int) -> Feedback:
+    """The citizen's mark on the answer (1 to 5), once: whoever holds the tracking code is the citizen."""
+    if not 1 <= stars <= 5:
+        raise FeedbackError("stars", "đánh giá từ 1 đến 5 sao")
+    with transaction.atomic():
+        item = track(code)
+        item = (
+            Feedback.objects.select_for_update()
+            .select_related("category", "unit", "place_unit")
+            .get(pk=item.pk)
+        )
+        if item.status != Status.ANSWERED:
+            raise FeedbackError("stars", "chỉ đánh giá được sau khi phản ánh đã được trả lời", status=409)
+        if item.rating is not None:
+            raise FeedbackError("stars", "phản ánh này đã được đánh giá", status=409)
+        item.rating, item.rated_at = stars, timezone.now()
+        item.save(update_fields=["rating", "rated_at"])
+        audit(None, "feedback.rate", item.code, unit=item.unit.ref, stars=stars)
+    return item
+
+
 def public_text(text: str) -> str:
     """The text as the public page shows it: long runs of digits (phone, ID numbers) masked."""
     return _LONG_NUMBER.sub("***", text)

@@ -6,5 +6,6 @@ urlpatterns = [
     path("", views.form_page, name="feedback-form"),
     path("theo-doi/", views.track_lookup, name="feedback-lookup"),
     path("theo-doi/<str:code>/", views.track_page, name="feedback-track"),
+    path("theo-doi/<str:code>/danh-gia/", views.rate_page, name="feedback-rate"),
     path("cong-khai/", views.public_page, name="feedback-public"),
 ]

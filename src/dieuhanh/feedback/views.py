@@ -72,13 +72,26 @@ def form_page(request: HttpRequest) -> HttpResponse:
 
 
 @public
-def track_page(request: HttpRequest, code: str) -> HttpResponse:
+def track_page(request: HttpRequest, code: str, error: str | None = None) -> HttpResponse:
     try:
         item = services.track(code)
     except FeedbackError:
         return render(request, "feedback/track.html", {"code": code[:20], "item": None}, status=404)
     history = Event.objects.filter(feedback=item).select_related("unit")
-    return render(request, "feedback/track.html", {"code": item.code, "item": item, "history": history})
+    context = {"code": item.code, "item": item, "history": history, "error": error, "stars": range(1, 6)}
+    return render(request, "feedback/track.html", context, status=409 if error else 200)
+
+
+@public
+def rate_page(request: HttpRequest, code: str) -> HttpResponse:
+    if request.method != "POST":
+        return redirect("feedback-track", code=code)
+    try:
+        services.rate(code=code, stars=int(request.POST.get("stars", "0") or 0))
+    except (FeedbackError, ValueError) as exc:
+        message = exc.message if isinstance(exc, FeedbackError) else "đánh giá từ 1 đến 5 sao"
+        return track_page(request, code, error=message)
+    return redirect("feedback-track", code=code)
 
 
 @public
