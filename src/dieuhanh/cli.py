@@ -276,10 +276,17 @@ def ingest(
     ),
     source: str = typer.Option(..., "--source", help="the registered source's name"),
     show: int = typer.Option(20, "--show", help="rejected lines to print"),
+    from_line: int = typer.Option(
+        1, "--from-line", min=1, help="start at this line of the file (where a stopped run says to resume)"
+    ),
 ) -> None:
-    """Ingest an NDJSON, CSV or Parquet file of events through the same pipeline as the API."""
+    """Ingest an NDJSON, CSV or Parquet file of events through the same pipeline as the API.
+
+    Each batch commits on its own; a run that stops (an error, Ctrl-C, SIGTERM) says the line to
+    resume from with --from-line. Resuming earlier than that is harmless: stored lines count as
+    duplicates."""
     _django()
-    from dieuhanh.warehouse.ingest import csv_records, ndjson_records, parquet_records
+    from dieuhanh.warehouse.ingest import Summary, csv_records, ndjson_records, parquet_records
     from dieuhanh.warehouse.models import Source
     from dieuhanh.warehouse.services import WarehouseError
     from dieuhanh.warehouse.services import ingest as run
@@ -289,32 +296,64 @@ def ingest(
         raise fail(f"không có nguồn '{source}' (dieuhanh sources create …)")
     if not path.exists():
         raise fail(f"không có tệp {path}")
-    total = _count_lines(path)
-    with path.open("rb") as f, progress_bar() as tick:
+    total, summary = _count_lines(path), Summary()
+    settled = from_line - 1  # every line up to this one is stored, a duplicate, or rejected
+    stopped: BaseException | None = None
+    with path.open("rb") as f, progress_bar() as tick, _sigterm_as_interrupt():
+
+        def committed(line: int, batch: Summary) -> None:
+            nonlocal settled
+            settled = line
+            summary.add(batch)
+            tick(f"Nạp {path.name}, đã lưu đến dòng", line, total)
+
         if path.suffix == ".parquet":
             records = parquet_records(str(path))
         elif path.suffix == ".csv":
-            records = csv_records(line.decode("utf-8-sig") for line in f)
+            records = csv_records(f)
         else:
             records = ndjson_records(f)
+        if from_line > 1:
+            records = (item for item in records if item[0] >= from_line)
         try:
             # Files go in 100,000 records a transaction: on SQLite a commit rewrites every index page
             # the batch touched, so fewer, larger commits write much less.
-            summary = run(
-                found,
-                kind,
-                records,
-                batch_size=FILE_BATCH,
-                progress=lambda line: tick(f"Nạp {path.name}", line, total),
-            )
+            run(found, kind, records, batch_size=FILE_BATCH, progress=committed)
         except WarehouseError as e:
             raise fail(str(e)) from None
+        except (Exception, KeyboardInterrupt) as e:  # an official reads where to resume, not a traceback
+            stopped = e
     for r in summary.rejected[:show]:
-        console.print(f"  dòng {r.line}, {r.field or '-'}: {r.error}")
+        console.print(f"  dòng {r.line}, {r.field or '-'}: {r.error}", markup=False, soft_wrap=True)
     console.print_json(
         data={k: v for k, v in summary.as_dict().items() if k != "rejected"}
         | {"rejected": len(summary.rejected)}
     )
+    if stopped is not None:
+        why = "bị ngắt" if isinstance(stopped, KeyboardInterrupt) else f"{type(stopped).__name__}: {stopped}"
+        console.print(
+            f"Dừng lại ({why}). Đã xong đến dòng {settled}; tiếp tục từ dòng {settled + 1}:\n"
+            f"  dieuhanh ingest {path} --kind {kind} --source {source} --from-line {settled + 1}",
+            markup=False,
+            soft_wrap=True,  # the command is copied as it is: never cut across lines
+        )
+        raise typer.Exit(code=1)
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM stops a long command as Ctrl-C does: the batch in hand rolls back, and it reports."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 FILE_BATCH = 100_000

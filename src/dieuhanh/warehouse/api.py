@@ -61,7 +61,8 @@ def post_events(request: HttpRequest, kind: str):
     if kind not in source.kinds:
         raise PermissionError(f"source '{source.name}' may not send '{kind}' events")
     records = body_records(_batch_body(request), request.content_type or "")
-    return services.ingest(source, kind, records).as_dict()
+    # All or nothing: an answer that never reaches the source leaves it nothing to repair, only to resend.
+    return services.ingest(source, kind, records, atomic=True).as_dict()
 
 
 def _batch_body(request: HttpRequest) -> bytes:

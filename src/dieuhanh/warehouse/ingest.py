@@ -1,8 +1,12 @@
 """One pipeline for every way in: parse → validate → dedupe → pseudonymise → write events and rollups.
 
 A batch is one transaction: its valid records and their rollup counts are written together or not
-at all, and a bad record never stops its neighbours. Re-sending a batch is harmless: a record whose
-(source, source_event_id) is already stored counts as a duplicate and changes nothing.
+at all, and a bad record never stops its neighbours. Every value goes through one validation path
+(`Pipeline._prepare`): the kind's struct (types, lengths), `kinds.check_text` (no control characters,
+valid UTF-8), `Context.time` (dates within EARLIEST … now + FUTURE_SLACK), then the kind's own checks;
+a record failing any of them is rejected by its line number, with the field and the reason.
+Re-sending a batch is harmless: a record whose (source, source_event_id) is already stored counts as
+a duplicate and changes nothing.
 
 Health declarations also fill the identity vault (warehouse.vault) with their persons, in the same
 transaction; no other kind does, so check-ins pay nothing for it.
@@ -35,7 +39,7 @@ from dieuhanh.live import BUS, area_keys, publish
 from dieuhanh.units.models import Succession, Unit
 from dieuhanh.vnformat import VN_TZ
 from dieuhanh.warehouse import partitions, vault
-from dieuhanh.warehouse.kinds import KINDS, FieldError, Kind
+from dieuhanh.warehouse.kinds import KINDS, FieldError, Kind, check_text
 from dieuhanh.warehouse.models import Rollup, RollupMonth, Source, Venue
 from dieuhanh.warehouse.persons import PersonIdError, normalise
 from dieuhanh.warehouse.qr import QrError, is_payload, venue_code
@@ -43,6 +47,11 @@ from dieuhanh.warehouse.qr import QrError, is_payload, venue_code
 logger = logging.getLogger(__name__)
 
 FUTURE_SLACK = timedelta(days=1)
+# The earliest time an event may carry. The sources are the digital platforms of the 2020s, so an
+# older time is a typo ('0021' for '2021') or a platform's unset value (0001-01-01, 1900-01-01, the
+# Unix epoch), which would otherwise count on a day long before any data; refusing it also keeps every
+# time within what Vietnam time, UTC and both databases can hold (year 1 at +07:00 is before UTC's).
+EARLIEST = datetime(2000, 1, 1, tzinfo=VN_TZ)
 BATCH_SIZE = 20_000
 _PERSON_CACHE = 1_000_000  # raw ID → key entries kept in memory by one pipeline
 # Health declarations are the channel where people give their contact details: only they fill the vault.
@@ -50,9 +59,10 @@ _VAULT_KINDS = frozenset({"health"})
 _PERSON = 4  # the person key's place in a prepared event row
 _AT = re.compile(r" - at `\$\.([A-Za-z_]+)")
 _MISSING = re.compile(r"missing required field `([^`]+)`")
+_UNREADABLE = re.compile("[\ud800-\udfff]")  # what bytes that are not UTF-8 become (surrogateescape)
 
-Record = bytes | str | dict[str, Any]
-"""An NDJSON line, or a row already split into fields (CSV, Parquet)."""
+Record = bytes | str | dict[str, Any] | FieldError
+"""An NDJSON line, a row already split into fields (CSV, Parquet), or why a reader could not read it."""
 
 
 @dataclass(frozen=True)
@@ -167,6 +177,8 @@ class Context:
             value = value.replace(tzinfo=VN_TZ)
         if value > self.latest:
             raise FieldError(name, "is in the future")
+        if value < EARLIEST:
+            raise FieldError(name, "is before 2000-01-01 (Vietnam time): not a time any source records")
         return value.astimezone(UTC)
 
 
@@ -181,6 +193,16 @@ def _decode_error(e: msgspec.MsgspecError) -> FieldError:
     return FieldError(None, text)
 
 
+def _not_utf8(line: Record) -> FieldError:
+    """Where in the line the first byte that is not UTF-8 is."""
+    if isinstance(line, bytes):
+        try:
+            line.decode()
+        except UnicodeDecodeError as e:
+            return FieldError(None, f"not valid UTF-8 (byte 0x{line[e.start]:02x} at byte {e.start + 1})")
+    return FieldError(None, "not valid UTF-8")
+
+
 class Pipeline:
     """Ingests batches of one kind from one source."""
 
@@ -190,6 +212,7 @@ class Pipeline:
         if kind == "checkin":
             self.ctx.preload_venues()
         self._decoder = msgspec.json.Decoder(self.kind.struct)
+        self._field_names = frozenset(f.name for f in msgspec.structs.fields(self.kind.struct))
         self._time_fields = [
             f.name for f in msgspec.structs.fields(self.kind.struct) if "datetime" in repr(f.type)
         ]
@@ -198,6 +221,10 @@ class Pipeline:
 
     def ingest(self, records: Iterable[tuple[int, Record]]) -> Summary:
         """One batch: (line number, record) pairs. Returns what was accepted, duplicated, rejected."""
+        return self.write(*self.prepare(records))
+
+    def prepare(self, records: Iterable[tuple[int, Record]]) -> tuple[dict[str, tuple], Summary]:
+        """Validate a batch, writing nothing: its rows by source_event_id, and what was rejected."""
         summary = Summary()
         prepared: dict[str, tuple] = {}
         for line, record in records:
@@ -210,6 +237,10 @@ class Pipeline:
                 summary.duplicates += 1
             else:
                 prepared[seid] = row
+        return prepared, summary
+
+    def write(self, prepared: dict[str, tuple], summary: Summary) -> Summary:
+        """Store a prepared batch in one transaction (a savepoint within the caller's, if any)."""
         with transaction.atomic():
             self._lock_source()
             self._fill_vault(prepared)  # before dedupe: a re-sent declaration still vaults its person
@@ -241,23 +272,34 @@ class Pipeline:
         transaction.on_commit(partial(self.ctx.mark_sealed, keys))
 
     def _prepare(self, record: Record) -> tuple[str, tuple]:
+        if isinstance(record, FieldError):  # a line its reader could not read
+            raise record
         struct = self._decode(record)
+        check_text(struct)
         commune, at, key, extra, dim1, dim2 = self.kind.prepare(struct, self.ctx)
         seid = struct.source_event_id  # type: ignore[attr-defined]
         row = (self.source.pk, seid, commune, self._to_db_time(at), key, *map(self._to_db_value, extra))
         return seid, (row, (commune, local_day(at), dim1, dim2))
 
-    def _decode(self, record: Record) -> msgspec.Struct:
+    def _decode(self, record: bytes | str | dict[str, Any]) -> msgspec.Struct:
         try:
             if isinstance(record, dict):
                 return msgspec.convert(self._tidy_row(record), self.kind.struct, strict=False)
             return self._decoder.decode(record)
         except (msgspec.ValidationError, msgspec.DecodeError) as e:
             raise _decode_error(e) from None
+        except UnicodeDecodeError:  # raised for a string's bytes, whose place in the line it does not give
+            raise _not_utf8(record) from None
 
     def _tidy_row(self, row: dict[str, Any]) -> dict[str, Any]:
-        """A spreadsheet's row: empty cells are absent, lists are split, times as spreadsheets write them."""
-        row = {k: v for k, v in row.items() if v not in ("", None)}
+        """A spreadsheet's row: empty cells are absent, lists are split, times as spreadsheets write them.
+
+        Only the kind's own columns are kept; one holding bytes that were not UTF-8 is refused by name.
+        """
+        row = {k: v for k, v in row.items() if v not in ("", None) and k in self._field_names}
+        for name, value in row.items():
+            if isinstance(value, str) and _UNREADABLE.search(value):
+                raise FieldError(name, "is not valid UTF-8 text")
         for name in self.kind.list_fields:
             if isinstance(row.get(name), str):
                 row[name] = [s for s in re.split(r"[;,| ]+", row[name]) if s]
@@ -387,10 +429,43 @@ def ndjson_records(lines: Iterable[bytes]) -> Iterator[tuple[int, Record]]:
             yield number, line
 
 
-def csv_records(text: Iterable[str]) -> Iterator[tuple[int, Record]]:
-    reader = csv.DictReader(text)
-    for row in reader:
-        yield reader.line_num, {k.strip(): v for k, v in row.items() if k}
+def csv_records(lines: Iterable[bytes]) -> Iterator[tuple[int, Record]]:
+    """CSV rows (a header row first) from a file's or a body's lines, kept with their line ends.
+
+    Bytes that are not UTF-8 become lone surrogates (surrogateescape), which the validation of the
+    row's fields refuses by name; a row the CSV reader cannot parse is rejected alone. A header that
+    cannot be read leaves no row readable, and is rejected as line 1.
+    """
+    text = (line.decode("utf-8", "surrogateescape") for line in lines)
+    reader = csv.reader(_without_bom(text))
+    try:
+        header = [name.strip() for name in next(reader)]
+    except StopIteration:
+        return
+    except csv.Error as e:
+        yield reader.line_num, FieldError(None, f"the header row is not valid CSV ({e}): no row was read")
+        return
+    if any(_UNREADABLE.search(name) for name in header):
+        yield 1, FieldError(None, "the header row is not valid UTF-8: no row was read")
+        return
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as e:  # the reader starts afresh on the next line
+            yield reader.line_num, FieldError(None, f"not valid CSV ({e})")
+            continue
+        if row:
+            # As csv.DictReader: missing cells are absent, extra cells (no column name) are dropped.
+            yield reader.line_num, {name: value for name, value in zip(header, row, strict=False) if name}
+
+
+def _without_bom(lines: Iterator[str]) -> Iterator[str]:
+    first = next(lines, None)
+    if first is not None:
+        yield first.removeprefix("\ufeff")
+        yield from lines
 
 
 def parquet_records(path: str, batch_rows: int = BATCH_SIZE) -> Iterator[tuple[int, Record]]:
@@ -419,7 +494,7 @@ def batches(
 def body_records(body: bytes, content_type: str) -> Iterator[tuple[int, Record]]:
     """Records of an HTTP body: CSV when the content type says so, NDJSON otherwise."""
     if "csv" in content_type:
-        return csv_records(io.StringIO(body.decode("utf-8-sig")))
+        return csv_records(io.BytesIO(body))
     return ndjson_records(body.splitlines())
 
 

@@ -6,9 +6,11 @@ dimensions its rollups are counted by (e.g. test: result, method).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import msgspec
@@ -18,10 +20,15 @@ from dieuhanh.warehouse import models
 if TYPE_CHECKING:
     from dieuhanh.warehouse.ingest import Context
 
+# Every text field has a cap (the test suite checks it): the column's own where it has one, else a
+# bound well above any real value, so that one record cannot fill a batch's memory or a screen.
 SeId = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+Ref = Annotated[str, msgspec.Meta(max_length=100)]  # a commune reference, a venue code or QR payload
+PersonId = Annotated[str, msgspec.Meta(max_length=40)]  # '+84 (0) 912 345 678' and the like
 Text = Annotated[str, msgspec.Meta(max_length=4000)]
 Symptom = Literal["fever", "cough", "breath", "taste_smell", "fatigue"]
 SYMPTOMS: tuple[str, ...] = ("fever", "cough", "breath", "taste_smell", "fatigue")
+PROSE = frozenset({"text"})  # free text, which may keep its line breaks and tabs
 
 
 class FieldError(ValueError):
@@ -32,28 +39,63 @@ class FieldError(ValueError):
         self.field = field
 
 
+# Control characters (C0, DEL, C1) and lone surrogates. PostgreSQL refuses NUL in text, the others
+# garble screens, CSV and spreadsheets; a surrogate is what bytes that are not UTF-8 become when a
+# CSV line is read (surrogateescape), and no database column can store one.
+_UNFIT = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_UNFIT_IN_PROSE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def check_text(record: msgspec.Struct) -> None:
+    """FieldError for the first text field holding a character no column should store."""
+    for name in text_fields(type(record)):
+        value = getattr(record, name)
+        if value is None:
+            continue
+        bad = (_UNFIT_IN_PROSE if name in PROSE else _UNFIT).search(value)
+        if bad is not None:
+            char = bad.group()
+            if "\ud800" <= char <= "\udfff":
+                raise FieldError(name, "is not valid UTF-8 text")
+            raise FieldError(name, f"contains a control character (U+{ord(char):04X})")
+
+
+@cache
+def text_fields(struct: type[msgspec.Struct]) -> tuple[str, ...]:
+    """The struct's fields that hold free strings (not literals), with or without None."""
+
+    def is_text(t: Any) -> bool:
+        if isinstance(t, msgspec.inspect.UnionType):
+            return any(is_text(member) for member in t.types)
+        return isinstance(t, msgspec.inspect.StrType)
+
+    info = msgspec.inspect.type_info(struct)
+    assert isinstance(info, msgspec.inspect.StructType)
+    return tuple(f.name for f in info.fields if is_text(f.type))
+
+
 class CheckinIn(msgspec.Struct):
     source_event_id: SeId
-    venue: str
-    person_id: str
+    venue: Ref
+    person_id: PersonId
     time_in: datetime
     time_out: datetime | None = None
 
 
 class HealthIn(msgspec.Struct):
     source_event_id: SeId
-    person_id: str
-    commune: str
+    person_id: PersonId
+    commune: Ref
     declared_at: datetime
     exposure: bool
-    symptoms: list[Symptom] = []
+    symptoms: Annotated[list[Symptom], msgspec.Meta(max_length=10)] = []
 
 
 class TravelIn(msgspec.Struct):
     source_event_id: SeId
-    person_id: str
-    from_commune: str
-    to_commune: str
+    person_id: PersonId
+    from_commune: Ref
+    to_commune: Ref
     depart_at: datetime
     mode: Literal["road", "rail", "air", "water"]
     arrive_at: datetime | None = None
@@ -61,8 +103,8 @@ class TravelIn(msgspec.Struct):
 
 class TestIn(msgspec.Struct):
     source_event_id: SeId
-    person_id: str
-    commune: str
+    person_id: PersonId
+    commune: Ref
     sampled_at: datetime
     method: Literal["pcr", "rapid"]
     result: Literal["positive", "negative", "invalid"]
@@ -70,8 +112,8 @@ class TestIn(msgspec.Struct):
 
 class VaccinationIn(msgspec.Struct):
     source_event_id: SeId
-    person_id: str
-    commune: str
+    person_id: PersonId
+    commune: Ref
     vaccinated_at: datetime
     dose: Annotated[int, msgspec.Meta(ge=1, le=4)]
     vaccine: Annotated[str, msgspec.Meta(min_length=1, max_length=60)]
@@ -79,8 +121,8 @@ class VaccinationIn(msgspec.Struct):
 
 class QuarantineIn(msgspec.Struct):
     source_event_id: SeId
-    person_id: str
-    commune: str
+    person_id: PersonId
+    commune: Ref
     start: datetime
     place: Literal["home", "facility"]
     end: datetime | None = None
@@ -88,11 +130,11 @@ class QuarantineIn(msgspec.Struct):
 
 class ReportIn(msgspec.Struct):
     source_event_id: SeId
-    commune: str
+    commune: Ref
     reported_at: datetime
     category: Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
     text: Text
-    person_id: str | None = None
+    person_id: PersonId | None = None
 
 
 Prepared = tuple[int, datetime, bytes | None, tuple, str, str]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -65,19 +66,35 @@ def ingest(
     kind: str,
     records: Iterable[tuple[int, Record]],
     *,
-    progress=None,
+    atomic: bool = False,
+    progress: Callable[[int, Summary], None] | None = None,
     batch_size: int = BATCH_SIZE,
 ) -> Summary:
-    """Ingest records of one kind in batches (one transaction each) and sum up what happened."""
+    """Ingest records of one kind in batches of `batch_size` and sum up what happened.
+
+    With `atomic` (a request over HTTP or NATS) every batch is written in one transaction: all of
+    them or none, whatever stops the process. Without it (files) each batch commits on its own, and
+    `progress(line, summary)` tells, after each commit, the batch's last line and what became of it:
+    the line after it is where to resume.
+    """
     if kind not in source.kinds:
         raise WarehouseError(
             f"source '{source.name}' may not send '{kind}' events (it may send: {', '.join(source.kinds)})"
         )
     pipeline, total = Pipeline(source, kind), Summary()
-    for batch in batches(records, batch_size):
-        total.add(pipeline.ingest(batch))
-        if progress:
-            progress(batch[-1][0])
+    to_open = atomic
+    with contextlib.ExitStack() as stack:
+        for batch in batches(records, batch_size):
+            prepared = pipeline.prepare(batch)
+            # Opened once the first batch is validated: on SQLite the transaction holds the one write
+            # lock, which a request of one batch then holds no longer than before.
+            if to_open:
+                stack.enter_context(transaction.atomic())
+                to_open = False
+            done = pipeline.write(*prepared)
+            total.add(done)
+            if progress:
+                progress(batch[-1][0], done)
     return total
 
 

@@ -17,6 +17,9 @@ least once and the effect exactly once: a crash loses nothing and re-delivery co
 
 A message that can never succeed (unknown kind, bad token, a kind the source may not send, an
 oversized body) is terminated and reported, not retried; a database failure is retried with a delay.
+A bad line (not JSON, not UTF-8, a bad value) is not the message's failure: it is rejected by its
+line number in the summary, as over HTTP, and the message's other lines are stored, all in one
+transaction.
 
 On a cluster (DIEUHANH_NATS_URL naming several servers, DIEUHANH_NATS_REPLICAS=3) the stream keeps
 each batch on three nodes, so the loss of one node, even the stream's leader, loses nothing. The worker
@@ -30,7 +33,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import csv
 import json
 import logging
 import signal
@@ -112,9 +114,10 @@ def ingest_message(kind: str, body: bytes, headers: Mapping[str, str]) -> tuple[
         raise Refused(f"body of {len(body)} bytes is over the limit of {settings.MAX_BATCH_BYTES}; split it")
     source = _source_for(_bearer(headers))
     try:
+        # One transaction, as over HTTP: a retried message never finds half of itself stored.
         records = body_records(body, header(headers, "Content-Type"))
-        return source, services.ingest(source, kind, records)
-    except (services.WarehouseError, UnicodeDecodeError, csv.Error) as e:
+        return source, services.ingest(source, kind, records, atomic=True)
+    except services.WarehouseError as e:
         raise Refused(str(e)) from None
 
 
