@@ -739,9 +739,12 @@ def serve(
 ) -> None:
     """Serve the command room (ASGI, uvicorn): one web process per core when live events go through NATS."""
     _django()
+    import copy
+    import logging
     import os
 
     import uvicorn
+    from django.conf import settings
 
     from dieuhanh.live import BUS
 
@@ -761,7 +764,10 @@ def serve(
         loop="uvloop",
         http="httptools",
         lifespan="on",  # joins the live relay at start (dieuhanh.asgi)
-        log_level="warning",
+        # Django's configuration, whose every handler masks IDs and phone numbers: uvicorn's access and
+        # error lines go through it too (a copy: uvicorn may write into the one it is given).
+        log_config=copy.deepcopy(settings.LOGGING),
+        log_level=logging.getLevelName(settings.LOG_LEVEL),
         timeout_graceful_shutdown=5,  # open event streams never end by themselves
     )
 

@@ -10,6 +10,7 @@ DIEUHANH_TRUSTED_PROXIES the proxies in front, comma-separated (X-Forwarded-For 
 DIEUHANH_NATS_URL, _NATS_REPLICAS, _LIVE, _LIVE_SUBJECT, _LIVE_COALESCE_SECONDS: the broker and live events
 DIEUHANH_DB_POOL_SIZE, _DB_POOL_TIMEOUT, _WEB_CONCURRENCY: connections and requests per process
 DIEUHANH_DATABASE_REPLICA_URL, _REPLICA_MAX_LAG: a read replica
+DIEUHANH_LOG_LEVEL     WARNING by default; every log line is scrubbed of IDs and phone numbers
 (README's Configuration table says what each one means.)
 """
 
@@ -205,11 +206,51 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
 
+# One logging configuration for every process: Django reads it, and `dieuhanh serve` hands it to uvicorn.
+# Every handler masks citizen IDs and phone numbers (dieuhanh.logscrub): a 404's path may hold one.
+LOG_LEVEL = os.environ.get("DIEUHANH_LOG_LEVEL", "WARNING").upper()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("DIEUHANH_LOG_LEVEL", "WARNING")},
+    "filters": {"scrub": {"()": "dieuhanh.logscrub.ScrubFilter"}},
+    "formatters": {
+        "django.server": {
+            "()": "django.utils.log.ServerFormatter",
+            "format": "[{server_time}] {message}",
+            "style": "{",
+        },
+        # The names uvicorn's own configuration gives them (uvicorn.Config may set their colours by name).
+        "default": {"()": "uvicorn.logging.DefaultFormatter", "fmt": "%(levelprefix)s %(message)s"},
+        "access": {
+            "()": "uvicorn.logging.AccessFormatter",
+            "fmt": '%(levelprefix)s %(client_addr)s - "%(request_line)s" %(status_code)s',
+        },
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["scrub"]},
+        "django.server": {
+            "class": "logging.StreamHandler",
+            "formatter": "django.server",
+            "filters": ["scrub"],
+        },
+        "uvicorn": {"class": "logging.StreamHandler", "formatter": "default", "filters": ["scrub"]},
+        "access": {
+            "class": "logging.StreamHandler",
+            "formatter": "access",
+            "stream": "ext://sys.stdout",
+            "filters": ["scrub"],
+        },
+    },
+    "loggers": {
+        # Django's defaults give these two handlers of their own (unscrubbed, and mail to ADMINS with the
+        # whole request): replaced, so that django.request's 4xx lines reach only the root's.
+        "django": {"handlers": [], "level": LOG_LEVEL, "propagate": True},
+        "django.server": {"handlers": ["django.server"], "level": "INFO", "propagate": False},
+        "uvicorn": {"handlers": ["uvicorn"], "level": "INFO", "propagate": False},
+        "uvicorn.error": {"level": LOG_LEVEL},
+        "uvicorn.access": {"handlers": ["access"], "level": LOG_LEVEL, "propagate": False},
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
 }
 MEDIA_ROOT = HOME / "files"  # attachments; served only through views that check access
 
