@@ -33,6 +33,8 @@ values_app = typer.Typer(help="Data values (số liệu chỉ tiêu).", no_args_
 app.add_typer(values_app, name="datavalues")
 report_app = typer.Typer(help="Periodic reports (báo cáo định kỳ).", no_args_is_help=True)
 app.add_typer(report_app, name="report")
+feedback_app = typer.Typer(help="Citizens' reports (phản ánh, kiến nghị).", no_args_is_help=True)
+app.add_typer(feedback_app, name="feedback")
 console = Console(stderr=True)
 
 
@@ -727,6 +729,21 @@ def init(demo: bool = typer.Option(False, "--demo", help="also create the demo u
             console.print(line)
         for line in load_demo_reports_of_citizens():
             console.print(line)
+
+
+@feedback_app.command("import-incidents")
+def feedback_import_incidents(batch: int = typer.Option(1000, "--batch", min=1)) -> None:
+    """Turn the incident reports that source platforms sent since the last run into feedback items."""
+    _django()
+    from dieuhanh.feedback.services import import_incidents
+
+    read = made = 0
+    while True:
+        got, new = import_incidents(batch=batch)
+        read, made = read + got, made + new
+        if not new:  # nothing left, or a batch only of reports without a 2025 commune: stop, not spin
+            break
+    console.print(f"Đã đọc {read} phản ánh từ các nền tảng nguồn, tạo {made} phản ánh mới.")
 
 
 @app.command()

@@ -57,7 +57,9 @@ DEMO_SOURCE = "nen-tang-demo"
 def load_demo_events(folder: Path, *, scale: int = 20_000, days: int = 14, progress=None) -> list[str]:
     """A small national scenario: synthetic venues and events of every kind, through the real pipeline.
 
-    Runs once: a second `init --demo` finds the demo source and leaves its data as it is.
+    Runs once: a second `init --demo` finds the demo source and leaves its data as it is. The generated
+    files hold raw citizen IDs and phone numbers (the sources' side of the pipeline), so they are removed
+    once read, also when the ingest fails and by a later run that finds them left over.
     """
     from dieuhanh.warehouse.ingest import ndjson_records
     from dieuhanh.warehouse.kinds import KINDS
@@ -66,19 +68,33 @@ def load_demo_events(folder: Path, *, scale: int = 20_000, days: int = 14, progr
     from dieuhanh.warehouse.synth import generate
 
     if Source.objects.filter(name=DEMO_SOURCE).exists():
+        _remove_generated(folder)
         return [f"Dữ liệu mẫu đã có (nguồn {DEMO_SOURCE}): giữ nguyên."]
     folder.mkdir(parents=True, exist_ok=True)
     focus = {ref.partition(":")[2] for ref in (u.unit for u in DEMO_USERS)}
-    generate(folder, scale=scale, days=days, edition="VN-2025", seed=1, progress=progress, focus=focus)
-    venues = import_venues(actor=None, path=folder / "venues.csv", edition="VN-2025")
-    source, _ = create_source(actor=None, name=DEMO_SOURCE, kinds=list(KINDS), edition="VN-2025")
-    lines = [f"Điểm QR: {venues.created}"]
-    for kind in KINDS:
-        path = folder / f"{kind}.ndjson"
-        with path.open("rb") as f:
-            summary = ingest(source, kind, ndjson_records(f))
-        lines.append(f"{KINDS[kind].label}: {summary.accepted} sự kiện")
+    try:
+        generate(folder, scale=scale, days=days, edition="VN-2025", seed=1, progress=progress, focus=focus)
+        venues = import_venues(actor=None, path=folder / "venues.csv", edition="VN-2025")
+        source, _ = create_source(actor=None, name=DEMO_SOURCE, kinds=list(KINDS), edition="VN-2025")
+        lines = [f"Điểm QR: {venues.created}"]
+        for kind in KINDS:
+            path = folder / f"{kind}.ndjson"
+            with path.open("rb") as f:
+                summary = ingest(source, kind, ndjson_records(f))
+            lines.append(f"{KINDS[kind].label}: {summary.accepted} sự kiện")
+    finally:
+        _remove_generated(folder)
     return lines
+
+
+def _remove_generated(folder: Path) -> None:
+    """The files `synth.generate` writes, and the folder if nothing else is in it."""
+    from dieuhanh.warehouse.synth import EVENT_KINDS
+
+    for name in ["venues.csv", *(f"{kind}.ndjson" for kind in EVENT_KINDS)]:
+        (folder / name).unlink(missing_ok=True)
+    if folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
 
 
 DEMO_OUTBREAKS, CASES_PER_OUTBREAK, HCMC_CASES = 6, 3, 8

@@ -25,7 +25,8 @@ import dj_database_url
 
 BASE_DIR = Path(__file__).resolve().parent
 HOME = Path(os.environ.get("DIEUHANH_HOME", "var")).resolve()
-HOME.mkdir(parents=True, exist_ok=True)
+# The home holds the database, the keys and exported files, all about people: its owner's alone.
+HOME.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 
 def _kept_secret(variable: str, filename: str) -> str:
@@ -153,6 +154,11 @@ def _database(url: str | None = None) -> dict[str, Any]:
             "pool": {"min_size": 1, "max_size": DB_POOL_SIZE, "timeout": DB_POOL_TIMEOUT, "max_idle": 60}
         }
     if db["ENGINE"].endswith("sqlite3"):
+        # SQLite would create the file world-readable (0644 under the usual umask): made here first,
+        # owner-only, and its -wal and -shm files take the database's permissions.
+        path = Path(db["NAME"])
+        if db["NAME"] not in ("", ":memory:") and path.parent.is_dir() and not path.exists():
+            path.touch(mode=0o600)
         # WAL lets the web process read while a loader or worker writes.
         db["OPTIONS"] = {
             # A 256 MB page cache: event indexes (random person keys) outgrow SQLite's 2 MB default
@@ -201,6 +207,10 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True
+
+# Attachments and other stored files: the owner's alone, as the database is.
+FILE_UPLOAD_PERMISSIONS = 0o600
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

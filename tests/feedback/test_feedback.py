@@ -11,14 +11,17 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.utils import timezone
+from typer.testing import CliRunner
 
 from dieuhanh.accounts.models import AuditEntry
+from dieuhanh.cli import app as cli_app
 from dieuhanh.demo import create_demo, load_demo_reports_of_citizens
 from dieuhanh.feedback.models import Event, Feedback, Photo, Throttle
 from dieuhanh.feedback.services import overdue_q
 from dieuhanh.units.services import get_unit
 from dieuhanh.warehouse.models import Identity
 from dieuhanh.warehouse.persons import person_key
+from tests.warehouse.conftest import record
 
 URL = "/api/v1/feedback"
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 200
@@ -364,3 +367,29 @@ def test_the_tracking_page_takes_the_rating(world, filed):
     again = Client().post(f"/phan-anh/theo-doi/{filed.code}/danh-gia/", {"stars": "2"})
     assert again.status_code == 409 and "đã được đánh giá" in again.content.decode()
     assert Feedback.objects.get(pk=filed.pk).rating == 5
+
+
+def test_incident_reports_from_sources_become_items_once(world, categories, platform):
+    sent = platform.send(
+        "report",
+        [
+            {**record("report", 1), "category": "waste", "person_id": PHONE},
+            record("report", 2),  # "gathering": not one of ours, so "other"
+            {**record("report", 3), "commune": "VN-2025:26743"},
+        ],
+    )
+    assert sent.status_code == 200, sent.content
+    result = CliRunner().invoke(cli_app, ["feedback", "import-incidents"])
+    assert result.exit_code == 0, result.output
+    assert "tạo 3 phản ánh mới" in result.output
+    items = {i.incident_id: i for i in Feedback.objects.select_related("place_unit", "category")}
+    assert sorted((i.category_id, i.place_unit.code) for i in items.values()) == [
+        ("other", "26740"),
+        ("other", "26743"),
+        ("waste", "26740"),
+    ]
+    assert bytes(next(i for i in items.values() if i.category_id == "waste").phone_key) == person_key(PHONE)
+    queue = world.operator_b.client().get(URL, {"unit": "VN-2025:26740"}).json()["items"]
+    assert len(queue) == 2 and not any(i["overdue"] for i in queue)  # deadlines run from arrival here
+    assert "tạo 0 phản ánh mới" in CliRunner().invoke(cli_app, ["feedback", "import-incidents"]).output
+    assert Feedback.objects.count() == 3

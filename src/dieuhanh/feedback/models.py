@@ -73,6 +73,9 @@ class Feedback(models.Model):
     answer_due = models.DateTimeField()
     answered_at = models.DateTimeField(null=True, blank=True)
     answer = models.TextField(blank=True, help_text="public")
+    incident_id = models.BigIntegerField(
+        null=True, blank=True, unique=True, help_text="the source platform's incident report it came from"
+    )
     rating = models.PositiveSmallIntegerField(
         null=True, blank=True, help_text="the citizen's 1-5 on the answer"
     )

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from dieuhanh.accounts.models import User
@@ -38,6 +38,7 @@ from dieuhanh.units.models import Unit
 from dieuhanh.units.scoping import Area
 from dieuhanh.units.text import fold
 from dieuhanh.warehouse import vault
+from dieuhanh.warehouse.models import IncidentReport
 from dieuhanh.warehouse.persons import PersonIdError, normalise, short
 
 HANDLER_ROLES = ("leader", "analyst", "operator", "admin")  # who may see and act on a unit's queue
@@ -344,6 +345,48 @@ def submit(
             phone=short(phone_key) if phone_key else None,
         )
     return item
+
+
+def import_incidents(*, batch: int = 1000) -> tuple[int, int]:
+    """The incident reports that source platforms sent to the warehouse since the last import, as
+    items (one per report, never twice: `incident_id` is unique). Run by one process at a time
+    (`dieuhanh feedback import-incidents`). A report keeps its own time as `received_at`, but its
+    deadlines run from now: the unit could not act on it before it arrived here. Returns (reports read,
+    items made): a report whose commune has no 2025 successor is read and skipped."""
+    last = Feedback.objects.aggregate(last=Max("incident_id"))["last"] or 0
+    rows = list(IncidentReport.objects.filter(id__gt=last).order_by("id")[:batch])
+    if not rows:
+        return 0, 0
+    categories = {c.code: c for c in Category.objects.filter(active=True)}
+    communes = Unit.objects.select_related("parent").in_bulk({r.commune_id for r in rows})
+    now = timezone.now()
+    made = 0
+    with transaction.atomic():
+        for row in rows:
+            commune = communes.get(row.commune_id)
+            if commune is not None and commune.edition_id != EDITION:  # a source still on the old map
+                commune = _successor(commune.code)
+            cat = categories.get(row.category) or categories.get("other")
+            if commune is None or cat is None:
+                continue
+            unit = handling_unit(cat, commune)
+            item = Feedback.objects.create(
+                code=_new_code(),
+                category=cat,
+                text=row.text.strip() or cat.name,
+                unit=unit,
+                place_unit=commune,
+                phone_key=row.person_key,
+                incident_id=row.pk,
+                received_at=row.at,
+                assigned_at=now,
+                forward_due=now + timedelta(minutes=cat.forward_minutes),
+                answer_due=now + timedelta(days=cat.answer_days),
+            )
+            Event.objects.create(feedback=item, kind=EventKind.RECEIVED, at=now, unit=unit)
+            made += 1
+        audit(None, "feedback.import", "incidents", rows=made, last=rows[-1].pk)
+    return len(rows), made
 
 
 def track(code: str) -> Feedback:
