@@ -10,6 +10,7 @@ DIEUHANH_TRUSTED_PROXIES the proxies in front, comma-separated (X-Forwarded-For 
 DIEUHANH_NATS_URL, _NATS_REPLICAS, _LIVE, _LIVE_SUBJECT, _LIVE_COALESCE_SECONDS: the broker and live events
 DIEUHANH_DB_POOL_SIZE, _DB_POOL_TIMEOUT, _WEB_CONCURRENCY: connections and requests per process
 DIEUHANH_DATABASE_REPLICA_URL, _REPLICA_MAX_LAG: a read replica
+DIEUHANH_SECURE        1 behind a TLS proxy: Secure cookies, HSTS, X-Forwarded-Proto trusted
 DIEUHANH_LOG_LEVEL     WARNING by default; every log line is scrubbed of IDs and phone numbers
 (README's Configuration table says what each one means.)
 """
@@ -217,6 +218,13 @@ FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
+# Behind a TLS proxy (docs/deploy.md), DIEUHANH_SECURE=1: cookies only over HTTPS, browsers told to use
+# HTTPS for a year, and the proxy's X-Forwarded-Proto believed. Off by default, because `make demo`
+# serves plain HTTP, and the header must not be believed from a client talking to us directly.
+SECURE = os.environ.get("DIEUHANH_SECURE", "") == "1"
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SECURE
+SECURE_HSTS_SECONDS = 365 * 24 * 3600 if SECURE else 0
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if SECURE else None
 
 # One logging configuration for every process: Django reads it, and `dieuhanh serve` hands it to uvicorn.
 # Every handler masks citizen IDs and phone numbers (dieuhanh.logscrub): a 404's path may hold one.
