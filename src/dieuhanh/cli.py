@@ -790,4 +790,7 @@ def serve(
 
 
 def main() -> None:
+    # Whatever the command writes (the SQLite database, keys, the report archive, exports, the demo's
+    # files) is about people: readable by the service's own user only.
+    os.umask(0o077)
     app()
