@@ -229,8 +229,15 @@ class Front:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await asyncio.to_thread(BUS.flush)
+                self.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    def close(self) -> None:
+        """Let Django's threads finish what they hold, then end them (and their connections)."""
+        if self._threads is not None:
+            self._threads.shutdown(wait=True)
+            self._threads, self._slots = None, None
 
     async def _stream(
         self, opener: Callable[[ASGIRequest], Opened], scope: Scope, receive: Any, send: Any

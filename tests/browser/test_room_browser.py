@@ -49,7 +49,10 @@ def asgi_server(transactional_db, world, page) -> Iterator[Server]:
     # After `page`, so that it is closed first: its event stream ends before the server does.
     import uvicorn
 
-    from dieuhanh.asgi import application
+    from dieuhanh.asgi import Front, django_application
+
+    # A front of its own: its Django threads take the shared test connection (below), and end with it.
+    application = Front(django_application)
 
     _SHARED[:] = [c for c in connections.all() if c.vendor == "sqlite" and c.is_in_memory_db()]
     for connection in _SHARED:
@@ -68,6 +71,7 @@ def asgi_server(transactional_db, world, page) -> Iterator[Server]:
     yield Server(f"http://127.0.0.1:{port}")
     server.should_exit = server.force_exit = True
     thread.join(10)
+    application.close()
     assert not HUB.listening(), "the rooms' streams left the hub when their pages closed"
     request_started.disconnect(_share_test_database)
     for connection in _SHARED:
