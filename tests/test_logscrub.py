@@ -127,11 +127,15 @@ def _written_by(name: str) -> Iterator[io.StringIO]:
     (handler,) = (h for h in _configured_handlers() if h.get_name() == name)
     assert isinstance(handler, logging.StreamHandler)
     written = io.StringIO()
-    previous = handler.setStream(written)
+    # Swapped without setStream(), which flushes the stream it replaces: an earlier test's captured
+    # stderr, closed by now, when a command reconfigured logging while pytest captured its output.
+    with handler.lock:  # type: ignore[union-attr]
+        previous, handler.stream = handler.stream, written
     try:
         yield written
     finally:
-        handler.setStream(previous)
+        with handler.lock:  # type: ignore[union-attr]
+            handler.stream = previous
 
 
 @pytest.mark.parametrize(
