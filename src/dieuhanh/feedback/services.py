@@ -38,6 +38,7 @@ from dieuhanh.units.models import Unit
 from dieuhanh.units.scoping import Area
 from dieuhanh.units.text import fold
 from dieuhanh.warehouse import vault
+from dieuhanh.warehouse.kinds import unfit_character
 from dieuhanh.warehouse.models import IncidentReport
 from dieuhanh.warehouse.persons import PersonIdError, normalise, short
 
@@ -54,10 +55,6 @@ LIMITS = {Throttle.Scope.CLIENT: (10, timedelta(hours=1)), Throttle.Scope.PHONE:
 # Pins farther than this from every commune centre are not in Vietnam (or far out at sea).
 MAX_PIN_KM = 40.0
 _CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read aloud over the phone
-# Control characters and lone surrogates: PostgreSQL refuses NUL, the others garble pages. Prose keeps
-# its line breaks and tabs.
-_UNFIT = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
-_UNFIT_IN_PROSE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 _LONG_NUMBER = re.compile(r"(?<!\d)(?:\+?\d[\d .-]{6,}\d)(?!\d)")
 
 
@@ -70,15 +67,15 @@ class FeedbackError(ValueError):
 
 
 def _fit(field: str, value: str, *, prose: bool = False) -> str:
-    bad = (_UNFIT_IN_PROSE if prose else _UNFIT).search(value)
+    bad = unfit_character(value, prose=prose)
     if bad is not None:
-        raise FeedbackError(field, f"có ký tự điều khiển không hợp lệ (U+{ord(bad.group()):04X})")
+        raise FeedbackError(field, f"có ký tự điều khiển không hợp lệ (U+{ord(bad):04X})")
     return value
 
 
 def _found(value: str) -> bool:
     """Whether a code or reference could name anything at all (a control character names nothing)."""
-    return _UNFIT.search(value) is None
+    return unfit_character(value) is None
 
 
 # Categories

@@ -52,12 +52,18 @@ def check_text(record: msgspec.Struct) -> None:
         value = getattr(record, name)
         if value is None:
             continue
-        bad = (_UNFIT_IN_PROSE if name in PROSE else _UNFIT).search(value)
-        if bad is not None:
-            char = bad.group()
+        char = unfit_character(value, prose=name in PROSE)
+        if char is not None:
             if "\ud800" <= char <= "\udfff":
                 raise FieldError(name, "is not valid UTF-8 text")
             raise FieldError(name, f"contains a control character (U+{ord(char):04X})")
+
+
+def unfit_character(value: str, *, prose: bool = False) -> str | None:
+    """The first character of `value` no text column should store (prose keeps line breaks and tabs):
+    the one rule for text that people and platforms send, here and in the other apps."""
+    bad = (_UNFIT_IN_PROSE if prose else _UNFIT).search(value)
+    return None if bad is None else bad.group()
 
 
 @cache
