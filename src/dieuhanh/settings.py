@@ -102,10 +102,10 @@ MIDDLEWARE = [
     "dieuhanh.csp.SecurityPolicyMiddleware",  # Content-Security-Policy, Permissions-Policy on HTML pages
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "dieuhanh.accounts.language.LanguageMiddleware",  # Vietnamese unless the user chose (not the browser)
     "dieuhanh.replica.PinMiddleware",  # a user's reads after their own write: the primary's
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",

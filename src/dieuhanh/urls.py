@@ -9,7 +9,6 @@ urlpatterns = [
     path("api/v1/inbox/stream", inbox_stream, name="inbox-stream"),
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
-    path("i18n/", include("django.conf.urls.i18n")),
     path("phan-anh/", include("dieuhanh.feedback.urls")),
     path("", include("dieuhanh.commandroom.urls")),
 ]

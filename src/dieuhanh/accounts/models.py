@@ -29,6 +29,12 @@ class User(AbstractUser):
 
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.PERSON)
     full_name = models.CharField(max_length=200, blank=True)
+    language = models.CharField(
+        max_length=8,
+        blank=True,
+        choices=[("vi", "Tiếng Việt"), ("en", "English")],
+        help_text="the language the user chose for pages (accounts.language); empty: Vietnamese",
+    )
 
     def held(self) -> list[Grant]:
         """The user's grants with their units, read once per instance (a request's user): the area, the

@@ -1,8 +1,8 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
-from django.views.i18n import set_language
 
 from dieuhanh.accounts.forms import LoginForm
+from dieuhanh.accounts.language import choose_language
 from dieuhanh.commandroom import directive_views, entry_views, report_views, room_views, tracing_views, views
 from dieuhanh.units.scoping import public
 
@@ -13,7 +13,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("login/", public(login), name="login"),
     path("logout/", public(auth_views.LogoutView.as_view()), name="logout"),
-    path("language/", public(set_language), name="set-language"),
+    path("language/", public(choose_language), name="set-language"),
     path("room/", room_views.room_page, name="room"),
     path("room/map.json", room_views.room_map, name="room-map"),
     path("room/parts", room_views.room_parts, name="room-parts"),
