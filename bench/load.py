@@ -224,20 +224,26 @@ def prepare_database(args: argparse.Namespace, url: str, home: str) -> tuple[boo
             if conn.execute("SELECT to_regclass(%s)", [META]).fetchone()[0] is not None:
                 meta = json.loads(conn.execute(f"SELECT params FROM {META}").fetchone()[0])
                 if meta.get("version") == SETUP_VERSION:
-                    log(f"reusing the database {SCRATCH_DB} (--keep)")
+                    log(f"reusing the database {SCRATCH_DB} (--keep); its schema brought up to date …")
+                    _init(url, home)  # the code may have new migrations since it was made
                     return True, meta
     with psycopg.connect(args.pg_url, autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{SCRATCH_DB}" WITH (FORCE)')
         admin.execute(f'CREATE DATABASE "{SCRATCH_DB}"')
     log("dieuhanh init (migrations, the real units) …")
     began = time.perf_counter()
+    _init(url, home)
+    log(f"  {time.perf_counter() - began:.0f} s")
+    return False, None
+
+
+def _init(url: str, home: str) -> None:
+    """`dieuhanh init`: the migrations and the real units (nothing changes when they are there)."""
     done = subprocess.run(  # noqa: S603 - the project's own command
         [DIEUHANH, "init"], env=child_env(home, url), capture_output=True, text=True, check=False
     )
     if done.returncode != 0:
         raise SystemExit(f"dieuhanh init failed:\n{done.stdout}\n{done.stderr}")
-    log(f"  {time.perf_counter() - began:.0f} s")
-    return False, None
 
 
 def populate(leaders: int) -> dict:
