@@ -303,3 +303,24 @@ def test_a_communes_morning_sends_few_statements(world, django_assert_max_num_qu
         assert client.get(f"/api/v1/deliveries/{a}").json()["state"] == "read"
     with django_assert_max_num_queries(6):
         assert client.post(f"/api/v1/deliveries/{a}/ack").json()["state"] == "acknowledged"
+
+
+def test_rates_are_counted_one_way_and_a_response_counts_as_an_acknowledgement(world):
+    """services.rates is what the room's directive panel and the reports show; the status's states
+    add up to the same. A response counts as acknowledged even where a row lacks acknowledged_at."""
+    from dieuhanh.commandroom.room import directive_rates
+    from dieuhanh.directives.services import rates, status
+    from dieuhanh.units.scoping import Area
+
+    directive = Directive.objects.get(
+        pk=issue(world.leader, form=[{"key": "mau", "label": "Số mẫu", "type": "number"}]).json()["id"]
+    )
+    a = Delivery.objects.get(directive=directive, unit=world.commune_a)
+    now = timezone.now()
+    Delivery.objects.filter(pk=a.pk).update(state="responded", responded_at=now, acknowledged_at=None)
+    counted = rates([directive.pk], Area.of(world.province))[directive.pk]
+    assert (counted.total, counted.acknowledged, counted.responded) == (2, 1, 1)
+    (room,) = directive_rates(world.province, now)
+    assert (room.total, room.ack_pct, room.response_pct) == (2, 50.0, 50.0)
+    states = status(directive, Area.of(world.province))
+    assert states["acknowledged"] + states["responded"] == counted.acknowledged

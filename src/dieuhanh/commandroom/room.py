@@ -16,14 +16,14 @@ from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
 from django.conf import settings
-from django.db.models import Count, Exists, Max, OuterRef, Q
+from django.db.models import Count, Exists, Max, OuterRef
 from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from dieuhanh.accounts.models import User
 from dieuhanh.directives.models import Delivery, Directive, Task
-from dieuhanh.directives.services import overdue_q
+from dieuhanh.directives.services import Rates, rates
 from dieuhanh.directives.tasks import tasks_for
 from dieuhanh.indicators import analytics
 from dieuhanh.indicators.models import Target
@@ -382,23 +382,23 @@ def cluster_alerts(user: User, unit: Unit, days: int = 14) -> list[tracing.Clust
 @dataclass(frozen=True)
 class DirectiveRates:
     directive: Directive
-    total: int
-    acknowledged: int
-    responded: int
-    overdue: int
+    rates: Rates
 
     @property
     def ack_pct(self) -> float:
-        return 100 * self.acknowledged / self.total if self.total else 0
+        return self.rates.ack_pct
 
     @property
     def response_pct(self) -> float:
-        return 100 * self.responded / self.total if self.total else 0
+        return self.rates.response_pct
 
     @property
-    def done(self) -> bool:
-        owed = self.responded if self.directive.needs_response else self.acknowledged
-        return owed >= self.total
+    def overdue(self) -> int:
+        return self.rates.overdue
+
+    @property
+    def total(self) -> int:
+        return self.rates.total
 
 
 def directive_rates(unit: Unit, now: datetime | None = None, limit: int = 10) -> list[DirectiveRates]:
@@ -411,26 +411,10 @@ def directive_rates(unit: Unit, now: datetime | None = None, limit: int = 10) ->
         Exists(Delivery.objects.filter(directive=OuterRef("pk")).within(Area.of(unit)))
     )
     chosen = list(newest.order_by("-issued_at", "-pk").values_list("pk", flat=True)[: limit * 3])
-    counts = {
-        row["directive_id"]: row
-        for row in Delivery.objects.filter(directive_id__in=chosen)
-        .within(Area.of(unit))
-        .values("directive_id")
-        .annotate(
-            total=Count("id"),
-            acknowledged=Count("id", filter=Q(acknowledged_at__isnull=False)),
-            responded=Count("id", filter=Q(responded_at__isnull=False)),
-            overdue=Count("id", filter=overdue_q(now)),
-        )
-        .order_by()
-    }
+    counted = rates(chosen, Area.of(unit), now)
     directives = Directive.objects.select_related("issuer_unit").in_bulk(chosen)
-    found = [
-        DirectiveRates(directives[pk], r["total"], r["acknowledged"], r["responded"], r["overdue"])
-        for pk in chosen
-        if (r := counts.get(pk))
-    ]
-    return [d for d in found if not d.done][:limit]  # finished ones are left out
+    found = [DirectiveRates(directives[pk], r) for pk in chosen if (r := counted.get(pk))]
+    return [d for d in found if not d.rates.done(d.directive)][:limit]  # finished ones are left out
 
 
 def overdue_tasks(user: User, unit: Unit, limit: int = 10) -> list[Task]:

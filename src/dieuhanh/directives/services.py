@@ -533,6 +533,51 @@ def _counts(states: Counter, overdue: int) -> dict[str, int]:
     }
 
 
+@dataclass(frozen=True)
+class Rates:
+    """One directive's deliveries inside an area: how many, and how many were acknowledged, answered
+    and are overdue. A response counts as an acknowledgement, whatever the row's own columns say."""
+
+    total: int
+    acknowledged: int
+    responded: int
+    overdue: int
+
+    @property
+    def ack_pct(self) -> float:
+        return 100 * self.acknowledged / self.total if self.total else 0
+
+    @property
+    def response_pct(self) -> float:
+        return 100 * self.responded / self.total if self.total else 0
+
+    def done(self, directive: Directive) -> bool:
+        """Every unit has given what the directive asks: its response, or else its acknowledgement."""
+        return (self.responded if directive.needs_response else self.acknowledged) >= self.total
+
+
+def rates(directive_ids: Iterable[int], area: Area | None, now: datetime | None = None) -> dict[int, Rates]:
+    """The one count of acknowledgement and response rates (the room, the reports, the status), per
+    directive with a delivery inside the area (None: every delivery), in one grouped query."""
+    now = now or timezone.now()
+    answered = Q(responded_at__isnull=False)
+    rows = (
+        Delivery.objects.filter(directive_id__in=list(directive_ids))
+        .within(area)
+        .values("directive_id")
+        .annotate(
+            total=Count("id"),
+            acknowledged=Count("id", filter=Q(acknowledged_at__isnull=False) | answered),
+            responded=Count("id", filter=answered),
+            overdue=Count("id", filter=overdue_q(now)),
+        )
+        .order_by()
+    )
+    return {
+        r["directive_id"]: Rates(r["total"], r["acknowledged"], r["responded"], r["overdue"]) for r in rows
+    }
+
+
 def pending(directive: Directive, area: Area, now: datetime | None = None) -> QuerySet[Delivery]:
     """The units inside the area that still owe what the directive asks (acknowledgement or response)."""
     missing = Q(responded_at__isnull=True) if directive.needs_response else Q(acknowledged_at__isnull=True)

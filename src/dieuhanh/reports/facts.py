@@ -10,10 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Count
-
 from dieuhanh.accounts.models import User
-from dieuhanh.directives.models import Delivery, DeliveryState, Directive
+from dieuhanh.directives.models import Directive
+from dieuhanh.directives.services import Rates, rates
 from dieuhanh.directives.tasks import shown_status, tasks_for, vn_today
 from dieuhanh.indicators import analytics
 from dieuhanh.indicators.periods import Period
@@ -103,20 +102,14 @@ def _directives(unit: Unit, period: Period, area: Area) -> list[dict[str, Any]]:
         .order_by("issued_at", "id")
     )
     directives = list(issued)
-    states: dict[int, dict[str, int]] = {d.pk: {} for d in directives}
-    counted = Delivery.objects.filter(directive__in=directives).values_list("directive_id", "state")
-    for directive_id, state, n in counted.annotate(n=Count("id")).order_by():
-        states[directive_id][state] = n
-    out = []
-    for directive in directives:
-        by_state = states[directive.pk]
-        total = sum(by_state.values())
-        answered = by_state.get(DeliveryState.RESPONDED, 0)
-        acknowledged = answered + by_state.get(DeliveryState.ACKNOWLEDGED, 0)
-        out.append({
-            "number": directive.number, "title": directive.title,
-            "issued": directive.issued_at.date().isoformat(), "total": total,
-            "acknowledged": acknowledged, "responded": answered,
-            "cancelled": directive.cancelled_at is not None,
-        })  # fmt: skip
-    return out
+    # Over every delivery of the directives the area issued (None: not only those inside the area).
+    counted = rates([d.pk for d in directives], None)
+    none = Rates(0, 0, 0, 0)
+    return [
+        {
+            "number": d.number, "title": d.title, "issued": d.issued_at.date().isoformat(),
+            "total": (r := counted.get(d.pk, none)).total, "acknowledged": r.acknowledged,
+            "responded": r.responded, "cancelled": d.cancelled_at is not None,
+        }
+        for d in directives
+    ]  # fmt: skip
