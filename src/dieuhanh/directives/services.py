@@ -34,6 +34,7 @@ from dieuhanh.directives.models import (
     Revision,
     UnitGroup,
 )
+from dieuhanh.files import content_type
 from dieuhanh.units.models import Unit
 from dieuhanh.units.scoping import Area
 
@@ -596,17 +597,6 @@ def visible_directives(user: User) -> QuerySet[Directive]:
 # Attachments and saved groups
 
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
-# What officials attach, recognised by the file's first bytes, never by its name or declared type.
-SIGNATURES = {
-    b"%PDF-": "application/pdf",
-    b"\x89PNG\r\n\x1a\n": "image/png",
-    b"\xff\xd8\xff": "image/jpeg",
-    b"PK\x03\x04": "application/zip",  # DOCX and XLSX are ZIP files; the name's extension tells which
-}
-OFFICE_TYPES = {
-    ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-    ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-}
 
 
 def attach(*, actor: User, directive: Directive, name: str, content: bytes) -> Attachment:
@@ -616,10 +606,7 @@ def attach(*, actor: User, directive: Directive, name: str, content: bytes) -> A
         raise DirectiveError(
             "file", f"is {len(content):,} bytes; the limit is {MAX_ATTACHMENT_BYTES:,}", status=413
         )
-    kind = next((t for magic, t in SIGNATURES.items() if content.startswith(magic)), None)
-    suffix = PurePath(name).suffix.lower()
-    if kind == "application/zip":
-        kind = OFFICE_TYPES.get(suffix)
+    kind = content_type(content, name)
     if kind is None:
         raise DirectiveError("file", "must be a PDF, PNG, JPEG, DOCX or XLSX file", status=415)
     digest = hashlib.sha256(content).hexdigest()

@@ -34,8 +34,10 @@ from dieuhanh.feedback.models import (
     Status,
     Throttle,
 )
+from dieuhanh.files import content_type
 from dieuhanh.units.models import Unit
 from dieuhanh.units.scoping import Area
+from dieuhanh.units.services import get_unit
 from dieuhanh.units.text import fold
 from dieuhanh.warehouse import vault
 from dieuhanh.warehouse.kinds import unfit_character
@@ -48,7 +50,7 @@ MAX_TEXT = 5000
 MAX_PHOTOS = 3
 MAX_PHOTO_BYTES = 5 * 1024 * 1024
 # Photos are recognised by their first bytes, never by their name or declared type.
-PHOTO_SIGNATURES = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG\r\n\x1a\n": "image/png"}
+PHOTO_TYPES = frozenset({"image/jpeg", "image/png"})
 # Per sender, in a fixed window opened by their first report: a household or a café's Wi-Fi may
 # share one address, a person rarely has more than a few things to report in a day.
 LIMITS = {Throttle.Scope.CLIENT: (10, timedelta(hours=1)), Throttle.Scope.PHONE: (5, timedelta(days=1))}
@@ -220,8 +222,8 @@ def _photos(photos: Sequence[Upload]) -> list[tuple[str, bytes]]:
             raise FeedbackError(
                 f"photos[{i}]", f"ảnh quá lớn: tối đa {MAX_PHOTO_BYTES // (1024 * 1024)} MB", status=413
             )
-        kind = next((t for magic, t in PHOTO_SIGNATURES.items() if photo.content.startswith(magic)), None)
-        if kind is None:
+        kind = content_type(photo.content)
+        if kind not in PHOTO_TYPES:
             raise FeedbackError(f"photos[{i}]", "chỉ nhận ảnh JPEG hoặc PNG", status=415)
         typed.append((kind, photo.content))
     return typed
@@ -439,12 +441,9 @@ def queue_unit(user: User, ref: str) -> Unit:
     if not _found(ref):
         raise _not_yours(ref)
     try:
-        unit = Unit.objects.ref(ref)
+        return get_unit(ref, within=Unit.objects.within(handling_area(user)))
     except (Unit.DoesNotExist, ValueError):
         raise _not_yours(ref) from None
-    if not handling_area(user).contains(unit):
-        raise _not_yours(ref)
-    return unit
 
 
 def overdue_q(now: datetime) -> Q:
