@@ -41,4 +41,5 @@ class Case(models.Model):
         indexes = [models.Index(fields=["confirmed_at"], name="case_confirmed")]
 
     def __str__(self) -> str:
-        return f"F0 #{self.pk} {bytes(self.person_key)[:6].hex()}"
+        # Never the key: a name is printed in logs, the admin site and error pages, none of which audit.
+        return f"F0 #{self.pk}"

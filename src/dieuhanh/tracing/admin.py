@@ -1,0 +1,32 @@
+"""Confirmed cases in the admin site: counts and dates only, never the person.
+
+A case's person is a pseudonymised key, and every read of person-level data goes through the tracing
+routes, which audit it. The admin site therefore shows neither the key nor the note (which a tracer
+may have written about the person), and changes nothing: cases are opened, edited and closed by the
+tracing verbs.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from dieuhanh.tracing.models import Case
+
+
+@admin.register(Case)
+class CaseAdmin(admin.ModelAdmin):
+    list_display = ("id", "commune", "confirmed_at", "window_start", "window_end", "created_at")
+    list_display_links = None
+    list_filter = ("confirmed_at",)
+    list_select_related = ("commune",)
+    fields = ("commune", "confirmed_at", "onset_at", "window_start", "window_end", "created_at", "updated_at")
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
