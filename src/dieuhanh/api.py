@@ -32,6 +32,8 @@ from dieuhanh.tracing.services import TracingError
 from dieuhanh.units.api import router as units_router
 from dieuhanh.units.scoping import below_nation, is_declared, public
 from dieuhanh.warehouse.api import router as warehouse_router
+from dieuhanh.warehouse.enterprises.api import router as enterprises_router
+from dieuhanh.warehouse.enterprises.services import EnterpriseError
 
 PROBLEM_TYPE = "application/problem+json"
 
@@ -166,6 +168,11 @@ def _indicator_error(request: HttpRequest, exc: IndicatorError) -> HttpResponse:
     return problem(request, exc.status, str(exc), field=exc.field)
 
 
+@api.exception_handler(EnterpriseError)
+def _enterprise_error(request: HttpRequest, exc: EnterpriseError) -> HttpResponse:
+    return problem(request, exc.status, str(exc), field=exc.field)
+
+
 @api.exception_handler(AnalyticsError)
 def _analytics_error(request: HttpRequest, exc: AnalyticsError) -> HttpResponse:
     return problem(request, 422, str(exc), field=exc.param)
@@ -215,6 +222,7 @@ api.add_decorator(deny_undeclared)
 api.add_router("/", accounts_router)
 api.add_router("/", units_router)
 api.add_router("/", warehouse_router)
+api.add_router("/", enterprises_router)
 api.add_router("/", tracing_router)
 api.add_router("/", directives_router)
 api.add_router("/", tasks_router)

@@ -14,11 +14,17 @@ CSV writer of the platform goes through this module, so the rule lives in one pl
 
 from __future__ import annotations
 
+import csv
+import io
 import re
-from collections.abc import Iterable
+import zipfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
+from openpyxl import load_workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
+from openpyxl.utils.exceptions import InvalidFileException
 from openpyxl.worksheet.worksheet import Worksheet
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -51,3 +57,57 @@ def _text_cell(sheet: Worksheet, value: str) -> Cell:
     if looks_like_formula(value):
         cell.quotePrefix = True
     return cell
+
+
+# Reading: the CSV and XLSX files people import (one reader, for every import that takes either)
+
+
+class TableError(ValueError):
+    """A file that cannot be read as a table at all (not CSV/XLSX, not UTF-8, not a workbook)."""
+
+
+def read_table(path: Path) -> tuple[list[str], Iterator[tuple[int, dict[str, Any]]]]:
+    """The header and (line number, row) of a CSV or XLSX file, line numbers as a person sees them
+    (the header is line 1); blank lines are skipped. A CSV file's delimiter (, ; or tab) is sniffed."""
+    kind = path.suffix.lower()
+    if kind not in (".csv", ".xlsx"):
+        raise TableError(f"{path.name}: cần tệp .csv hoặc .xlsx")
+    try:
+        return _read_xlsx(path) if kind == ".xlsx" else _read_csv(path)
+    except UnicodeDecodeError as e:
+        raise TableError(f"{path.name}: không phải văn bản UTF-8 (byte {e.start})") from None
+    except (zipfile.BadZipFile, InvalidFileException, KeyError):
+        raise TableError(f"{path.name}: không phải tệp XLSX") from None
+
+
+def _read_csv(path: Path) -> tuple[list[str], Iterator[tuple[int, dict[str, Any]]]]:
+    text = path.read_text(encoding="utf-8-sig")
+    try:
+        dialect: Any = csv.Sniffer().sniff(text.partition("\n")[0], delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.DictReader(io.StringIO(text, newline=""), dialect=dialect)
+    header = [h.strip() for h in reader.fieldnames or []]
+    reader.fieldnames = header
+
+    def rows() -> Iterator[tuple[int, dict[str, Any]]]:
+        for row in reader:
+            if any((v or "").strip() for v in row.values() if isinstance(v, str)):
+                yield reader.line_num, row
+
+    return header, rows()
+
+
+def _read_xlsx(path: Path) -> tuple[list[str], Iterator[tuple[int, dict[str, Any]]]]:
+    book = load_workbook(path, read_only=True, data_only=True)
+    sheet = book.worksheets[0]
+    lines = sheet.iter_rows(values_only=True)
+    header = [str(v).strip() if v is not None else "" for v in next(lines, ())]
+
+    def rows() -> Iterator[tuple[int, dict[str, Any]]]:
+        for line, values in enumerate(lines, start=2):
+            if any(v not in (None, "") for v in values):
+                yield line, dict(zip(header, values, strict=False))
+        book.close()
+
+    return header, rows()

@@ -20,6 +20,10 @@ class Kind(models.TextChoices):
     INDUSTRIAL_PARK = "industrial_park", _("Industrial park")
 
 
+# The kinds that make up a map (editions): enterprises, parks and agencies hang below them.
+MAP_KINDS = (Kind.NATION, Kind.PROVINCE, Kind.DISTRICT, Kind.COMMUNE)
+
+
 class Edition(models.Model):
     """A map of the country as it stood from a date: VN-2021 (3 levels), VN-2025 (2 levels)."""
 
@@ -72,8 +76,11 @@ class UnitQuerySet(AreaQuerySet):
         return self.filter(edition_id=unit.edition_id, path__under=unit.path)
 
     def leaves(self) -> UnitQuerySet:
-        """Units where figures are recorded: communes, and the island districts that have no communes."""
-        return self.filter(level__gte=2, children__isnull=True)
+        """Units where figures are recorded: communes, and the island districts that have no communes.
+
+        Enterprises and industrial parks below a commune do not make it less of a leaf: they are
+        counted by their workers and gates (warehouse.enterprises), not as places of the map."""
+        return self.filter(level__gte=2, kind__in=MAP_KINDS).exclude(children__kind__in=MAP_KINDS)
 
 
 class Unit(models.Model):

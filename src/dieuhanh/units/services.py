@@ -7,11 +7,16 @@ from dataclasses import dataclass, field
 
 from django.db import transaction
 from django.db.models import Count, Q
+from django.dispatch import Signal
 
 from dieuhanh.db import insert_rows
 from dieuhanh.units import sources
 from dieuhanh.units.models import Edition, Kind, Succession, Unit, UnitQuerySet
 from dieuhanh.units.text import fold
+
+units_loaded = Signal()
+"""Sent (with `report`) inside load_units' transaction once the maps and their succession are stored:
+what hangs below the map's units (enterprises, parks) follows their changes there."""
 
 Progress = Callable[[str, int, int], None]
 """progress(step, done, total): called as loading goes, for a progress bar."""
@@ -82,6 +87,7 @@ def load_units(*, progress: Progress | None = None) -> LoadReport:
         for data in editions:
             _load_edition(data, report, tick)
         _load_succession(succession, report, tick)
+        units_loaded.send(sender=load_units, report=report)
     return report
 
 

@@ -39,6 +39,7 @@ from dieuhanh.live import BUS, area_keys, publish
 from dieuhanh.units.models import Succession, Unit
 from dieuhanh.vnformat import VN_TZ
 from dieuhanh.warehouse import partitions, vault
+from dieuhanh.warehouse.enterprises import rollups as enterprise_rollups
 from dieuhanh.warehouse.kinds import KINDS, FieldError, Kind, check_text
 from dieuhanh.warehouse.models import Rollup, RollupMonth, Source, Venue
 from dieuhanh.warehouse.persons import PersonIdError, normalise
@@ -356,6 +357,8 @@ class Pipeline:
         insert_rows(self.kind.model, fields, [row for row, _ in prepared])
         counts = Counter(cell for _, cell in prepared)
         _add_to_rollups(self.kind.name, counts, self._to_db_day)
+        # Workers' events count for their enterprises, gates' check-ins for theirs (issue 21).
+        enterprise_rollups.on_ingest(self.kind.name, prepared, self._to_db_day)
 
 
 def _add_to_rollups(kind: str, counts: Counter, to_db_day) -> None:
@@ -387,6 +390,9 @@ def _upsert_counts(table: str, cell: str, rows: list[tuple]) -> None:
                 f"ON CONFLICT ({cell}) DO UPDATE SET count = {table}.count + excluded.count",
                 rows,
             )
+
+
+upsert_counts = _upsert_counts  # the enterprises' rollups are added to the same way
 
 
 def announce(kind: str, communes: set[int]) -> None:
