@@ -22,6 +22,8 @@ from dieuhanh.feedback.api import router as feedback_router
 from dieuhanh.feedback.services import FeedbackError
 from dieuhanh.indicators.analytics import AnalyticsError
 from dieuhanh.indicators.api import router as indicators_router
+from dieuhanh.indicators.approval.api import router as approval_router
+from dieuhanh.indicators.approval.services import ApprovalError
 from dieuhanh.indicators.formula import FormulaError
 from dieuhanh.indicators.services import IndicatorError
 from dieuhanh.reports.api import router as reports_router
@@ -173,6 +175,12 @@ def _enterprise_error(request: HttpRequest, exc: EnterpriseError) -> HttpRespons
     return problem(request, exc.status, str(exc), field=exc.field)
 
 
+@api.exception_handler(ApprovalError)
+def _approval_error(request: HttpRequest, exc: ApprovalError) -> HttpResponse:
+    extra = {"units": exc.units} if exc.units else {}
+    return problem(request, exc.status, str(exc), field=exc.field, **extra)
+
+
 @api.exception_handler(AnalyticsError)
 def _analytics_error(request: HttpRequest, exc: AnalyticsError) -> HttpResponse:
     return problem(request, 422, str(exc), field=exc.param)
@@ -228,4 +236,5 @@ api.add_router("/", directives_router)
 api.add_router("/", tasks_router)
 api.add_router("/", feedback_router)
 api.add_router("/", indicators_router)
+api.add_router("/", approval_router)
 api.add_router("/", reports_router)

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from dieuhanh.accounts.models import User
 from dieuhanh.accounts.services import audit
+from dieuhanh.indicators.approval.locks import locked
 from dieuhanh.indicators.models import DataElement, DataValue, DataValueAudit, Status
 from dieuhanh.indicators.periods import Period, PeriodError, parse
 from dieuhanh.sheets import csv_cell
@@ -242,7 +243,9 @@ def import_values(
     summary = ImportSummary(dry_run)
     resolver = Resolver(edition)
     rows: dict[tuple, Row] = {}
+    lines: dict[int, int | None] = {}  # row index → line in the file, for conflicts found later
     for index, record in enumerate(records):
+        lines[index] = record.get("_line")
         checked = validate(index, record, resolver, area)
         if isinstance(checked, Row) and checked.cell in rows:
             first = rows[checked.cell].index
@@ -254,6 +257,7 @@ def import_values(
             summary.conflicts.append(checked)
         else:
             rows[checked.cell] = checked
+    rows = refuse_locked(rows, summary, lines)  # approved or past the expiry days (issue 19): 409 per row
     with transaction.atomic():
         _write(list(rows.values()), summary, actor)
         if dry_run:
@@ -266,6 +270,21 @@ def import_values(
                 **{k: v for k, v in summary.as_dict()["importCount"].items()},
             )
     return summary
+
+
+def refuse_locked(
+    rows: dict[tuple, Row], summary: ImportSummary, lines: dict[int, int | None]
+) -> dict[tuple, Row]:
+    """The rows whose cells are not locked; a locked one becomes a conflict naming why (the others stay)."""
+    found = locked((cell, row.element.pk, row.unit, row.period) for cell, row in rows.items())
+    for cell, lock in found.items():
+        row = rows[cell]
+        conflict = Conflict(row.index, "period", row.period, lock.reason, lock.code)
+        conflict.line = lines.get(row.index)
+        summary.conflicts.append(conflict)
+    if found:
+        summary.conflicts.sort(key=lambda c: c.index)
+    return {cell: row for cell, row in rows.items() if cell not in found}
 
 
 def _write(rows: list[Row], summary: ImportSummary, actor: User | None) -> None:

@@ -1,0 +1,684 @@
+"""Approving a data set's figures, per period and unit, up the levels of the unit's map (issue 19).
+
+The chain of a data set on a map is its approving levels from the lowest up: commune → province →
+nation on VN-2025, commune → district → province → nation on VN-2021 (DataSetApproval.levels may name
+fewer). Per unit and period:
+
+- the unit's leader or operator **approves** its own figures (a unit above the lowest level only once
+  every unit of the level below under it is accepted);
+- the level above **accepts** the approval (acknowledges it; from then on only it can undo it) and
+  later approves its own figures in turn;
+- **unapprove** takes an approval back, with a reason: by the unit while not yet accepted, by the level
+  above at any time, never once a level higher still has approved.
+
+An admin grant on a unit lets its holder act for any level inside it (DHIS2's "approve at lower
+levels"); the acting unit must still lie inside the admin's area, so a commune's admin cannot accept
+for its province. One call acts on many units set-wise (a handful of queries whatever their number)
+and is all or nothing: a refusal of any unit writes nothing and names every refused unit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from dieuhanh.accounts.models import User
+from dieuhanh.accounts.services import audit
+from dieuhanh.indicators.approval.models import Approval, ApprovalAudit, DataSetApproval, LockException
+from dieuhanh.indicators.models import DataSet
+from dieuhanh.indicators.periods import Period, PeriodError, parse
+from dieuhanh.units.models import Edition, Unit
+from dieuhanh.units.scoping import Area
+from dieuhanh.vnformat import VN_TZ
+
+ACTIONS = ("approve", "accept", "unapprove")
+ACTOR_ROLES = ("leader", "operator")  # act at their own unit's level
+LEVEL_NAMES = {"nation": "trung ương", "province": "tỉnh", "district": "huyện", "commune": "xã"}
+MAX_NAMED = 50  # refused units named in one answer
+
+
+class ApprovalError(ValueError):
+    """A refused approval action; `status` is the HTTP status, `field` the input at fault, `units`
+    the refused units with a reason each."""
+
+    def __init__(self, status: int, field: str, message: str, units: list[dict[str, str]] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.field = field
+        self.units = units or []
+
+
+def vn_today() -> date:
+    return timezone.now().astimezone(VN_TZ).date()
+
+
+# The chain of levels
+
+
+@dataclass
+class Chain:
+    """A data set's approving levels on one map, as level numbers from the lowest up."""
+
+    edition: Edition
+    levels: list[int]
+
+    def kind(self, level: int) -> str:
+        return str(self.edition.levels[level])
+
+    def above(self, unit: Unit) -> int | None:
+        """The level number that accepts the unit's approval (None at the top)."""
+        higher = [lv for lv in self.levels if lv < unit.level]
+        return max(higher) if higher else None
+
+    def below(self, unit: Unit) -> int | None:
+        """The level number whose units the unit's approval waits for (None at the bottom)."""
+        lower = [lv for lv in self.levels if lv > unit.level]
+        return min(lower) if lower else None
+
+    def level_name(self, level: int) -> str:
+        kind = self.kind(level)
+        return "cấp " + LEVEL_NAMES.get(kind, kind)
+
+
+def settings_of(data_set: DataSet) -> DataSetApproval | None:
+    return DataSetApproval.objects.filter(data_set=data_set).first()
+
+
+def chain(settings: DataSetApproval, edition: Edition) -> Chain:
+    named = (settings.levels or {}).get(edition.code)
+    kinds: list[str] = list(edition.levels)
+    if named:
+        chosen = [k for k in named if k in kinds]
+    elif settings.data_set.unit_kind in kinds:
+        chosen = kinds[: kinds.index(settings.data_set.unit_kind) + 1]
+    else:
+        chosen = kinds
+    return Chain(edition, sorted((kinds.index(k) for k in chosen), reverse=True))
+
+
+def ancestor_code(unit: Unit, level: int) -> str:
+    return unit.path.strip("/").split("/")[level]
+
+
+def configure(
+    *, actor: User | None, data_set: DataSet, levels: dict[str, list[str]] | None = None, expiry_days: int = 0
+) -> DataSetApproval:
+    """Turn approval on for a data set (or change its levels and expiry days)."""
+    for code, kinds in (levels or {}).items():
+        edition = Edition.objects.filter(code=code).first()
+        if edition is None:
+            raise ApprovalError(422, "levels", _("Không có bản đồ '%(code)s'.") % {"code": code})
+        wrong = [k for k in kinds if k not in edition.levels]
+        if wrong:
+            raise ApprovalError(
+                422,
+                "levels",
+                _("Bản đồ %(code)s không có cấp %(kinds)s (các cấp: %(known)s).")
+                % {"code": code, "kinds": ", ".join(wrong), "known": ", ".join(edition.levels)},
+            )
+    found, _created = DataSetApproval.objects.update_or_create(
+        data_set=data_set, defaults={"levels": levels or {}, "expiry_days": expiry_days}
+    )
+    audit(actor, "approval.configure", data_set.code, levels=levels or {}, expiry_days=expiry_days)
+    return found
+
+
+# Reading the arguments
+
+
+def data_set_named(code: str) -> tuple[DataSet, DataSetApproval]:
+    data_set = DataSet.objects.filter(code=code).first()
+    if data_set is None:
+        raise ApprovalError(404, "dataSet", _("Không có bộ dữ liệu '%(code)s'.") % {"code": code})
+    settings = settings_of(data_set)
+    if settings is None:
+        raise ApprovalError(
+            422,
+            "dataSet",
+            _("Bộ dữ liệu '%(code)s' không áp dụng phê duyệt.") % {"code": code},
+        )
+    return data_set, settings
+
+
+def period_of(data_set: DataSet, pid: str) -> Period:
+    try:
+        period = parse(pid)
+    except PeriodError as exc:
+        raise ApprovalError(422, "period", str(exc)) from None
+    if period.type != data_set.period_type:
+        raise ApprovalError(
+            422,
+            "period",
+            _("Bộ dữ liệu '%(code)s' báo cáo theo kỳ %(type)s; '%(pid)s' là kỳ %(other)s.")
+            % {"code": data_set.code, "type": data_set.period_type, "pid": pid, "other": period.type},
+        )
+    return period
+
+
+def units_named(refs: list[str], area: Area, edition: str = "VN-2025") -> list[Unit]:
+    """The units of the refs (EDITION:CODE or a code of `edition`), each inside `area`; one 404 naming
+    every ref that is unknown or outside the area, in the same words (nothing outside is revealed)."""
+    if not refs:
+        raise ApprovalError(422, "units", _("Chọn ít nhất một đơn vị."))
+    wanted: dict[str, list[str]] = {}
+    order: list[tuple[str, str]] = []
+    for ref in refs:
+        ed, _sep, code = str(ref).strip().rpartition(":")
+        wanted.setdefault(ed or edition, []).append(code)
+        order.append((ed or edition, code))
+    found: dict[tuple[str, str], Unit] = {}
+    for ed, codes in wanted.items():
+        for unit in Unit.objects.filter(edition_id=ed, code__in=codes):
+            if area.contains(unit):
+                found[(ed, unit.code)] = unit
+    missing = [f"{ed}:{code}" for ed, code in order if (ed, code) not in found]
+    if missing:
+        raise ApprovalError(
+            404,
+            "units",
+            _("Không có đơn vị %(refs)s.") % {"refs": ", ".join(missing[:MAX_NAMED])},
+            [{"unit": ref, "reason": _("không có đơn vị này")} for ref in missing[:MAX_NAMED]],
+        )
+    return list(dict.fromkeys(found[key] for key in order))
+
+
+# Who may act
+
+
+@dataclass
+class Powers:
+    """Where the caller acts: its own units (leader, operator) and its admin area."""
+
+    own: set[tuple[str, str]]
+    nation: bool
+    admin: Area
+
+    @classmethod
+    def of(cls, user: User) -> Powers:
+        own = {(g.unit.edition_id, g.unit.path) for g in user.held() if g.role in ACTOR_ROLES}
+        nation = any(g.unit.level == 0 for g in user.held() if g.role in ACTOR_ROLES)
+        return cls(own, nation, user.area("admin"))
+
+    def acts_for(self, unit: Unit) -> bool:
+        if unit.level == 0 and self.nation:
+            return True
+        return (unit.edition_id, unit.path) in self.own or self.admin.contains(unit)
+
+
+# Acting
+
+
+@dataclass
+class Outcome:
+    action: str
+    data_set: str
+    period: str
+    changed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "action": self.action,
+            "dataSet": self.data_set,
+            "period": self.period,
+            "changed": len(self.changed),
+            "unchanged": len(self.unchanged),
+            "units": self.changed,
+        }
+
+
+@dataclass
+class _Plan:
+    """What one call does to each unit, worked out before anything is written."""
+
+    chains: dict[str, Chain]
+    parents: dict[int, Unit | None]  # unit id → the unit that accepts it
+    approvals: dict[int, Approval]  # unit id → its approval (units and their parents)
+    refused: list[tuple[int, str, dict[str, str]]] = field(default_factory=list)
+
+    def refuse(self, status: int, unit: Unit, reason: str) -> None:
+        self.refused.append((status, unit.ref, {"unit": unit.ref, "reason": reason}))
+
+
+def act(
+    *,
+    actor: User,
+    action: str,
+    data_set: DataSet,
+    period: str,
+    units: list[Unit],
+    reason: str = "",
+) -> Outcome:
+    """Approve, accept or unapprove the data set for the period at each unit; all or nothing."""
+    if action not in ACTIONS:
+        raise ApprovalError(
+            422,
+            "action",
+            _("Hành động là approve, accept hoặc unapprove (không phải '%(a)s').") % {"a": action},
+        )
+    reason = reason.strip()
+    if action == "unapprove" and not reason:
+        raise ApprovalError(422, "reason", _("Hủy phê duyệt phải ghi rõ lý do."))
+    settings = settings_of(data_set)
+    if settings is None:
+        raise ApprovalError(
+            422, "dataSet", _("Bộ dữ liệu '%(code)s' không áp dụng phê duyệt.") % {"code": data_set.code}
+        )
+    pid = period_of(data_set, period).id
+    plan = _plan(settings, pid, units)
+    powers = Powers.of(actor)
+    outcome = Outcome(action, data_set.code, pid)
+    todo: list[Unit] = []
+    for unit in units:
+        refused = len(plan.refused)
+        if _check(action, unit, plan, powers, settings, pid):
+            todo.append(unit)
+        elif len(plan.refused) == refused:
+            outcome.unchanged.append(unit.ref)
+    if plan.refused:
+        plan.refused.sort(key=lambda r: {404: 0, 403: 1, 409: 2}.get(r[0], 3))
+        status = plan.refused[0][0]
+        named = [r[2] for r in plan.refused[:MAX_NAMED]]
+        first = named[0]
+        more = len(plan.refused) - 1
+        message = f"{first['unit']}: {first['reason']}"
+        if more:
+            message += " " + _("(và %(n)s đơn vị khác bị từ chối; không đơn vị nào được ghi)") % {"n": more}
+        raise ApprovalError(status, "units", message, named)
+    _write(actor, action, data_set, pid, todo, plan, reason)
+    outcome.changed = [u.ref for u in todo]
+    return outcome
+
+
+def _plan(settings: DataSetApproval, pid: str, units: list[Unit]) -> _Plan:
+    editions = {e.code: e for e in Edition.objects.filter(code__in={u.edition_id for u in units})}
+    chains = {code: chain(settings, e) for code, e in editions.items()}
+    parent_codes: dict[int, tuple[str, str]] = {}
+    for unit in units:
+        above = chains[unit.edition_id].above(unit)
+        if above is not None:
+            parent_codes[unit.pk] = (unit.edition_id, ancestor_code(unit, above))
+    by_code: dict[tuple[str, str], Unit] = {}
+    for ed in {e for e, _c in parent_codes.values()}:
+        codes = {c for e, c in parent_codes.values() if e == ed}
+        for parent in Unit.objects.filter(edition_id=ed, code__in=codes):
+            by_code[(ed, parent.code)] = parent
+    parents = {u.pk: by_code.get(parent_codes[u.pk]) if u.pk in parent_codes else None for u in units}
+    ids = {u.pk for u in units} | {p.pk for p in parents.values() if p is not None}
+    approvals = {
+        a.unit_id: a
+        for a in Approval.objects.filter(data_set_id=settings.data_set_id, period=pid, unit_id__in=ids)
+    }
+    return _Plan(chains, parents, approvals)
+
+
+def _check(
+    action: str, unit: Unit, plan: _Plan, powers: Powers, settings: DataSetApproval, pid: str
+) -> bool | None:
+    """True: act on the unit; None: nothing to do; a refusal is added to the plan (and returns None)."""
+    chain_ = plan.chains[unit.edition_id]
+    if unit.level not in chain_.levels:
+        plan.refuse(
+            422,
+            unit,
+            _("%(kind)s không nằm trong các cấp phê duyệt của bộ dữ liệu này.")
+            % {"kind": unit.get_kind_display()},
+        )
+        return None
+    parent = plan.parents.get(unit.pk)
+    mine = plan.approvals.get(unit.pk)
+    above = plan.approvals.get(parent.pk) if parent else None
+    if action == "approve":
+        if not powers.acts_for(unit):
+            plan.refuse(
+                403, unit, _("chỉ lãnh đạo hoặc cán bộ của chính đơn vị này được phê duyệt số liệu của nó")
+            )
+            return None
+        if mine is not None:
+            return None
+        if above is not None:
+            plan.refuse(409, unit, _("cấp trên (%(name)s) đã phê duyệt kỳ này") % {"name": parent.name})  # type: ignore[union-attr]
+            return None
+        count, names = _not_accepted_below(unit, chain_, settings, pid)
+        if count:
+            plan.refuse(
+                409,
+                unit,
+                _("còn %(n)s đơn vị cấp dưới chưa được chấp nhận (%(names)s%(more)s)")
+                % {"n": count, "names": ", ".join(names), "more": ", …" if count > len(names) else ""},
+            )
+            return None
+        return True
+    if action == "accept":
+        if parent is None:
+            plan.refuse(422, unit, _("đây là cấp cao nhất: không có cấp trên để chấp nhận"))
+            return None
+        if not powers.acts_for(parent):
+            plan.refuse(
+                403,
+                unit,
+                _("chấp nhận thuộc về %(level)s (%(name)s)")
+                % {"level": chain_.level_name(parent.level), "name": parent.name},
+            )
+            return None
+        if mine is None:
+            plan.refuse(409, unit, _("đơn vị chưa phê duyệt kỳ này"))
+            return None
+        if above is not None:
+            plan.refuse(409, unit, _("cấp trên (%(name)s) đã phê duyệt kỳ này") % {"name": parent.name})
+            return None
+        return None if mine.accepted_at else True
+    # unapprove
+    own, over = powers.acts_for(unit), parent is not None and powers.acts_for(parent)
+    if not own and not over:
+        plan.refuse(403, unit, _("chỉ đơn vị này hoặc cấp trên trực tiếp được hủy phê duyệt"))
+        return None
+    if mine is None:
+        return None
+    if above is not None:
+        plan.refuse(
+            409,
+            unit,
+            _("cấp trên (%(name)s) đã phê duyệt kỳ này; cấp trên phải hủy phê duyệt trước")
+            % {"name": parent.name},  # type: ignore[union-attr]
+        )
+        return None
+    if mine.accepted_at and not over:
+        plan.refuse(
+            409, unit, _("cấp trên đã chấp nhận; đề nghị cấp trên hủy phê duyệt (trả lại) nếu cần sửa")
+        )
+        return None
+    return True
+
+
+def _not_accepted_below(
+    unit: Unit, chain_: Chain, settings: DataSetApproval, pid: str
+) -> tuple[int, list[str]]:
+    """How many units of the level below (under the unit) are not accepted yet, and the first names."""
+    below = chain_.below(unit)
+    if below is None:
+        return 0, []
+    units = Unit.objects.filter(edition_id=unit.edition_id, level=below, path__under=unit.path)
+    accepted = Approval.objects.filter(
+        data_set_id=settings.data_set_id, period=pid, accepted_at__isnull=False, unit__in=units
+    ).values("unit_id")
+    waiting = units.exclude(pk__in=accepted)
+    count = waiting.count()
+    return count, list(waiting.order_by("code").values_list("name", flat=True)[:5]) if count else []
+
+
+@transaction.atomic
+def _write(
+    actor: User, action: str, data_set: DataSet, pid: str, units: list[Unit], plan: _Plan, reason: str
+) -> None:
+    now = timezone.now()
+    ids = [u.pk for u in units]
+    rows = Approval.objects.filter(data_set=data_set, period=pid)
+    if action == "approve":
+        Approval.objects.bulk_create(
+            [
+                Approval(data_set=data_set, period=pid, unit=u, approved_by=actor, approved_at=now)
+                for u in units
+            ],
+            batch_size=1000,
+        )
+    elif action == "accept":
+        for chunk in _chunks(ids):
+            rows.filter(unit_id__in=chunk).update(accepted_by=actor, accepted_at=now)
+    else:
+        for chunk in _chunks(ids):
+            rows.filter(unit_id__in=chunk).delete()
+    ApprovalAudit.objects.bulk_create(
+        [
+            ApprovalAudit(
+                data_set=data_set,
+                period=pid,
+                unit=u,
+                action=action,
+                reason=reason,
+                actor=actor,
+                actor_name=actor.username,
+            )
+            for u in units
+        ],
+        batch_size=1000,
+    )
+    audit(
+        actor,
+        f"approval.{action}",
+        f"{data_set.code} {pid}",
+        rows=len(units),
+        units=[u.ref for u in units[:MAX_NAMED]],
+        reason=reason,
+    )
+
+
+def _chunks(ids: list[int], size: int = 900) -> Iterable[list[int]]:
+    for i in range(0, len(ids), size):
+        yield ids[i : i + size]
+
+
+# Reading the state
+
+
+def states(
+    *, user: User, data_set: DataSet, period: str, unit: Unit, children: bool = True
+) -> dict[str, Any]:
+    """The unit's state and, with `children`, that of each unit of the chain's level below it inside
+    the caller's area: approved (by whom, when), accepted, locked from above, and who acts next."""
+    settings = settings_of(data_set)
+    if settings is None:
+        raise ApprovalError(
+            422, "dataSet", _("Bộ dữ liệu '%(code)s' không áp dụng phê duyệt.") % {"code": data_set.code}
+        )
+    pid = period_of(data_set, period).id
+    chain_ = chain(settings, unit.edition)
+    shown = [unit]
+    below = chain_.below(unit) if unit.level in chain_.levels else None
+    if children and below is not None:
+        shown += list(
+            Unit.objects.filter(edition_id=unit.edition_id, level=below, path__under=unit.path)
+            .within(user.area())
+            .order_by("code")
+        )
+    plan = _plan(settings, pid, shown)
+    # Approvals of the unit's ancestors lock it and everything shown.
+    codes = unit.path.strip("/").split("/")[:-1]
+    above = list(
+        Approval.objects.filter(
+            data_set=data_set, period=pid, unit__edition_id=unit.edition_id, unit__code__in=codes
+        ).select_related("unit")
+    )
+    locked_by = min(above, key=lambda a: -a.unit.level).unit if above else None
+    waiting = _waiting_counts(unit, shown, chain_, settings, pid)
+    powers = Powers.of(user)
+    rows = [_state(u, plan, chain_, powers, locked_by, waiting.get(u.pk, 0)) for u in shown]
+    approved = sum(r["state"] in ("approved", "accepted") for r in rows[1:])
+    return {
+        "dataSet": data_set.code,
+        "period": pid,
+        "periodLabel": parse(pid).label(),
+        "unit": unit.ref,
+        "levels": [chain_.kind(lv) for lv in chain_.levels],
+        "expiryDays": settings.expiry_days,
+        "summary": {"children": len(rows) - 1, "approved": approved},
+        "units": rows,
+    }
+
+
+def _waiting_counts(
+    unit: Unit, shown: list[Unit], chain_: Chain, settings: DataSetApproval, pid: str
+) -> dict[int, int]:
+    """Per shown unit above the lowest level: how many of its units below are not accepted yet."""
+    out = {}
+    for u in shown:
+        if u.level in chain_.levels and chain_.below(u) is not None and u.level <= unit.level + 1:
+            out[u.pk] = _not_accepted_below(u, chain_, settings, pid)[0]
+    return out
+
+
+def _state(
+    unit: Unit, plan: _Plan, chain_: Chain, powers: Powers, locked_by: Unit | None, waiting: int
+) -> dict[str, Any]:
+    mine = plan.approvals.get(unit.pk)
+    parent = plan.parents.get(unit.pk)
+    above = plan.approvals.get(parent.pk) if parent else None
+    if locked_by is not None or above is not None:
+        state = "approved_above"
+    elif mine is None:
+        state = "open"
+    else:
+        state = "accepted" if mine.accepted_at else "approved"
+    level_name = chain_.level_name(unit.level) if unit.level in chain_.levels else ""
+    nxt: dict[str, Any] | None
+    if state == "open":
+        nxt = {"action": "approve", "by": unit.ref, "byName": unit.name, "level": level_name}
+        if waiting:
+            nxt["waitingFor"] = waiting
+    elif state == "approved" and parent is not None:
+        nxt = {
+            "action": "accept",
+            "by": parent.ref,
+            "byName": parent.name,
+            "level": chain_.level_name(parent.level),
+        }
+    elif state == "accepted" and parent is not None:
+        nxt = {
+            "action": "approve",
+            "by": parent.ref,
+            "byName": parent.name,
+            "level": chain_.level_name(parent.level),
+        }
+    else:
+        nxt = None
+    can = []
+    if state == "open" and powers.acts_for(unit) and not waiting:
+        can.append("approve")
+    if state == "approved" and parent is not None and powers.acts_for(parent):
+        can.append("accept")
+    if state in ("approved", "accepted") and (
+        (parent is not None and powers.acts_for(parent)) or (state == "approved" and powers.acts_for(unit))
+    ):
+        can.append("unapprove")
+    return {
+        "unit": unit.ref,
+        "name": unit.name,
+        "level": level_name,
+        "lat": unit.lat,
+        "lon": unit.lon,
+        "state": state,
+        "label": STATE_LABELS[state],
+        "approvedBy": mine.approved_by.username if mine and mine.approved_by else None,
+        "approvedAt": mine.approved_at.isoformat() if mine else None,
+        "acceptedAt": mine.accepted_at.isoformat() if mine and mine.accepted_at else None,
+        "next": nxt,
+        "youCan": can,
+    }
+
+
+STATE_LABELS = {
+    "open": "Chưa phê duyệt",
+    "approved": "Đã phê duyệt, chờ cấp trên chấp nhận",
+    "accepted": "Cấp trên đã chấp nhận",
+    "approved_above": "Cấp trên đã phê duyệt",
+}
+
+
+def approved_units(data_set: DataSet, period: str, units: Iterable[Unit]) -> set[int]:
+    """The units among these whose figures of the set for the period are approved at their own level
+    or above (an approval of the unit or of an ancestor)."""
+    units = list(units)
+    if not units:
+        return set()
+    keys: set[tuple[str, str]] = set()
+    for u in units:
+        parts = u.path.strip("/").split("/")
+        keys.update((u.edition_id, code) for code in parts)
+    q = Q()
+    for ed in {e for e, _c in keys}:
+        q |= Q(unit__edition_id=ed, unit__code__in=[c for e, c in keys if e == ed])
+    found = set(
+        Approval.objects.filter(q, data_set=data_set, period=period).values_list(
+            "unit__edition_id", "unit__code"
+        )
+    )
+    return {
+        u.pk for u in units if any((u.edition_id, code) in found for code in u.path.strip("/").split("/"))
+    }
+
+
+# Lock exceptions
+
+
+def request_exception(
+    *, actor: User, data_set: DataSet, period: str, unit: Unit, reason: str
+) -> LockException:
+    reason = reason.strip()
+    if not reason:
+        raise ApprovalError(422, "reason", _("Xin ngoại lệ khóa phải ghi rõ lý do."))
+    settings = settings_of(data_set)
+    if settings is None:
+        raise ApprovalError(
+            422, "dataSet", _("Bộ dữ liệu '%(code)s' không áp dụng phê duyệt.") % {"code": data_set.code}
+        )
+    pid = period_of(data_set, period).id
+    if not Powers.of(actor).acts_for(unit) and not actor.area("operator").contains(unit):
+        raise ApprovalError(403, "unit", _("Chỉ chính đơn vị được xin ngoại lệ khóa cho số liệu của mình."))
+    with transaction.atomic():
+        found = LockException.objects.create(
+            data_set=data_set, period=pid, unit=unit, reason=reason, requested_by=actor
+        )
+        audit(actor, "approval.exception.request", f"{data_set.code} {pid} {unit.ref}", reason=reason)
+    return found
+
+
+def deciding_unit(exception: LockException) -> Unit | None:
+    """The unit of the chain's level above the requesting unit: it grants or refuses."""
+    settings = settings_of(exception.data_set)
+    unit = exception.unit
+    if settings is None:
+        return unit.parent
+    above = chain(settings, unit.edition).above(unit)
+    if above is None:
+        return None
+    return Unit.objects.filter(edition_id=unit.edition_id, code=ancestor_code(unit, above)).first()
+
+
+def decide_exception(
+    *, actor: User, exception: LockException, grant: bool, ends_on: date | None = None, note: str = ""
+) -> LockException:
+    """The level above grants (until `ends_on`) or refuses a request."""
+    unit = exception.unit
+    parent = deciding_unit(exception)
+    if parent is None or not Powers.of(actor).acts_for(parent):
+        raise ApprovalError(
+            403, "exception", _("Chỉ cấp trên trực tiếp của đơn vị được quyết định ngoại lệ khóa.")
+        )
+    if exception.state != LockException.State.REQUESTED:
+        raise ApprovalError(409, "exception", _("Yêu cầu này đã được quyết định."))
+    if grant:
+        if ends_on is None:
+            raise ApprovalError(422, "endsOn", _("Cho phép ngoại lệ phải có ngày kết thúc."))
+        if ends_on < vn_today():
+            raise ApprovalError(422, "endsOn", _("Ngày kết thúc đã qua."))
+    with transaction.atomic():
+        exception.state = LockException.State.GRANTED if grant else LockException.State.REFUSED
+        exception.decided_by, exception.decided_at = actor, timezone.now()
+        exception.ends_on = ends_on if grant else None
+        exception.decision_note = note.strip()
+        exception.save()
+        audit(
+            actor,
+            f"approval.exception.{'grant' if grant else 'refuse'}",
+            f"{exception.data_set_id} {exception.period} {unit.ref}",
+            ends_on=ends_on.isoformat() if ends_on else None,
+            note=note,
+        )
+    return exception
