@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from babel.numbers import format_decimal
+from django.utils.translation import gettext as _
 
 LOCALES = {"vi": "vi_VN", "en": "en_US"}
 VN_TZ = timezone(timedelta(hours=7))  # Asia/Ho_Chi_Minh: UTC+7 all year, no daylight saving
@@ -174,10 +175,165 @@ def short_datetime(value: datetime, language: str = "vi") -> str:
 
 
 def parse_local(value: str) -> datetime:
-    """An ISO date and time as people type it (a form's datetime-local, a command's option): a time
-    without an offset is Vietnam's. ValueError when it is not one."""
-    moment = datetime.fromisoformat(value.strip())
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=VN_TZ)
+    """A date and time as people type it, in a form's field or a command's option: Vietnamese
+    ('26/8/2021 14:30') or ISO ('2021-08-26T14:30'); a time without an offset is Vietnam's.
+    DateTextError (a ValueError) when it is not one; see parse_datetime_text."""
+    return parse_datetime_text(value)
+
+
+# Dates and times typed into forms (issue 17, point 5). Every page's date field is a text field read
+# here, whatever the browser's language: a browser's own date input shows mm/dd/yyyy in English.
+
+INPUT_EXAMPLE = "26/8/2021 14:30"
+DATE_EXAMPLE = "26/8/2021"
+YEARS = (1900, 2099)
+# Words people put around a moment ("ngày 26/8/2021 lúc 14h30"), dropped before reading it.
+_FILLER = re.compile(r"(?<!\w)(?:ngày|lúc|vào|hồi)(?!\w)|,", re.IGNORECASE)
+_DATE = r"(?P<day>[0-9]{1,2}) ?(?P<sep>[/.-]) ?(?P<month>[0-9]{1,2}) ?(?P=sep) ?(?P<year>[0-9]+)"
+_TIME = (
+    r"(?P<hour>[0-9]{1,2}) ?(?:[:hg] ?(?P<minute>[0-9]{1,2})?"
+    r"|giờ(?: ?(?P<minute_word>[0-9]{1,2})(?: ?phút)?)?)"
+    r"(?P<seconds> ?: ?[0-9]{1,2})?"
+)
+_DATE_ONLY = re.compile(_DATE)
+_DATE_TIME = re.compile(_DATE + " " + _TIME, re.IGNORECASE)
+_TIME_DATE = re.compile(_TIME + " " + _DATE, re.IGNORECASE)
+_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_ISO = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?(?:Z|[+-][0-9:]+)?"
+)
+
+
+class DateTextError(ValueError):
+    """A date or time that cannot be read, with the reason in the reader's language.
+
+    for_field(label) names the field for a page: 'Hạn: “32/8/2021 14:30” không phải ngày giờ hợp lệ:
+    tháng 8/2021 chỉ có 31 ngày. Hãy viết theo dạng 26/8/2021 14:30.'"""
+
+    def __init__(self, text: str, reason: str, example: str = INPUT_EXAMPLE):
+        self.text, self.reason, self.example = text, reason, example
+        super().__init__(f"{text!r}: {reason}")
+
+    def for_field(self, label: str) -> str:
+        if not self.text.strip():
+            return _("%(field)s: missing. Write it as %(example)s.") % {
+                "field": label,
+                "example": self.example,
+            }
+        if self.example == DATE_EXAMPLE:
+            message = _("%(field)s: “%(text)s” is not a valid date: %(reason)s. Write it as %(example)s.")
+        else:
+            message = _(
+                "%(field)s: “%(text)s” is not a valid date and time: %(reason)s. Write it as %(example)s."
+            )
+        return message % {
+            "field": label,
+            "text": self.text.strip(),
+            "reason": self.reason,
+            "example": self.example,
+        }
+
+
+def _checked_date(text: str, day: int, month: int, year_text: str, example: str) -> date:
+    if len(year_text) != 4:
+        raise DateTextError(text, _("write the year with its four digits"), example)
+    year = int(year_text)
+    if not YEARS[0] <= year <= YEARS[1]:
+        reason = _("the year %(year)d is out of range (%(first)d to %(last)d)")
+        raise DateTextError(text, reason % {"year": year, "first": YEARS[0], "last": YEARS[1]}, example)
+    if not 1 <= month <= 12:
+        if 1 <= day <= 12 and month <= 31:
+            reason = _("there is no month %(month)d: write the day first, then the month (%(swapped)s)")
+            swapped = f"{month}/{day}/{year}"
+            raise DateTextError(text, reason % {"month": month, "swapped": swapped}, example)
+        raise DateTextError(text, _("there is no month %(month)d") % {"month": month}, example)
+    last = (date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)).day
+    if not 1 <= day <= last:
+        reason = _("month %(month)d/%(year)d has %(last)d days")
+        raise DateTextError(text, reason % {"month": month, "year": year, "last": last}, example)
+    return date(year, month, day)
+
+
+def _checked_time(text: str, hour: int, minute: int) -> time:
+    if hour > 23:
+        raise DateTextError(text, _("there is no hour %(hour)d (0 to 23)") % {"hour": hour})
+    if minute > 59:
+        raise DateTextError(text, _("there is no minute %(minute)d (0 to 59)") % {"minute": minute})
+    return time(hour, minute)
+
+
+def _plain(text: str) -> str:
+    # Text pasted from documents may carry decomposed diacritics or non-breaking spaces.
+    return " ".join(_FILLER.sub(" ", unicodedata.normalize("NFKC", text)).split())
+
+
+def parse_datetime_text(text: str, *, default_time: time | None = None) -> datetime:
+    """A moment as people type it, in Vietnam's time unless it says otherwise.
+
+    '26/8/2021 14:30', '26/08/2021 14:30', '26-8-2021 14h30', '26.8.2021 14 giờ 30', '14:30 26/8/2021'
+    (as the pages show a moment), 'ngày 26/8/2021 lúc 14h', and ISO ('2021-08-26T14:30', with or
+    without an offset, as an API client or a browser's own date field sends it). A day alone takes
+    `default_time` when there is one (a deadline's end of the day) and is refused otherwise.
+    DateTextError says what is wrong: a 31st in a 30-day month, the month first, a two-digit year…
+    """
+    plain = _plain(text)
+    if not plain:
+        raise DateTextError(text, _("it is empty"))
+    if _ISO.fullmatch(plain) or _ISO_DAY.fullmatch(plain):
+        try:
+            moment = datetime.fromisoformat(plain)
+        except ValueError:
+            raise DateTextError(text, _("this day does not exist")) from None
+        if _ISO_DAY.fullmatch(plain):
+            if default_time is None:
+                raise DateTextError(text, _("the time is missing"))
+            moment = datetime.combine(moment.date(), default_time)
+        return moment if moment.tzinfo is not None else moment.replace(tzinfo=VN_TZ)
+    found = _DATE_TIME.fullmatch(plain) or _TIME_DATE.fullmatch(plain)
+    if found is None:
+        alone = _DATE_ONLY.fullmatch(plain)
+        if alone is None:
+            raise DateTextError(text, _("it is not day/month/year hour:minute"))
+        day = _checked_date(text, int(alone["day"]), int(alone["month"]), alone["year"], INPUT_EXAMPLE)
+        if default_time is None:
+            raise DateTextError(text, _("the time is missing"))
+        return datetime.combine(day, default_time, tzinfo=VN_TZ)
+    if found["seconds"]:
+        raise DateTextError(text, _("give the hour and minutes only"))
+    day = _checked_date(text, int(found["day"]), int(found["month"]), found["year"], INPUT_EXAMPLE)
+    at = _checked_time(text, int(found["hour"]), int(found["minute"] or found["minute_word"] or 0))
+    return datetime.combine(day, at, tzinfo=VN_TZ)
+
+
+def parse_date_text(text: str) -> date:
+    """A day as people type it: '26/8/2021', '26/08/2021', '26-8-2021', 'ngày 26/8/2021', ISO
+    '2021-08-26'. DateTextError says what is wrong."""
+    plain = _plain(text)
+    if not plain:
+        raise DateTextError(text, _("it is empty"), DATE_EXAMPLE)
+    if _ISO_DAY.fullmatch(plain):
+        try:
+            return date.fromisoformat(plain)
+        except ValueError:
+            raise DateTextError(text, _("this day does not exist"), DATE_EXAMPLE) from None
+    found = _DATE_ONLY.fullmatch(plain)
+    if found is None:
+        raise DateTextError(text, _("it is not day/month/year"), DATE_EXAMPLE)
+    return _checked_date(text, int(found["day"]), int(found["month"]), found["year"], DATE_EXAMPLE)
+
+
+def input_datetime(value: datetime | None) -> str:
+    """What a form's date-and-time field shows: '26/8/2021 14:30', in Vietnam's time, whatever the
+    page's language (the parser reads it back, and ISO too)."""
+    if value is None:
+        return ""
+    local = value.astimezone(VN_TZ) if value.tzinfo is not None else value
+    return f"{short_date(local)} {local:%H:%M}"
+
+
+def input_date(value: date | None) -> str:
+    """What a form's date field shows: '26/8/2021'."""
+    return "" if value is None else short_date(value)
 
 
 _ROMAN = [(1000, "M"), (900, "CM"), (500, "D"), (400, "CD"), (100, "C"), (90, "XC"),

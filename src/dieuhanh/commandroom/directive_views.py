@@ -13,18 +13,20 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.safestring import mark_safe
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 from markdown_it import MarkdownIt
 
 from dieuhanh.accounts.guards import caller
+from dieuhanh.commandroom.date_views import END_OF_DAY, FieldError, moment_field
 from dieuhanh.directives import services
 from dieuhanh.directives.contact_lists import send_contact_lists
 from dieuhanh.directives.services import DirectiveError
 from dieuhanh.tracing import services as tracing_services
 from dieuhanh.units.models import Unit
 from dieuhanh.units.scoping import Area, area_aware
-from dieuhanh.vnformat import parse_local
+from dieuhanh.vnformat import input_datetime, number
 
 # Raw HTML in a directive's Markdown is shown as text, never run: "html": False escapes it.
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
@@ -60,7 +62,25 @@ def _delivery(request: HttpRequest, delivery_id: int):
 def delivery_page(request: HttpRequest, delivery_id: int) -> HttpResponse:
     user = caller(request)
     delivery = services.read_delivery(actor=user, delivery=_delivery(request, delivery_id))
+    return _render_delivery(request, delivery)
+
+
+def _render_delivery(
+    request: HttpRequest, delivery, *, posted=None, error: str = "", status: int = 200
+) -> HttpResponse:
+    """The delivery's page; after a refused response, with what was typed and why it was refused."""
+    user = caller(request)
     directive = delivery.directive
+    latest = delivery.responses.order_by("-version").first()
+    questions = []
+    for q in directive.form:
+        if posted is not None:
+            value = posted.get(f"q_{q['key']}", "")
+        elif latest and q.get("type") == "number" and q["key"] in latest.figures:
+            value = number(latest.figures[q["key"]], (get_language() or "vi")[:2])
+        else:
+            value = ""
+        questions.append({**q, "value": value})
     return render(
         request,
         "commandroom/delivery.html",
@@ -70,10 +90,15 @@ def delivery_page(request: HttpRequest, delivery_id: int) -> HttpResponse:
             "body": render_markdown(directive.body),
             "revisions": directive.revisions.select_related("by").order_by("version"),
             "responses": delivery.responses.select_related("by").order_by("-version"),
-            "latest": delivery.responses.order_by("-version").first(),
+            "latest": latest,
             "can_act": delivery.unit_id in services.own_units(user) and directive.cancelled_at is None,
+            "has_form": bool(directive.form) or directive.kind == "report_request",
             "labels": {q["key"]: q["label"] for q in directive.form},
+            "questions": questions,
+            "text": posted.get("text", "") if posted is not None else "",
+            "error": error,
         },
+        status=status,
     )
 
 
@@ -93,6 +118,8 @@ def acknowledge(request: HttpRequest, delivery_id: int) -> HttpResponse:
 @area_aware
 @require_POST
 def respond(request: HttpRequest, delivery_id: int) -> HttpResponse:
+    """A response; a refused one comes back on the page with what was typed and the reason, so that
+    nothing typed on a phone is lost."""
     delivery = _delivery(request, delivery_id)
     figures, text_answers = {}, []
     try:
@@ -102,13 +129,16 @@ def respond(request: HttpRequest, delivery_id: int) -> HttpResponse:
                 continue
             if question.get("type") == "number":
                 figures[question["key"]] = _number(value, question["label"])
+            elif question.get("type") == "datetime":
+                moment = moment_field(question["label"], value)
+                text_answers.append(f"{question['label']}: {input_datetime(moment)}")
             else:
                 text_answers.append(f"{question['label']}: {value}")
         text = "\n".join([request.POST.get("text", "").strip(), *text_answers]).strip()
         services.respond_delivery(actor=caller(request), delivery=delivery, text=text, figures=figures)
-        messages.success(request, _("Your response was sent."))
-    except DirectiveError as e:
-        messages.error(request, str(e))
+    except (DirectiveError, FieldError) as e:
+        return _render_delivery(request, delivery, posted=request.POST, error=str(e), status=422)
+    messages.success(request, _("Your response was sent."))
     return redirect("delivery", delivery_id=delivery_id)
 
 
@@ -210,10 +240,11 @@ def _directive_input(post) -> services.DirectiveInput:
 
 
 def _local_deadline(value: str) -> datetime:
+    """The composer's deadline: a day alone means the end of that day."""
     try:
-        return parse_local(value)
-    except ValueError:
-        raise DirectiveError("deadline", _("not a date and time")) from None
+        return moment_field(_("Deadline"), value, default_time=END_OF_DAY)
+    except FieldError as e:
+        raise DirectiveError(None, str(e)) from None
 
 
 def _issuing(request: HttpRequest) -> Area:

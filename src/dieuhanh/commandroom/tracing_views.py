@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
@@ -12,12 +10,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from dieuhanh.accounts.guards import caller
+from dieuhanh.commandroom.date_views import START_OF_DAY, moment_field
 from dieuhanh.commandroom.tracing_graph import MODES, graph_data
 from dieuhanh.tracing import services
 from dieuhanh.tracing.models import Case
 from dieuhanh.tracing.present import local, minutes
 from dieuhanh.units.scoping import area_aware
-from dieuhanh.vnformat import parse_local
 from dieuhanh.warehouse.persons import PersonIdError
 
 
@@ -72,17 +70,10 @@ def _find_or_register(user, form) -> Case:
         raise ValueError(_("This person is not a case yet: give the confirmation time to register them."))
     onset = form.get("onset_at", "").strip()
     data = services.CaseInput(
-        confirmed_at=_local_time(confirmed), onset_at=_local_time(onset) if onset else None
+        confirmed_at=moment_field(_("Confirmation time"), confirmed),
+        onset_at=moment_field(_("Symptom onset"), onset, default_time=START_OF_DAY) if onset else None,
     )
     return services.register_case(actor=user, person_id=person_id, data=data)
-
-
-def _local_time(value: str) -> datetime:
-    """A datetime-local field's value, read as Vietnam time."""
-    try:
-        return parse_local(value)
-    except ValueError:
-        raise ValueError(_("Not a date and time: %(value)s") % {"value": value}) from None
 
 
 @login_required

@@ -4,6 +4,7 @@ from django.urls import path
 from dieuhanh.accounts.forms import LoginForm
 from dieuhanh.accounts.language import choose_language
 from dieuhanh.commandroom import directive_views, entry_views, report_views, room_views, tracing_views, views
+from dieuhanh.commandroom.date_views import check_date
 from dieuhanh.units.scoping import public
 
 # Held to the failed-login lockout (accounts.lockout), as the admin site's login is.
@@ -14,6 +15,7 @@ urlpatterns = [
     path("login/", public(login), name="login"),
     path("logout/", public(auth_views.LogoutView.as_view()), name="logout"),
     path("language/", public(choose_language), name="set-language"),
+    path("date-check/", check_date, name="date-check"),
     path("room/", room_views.room_page, name="room"),
     path("room/map.json", room_views.room_map, name="room-map"),
     path("room/parts", room_views.room_parts, name="room-parts"),

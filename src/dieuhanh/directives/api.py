@@ -43,7 +43,7 @@ class TargetsIn(Schema):
 class Question(Schema):
     key: str
     label: str
-    type: Literal["text", "number"] = "text"
+    type: Literal["text", "number", "datetime"] = "text"
     data_element: str | None = None
 
 

@@ -41,7 +41,7 @@ from dieuhanh.units.scoping import Area
 ISSUER_ROLES = ("leader", "analyst")
 RECIPIENT_ROLES = ("leader", "analyst", "operator", "admin")  # who may act for a unit on its inbox
 LEVELS = ("commune", "district", "province")
-FORM_TYPES = ("text", "number")
+FORM_TYPES = ("text", "number", "datetime")  # a datetime answer is read by vnformat, kept in the text
 
 # Hooks the follow-up module registers, called after commit: (event, directive, deliveries).
 _LISTENERS: list[Callable[[str, Directive, list[Delivery]], None]] = []
