@@ -516,16 +516,12 @@ def follow_succession(*, actor: User | None = None) -> Moved:
             continue
         if parent.kind == "industrial_park":
             new_parent = moved_parks.get(parent.pk)
-            if new_parent is None:
-                continue
         else:
-            anchor = profile.commune or parent
-            target = successor(anchor)
-            if target is None:
-                continue
-            if profile.commune is not None:
-                profile.commune = target if target.kind in ADMIN_KINDS else profile.commune
-            new_parent = target
+            new_parent = successor(profile.commune or parent)
+        if new_parent is None:
+            continue
+        if profile.commune is not None and profile.commune.edition_id != new_parent.edition_id:
+            profile.commune = successor(profile.commune) or profile.commune
         if Unit.objects.filter(edition_id=new_parent.edition_id, code=unit.code).exclude(pk=unit.pk).exists():
             report.skipped.append(unit.ref)
             continue
