@@ -16,6 +16,7 @@ from pydantic import ConfigDict
 from dieuhanh.accounts.api import router as accounts_router
 from dieuhanh.accounts.auth import api_auth
 from dieuhanh.directives.api import router as directives_router
+from dieuhanh.directives.quality_tasks import router as quality_tasks_router
 from dieuhanh.directives.services import DirectiveError
 from dieuhanh.directives.tasks_api import router as tasks_router
 from dieuhanh.feedback.api import router as feedback_router
@@ -25,6 +26,7 @@ from dieuhanh.indicators.api import router as indicators_router
 from dieuhanh.indicators.approval.api import router as approval_router
 from dieuhanh.indicators.approval.services import ApprovalError
 from dieuhanh.indicators.formula import FormulaError
+from dieuhanh.indicators.quality.api import router as quality_router
 from dieuhanh.indicators.services import IndicatorError
 from dieuhanh.reports.api import router as reports_router
 from dieuhanh.reports.definition import DefinitionError
@@ -236,5 +238,7 @@ api.add_router("/", directives_router)
 api.add_router("/", tasks_router)
 api.add_router("/", feedback_router)
 api.add_router("/", indicators_router)
+api.add_router("/", quality_router)
+api.add_router("/", quality_tasks_router)
 api.add_router("/", approval_router)
 api.add_router("/", reports_router)

@@ -24,6 +24,7 @@ from dieuhanh.accounts.services import audit
 from dieuhanh.indicators.approval.locks import locked
 from dieuhanh.indicators.models import DataElement, DataValue, DataValueAudit, Status
 from dieuhanh.indicators.periods import Period, PeriodError, parse
+from dieuhanh.indicators.quality.rules import screen
 from dieuhanh.sheets import csv_cell
 from dieuhanh.units.models import Unit
 from dieuhanh.units.scoping import Area
@@ -65,6 +66,7 @@ class ImportSummary:
     ignored: int = 0
     deleted: int = 0
     conflicts: list[Conflict] = field(default_factory=list)
+    warnings: list[dict[str, Any]] = field(default_factory=list)  # broken `warn` validation rules
 
     @property
     def status(self) -> str:
@@ -81,6 +83,7 @@ class ImportSummary:
             "dryRun": self.dry_run,
             "importCount": {**counts, "deleted": self.deleted},
             "conflicts": [c.as_dict() for c in self.conflicts],
+            "validationViolations": self.warnings,
         }
 
 
@@ -259,6 +262,7 @@ def import_values(
             rows[checked.cell] = checked
     rows = refuse_locked(rows, summary, lines)  # approved or past the expiry days (issue 19): 409 per row
     with transaction.atomic():
+        rows = screen(rows, summary, actor=actor, lines=lines)  # validation rules (issue 19)
         _write(list(rows.values()), summary, actor)
         if dry_run:
             transaction.set_rollback(True)

@@ -1,0 +1,133 @@
+"""A validation violation handed to its unit as a task (issue 19, point 1), and the unit's operators
+told through the follow-up channels (in the app, e-mail).
+
+Violations live in the indicators layer (indicators.quality), tasks here: this module is the glue,
+above both, so that the layers keep depending downward only. The task is an ordinary task
+(directives.tasks.create_task: a leader or analyst over the unit, audited), titled with the rule and
+the values, with its due date; the violation keeps the task's id. When the figures are corrected, the
+next entry or run resolves the violation, and the share resolved counts it.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+from datetime import date
+from typing import Any
+
+from django.core.mail import send_mail
+from django.db import transaction
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from ninja import Router, Schema, Status
+from pydantic import Field
+
+from dieuhanh.accounts.guards import caller
+from dieuhanh.accounts.models import User
+from dieuhanh.directives import tasks
+from dieuhanh.directives.models import Task
+from dieuhanh.directives.services import DirectiveError
+from dieuhanh.indicators.quality.models import Violation
+from dieuhanh.indicators.quality.rules import Finding
+from dieuhanh.live import publish
+from dieuhanh.units.models import Unit
+from dieuhanh.units.scoping import area_aware
+
+logger = logging.getLogger(__name__)
+router = Router(tags=["data quality"])
+
+OPERATOR_ROLES = ("operator",)
+
+
+def operators_of(unit: Unit) -> list[User]:
+    return list(
+        User.objects.filter(grants__unit=unit, grants__role__in=OPERATOR_ROLES, is_active=True)
+        .distinct()
+        .order_by("username")
+    )
+
+
+def notify_operators(unit: Unit, subject: str, text: str, *, reference: dict[str, Any]) -> int:
+    """The unit's operators told in the app (the unit's inbox stream, event `notification`) and by
+    e-mail to those with an address. Returns how many e-mails went out; a mail failure is logged, never
+    raised (the task is made whatever the mail server says)."""
+    publish([unit.pk], "notification", {"purpose": "quality", "subject": subject, "text": text, **reference})
+    addresses = sorted({u.email for u in operators_of(unit) if u.email})
+    if not addresses:
+        return 0
+    try:
+        send_mail(subject, f"{text} Xem trên hệ thống Điều hành.", None, addresses, fail_silently=False)
+    except (smtplib.SMTPException, OSError) as exc:
+        logger.warning("quality notice to %s not sent: %s", unit.ref, exc)
+        return 0
+    return len(addresses)
+
+
+def violation_for(user: User, violation_id: int) -> Violation:
+    rows: QuerySet[Violation] = Violation.objects.visible_to(user).select_related("rule", "unit")
+    found: Violation | None = rows.filter(pk=violation_id).first()
+    if found is None:
+        raise DirectiveError("id", f"không có vi phạm #{violation_id}", status=404)
+    return found
+
+
+def task_from_violation(*, actor: User, violation: Violation, due: date, title: str = "") -> Task:
+    """A task for the violation's unit, due `due`; the unit's operators are told."""
+    if violation.task_id is not None and Task.objects.filter(pk=violation.task_id).exists():
+        raise DirectiveError("id", f"vi phạm #{violation.pk} đã có nhiệm vụ #{violation.task_id}", status=409)
+    finding = Finding(
+        violation.rule, violation.unit, violation.period, violation.left_value, violation.right_value
+    )
+    title = title.strip() or f"Rà soát số liệu kỳ {violation.period}: {violation.rule.name}"
+    basis = f"Quy tắc kiểm tra {violation.rule.code}"
+    with transaction.atomic():
+        task = tasks.create_task(
+            actor=actor,
+            data=tasks.TaskInput(title=title[:500], owner=violation.unit.ref, basis=basis, due=due),
+        )
+        violation.task_id = task.pk
+        violation.save(update_fields=["task_id"])
+        subject = f"Nhiệm vụ rà soát số liệu: {violation.rule.name}"
+        text = f"{violation.unit.name}: {finding.message()}. Hạn xử lý {due:%d/%m/%Y}."
+        unit = violation.unit
+        transaction.on_commit(
+            lambda: notify_operators(
+                unit, subject, text, reference={"task": task.pk, "violation": violation.pk}
+            )
+        )
+    return task
+
+
+class TaskFromViolationIn(Schema):
+    due: date = Field(..., description="when the unit must have corrected or explained the figures")
+    title: str = Field("", max_length=500, description="default: the rule's name and the period")
+
+
+class TaskFromViolationOut(Schema):
+    task: int
+    violation: int
+    owner: str
+    due: date
+    title: str
+
+
+@router.post(
+    "/validation/violations/{violation_id}/task",
+    response={201: TaskFromViolationOut},
+    summary="Hand a violation to its unit as a task with a due date (leader or analyst)",
+)
+@area_aware
+def post_task_from_violation(request: HttpRequest, violation_id: int, body: TaskFromViolationIn):
+    user = caller(request)
+    violation = violation_for(user, violation_id)
+    task = task_from_violation(actor=user, violation=violation, due=body.due, title=body.title)
+    return Status(
+        201,
+        {
+            "task": task.pk,
+            "violation": violation.pk,
+            "owner": violation.unit.ref,
+            "due": body.due,
+            "title": task.title,
+        },
+    )

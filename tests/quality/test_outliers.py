@@ -1,0 +1,126 @@
+"""Outliers on skewed and seasonal series, where plain min-max bounds (mean ± 2 SD) raise false alarms."""
+
+from __future__ import annotations
+
+from statistics import mean, stdev
+
+import pytest
+
+from dieuhanh.indicators.datavalues import import_values
+from dieuhanh.indicators.periods import parse
+from dieuhanh.indicators.quality import outliers
+from dieuhanh.units.scoping import Area
+from tests.quality.conftest import A, B, row
+
+EVERYWHERE = Area(True, frozenset())
+
+# A ward's monthly dossiers: right-skewed as counts are (log-normal: median 30, a long upper tail).
+SKEWED_2022_2023 = [50, 37, 23, 19, 45, 41, 22, 36, 27, 25, 43, 35,
+                    65, 28, 11, 31, 48, 21, 34, 81, 26, 15, 58, 20]  # fmt: skip
+# 2024: two busy months from the same tail (78, 75) and one real error (a typo: 2700 for 27) in September.
+SKEWED_2024 = [29, 14, 30, 24, 78, 30, 40, 18, 2700, 38, 23, 75]
+
+# A ward's monthly households registered: flat, but every December five times busier (year's end).
+SEASONAL = {2021: 10, 2022: 11, 2023: 10}
+
+
+def months(year: int) -> list[str]:
+    return [f"{year}{m:02d}" for m in range(1, 13)]
+
+
+def store(element: str, values: dict[str, float], unit: str = A) -> None:
+    import_values(
+        [row(element, v, unit=unit, period=p) for p, v in values.items()], actor=None, area=EVERYWHERE
+    )
+
+
+def plain_min_max(history: list[float], values: list[float]) -> list[float]:
+    """DHIS2-style bounds that assume normal data: mean ± 2 standard deviations of the history."""
+    low, high = mean(history) - 2 * stdev(history), mean(history) + 2 * stdev(history)
+    return [v for v in values if v < low or v > high]
+
+
+@pytest.fixture
+def skewed(world, services):
+    store(
+        "dossiers_received",
+        dict(zip(months(2022) + months(2023) + months(2024), SKEWED_2022_2023 + SKEWED_2024, strict=True)),
+    )
+
+
+@pytest.fixture
+def seasonal(world, services):
+    values = {}
+    for year in (2021, 2022, 2023, 2024):
+        level = SEASONAL.get(year, 11)
+        for m, pid in enumerate(months(year), start=1):
+            values[pid] = level * 5 if m == 12 else level + (m % 3)
+    values["202407"] = 60  # the real error: a July as busy as a December
+    store("staff", values)
+
+
+def judged(found) -> set[str]:
+    return {o.period for o in found}
+
+
+def test_plain_min_max_raises_false_alarms_on_the_skewed_series(skewed):
+    alarms = plain_min_max(SKEWED_2022_2023, SKEWED_2024)
+    assert alarms == [78, 2700, 75]  # two busy months flagged: false alarms
+
+
+@pytest.mark.parametrize("algorithm", ["MOD_Z_SCORE", "MIN_MAX"])
+def test_robust_methods_flag_only_the_real_error(world, skewed, algorithm):
+    found, count = outliers.detect(
+        ["dossiers_received"], [parse(p) for p in months(2024)], [world.commune_a], algorithm=algorithm
+    )
+    assert count == 12
+    assert judged(found) == {"202409"}
+    (error,) = found
+    assert error.value == 2700 and error.score > outliers.DEFAULT_THRESHOLD
+    assert 78 < error.upper < 2700  # the bounds leave the busy months in
+
+
+def test_seasonal_keeps_december_and_flags_the_busy_july(world, seasonal):
+    periods = [parse(p) for p in months(2024)]
+    history = [10 + (m % 3) if m < 12 else 50 for m in range(1, 13)] * 2  # 2022–2023, Decembers in
+    assert plain_min_max(history, [55]) == [55]  # plain bounds flag December 2024, as every December
+    found, count = outliers.detect(["staff"], periods, [world.commune_a], algorithm="SEASONAL")
+    assert count == 12
+    assert judged(found) == {"202407"}
+    (july,) = found
+    assert july.middle == 11  # the median of July 2021–2023 (10 + 7 % 3 = 11, 12, 11)
+
+
+def test_the_api_answers_outliers_inside_the_callers_area_only(world, skewed):
+    store("dossiers_received", {"202409": 5000}, unit=B)
+    client = world.operator_a.client()
+    answer = client.get(
+        "/api/v1/outliers",
+        {"dx": "dossiers_received", "pe": ";".join(months(2024)), "ou": A, "algorithm": "MIN_MAX"},
+    )
+    assert answer.status_code == 200, answer.content
+    body = answer.json()
+    assert [(o["ou"], o["pe"], o["value"]) for o in body["outliers"]] == [(A, "202409", 2700)]
+    assert body["outliers"][0]["upperBound"] < 2700
+    outside = client.get("/api/v1/outliers", {"dx": "dossiers_received", "pe": "202409", "ou": B})
+    assert outside.status_code == 422 and "outside your area" in outside.json()["detail"]
+    city = world.province_operator.client().get(
+        "/api/v1/outliers",
+        {"dx": "dossiers_received", "pe": "202409", "ou": "VN-2025:79;LEVEL-2", "history": 0},
+    )
+    assert city.status_code == 200  # too little history for B's single value: judged, not flagged
+    bad = client.get("/api/v1/outliers", {"dx": "nothing", "pe": "202409", "ou": A})
+    assert bad.status_code == 422
+
+
+def test_a_whole_number_series_of_zeros_does_not_flag_small_counts(world, services):
+    values = {p: 0 for p in months(2023)} | {"202305": 1, "202310": 2}
+    values |= {"202401": 2, "202402": 0, "202403": 40}
+    store("staff", values)
+    found, _ = outliers.detect(
+        ["staff"],
+        [parse("202401"), parse("202402"), parse("202403")],
+        [world.commune_a],
+        algorithm="MOD_Z_SCORE",
+    )
+    assert judged(found) == {"202403"}

@@ -1,0 +1,228 @@
+"""Validation rules where values enter (API, CSV, Excel, the entry page) and in runs over an area."""
+
+from __future__ import annotations
+
+import io
+
+from django.core import mail
+from openpyxl import load_workbook
+
+from dieuhanh.directives import quality_tasks
+from dieuhanh.directives.models import Task
+from dieuhanh.indicators import analytics
+from dieuhanh.indicators.datavalues import import_values
+from dieuhanh.indicators.excel import XLSX_TYPE
+from dieuhanh.indicators.models import DataValue
+from dieuhanh.indicators.periods import parse
+from dieuhanh.indicators.quality import grid
+from dieuhanh.indicators.quality.models import Violation
+from dieuhanh.units.models import Unit
+from dieuhanh.units.scoping import Area
+from tests.quality.conftest import A, B, post, row
+
+
+def stored(element: str, unit: str = A, period: str = "202401") -> float | None:
+    edition, code = unit.split(":")
+    found = DataValue.objects.filter(
+        element__code=element, unit__edition_id=edition, unit__code=code, period=period
+    ).first()
+    return found.value if found else None
+
+
+def test_a_refusing_rule_turns_the_value_away_naming_rule_and_values(world, services):
+    post(world.operator_a, row("dossiers_received", 40))
+    response = post(world.operator_a, row("dossiers_online", 50))
+    assert response.status_code == 409, response.content
+    (conflict,) = response.json()["conflicts"]
+    assert conflict["errorCode"] == "E7630" and conflict["field"] == "value"
+    reason = conflict["value"]
+    assert "Hồ sơ trực tuyến không vượt hồ sơ tiếp nhận" in reason and "online_within_received" in reason
+    assert "#{dossiers_online} = 50" in reason and "#{dossiers_received} = 40" in reason
+    assert stored("dossiers_online") is None
+    assert not Violation.objects.exists()  # nothing written, nothing to follow
+
+
+def test_a_batch_keeps_its_good_lines_and_reports_each_refused_one(world, services):
+    response = post(
+        world.operator_a,
+        row("dossiers_received", 40, period="202401"),
+        row("dossiers_online", 50, period="202401"),  # breaks the rule with the line above
+        row("dossiers_received", 40, period="202402"),
+        row("dossiers_online", 30, period="202402"),  # fine
+    )
+    body = response.json()
+    assert response.status_code == 200 and body["status"] == "WARNING"
+    assert sorted(c["index"] for c in body["conflicts"]) == [0, 1]  # both figures of the broken cell
+    assert body["importCount"]["imported"] == 2
+    assert (stored("dossiers_received", period="202402"), stored("dossiers_online", period="202402")) == (
+        40,
+        30,
+    )
+    assert stored("dossiers_online", period="202401") is None
+
+
+def test_a_csv_import_names_the_refused_line(world, services):
+    text = (
+        "dataElement,period,orgUnit,categoryOptionCombo,value,comment\n"
+        f"dossiers_received,202401,{A},,40,\n"
+        f"dossiers_online,202403,{A},,5,\n"
+        f"dossiers_received,202403,{A},,4,\n"
+    )
+    response = world.operator_a.client().post("/api/v1/datavalues", text, content_type="text/csv")
+    body = response.json()
+    assert body["importCount"]["imported"] == 1
+    assert sorted(c["line"] for c in body["conflicts"]) == [3, 4]
+
+
+def test_an_excel_upload_keeps_good_lines_and_names_the_refused_row(world, services):
+    client = world.operator_a.client()
+    template = client.get("/api/v1/datasets/dvc_xa/template.xlsx", {"unit": A, "period": "202401"})
+    book = load_workbook(io.BytesIO(template.content))
+    sheet = book.worksheets[0]
+    rows = {r[0].value: r[0].row for r in sheet.iter_rows(min_row=7) if r[0].value}
+    sheet.cell(rows["dossiers_received"], 5, 10)
+    sheet.cell(rows["dossiers_online"], 5, 12)
+    sheet.cell(rows["staff"], 5, 3)
+    out = io.BytesIO()
+    book.save(out)
+    response = client.post("/api/v1/datasets/dvc_xa/upload", out.getvalue(), content_type=XLSX_TYPE)
+    body = response.json()
+    assert response.status_code == 200 and body["importCount"]["imported"] == 1
+    assert sorted(c["line"] for c in body["conflicts"]) == sorted(
+        [rows["dossiers_received"], rows["dossiers_online"]]
+    )
+    assert stored("staff") == 3 and stored("dossiers_online") is None
+
+
+def test_the_entry_page_shows_the_rule_that_refused(world, services):
+    page = world.operator_a.browser().post(
+        f"/entry/dvc_xa/?unit={A}&period=202401",
+        {"v:dossiers_received:": "10", "v:dossiers_online:": "12", "v:staff:": "2"},
+    )
+    text = page.content.decode()
+    assert page.status_code == 200
+    assert "Hồ sơ trực tuyến không vượt hồ sơ tiếp nhận" in text
+    assert stored("staff") == 2 and stored("dossiers_online") is None
+
+
+def test_a_warning_rule_lets_the_value_in_records_it_and_a_fix_resolves_it(world, services):
+    response = post(world.operator_a, row("staff", 0))
+    body = response.json()
+    assert response.status_code == 200 and body["status"] == "SUCCESS"
+    (warning,) = body["validationViolations"]
+    assert warning["rule"] == "staff_present" and warning["leftSide"]["value"] == 0
+    violation = Violation.objects.get()
+    assert (violation.state, violation.unit.ref, violation.period) == ("open", A, "202401")
+    post(world.operator_a, row("staff", 2))
+    violation.refresh_from_db()
+    assert violation.state == "resolved" and violation.resolved_by == world.operator_a.user
+    stats = world.province_operator.client().get("/api/v1/validation/violations").json()
+    assert (stats["total"], stats["resolved"], stats["resolvedShare"]) == (1, 1, 100.0)
+
+
+def hcm_communes() -> list[Unit]:
+    return list(
+        Unit.objects.filter(edition_id="VN-2025", path__under="/VN/79/", kind="commune").order_by("path")
+    )
+
+
+def test_a_run_returns_every_violation_past_500_and_only_inside_the_area(world, services):
+    communes = hcm_communes()
+    months = ["202401", "202402", "202403", "202404"]
+    records = [row("staff", 0, unit=u.ref, period=m) for u in communes for m in months]
+    records += [row("staff", 1, unit="VN-2025:01", period="202401")]  # Hà Nội's own figure: outside
+    import_values(records, actor=None, area=Area(True, frozenset()))
+    expected = len(communes) * len(months)
+    assert expected > 500
+    Violation.objects.all().delete()  # the run finds them again
+
+    response = world.province_operator.client().post(
+        "/api/v1/validation/run",
+        {"dataSet": "dvc_xa", "periods": months, "unit": "VN-2025:79", "children": True},
+        content_type="application/json",
+    )
+    body = response.json()
+    assert response.status_code == 200, body
+    # staff_present applies at every level: the city's total (0) breaks it too, once per month
+    expected += len(months)
+    assert body["violationCount"] == expected == len(body["violations"])
+    assert {v["orgUnit"] for v in body["violations"]} == {u.ref for u in communes} | {"VN-2025:79"}
+    assert Violation.objects.filter(state="open").count() == expected
+
+    csv = world.province_operator.client().post(
+        "/api/v1/validation/run?format=csv",
+        {"rules": ["staff_present"], "periods": months, "unit": "VN-2025:79"},
+        content_type="application/json",
+    )
+    assert csv["Content-Type"].startswith("text/csv")
+    assert len(csv.content.decode().strip().splitlines()) == expected + 1
+    assert "VN-2025:01" not in csv.content.decode()
+
+
+def test_a_run_outside_the_callers_area_is_not_found(world, services):
+    post(world.operator_b, row("staff", 0, unit=B))
+    client = world.operator_a.client()
+    answer = client.post(
+        "/api/v1/validation/run",
+        {"dataSet": "dvc_xa", "periods": ["202401"], "unit": B},
+        content_type="application/json",
+    )
+    assert answer.status_code == 404
+    assert B not in answer.content.decode() or "không có đơn vị" in answer.json()["detail"]
+    own = client.post(
+        "/api/v1/validation/run",
+        {"dataSet": "dvc_xa", "periods": ["202401"]},
+        content_type="application/json",
+    )
+    assert own.status_code == 200 and own.json()["violationCount"] == 0  # its own commune: nothing wrong
+    assert client.get("/api/v1/validation/violations").json()["total"] == 0  # B's is not A's to see
+    assert client.get(f"/api/v1/validation/violations?unit={B}").status_code == 404
+
+
+def test_a_violation_becomes_a_task_for_its_unit_and_its_operators_are_told(
+    world, services, monkeypatch, django_capture_on_commit_callbacks
+):
+    world.operator_a.user.email = "benthanh@example.vn"
+    world.operator_a.user.save()
+    heard: list[tuple] = []
+    monkeypatch.setattr(
+        quality_tasks, "publish", lambda keys, name, data: heard.append((list(keys), name, data))
+    )
+    post(world.operator_a, row("staff", 0))
+    violation = Violation.objects.get()
+    url = f"/api/v1/validation/violations/{violation.pk}/task"
+    due = {"due": "2024-02-15"}
+    assert world.operator_b.client().post(url, due, content_type="application/json").status_code == 404
+    assert world.operator_a.client().post(url, due, content_type="application/json").status_code == 403
+    with django_capture_on_commit_callbacks(execute=True):
+        response = world.leader.client().post(url, due, content_type="application/json")
+    assert response.status_code == 201, response.content
+    task = Task.objects.get(pk=response.json()["task"])
+    assert task.owner == world.commune_a and str(task.due) == "2024-02-15"
+    assert "Có cán bộ một cửa" in task.title
+    violation.refresh_from_db()
+    assert violation.task_id == task.pk
+    (message,) = mail.outbox
+    assert message.to == ["benthanh@example.vn"] and "Có cán bộ một cửa" in message.subject
+    assert "#{staff} = 0" in message.body
+    assert heard == [([world.commune_a.pk], "notification", heard[0][2])]
+    assert heard[0][2]["task"] == task.pk and heard[0][2]["purpose"] == "quality"
+    assert world.leader.client().post(url, due, content_type="application/json").status_code == 409
+    stats = world.leader.client().get("/api/v1/validation/violations").json()
+    assert (stats["withTask"], stats["resolvedShare"]) == (1, 0.0)
+
+
+def test_the_stored_way_and_analytics_agree(world, services):
+    communes = hcm_communes()[:30]
+    records = [
+        row("dossiers_received", 10 + i, unit=u.ref, period=m)
+        for i, u in enumerate(communes)
+        for m in ("202401", "202402")
+    ]
+    import_values(records, actor=None, area=Area(True, frozenset()))
+    periods = [parse("202401"), parse("202402")]
+    fast = grid.read({"dossiers_received"}, communes, periods).columns["dossiers_received"]
+    dim = analytics.dimension("dossiers_received")
+    answer = analytics.compute([dim], periods, communes)
+    slow = {k: v.value for k, v in answer.cells["dossiers_received"].items() if k[1] in {"202401", "202402"}}
+    assert fast == slow and len(fast) == 60
