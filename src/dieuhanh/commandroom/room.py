@@ -26,6 +26,7 @@ from dieuhanh.directives.models import Delivery, Directive, Task
 from dieuhanh.directives.services import Rates, rates
 from dieuhanh.directives.tasks import tasks_for
 from dieuhanh.indicators import analytics
+from dieuhanh.indicators.approval.figures import unapproved
 from dieuhanh.indicators.models import Target
 from dieuhanh.indicators.periods import Period, parse, period_of
 from dieuhanh.indicators.services import unit_figures
@@ -182,6 +183,7 @@ class Tile:
     target: float | None = None
     crossed: bool = False  # a threshold crossed (figures) or a target reached (indicators)
     threshold: float | None = None
+    unapproved: bool = False  # a figure not yet approved at the unit's level: "chưa phê duyệt" (issue 19)
 
     @property
     def spark_points(self) -> str:
@@ -277,6 +279,7 @@ def indicator_tiles(unit: Unit, language: str = "vi") -> list[Tile]:
                 spark=[by_period.get(p.id, {}).get("value") for p in periods],
                 target=target,
                 crossed=target is not None and value is not None and value >= target,
+                unapproved=value is not None and unit.pk in unapproved(code, period, [unit]),
             )
         )
     return tiles

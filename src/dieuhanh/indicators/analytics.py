@@ -29,6 +29,7 @@ from django.db import connections
 from django.db.models import QuerySet, Sum
 
 from dieuhanh.indicators import formula as f
+from dieuhanh.indicators.approval.services import approved_filter
 from dieuhanh.indicators.models import DataElement, DataValue, Indicator, Target
 from dieuhanh.indicators.periods import Period, parse
 from dieuhanh.indicators.unitmap import UnitMap
@@ -212,6 +213,7 @@ class Reader:
 
     units: UnitMap
     cache: dict[str, Cells] = field(default_factory=dict)
+    approval: str | None = None  # DHIS2's approvalLevel: count only values approved at this kind or above
 
     def cells(self, ref: str, periods: set[Period]) -> Cells:
         if ref not in self.cache:
@@ -261,7 +263,13 @@ class Reader:
         rows = DataValue.objects.filter(element=element, period__in=list(wanted))
         if ref.option:
             rows = rows.filter(option=ref.option)
-        stored = _by_unit(rows.values_list("unit_id", "period", "value", "status"), element)
+        approved = approved_filter(element.pk, wanted, self.approval) if self.approval else None
+        if approved is not None:
+            found = rows.values_list("unit_id", "period", "value", "status", "unit__edition_id", "unit__path")
+            kept = ((u, pid, v, st) for u, pid, v, st, ed, path in found if approved(ed, path, pid))
+            stored = _by_unit(kept, element)
+        else:
+            stored = _by_unit(rows.values_list("unit_id", "period", "value", "status"), element)
         if element.aggregation == "last":
             # DHIS2's "last": each unit's latest value in the period, then summed over units.
             stored = _latest_per_unit(stored, periods, element)
@@ -465,7 +473,11 @@ def target_refs(tree: f.Node) -> set[str]:
 
 
 def compute(
-    dims: list[Dimension], periods: list[Period], units: list[Unit], area: Area | None = None
+    dims: list[Dimension],
+    periods: list[Period],
+    units: list[Unit],
+    area: Area | None = None,
+    approval: str | None = None,
 ) -> Answer:
     """Read every cell the dimensions' formulas need for these periods (and cùng kỳ) and units."""
     asked = set(periods) | {p.last_year() for p in periods}
@@ -477,7 +489,7 @@ def compute(
             wanted[ref].update(shifted(p, chain) for p in asked)
     parents = _parents(units, area) if uses_parent else {}
     extra = Unit.objects.filter(pk__in=set(parents.values()) - {u.pk for u in units}) if parents else []
-    reader = Reader(UnitMap([*units, *extra]))
+    reader = Reader(UnitMap([*units, *extra]), approval=approval)
     cells = {ref: reader.cells(ref, chosen) for ref, chosen in wanted.items()}
     codes = {d.code for d in dims}.union(*(target_refs(d.tree) for d in dims))
     return Answer(cells, targets(codes, [u.pk for u in units], asked), parents)
@@ -498,11 +510,13 @@ def rows(
     area: Area | None = None,
     language: str = "vi",
     empty: bool = False,
+    approval: str | None = None,
 ) -> list[dict]:
     """One row per dimension × period × unit that has a value (every one with empty=True); `area`
-    is the caller's, for the units a formula looks at beyond those asked (share's parent)."""
+    is the caller's, for the units a formula looks at beyond those asked (share's parent); with
+    `approval` (a kind), only values approved at that level or above are counted."""
     with no_cycle_collection():  # tens of thousands of cells and rows, none in a cycle
-        return _rows(dims, periods, units, area, language, empty)
+        return _rows(dims, periods, units, area, language, empty, approval)
 
 
 def _rows(
@@ -512,8 +526,9 @@ def _rows(
     area: Area | None,
     language: str,
     empty: bool,
+    approval: str | None = None,
 ) -> list[dict]:
-    answer = compute(dims, periods, units, area)
+    answer = compute(dims, periods, units, area, approval)
     asked = [(u.pk, u.ref, u.name) for u in units]
     out = []
     for dim in dims:

@@ -16,11 +16,12 @@ from pydantic import Field
 from dieuhanh.accounts.guards import caller
 from dieuhanh.accounts.models import User
 from dieuhanh.indicators import analytics, datavalues, excel, services
+from dieuhanh.indicators.approval.services import approval_kind
 from dieuhanh.indicators.models import DataElement, DataSet, DataValue, Indicator, Target
 from dieuhanh.indicators.periods import PeriodError, parse
 from dieuhanh.replica import replica_reads
 from dieuhanh.units.api import EditionCode
-from dieuhanh.units.models import Unit
+from dieuhanh.units.models import Edition, Unit
 from dieuhanh.units.scoping import area_aware
 from dieuhanh.units.services import get_unit
 
@@ -426,6 +427,12 @@ class AnalyticsQuery(Schema):
     edition: EditionCode = "VN-2025"
     empty: bool = Field(False, description="also rows without a value")
     lang: Literal["vi", "en"] = "vi"
+    approval_level: str | None = Field(
+        None,
+        alias="approvalLevel",
+        description="as DHIS2: count only data approved at this level or above (commune, district, province, "
+        "nation, or the map's level number); data sets without approval are counted as they are",
+    )
 
 
 class AnalyticsRow(Schema):
@@ -467,7 +474,10 @@ def get_analytics(request: HttpRequest, q: Query[AnalyticsQuery]):
     if len(dims) * len(periods) * len(units) > 500_000:
         raise HttpError(422, "ou: the question has over 500,000 cells; ask for fewer units or periods")
     headers = [{"dx": d.code, "name": d.name, "unit": d.unit} for d in dims]
-    rows = analytics.rows(dims, periods, units, area=area, language=q.lang, empty=q.empty)
+    approval = (
+        approval_kind(q.approval_level, Edition.objects.get(code=q.edition)) if q.approval_level else None
+    )
+    rows = analytics.rows(dims, periods, units, area=area, language=q.lang, empty=q.empty, approval=approval)
     # Encoded directly: validating tens of thousands of rows against the schema would cost more than
     # computing them (the schema above documents the answer).
     return HttpResponse(

@@ -32,6 +32,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from dieuhanh import vnformat
 from dieuhanh.indicators import periods
 from dieuhanh.indicators.analytics import AnalyticsError, dimension
+from dieuhanh.indicators.approval.figures import UNAPPROVED
 from dieuhanh.indicators.periods import Period, PeriodError
 from dieuhanh.reports.definition import (
     Body,
@@ -49,6 +50,8 @@ from dieuhanh.units.models import Unit
 # can set them apart (italic, highlighted) without parsing sentences.
 MISSING_OPEN, MISSING_CLOSE = "\ue000", "\ue001"
 MISSING_TEXT = MISSING_OPEN + vnformat.MISSING + MISSING_CLOSE
+# A figure not yet approved at the report's level (issue 19) is set apart the same way.
+UNAPPROVED_TEXT = f" {MISSING_OPEN}({UNAPPROVED}){MISSING_CLOSE}"
 _MARKED = re.compile(f"({MISSING_OPEN}[^{MISSING_CLOSE}]*{MISSING_CLOSE})")
 NBSP = "\u00a0"  # the number is written in by hand at signing; the gap must survive HTML
 _SPACES = re.compile(r"[ \t]{2,}")
@@ -202,11 +205,12 @@ class Composer:
         if row is None:
             return MISSING_TEXT
         shown_unit = self._unit_of(code) if unit is None else unit
+        mark = UNAPPROVED_TEXT if row.get("approved") is False else ""
         if shown_unit == "%":
-            return vnformat.percent(row["value"], decimals)
+            return vnformat.percent(row["value"], decimals) + mark
         if scale is None and shown_unit.startswith(_SCALE_WORDS):
             scale = ""  # '24.500 tỷ đồng', not '24,5 nghìn tỷ đồng': the unit already carries its scale
-        return vnformat.scaled(row["value"], shown_unit, scale=scale, decimals=decimals)
+        return vnformat.scaled(row["value"], shown_unit, scale=scale, decimals=decimals) + mark
 
     def reached(self, code: str, pe: str = "") -> str:
         row = self._figure(code, pe)
@@ -319,7 +323,8 @@ class Composer:
                     self.missing.add(self.name(code), period.label(), unit.name)
                     row.append(MISSING_TEXT)
                 else:
-                    row.append(vnformat.number(figure["value"]))
+                    mark = UNAPPROVED_TEXT if figure.get("approved") is False else ""
+                    row.append(vnformat.number(figure["value"]) + mark)
                 if spec.change:
                     pct = None if figure is None else figure["change_pct"]
                     row.append("–" if pct is None else vnformat.number(pct, decimals=2))

@@ -15,6 +15,7 @@ from dieuhanh.directives.models import Directive
 from dieuhanh.directives.services import Rates, rates
 from dieuhanh.directives.tasks import shown_status, tasks_for, vn_today
 from dieuhanh.indicators import analytics
+from dieuhanh.indicators.approval.figures import unapproved
 from dieuhanh.indicators.periods import Period
 from dieuhanh.units.models import Unit
 from dieuhanh.units.scoping import Area
@@ -57,6 +58,10 @@ class Facts:
             row["ou"]: _kept(row)
             for row in analytics.rows([analytics.dimension(code)], [period], units, area=self.area)
         }
+        pending = unapproved(code, period, units) if found else set()
+        for unit in units:  # not approved at the unit's level: the report says "chưa phê duyệt" (issue 19)
+            if unit.ref in found:
+                found[unit.ref]["approved"] = unit.pk not in pending
         for unit in units:
             self.recorded[f"fig|{code}|{period.id}|{unit.ref}"] = found.get(unit.ref)
 

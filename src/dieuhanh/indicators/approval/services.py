@@ -682,3 +682,51 @@ def decide_exception(
             note=note,
         )
     return exception
+
+
+# Analytics: only approved data (DHIS2's approvalLevel)
+
+KIND_RANK = {"nation": 0, "province": 1, "district": 2, "commune": 3}
+
+
+def approval_kind(level: str, edition: Edition) -> str:
+    """approvalLevel as asked: a kind (commune, district, province, nation) or a level number of the map."""
+    level = level.strip().lower()
+    if level.isdigit() and int(level) < len(edition.levels):
+        return str(edition.levels[int(level)])
+    if level in KIND_RANK:
+        return level
+    raise ApprovalError(
+        422,
+        "approvalLevel",
+        _("approvalLevel là một cấp (commune, district, province, nation) hoặc số cấp 0–%(n)s của %(ed)s.")
+        % {"n": len(edition.levels) - 1, "ed": edition.code},
+    )
+
+
+def approved_filter(element_id: int, periods: Iterable[str], kind: str) -> Any:
+    """For a data element, a test (edition, unit path, period) → whether its value there is approved at
+    `kind` or above; None when the element belongs to no data set with approval (its data is counted)."""
+    set_ids = list(
+        DataSetApproval.objects.filter(data_set__elements=element_id).values_list("data_set_id", flat=True)
+    )
+    if not set_ids:
+        return None
+    rank = KIND_RANK.get(kind, 99)
+    approved = {
+        (pid, edition, path)
+        for pid, edition, path, unit_kind in Approval.objects.filter(
+            data_set_id__in=set_ids, period__in=list(periods)
+        ).values_list("period", "unit__edition_id", "unit__path", "unit__kind")
+        if KIND_RANK.get(unit_kind, 99) <= rank
+    }
+
+    def ok(edition: str, path: str, pid: str) -> bool:
+        if not approved:
+            return False
+        parts = path.strip("/").split("/")
+        return any(
+            (pid, edition, "/" + "/".join(parts[:i]) + "/") in approved for i in range(1, len(parts) + 1)
+        )
+
+    return ok

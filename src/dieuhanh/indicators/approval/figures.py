@@ -1,0 +1,48 @@
+"""Whether a figure shown to people (a report's number, a room tile) is approved at its unit's level
+(issue 19, point 5): reports and the room mark the others "chưa phê duyệt"."""
+
+from __future__ import annotations
+
+from django.utils import timezone
+
+from dieuhanh.indicators import analytics
+from dieuhanh.indicators.approval.models import DataSetApproval
+from dieuhanh.indicators.approval.services import approved_units
+from dieuhanh.indicators.periods import Period
+from dieuhanh.units.models import Unit
+from dieuhanh.vnformat import VN_TZ
+
+UNAPPROVED = "chưa phê duyệt"
+
+
+def unapproved(code: str, period: Period, units: list[Unit]) -> set[int]:
+    """The units (ids) whose figure `code` (an indicator, a data element) for the period is not approved
+    at the unit's own level or above: for every data element it reads that belongs to a data set with
+    approval, every period of the set's type inside `period` (up to today). Figures that read no data
+    set with approval are never marked."""
+    if not units:
+        return set()
+    try:
+        dim = analytics.dimension(code)
+    except analytics.AnalyticsError:
+        return set()
+    element_ids = set()
+    for ref, _chain in analytics.needs(dim.tree):
+        source = analytics.reference(ref)
+        if isinstance(source, analytics.ElementRef):
+            element_ids.add(source.element.pk)
+    if not element_ids:
+        return set()
+    settings = list(
+        DataSetApproval.objects.filter(data_set__elements__in=element_ids)
+        .select_related("data_set")
+        .distinct()
+    )
+    today = timezone.now().astimezone(VN_TZ).date()
+    out: set[int] = set()
+    for found in settings:
+        parts = [p for p in period.split(found.data_set.period_type) if p.start <= today] or [period]
+        for part in parts:
+            approved = approved_units(found.data_set, part.id, units)
+            out |= {u.pk for u in units if u.pk not in approved}
+    return out
