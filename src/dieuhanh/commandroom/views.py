@@ -13,6 +13,7 @@ from dieuhanh.replica import replica_reads
 from dieuhanh.units import services
 from dieuhanh.units.models import Edition, Unit, UnitQuerySet
 from dieuhanh.units.scoping import area_aware
+from dieuhanh.warehouse.enterprises.figures import enterprise_ranking
 from dieuhanh.warehouse.services import recent_figures
 
 DEFAULT_EDITION = "VN-2025"
@@ -102,5 +103,6 @@ def unit_page(request: HttpRequest, edition: str, code: str) -> HttpResponse:
             "directives": unit_directives(user, unit),
             "tasks": [(t, shown_status(t)) for t in tasks],
             "completeness": completeness_panels(unit, request.GET.get("period", ""), request.LANGUAGE_CODE),
+            "enterprise_ranking": enterprise_ranking(unit),  # a park's, a commune's enterprises (issue 21)
         },
     )

@@ -34,7 +34,7 @@ router = Router(tags=["directives"])
 
 class TargetsIn(Schema):
     units: list[str] = Field(default_factory=list, description="EDITION:CODE refs")
-    level: Literal["commune", "district", "province"] | None = Field(
+    level: Literal["commune", "district", "province", "industrial_park", "enterprise"] | None = Field(
         None, description="every unit of this kind under `units` (or the group); null: the units themselves"
     )
     group: str | None = Field(None, description="a saved group's code")
@@ -223,7 +223,7 @@ class TargetCountOut(Schema):
 def get_target_count(
     request: HttpRequest,
     units: str = Query("", description="comma-separated EDITION:CODE refs"),
-    level: Literal["commune", "district", "province"] | None = None,
+    level: Literal["commune", "district", "province", "industrial_park", "enterprise"] | None = None,
     group: str | None = None,
 ):
     refs = tuple(r.strip() for r in units.replace("\n", ",").split(",") if r.strip())

@@ -39,8 +39,9 @@ from dieuhanh.units.models import Unit
 from dieuhanh.units.scoping import Area
 
 ISSUER_ROLES = ("leader", "analyst")
-RECIPIENT_ROLES = ("leader", "analyst", "operator", "admin")  # who may act for a unit on its inbox
-LEVELS = ("commune", "district", "province")
+# Who may act for a unit on its inbox; an enterprise's safety officer acts for it (issue 21).
+RECIPIENT_ROLES = ("leader", "analyst", "operator", "admin", "enterprise")
+LEVELS = ("commune", "district", "province", "industrial_park", "enterprise")
 FORM_TYPES = ("text", "number", "datetime")  # a datetime answer is read by vnformat, kept in the text
 
 # Hooks the follow-up module registers, called after commit: (event, directive, deliveries).

@@ -36,6 +36,7 @@ from dieuhanh.indicators.unitmap import UnitMap
 from dieuhanh.memory import no_cycle_collection
 from dieuhanh.units.models import Unit
 from dieuhanh.units.scoping import Area
+from dieuhanh.warehouse.enterprises import figures as enterprise_figures
 from dieuhanh.warehouse.kinds import KINDS
 from dieuhanh.warehouse.models import Rollup, RollupMonth
 
@@ -255,6 +256,13 @@ class Reader:
                 for unit_id, weight, _ in targets[commune_id]:
                     for pid in pids:
                         totals[(unit_id, pid)] += n * weight
+        firms = [u for u in self.units.asked if enterprise_figures.is_enterprise(u)]
+        if firms and periods:  # an enterprise's or park's count: its workers' and gates' (issue 21)
+            days = _buckets(list(periods), monthly=False)
+            found = enterprise_figures.cells(ref.kind, ref.dims, firms, min(days), max(days))
+            for (unit_id, day), n in found.items():
+                for pid in days.get(day, ()):
+                    totals[(unit_id, pid)] += n
         return dict(totals)  # counts: final, of this map's units (see Cells)
 
     def _values(self, ref: ElementRef, periods: set[Period]) -> Cells:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from django.db.models import Count, Max
 
-from dieuhanh.units.models import Succession, Unit
+from dieuhanh.units.models import MAP_KINDS, Succession, Unit
 
 Place = tuple[int, float, bool]  # (unit id on the asked map, weight, carried from the other map)
 
@@ -37,10 +37,13 @@ class UnitIndex:
     def build(cls) -> UnitIndex:
         edition, path, by_path = {}, {}, {}
         children: dict[int | None, list[int]] = defaultdict(list)
-        for pk, ed, p, parent in Unit.objects.values_list("id", "edition_id", "path", "parent_id"):
+        for pk, ed, p, parent, kind in Unit.objects.values_list(
+            "id", "edition_id", "path", "parent_id", "kind"
+        ):
             edition[pk], path[pk] = ed, p
             by_path[(ed, p)] = pk
-            children[parent].append(pk)
+            if kind in MAP_KINDS:  # an enterprise below a commune leaves the commune a leaf of its map
+                children[parent].append(pk)
         forward: dict[int, list[tuple[int, float]]] = defaultdict(list)
         into: dict[int, list[tuple[int, float]]] = defaultdict(list)
         for old, new, weight in Succession.objects.values_list("old_id", "new_id", "weight"):

@@ -21,6 +21,7 @@ from dieuhanh.accounts.services import audit, create_token, create_user
 from dieuhanh.units.models import Succession, Unit
 from dieuhanh.units.scoping import Area
 from dieuhanh.warehouse import partitions
+from dieuhanh.warehouse.enterprises import figures as enterprise_figures
 from dieuhanh.warehouse.ingest import BATCH_SIZE, VN_TZ, Pipeline, Record, Summary, batches
 from dieuhanh.warehouse.kinds import KINDS, FieldError, symptom_codes
 from dieuhanh.warehouse.models import Rollup, Source, Venue, VenueKind
@@ -274,6 +275,10 @@ def counts(query: CountQuery, targets: tuple[Targets, Targets] | None = None) ->
     predecessors), so totals are conserved.
     """
     kind = KINDS[query.kind]
+    if enterprise_figures.is_enterprise(query.unit):  # its workers' events and its gates' check-ins
+        return enterprise_figures.counts(
+            query.kind, query.unit, query.start, query.end, query.by, query.dims, kind.dims
+        )
     rows = Rollup.objects.filter(kind=query.kind, day__gte=query.start, day__lte=query.end)
     for name, value in query.dims.items():
         rows = rows.filter(**{"dim1" if kind.dims[0] == name else "dim2": value})

@@ -10,8 +10,11 @@ from datetime import date, timedelta
 from typing import Any
 
 from django.db.models import Sum
+from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from dieuhanh.units.models import Unit
+from dieuhanh.vnformat import VN_TZ
 from dieuhanh.warehouse.enterprises.models import KINDS, EnterpriseRollup
 from dieuhanh.warehouse.enterprises.services import enterprises_under, roster_sizes
 
@@ -105,4 +108,25 @@ def ranked(found: list[Standing]) -> dict[str, list[Standing]]:
     return {
         "coverage": sorted(found, key=lambda s: (s.coverage if s.coverage is not None else 101, s.unit.name)),
         "positives": sorted(found, key=lambda s: (-s.positives, s.unit.name)),
+    }
+
+
+def enterprise_ranking(unit: Unit, on: date | None = None) -> dict[str, Any] | None:
+    """What a unit page shows of enterprises: a park's (or a commune's) ranked by coverage and by
+    positives, an enterprise's own line; None where there is none."""
+    if unit.kind not in (*KINDS, "commune"):
+        return None
+    day = on or timezone.now().astimezone(VN_TZ).date()
+    found = standings(unit, day)
+    if not found:
+        return None
+    if unit.kind == "enterprise":
+        return {"on": day, "tables": [("", found)]}
+    order = ranked(found)
+    return {
+        "on": day,
+        "tables": [
+            (_("Lowest coverage first"), order["coverage"]),
+            (_("Most positive tests first"), order["positives"]),
+        ],
     }

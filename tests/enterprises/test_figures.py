@@ -1,0 +1,173 @@
+"""An enterprise's figures are its workers' events wherever they happened, and its gates' check-ins;
+a park sees its enterprises', each enterprise only its own, the commune those standing in it."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from dieuhanh.warehouse.enterprises.models import EnterpriseRollup, Worker
+from dieuhanh.warehouse.enterprises.services import WorkerInput, import_roster, link_venue
+from dieuhanh.warehouse.services import VenueInput, save_venue
+from tests.enterprises.conftest import CCCD_1, CCCD_2, CCCD_3
+from tests.warehouse.conftest import record
+
+WINDOW = {"from": "2021-08-01", "to": "2021-08-31"}
+
+
+def roster(unit, *people, start=date(2021, 7, 1), end=None):
+    items = [(n, WorkerInput(p, start, end)) for n, p in enumerate(people, start=1)]
+    return import_roster(actor=None, enterprise=unit, workers=items)
+
+
+def counts(caller, kind, unit, **more):
+    return caller.client().get("/api/v1/warehouse/counts", {"kind": kind, "unit": unit.ref, **WINDOW, **more})
+
+
+@pytest.fixture
+def tested(firms, platform):
+    """Factory one's worker tested positive in Hà Nội, factory two's negative in Bến Thành, the Sài
+    Gòn factory's positive in Sài Gòn; a stranger positive in Bến Thành."""
+    roster(firms.one, CCCD_1)
+    roster(firms.two, CCCD_2)
+    roster(firms.alone, CCCD_3)
+    r = platform.send(
+        "test",
+        [
+            record("test", 1, person_id=CCCD_1, commune="VN-2025:00004", result="positive"),
+            record("test", 2, person_id=CCCD_2, commune="26743", result="negative"),
+            record("test", 3, person_id=CCCD_3, commune="26740", result="positive"),
+            record("test", 4, person_id="079201009999", commune="26743", result="positive"),
+        ],
+    )
+    assert r.json()["accepted"] == 4
+    return firms
+
+
+def test_a_workers_test_counts_for_the_enterprise_even_in_another_province(tested):
+    r = counts(tested.officer_one, "test", tested.one, result="positive")
+    assert r.status_code == 200 and r.json()["total"] == 1
+    # ...and for the commune where it was taken, as before (Hà Nội's, not Bến Thành's).
+    bt = counts(tested.world.operator_a, "test", tested.world.commune_a, result="positive").json()
+    assert bt["total"] == 1  # the stranger's only
+
+
+def test_two_enterprises_of_one_park_do_not_see_each_other_while_the_park_sees_both(tested):
+    assert counts(tested.officer_one, "test", tested.two).status_code == 403
+    assert counts(tested.officer_two, "test", tested.one).status_code == 403
+    assert counts(tested.officer_two, "test", tested.two).json()["total"] == 1
+    park = counts(tested.park_officer, "test", tested.park, by="unit").json()
+    assert park["total"] == 2
+    assert {row["unit"]: row["count"] for row in park["rows"]} == {tested.one.ref: 1, tested.two.ref: 1}
+    positives = counts(tested.park_officer, "test", tested.park, result="positive").json()
+    assert positives["total"] == 1
+    # The park's own officer cannot read the lone factory of Sài Gòn.
+    assert counts(tested.park_officer, "test", tested.alone).status_code == 403
+
+
+def test_a_commune_sees_its_enterprises(tested):
+    w = tested.world
+    assert counts(w.operator_a, "test", tested.one).json()["total"] == 1
+    assert counts(w.operator_a, "test", tested.park).json()["total"] == 2
+    assert counts(w.operator_a, "test", tested.alone).status_code == 403
+    assert counts(w.operator_b, "test", tested.alone, result="positive").json()["total"] == 1
+    listed = w.operator_a.client().get("/api/v1/enterprises", {"unit": w.commune_a.ref}).json()
+    assert {e["ref"] for e in listed} == {tested.one.ref, tested.two.ref}
+
+
+def test_an_enterprise_officer_sees_counts_never_a_person(tested):
+    body = {"person_id": CCCD_1}
+    r = tested.officer_one.client().post("/api/v1/persons/events", body, content_type="application/json")
+    assert r.status_code == 403
+    listed = tested.officer_one.client().get("/api/v1/enterprises", {"unit": tested.one.ref}).json()
+    assert listed == [
+        {
+            "ref": tested.one.ref,
+            "name": "Nhà máy Một",
+            "kind": "enterprise",
+            "parent": tested.park.ref,
+            "workers": 1,
+            "dose1": 0,
+            "dose2": 0,
+            "coverage_pct": 0.0,
+            "positives": 0,  # August 2021 is long before today's 30 days
+        }
+    ]
+
+
+def test_a_roster_added_after_the_events_counts_them_and_an_end_date_takes_them_out(firms, platform):
+    platform.send("test", [record("test", 1, person_id=CCCD_1, sampled_at="2021-08-20T09:00:00+07:00")])
+    assert counts(firms.officer_one, "test", firms.one).json()["total"] == 0
+    roster(firms.one, CCCD_1, start=date(2021, 8, 1))
+    assert counts(firms.officer_one, "test", firms.one).json()["total"] == 1
+    roster(firms.one, CCCD_1, start=date(2021, 8, 1), end=date(2021, 8, 10))  # left before the test
+    assert counts(firms.officer_one, "test", firms.one).json()["total"] == 0
+    assert not EnterpriseRollup.objects.filter(enterprise=firms.one).exists()
+
+
+def test_vaccination_doses_and_coverage_of_the_roster(firms, platform):
+    roster(firms.one, CCCD_1, CCCD_2, "0912 000 111")
+    platform.send(
+        "vaccination",
+        [
+            record("vaccination", 1, person_id=CCCD_1, dose=1, vaccinated_at="2021-08-02T09:00:00+07:00"),
+            record("vaccination", 2, person_id=CCCD_1, dose=2, vaccinated_at="2021-08-25T09:00:00+07:00"),
+            record("vaccination", 3, person_id=CCCD_2, dose=1, commune="VN-2025:00004"),
+        ],
+    )
+    doses = counts(firms.officer_one, "vaccination", firms.one, by="unit").json()
+    assert doses["total"] == 3
+    assert counts(firms.officer_one, "vaccination", firms.one, dose="2").json()["total"] == 1
+    standing = firms.officer_one.client().get("/api/v1/enterprises", {"unit": firms.one.ref}).json()[0]
+    assert (standing["workers"], standing["dose1"], standing["dose2"]) == (3, 2, 1)
+    assert standing["coverage_pct"] == pytest.approx(33.33)
+    assert Worker.objects.get(enterprise=firms.one, max_dose=2)
+
+
+def test_quarantine_counts_by_place(firms, platform):
+    roster(firms.two, CCCD_2)
+    platform.send("quarantine", [record("quarantine", 1, person_id=CCCD_2, place="home")])
+    assert counts(firms.officer_two, "quarantine", firms.two, place="home").json()["total"] == 1
+
+
+def test_gate_check_ins_count_for_the_enterprise_and_the_commune(firms, platform):
+    gate = save_venue(actor=None, venue=VenueInput("G-ONE-1", "Cổng 1 Nhà máy Một", "factory", "26743"))
+    link_venue(actor=None, venue=gate, enterprise=firms.one)
+    platform.send("checkin", [record("checkin", n, venue="G-ONE-1") for n in range(3)])
+    assert counts(firms.officer_one, "checkin", firms.one).json()["total"] == 3
+    assert counts(firms.world.operator_a, "checkin", firms.world.commune_a).json()["total"] == 3
+    assert counts(firms.officer_two, "checkin", firms.two).json()["total"] == 0
+    # Moving the gate to factory two moves its stored check-ins with it.
+    r = firms.officer_two.client().put(f"/api/v1/enterprises/VN-2025/{firms.two.code}/venues/G-ONE-1")
+    assert r.status_code == 409  # factory one's gate: factory two's officer may not take it
+    w = firms.world
+    r = w.operator_a.client().put(f"/api/v1/enterprises/VN-2025/{firms.two.code}/venues/G-ONE-1")
+    assert r.status_code == 200, r.content
+    assert counts(firms.officer_two, "checkin", firms.two).json()["total"] == 3
+    assert counts(firms.officer_one, "checkin", firms.one).json()["total"] == 0
+
+
+def test_the_park_page_ranks_its_enterprises(tested):
+    page = tested.park_officer.browser().get(f"/units/VN-2025/{tested.park.code}/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Nhà máy Một" in html and "Nhà máy Hai" in html
+    assert "Xếp hạng doanh nghiệp" in html
+    two = tested.officer_two.browser().get(f"/units/VN-2025/{tested.one.code}/")
+    assert two.status_code == 404
+
+
+def test_analytics_take_an_enterprise_or_a_park(tested):
+    r = tested.park_officer.client().get(
+        "/api/v1/analytics",
+        {"dx": "ev.test.positive", "pe": "202108", "ou": f"{tested.park.ref};{tested.one.ref}"},
+    )
+    assert r.status_code == 200, r.content
+    values = {row["ou"]: row["value"] for row in r.json()["rows"]}
+    assert values == {tested.park.ref: 1, tested.one.ref: 1}
+    refused = tested.officer_two.client().get(
+        "/api/v1/analytics", {"dx": "ev.test", "pe": "202108", "ou": tested.one.ref}
+    )
+    assert refused.status_code in (403, 404, 422)
+    assert "value" not in refused.content.decode()
