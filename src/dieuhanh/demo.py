@@ -315,6 +315,34 @@ def load_demo_indicators() -> list[str]:
     return [
         f"Chỉ tiêu ngành TT&TT: {sum(catalog.counts.values())} mục danh mục, số liệu các báo cáo mẫu",
         f"Báo cáo cấp xã TP.HCM (bản đồ cũ): mới {summary.imported}, không đổi {summary.ignored}",
+        *load_demo_approval(),
+    ]
+
+
+def load_demo_approval() -> list[str]:
+    """Approval on for the communes' report (issue 19), and Hồ Chí Minh City half approved for 8/2021
+    on the pre-2025 map: every commune of half its districts approved and accepted, those districts
+    approved; the other half still open (the room's map layer "Trạng thái phê duyệt" shows it)."""
+    from dieuhanh.indicators.approval import services as approval
+    from dieuhanh.indicators.approval.models import Approval
+    from dieuhanh.indicators.models import DataSet
+    from dieuhanh.units.models import Unit
+
+    data_set = DataSet.objects.get(code="bao_cao_xa")
+    approval.configure(actor=None, data_set=data_set)
+    if Approval.objects.filter(data_set=data_set, period="202108").exists():
+        return ["Phê duyệt: TP.HCM tháng 8/2021 đã có (giữ nguyên)"]
+    admin = User.objects.get(username="quantri")
+    districts = list(
+        Unit.objects.filter(edition_id="VN-2021", parent__code="79", parent__level=1).order_by("code")
+    )
+    half = districts[: len(districts) // 2]
+    communes = list(Unit.objects.filter(parent__in=half).order_by("code"))
+    for action, units in (("approve", communes), ("accept", communes), ("approve", half)):
+        approval.act(actor=admin, action=action, data_set=data_set, period="202108", units=units)
+    return [
+        f"Phê duyệt tháng 8/2021, TP.HCM (bản đồ cũ): {len(half)}/{len(districts)} quận, huyện đã phê duyệt"
+        f" ({len(communes)} xã, phường)"
     ]
 
 

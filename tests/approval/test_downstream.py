@@ -129,3 +129,20 @@ def test_a_room_tile_marks_a_figure_not_yet_approved(world, telecom):
     tile = next(t for t in indicator_tiles(world.commune_a) if t.code == "postal_revenue")
     assert not tile.unapproved
     assert "chưa phê duyệt" not in world.leader.browser().get(f"/room/parts?unit={A}").json()["tiles"]
+
+
+def test_the_completeness_view_shows_who_approved(world, telecom):
+    values(world.operator_a, ("postal_revenue", A, 1))
+    values(world.operator_b, ("postal_revenue", B, 2))
+    act(world.operator_a, "approve", A)
+    answer = world.province_operator.client().get(
+        f"/api/v1/datasets/telecom/completeness?period=202108&parent={HCM}"
+    )
+    assert answer.status_code == 200, answer.content
+    body = answer.json()
+    assert body["approved"] == 1
+    by_unit = {u["unit"]: u for u in body["units"]}
+    assert by_unit[A]["approved"] is True and by_unit[B]["approved"] is False
+    page = world.province_operator.browser().get("/units/VN-2025/79/?period=202108")
+    assert page.status_code == 200
+    assert "1/168 đơn vị đã phê duyệt kỳ này" in page.content.decode()

@@ -14,6 +14,8 @@ from dieuhanh.accounts.models import User
 from dieuhanh.commandroom.entry_views import default_period
 from dieuhanh.directives import services as directives
 from dieuhanh.directives.models import Delivery, Directive
+from dieuhanh.indicators.approval.models import DataSetApproval
+from dieuhanh.indicators.approval.services import approved_units
 from dieuhanh.indicators.models import DataSet, DataValue
 from dieuhanh.indicators.periods import PeriodError, parse
 from dieuhanh.indicators.services import completeness, data_set_q, due_date
@@ -61,12 +63,14 @@ class Completeness:
     reported: int
     on_time: int
     missing: list[Unit]
+    approved: int | None = None  # units that approved the period, when the set uses approval (issue 19)
 
 
 def completeness_panels(unit: Unit, asked: str, language: str = "vi") -> list[Completeness]:
     """For each data set reported by units of the subtree: who reported for the period asked, or else
     for the latest period with values here, or else for the period just ended."""
     panels = []
+    approving = set(DataSetApproval.objects.values_list("data_set_id", flat=True))
     for data_set in DataSet.objects.order_by("name"):
         units = list(Unit.objects.under(unit).filter(kind=data_set.unit_kind).order_by("path")[:20_000])
         if not units:
@@ -84,6 +88,7 @@ def completeness_panels(unit: Unit, asked: str, language: str = "vi") -> list[Co
                 len(done),
                 sum(r.on_time for r in done),
                 [r.unit for r in reports if not r.reported_at][:MISSING_SHOWN],
+                len(approved_units(data_set, period, units)) if data_set.pk in approving else None,
             )
         )
     return panels

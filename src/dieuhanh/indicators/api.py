@@ -16,7 +16,8 @@ from pydantic import Field
 from dieuhanh.accounts.guards import caller
 from dieuhanh.accounts.models import User
 from dieuhanh.indicators import analytics, datavalues, excel, services
-from dieuhanh.indicators.approval.services import approval_kind
+from dieuhanh.indicators.approval.models import DataSetApproval
+from dieuhanh.indicators.approval.services import approval_kind, approved_units
 from dieuhanh.indicators.models import DataElement, DataSet, DataValue, Indicator, Target
 from dieuhanh.indicators.periods import PeriodError, parse
 from dieuhanh.replica import replica_reads
@@ -392,6 +393,9 @@ def get_completeness(request: HttpRequest, code: str, q: Query[CompletenessQuery
     units = (units.under(parent) if parent else units).visible_to(user).order_by("path")
     reports = services.completeness(data_set, period, list(units[:20_000]))
     done = [r for r in reports if r.reported_at]
+    # With approval on (issue 19): which of them approved the period (at their level or above).
+    approving = DataSetApproval.objects.filter(data_set=data_set).exists()
+    approved = approved_units(data_set, period, [r.unit for r in reports]) if approving else set()
     return {
         "dataSet": code,
         "period": period,
@@ -400,12 +404,14 @@ def get_completeness(request: HttpRequest, code: str, q: Query[CompletenessQuery
         "reported": len(done),
         "on_time": sum(r.on_time for r in done),
         "late": sum(not r.on_time for r in done),
+        "approved": len(approved) if approving else None,
         "units": [
             {
                 "unit": r.unit.ref,
                 "name": r.unit.name,
                 "reported_at": r.reported_at.isoformat() if r.reported_at else None,
                 "state": "on_time" if r.on_time else ("late" if r.reported_at else "missing"),
+                "approved": (r.unit.pk in approved) if approving else None,
             }
             for r in reports
         ],
