@@ -27,7 +27,7 @@ messages: $(VENV)/.installed
 # Third-party front-end files from the npm registry (package.json + its lockfile), copied into the
 # static files; build output, never committed. node_modules/.package-lock.json is npm ci's stamp.
 VENDOR := src/dieuhanh/commandroom/static/vendor
-assets: $(VENDOR)/leaflet/leaflet.js
+assets: $(VENDOR)/leaflet/leaflet.js $(VENDOR)/echarts/echarts.common.min.js
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
@@ -35,6 +35,12 @@ node_modules/.package-lock.json: package.json package-lock.json
 $(VENDOR)/leaflet/leaflet.js: node_modules/.package-lock.json
 	rm -rf $(VENDOR)/leaflet && mkdir -p $(VENDOR)/leaflet
 	cp -r node_modules/leaflet/dist/leaflet.js node_modules/leaflet/dist/leaflet.css node_modules/leaflet/dist/images $(VENDOR)/leaflet/
+
+# ECharts' common build (line, bar, scatter, markers: the room's charts) and its Vietnamese locale.
+$(VENDOR)/echarts/echarts.common.min.js: node_modules/.package-lock.json
+	rm -rf $(VENDOR)/echarts && mkdir -p $(VENDOR)/echarts
+	cp node_modules/echarts/dist/echarts.common.min.js $(VENDOR)/echarts/
+	cp node_modules/echarts/i18n/langVI.js node_modules/echarts/LICENSE node_modules/echarts/NOTICE $(VENDOR)/echarts/
 
 # Debian's Chromium for the browser tests; installed when missing and we are root (CI, a fresh machine).
 browser:

@@ -3,6 +3,7 @@
 DIEUHANH_HOME          folder for the embedded database and files (default ./var)
 DIEUHANH_DATABASE_URL  default SQLite in DIEUHANH_HOME; a postgresql:// URL switches
 DIEUHANH_ROOM_TILE_URL a map tile server for the room's map ({z}/{x}/{y}); none by default (offline)
+DIEUHANH_WALL_ROTATE_SECONDS, _WALL_MAX_VIEWS: the wall's seconds per view (30) and its views over a threshold (10)
 DIEUHANH_SECRET_KEY    generated into DIEUHANH_HOME on first run when unset
 DIEUHANH_DEBUG         1 for development error pages
 DIEUHANH_ALLOWED_HOSTS comma-separated, default localhost names
@@ -304,6 +305,10 @@ NOTIFY_PER_MINUTE = {"in_app": 6000, "email": 300, "sms": 60} | {
 # The room's map draws the units on a plain background (offline, no third party); a tile server's URL
 # template ({z}/{x}/{y}) adds a base map, e.g. an agency's own tile server.
 ROOM_TILE_URL = os.environ.get("DIEUHANH_ROOM_TILE_URL", "")
+# The wall (/wall/) turns from one view to the next every this many seconds (?seconds= on its address
+# overrides it, 5 at least), through the caller's unit and at most WALL_MAX_VIEWS units over a threshold.
+WALL_ROTATE_SECONDS = int(os.environ.get("DIEUHANH_WALL_ROTATE_SECONDS", 30))
+WALL_MAX_VIEWS = int(os.environ.get("DIEUHANH_WALL_MAX_VIEWS", 10))
 LIVE_HEARTBEAT_SECONDS = 15.0  # a comment on quiet event streams, before proxies time them out
 # A screen refreshes at most once per this many seconds, however many events arrive (room.js), and the
 # room's shared parts are cached per area for as long, recomputed once per change (commandroom.room).

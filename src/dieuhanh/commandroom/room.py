@@ -306,6 +306,15 @@ def _periods_to(period: Period, n: int) -> list[Period]:
     return periods
 
 
+def chosen_indicators(unit: Unit, language: str = "vi") -> list[tuple[str, Period]]:
+    """The indicators the room follows for the unit (its tiles, the charts' series): those with a
+    target, else its latest figures; each at its latest period."""
+    return _targeted(unit) or _latest(unit, language)
+
+
+periods_to = _periods_to  # n periods of one type up to one (the charts' series)
+
+
 # The map: the unit's children, coloured by one figure over the week up to the day
 
 

@@ -3,7 +3,16 @@ from django.urls import path
 
 from dieuhanh.accounts.forms import LoginForm
 from dieuhanh.accounts.language import choose_language
-from dieuhanh.commandroom import directive_views, entry_views, report_views, room_views, tracing_views, views
+from dieuhanh.commandroom import (
+    chart_views,
+    directive_views,
+    entry_views,
+    report_views,
+    room_views,
+    tracing_views,
+    views,
+    wall_views,
+)
 from dieuhanh.commandroom.date_views import check_date
 from dieuhanh.units.scoping import public
 
@@ -20,6 +29,11 @@ urlpatterns = [
     path("room/map.json", room_views.room_map, name="room-map"),
     path("room/parts", room_views.room_parts, name="room-parts"),
     path("room/stream", room_views.room_stream, name="room-stream"),
+    path("room/charts/<slug:name>.json", chart_views.chart_json, name="room-chart"),
+    path("room/charts/<slug:name>.csv", chart_views.chart_csv, name="room-chart-csv"),
+    path("wall/", wall_views.wall_page, name="wall"),
+    path("wall/parts", wall_views.wall_parts, name="wall-parts"),
+    path("wall/views.json", wall_views.wall_views, name="wall-views"),
     path("units/", views.browse_units, name="units-browse"),
     path("units/<str:edition>/<str:code>/", views.unit_page, name="unit"),
     path("tracing/", tracing_views.workspace, name="tracing"),

@@ -137,6 +137,7 @@
       const parts = names.filter((name) => name !== "map");
       await Promise.all([parts.length ? loadParts(parts) : null, names.includes("map") ? loadMap() : null]);
       live.textContent = `${data.textLive} · ${data.textUpdated} ${new Date().toLocaleTimeString(document.documentElement.lang || "vi")}`;
+      document.dispatchEvent(new CustomEvent("room:refreshed", { detail: { parts: names } })); // charts.js
     }, wait);
   }
 
