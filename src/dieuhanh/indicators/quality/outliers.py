@@ -150,27 +150,27 @@ def detect(
     earlier_ids = {p.id for p in window if p < min(periods)}
     found: list[Outlier] = []
     judged = 0
-    for ref in refs:
-        column = _column(ref, units, window, area)
-        series: dict[int, dict[str, float]] = defaultdict(dict)
-        for (unit_id, pid), value in column.items():
-            series[unit_id][pid] = value
-        by_id = {u.pk: u for u in units}
-        for unit_id, values in series.items():
-            unit = by_id.get(unit_id)
-            if unit is None:
-                continue
-            if algorithm == "MOD_Z_SCORE":
-                outs, n = _mod_z(ref, unit, values, window, periods, threshold)
-            elif algorithm == "MIN_MAX":
-                outs, n = _min_max(ref, unit, values, periods, earlier_ids, threshold)
-            else:
-                outs, n = _seasonal(ref, unit, values, periods, noise, threshold)
-            found += outs
-            judged += n
-    found.sort(
-        key=lambda o: (-(abs(o.score) if o.score is not None else math.inf), o.dx, o.unit.path, o.period)
-    )
+    by_id = {u.pk: u for u in units}
+    for batch in _batches(refs, 10):  # a few elements at a time: one query, memory bounded
+        columns = _columns(batch, units, window, area)
+        for ref in batch:
+            whole = _whole_ref(ref)
+            series: dict[int, dict[str, float]] = defaultdict(dict)
+            for (unit_id, pid), value in columns.get(ref, {}).items():
+                series[unit_id][pid] = value
+            for unit_id, values in series.items():
+                unit = by_id.get(unit_id)
+                if unit is None:
+                    continue
+                if algorithm == "MOD_Z_SCORE":
+                    outs, n = _mod_z(ref, unit, values, window, periods, threshold, whole)
+                elif algorithm == "MIN_MAX":
+                    outs, n = _min_max(ref, unit, values, periods, earlier_ids, threshold)
+                else:
+                    outs, n = _seasonal(ref, unit, values, periods, noise, threshold)
+                found += outs
+                judged += n
+    found.sort(key=_rank)
     return found, judged
 
 
@@ -178,10 +178,33 @@ def _rank(o: Outlier) -> tuple:
     return (-(abs(o.score) if o.score is not None else math.inf), o.dx, o.unit.path, o.period)
 
 
-def _column(ref: str, units: list[Unit], window: list[Period], area: Area | None) -> grid.Column:
-    if analytics.reference(ref) is not None:
-        return grid.read({ref}, units, window, area).columns.get(ref, {})
-    # An indicator: evaluated through analytics, as the analytics API would answer it.
+def _whole_ref(ref: str) -> bool | None:
+    """True for an integer element or an event count, None when only the values can tell."""
+    found = analytics.reference(ref)
+    if isinstance(found, analytics.EventRef):
+        return True
+    if isinstance(found, analytics.ElementRef) and found.element.value_type == "integer":
+        return True
+    return None
+
+
+def _batches(items: list[str], size: int) -> list[list[str]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def _columns(
+    refs: list[str], units: list[Unit], window: list[Period], area: Area | None
+) -> dict[str, grid.Column]:
+    plain = {r for r in refs if analytics.reference(r) is not None}
+    columns = grid.read(plain, units, window, area).columns if plain else {}
+    for ref in refs:
+        if ref not in plain:
+            columns[ref] = _indicator_column(ref, units, window, area)
+    return columns
+
+
+def _indicator_column(ref: str, units: list[Unit], window: list[Period], area: Area | None) -> grid.Column:
+    """An indicator: evaluated through analytics, as the analytics API would answer it."""
     dim = analytics.dimension(ref)
     answer = analytics.compute([dim], window, units, area)
     out: grid.Column = {}
@@ -200,12 +223,13 @@ def _mod_z(
     window: list[Period],
     asked: list[Period],
     threshold: float,
+    whole: bool | None = None,
 ) -> tuple[list[Outlier], int]:
-    present = [values[p.id] for p in window if p.id in values]
+    present = list(values.values())
     if len(present) < MIN_HISTORY:
         return [], 0
     centre = median(present)
-    sigma = spread(present, centre, _whole(present))
+    sigma = spread(present, centre, _whole(present) if whole is None else whole)
     out, n = [], 0
     for period in asked:
         x = values.get(period.id)

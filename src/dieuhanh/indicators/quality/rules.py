@@ -187,10 +187,7 @@ class Compiled:
     left: Side
     right: Side
     units: tuple[tuple[str, str], ...]  # (edition, path) of each unit it is limited to
-
-    @property
-    def refs(self) -> frozenset[str]:
-        return self.left.refs | self.right.refs
+    refs: frozenset[str]
 
     @property
     def plain(self) -> bool:
@@ -211,7 +208,8 @@ def compile_rule(rule: ValidationRule) -> Compiled:
         return Side(text, tree, frozenset(f.refs(tree)), grid.plain(tree))
 
     units = tuple((u.edition_id, u.path) for u in rule.units.all())
-    return Compiled(rule, side(rule.left), side(rule.right), units)
+    left, right = side(rule.left), side(rule.right)
+    return Compiled(rule, left, right, units, left.refs | right.refs)
 
 
 @dataclass
@@ -317,7 +315,7 @@ def screen(
                         changed = True
                 live = [kept[c] for c in cells if c in kept]
     summary.conflicts.sort(key=lambda c: c.index)
-    checked: list[tuple[Compiled, Unit, str, Finding | None]] = []
+    checked: dict[int, Checked] = {}
     for (_unit, pid), cells in groups.items():
         live = [kept[c] for c in cells if c in kept]
         if not live:
@@ -330,8 +328,12 @@ def screen(
             finding = _check_entry(compiled, live[0].unit, pid, stored, kept)
             if finding is not None and compiled.rule.strictness == Strictness.WARN:
                 summary.warnings.append(finding.as_dict())
-            checked.append((compiled, live[0].unit, pid, finding))
-    track(checked, actor=actor)
+            done = checked.setdefault(compiled.rule.pk, Checked(compiled))
+            key = (live[0].unit.pk, pid)
+            done.keys.add(key)
+            if finding is not None:
+                done.findings[key] = finding
+    track(list(checked.values()), actor=actor)
     return kept
 
 
@@ -438,7 +440,17 @@ class _ZeroEnv:
 
 # Running rules over an area
 
-Outcome = tuple["Compiled", Unit, str, float | None, float | None, int]
+Key = tuple[int, str]  # (unit id, period id)
+
+
+@dataclass
+class Checked:
+    """What one rule's check found: the cells it could check, and those where it does not hold."""
+
+    compiled: Compiled
+    keys: set[Key] = field(default_factory=set)
+    findings: dict[Key, Finding] = field(default_factory=dict)
+    skipped: int = 0
 
 
 @dataclass
@@ -484,9 +496,7 @@ def run(
 ) -> RunResult:
     """Every violation of the rules at the units × periods (each rule at the periods of its type)."""
     compiled = [compile_rule(r) for r in rules]
-    findings: list[Finding] = []
-    checked_cells: list[tuple[Compiled, Unit, str, Finding | None]] = []
-    checked = skipped = 0
+    results: list[Checked] = []
     by_type: dict[str, list[Period]] = defaultdict(list)
     for period in periods:
         by_type[period.type].append(period)
@@ -496,27 +506,18 @@ def run(
             continue
         plain = [c for c in for_type if c.plain]
         shifted = [c for c in for_type if not c.plain]
-        results: list[Outcome] = []
         for group in _by_leafness(units):  # communes the stored way; units above them through analytics
             if plain:
                 results += _run_plain(plain, chosen_periods, group, area)
             if shifted:
                 results += _run_shifted(shifted, chosen_periods, group, area)
-        for c, unit, pid, left, right, present in results:
-            broken = judge(c.rule, left, right, present, len(c.refs))
-            if broken is None:
-                skipped += 1
-                continue
-            checked += 1
-            finding = Finding(c.rule, unit, pid, left, right) if broken else None
-            if finding is not None:
-                findings.append(finding)
-            checked_cells.append((c, unit, pid, finding))
     if record:
         with transaction.atomic():
-            track(checked_cells, actor=actor)
+            track(results, actor=actor)
+    findings = [f for r in results for f in r.findings.values()]
     findings.sort(key=lambda x: (x.rule.code, x.period, x.unit.path))
-    return RunResult(findings, checked, skipped, rules)
+    checked = sum(len(r.keys) for r in results)
+    return RunResult(findings, checked, sum(r.skipped for r in results), rules)
 
 
 def _by_leafness(units: list[Unit]) -> list[list[Unit]]:
@@ -526,49 +527,71 @@ def _by_leafness(units: list[Unit]) -> list[list[Unit]]:
     return [group for group in (leaves, [u for u in units if u.pk not in chosen]) if group]
 
 
+def _broken(operator: str) -> Callable[[float, float], bool]:
+    return lambda left, right: not holds(left, operator, right)
+
+
+BROKEN: dict[str, Callable[[float, float], bool]] = {op: _broken(op) for op in Operator.values}
+# The common comparisons without the tolerance's function call (the tolerance only matters near equality).
+BROKEN["<="] = lambda left, right: left > right and not math.isclose(left, right, rel_tol=1e-9, abs_tol=1e-9)
+BROKEN[">="] = lambda left, right: left < right and not math.isclose(left, right, rel_tol=1e-9, abs_tol=1e-9)
+
+
 def _run_plain(
     compiled: list[Compiled], periods: list[Period], units: list[Unit], area: Area | None
-) -> list[Outcome]:
+) -> list[Checked]:
     refs = set().union(*(c.refs for c in compiled))
-    cells = grid.read(refs, units, periods, area).cells(refs)
+    columns = grid.read(refs, units, periods, area).columns
     by_id = {u.pk: u for u in units}
-    out: list[Outcome] = []
+    out = []
     for c in compiled:
-        zero = c.rule.missing != Missing.SKIP_IF_ANY
-        left: Callable = grid.compile_plain(c.left.tree, zero)
-        right: Callable = grid.compile_plain(c.right.tree, zero)
-        refs_of = c.refs
-        applies = {pk: c.applies_to(u) for pk, u in by_id.items()}
-        for (unit_id, pid), cell in cells.items():
-            if not applies.get(unit_id):
+        done = Checked(c)
+        rule = c.rule
+        missing = rule.missing
+        cols = [columns.get(r, {}) for r in sorted(c.refs)]
+        left = grid.compile_keyed(c.left.tree, columns, missing != Missing.SKIP_IF_ANY)
+        right = grid.compile_keyed(c.right.tree, columns, missing != Missing.SKIP_IF_ANY)
+        keys: set[Key] = set().union(*cols)  # nothing reported: not a cell to check (as DHIS2)
+        if rule.levels or c.units:
+            allowed = {pk for pk, u in by_id.items() if c.applies_to(u)}
+            keys = {k for k in keys if k[0] in allowed}
+        if missing == Missing.SKIP_IF_ANY and len(cols) > 1:
+            every = keys.intersection(*cols)  # set operations, not a test per cell
+            done.skipped += len(keys) - len(every)
+            keys = every
+        broken = BROKEN[rule.operator]
+        checked = done.keys
+        for key in keys:
+            lv, rv = left(key), right(key)
+            if lv is None or rv is None:
+                done.skipped += 1
                 continue
-            present = sum(1 for r in refs_of if r in cell)
-            if not present:
-                continue  # nothing reported here: not a cell to check (as DHIS2)
-            out.append((c, by_id[unit_id], pid, left(cell), right(cell), present))
+            checked.add(key)
+            if broken(lv, rv):
+                done.findings[key] = Finding(rule, by_id[key[0]], key[1], lv, rv)
+        out.append(done)
     return out
 
 
 def _run_shifted(
     compiled: list[Compiled], periods: list[Period], units: list[Unit], area: Area | None
-) -> list[Outcome]:
+) -> list[Checked]:
     """Rules with yoy, ytd, share, …: through analytics, which shifts and combines."""
     dims = []
     for c in compiled:
         for side, name in ((c.left, "left"), (c.right, "right")):
             dims.append(analytics.Dimension(f"{c.rule.code}:{name}", c.rule.code, "", 6, side.tree, None))
     answer = analytics.compute(dims, periods, units, area)
-    out: list[Outcome] = []
+    out = []
     for c in compiled:
-        refs_of = c.refs
+        done = Checked(c)
         zero = c.rule.missing != Missing.SKIP_IF_ANY
         for unit in units:
             if not c.applies_to(unit):
                 continue
             for period in periods:
-                present = sum(
-                    1 for r in refs_of if analytics.as_cell(answer.cells.get(r, {}).get((unit.pk, period.id)))
-                )
+                key = (unit.pk, period.id)
+                present = sum(1 for r in c.refs if analytics.as_cell(answer.cells.get(r, {}).get(key)))
                 if not present:
                     continue
                 env: Any = analytics.CellEnv(answer, unit.pk, period, analytics.Track())
@@ -576,35 +599,46 @@ def _run_shifted(
                     env = _ZeroEnv(env)
                 left = f.evaluate(c.left.tree, env)
                 right = f.evaluate(c.right.tree, env)
-                out.append((c, unit, period.id, left, right, present))
+                broken = judge(c.rule, left, right, present, len(c.refs))
+                if broken is None:
+                    done.skipped += 1
+                    continue
+                done.keys.add(key)
+                if broken:
+                    done.findings[key] = Finding(c.rule, unit, period.id, left, right)
+        out.append(done)
     return out
 
 
 # Keeping track of violations
 
 
-def track(checked: list[tuple[Compiled, Unit, str, Finding | None]], *, actor: User | None) -> None:
+def track(results: list[Checked], *, actor: User | None) -> None:
     """Open (or reopen) a violation for each finding; resolve the open ones whose rule now holds."""
-    if not checked:
+    if not any(r.keys for r in results):
         return
     now = timezone.now()
-    rule_ids = {c.rule.pk for c, *_ in checked}
-    pids = {pid for _, _, pid, _ in checked}
-    unit_ids = {u.pk for _, u, _, _ in checked}
-    existing_q = Violation.objects.filter(rule_id__in=rule_ids, period__in=pids)
+    by_rule: dict[int, Checked] = {}
+    for r in results:  # a rule checked in parts (communes, then the units above them) is one
+        merged = by_rule.setdefault(r.compiled.rule.pk, Checked(r.compiled))
+        merged.keys |= r.keys
+        merged.findings |= r.findings
+    pids = {k[1] for r in results for k in r.keys}
+    unit_ids = {k[0] for r in results for k in r.keys}
+    existing_q = Violation.objects.filter(rule_id__in=list(by_rule), period__in=pids)
     if len(unit_ids) <= 2000:
         existing_q = existing_q.filter(unit_id__in=unit_ids)
     existing = {(v.rule_id, v.unit_id, v.period): v for v in existing_q}
     new, changed = [], []
-    for c, unit, pid, finding in checked:
-        found = existing.get((c.rule.pk, unit.pk, pid))
-        if finding is not None:
+    for rule_id, result in by_rule.items():
+        for key, finding in result.findings.items():
+            found = existing.get((rule_id, *key))
             if found is None:
                 new.append(
                     Violation(
-                        rule=c.rule,
-                        unit=unit,
-                        period=pid,
+                        rule=finding.rule,
+                        unit=finding.unit,
+                        period=finding.period,
                         left_value=finding.left,
                         right_value=finding.right,
                         last_seen=now,
@@ -614,7 +648,10 @@ def track(checked: list[tuple[Compiled, Unit, str, Finding | None]], *, actor: U
                 found.left_value, found.right_value, found.last_seen = finding.left, finding.right, now
                 found.state, found.resolved_at, found.resolved_by = Violation.State.OPEN, None, None
                 changed.append(found)
-        elif found is not None and found.state == Violation.State.OPEN:
+    for (rule_id, unit_id, pid), found in existing.items():
+        result = by_rule[rule_id]
+        key = (unit_id, pid)
+        if found.state == Violation.State.OPEN and key in result.keys and key not in result.findings:
             found.state, found.resolved_at, found.resolved_by = Violation.State.RESOLVED, now, actor
             found.last_seen = now
             changed.append(found)
