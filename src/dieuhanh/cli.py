@@ -856,6 +856,7 @@ def init(demo: bool = typer.Option(False, "--demo", help="also create the demo u
         from dieuhanh.demo import (
             create_demo,
             create_demo_directives,
+            load_demo_enterprises,
             load_demo_events,
             load_demo_indicators,
             load_demo_reports,
@@ -868,7 +869,7 @@ def init(demo: bool = typer.Option(False, "--demo", help="also create the demo u
             loaded = load_demo_events(settings.HOME / "demo-data", progress=tick)
         for line in loaded:
             console.print(line)
-        for login in create_demo():
+        for login in [*create_demo(), *load_demo_enterprises()]:
             console.print(login)
         demo_lines = [*register_demo_cases(), *create_demo_directives(), *load_demo_task_list()]
         for line in [*demo_lines, *load_demo_indicators(), *load_demo_reports()]:

@@ -87,6 +87,14 @@ def load_demo_events(folder: Path, *, scale: int = 20_000, days: int = 14, progr
     return lines
 
 
+def load_demo_enterprises() -> list[str]:
+    """An industrial park of Bình Dương, on the 2025 map in Hồ Chí Minh City, with four factories, their
+    rosters, gates and workers' events, and its users (issue 21; warehouse.enterprises.demo)."""
+    from dieuhanh.warehouse.enterprises.demo import load_demo_enterprises as load
+
+    return load(source_name=DEMO_SOURCE, password=DEMO_PASSWORD)
+
+
 def _remove_generated(folder: Path) -> None:
     """The files `synth.generate` writes, and the folder if nothing else is in it."""
     from dieuhanh.warehouse.synth import EVENT_KINDS

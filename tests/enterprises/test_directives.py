@@ -44,3 +44,33 @@ def test_a_task_owned_by_an_enterprise(firms):
         firms.officer_two, f"/api/v1/tasks/{task_id}/progress", {"percent": 50, "text": "Đã bố trí"}
     )
     assert progress.status_code in (200, 201), progress.content
+
+
+def test_an_enterprises_daily_report_is_a_data_set_of_its_own(firms):
+    from dieuhanh.indicators.models import DataValue
+    from dieuhanh.indicators.services import save_data_element, save_data_set
+
+    save_data_element(
+        actor=None, code="workers_tested", name="Số công nhân xét nghiệm", unit="người", aggregation="sum",
+        period_type="daily",
+    )  # fmt: skip
+    save_data_set(
+        actor=None, code="bao_cao_doanh_nghiep", name="Báo cáo ngày của doanh nghiệp",
+        elements=["workers_tested"], period_type="daily", unit_kind="enterprise", due_day=1,
+    )  # fmt: skip
+
+    def post(caller, unit):
+        row = {"dataElement": "workers_tested", "period": "20210826", "orgUnit": unit.ref, "value": "412"}
+        return caller.client().post(
+            "/api/v1/datavalues", {"dataValues": [row]}, content_type="application/json"
+        )
+
+    assert post(firms.officer_one, firms.one).json()["importCount"]["imported"] == 1
+    assert post(firms.officer_one, firms.two).json()["importCount"]["imported"] == 0
+    assert DataValue.objects.filter(unit=firms.one).count() == 1
+    assert not DataValue.objects.filter(unit=firms.two).exists()
+    # The park sees its factories' reports summed.
+    r = firms.park_officer.client().get(
+        "/api/v1/analytics", {"dx": "workers_tested", "pe": "20210826", "ou": firms.park.ref}
+    )
+    assert r.status_code == 200 and r.json()["rows"][0]["value"] == 412

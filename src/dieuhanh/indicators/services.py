@@ -396,7 +396,7 @@ def delete_target(*, actor: User | None, target: Target) -> None:
 # Who may write values
 
 
-WRITER_ROLES = (Role.OPERATOR, Role.ADMIN)
+WRITER_ROLES = (Role.OPERATOR, Role.ADMIN, Role.ENTERPRISE)  # an enterprise enters its own reports
 
 
 def writable_area(user: User) -> Area:
