@@ -27,7 +27,7 @@ messages: $(VENV)/.installed
 # Third-party front-end files from the npm registry (package.json + its lockfile), copied into the
 # static files; build output, never committed. node_modules/.package-lock.json is npm ci's stamp.
 VENDOR := src/dieuhanh/commandroom/static/vendor
-assets: $(VENDOR)/leaflet/leaflet.js $(VENDOR)/echarts/echarts.common.min.js
+assets: $(VENDOR)/leaflet/leaflet.js $(VENDOR)/echarts/echarts.common.min.js $(VENDOR)/vnmap/VN-2025.json
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
@@ -41,6 +41,11 @@ $(VENDOR)/echarts/echarts.common.min.js: node_modules/.package-lock.json
 	rm -rf $(VENDOR)/echarts && mkdir -p $(VENDOR)/echarts
 	cp node_modules/echarts/dist/echarts.common.min.js $(VENDOR)/echarts/
 	cp node_modules/echarts/i18n/langVI.js node_modules/echarts/LICENSE node_modules/echarts/NOTICE $(VENDOR)/echarts/
+
+# Province boundaries of both maps (issue 17): built from the npm package @svg-maps/vietnam (CC BY 4.0)
+# and the units' succession by dieuhanh.units.shapes, simplified; the room serves them (room/shapes/).
+$(VENDOR)/vnmap/VN-2025.json: node_modules/.package-lock.json $(VENV)/.installed src/dieuhanh/units/shapes.py
+	$(PY) -m dieuhanh.units.shapes node_modules $(VENDOR)/vnmap
 
 # Debian's Chromium for the browser tests; installed when missing and we are root (CI, a fresh machine).
 browser:

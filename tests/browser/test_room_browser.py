@@ -80,14 +80,20 @@ def asgi_server(transactional_db, world, page) -> Iterator[Server]:
 
 
 def markers(page):
+    """The units drawn as points (below a province: no package ships commune boundaries)."""
     return page.locator("#room-map .unit-marker")
+
+
+def shapes(page):
+    """The units drawn by their boundaries (provinces)."""
+    return page.locator("#room-map path.unit-shape")
 
 
 def test_the_national_leader_drills_from_the_nation_to_a_commune_on_the_map(page, asgi_server, world):
     log_in(page, asgi_server, "leader")
     page.wait_for_url("**/room/")
     assert page.get_by_role("heading", level=1).inner_text() == "Việt Nam"
-    expect(markers(page)).to_have_count(34)
+    expect(shapes(page)).to_have_count(34)
     expect(page.locator("#map-summary")).to_contain_text("34 đơn vị")
     screenshot(page, "room-nation")
     # Neighbouring circles overlap at this zoom: the click goes to the marker itself.
@@ -154,10 +160,10 @@ def test_a_figure_ingested_through_the_api_appears_on_the_open_room(page, asgi_s
 def test_switching_the_map_edition(page, asgi_server, world):
     log_in(page, asgi_server, "leader")
     page.wait_for_url("**/room/")
-    expect(markers(page)).to_have_count(34)
+    expect(shapes(page)).to_have_count(34)
     page.get_by_role("navigation", name="Phiên bản bản đồ").get_by_role("link", name="VN-2021").click()
-    page.wait_for_url("**/room/?edition=VN-2021")
-    expect(markers(page)).to_have_count(63)
+    page.wait_for_url("**/room/?edition=VN-2021&from=VN-2025%3AVN*")
+    expect(shapes(page)).to_have_count(63)
     expect(page.get_by_role("heading", name="Bản đồ · VN-2021")).to_be_visible()
     screenshot(page, "room-nation-2021")
     page.locator('#room-map [data-ref="VN-2021:79"]').dispatch_event("click")

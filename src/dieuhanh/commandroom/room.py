@@ -35,6 +35,7 @@ from dieuhanh.tracing import services as tracing
 from dieuhanh.tracing.engine import Rule
 from dieuhanh.units.models import Edition, Unit
 from dieuhanh.units.scoping import Area
+from dieuhanh.units.services import predecessors, successors
 from dieuhanh.warehouse.kinds import KINDS
 from dieuhanh.warehouse.models import Rollup
 
@@ -154,6 +155,33 @@ def room_unit(user: User, ref: str | None, edition: str | None) -> Unit:
     if root is None:
         raise Unit.DoesNotExist("no unit to show")
     return root
+
+
+def counterpart(user: User, unit: Unit, edition: str) -> Unit:
+    """The same place on the other map, for the room's map toggle: the nation is the nation; a
+    province or commune goes through the succession to the unit that takes most of it (a 2021
+    district through its province); a 2025 province made of several 2021 provinces is the 2021 nation,
+    where the page keeps the view on it. Outside the caller's area, their root on that map (or on
+    their own map, when that one is not theirs)."""
+    target: Unit | None = None
+    if unit.edition_id == edition:
+        target = unit
+    elif unit.level == 0:
+        target = Unit.objects.filter(edition_id=edition, level=0).first()
+    else:
+        place = unit.parent if unit.kind == "district" and unit.parent else unit
+        newer = Edition.objects.filter(code=edition, effective_from__gt=place.edition.effective_from).exists()
+        if newer:
+            found = [s.new for s in successors(place) if s.new.edition_id == edition]
+        else:
+            found = [s.old for s in predecessors(place) if s.old.edition_id == edition]
+        if place.kind == "province" and len(found) > 1:
+            target = Unit.objects.filter(edition_id=edition, level=0).first()
+        elif found:
+            target = found[0]
+    if target is not None and user.area().contains(target):
+        return target
+    return room_unit(user, None, edition)
 
 
 # The day and its figures
@@ -319,29 +347,50 @@ periods_to = _periods_to  # n periods of one type up to one (the charts' series)
 
 
 def map_data(unit: Unit, figure: RoomFigure, day: date | None, language: str = "vi") -> dict[str, Any]:
+    """The unit's children with their coordinates, the figure over the MAP_DAYS up to the day, and the
+    same days a year before (cùng kỳ): `previous` is None for all when no source had data then."""
     children = list(Unit.objects.filter(parent=unit).annotate(below=Count("children")).order_by("code"))
     totals: dict[str, float] = {}
+    previous: dict[str, float] = {}
     periods = days_to(day, MAP_DAYS) if day else []
     if children and periods:
         dim = analytics.dimension(figure.ref)
-        for row in analytics.rows([dim], periods, children, language=language):
+        for row in analytics.rows([dim], periods, children, language=language, empty=True):
             totals[row["ou"]] = totals.get(row["ou"], 0) + (row["value"] or 0)
-    return {
-        "unit": {"ref": unit.ref, "name": unit.name, "lat": unit.lat, "lon": unit.lon},
-        "figure": {"code": figure.code, "label": str(figure.label)},
-        "start": periods[0].start.isoformat() if periods else None,
-        "end": periods[-1].end.isoformat() if periods else None,
-        "items": [
+            if row["same_period_last_year"] is not None:
+                previous[row["ou"]] = previous.get(row["ou"], 0) + row["same_period_last_year"]
+    known = bool(previous)  # a year before, some source had data for some unit of the map
+    items = []
+    for c in children:
+        value = totals.get(c.ref, 0)
+        before = previous.get(c.ref, 0) if known else None
+        change = round((value - before) / before * 100, 1) if before else None
+        items.append(
             {
                 "ref": c.ref,
                 "name": c.name,
                 "lat": c.lat,
                 "lon": c.lon,
-                "value": totals.get(c.ref, 0),
+                "value": value,
+                "previous": before,
+                "change_pct": change,
                 "drill": c.below > 0,
             }
-            for c in children
-        ],
+        )
+    province = unit.path.strip("/").split("/")[1:2]  # the province the unit lies in, if below the nation
+    return {
+        "unit": {
+            "ref": unit.ref,
+            "name": unit.name,
+            "lat": unit.lat,
+            "lon": unit.lon,
+            "level": unit.level,
+            "province": f"{unit.edition_id}:{province[0]}" if province else None,
+        },
+        "figure": {"code": figure.code, "label": str(figure.label)},
+        "start": periods[0].start.isoformat() if periods else None,
+        "end": periods[-1].end.isoformat() if periods else None,
+        "items": items,
     }
 
 

@@ -37,8 +37,13 @@ from dieuhanh.units.services import ancestors
 
 
 def _unit(request: HttpRequest, user: User) -> Unit:
+    """`?unit=` inside the caller's area; `?edition=` their root on that map, or, with `&from=REF`,
+    the same place on it as REF (the map's 2021/2025 toggle keeps the place)."""
     try:
-        return room.room_unit(user, request.GET.get("unit"), request.GET.get("edition"))
+        edition, origin = request.GET.get("edition"), request.GET.get("from")
+        if origin and edition and "unit" not in request.GET:
+            return room.counterpart(user, room.room_unit(user, origin, None), edition)
+        return room.room_unit(user, request.GET.get("unit"), edition)
     except Unit.DoesNotExist:
         raise Http404("Không có đơn vị này trong phạm vi của bạn.") from None
 

@@ -14,6 +14,7 @@ from dieuhanh.commandroom import (
     wall_views,
 )
 from dieuhanh.commandroom.date_views import check_date
+from dieuhanh.commandroom.map_views import room_shapes
 from dieuhanh.units.scoping import public
 
 # Held to the failed-login lockout (accounts.lockout), as the admin site's login is.
@@ -29,6 +30,7 @@ urlpatterns = [
     path("room/map.json", room_views.room_map, name="room-map"),
     path("room/parts", room_views.room_parts, name="room-parts"),
     path("room/stream", room_views.room_stream, name="room-stream"),
+    path("room/shapes/<str:edition>.json", room_shapes, name="room-shapes"),
     path("room/charts/<slug:name>.json", chart_views.chart_json, name="room-chart"),
     path("room/charts/<slug:name>.csv", chart_views.chart_csv, name="room-chart-csv"),
     path("wall/", wall_views.wall_page, name="wall"),

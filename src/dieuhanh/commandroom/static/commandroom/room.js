@@ -1,5 +1,6 @@
-// The command room: the map of the unit's children (Leaflet, circles at their coordinates, no tile
-// layer unless one is configured) and the live updates (server-sent events → reload map and panels).
+// The command room: the map of the unit's children (DieuhanhMap in vnmap.js: province polygons, points
+// below them, a legend; no tile layer unless one is configured) and the live updates (server-sent
+// events → reload map and panels).
 (function () {
   "use strict";
   const root = document.getElementById("room");
@@ -8,58 +9,23 @@
   const unit = data.unit;
   const figureSelect = document.getElementById("room-figure");
   const live = document.getElementById("room-live");
-  const COLOURS = ["#fcbba1", "#fc9272", "#fb6a4a", "#de2d26", "#a50f15"]; // light → dark: less → more
-  const NONE = "#c8ced6";
+  const measureSelect = document.getElementById("room-measure");
   const numberFormat = new Intl.NumberFormat(document.documentElement.lang === "en" ? "en" : "vi-VN", {
     maximumFractionDigits: 2,
   });
+  // The place looked at, kept by the map's 2021/2025 toggle: ?view=lat,lon,zoom (from the other map).
+  const viewParam = new URLSearchParams(window.location.search).get("view");
+  const viewParts = viewParam ? viewParam.split(",").map(Number) : [];
+  const view = viewParts.length === 3 && viewParts.every(Number.isFinite)
+    ? { lat: viewParts[0], lon: viewParts[1], zoom: viewParts[2] }
+    : null;
+  let roomMap = null;
 
-  const map = window.L ? L.map("room-map", { zoomSnap: 0.25, attributionControl: Boolean(data.tileUrl) }) : null;
-  if (map && data.tileUrl) L.tileLayer(data.tileUrl, { maxZoom: 18 }).addTo(map);
-  const layer = map ? L.featureGroup().addTo(map) : null;
-  let fitted = false;
-
-  function colour(value, max) {
-    if (!value || !max) return NONE;
-    return COLOURS[Math.min(COLOURS.length - 1, Math.floor((value / max) * COLOURS.length))];
-  }
-
-  function go(url) {
-    window.location.assign(url);
-  }
-
-  function drawMarker(item, max) {
-    const marker = L.circleMarker([item.lat, item.lon], {
-      radius: 9,
-      weight: 1,
-      color: "#1b1f24",
-      fillColor: colour(item.value, max),
-      fillOpacity: 0.9,
-      className: "unit-marker",
-    });
-    const label = `${item.name}: ${numberFormat.format(item.value)}`;
-    marker.bindTooltip(label);
-    marker.on("click", () => go(item.url));
-    marker.addTo(layer);
-    // Keyboard and screen readers reach each circle as a link to the unit.
-    const el = marker.getElement();
-    el.setAttribute("data-ref", item.ref);
-    el.setAttribute("role", "link");
-    el.setAttribute("tabindex", "0");
-    el.setAttribute("aria-label", label);
-    el.addEventListener("keydown", (event) => {
-      if (event.key === "Enter" || event.key === " ") {
-        event.preventDefault();
-        go(item.url);
-      }
-    });
-  }
-
-  function fillList(items, label) {
-    document.getElementById("map-list-figure").textContent = label;
+  function fillList(found, how) {
+    document.getElementById("map-list-figure").textContent = found.figure.label;
     const body = document.getElementById("map-list");
     body.replaceChildren(
-      ...items.map((item) => {
+      ...found.items.map((item) => {
         const row = document.createElement("tr");
         const name = document.createElement("td");
         const link = document.createElement("a");
@@ -69,43 +35,70 @@
         const value = document.createElement("td");
         value.className = "num";
         value.textContent = numberFormat.format(item.value);
-        row.append(name, value);
+        const change = document.createElement("td");
+        change.className = "num";
+        change.textContent =
+          item.change_pct === null || item.change_pct === undefined
+            ? "—"
+            : `${item.change_pct > 0 ? "+" : ""}${numberFormat.format(item.change_pct)}%`;
+        row.append(name, value, change);
         return row;
       })
     );
-  }
-
-  function summarise(items, placed) {
+    const items = found.items;
+    const placed = how.polygons ? items.length : items.filter((i) => i.lat !== null && i.lon !== null).length;
     const top = items.reduce((best, item) => (!best || item.value > best.value ? item : best), null);
     let text = `${placed} ${data.textUnits}`;
     if (placed < items.length) text += ` (${items.length - placed} ${data.textNoCoordinates})`;
     if (top && top.value) text += ` · ${data.textHighest}: ${top.name} (${numberFormat.format(top.value)})`;
     document.getElementById("map-summary").textContent = text;
+    root.dataset.mapLoaded = String(items.length);
+  }
+
+  // The editions' links carry the place looked at, so that the other map opens on it.
+  function keepPlace() {
+    if (!roomMap) return;
+    const v = roomMap.view();
+    root.dataset.view = `${v.lat.toFixed(4)},${v.lon.toFixed(4)},${v.zoom}`;
+    document.querySelectorAll("nav.editions a[data-edition]").forEach((link) => {
+      const params = new URLSearchParams({
+        edition: link.dataset.edition,
+        from: unit,
+        view: `${v.lat.toFixed(4)},${v.lon.toFixed(4)},${v.zoom}`,
+      });
+      if (figureSelect.value) params.set("figure", figureSelect.value);
+      link.href = `${data.roomUrl}?${params}`;
+    });
   }
 
   async function loadMap() {
-    const params = new URLSearchParams({ unit, figure: figureSelect.value });
-    const response = await fetch(`${data.mapUrl}?${params}`, { headers: { Accept: "application/json" } });
-    if (!response.ok) return;
-    const found = await response.json();
-    const items = found.items;
-    const placed = items.filter((item) => item.lat !== null && item.lon !== null);
-    const max = Math.max(0, ...items.map((item) => item.value));
-    if (layer) {
-      // The view first: Leaflet draws a circle only on a map that has one.
-      if (!fitted && placed.length) {
-        map.fitBounds(L.latLngBounds(placed.map((item) => [item.lat, item.lon])), { padding: [20, 20], maxZoom: 12 });
-      } else if (!fitted) {
-        map.setView([found.unit.lat ?? 16, found.unit.lon ?? 106], found.unit.lat === null ? 5 : 12);
-      }
-      fitted = true;
-      layer.clearLayers();
-      placed.forEach((item) => drawMarker(item, max));
-    }
-    fillList(items, found.figure.label);
-    summarise(items, placed.length);
-    root.dataset.mapLoaded = String(items.length);
+    if (roomMap) return roomMap.reload();
+    if (!window.DieuhanhMap) return null;
+    roomMap = await window.DieuhanhMap.draw(document.getElementById("room-map"), {
+      unit,
+      figure: figureSelect.value,
+      measure: measureSelect ? measureSelect.value : "count",
+      mapUrl: data.mapUrl,
+      shapesUrl: data.shapesUrl,
+      tileUrl: data.tileUrl,
+      view,
+      onData: fillList,
+    });
+    roomMap.map.on("moveend", keepPlace);
+    keepPlace();
+    return roomMap;
   }
+
+  // Layers of categories registered by other modules (e.g. approval state) join the measures.
+  function offerLayer(layer) {
+    if (!measureSelect || measureSelect.querySelector(`option[value="layer:${layer.code}"]`)) return;
+    const option = document.createElement("option");
+    option.value = `layer:${layer.code}`;
+    option.textContent = layer.label;
+    measureSelect.append(option);
+  }
+  if (window.DieuhanhMap) window.DieuhanhMap.layers.forEach(offerLayer);
+  document.addEventListener("dieuhanh:map-layer", (event) => offerLayer(event.detail));
 
   async function loadParts(names) {
     const response = await fetch(`${data.partsUrl}?${new URLSearchParams({ unit, parts: names.join(",") })}`);
@@ -145,8 +138,16 @@
     const url = new URL(window.location.href);
     url.searchParams.set("figure", figureSelect.value);
     window.history.replaceState(null, "", url);
-    loadMap();
+    if (roomMap) roomMap.setFigure(figureSelect.value).then(keepPlace);
   });
+  if (measureSelect) {
+    measureSelect.addEventListener("change", () => {
+      if (!roomMap) return;
+      const value = measureSelect.value;
+      if (value.startsWith("layer:")) roomMap.setLayer(value.slice("layer:".length));
+      else roomMap.setMeasure(value);
+    });
+  }
 
   const stream = new EventSource(`${data.streamUrl}?${new URLSearchParams({ unit })}`);
   stream.addEventListener("open", () => {
