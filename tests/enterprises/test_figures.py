@@ -91,7 +91,7 @@ def test_an_enterprise_officer_sees_counts_never_a_person(tested):
             "dose1": 0,
             "dose2": 0,
             "coverage_pct": 0.0,
-            "positives": 0,  # August 2021 is long before today's 30 days
+            "positives": 1,  # over the 30 days up to the latest day with data
         }
     ]
 

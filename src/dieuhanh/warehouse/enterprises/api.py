@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from django.http import Http404, HttpRequest
-from django.utils import timezone
 from ninja import File, Query, Router, Schema, Status
 from ninja.files import UploadedFile
 from pydantic import Field
@@ -18,7 +17,6 @@ from dieuhanh.accounts.guards import caller
 from dieuhanh.units.api import router as units_router
 from dieuhanh.units.models import Unit
 from dieuhanh.units.scoping import area_aware
-from dieuhanh.vnformat import VN_TZ
 from dieuhanh.warehouse.enterprises import figures, services
 from dieuhanh.warehouse.enterprises.services import EnterpriseError
 from dieuhanh.warehouse.models import Venue
@@ -134,7 +132,7 @@ def _standing(s: figures.Standing, parents: dict[int, str]) -> dict[str, Any]:
 
 class StandingsQuery(Schema):
     unit: str = Field(description="EDITION:CODE: an enterprise, a park, a commune or any unit of your area")
-    on: date | None = Field(None, description="the day (default: today, Vietnam time)")
+    on: date | None = Field(None, description="the day (default: the latest day with data, else today)")
     order: Literal["name", "coverage", "positives"] = "name"
 
 
@@ -149,7 +147,7 @@ def list_enterprises(request: HttpRequest, q: Query[StandingsQuery]):
     unit: Unit | None = Unit.objects.visible_to(caller(request)).filter(edition_id=edition, code=code).first()
     if unit is None:
         raise Http404(f"Không có đơn vị {q.unit} trong phạm vi của bạn")
-    found = figures.standings(unit, q.on or timezone.now().astimezone(VN_TZ).date())
+    found = figures.standings(unit, q.on or figures.data_day())
     if q.order != "name":
         found = figures.ranked(found)[q.order]
     parents = dict(Unit.objects.filter(pk__in={s.unit.parent_id for s in found}).values_list("pk", "code"))

@@ -17,6 +17,7 @@ from dieuhanh.units.models import Unit
 from dieuhanh.vnformat import VN_TZ
 from dieuhanh.warehouse.enterprises.models import KINDS, EnterpriseRollup
 from dieuhanh.warehouse.enterprises.services import enterprises_under, roster_sizes
+from dieuhanh.warehouse.models import Rollup
 
 
 def is_enterprise(unit: Unit) -> bool:
@@ -111,12 +112,18 @@ def ranked(found: list[Standing]) -> dict[str, list[Standing]]:
     }
 
 
+def data_day() -> date:
+    """The latest day with data (as the unit page's figures read), else today (Vietnam time)."""
+    latest = Rollup.objects.order_by("-day").values_list("day", flat=True).first()
+    return latest or timezone.now().astimezone(VN_TZ).date()
+
+
 def enterprise_ranking(unit: Unit, on: date | None = None) -> dict[str, Any] | None:
     """What a unit page shows of enterprises: a park's (or a commune's) ranked by coverage and by
     positives, an enterprise's own line; None where there is none."""
     if unit.kind not in (*KINDS, "commune"):
         return None
-    day = on or timezone.now().astimezone(VN_TZ).date()
+    day = on or data_day()
     found = standings(unit, day)
     if not found:
         return None
