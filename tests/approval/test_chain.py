@@ -162,3 +162,38 @@ def test_bad_input_names_the_field(world, telecom):
     assert act(world.operator_a, "approve", A, period="2021Q3").json()["field"] == "period"
     assert act(world.operator_a, "approve", A, data_set="nope").json()["field"] == "dataSet"
     assert act(world.operator_a, "approve").json()["field"] == "units"
+
+
+def test_an_approval_tells_the_rooms_above_and_not_the_neighbour(
+    world, telecom, django_capture_on_commit_callbacks
+):
+    import asyncio
+    import json
+
+    import pytest
+    from asgiref.sync import async_to_sync, sync_to_async
+
+    from dieuhanh.live import HUB, area_key
+
+    def approve():
+        with django_capture_on_commit_callbacks(execute=True):
+            assert act(world.operator_a, "approve", A).status_code == 200
+
+    async def scenario():
+        province = HUB.stream({area_key("VN-2025", world.province.path)}, heartbeat=30)
+        neighbour = HUB.stream({area_key("VN-2025", world.commune_b.path)}, heartbeat=30)
+        for stream in (province, neighbour):
+            await anext(stream)  # connected
+        await sync_to_async(approve)()
+        heard = await asyncio.wait_for(anext(province), 5)
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(anext(neighbour), 0.3)
+        for stream in (province, neighbour):
+            await stream.aclose()
+        return heard
+
+    heard = async_to_sync(scenario)()
+    assert heard.startswith("event: approval\n")
+    data = json.loads(heard.split("data: ", 1)[1])
+    assert data["action"] == "approve" and data["unit"] == A and data["count"] == 1
+    assert data["title"] == "Phê duyệt: Báo cáo viễn thông, tháng 8/2021"

@@ -21,14 +21,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date
-from typing import Any
+from datetime import date, datetime
+from typing import Any, NamedTuple
 
-from django.db import transaction
+from django.db import connections, models, router, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from dieuhanh import live
 from dieuhanh.accounts.models import User
 from dieuhanh.accounts.services import audit
 from dieuhanh.indicators.approval.models import Approval, ApprovalAudit, DataSetApproval, LockException
@@ -215,6 +216,12 @@ class Powers:
 # Acting
 
 
+class Approved(NamedTuple):
+    approved_at: datetime
+    accepted_at: datetime | None
+    approved_by: str | None
+
+
 @dataclass
 class Outcome:
     action: str
@@ -240,7 +247,7 @@ class _Plan:
 
     chains: dict[str, Chain]
     parents: dict[int, Unit | None]  # unit id → the unit that accepts it
-    approvals: dict[int, Approval]  # unit id → its approval (units and their parents)
+    approvals: dict[int, Approved]  # unit id → its approval (units and their parents)
     refused: list[tuple[int, str, dict[str, str]]] = field(default_factory=list)
 
     def refuse(self, status: int, unit: Unit, reason: str) -> None:
@@ -312,9 +319,12 @@ def _plan(settings: DataSetApproval, pid: str, units: list[Unit]) -> _Plan:
             by_code[(ed, parent.code)] = parent
     parents = {u.pk: by_code.get(parent_codes[u.pk]) if u.pk in parent_codes else None for u in units}
     ids = {u.pk for u in units} | {p.pk for p in parents.values() if p is not None}
+    # Plain rows, not models: building thousands of instances cost more than the query.
     approvals = {
-        a.unit_id: a
-        for a in Approval.objects.filter(data_set_id=settings.data_set_id, period=pid, unit_id__in=ids)
+        unit_id: Approved(approved_at, accepted_at, by)
+        for unit_id, approved_at, accepted_at, by in Approval.objects.filter(
+            data_set_id=settings.data_set_id, period=pid, unit_id__in=ids
+        ).values_list("unit_id", "approved_at", "accepted_at", "approved_by__username")
     }
     return _Plan(chains, parents, approvals)
 
@@ -401,17 +411,26 @@ def _check(
 def _not_accepted_below(
     unit: Unit, chain_: Chain, settings: DataSetApproval, pid: str
 ) -> tuple[int, list[str]]:
-    """How many units of the level below (under the unit) are not accepted yet, and the first names."""
+    """How many units of the level below (under the unit) are not accepted yet, and the first names.
+    Two counts rather than NOT IN (a subquery): PostgreSQL planned that one badly for a province."""
     below = chain_.below(unit)
     if below is None:
         return 0, []
     units = Unit.objects.filter(edition_id=unit.edition_id, level=below, path__under=unit.path)
     accepted = Approval.objects.filter(
-        data_set_id=settings.data_set_id, period=pid, accepted_at__isnull=False, unit__in=units
-    ).values("unit_id")
-    waiting = units.exclude(pk__in=accepted)
-    count = waiting.count()
-    return count, list(waiting.order_by("code").values_list("name", flat=True)[:5]) if count else []
+        data_set_id=settings.data_set_id,
+        period=pid,
+        accepted_at__isnull=False,
+        unit__edition_id=unit.edition_id,
+        unit__level=below,
+        unit__path__under=unit.path,
+    )
+    count = units.count() - accepted.count()
+    if count <= 0:
+        return 0, []
+    done = set(accepted.values_list("unit_id", flat=True))
+    names = [name for pk, name in units.order_by("code").values_list("pk", "name") if pk not in done][:5]
+    return count, names
 
 
 @transaction.atomic
@@ -422,12 +441,10 @@ def _write(
     ids = [u.pk for u in units]
     rows = Approval.objects.filter(data_set=data_set, period=pid)
     if action == "approve":
-        Approval.objects.bulk_create(
-            [
-                Approval(data_set=data_set, period=pid, unit=u, approved_by=actor, approved_at=now)
-                for u in units
-            ],
-            batch_size=1000,
+        _insert(
+            Approval,
+            ["data_set_id", "period", "unit_id", "approved_by_id", "approved_at"],
+            [(data_set.pk, pid, u.pk, actor.pk, now) for u in units],
         )
     elif action == "accept":
         for chunk in _chunks(ids):
@@ -435,20 +452,10 @@ def _write(
     else:
         for chunk in _chunks(ids):
             rows.filter(unit_id__in=chunk).delete()
-    ApprovalAudit.objects.bulk_create(
-        [
-            ApprovalAudit(
-                data_set=data_set,
-                period=pid,
-                unit=u,
-                action=action,
-                reason=reason,
-                actor=actor,
-                actor_name=actor.username,
-            )
-            for u in units
-        ],
-        batch_size=1000,
+    _insert(
+        ApprovalAudit,
+        ["data_set_id", "period", "unit_id", "action", "reason", "actor_id", "actor_name", "at"],
+        [(data_set.pk, pid, u.pk, action, reason, actor.pk, actor.username, now) for u in units],
     )
     audit(
         actor,
@@ -458,6 +465,46 @@ def _write(
         units=[u.ref for u in units[:MAX_NAMED]],
         reason=reason,
     )
+    _announce(action, data_set, pid, units)
+
+
+def _announce(action: str, data_set: DataSet, pid: str, units: list[Unit]) -> None:
+    """Tell the rooms that show these units (their parents' and above; never a neighbour's), after
+    commit: event `approval`, so that the map's approval layer and the tiles can be read again."""
+    keys: set = set()
+    for unit in units:
+        above = unit.path if unit.level == 0 else unit.path[: unit.path.rstrip("/").rfind("/") + 1]
+        keys |= live.area_keys(unit.edition_id, above)
+    first = units[0]
+    data = {
+        "action": action,
+        "dataSet": data_set.code,
+        "period": pid,
+        "count": len(units),
+        "title": f"{ACTION_WORDS[action]}: {data_set.name}, {parse(pid).label()}",
+        "unit": first.ref if len(units) == 1 else None,
+        "unit_name": first.name if len(units) == 1 else f"{len(units)} đơn vị",
+    }
+    transaction.on_commit(lambda: live.publish(keys, "approval", data))
+
+
+ACTION_WORDS = {"approve": "Phê duyệt", "accept": "Chấp nhận phê duyệt", "unapprove": "Hủy phê duyệt"}
+
+
+def _insert(model: type[models.Model], columns: list[str], rows: list[tuple]) -> None:
+    """INSERT the rows with one executemany: bulk_create builds a model per row, which cost most of
+    approving every commune at once. Datetimes are adapted as the backend stores them."""
+    if not rows:
+        return
+    connection = connections[router.db_for_write(model)]
+    quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    adapt = connection.ops.adapt_datetimefield_value
+    rows = [tuple(adapt(v) if isinstance(v, datetime) else v for v in row) for row in rows]
+    names, marks = ", ".join(quote(c) for c in columns), ", ".join(["%s"] * len(columns))
+    sql = f"INSERT INTO {table} ({names}) VALUES ({marks})"  # noqa: S608 - our table and column names
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
 
 
 def _chunks(ids: list[int], size: int = 900) -> Iterable[list[int]]:
@@ -575,7 +622,7 @@ def _state(
         "lon": unit.lon,
         "state": state,
         "label": STATE_LABELS[state],
-        "approvedBy": mine.approved_by.username if mine and mine.approved_by else None,
+        "approvedBy": mine.approved_by if mine else None,
         "approvedAt": mine.approved_at.isoformat() if mine else None,
         "acceptedAt": mine.accepted_at.isoformat() if mine and mine.accepted_at else None,
         "next": nxt,
