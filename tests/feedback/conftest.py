@@ -14,4 +14,7 @@ from dieuhanh.feedback.models import Category
 def categories(world):
     if not Category.objects.exists():
         importlib.import_module("dieuhanh.feedback.migrations.0002_categories").add(apps, None)
+        importlib.import_module(
+            "dieuhanh.feedback.migrations.0005_merge_followup_sessions"
+        ).food_safety_to_agency(apps, None)
     return {c.code: c for c in Category.objects.all()}

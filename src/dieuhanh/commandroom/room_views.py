@@ -29,6 +29,7 @@ from django.utils import timezone
 from dieuhanh.accounts.guards import caller
 from dieuhanh.accounts.models import User
 from dieuhanh.commandroom import room
+from dieuhanh.feedback import room as feedback_room
 from dieuhanh.live import HUB, Key
 from dieuhanh.replica import replica_reads
 from dieuhanh.units.models import Unit
@@ -70,6 +71,7 @@ def room_page(request: HttpRequest) -> HttpResponse:
         "tile_url": getattr(settings, "ROOM_TILE_URL", ""),
         "coalesce_ms": int(settings.LIVE_COALESCE_SECONDS * 1000),
         "clusters": room.cluster_alerts(user, unit),
+        "feedback_panel": feedback_room.panel(unit),
         **_parts_context(request, user, unit),
     }
     return render(request, "commandroom/room.html", context)

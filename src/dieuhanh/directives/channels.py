@@ -26,7 +26,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -58,6 +58,11 @@ class Channel(Protocol):
     def recipients(self, unit: Unit) -> list[str]: ...
 
     def send(self, notification: Notification, recipients: list[str]) -> None: ...
+
+    def notify(self, unit_id: int, recipients: list[str], message: Message, about: dict[str, Any]) -> None:
+        """Carry any message about anything (a directive's delivery, a citizen's report) to a unit:
+        `about` names the thing for the in-app event and `about["reference"]` is the SMS reference."""
+        ...
 
 
 # What is said
@@ -124,17 +129,12 @@ class InAppChannel:
         return []  # whoever of the unit is listening: the live hub knows, not us
 
     def send(self, notification: Notification, recipients: list[str]) -> None:
-        message = compose(notification)
-        live.publish(
-            [notification.unit_id],
-            "notification",
-            {
-                "delivery": notification.delivery_id,
-                "purpose": notification.purpose,
-                "subject": message.subject,
-                "text": message.text,
-            },
-        )
+        about = {"delivery": notification.delivery_id, "purpose": notification.purpose}
+        self.notify(notification.unit_id, recipients, compose(notification), about)
+
+    def notify(self, unit_id: int, recipients: list[str], message: Message, about: dict[str, Any]) -> None:
+        data = {k: v for k, v in about.items() if k != "reference"}
+        live.publish([unit_id], "notification", {**data, "subject": message.subject, "text": message.text})
 
 
 def unit_users(unit: Unit) -> Iterable[User]:
@@ -152,7 +152,9 @@ class EmailChannel:
         return addresses
 
     def send(self, notification: Notification, recipients: list[str]) -> None:
-        message = compose(notification)
+        self.notify(notification.unit_id, recipients, compose(notification), {})
+
+    def notify(self, unit_id: int, recipients: list[str], message: Message, about: dict[str, Any]) -> None:
         try:
             send_mail(message.subject, message.text, None, recipients, fail_silently=False)
         except (smtplib.SMTPException, OSError) as e:
@@ -183,21 +185,26 @@ class SmsChannel:
         return numbers
 
     def send(self, notification: Notification, recipients: list[str]) -> None:
-        url = settings.SMS_URL
-        if urlsplit(url).scheme not in ("http", "https"):
-            raise ChannelError("chưa cấu hình cổng SMS (DIEUHANH_SMS_URL)", permanent=True)
-        body = {
-            "to": recipients,
-            "text": compose(notification).text,
-            "reference": f"dieuhanh-notification-{notification.pk}",
-        }
-        headers = {"Content-Type": "application/json; charset=utf-8"}
-        if settings.SMS_TOKEN:
-            headers["Authorization"] = f"Bearer {settings.SMS_TOKEN}"
-        request = urllib.request.Request(  # noqa: S310 (the scheme is checked above)
-            url, data=json.dumps(body, ensure_ascii=False).encode(), headers=headers, method="POST"
-        )
-        _post(request)
+        about = {"reference": f"dieuhanh-notification-{notification.pk}"}
+        self.notify(notification.unit_id, recipients, compose(notification), about)
+
+    def notify(self, unit_id: int, recipients: list[str], message: Message, about: dict[str, Any]) -> None:
+        send_sms(recipients, message.text, str(about.get("reference", "")))
+
+
+def send_sms(recipients: list[str], text: str, reference: str) -> None:
+    """One message through the SMS gateway (settings.SMS_URL); raises ChannelError."""
+    url = settings.SMS_URL
+    if urlsplit(url).scheme not in ("http", "https"):
+        raise ChannelError("chưa cấu hình cổng SMS (DIEUHANH_SMS_URL)", permanent=True)
+    body = {"to": recipients, "text": text, "reference": reference}
+    headers = {"Content-Type": "application/json; charset=utf-8"}
+    if settings.SMS_TOKEN:
+        headers["Authorization"] = f"Bearer {settings.SMS_TOKEN}"
+    request = urllib.request.Request(  # noqa: S310 (the scheme is checked above)
+        url, data=json.dumps(body, ensure_ascii=False).encode(), headers=headers, method="POST"
+    )
+    _post(request)
 
 
 def _post(request: urllib.request.Request) -> None:

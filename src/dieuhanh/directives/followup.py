@@ -584,6 +584,18 @@ def _partitions_daily(done: date | None, report: Callable[[str], None]) -> date 
     return today
 
 
+# Other apps' follow-ups run in the same worker round, after the directives', with the same throttle
+# (one rate per channel for everything the worker sends): each takes (now, throttle, always) and
+# returns a line to report ("" when it did nothing and `always` is false). Registered in an app's
+# ready() (feedback: citizens' reports).
+ROUNDS: list[Callable[[datetime, Throttle, bool], str]] = []
+
+
+def also_run(round_: Callable[[datetime, Throttle, bool], str]) -> None:
+    if round_ not in ROUNDS:
+        ROUNDS.append(round_)
+
+
 def _round(throttle: Throttle, report: Callable[[str], None], *, always: bool) -> None:
     now = timezone.now()
     ticked, sent = tick(now), send_due(now, throttle)
@@ -592,3 +604,7 @@ def _round(throttle: Throttle, report: Callable[[str], None], *, always: bool) -
             f"{short_datetime(now)}: nhắc {ticked.reminded} đơn vị, báo cấp trên {ticked.escalated}; "
             f"đã gửi {sent.sent}, chờ gửi lại {sent.retried}, lỗi {sent.failed}, bỏ {sent.withdrawn}"
         )
+    for other in ROUNDS:
+        line = other(now, throttle, always)
+        if line:
+            report(line)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from django.db.models import Count
 from django.http import FileResponse, HttpRequest
@@ -13,7 +13,7 @@ from pydantic import Field
 
 from dieuhanh.accounts.guards import caller
 from dieuhanh.accounts.lockout import client_address
-from dieuhanh.feedback import services
+from dieuhanh.feedback import services, sessions
 from dieuhanh.feedback.models import Event, Feedback
 from dieuhanh.feedback.services import FeedbackError, Place, Upload
 from dieuhanh.units.scoping import area_aware, public
@@ -36,6 +36,7 @@ class FeedbackIn(Schema):
     lon: float | None = None
     address: str = Field("", max_length=300, description="the place in the old (pre-2025) or new form")
     phone: str = Field("", max_length=30, description="optional; kept only in the identity vault")
+    confirmation: str = Field("", max_length=12, description="the code sent by SMS to a repeated sender")
 
 
 class SubmittedOut(Schema):
@@ -66,6 +67,10 @@ class TrackOut(Schema):
     answer_due: datetime
     answer: str
     rating: int | None = Field(None, description="the citizen's 1-5 on the answer")
+    merged_into: str | None = Field(
+        None, description="the item this report was merged into: status, answer and history are that item's"
+    )
+    reporters: int = Field(1, description="citizens who reported it (the item and its merged duplicates)")
     history: list[EventOut]
 
 
@@ -85,6 +90,11 @@ class QueueItem(Schema):
     forward_due: datetime
     answer_due: datetime
     overdue: bool
+    reporters: int
+    merged_into: str | None
+    escalated_at: datetime | None
+    directive: int | None
+    task: int | None
 
 
 class QueueOut(Schema):
@@ -104,6 +114,94 @@ class AnswerIn(Schema):
 class ForwardIn(Schema):
     to: str = Field(..., description="the unit it belongs to, EDITION:CODE")
     reason: str
+
+
+class MergeIn(Schema):
+    into: str = Field(..., description="the code of the open item of the same category it duplicates")
+
+
+class DirectiveFromIn(Schema):
+    codes: list[str] = Field(..., description="the reports (1 to 100) the directive comes from")
+    title: str
+    body: str = ""
+    targets: list[str] = Field(default_factory=list, description="EDITION:CODE; default: the handling units")
+    deadline: datetime | None = None
+    priority: str = Field("thuong", pattern="^(khan|thuong)$")
+
+
+class TaskFromIn(Schema):
+    codes: list[str]
+    title: str
+    owner: str = Field("", description="EDITION:CODE; default: the unit handling the first report")
+    due: date | None = None
+
+
+class WorkOut(Schema):
+    kind: str
+    id: int
+    codes: list[str]
+
+
+class AgencyIn(Schema):
+    province: str = Field(..., description="EDITION:CODE of a province on the 2025 map")
+    code: str = Field(..., description="the department's short code, e.g. SATTP")
+    name: str
+
+
+class AgencyOut(Schema):
+    unit: str
+    name: str
+
+
+class SessionIn(Schema):
+    unit: str = Field(..., description="EDITION:CODE of the unit holding the session")
+    title: str
+    date: date
+    topics: list[str] = Field(default_factory=list)
+
+
+class QuestionIn(Schema):
+    topic: str = ""
+    text: str
+
+
+class QuestionAnswerIn(Schema):
+    text: str
+    answerer_title: str = ""
+    topic: str = ""
+
+
+class QuestionOut(Schema):
+    id: int
+    topic: str
+    text: str
+    asked_at: datetime
+    answer: str
+    answerer_title: str
+    answered_at: datetime | None
+
+
+class TopicOut(Schema):
+    topic: str
+    questions: list[QuestionOut]
+
+
+class SessionOut(Schema):
+    id: int
+    unit: str
+    unit_name: str
+    title: str
+    date: date
+    status: str
+    topics: list[str]
+    published_at: datetime | None
+    groups: list[TopicOut]
+
+
+class AskedOut(Schema):
+    id: int
+    session: int
+    topic: str
 
 
 _CONFLICT = {
@@ -128,18 +226,42 @@ def _events(item: Feedback, public_only: bool) -> list[dict]:
 
 
 def track_out(item: Feedback) -> dict:
+    """What the citizen sees; a merged duplicate shows the item it follows (status, answer, history)."""
+    followed = item.merged_into if item.merged_into_id and item.merged_into else item
+    history = _events(item, public_only=True)
+    if followed is not item:
+        joined = history[-1]["at"] if history else item.received_at
+        history += [
+            e for e in _events(followed, public_only=True) if e["at"] >= joined and e["kind"] != "joined"
+        ]
     return {
         "code": item.code,
         "category": item.category_id,
         "category_name": item.category.name,
         "place": item.place_unit.name,
-        "status": item.status,
-        "status_name": item.get_status_display(),
+        "status": followed.status,
+        "status_name": followed.get_status_display(),
         "received_at": item.received_at,
-        "answer_due": item.answer_due,
-        "answer": item.answer,
+        "answer_due": followed.answer_due,
+        "answer": followed.answer,
         "rating": item.rating,
-        "history": _events(item, public_only=True),
+        "merged_into": followed.code if followed is not item else None,
+        "reporters": followed.reporters,
+        "history": history,
+    }
+
+
+def _session_out(session, groups: list[dict]) -> dict:
+    return {
+        "id": session.pk,
+        "unit": session.unit.ref,
+        "unit_name": session.unit.name,
+        "title": session.title,
+        "date": session.date,
+        "status": session.status,
+        "topics": session.topics,
+        "published_at": session.published_at,
+        "groups": groups,
     }
 
 
@@ -158,6 +280,177 @@ def get_categories(request: HttpRequest):
     ]
 
 
+@router.get(
+    "/feedback/sessions",
+    response=list[SessionOut],
+    summary="Question-and-answer sessions (Dân hỏi – Chính quyền trả lời) of units in your area",
+)
+@area_aware
+def get_sessions(request: HttpRequest, unit: str | None = Query(None, description="EDITION:CODE")):
+    return [_session_out(s, []) for s in sessions.sessions_for(caller(request), unit)[:200]]
+
+
+@router.post("/feedback/sessions", response={201: SessionOut}, summary="Open a session for a date")
+@area_aware
+def post_session(request: HttpRequest, body: SessionIn):
+    session = sessions.open_session(
+        actor=caller(request), unit=body.unit, title=body.title, day=body.date, topics=body.topics
+    )
+    return Status(201, _session_out(session, []))
+
+
+@router.get(
+    "/feedback/sessions/{session_id}",
+    response=SessionOut,
+    summary="A session with every question by topic (officials of its unit's area)",
+)
+@area_aware
+def get_session(request: HttpRequest, session_id: int):
+    session = sessions.session_for(caller(request), session_id)
+    return _session_out(session, sessions.by_topic(session, answered_only=False))
+
+
+@router.get(
+    "/feedback/sessions/{session_id}/public",
+    response=SessionOut,
+    auth=None,
+    summary="A published session: its answered questions by topic (no login)",
+)
+@public
+def get_public_session(request: HttpRequest, session_id: int):
+    session = sessions.public_session(session_id)
+    return _session_out(session, sessions.by_topic(session, answered_only=True))
+
+
+@router.post(
+    "/feedback/sessions/{session_id}/questions",
+    response={201: AskedOut},
+    auth=None,
+    summary="A citizen asks a question in an open session (no login)",
+    openapi_extra={"responses": {409: {"description": "the session takes no more questions"}}},
+)
+@public
+def post_question(request: HttpRequest, session_id: int, body: QuestionIn):
+    question = sessions.ask(
+        session_id=session_id, topic=body.topic, text=body.text, client=client_address(request)
+    )
+    return Status(201, {"id": question.pk, "session": session_id, "topic": question.topic})
+
+
+@router.post(
+    "/feedback/sessions/{session_id}/questions/{question_id}/answer",
+    response=QuestionOut,
+    summary="Answer a question (and regroup it under another topic)",
+    openapi_extra=_CONFLICT,
+)
+@area_aware
+def post_question_answer(request: HttpRequest, session_id: int, question_id: int, body: QuestionAnswerIn):
+    q = sessions.answer_question(
+        actor=caller(request),
+        session_id=session_id,
+        question_id=question_id,
+        text=body.text,
+        answerer_title=body.answerer_title,
+        topic=body.topic,
+    )
+    return {
+        "id": q.pk,
+        "topic": q.topic,
+        "text": q.text,
+        "asked_at": q.asked_at,
+        "answer": q.answer,
+        "answerer_title": q.answerer_title,
+        "answered_at": q.answered_at,
+    }
+
+
+@router.post(
+    "/feedback/sessions/{session_id}/close",
+    response=SessionOut,
+    summary="Stop taking questions",
+    openapi_extra=_CONFLICT,
+)
+@area_aware
+def post_session_close(request: HttpRequest, session_id: int):
+    return _session_out(sessions.close(actor=caller(request), session_id=session_id), [])
+
+
+@router.post(
+    "/feedback/sessions/{session_id}/publish",
+    response=SessionOut,
+    summary="Publish the session's answered questions on the public page",
+    openapi_extra=_CONFLICT,
+)
+@area_aware
+def post_session_publish(request: HttpRequest, session_id: int):
+    session = sessions.publish_session(actor=caller(request), session_id=session_id)
+    return _session_out(session, sessions.by_topic(session, answered_only=True))
+
+
+@router.post(
+    "/feedback/to-directive",
+    response={201: WorkOut},
+    summary="Reports become a directive (the directives' own verb and rules), linked both ways",
+)
+@area_aware
+def post_to_directive(request: HttpRequest, body: DirectiveFromIn):
+    directive = services.to_directive(
+        actor=caller(request),
+        codes=body.codes,
+        title=body.title,
+        body=body.body,
+        targets=body.targets,
+        deadline=body.deadline,
+        priority=body.priority,
+    )
+    return Status(201, {"kind": "directive", "id": directive.pk, "codes": directive.targets["feedback"]})
+
+
+@router.post(
+    "/feedback/to-task",
+    response={201: WorkOut},
+    summary="Reports become a task (the tasks' own verb and rules), linked both ways",
+)
+@area_aware
+def post_to_task(request: HttpRequest, body: TaskFromIn):
+    task = services.to_task(
+        actor=caller(request), codes=body.codes, title=body.title, owner=body.owner, due=body.due
+    )
+    codes = list(Feedback.objects.filter(task=task).exclude(status="merged").values_list("code", flat=True))
+    return Status(201, {"kind": "task", "id": task.pk, "codes": codes})
+
+
+@router.get(
+    "/feedback/linked",
+    response=list[QueueItem],
+    summary="The reports a directive or a task came from (in your area)",
+)
+@area_aware
+def get_linked(request: HttpRequest, directive: int | None = None, task: int | None = None):
+    now = timezone.now()
+    items = services.linked(caller(request), directive=directive, task=task)
+    return [_queue_item(i, now) for i in items[:500]]
+
+
+@router.post(
+    "/feedback/agencies",
+    response={201: AgencyOut},
+    summary="A provincial department as an agency unit that categories may route to (admin)",
+)
+@area_aware
+def post_agency(request: HttpRequest, body: AgencyIn):
+    user = caller(request)
+    area = user.area(role="admin")
+    try:
+        province = services.get_unit(body.province if ":" in body.province else f"VN-2025:{body.province}")
+    except (services.Unit.DoesNotExist, ValueError):
+        province = None
+    if province is None or not area.contains(province):
+        raise FeedbackError("province", "cần quyền quản trị (admin) trên tỉnh, thành phố này", status=403)
+    unit = services.add_agency(actor=user, province=body.province, code=body.code, name=body.name)
+    return Status(201, {"unit": unit.ref, "name": unit.name})
+
+
 @router.post(
     "/feedback",
     response={201: SubmittedOut},
@@ -167,7 +460,9 @@ def get_categories(request: HttpRequest):
         "responses": {
             413: {"description": "a photo is too large"},
             415: {"description": "a photo is not a JPEG or PNG"},
+            428: {"description": "a repeated sender: a phone number, then the code sent to it by SMS"},
             429: {"description": "too many reports from this client or phone; see Retry-After"},
+            503: {"description": "the confirmation code could not be sent; see Retry-After"},
         }
     },
 )
@@ -191,6 +486,7 @@ def post_feedback(
         phone=body.phone,
         photos=uploads,
         client=client_address(request),
+        confirmation=body.confirmation,
     )
     return Status(
         201,
@@ -228,10 +524,11 @@ def get_queue(
     request: HttpRequest,
     unit: str = Query(..., description="EDITION:CODE"),
     overdue: bool = False,
-    status: str | None = Query(None, pattern="^(received|accepted|answered)$"),
+    status: str | None = Query(None, pattern="^(received|accepted|answered|merged)$"),
+    escalated: bool = Query(False, description="only the items escalated to the province"),
     limit: int = Query(100, ge=1, le=500),
 ):
-    items = services.queue(caller(request), unit, overdue=overdue, status=status)
+    items = services.queue(caller(request), unit, overdue=overdue, status=status, escalated=escalated)
     now = timezone.now()
     page = items.annotate(photo_count=Count("photos"))[:limit]
     return {"unit": unit, "count": items.count(), "items": [_queue_item(i, now) for i in page]}
@@ -254,6 +551,11 @@ def _queue_item(item: Feedback, now: datetime) -> dict:
         "forward_due": item.forward_due,
         "answer_due": item.answer_due,
         "overdue": services.is_overdue(item, now),
+        "reporters": item.reporters,
+        "merged_into": item.merged_into.code if item.merged_into_id and item.merged_into else None,
+        "escalated_at": item.escalated_at,
+        "directive": item.directive_id,
+        "task": item.task_id,
     }
 
 
@@ -297,6 +599,18 @@ def post_accept(request: HttpRequest, code: str):
 def post_answer(request: HttpRequest, code: str, body: AnswerIn):
     user = caller(request)
     return track_out(services.answer(actor=user, item=services.item_for(user, code), text=body.text))
+
+
+@router.post(
+    "/feedback/{code}/merge",
+    response=TrackOut,
+    summary="Merge a duplicate into the open item of the same category it repeats",
+    openapi_extra=_CONFLICT,
+)
+@area_aware
+def post_merge(request: HttpRequest, code: str, body: MergeIn):
+    user = caller(request)
+    return track_out(services.merge(actor=user, item=services.item_for(user, code), into=body.into))
 
 
 @router.post(

@@ -17,6 +17,7 @@ from dieuhanh.units.scoping import AreaQuerySet
 class Handler(models.TextChoices):
     COMMUNE = "commune", "Xã, phường nơi xảy ra"
     PROVINCE = "province", "Tỉnh, thành phố"
+    AGENCY = "agency", "Sở, ngành của tỉnh (đơn vị cơ quan)"
 
 
 class Category(models.Model):
@@ -29,6 +30,14 @@ class Category(models.Model):
         default=5, help_text="the unit that receives it takes it or passes it on within this"
     )
     answer_days = models.PositiveIntegerField(default=5, help_text="first answer within this, from receipt")
+    agency = models.CharField(
+        max_length=20,
+        blank=True,
+        help_text="handler 'agency': the department's code under each province (unit 79-SATTP for SATTP)",
+    )
+    merge_hours = models.PositiveIntegerField(
+        default=72, help_text="reports of this category at the same place within this are merged (0: never)"
+    )
     order = models.PositiveSmallIntegerField(default=0)
     active = models.BooleanField(default=True)
 
@@ -45,6 +54,7 @@ class Status(models.TextChoices):
     RECEIVED = "received", "Đã tiếp nhận"
     ACCEPTED = "accepted", "Đang xử lý"
     ANSWERED = "answered", "Đã trả lời"
+    MERGED = "merged", "Đã gộp với phản ánh trùng"
 
 
 class FeedbackQuerySet(AreaQuerySet):
@@ -80,13 +90,45 @@ class Feedback(models.Model):
         null=True, blank=True, help_text="the citizen's 1-5 on the answer"
     )
     rated_at = models.DateTimeField(null=True, blank=True)
+    merged_into = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="duplicates",
+        help_text="the item this duplicate follows: its reporter sees that item's status",
+    )
+    reporters = models.PositiveIntegerField(
+        default=1, help_text="this report and the duplicates merged into it"
+    )
+    reminders = models.PositiveSmallIntegerField(default=0, help_text="reminder steps whose time has come")
+    escalated_at = models.DateTimeField(null=True, blank=True, help_text="when the province was told")
+    directive = models.ForeignKey(
+        "directives.Directive",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="feedback_items",
+        help_text="the directive this report became",
+    )
+    task = models.ForeignKey(
+        "directives.Task",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="feedback_items",
+        help_text="the task this report became",
+    )
 
     objects = FeedbackQuerySet.as_manager()
 
     class Meta:
         indexes = [
             models.Index(fields=["unit", "status", "received_at"], name="feedback_queue"),
+            models.Index(fields=["unit", "answer_due"], name="feedback_unit_due"),
             models.Index(fields=["status", "answered_at"], name="feedback_public"),
+            models.Index(fields=["category", "place_unit", "received_at"], name="feedback_dupes"),
+            models.Index(fields=["status", "answer_due"], name="feedback_open_due"),
         ]
         verbose_name = "phản ánh"
         verbose_name_plural = "phản ánh"
@@ -100,13 +142,18 @@ class EventKind(models.TextChoices):
     ACCEPTED = "accepted", "Đơn vị nhận xử lý"
     FORWARDED = "forwarded", "Chuyển đơn vị xử lý"
     ANSWERED = "answered", "Trả lời"
+    MERGED = "merged", "Gộp với phản ánh trùng"
+    JOINED = "joined", "Thêm người phản ánh cùng nội dung"
+    ESCALATED = "escalated", "Quá hạn, báo cáo cấp tỉnh"
+    DIRECTIVE = "directive", "Chuyển thành chỉ đạo"
+    TASK = "task", "Chuyển thành nhiệm vụ"
 
 
 class Event(models.Model):
     """One step of an item's public history: who had it, what was done, when."""
 
     feedback = models.ForeignKey(Feedback, on_delete=models.CASCADE, related_name="events")
-    kind = models.CharField(max_length=10, choices=EventKind.choices)
+    kind = models.CharField(max_length=12, choices=EventKind.choices)
     at = models.DateTimeField()
     unit = models.ForeignKey(Unit, on_delete=models.PROTECT, related_name="+", help_text="the unit after it")
     actor = models.ForeignKey(
@@ -154,3 +201,99 @@ class Throttle(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope} {self.key[:8]}: {self.count}"
+
+
+class Confirmation(models.Model):
+    """A confirmation code sent by SMS to a repeated sender's phone (no CAPTCHA service): the code is
+    kept as a keyed hash, the phone as its keyed hash; once confirmed, the phone sends without a code
+    until `confirmed_until`."""
+
+    key = models.CharField(max_length=64, unique=True, help_text="keyed hash of the phone number")
+    code_hash = models.CharField(max_length=64, blank=True)
+    sent_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    attempts = models.PositiveSmallIntegerField(default=0)
+    confirmed_until = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.key[:8]
+
+
+class Notice(models.Model):
+    """A reminder or escalation about an item on one channel, sent by the follow-up worker with the
+    directives' channels, throttle, quiet hours and backoff (feedback.followup)."""
+
+    class Purpose(models.TextChoices):
+        REMINDER = "reminder", "nhắc việc"
+        ESCALATION = "escalation", "báo cấp trên"
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "chờ gửi"
+        SENT = "sent", "đã gửi"
+        FAILED = "failed", "lỗi"
+
+    feedback = models.ForeignKey(Feedback, on_delete=models.CASCADE, related_name="notices")
+    unit = models.ForeignKey(Unit, on_delete=models.PROTECT, related_name="+", help_text="whose inbox")
+    channel = models.CharField(max_length=8)
+    purpose = models.CharField(max_length=12, choices=Purpose.choices)
+    state = models.CharField(max_length=8, choices=State.choices, default=State.QUEUED)
+    due_at = models.DateTimeField()
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.CharField(max_length=300, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["state", "due_at"], name="feedback_notice_due")]
+
+    def __str__(self) -> str:
+        return f"{self.purpose} {self.channel} → {self.unit_id}: {self.state}"
+
+
+class SessionStatus(models.TextChoices):
+    OPEN = "open", "Đang nhận câu hỏi"
+    CLOSED = "closed", "Đã ngừng nhận câu hỏi"
+    PUBLISHED = "published", "Đã công bố"
+
+
+class SessionQuerySet(AreaQuerySet):
+    area_field = "unit"
+
+
+class Session(models.Model):
+    """A "Dân hỏi – Chính quyền trả lời" session of a unit on a date: questions by topic, answered."""
+
+    unit = models.ForeignKey(Unit, on_delete=models.PROTECT, related_name="+")
+    title = models.CharField(max_length=300)
+    date = models.DateField(help_text="the day of the session")
+    topics = models.JSONField(default=list, help_text="the topics questions are grouped under")
+    status = models.CharField(max_length=10, choices=SessionStatus.choices, default=SessionStatus.OPEN)
+    opened_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    opened_at = models.DateTimeField()
+    published_at = models.DateTimeField(null=True, blank=True)
+
+    objects = SessionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-date", "-id"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Question(models.Model):
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="questions")
+    topic = models.CharField(max_length=100)
+    text = models.TextField()
+    asked_at = models.DateTimeField()
+    answer = models.TextField(blank=True)
+    answered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    answerer_title = models.CharField(max_length=200, blank=True, help_text="e.g. Chủ tịch UBND phường")
+    answered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["topic", "asked_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.session_id}: {self.text[:40]}"

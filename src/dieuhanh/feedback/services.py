@@ -13,18 +13,23 @@ import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
 from dieuhanh.accounts.models import User
 from dieuhanh.accounts.services import audit
+from dieuhanh.directives.channels import ChannelError, send_sms
+from dieuhanh.directives.models import Directive, DirectiveKind, Task
+from dieuhanh.directives.services import DirectiveInput, Targets, issue_directive
+from dieuhanh.directives.tasks import TaskInput, create_task
 from dieuhanh.feedback.models import (
     Category,
+    Confirmation,
     Event,
     EventKind,
     Feedback,
@@ -35,6 +40,7 @@ from dieuhanh.feedback.models import (
     Throttle,
 )
 from dieuhanh.files import content_type
+from dieuhanh.live import area_keys, publish
 from dieuhanh.units.models import Unit
 from dieuhanh.units.scoping import Area
 from dieuhanh.units.services import get_unit
@@ -54,6 +60,15 @@ PHOTO_TYPES = frozenset({"image/jpeg", "image/png"})
 # Per sender, in a fixed window opened by their first report: a household or a café's Wi-Fi may
 # share one address, a person rarely has more than a few things to report in a day.
 LIMITS = {Throttle.Scope.CLIENT: (10, timedelta(hours=1)), Throttle.Scope.PHONE: (5, timedelta(days=1))}
+# Repeated senders confirm a phone number by a code sent to it by SMS (no CAPTCHA service): from the
+# client's 4th report in its window, or the phone's 3rd; a confirmed phone sends without a code for a day.
+CONFIRM_AFTER = {Throttle.Scope.CLIENT: 3, Throttle.Scope.PHONE: 2}
+CONFIRM_VALID = timedelta(minutes=10)
+CONFIRM_RESEND = timedelta(seconds=60)
+CONFIRMED_FOR = timedelta(days=1)
+CONFIRM_ATTEMPTS = 5
+# Reports of one category at the same place: pins within this many metres, or the same address.
+SAME_PLACE_M = 150.0
 # Pins farther than this from every commune centre are not in Vietnam (or far out at sea).
 MAX_PIN_KM = 40.0
 _CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read aloud over the phone
@@ -190,9 +205,78 @@ def route(place: Place) -> Unit:
 
 
 def handling_unit(category: Category, commune: Unit) -> Unit:
-    if category.handler == Handler.PROVINCE and commune.parent is not None:
-        return commune.parent
+    """The commune, or its province, or the province's department held as an agency unit
+    (code PROVINCE-AGENCY, e.g. 79-SATTP); a province without that department handles it itself."""
+    province = commune.parent
+    if category.handler == Handler.AGENCY and province is not None and category.agency:
+        agency = Unit.objects.filter(
+            edition_id=province.edition_id,
+            parent=province,
+            kind="agency",
+            code=f"{province.code}-{category.agency}",
+        ).first()
+        return agency or province
+    if category.handler in (Handler.PROVINCE, Handler.AGENCY) and province is not None:
+        return province
     return commune
+
+
+def add_agency(*, actor: User | None, province: str, code: str, name: str) -> Unit:
+    """A provincial department as an agency unit under its province (VN-2025:79 + SATTP → 79-SATTP),
+    so that categories with handler 'agency' reach it and its officials get grants on it."""
+    try:
+        parent = Unit.objects.ref(province if ":" in province else f"{EDITION}:{province}")
+    except (Unit.DoesNotExist, ValueError):
+        raise FeedbackError("province", f"không có tỉnh, thành phố '{province[:40]}'") from None
+    if parent.kind != "province" or parent.edition_id != EDITION:
+        raise FeedbackError("province", "cần một tỉnh, thành phố trên bản đồ 2025")
+    code = _fit("code", code).strip().upper()
+    if not re.fullmatch(r"[A-Z0-9]{2,12}", code):
+        raise FeedbackError("code", "mã sở, ngành: 2 đến 12 chữ cái không dấu hoặc chữ số, ví dụ SATTP")
+    name = _fit("name", name).strip()
+    if not name:
+        raise FeedbackError("name", "cần tên sở, ngành")
+    with transaction.atomic():
+        unit, created = Unit.objects.update_or_create(
+            edition_id=EDITION,
+            code=f"{parent.code}-{code}",
+            defaults={
+                "name": name[:200],
+                "short_name": name[:200],
+                "kind": "agency",
+                "level": parent.level + 1,
+                "parent": parent,
+                "path": f"{parent.path}{parent.code}-{code}/",
+                "search_name": fold(name)[:255],
+            },
+        )
+        audit(actor, "feedback.agency", unit.ref, name=name, created=created)
+    return unit
+
+
+# Live events for the rooms and the wall's ticker (docs/feedback.md: event `feedback`)
+
+
+def publish_item(item: Feedback, event: str) -> None:
+    """After commit, one `feedback` event to the rooms of the place's commune and every unit above it.
+    It names the category and the commune, never the citizen's text, phone or address."""
+    place = item.place_unit
+    province = place.parent if place.parent is not None and place.parent.kind == "province" else None
+    now = timezone.now()
+    data = {
+        "code": item.code,
+        "event": event,
+        "category": item.category_id,
+        "category_name": item.category.name,
+        "place": place.name,
+        "province": province.ref if province else None,
+        "province_name": province.name if province else None,
+        "unit": item.unit.ref,
+        "unit_name": item.unit.name,
+        "at": now.isoformat(),
+        "overdue": is_overdue(item, now),
+    }
+    publish(area_keys(place.edition_id, place.path), "feedback", data)
 
 
 # Intake
@@ -246,6 +330,102 @@ def _throttle_key(scope: str, value: str) -> str:
     return hmac.new(settings.PSEUDONYM_KEY, f"feedback:{scope}:{value}".encode(), hashlib.sha256).hexdigest()
 
 
+def _sent(scope: Throttle.Scope, value: str, now: datetime) -> int:
+    """How many reports the sender has sent in their current window (0 when it is over)."""
+    window = LIMITS[scope][1]
+    row = Throttle.objects.filter(scope=scope, key=_throttle_key(scope, value)).first()
+    return 0 if row is None or now - row.window_start >= window else row.count
+
+
+def _phone_tail(number: str) -> str:
+    return f"…{number[-3:]}"
+
+
+def confirm_sender(*, client: str, number: str, code: str, now: datetime) -> None:
+    """A repeated sender (CONFIRM_AFTER) needs a confirmed phone: without a number, 428 asking for one;
+    with a number and no code, a 6-digit code by SMS and 428; with the code, the phone is confirmed for
+    a day. Each refusal says why. Runs before the report's own transaction: a code sent stays valid."""
+    repeated = None
+    if client and _sent(Throttle.Scope.CLIENT, client, now) >= CONFIRM_AFTER[Throttle.Scope.CLIENT]:
+        repeated = f"đã gửi {_sent(Throttle.Scope.CLIENT, client, now)} phản ánh từ máy này trong 1 giờ"
+    if number and _sent(Throttle.Scope.PHONE, number, now) >= CONFIRM_AFTER[Throttle.Scope.PHONE]:
+        repeated = (
+            f"đã gửi {_sent(Throttle.Scope.PHONE, number, now)} phản ánh từ số điện thoại này trong 24 giờ"
+        )
+    code = code.strip()
+    if repeated is None:
+        return
+    if not number:
+        raise FeedbackError(
+            "phone",
+            f"Bạn {repeated}: để gửi tiếp, hãy ghi số điện thoại di động; hệ thống gửi mã xác nhận qua SMS",
+            status=428,
+        )
+    key = _throttle_key("confirm", number)
+    left = 0
+    with transaction.atomic():
+        row = Confirmation.objects.select_for_update().filter(key=key).first()
+        if row is not None and row.confirmed_until is not None and row.confirmed_until > now:
+            return
+        if code:
+            if row is None or not row.code_hash:
+                raise FeedbackError(
+                    "confirmation", "chưa có mã xác nhận cho số này: gửi lại không kèm mã để nhận mã mới"
+                )
+            if row.expires_at <= now or row.attempts >= CONFIRM_ATTEMPTS:
+                raise FeedbackError(
+                    "confirmation",
+                    "mã xác nhận đã hết hạn hoặc nhập sai quá nhiều lần: gửi lại không kèm mã để nhận mã mới",
+                )
+            if hmac.compare_digest(row.code_hash, _throttle_key("code", f"{number}:{code}")):
+                row.code_hash, row.attempts, row.confirmed_until = "", 0, now + CONFIRMED_FOR
+                row.save()
+                audit(None, "feedback.confirm", "phone", ok=True)
+                return
+            row.attempts += 1
+            row.save(update_fields=["attempts"])
+            left = CONFIRM_ATTEMPTS - row.attempts
+            # Saved, not rolled back: a wrong code counts (the raise is after the block).
+        elif (
+            row is not None and row.code_hash and row.sent_at + CONFIRM_RESEND > now and row.expires_at > now
+        ):
+            raise FeedbackError(
+                "confirmation",
+                f"Bạn {repeated}: mã xác nhận đã được gửi qua SMS đến số {_phone_tail(number)}; "
+                "hãy gửi lại phản ánh kèm mã (mã có hiệu lực 10 phút)",
+                status=428,
+            )
+    if code:
+        raise FeedbackError("confirmation", f"mã xác nhận không đúng; còn {left} lần thử")
+    fresh = f"{secrets.randbelow(10**6):06d}"
+    try:
+        send_sms([number], f"Ma xac nhan gui phan anh: {fresh} (hieu luc 10 phut). Dieu hanh.", "")
+    except ChannelError as exc:
+        raise FeedbackError(
+            "confirmation",
+            f"Bạn {repeated}: cần mã xác nhận qua SMS nhưng chưa gửi được tin nhắn ({exc});"
+            " vui lòng thử lại sau",
+            status=503,
+            retry_after=60,
+        ) from None
+    Confirmation.objects.update_or_create(
+        key=key,
+        defaults={
+            "code_hash": _throttle_key("code", f"{number}:{fresh}"),
+            "sent_at": now,
+            "expires_at": now + CONFIRM_VALID,
+            "attempts": 0,
+        },
+    )
+    audit(None, "feedback.confirm", "phone", sent=True)
+    raise FeedbackError(
+        "confirmation",
+        f"Bạn {repeated}: đã gửi mã xác nhận 6 chữ số qua SMS đến số {_phone_tail(number)}; "
+        "hãy gửi lại phản ánh kèm mã (trường confirmation, hiệu lực 10 phút)",
+        status=428,
+    )
+
+
 def _count(scope: Throttle.Scope, value: str, now: datetime) -> None:
     """Counts one report against the sender, or refuses it (429) when their window is full."""
     limit, window = LIMITS[scope]
@@ -288,8 +468,11 @@ def submit(
     phone: str = "",
     photos: Sequence[Upload] = (),
     client: str = "",
+    confirmation: str = "",
 ) -> Feedback:
-    """A citizen's report: checked whole first, then routed, counted and stored in one transaction."""
+    """A citizen's report: checked whole first, then routed, counted and stored in one transaction.
+    A report of the same category at the same place as an open one within the category's window is
+    stored as its duplicate (status `merged`): its reporter follows that item."""
     cat = _category(_fit("category", category))
     text = _fit("text", text, prose=True).strip()
     if not text:
@@ -302,6 +485,7 @@ def submit(
     commune = route(place)
     unit = handling_unit(cat, commune)
     now = timezone.now()
+    confirm_sender(client=client, number=number or "", code=_fit("confirmation", confirmation)[:12], now=now)
     with transaction.atomic():
         # Seen from one window on: the rows of senders whose window is over hold nothing.
         longest = max(w for _, w in LIMITS.values())
@@ -313,22 +497,28 @@ def submit(
             _count(Throttle.Scope.PHONE, number, now)
             phone_key, sealed = vault.seal(number)
             vault.store([(phone_key, sealed)])
+        address = place.address.strip()[:300]
+        primary = _same_report(cat, commune, place.lat, place.lon, address, now)
         item = Feedback.objects.create(
             code=_new_code(),
             category=cat,
             text=text,
-            unit=unit,
+            unit=primary.unit if primary else unit,
             place_unit=commune,
             lat=place.lat,
             lon=place.lon,
-            address=place.address.strip()[:300],
+            address=address,
             phone_key=phone_key,
             received_at=now,
             assigned_at=now,
             forward_due=now + timedelta(minutes=cat.forward_minutes),
             answer_due=now + timedelta(days=cat.answer_days),
+            status=Status.MERGED if primary else Status.RECEIVED,
+            merged_into=primary,
         )
-        Event.objects.create(feedback=item, kind=EventKind.RECEIVED, at=now, unit=unit)
+        Event.objects.create(feedback=item, kind=EventKind.RECEIVED, at=now, unit=item.unit)
+        if primary is not None:
+            _join(item, primary, now, actor=None)
         for kind, content in typed:
             digest = hashlib.sha256(content).hexdigest()
             photo = Photo(feedback=item, content_type=kind, size=len(content), sha256=digest)
@@ -342,8 +532,49 @@ def submit(
             category=cat.code,
             photos=len(typed),
             phone=short(phone_key) if phone_key else None,
+            merged_into=primary.code if primary else None,
         )
+        publish_item(primary or item, "merged" if primary else "new")
     return item
+
+
+def _same_place(lat: float | None, lon: float | None, address: str, other: Feedback) -> bool:
+    if lat is not None and lon is not None and other.lat is not None and other.lon is not None:
+        return _km(lat, lon, other.lat, other.lon) * 1000 <= SAME_PLACE_M
+    if address and other.address:
+        return " ".join(fold(address).split()) == " ".join(fold(other.address).split())
+    return False
+
+
+def _same_report(
+    cat: Category, commune: Unit, lat: float | None, lon: float | None, address: str, now: datetime
+) -> Feedback | None:
+    """The open report this one duplicates: same category, same commune and place, within the window."""
+    if not cat.merge_hours:
+        return None
+    candidates = (
+        Feedback.objects.select_for_update()
+        .select_related("unit", "category", "place_unit")
+        .filter(
+            category=cat,
+            place_unit=commune,
+            merged_into__isnull=True,
+            status__in=[Status.RECEIVED, Status.ACCEPTED],
+            received_at__gte=now - timedelta(hours=cat.merge_hours),
+        )
+        .order_by("received_at", "id")[:200]
+    )
+    return next((c for c in candidates if _same_place(lat, lon, address, c)), None)
+
+
+def _join(item: Feedback, primary: Feedback, now: datetime, *, actor: User | None) -> None:
+    Feedback.objects.filter(pk=primary.pk).update(reporters=models.F("reporters") + item.reporters)
+    Feedback.objects.filter(merged_into=item).update(merged_into=primary)  # its own followers come along
+    primary.reporters += item.reporters
+    Event.objects.create(
+        feedback=item, kind=EventKind.MERGED, at=now, unit=primary.unit, actor=actor, note=primary.code
+    )
+    Event.objects.create(feedback=primary, kind=EventKind.JOINED, at=now, unit=primary.unit, actor=actor)
 
 
 def import_incidents(*, batch: int = 1000) -> tuple[int, int]:
@@ -391,7 +622,9 @@ def import_incidents(*, batch: int = 1000) -> tuple[int, int]:
 def track(code: str) -> Feedback:
     found = None
     if _found(code):
-        items = Feedback.objects.select_related("category", "unit", "place_unit")
+        items = Feedback.objects.select_related(
+            "category", "unit", "place_unit", "merged_into", "merged_into__unit", "merged_into__category"
+        )
         found = items.filter(code=code.upper()).first()
     if found is None:
         raise FeedbackError("code", f"không có phản ánh mã '{code[:20]}'", status=404)
@@ -405,11 +638,12 @@ def rate(*, code: str, stars: int) -> Feedback:
     with transaction.atomic():
         item = track(code)
         item = (
-            Feedback.objects.select_for_update()
-            .select_related("category", "unit", "place_unit")
+            Feedback.objects.select_for_update(of=("self",))
+            .select_related("category", "unit", "place_unit", "merged_into")
             .get(pk=item.pk)
         )
-        if item.status != Status.ANSWERED:
+        followed = item.merged_into if item.merged_into_id else item
+        if followed is None or followed.status != Status.ANSWERED:
             raise FeedbackError("stars", "chỉ đánh giá được sau khi phản ánh đã được trả lời", status=409)
         if item.rating is not None:
             raise FeedbackError("stars", "phản ánh này đã được đánh giá", status=409)
@@ -458,15 +692,22 @@ def is_overdue(item: Feedback, now: datetime) -> bool:
     return (item.status == Status.RECEIVED and item.forward_due < now) or (open_ and item.answer_due < now)
 
 
-def queue(user: User, ref: str, *, overdue: bool = False, status: str | None = None) -> FeedbackQuerySet:
-    """The items handled by the unit and those below it, oldest deadline first."""
+def queue(
+    user: User, ref: str, *, overdue: bool = False, status: str | None = None, escalated: bool = False
+) -> FeedbackQuerySet:
+    """The items handled by the unit and those below it, oldest deadline first. Duplicates merged into
+    another item are listed only when asked for (status=merged): their item counts their reporters."""
     unit = queue_unit(user, ref)
     items = Feedback.objects.filter(unit__edition_id=unit.edition_id, unit__path__under=unit.path)
     if status:
         items = items.filter(status=status)
+    else:
+        items = items.exclude(status=Status.MERGED)
     if overdue:
         items = items.filter(overdue_q(timezone.now()))
-    return items.select_related("category", "unit", "place_unit").order_by("answer_due", "id")
+    if escalated:
+        items = items.filter(escalated_at__isnull=False)
+    return items.select_related("category", "unit", "place_unit", "merged_into").order_by("answer_due", "id")
 
 
 def item_for(user: User, code: str) -> Feedback:
@@ -474,7 +715,7 @@ def item_for(user: User, code: str) -> Feedback:
         raise FeedbackError("code", "không có phản ánh mã này trong phạm vi của bạn", status=404)
     found: Feedback | None = (
         Feedback.objects.within(handling_area(user))
-        .select_related("category", "unit", "place_unit")
+        .select_related("category", "unit", "place_unit", "merged_into")
         .filter(code=code.upper())
         .first()
     )
@@ -495,9 +736,16 @@ def photo_of(item: Feedback, number: int) -> Photo:
 
 def _locked(actor: User, item: Feedback) -> Feedback:
     """The item, locked, if the actor may act on it where it is now (a forward may have moved it)."""
-    found = Feedback.objects.select_for_update().select_related("category", "unit").get(pk=item.pk)
+    found = (
+        Feedback.objects.select_for_update().select_related("category", "unit", "place_unit").get(pk=item.pk)
+    )
     if not handling_area(actor).contains(found.unit):
         raise FeedbackError("code", "không có phản ánh mã này trong phạm vi của bạn", status=404)
+    if found.status == Status.MERGED:
+        primary = Feedback.objects.filter(pk=found.merged_into_id).values_list("code", flat=True).first()
+        raise FeedbackError(
+            "code", f"phản ánh đã được gộp vào {primary}: xử lý phản ánh {primary}", status=409
+        )
     return found
 
 
@@ -535,6 +783,7 @@ def answer(*, actor: User, item: Feedback, text: str) -> Feedback:
             feedback=item, kind=EventKind.ANSWERED, at=now, unit=item.unit, actor=actor, note=text
         )
         audit(actor, "feedback.answer", item.code, unit=item.unit.ref, late=now > item.answer_due)
+        publish_item(item, "answered")
     return item
 
 
@@ -569,8 +818,146 @@ def forward(*, actor: User, item: Feedback, to: str, reason: str) -> Feedback:
         Event.objects.create(
             feedback=item, kind=EventKind.FORWARDED, at=now, unit=target, actor=actor, note=reason
         )
+        Feedback.objects.filter(merged_into=item).update(unit=target)  # the duplicates follow
         audit(actor, "feedback.forward", item.code, frm=was.ref, to=target.ref, reason=reason)
+        publish_item(item, "forwarded")
     return item
+
+
+def merge(*, actor: User, item: Feedback, into: str) -> Feedback:
+    """An official merges a duplicate the intake did not recognise (another address for the same
+    place) into an open item of the same category in their area: its reporter follows that item."""
+    with transaction.atomic():
+        item = _locked(actor, item)
+        if item.status == Status.ANSWERED:
+            raise FeedbackError("status", "phản ánh đã được trả lời, không gộp được", status=409)
+        if not _found(into):
+            raise FeedbackError("into", "không có phản ánh mã này trong phạm vi của bạn", status=404)
+        primary: Feedback | None = (
+            Feedback.objects.within(handling_area(actor)).filter(code=into.strip().upper()).first()
+        )
+        if primary is None:
+            raise FeedbackError(
+                "into", f"không có phản ánh mã '{into[:20]}' trong phạm vi của bạn", status=404
+            )
+        primary = _locked(actor, primary)
+        if primary.pk == item.pk:
+            raise FeedbackError("into", "không gộp một phản ánh vào chính nó")
+        if primary.category_id != item.category_id:
+            raise FeedbackError(
+                "into", f"phản ánh {primary.code} thuộc lĩnh vực khác: chỉ gộp phản ánh cùng lĩnh vực"
+            )
+        if primary.status == Status.ANSWERED:
+            raise FeedbackError("into", f"phản ánh {primary.code} đã được trả lời", status=409)
+        now = timezone.now()
+        item.status, item.merged_into, item.unit = Status.MERGED, primary, primary.unit
+        item.save(update_fields=["status", "merged_into", "unit"])
+        _join(item, primary, now, actor=actor)
+        audit(actor, "feedback.merge", item.code, into=primary.code)
+        publish_item(primary, "merged")
+    return item
+
+
+# Reports become work: a directive or a task, with the existing verbs, linked both ways
+
+
+def _linkable(user: User, codes: Sequence[str]) -> list[Feedback]:
+    if not codes:
+        raise FeedbackError("codes", "cần ít nhất một mã phản ánh")
+    if len(codes) > 100:
+        raise FeedbackError("codes", "tối đa 100 phản ánh một lần")
+    items = []
+    for code in dict.fromkeys(c.strip().upper() for c in codes):
+        item = item_for(user, code)
+        if item.status == Status.MERGED and item.merged_into is not None:
+            item = item_for(user, item.merged_into.code)
+        items.append(item)
+    return list({i.pk: i for i in items}.values())
+
+
+def _work_body(items: list[Feedback], body: str) -> str:
+    lines = (
+        [body.strip(), "", "Từ phản ánh của người dân:"] if body.strip() else ["Từ phản ánh của người dân:"]
+    )
+    for i in items:
+        lines.append(f"- {i.code} ({i.category.name}, {i.place_unit.name}): {public_text(i.text)[:300]}")
+    return "\n".join(lines)
+
+
+def to_directive(
+    *,
+    actor: User,
+    codes: Sequence[str],
+    title: str,
+    body: str = "",
+    targets: Sequence[str] = (),
+    deadline: datetime | None = None,
+    priority: str = "thuong",
+) -> Directive:
+    """A report or a group of reports becomes a directive, issued with the directives' own verb (its
+    rules: a leader or analyst over every target). Targets default to the units handling the reports.
+    The directive names the reports (`targets.feedback`, its body) and each report names the directive."""
+    items = _linkable(actor, codes)
+    refs = tuple(targets) or tuple(dict.fromkeys(i.unit.ref for i in items))
+    data = DirectiveInput(
+        title=title,
+        body=_work_body(items, body),
+        targets=Targets(units=refs),
+        priority=priority,
+        deadline=deadline,
+        kind=DirectiveKind.REPORT_REQUEST if deadline else DirectiveKind.DIRECTIVE,
+    )
+    with transaction.atomic():
+        directive = issue_directive(actor=actor, data=data)
+        directive.targets = {**directive.targets, "feedback": [i.code for i in items]}
+        directive.save(update_fields=["targets"])
+        _linked(actor, items, EventKind.DIRECTIVE, directive=directive)
+    return directive
+
+
+def to_task(
+    *, actor: User, codes: Sequence[str], title: str, owner: str = "", due: date | None = None
+) -> Task:
+    """A report or a group of reports becomes a task with the tasks' own verb; its basis names them."""
+    items = _linkable(actor, codes)
+    owner = owner or items[0].unit.ref
+    basis = "Phản ánh " + ", ".join(i.code for i in items)
+    with transaction.atomic():
+        task = create_task(actor=actor, data=TaskInput(title=title, owner=owner, basis=basis[:300], due=due))
+        _linked(actor, items, EventKind.TASK, task=task)
+    return task
+
+
+def _linked(
+    actor: User,
+    items: list[Feedback],
+    kind: str,
+    *,
+    directive: Directive | None = None,
+    task: Task | None = None,
+) -> None:
+    now = timezone.now()
+    ids = [i.pk for i in items]
+    changes: dict[str, Directive | Task | None] = {"directive": directive} if directive else {"task": task}
+    Feedback.objects.filter(pk__in=ids).update(**changes)
+    Feedback.objects.filter(merged_into_id__in=ids).update(**changes)
+    label = f"chỉ đạo #{directive.pk}" if directive else f"nhiệm vụ #{task.pk if task else ''}"
+    Event.objects.bulk_create(
+        Event(feedback=i, kind=kind, at=now, unit=i.unit, actor=actor, note=label) for i in items
+    )
+    audit(actor, f"feedback.{kind}", label, codes=[i.code for i in items])
+
+
+def linked(user: User, *, directive: int | None = None, task: int | None = None) -> FeedbackQuerySet:
+    """The reports a directive or task came from, inside the caller's area."""
+    items: FeedbackQuerySet = Feedback.objects.within(handling_area(user)).exclude(status=Status.MERGED)
+    if directive is not None:
+        items = items.filter(directive_id=directive)
+    elif task is not None:
+        items = items.filter(task_id=task)
+    else:
+        raise FeedbackError("directive", "cần directive hoặc task")
+    return items.select_related("category", "unit", "place_unit").order_by("received_at", "id")
 
 
 # The public page

@@ -8,4 +8,5 @@ urlpatterns = [
     path("theo-doi/<str:code>/", views.track_page, name="feedback-track"),
     path("theo-doi/<str:code>/danh-gia/", views.rate_page, name="feedback-rate"),
     path("cong-khai/", views.public_page, name="feedback-public"),
+    path("hoi-dap/<int:session_id>/", views.session_page, name="feedback-session"),
 ]

@@ -7,7 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from dieuhanh.accounts.lockout import client_address
-from dieuhanh.feedback import services
+from dieuhanh.feedback import services, sessions
 from dieuhanh.feedback.models import Event
 from dieuhanh.feedback.services import FeedbackError, Place, Upload
 from dieuhanh.units.scoping import public
@@ -20,6 +20,8 @@ FIELD_LABELS = {
     "lon": "Vị trí",
     "phone": "Số điện thoại",
     "photos": "Ảnh",
+    "confirmation": "Mã xác nhận",
+    "topic": "Chủ đề",
 }
 
 
@@ -35,6 +37,7 @@ def form_page(request: HttpRequest) -> HttpResponse:
     values = request.POST if request.method == "POST" else {}
     error = field_label = None
     status = 200
+    needs_code = False
     if request.method == "POST":
         files = request.FILES.getlist("photos")
         try:
@@ -54,11 +57,13 @@ def form_page(request: HttpRequest) -> HttpResponse:
                 phone=values.get("phone", ""),
                 photos=[Upload(f.name or "", f.read(services.MAX_PHOTO_BYTES + 1)) for f in files],
                 client=client_address(request),
+                confirmation=values.get("confirmation", ""),
             )
         except FeedbackError as exc:
             error = exc.message
             field_label = FIELD_LABELS.get((exc.field or "").split("[")[0])
             status = exc.status
+            needs_code = exc.field == "confirmation" or bool(values.get("confirmation"))
         else:
             return redirect("feedback-track", code=item.code)
     context = {
@@ -67,6 +72,7 @@ def form_page(request: HttpRequest) -> HttpResponse:
         "error": error,
         "error_field": field_label,
         "max_photos": services.MAX_PHOTOS,
+        "needs_code": needs_code,
     }
     return render(request, "feedback/form.html", context, status=status)
 
@@ -77,8 +83,20 @@ def track_page(request: HttpRequest, code: str, error: str | None = None) -> Htt
         item = services.track(code)
     except FeedbackError:
         return render(request, "feedback/track.html", {"code": code[:20], "item": None}, status=404)
-    history = Event.objects.filter(feedback=item).select_related("unit")
-    context = {"code": item.code, "item": item, "history": history, "error": error, "stars": range(1, 6)}
+    followed = item.merged_into or item
+    history = list(Event.objects.filter(feedback=item).select_related("unit"))
+    if followed != item:  # the merged item's own steps, after this report joined it
+        joined = history[-1].at if history else item.received_at
+        theirs = Event.objects.filter(feedback=followed, at__gte=joined).exclude(kind="joined")
+        history += list(theirs.select_related("unit"))
+    context = {
+        "code": item.code,
+        "item": item,
+        "followed": followed,
+        "history": history,
+        "error": error,
+        "stars": range(1, 6),
+    }
     return render(request, "feedback/track.html", context, status=409 if error else 200)
 
 
@@ -117,5 +135,35 @@ def public_page(request: HttpRequest) -> HttpResponse:
         "q": query,
         "category": category,
         "categories": services.active_categories(),
+        "sessions": list(sessions.published()[:5]) if page.number == 1 else [],
+        "open_sessions": list(sessions.open_sessions()[:5]) if page.number == 1 else [],
     }
     return render(request, "feedback/public.html", context)
+
+
+@public
+def session_page(request: HttpRequest, session_id: int) -> HttpResponse:
+    """A session: while open, citizens send questions here; once published, the answers by topic."""
+    try:
+        session = sessions.public_or_open(session_id)
+    except FeedbackError:
+        return render(request, "feedback/session.html", {"session": None}, status=404)
+    error = sent = None
+    status = 200
+    values = request.POST if request.method == "POST" else {}
+    if request.method == "POST":
+        try:
+            sessions.ask(
+                session_id=session.pk,
+                topic=values.get("topic", ""),
+                text=values.get("text", ""),
+                client=client_address(request),
+            )
+        except FeedbackError as exc:
+            label = FIELD_LABELS.get(exc.field or "", "")
+            error, status = (f"{label}: " if label else "") + exc.message, exc.status
+        else:
+            sent, values = True, {}
+    groups = sessions.by_topic(session, answered_only=True) if session.status == "published" else []
+    context = {"session": session, "groups": groups, "error": error, "sent": sent, "values": values}
+    return render(request, "feedback/session.html", context, status=status)
