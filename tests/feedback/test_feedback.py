@@ -318,7 +318,9 @@ def test_the_form_page_files_a_report_and_shows_its_code(world, categories, sett
 
 def test_the_demo_reports_go_through_the_real_verbs(world, categories):
     create_demo()
-    assert load_demo_reports_of_citizens() == ["Phản ánh mẫu: 7 (đã trả lời 3, đã chuyển 1, quá hạn 2)"]
+    assert load_demo_reports_of_citizens() == [
+        "Phản ánh mẫu: 8 (đã trả lời 3, đã chuyển 1, quá hạn 2, gộp trùng 1); phiên hỏi đáp đã công bố: 1"
+    ]
     assert load_demo_reports_of_citizens() == ["Phản ánh mẫu đã có: giữ nguyên."]
     units = set(Feedback.objects.values_list("place_unit__parent__code", flat=True))
     assert units == {"79", "01"}
@@ -328,6 +330,9 @@ def test_the_demo_reports_go_through_the_real_verbs(world, categories):
     assert sorted(late) == ["01", "79"]
     html = Client().get("/phan-anh/cong-khai/").content.decode()
     assert "Phường đã thay bóng đèn" in html and "Đã vá ổ gà" in html
+    assert "Dân hỏi – Chính quyền trả lời: phường Bến Thành tháng 12" in html
+    duplicate = Feedback.objects.get(merged_into__isnull=False)
+    assert duplicate.merged_into.unit.ref == "VN-2025:79-SATTP" and duplicate.merged_into.reporters == 2
 
 
 def test_the_unit_opens_the_photos_and_the_neighbour_cannot(world, categories, settings, tmp_path):

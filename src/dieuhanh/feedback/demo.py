@@ -1,11 +1,14 @@
-"""Demo reports in Hồ Chí Minh City and Hà Nội: some answered, one forwarded, some overdue."""
+"""Demo reports in Hồ Chí Minh City and Hà Nội: some answered, one forwarded, some overdue, one
+merged duplicate, and one published "Dân hỏi – Chính quyền trả lời" session in Bến Thành."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
+from django.utils import timezone
+
 from dieuhanh.accounts.models import User
-from dieuhanh.feedback import services
+from dieuhanh.feedback import services, sessions
 from dieuhanh.feedback.models import Feedback
 from dieuhanh.feedback.services import Place
 
@@ -54,6 +57,28 @@ REPORTS = [
         "Đã vá ổ gà, cảm ơn người dân đã phản ánh.",
     ),
     ("pollution", "Công trình xây dựng làm ồn sau 22 giờ.", "Phường Hoàn Kiếm, Thành phố Hà Nội", 9, "late"),
+    # A second citizen reports the same stall at the same place: merged, they follow the first report.
+    (
+        "health",
+        "Quán ăn trên vỉa hè dùng dầu chiên cũ, bốc mùi khét.",
+        "Phường Sài Gòn, Thành phố Hồ Chí Minh",
+        0,
+        "",
+    ),
+]
+
+SESSION_QUESTIONS = [
+    (
+        "Trật tự đô thị",
+        "Vỉa hè quanh chợ Bến Thành bị lấn chiếm, phường có kế hoạch gì?",
+        "Từ ngày 15/12, phường ra quân lập lại trật tự vỉa hè quanh chợ mỗi tuần hai lần.",
+    ),
+    (
+        "Môi trường",
+        "Khi nào có thêm thùng rác công cộng trên đường Lê Lợi?",
+        "Phường đã đề nghị Công ty Dịch vụ công ích đặt thêm 10 thùng rác trong tháng 12.",
+    ),
+    ("Thủ tục hành chính", "Làm căn cước cho trẻ em ở đâu?", "Tại Công an phường, sáng thứ Bảy có tiếp dân."),
 ]
 
 
@@ -66,6 +91,10 @@ def load_demo_feedback() -> list[str]:
     if Feedback.objects.exists():
         return ["Phản ánh mẫu đã có: giữ nguyên."]
     users = {u.username: u for u in User.objects.filter(username__in=OFFICIALS.values())}
+    # Food safety in Hồ Chí Minh City goes to the city's department, held as an agency unit.
+    services.add_agency(
+        actor=None, province="VN-2025:79", code="SATTP", name="Ban Quản lý An toàn thực phẩm TP. Hồ Chí Minh"
+    )
     answered = forwarded = late = 0
     for category, text, address, days, then in REPORTS:
         item = services.submit(category=category, text=text, place=Place(address=address))
@@ -94,4 +123,32 @@ def load_demo_feedback() -> list[str]:
             services.accept(actor=actor, item=item)
             services.answer(actor=actor, item=item, text=then)
             answered += 1
-    return [f"Phản ánh mẫu: {len(REPORTS)} (đã trả lời {answered}, đã chuyển {forwarded}, quá hạn {late})"]
+    merged = Feedback.objects.filter(merged_into__isnull=False).count()
+    published = _demo_session(users.get("benthanh") or users.get("lanhdao"))
+    return [
+        f"Phản ánh mẫu: {len(REPORTS)} (đã trả lời {answered}, đã chuyển {forwarded}, quá hạn {late},"
+        f" gộp trùng {merged}); phiên hỏi đáp đã công bố: {published}"
+    ]
+
+
+def _demo_session(actor: User | None) -> int:
+    if actor is None:
+        return 0
+    session = sessions.open_session(
+        actor=actor,
+        unit="VN-2025:26743",
+        title="Dân hỏi – Chính quyền trả lời: phường Bến Thành tháng 12",
+        day=timezone.localdate(),
+        topics=[topic for topic, _, _ in SESSION_QUESTIONS],
+    )
+    for topic, question, answer in SESSION_QUESTIONS:
+        asked = sessions.ask(session_id=session.pk, topic=topic, text=question)
+        sessions.answer_question(
+            actor=actor,
+            session_id=session.pk,
+            question_id=asked.pk,
+            text=answer,
+            answerer_title="Chủ tịch UBND phường Bến Thành",
+        )
+    sessions.publish_session(actor=actor, session_id=session.pk)
+    return 1
