@@ -124,3 +124,12 @@ def test_a_whole_number_series_of_zeros_does_not_flag_small_counts(world, servic
         algorithm="MOD_Z_SCORE",
     )
     assert judged(found) == {"202403"}
+
+
+def test_the_entry_form_marks_an_outlier_and_the_summary_lists_a_warning(world, skewed):
+    page = world.operator_a.browser().get(f"/entry/dvc_xa/?unit={A}&period=202409").content.decode()
+    assert "⚠ Bất thường: 2.700" in page
+    ordinary = world.operator_a.browser().get(f"/entry/dvc_xa/?unit={A}&period=202408").content.decode()
+    assert "Bất thường" not in ordinary
+    saved = world.operator_a.browser().post(f"/entry/dvc_xa/?unit={A}&period=202409", {"v:staff:": "0"})
+    assert "vi phạm quy tắc kiểm tra &#x27;Có cán bộ một cửa&#x27;" in saved.content.decode()

@@ -27,6 +27,7 @@ from dieuhanh.indicators.datavalues import Conflict, ImportSummary
 from dieuhanh.indicators.excel import FormRow
 from dieuhanh.indicators.models import DataSet
 from dieuhanh.indicators.periods import PeriodError, parse, period_of
+from dieuhanh.indicators.quality.outliers import flags as outlier_flags
 from dieuhanh.indicators.services import writable_area
 from dieuhanh.units.models import Unit, UnitQuerySet
 from dieuhanh.units.scoping import Area, area_aware
@@ -129,6 +130,10 @@ def entry_form(request: HttpRequest, code: str) -> HttpResponse:
         last_year_label=period.last_year().label(language),
         fields=[_field(row, typed) for row in excel.form_rows(data_set, unit, period.id)],
     )
+    # Figures far from what the unit usually reports, marked beside their field (issue 19, point 2).
+    unusual = outlier_flags(unit, period, sorted({f.row.element.code for f in context["fields"]}))
+    for f in context["fields"]:
+        f.outlier = "" if f.row.option else unusual.get(f.row.element.code, {}).get("text", "")
     return render(request, "commandroom/entry_form.html", context)
 
 
@@ -139,6 +144,7 @@ class Field:
     label: str
     text: str  # what the input shows: the stored value in Vietnamese notation, or what was typed
     estimate: bool
+    outlier: str = ""  # "Bất thường: …" when the stored figure is an outlier of the unit's series
 
 
 def _name(row: FormRow) -> str:
@@ -165,6 +171,11 @@ class Outcome:
 
     summary: ImportSummary
     refused: list[tuple[str, str, str]]  # (field or line, what, reason)
+
+    @property
+    def warnings(self) -> list[str]:
+        """Broken `warn` validation rules: the values were saved, the violation is followed."""
+        return [w["message"] for w in self.summary.warnings]
 
     @property
     def written(self) -> int:

@@ -38,6 +38,7 @@ from dieuhanh.indicators.periods import Period
 from dieuhanh.indicators.quality import grid
 from dieuhanh.units.models import Unit
 from dieuhanh.units.scoping import Area
+from dieuhanh.vnformat import number
 
 ALGORITHMS = ("MOD_Z_SCORE", "MIN_MAX", "SEASONAL")
 DEFAULT_THRESHOLD = 3.5
@@ -355,10 +356,21 @@ def _seasonal(
 def flags(
     unit: Unit, period: Period, refs: list[str], *, algorithm: str = "MOD_Z_SCORE"
 ) -> dict[str, dict[str, Any]]:
-    """For pages (the entry form, the unit page, the room): ref → the outlier's answer, for the refs
-    whose figure at this unit and period is an outlier."""
+    """For pages (the entry form, the unit page, the room): ref → the outlier's answer (with `text`,
+    a sentence in Vietnamese), for the refs whose figure at this unit and period is an outlier."""
     try:
         found, _ = detect(refs, [period], [unit], algorithm=algorithm)
     except OutlierError:
         return {}
-    return {o.dx: o.as_dict() for o in found}
+    return {o.dx: {**o.as_dict(), "text": flag_text(o)} for o in found}
+
+
+def flag_text(outlier: Outlier, language: str = "vi") -> str:
+    """'Bất thường: 2.700 (thường 30; khoảng 0–79,8)' — what a page shows beside the figure."""
+    low, high = (
+        number(max(outlier.lower, 0.0) if outlier.value >= 0 else outlier.lower),
+        number(outlier.upper),
+    )
+    if language == "en":
+        return f"Unusual: {outlier.value:g} (usually {outlier.middle:g}; range {low}–{high})"
+    return f"Bất thường: {number(outlier.value)} (thường {number(outlier.middle)}; khoảng {low}–{high})"
