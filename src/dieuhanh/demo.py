@@ -324,6 +324,99 @@ def load_demo_indicators() -> list[str]:
         f"Chỉ tiêu ngành TT&TT: {sum(catalog.counts.values())} mục danh mục, số liệu các báo cáo mẫu",
         f"Báo cáo cấp xã TP.HCM (bản đồ cũ): mới {summary.imported}, không đổi {summary.ignored}",
         *load_demo_approval(),
+        *load_demo_quality(),
+    ]
+
+
+def load_demo_quality() -> list[str]:
+    """Data quality (issue 19): a commune data set of online public services on the 2025 map for Hồ Chí
+    Minh City's wards (2023–2024, as imported from the wards' own systems), two validation rules, a run
+    that finds the violations (a few wards whose online dossiers exceed those received, a few with no
+    one-stop staff), one of them handed to Bến Thành as a task, and an outlier (a typo) in Sài Gòn."""
+    from datetime import date
+
+    from dieuhanh.directives.quality_tasks import task_from_violation
+    from dieuhanh.indicators.datavalues import import_values
+    from dieuhanh.indicators.periods import parse
+    from dieuhanh.indicators.quality import rules
+    from dieuhanh.indicators.quality.models import ValidationRule, Violation
+    from dieuhanh.indicators.services import save_data_element, save_data_set
+    from dieuhanh.units.models import Unit
+    from dieuhanh.units.scoping import Area
+
+    if ValidationRule.objects.filter(code="online_within_received").exists():
+        return ["Kiểm tra số liệu: đã có (giữ nguyên)"]
+    for code, name, unit in [
+        ("dossiers_received", "Hồ sơ thủ tục hành chính tiếp nhận", "hồ sơ"),
+        ("dossiers_online", "Hồ sơ thủ tục hành chính nộp trực tuyến (trong số tiếp nhận)", "hồ sơ"),
+        ("onestop_staff", "Cán bộ bộ phận một cửa", "người"),
+    ]:
+        save_data_element(actor=None, code=code, name=name, unit=unit, value_type="integer")
+    save_data_set(
+        actor=None,
+        code="dvc_xa",
+        name="Dịch vụ công cấp xã (bản đồ 2025)",
+        elements=["dossiers_received", "dossiers_online", "onestop_staff"],
+        period_type="monthly",
+        unit_kind="commune",
+        due_day=5,
+    )
+    wards = list(
+        Unit.objects.filter(edition_id="VN-2025", path__under="/VN/79/", kind="commune").order_by("code")
+    )
+    months = [f"{y}{m:02d}" for y in (2023, 2024) for m in range(1, 13)]
+    records = []
+    for n, ward in enumerate(wards):
+        for k, month in enumerate(months):
+            received = 120 + (int(ward.code) * 13 + k * 7) % 80 + (40 if month.endswith("12") else 0)
+            online = received * (55 + (int(ward.code) + k) % 30) // 100
+            if month == "202411" and n % 37 == 5:
+                online = received + 15  # more filed online than received: a mistake to find
+            staff = 0 if month == "202412" and n % 41 == 3 else 2 + n % 3
+            if ward.code == "26740" and month == "202410":
+                received = received * 10  # a typo: the outlier of the unit page and the entry form
+            records += [
+                {"dataElement": "dossiers_received", "period": month, "orgUnit": ward.ref, "value": received},
+                {"dataElement": "dossiers_online", "period": month, "orgUnit": ward.ref, "value": online},
+                {"dataElement": "onestop_staff", "period": month, "orgUnit": ward.ref, "value": staff},
+            ]
+    import_values(records, actor=None, area=Area(True, frozenset()))
+    made = [
+        rules.save_rule(
+            actor=None,
+            code="online_within_received",
+            name="Hồ sơ trực tuyến không vượt hồ sơ tiếp nhận",
+            instruction="Kiểm tra lại số hồ sơ tiếp nhận và số hồ sơ nộp trực tuyến của tháng.",
+            left="#{dossiers_online}",
+            operator="<=",
+            right="#{dossiers_received}",
+            importance="high",
+            strictness="refuse",
+            data_set="dvc_xa",
+            levels=[2],
+        ),
+        rules.save_rule(
+            actor=None,
+            code="onestop_staff_present",
+            name="Bộ phận một cửa có cán bộ",
+            left="#{onestop_staff}",
+            operator=">",
+            right="0",
+            importance="medium",
+            strictness="warn",
+            data_set="dvc_xa",
+            levels=[2],
+        ),
+    ]
+    result = rules.run(made, [parse(m) for m in months[12:]], wards)
+    violation = Violation.objects.filter(rule__code="online_within_received").order_by("unit__code").first()
+    leader = User.objects.filter(username="lanhdao").first()
+    if violation is not None and leader is not None:
+        task_from_violation(actor=leader, violation=violation, due=date(2025, 1, 15))
+    return [
+        f"Kiểm tra số liệu (dvc_xa, {len(wards)} phường, xã TP.HCM, 2023–2024): {len(made)} quy tắc,"
+        f" {len(result.findings)} vi phạm năm 2024, 1 vi phạm giao thành nhiệm vụ;"
+        " số bất thường ở Phường Sài Gòn tháng 10/2024"
     ]
 
 
