@@ -100,7 +100,15 @@ def test_a_commune_official_reads_acknowledges_and_answers_one_handed(phone, liv
     box = bar.bounding_box()
     assert box["y"] + box["height"] == pytest.approx(HEIGHT, abs=1) and box["height"] <= 72
     items = bar.locator(":scope > a, :scope > details > summary")
-    assert items.all_inner_texts() == ["Hộp thư", "Nhập liệu", "Đơn vị", "Menu"]
+    assert [" ".join(text.split()) for text in items.all_inner_texts()] == [
+        "Hộp thư 2",
+        "Nhập liệu",
+        "Đơn vị",
+        "Menu",
+    ]
+    expect(
+        bar.locator(":scope > a").get_by_label("2 chưa đọc")
+    ).to_be_visible()  # the unread count rides on Hộp thư
     assert len({round(item.bounding_box()["y"]) for item in items.all()}) == 1  # one row
     expect(bar.get_by_role("link", name="Hộp thư")).to_have_attribute("aria-current", "page")
     no_sideways_scroll(phone)
@@ -123,6 +131,7 @@ def test_a_commune_official_reads_acknowledges_and_answers_one_handed(phone, liv
     # Picking the directive is the one tap where the list puts it (the newest urgent one is on top).
     phone.get_by_role("link", name="Khẩn Báo cáo rà soát khu phố").tap()
     phone.wait_for_url("**/inbox/*/")
+    expect(bar.locator(":scope > a").get_by_label("1 chưa đọc")).to_be_visible()  # opened: one left unread
     no_sideways_scroll(phone)
     # While the directive is read, Acknowledge and Respond stay above the bar, in reach.
     acknowledge = phone.get_by_role("button", name="Đã nhận")

@@ -342,6 +342,11 @@ def inbox(user: User) -> QuerySet[Delivery]:
     )
 
 
+def unread_count(user: User) -> int:
+    """Deliveries to the user's own units not opened yet (the inbox's bold ones), for the menu's badge."""
+    return Delivery.objects.filter(unit_id__in=own_units(user), state=DeliveryState.SENT).count()
+
+
 def delivery_for(user: User, delivery_id: int) -> Delivery:
     """A delivery the user may see: one of their units', or one below their area (read-only)."""
     # Its directive and unit; what else answering shows of the directive (its issuer, its history) is the
