@@ -4,13 +4,20 @@ with two factories, a third factory standing alone in Sài Gòn, and an enterpri
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 import pytest
 
 from dieuhanh.units.models import Unit
 from dieuhanh.units.scoping import Area
-from dieuhanh.warehouse.enterprises.services import EnterpriseInput, create_enterprise
+from dieuhanh.warehouse.enterprises.services import (
+    EnterpriseInput,
+    WorkerInput,
+    create_enterprise,
+    import_roster,
+)
 from tests.conftest import Caller, World, make_caller
+from tests.warehouse.conftest import record
 
 EVERYWHERE = Area(True, frozenset())
 CCCD_1 = "079201000001"  # a worker of factory 1
@@ -50,3 +57,28 @@ def firms(world) -> Firms:
         officer_one=make_caller("one-officer", one, "enterprise"),
         officer_two=make_caller("two-officer", two, "enterprise"),
     )
+
+
+def roster(unit, *people, start=date(2021, 7, 1), end=None):
+    items = [(n, WorkerInput(p, start, end)) for n, p in enumerate(people, start=1)]
+    return import_roster(actor=None, enterprise=unit, workers=items)
+
+
+@pytest.fixture
+def tested(firms, platform):
+    """Factory one's worker tested positive in Hà Nội, factory two's negative in Bến Thành, the Sài
+    Gòn factory's positive in Sài Gòn; a stranger positive in Bến Thành."""
+    roster(firms.one, CCCD_1)
+    roster(firms.two, CCCD_2)
+    roster(firms.alone, CCCD_3)
+    r = platform.send(
+        "test",
+        [
+            record("test", 1, person_id=CCCD_1, commune="VN-2025:00004", result="positive"),
+            record("test", 2, person_id=CCCD_2, commune="26743", result="negative"),
+            record("test", 3, person_id=CCCD_3, commune="26740", result="positive"),
+            record("test", 4, person_id="079201009999", commune="26743", result="positive"),
+        ],
+    )
+    assert r.json()["accepted"] == 4
+    return firms

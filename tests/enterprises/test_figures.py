@@ -8,41 +8,16 @@ from datetime import date
 import pytest
 
 from dieuhanh.warehouse.enterprises.models import EnterpriseRollup, Worker
-from dieuhanh.warehouse.enterprises.services import WorkerInput, import_roster, link_venue
+from dieuhanh.warehouse.enterprises.services import link_venue
 from dieuhanh.warehouse.services import VenueInput, save_venue
-from tests.enterprises.conftest import CCCD_1, CCCD_2, CCCD_3
+from tests.enterprises.conftest import CCCD_1, CCCD_2, roster
 from tests.warehouse.conftest import record
 
 WINDOW = {"from": "2021-08-01", "to": "2021-08-31"}
 
 
-def roster(unit, *people, start=date(2021, 7, 1), end=None):
-    items = [(n, WorkerInput(p, start, end)) for n, p in enumerate(people, start=1)]
-    return import_roster(actor=None, enterprise=unit, workers=items)
-
-
 def counts(caller, kind, unit, **more):
     return caller.client().get("/api/v1/warehouse/counts", {"kind": kind, "unit": unit.ref, **WINDOW, **more})
-
-
-@pytest.fixture
-def tested(firms, platform):
-    """Factory one's worker tested positive in Hà Nội, factory two's negative in Bến Thành, the Sài
-    Gòn factory's positive in Sài Gòn; a stranger positive in Bến Thành."""
-    roster(firms.one, CCCD_1)
-    roster(firms.two, CCCD_2)
-    roster(firms.alone, CCCD_3)
-    r = platform.send(
-        "test",
-        [
-            record("test", 1, person_id=CCCD_1, commune="VN-2025:00004", result="positive"),
-            record("test", 2, person_id=CCCD_2, commune="26743", result="negative"),
-            record("test", 3, person_id=CCCD_3, commune="26740", result="positive"),
-            record("test", 4, person_id="079201009999", commune="26743", result="positive"),
-        ],
-    )
-    assert r.json()["accepted"] == 4
-    return firms
 
 
 def test_a_workers_test_counts_for_the_enterprise_even_in_another_province(tested):
