@@ -248,6 +248,7 @@ class _Plan:
     chains: dict[str, Chain]
     parents: dict[int, Unit | None]  # unit id → the unit that accepts it
     approvals: dict[int, Approved]  # unit id → its approval (units and their parents)
+    accepted: set[int] | None = None  # every accepted unit of the set and period, read when needed
     refused: list[tuple[int, str, dict[str, str]]] = field(default_factory=list)
 
     def refuse(self, status: int, unit: Unit, reason: str) -> None:
@@ -356,7 +357,9 @@ def _check(
         if above is not None:
             plan.refuse(409, unit, _("cấp trên (%(name)s) đã phê duyệt kỳ này") % {"name": parent.name})  # type: ignore[union-attr]
             return None
-        count, names = _not_accepted_below(unit, chain_, settings, pid)
+        if plan.accepted is None:
+            plan.accepted = accepted_ids(settings, pid)
+        count, names = _not_accepted_below(unit, chain_, settings, pid, plan.accepted)
         if count:
             plan.refuse(
                 409,
@@ -409,28 +412,28 @@ def _check(
 
 
 def _not_accepted_below(
-    unit: Unit, chain_: Chain, settings: DataSetApproval, pid: str
+    unit: Unit, chain_: Chain, settings: DataSetApproval, pid: str, accepted: set[int] | None = None
 ) -> tuple[int, list[str]]:
     """How many units of the level below (under the unit) are not accepted yet, and the first names.
-    Two counts rather than NOT IN (a subquery): PostgreSQL planned that one badly for a province."""
+
+    The difference is made here, from two indexed reads, rather than in SQL: with a join or NOT IN,
+    PostgreSQL planned nested loops over a table just filled (no statistics yet), seconds per province."""
     below = chain_.below(unit)
     if below is None:
         return 0, []
+    if accepted is None:
+        accepted = accepted_ids(settings, pid)
     units = Unit.objects.filter(edition_id=unit.edition_id, level=below, path__under=unit.path)
-    accepted = Approval.objects.filter(
-        data_set_id=settings.data_set_id,
-        period=pid,
-        accepted_at__isnull=False,
-        unit__edition_id=unit.edition_id,
-        unit__level=below,
-        unit__path__under=unit.path,
+    waiting = [name for pk, name in units.order_by("code").values_list("pk", "name") if pk not in accepted]
+    return len(waiting), waiting[:5]
+
+
+def accepted_ids(settings: DataSetApproval, pid: str) -> set[int]:
+    return set(
+        Approval.objects.filter(
+            data_set_id=settings.data_set_id, period=pid, accepted_at__isnull=False
+        ).values_list("unit_id", flat=True)
     )
-    count = units.count() - accepted.count()
-    if count <= 0:
-        return 0, []
-    done = set(accepted.values_list("unit_id", flat=True))
-    names = [name for pk, name in units.order_by("code").values_list("pk", "name") if pk not in done][:5]
-    return count, names
 
 
 @transaction.atomic
@@ -564,10 +567,12 @@ def _waiting_counts(
     unit: Unit, shown: list[Unit], chain_: Chain, settings: DataSetApproval, pid: str
 ) -> dict[int, int]:
     """Per shown unit above the lowest level: how many of its units below are not accepted yet."""
-    out = {}
+    out: dict[int, int] = {}
+    accepted: set[int] | None = None
     for u in shown:
         if u.level in chain_.levels and chain_.below(u) is not None and u.level <= unit.level + 1:
-            out[u.pk] = _not_accepted_below(u, chain_, settings, pid)[0]
+            accepted = accepted_ids(settings, pid) if accepted is None else accepted
+            out[u.pk] = _not_accepted_below(u, chain_, settings, pid, accepted)[0]
     return out
 
 
