@@ -8,9 +8,10 @@ provinces of the pre-2025 map and the Hoàng Sa and Trường Sa archipelagos as
    `Bà Rịa - Vũng Tàu`), and an archipelago to the district of that name, whose province it joins
    (Hoàng Sa: Đà Nẵng, Trường Sa: Khánh Hòa) — no table of names; a province without a shape, or a
    shape without a province, stops the build;
-3. georeferences the drawing: the affine map from the drawing's plane to longitude/latitude that best
-   fits (least squares) the shapes' centroids to the provinces' coordinates in the official unit data
-   (vietnamadminunits); the fit's error is reported, and tests bound it;
+3. georeferences the drawing: the quadratic map from the drawing's plane to longitude/latitude that
+   best fits (least squares) the corners of each province's box in the drawing to those of its box
+   in the official unit data (vietnamadminunits), leaving out the provinces whose boxes disagree;
+   the fit's error is reported, and tests bound it (and how many communes fall in their province);
 4. dissolves each VN-2025 province from the VN-2021 provinces that the succession carries into it
    (every 2025 province is a union of whole 2021 provinces: anything else stops the build);
 5. simplifies each map as a coverage (shared borders stay shared) and rounds coordinates, so that a
@@ -91,6 +92,7 @@ class Built:
     fit_max_km: float
     package: Package
     parts: dict[str, list[str]] = field(default_factory=dict)  # VN-2025 code → VN-2021 codes
+    fitted: list[str] = field(default_factory=list)  # the provinces the georeferencing was fitted on
 
 
 # Reading the package
@@ -193,6 +195,15 @@ def _keys(row: sources.UnitRow) -> set[str]:
 def match(package: Package, units: Iterable[sources.UnitRow]) -> dict[str, BaseGeometry]:
     """VN-2021 province code → its shape in the drawing's plane, by name; an archipelago shape joins
     the province of the district that bears its name. Raises ShapeError for anything unmatched."""
+    return {
+        code: shapely.union_all([own, *islands]) for code, (own, islands) in _matched(package, units).items()
+    }
+
+
+def _matched(
+    package: Package, units: Iterable[sources.UnitRow]
+) -> dict[str, tuple[BaseGeometry, list[BaseGeometry]]]:
+    """Province code → (its own shape, the archipelagos that join it)."""
     rows = list(units)
     provinces = [r for r in rows if r.kind == "province"]
     districts = [r for r in rows if r.kind == "district"]
@@ -204,49 +215,93 @@ def match(package: Package, units: Iterable[sources.UnitRow]) -> dict[str, BaseG
     for d in districts:
         for key in _keys(d):
             district_by_key[key].append(d)
-    found: dict[str, list[BaseGeometry]] = defaultdict(list)
+    own: dict[str, list[BaseGeometry]] = defaultdict(list)
+    islands: dict[str, list[BaseGeometry]] = defaultdict(list)
     unmatched = []
     for loc in package.locations:
         key = name_key(loc.name)
-        candidates = {p.code for p in by_key.get(key, [])}
-        if not candidates:  # a province renamed since the drawing: `Thua Thien-Hue` is now `Huế`
-            candidates = {p.code for k, ps in by_key.items() if len(k) >= 3 and key.endswith(k) for p in ps}
-        if not candidates:  # an archipelago: a district of the province it belongs to
-            candidates = {d.parent_code or "" for d in district_by_key.get(key, [])}
-        if len(candidates) != 1:
-            unmatched.append(f"{loc.name!r} ({len(candidates)} matches)")
+        found, archipelago = {p.code for p in by_key.get(key, [])}, False
+        if not found:  # a province renamed since the drawing: `Thua Thien-Hue` is now `Huế`
+            found = {p.code for k, ps in by_key.items() if len(k) >= 3 and key.endswith(k) for p in ps}
+        if not found:  # an archipelago: a district of the province it belongs to
+            found, archipelago = {d.parent_code or "" for d in district_by_key.get(key, [])}, True
+        if len(found) != 1:
+            unmatched.append(f"{loc.name!r} ({len(found)} matches)")
             continue
-        found[candidates.pop()].append(svg_geometry(loc.path))
-    missing = [f"{p.code} {p.name}" for p in provinces if p.code not in found]
+        (islands if archipelago else own)[found.pop()].append(svg_geometry(loc.path))
+    missing = [f"{p.code} {p.name}" for p in provinces if p.code not in own]
     if unmatched or missing:
         raise ShapeError(
             f"{PACKAGE}: shapes without a province: {', '.join(unmatched) or 'none'}; "
             f"provinces without a shape: {', '.join(missing) or 'none'}"
         )
-    return {code: shapely.union_all(parts) for code, parts in found.items()}
+    return {code: (shapely.union_all(parts), islands.get(code, [])) for code, parts in own.items()}
 
 
 # Georeferencing
 
 
-def georeference(
-    places: dict[str, tuple[float, float]], anchors: dict[str, BaseGeometry]
-) -> tuple[np.ndarray, float, float]:
-    """The affine map (2×3) from the drawing's plane to (lon, lat) that best fits the anchors'
-    centroids to the units' coordinates (lon, lat), and its error (rms and max, in km)."""
-    codes = sorted(c for c in anchors if c in places)
-    if len(codes) < 3:
-        raise ShapeError("georeferencing needs at least three provinces with coordinates")
-    plane = np.array([[anchors[c].centroid.x, anchors[c].centroid.y, 1.0] for c in codes])
-    target = np.array([places[c] for c in codes])
-    matrix, *_ = np.linalg.lstsq(plane, target, rcond=None)
-    error = plane @ matrix - target
-    km = np.hypot(error[:, 0] * 111.32 * np.cos(np.radians(target[:, 1])), error[:, 1] * 110.57)
-    return matrix.T, float(math.sqrt(float(np.mean(km**2)))), float(np.max(km))
+Box = tuple[float, float, float, float]  # min x, min y, max x, max y (lon/lat: west, south, east, north)
 
 
-def _apply(matrix: np.ndarray, geometry: BaseGeometry) -> BaseGeometry:
-    return shapely.transform(geometry, lambda xy: xy @ matrix[:, :2].T + matrix[:, 2])
+def _terms(xy: np.ndarray) -> np.ndarray:
+    """The terms of a quadratic map of the plane: x, y, 1, x², xy, y²."""
+    x, y = xy[:, 0], xy[:, 1]
+    return np.column_stack([x, y, np.ones_like(x), x * x, x * y, y * y])
+
+
+def _corners(drawn: Box, real: Box) -> tuple[list[list[float]], list[list[float]]]:
+    """The four corners of a shape's box in the drawing (y grows downwards) and on the map."""
+    x0, y0, x1, y1 = drawn
+    west, south, east, north = real
+    plane = [[x0, y0], [x1, y0], [x0, y1], [x1, y1]]
+    earth = [[west, north], [east, north], [west, south], [east, south]]
+    return plane, earth
+
+
+def georeference(drawn: dict[str, Box], real: dict[str, Box]) -> tuple[np.ndarray, list[str], float, float]:
+    """The quadratic map from the drawing's plane to (lon, lat) that best fits (least squares) the
+    corners of each province's box in the drawing to the corners of its box in the official data.
+    A province whose box disagrees (its islands counted on one side only; more than 3 times the
+    median error) is left out of a second fit. Returns the map (6×2), the provinces it was fitted on,
+    and its error over them (rms and max, in km)."""
+    codes = sorted(c for c in drawn if c in real)
+
+    def fit(using: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        pairs = [_corners(drawn[c], real[c]) for c in using]
+        plane = np.array([p for pl, _ in pairs for p in pl])
+        earth = np.array([e for _, ea in pairs for e in ea])
+        coefficients, *_ = np.linalg.lstsq(_terms(plane), earth, rcond=None)
+        error = _terms(plane) @ coefficients - earth
+        km = np.hypot(error[:, 0] * 111.32 * np.cos(np.radians(earth[:, 1])), error[:, 1] * 110.57)
+        return coefficients, km
+
+    if len(codes) < 12:
+        raise ShapeError(f"georeferencing needs the boxes of at least 12 provinces, not {len(codes)}")
+    _coefficients, km = fit(codes)
+    per_province = km.reshape(-1, 4).mean(axis=1)
+    kept = [c for c, e in zip(codes, per_province, strict=True) if e <= 3 * float(np.median(per_province))]
+    if len(kept) < len(codes) * 2 // 3:
+        raise ShapeError(f"the drawing fits the official boxes of only {len(kept)} of {len(codes)} provinces")
+    coefficients, km = fit(kept)
+    return coefficients, kept, float(math.sqrt(float(np.mean(km**2)))), float(np.max(km))
+
+
+def _apply(coefficients: np.ndarray, geometry: BaseGeometry) -> BaseGeometry:
+    return shapely.transform(geometry, lambda xy: _terms(xy) @ coefficients)
+
+
+def official_boxes() -> dict[str, Box]:
+    """The VN-2021 provinces' bounding boxes in vietnamadminunits (`lat,lon – lat,lon`)."""
+    boxes: dict[str, Box] = {}
+    with sources._dataset() as db:
+        for code, text in db.execute("SELECT DISTINCT provinceCode, provinceBounds FROM admin_units_legacy"):
+            try:
+                (lat0, lon0), (lat1, lon1) = (map(float, corner.split(",")) for corner in text.split("–"))
+            except (AttributeError, ValueError):
+                continue  # a province without a box is left out of the fit, not out of the map
+            boxes[code] = (min(lon0, lon1), min(lat0, lat1), max(lon0, lon1), max(lat0, lat1))
+    return boxes
 
 
 # The maps
@@ -278,14 +333,13 @@ def build(node_modules: Path) -> Built:
     old = sources.read_2021()
     new, keys = sources.read_2025()
     succession = sources.read_succession(keys)
-    drawn = match(package, old.units)
+    matched = _matched(package, old.units)
+    drawn = {code: shapely.union_all([own, *islands]) for code, (own, islands) in matched.items()}
     provinces = {r.code: r for r in old.units if r.kind == "province"}
-    # The archipelagos lie far from their province's coordinates: the fit uses the mainland shapes,
-    # one per province, whose centroid the unit's coordinates stand for.
-    mainland = {code: _largest(geometry) for code, geometry in drawn.items()}
-    places = {c: (r.lon, r.lat) for c, r in provinces.items() if r.lon is not None and r.lat is not None}
-    matrix, rms, worst = georeference(places, mainland)
-    old_shapes = {code: _polygons(shapely.make_valid(_apply(matrix, g))) for code, g in drawn.items()}
+    # The archipelagos are not in the official boxes: each province's box in the drawing is its own shape's.
+    boxes = {code: tuple(own.bounds) for code, (own, _islands) in matched.items()}
+    coefficients, fitted, rms, worst = georeference(boxes, official_boxes())
+    old_shapes = {code: _polygons(shapely.make_valid(_apply(coefficients, g))) for code, g in drawn.items()}
     parts = province_parts(succession, set(provinces))
     new_provinces = {r.code: r for r in new.units if r.kind == "province"}
     missing = sorted(set(new_provinces) - set(parts))
@@ -300,14 +354,10 @@ def build(node_modules: Path) -> Built:
         },
         fit_rms_km=rms,
         fit_max_km=worst,
+        fitted=fitted,
         package=package,
         parts=parts,
     )
-
-
-def _largest(geometry: BaseGeometry) -> BaseGeometry:
-    polygons = list(getattr(geometry, "geoms", [geometry]))
-    return max(polygons, key=lambda g: g.area)
 
 
 def _dissolve(shapes: list[BaseGeometry]) -> BaseGeometry:
