@@ -1,0 +1,411 @@
+"""Benchmark: citizens' reports (issue 20) — intake plus routing, a unit's queue and the public page
+with many reports stored (DESIGN.md §6).
+
+    .venv/bin/python bench/feedback.py [--db sqlite|pg] [--reports N] [--intake N] [--samples N] [--seed S]
+
+One database per run, in this process: PostgreSQL (`--pg-admin`, default postgresql://postgres@127.0.0.1:5432/
+postgres) gets a scratch database `dieuhanh_bench_feedback`, created for the run and dropped after it;
+SQLite a file in a temporary DIEUHANH_HOME. Both are migrated and get the units of both maps.
+
+- fill: --reports rows in the reports table, written as plain rows (COPY on PostgreSQL, executemany
+  on SQLite), spread with --seed over the 3,321 communes of the 2025 map (a tenth of them to the
+  provinces, as the categories that go there), the last 60 days: 75% answered (a quarter of those
+  rated), 10% taken, the rest received; one 'received' event each and one 'answered' event for the
+  answered. PostgreSQL is then VACUUM ANALYZEd (as autovacuum would).
+- intake + routing: --intake reports through `services.submit` (checks, routing of an address in
+  the old or new form or of a pin, duplicate search, writes, audit row, live event), one transaction
+  each; reports/s. Baseline, in the same run on the same database: the same number of rows written
+  with `Feedback.objects.create` + one `Event` each, one transaction each (no checks, no routing).
+  Routing alone is timed per report too (p95; the issue asks < 1 s).
+- queue: --samples communes and --samples // 4 provinces drawn with --seed, each with an operator
+  and a bearer token; `GET /api/v1/feedback?unit=EDITION:CODE` through Django's test Client (the
+  full middleware and ninja stack, no socket). Baseline: the same first page (100 rows, oldest
+  answer deadline first) by one raw SQL query over the table with the unit's subtree as a list of ids.
+- public page: `GET /phan-anh/cong-khai/` (page 1, page 5, a search by a commune's name and by a
+  category) through the test Client. Baseline: the first page (20 answered, newest first) by raw SQL.
+
+It prints one table (p50, p95 and the ratio of the service to its baseline) and writes
+bench/results/feedback.json. The machine is shared: read the figures with the load average shown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import log, machine, percentile, render_table, write_results
+
+DB_NAME = "dieuhanh_bench_feedback"
+
+
+def prepare(db: str, admin: str) -> tuple[str | None, tempfile.TemporaryDirectory]:
+    home = tempfile.TemporaryDirectory(prefix="bench-feedback-")
+    os.environ["DIEUHANH_HOME"] = home.name
+    os.environ["DJANGO_SETTINGS_MODULE"] = "dieuhanh.settings"
+    os.environ["DIEUHANH_LIVE"] = "local"
+    url = None
+    if db == "pg":
+        import psycopg
+
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME}")
+            conn.execute(f"CREATE DATABASE {DB_NAME}")
+            version = conn.execute("SHOW server_version").fetchone()[0]
+        url = admin.rsplit("/", 1)[0] + f"/{DB_NAME}"
+        os.environ["DIEUHANH_DATABASE_URL"] = url
+        return version, home
+    os.environ.pop("DIEUHANH_DATABASE_URL", None)
+    return None, home
+
+
+def fill(n: int, rng: random.Random) -> dict:
+    from django.db import connection, transaction
+
+    from dieuhanh.db import db_datetime, insert_rows
+    from dieuhanh.feedback.models import Category, Event, Feedback
+    from dieuhanh.units.models import Unit
+
+    communes = list(
+        Unit.objects.filter(edition_id="VN-2025", kind="commune").values_list("id", "parent_id", "lat", "lon")
+    )
+    categories = list(Category.objects.values_list("code", flat=True))
+    now = datetime.now(UTC)
+    start = time.perf_counter()
+    first = (Feedback.objects.order_by("-id").values_list("id", flat=True).first() or 0) + 1
+    chunk = 50_000
+    made = 0
+    with transaction.atomic():
+        for base in range(0, n, chunk):
+            rows, events = [], []
+            for i in range(base, min(n, base + chunk)):
+                pk = first + i
+                commune, province, lat, lon = communes[rng.randrange(len(communes))]
+                unit = province if rng.random() < 0.1 else commune
+                received = now - timedelta(seconds=rng.randrange(60 * 86400))
+                answer_due = received + timedelta(days=5)
+                r = rng.random()
+                status = "answered" if r < 0.75 else "accepted" if r < 0.85 else "received"
+                answered_at = (
+                    received + timedelta(hours=rng.randrange(1, 150)) if status == "answered" else None
+                )
+                rating = (
+                    rng.choice([5, 5, 4, 4, 4, 3, 2, 1])
+                    if status == "answered" and rng.random() < 0.25
+                    else None
+                )
+                rows.append(
+                    (
+                        pk,
+                        f"PB{pk:08d}",
+                        rng.choice(categories),
+                        f"Phản ánh số {pk}: đèn đường, rác, ổ gà hay ngập nước trước nhà.",
+                        unit,
+                        commune,
+                        lat,
+                        lon,
+                        "",
+                        status,
+                        db_datetime(received),
+                        db_datetime(received),
+                        db_datetime(received + timedelta(minutes=5)),
+                        db_datetime(answer_due),
+                        db_datetime(answered_at) if answered_at else None,
+                        "Đơn vị đã xử lý, cảm ơn người dân." if answered_at else "",
+                        rating,
+                        1,
+                        0,
+                    )
+                )
+                events.append((pk, "received", db_datetime(received), unit, ""))
+                if answered_at:
+                    events.append((pk, "answered", db_datetime(answered_at), unit, "Đơn vị đã xử lý."))
+            insert_rows(
+                Feedback,
+                [
+                    "id",
+                    "code",
+                    "category_id",
+                    "text",
+                    "unit_id",
+                    "place_unit_id",
+                    "lat",
+                    "lon",
+                    "address",
+                    "status",
+                    "received_at",
+                    "assigned_at",
+                    "forward_due",
+                    "answer_due",
+                    "answered_at",
+                    "answer",
+                    "rating",
+                    "reporters",
+                    "reminders",
+                ],
+                rows,
+            )
+            insert_rows(Event, ["feedback_id", "kind", "at", "unit_id", "note"], events)
+            made += len(rows)
+            log(f"fill: {made:,} reports")
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT setval(pg_get_serial_sequence('feedback_feedback', 'id'), %s)", [first + n]
+            )
+            cursor.execute(
+                "SELECT setval(pg_get_serial_sequence('feedback_event', 'id'),"
+                " (SELECT max(id) FROM feedback_event))"
+            )
+            cursor.execute("VACUUM ANALYZE feedback_feedback")
+            cursor.execute("VACUUM ANALYZE feedback_event")
+    return {"reports": n, "seconds": time.perf_counter() - start}
+
+
+def intake(n: int, rng: random.Random) -> dict:
+    from django.db import transaction
+    from django.utils import timezone
+
+    from dieuhanh.feedback import services
+    from dieuhanh.feedback.models import Category, Event, Feedback
+    from dieuhanh.units.models import Unit
+
+    addresses = [
+        "Phường Bến Thành, Thành phố Hồ Chí Minh",
+        "Phường Sài Gòn, Thành phố Hồ Chí Minh",
+        "Phường Bến Nghé, Quận 1, Thành phố Hồ Chí Minh",
+        "Phường Hàng Trống, Quận Hoàn Kiếm, Hà Nội",
+        "Phường Hoàn Kiếm, Thành phố Hà Nội",
+        "Xã Đông Anh, Thành phố Hà Nội",
+    ]
+    communes = list(Unit.objects.filter(edition_id="VN-2025", kind="commune").values_list("lat", "lon"))
+    categories = list(Category.objects.values_list("code", flat=True))
+    places = []
+    for i in range(n):
+        if i % 3 == 0:
+            places.append(services.Place(address=addresses[rng.randrange(len(addresses))]))
+        else:
+            lat, lon = communes[rng.randrange(len(communes))]
+            places.append(services.Place(lat + rng.uniform(-0.01, 0.01), lon + rng.uniform(-0.01, 0.01)))
+    cats = [rng.choice(categories) for _ in range(n)]
+    # Warm-up: the parser's first import and the commune centres.
+    services.route(places[0])
+    services.route(services.Place(address=addresses[0]))
+    routing = []
+    for place in places:
+        t = time.perf_counter()
+        services.route(place)
+        routing.append(time.perf_counter() - t)
+    start = time.perf_counter()
+    for i in range(n):
+        services.submit(category=cats[i], text=f"Phản ánh thử số {i} về hạ tầng trước nhà.", place=places[i])
+    service_s = time.perf_counter() - start
+    units = list(Unit.objects.filter(edition_id="VN-2025", kind="commune").values_list("id", flat=True)[:n])
+    cat_objs = {c.code: c for c in Category.objects.all()}
+    start = time.perf_counter()
+    for i in range(n):
+        now = timezone.now()
+        with transaction.atomic():
+            item = Feedback.objects.create(
+                code=f"PX{i:08d}",
+                category=cat_objs[cats[i]],
+                text=f"Phản ánh thử số {i} về hạ tầng trước nhà.",
+                unit_id=units[i % len(units)],
+                place_unit_id=units[i % len(units)],
+                received_at=now,
+                assigned_at=now,
+                forward_due=now,
+                answer_due=now,
+            )
+            Event.objects.create(feedback=item, kind="received", at=now, unit_id=item.unit_id)
+    baseline_s = time.perf_counter() - start
+    return {
+        "n": n,
+        "service_per_s": n / service_s,
+        "baseline_per_s": n / baseline_s,
+        "routing_p50_s": percentile(routing, 0.5),
+        "routing_p95_s": percentile(routing, 0.95),
+    }
+
+
+def timed_requests(client, paths: list[tuple[str, dict]], headers: dict | None = None) -> list[float]:
+    found = []
+    for path, params in paths:
+        t = time.perf_counter()
+        r = client.get(path, params, **(headers or {}))
+        found.append(time.perf_counter() - t)
+        assert r.status_code == 200, (path, params, r.status_code, r.content[:200])
+    return found
+
+
+def queue(samples: int, rng: random.Random) -> dict:
+    from django.db import connection
+    from django.test import Client
+
+    from dieuhanh.accounts.services import create_token, create_user
+    from dieuhanh.units.models import Unit
+
+    communes = list(Unit.objects.filter(edition_id="VN-2025", kind="commune"))
+    provinces = list(Unit.objects.filter(edition_id="VN-2025", kind="province"))
+    chosen = rng.sample(communes, samples) + rng.sample(provinces, max(1, samples // 4))
+    service, baseline = [], []
+    for n, unit in enumerate(chosen):
+        user = create_user(
+            actor=None,
+            username=f"bench-op-{n}",
+            password="bench-password-1",  # noqa: S106 (a scratch database's user)
+            grants=[(unit, "operator")],
+            validate=False,
+        )
+        _, token = create_token(actor=None, user=user, name="bench")
+        client = Client(headers={"Authorization": f"Bearer {token}"})
+        client.get("/api/v1/feedback", {"unit": unit.ref, "limit": 1})  # the token's last-used write
+        service += timed_requests(client, [("/api/v1/feedback", {"unit": unit.ref})])
+        ids = list(Unit.objects.under(unit).values_list("id", flat=True))
+        t = time.perf_counter()
+        with connection.cursor() as cursor:
+            marks = ", ".join(["%s"] * len(ids))
+            cursor.execute(
+                f"SELECT id, code, text, status, answer_due FROM feedback_feedback WHERE unit_id IN ({marks})"
+                " AND status <> 'merged' ORDER BY answer_due, id LIMIT 100",
+                ids,
+            )
+            cursor.fetchall()
+            cursor.execute(
+                f"SELECT count(*) FROM feedback_feedback WHERE unit_id IN ({marks}) AND status <> 'merged'",
+                ids,
+            )
+            cursor.fetchall()
+        baseline.append(time.perf_counter() - t)
+    return {"samples": len(chosen), "service": service, "baseline": baseline}
+
+
+def public(samples: int, rng: random.Random) -> dict:
+    from django.db import connection
+    from django.test import Client
+
+    from dieuhanh.feedback.models import Category
+    from dieuhanh.units.models import Unit
+
+    names = list(Unit.objects.filter(edition_id="VN-2025", kind="commune").values_list("name", flat=True))
+    categories = list(Category.objects.values_list("code", flat=True))
+    paths = []
+    for i in range(samples):
+        kind = i % 4
+        if kind == 0:
+            paths.append(("/phan-anh/cong-khai/", {}))
+        elif kind == 1:
+            paths.append(("/phan-anh/cong-khai/", {"trang": str(rng.randint(2, 10))}))
+        elif kind == 2:
+            paths.append(("/phan-anh/cong-khai/", {"q": rng.choice(names)}))
+        else:
+            paths.append(("/phan-anh/cong-khai/", {"linh-vuc": rng.choice(categories)}))
+    client = Client()
+    client.get("/phan-anh/cong-khai/")
+    service = timed_requests(client, paths)
+    baseline = []
+    for _ in range(samples):
+        t = time.perf_counter()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT id, code, text, answer, answered_at FROM feedback_feedback WHERE status = 'answered'"
+                " ORDER BY answered_at DESC, id DESC LIMIT 20"
+            )
+            cursor.fetchall()
+        baseline.append(time.perf_counter() - t)
+    return {"samples": samples, "service": service, "baseline": baseline}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--db", choices=["sqlite", "pg"], default="pg")
+    parser.add_argument("--pg-admin", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--reports", type=int, default=1_000_000)
+    parser.add_argument("--intake", type=int, default=500)
+    parser.add_argument("--samples", type=int, default=40)
+    parser.add_argument("--seed", type=int, default=20)
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+    pg, home = prepare(args.db, args.pg_admin)
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    from dieuhanh.units.services import load_units
+
+    try:
+        t = time.perf_counter()
+        call_command("migrate", verbosity=0)
+        load_units()
+        log(f"migrated and units loaded in {time.perf_counter() - t:.0f} s")
+        filled = fill(args.reports, rng)
+        log(f"filled {args.reports:,} reports in {filled['seconds']:.0f} s")
+        taken = intake(args.intake, rng)
+        log("intake done")
+        q = queue(args.samples, rng)
+        p = public(args.samples, rng)
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        if args.db == "pg":
+            import psycopg
+
+            with psycopg.connect(args.pg_admin, autocommit=True) as conn:
+                conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME}")
+        home.cleanup()
+    load = os.getloadavg()
+    ms = lambda s: f"{s * 1000:.1f} ms"  # noqa: E731
+    grid = [
+        ["feedback bench", f"{args.db}, {args.reports:,} stored reports", "baseline", "ratio", "goal"],
+        [
+            "intake + routing",
+            f"{taken['service_per_s']:.0f} reports/s",
+            f"{taken['baseline_per_s']:.0f} rows/s (create)",
+            f"{taken['baseline_per_s'] / taken['service_per_s']:.1f}x slower",
+            "200/s",
+        ],
+        ["routing alone p95", ms(taken["routing_p95_s"]), "", "", "< 1 s"],
+        [
+            "unit's queue p50 / p95",
+            f"{ms(percentile(q['service'], 0.5))} / {ms(percentile(q['service'], 0.95))}",
+            f"{ms(percentile(q['baseline'], 0.5))} / {ms(percentile(q['baseline'], 0.95))} (SQL)",
+            f"{percentile(q['service'], 0.95) / percentile(q['baseline'], 0.95):.1f}x",
+            "< 100 ms p95",
+        ],
+        [
+            "public page p50 / p95",
+            f"{ms(percentile(p['service'], 0.5))} / {ms(percentile(p['service'], 0.95))}",
+            f"{ms(percentile(p['baseline'], 0.5))} / {ms(percentile(p['baseline'], 0.95))} (SQL)",
+            f"{percentile(p['service'], 0.95) / percentile(p['baseline'], 0.95):.1f}x",
+            "< 200 ms p95",
+        ],
+    ]
+    print(render_table(grid))
+    print(f"\nload average during the run's end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (2 cores, shared)")
+    write_results(
+        f"feedback-{args.db}",
+        {
+            "machine": machine(pg),
+            "args": vars(args),
+            "fill": filled,
+            "intake": taken,
+            "queue": q,
+            "public": p,
+            "load": load,
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()
