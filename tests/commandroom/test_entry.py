@@ -136,8 +136,21 @@ def test_a_neighbours_unit_is_not_found_and_never_written(world, telecom):  # no
 
 
 def test_a_bad_period_is_explained(world, telecom):  # noqa: F811
-    page = world.operator_a.browser().get(f"/entry/telecom/?unit={A}&period=8/2021").content.decode()
-    assert "Không phải là kỳ báo cáo" in page and "Doanh thu bưu chính" not in page
+    page = world.operator_a.browser().get(f"/entry/telecom/?unit={A}&period=13/2021").content.decode()
+    assert "Kỳ báo cáo: không đọc được. Hãy viết tháng 8/2021" in page and "Doanh thu bưu chính" not in page
+
+
+def test_a_period_typed_as_reports_name_it_opens_the_form(world, telecom):  # noqa: F811
+    """'tháng 8/2021' (or 8/2021, T8/2021) is read as 202108, and the address keeps the identifier."""
+    browser = world.operator_a.browser()
+    for typed in ("tháng 8/2021", "8/2021", "T8/2021"):
+        response = browser.get("/entry/telecom/", {"unit": A, "period": typed})
+        assert (
+            response.status_code == 302
+            and response["Location"] == f"/entry/telecom/?unit={A.replace(':', '%3A')}&period=202108"
+        )
+    page = browser.get(FORM).content.decode()
+    assert "Phường Bến Thành · tháng 8/2021" in page
 
 
 def test_the_excel_form_downloads_with_the_session(world, telecom):  # noqa: F811

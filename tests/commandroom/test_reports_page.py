@@ -39,6 +39,12 @@ def test_a_bad_period_is_explained_and_the_form_kept(world, shipped):
     assert not Report.objects.exists()
 
 
+def test_a_period_typed_as_reports_name_it_makes_the_report(world, shipped):
+    page = post(world.leader.browser(), period="tháng 8/2021").content.decode()
+    report = Report.objects.get()
+    assert f"Báo cáo số {report.pk} đã lập xong." in page and report.period == "202108"
+
+
 def test_neighbouring_communes_do_not_see_each_others_reports(world, shipped):
     a, b = world.operator_a, world.operator_b
     post(a.browser(), unit=world.commune_a.ref)

@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -26,7 +26,8 @@ from dieuhanh.indicators import datavalues, excel
 from dieuhanh.indicators.datavalues import Conflict, ImportSummary
 from dieuhanh.indicators.excel import FormRow
 from dieuhanh.indicators.models import DataSet
-from dieuhanh.indicators.periods import PeriodError, parse, period_of
+from dieuhanh.indicators.periods import PeriodError, period_of
+from dieuhanh.indicators.periods import read as read_period
 from dieuhanh.indicators.quality.outliers import flags as outlier_flags
 from dieuhanh.indicators.services import writable_area
 from dieuhanh.units.models import Unit, UnitQuerySet
@@ -111,10 +112,13 @@ def entry_form(request: HttpRequest, code: str) -> HttpResponse:
         ref = chooser.units[0].ref
     context: dict[str, Any] = {"chooser": chooser, "data_set": data_set, "unit_ref": ref}
     try:
-        period = parse(chooser.period)
+        period = read_period(chooser.period)
     except PeriodError:
         context["error"] = _("Not a period: write it as 202108 (month), 2021Q3, 2021S1 or 2021.")
         return render(request, "commandroom/entry_form.html", context)
+    if request.method == "GET" and chooser.period != period.id:
+        # Typed as people write it ('tháng 8/2021'): the address keeps the period's identifier.
+        return redirect(f"{request.path}?{urlencode({'unit': ref, 'period': period.id})}")
     if not ref:
         return render(request, "commandroom/entry_form.html", context)
     unit = _unit(ref, area)

@@ -9,6 +9,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from dieuhanh.accounts.guards import caller
+from dieuhanh.indicators.periods import PeriodError
+from dieuhanh.indicators.periods import read as read_period
 from dieuhanh.reports import services
 from dieuhanh.reports.definition import DefinitionError
 from dieuhanh.reports.models import Report, ReportDefinition, ReportState
@@ -48,8 +50,12 @@ def generate(request: HttpRequest) -> HttpResponse:
     user = caller(request)
     form = {k: request.POST.get(k, "").strip() for k in ("definition", "period", "unit", "format")}
     try:
+        period = read_period(form["period"]).id  # 'tháng 8/2021' as well as 202108
+    except PeriodError:
+        period = form["period"]  # the service says what is wrong with it
+    try:
         prepared = services.prepare(
-            actor=user, definition=form["definition"], period=form["period"],
+            actor=user, definition=form["definition"], period=period,
             unit=form["unit"] or None, fmt=form["format"] or "docx",
         )  # fmt: skip
         report = services.generate(actor=user, request=prepared)

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import calendar
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from dieuhanh.vnformat import roman
+from dieuhanh.vnformat import parse_date_text, roman
 
 PERIOD_TYPES = ("daily", "weekly", "monthly", "quarterly", "sixmonthly", "yearly", "ytd")
 
@@ -123,6 +124,47 @@ def parse(pid: str) -> Period:
         if period.id == text:  # the patterns should admit only canonical ids; this keeps parse honest
             return period
     raise PeriodError(pid)
+
+
+_ROMAN_QUARTERS = {"i": 1, "ii": 2, "iii": 3, "iv": 4}
+# What people type for a period, as the reports name it (label()): the canonical ids stay accepted.
+_WRITTEN: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], Period]], ...] = (
+    (
+        re.compile(r"(?:tháng |t ?)?([0-9]{1,2}) ?(?:/|năm) ?([0-9]{4})"),
+        lambda m: _month(int(m[2]), int(m[1])),
+    ),
+    (
+        re.compile(r"(?:quý|q) ?(i{1,3}|iv|[1-4]) ?(?:/|năm) ?([0-9]{4})"),
+        lambda m: _quarter(int(m[2]), _ROMAN_QUARTERS.get(m[1]) or int(m[1])),
+    ),
+    (re.compile(r"6 tháng (đầu|cuối) năm ([0-9]{4})"), lambda m: _half(int(m[2]), 1 if m[1] == "đầu" else 2)),
+    (re.compile(r"([0-9]{1,2}) tháng đầu năm ([0-9]{4})"), lambda m: _ytd(int(m[2]), int(m[1]))),
+    (re.compile(r"năm ([0-9]{4})"), lambda m: _year(int(m[1]))),
+    (re.compile(r"tuần ([0-9]{1,2}) ?(?:/|năm) ?([0-9]{4})"), lambda m: _week(int(m[2]), int(m[1]))),
+)
+
+
+def read(text: str) -> Period:
+    """A period as a person types it in a form: its identifier (202108, 2021Q3…) or the way reports
+    name it — 'tháng 8/2021', '8/2021', 'T8/2021', 'quý III/2021', 'quý 3/2021', '6 tháng đầu năm 2021',
+    '8 tháng đầu năm 2021', 'năm 2021', 'tuần 34/2021', or a day ('26/8/2021', read by
+    vnformat.parse_date_text, the one date parser). PeriodError otherwise."""
+    try:
+        return parse(text)
+    except PeriodError:
+        pass
+    plain = " ".join(unicodedata.normalize("NFKC", text).lower().split())
+    for pattern, build in _WRITTEN:
+        match = pattern.fullmatch(plain)
+        if match is not None:
+            try:
+                return build(match)
+            except ValueError as error:  # tháng 13, quý 5 (refused by the pattern), tuần 53 of a short year
+                raise PeriodError(text) from error
+    try:
+        return _day(parse_date_text(plain))
+    except ValueError:
+        raise PeriodError(text) from None
 
 
 def period_of(type: str, day: date) -> Period:
