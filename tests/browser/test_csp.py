@@ -46,7 +46,7 @@ def test_the_login_page_the_room_the_composer_and_a_unit_page_under_the_policy(p
     assert "script-src 'self';" in response.headers["content-security-policy"]
     log_in(page, asgi_server, "leader")
     page.wait_for_url("**/room/")
-    expect(page.locator("#room-map .unit-marker")).to_have_count(34)  # room.js and Leaflet ran
+    expect(page.locator("#room-map path.unit-shape")).to_have_count(34)  # room.js, vnmap.js and Leaflet ran
     expect(page.locator("#room-live")).to_have_text("Trực tiếp")  # the live stream is open
     assert watch.violations() == []
 
