@@ -133,3 +133,12 @@ def test_the_entry_form_marks_an_outlier_and_the_summary_lists_a_warning(world, 
     assert "Bất thường" not in ordinary
     saved = world.operator_a.browser().post(f"/entry/dvc_xa/?unit={A}&period=202409", {"v:staff:": "0"})
     assert "vi phạm quy tắc kiểm tra &#x27;Có cán bộ một cửa&#x27;" in saved.content.decode()
+
+
+def test_the_unit_page_flags_a_latest_figure_that_is_an_outlier(world, skewed):
+    store("dossiers_received", {"202501": 5000})
+    page = world.operator_a.browser().get("/units/VN-2025/26743/").content.decode()
+    assert "⚠ Bất thường: 5.000" in page
+    store("dossiers_received", {"202501": 31})
+    page = world.operator_a.browser().get("/units/VN-2025/26743/").content.decode()
+    assert "Bất thường" not in page

@@ -8,6 +8,7 @@ from django.shortcuts import redirect, render
 from dieuhanh.accounts.guards import caller
 from dieuhanh.commandroom.unit_panels import children_figures, completeness_panels, unit_directives
 from dieuhanh.directives.tasks import shown_status, tasks_for
+from dieuhanh.indicators.quality.outliers import mark as mark_outliers
 from dieuhanh.indicators.services import unit_figures
 from dieuhanh.replica import replica_reads
 from dieuhanh.units import services
@@ -97,7 +98,8 @@ def unit_page(request: HttpRequest, edition: str, code: str) -> HttpResponse:
             "successors": services.successors(unit),
             "predecessors": services.predecessors(unit),
             "figures": figures,
-            "indicators": unit_figures(unit, language=request.LANGUAGE_CODE),
+            # Each figure, flagged when an outlier of the unit's own series (issue 19, point 2).
+            "indicators": mark_outliers(unit, unit_figures(unit, language=request.LANGUAGE_CODE)),
             # The children with the same figures as the unit's own, sortable in the page.
             "children_rows": children_figures(unit, list(children), figures),
             "directives": unit_directives(user, unit),

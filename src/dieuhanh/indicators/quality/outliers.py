@@ -365,6 +365,30 @@ def flags(
     return {o.dx: {**o.as_dict(), "text": flag_text(o)} for o in found}
 
 
+def mark(unit: Unit, rows: list[dict[str, Any]], language: str = "vi") -> list[dict[str, Any]]:
+    """Rows of a unit's figures (`dx`, `pe`: indicators.services.unit_figures) with `outlier` set to
+    the flag's text where the figure is an outlier of the unit's own series (the unit page)."""
+    from dieuhanh.indicators.periods import parse
+
+    by_period: dict[str, list[str]] = defaultdict(list)
+    for row in rows:
+        if analytics.reference(row["dx"]) is not None:  # elements and counts; indicators are computed
+            by_period[row["pe"]].append(row["dx"])
+    for pid, refs in by_period.items():
+        try:
+            found = flags(unit, parse(pid), refs)
+        except (ValueError, analytics.AnalyticsError):
+            continue
+        for row in rows:
+            if row["pe"] == pid and row["dx"] in found:
+                row["outlier"] = flag_text_of(found[row["dx"]], language)
+    return rows
+
+
+def flag_text_of(answer: dict[str, Any], language: str) -> str:
+    return answer["text"] if language != "en" else answer["text"].replace("Bất thường", "Unusual")
+
+
 def flag_text(outlier: Outlier, language: str = "vi") -> str:
     """'Bất thường: 2.700 (thường 30; khoảng 0–79,8)' — what a page shows beside the figure."""
     low, high = (
