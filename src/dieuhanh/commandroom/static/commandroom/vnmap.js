@@ -183,6 +183,14 @@
     container.append(kind);
   }
 
+  // The place most points are: a far island commune (Côn Đảo, Phú Quốc) does not shrink the rest.
+  function core(points) {
+    const at = (values, q) => values[Math.min(values.length - 1, Math.floor(q * values.length))];
+    const lats = points.map((p) => p.lat).sort((a, b) => a - b);
+    const lons = points.map((p) => p.lon).sort((a, b) => a - b);
+    return L.latLngBounds([at(lats, 0.02), at(lons, 0.02)], [at(lats, 0.98), at(lons, 0.98)]);
+  }
+
   async function draw(element, options) {
     const map = L.map(element, { zoomSnap: 0.25, attributionControl: true, preferCanvas: false });
     map.attributionControl.setPrefix("Leaflet");
@@ -297,8 +305,10 @@
       if (!state.viewed) {
         state.viewed = true;
         const bounds = L.latLngBounds([]);
-        if (units.getLayers().length) bounds.extend(units.getBounds());
-        if (context.getLayers().length) bounds.extend(context.getBounds());
+        if (polygons) bounds.extend(units.getBounds());
+        else if (points.length >= 20) bounds.extend(core(points));
+        else if (points.length) bounds.extend(units.getBounds());
+        else if (context.getLayers().length) bounds.extend(context.getBounds());
         if (options.view) {
           map.setView([options.view.lat, options.view.lon], options.view.zoom);
         } else if (bounds.isValid()) {
