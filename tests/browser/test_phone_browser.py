@@ -127,6 +127,14 @@ def test_a_commune_official_reads_acknowledges_and_answers_one_handed(phone, liv
     shot(phone, "phone-menu-open")
     thumb_tap(phone, bar.locator("summary"), taps)
     expect(sheet).to_be_hidden()
+    # Opened again, a tap outside it closes it too (menu.js), and so does Escape.
+    bar.locator("summary").tap()
+    expect(sheet).to_be_visible()
+    phone.touchscreen.tap(WIDTH / 2, HEIGHT / 2)
+    expect(sheet).to_be_hidden()
+    bar.locator("summary").tap()
+    phone.keyboard.press("Escape")
+    expect(sheet).to_be_hidden()
 
     # Picking the directive is the one tap where the list puts it (the newest urgent one is on top).
     phone.get_by_role("link", name="Khẩn Báo cáo rà soát khu phố").tap()

@@ -1,0 +1,16 @@
+// The phone's Menu (issue 17, point 5) is a <details> and works without this script; with it, a tap
+// outside the open menu or the Escape key closes it, as people expect of a menu.
+(function () {
+  "use strict";
+  var more = document.querySelector(".bottombar details.more");
+  if (!more) return;
+  document.addEventListener("click", function (event) {
+    if (more.open && !more.contains(event.target)) more.open = false;
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape" && more.open) {
+      more.open = false;
+      more.querySelector("summary").focus();
+    }
+  });
+})();
