@@ -113,7 +113,11 @@
   // An event says what changed: new figures redraw the map and the figures' parts, a directive's
   // change only the directives' part. The server already sends a burst as one message per kind every
   // few seconds; a screen still reloads at most once per that window, whatever arrives meanwhile.
-  const WHAT_CHANGES = { figures: ["tiles", "alerts", "map"], directive: ["directives", "alerts"] };
+  const WHAT_CHANGES = {
+    figures: ["tiles", "alerts", "map"],
+    directive: ["directives", "alerts"],
+    approval: ["tiles", "map"], // issue 19: a unit below approved, accepted or unapproved
+  };
   const windowMs = Number(data.coalesceMs || 2000);
   const wanted = new Set();
   let pending = null;
@@ -159,6 +163,7 @@
   });
   stream.addEventListener("figures", refresh);
   stream.addEventListener("directive", refresh);
+  stream.addEventListener("approval", refresh);
 
   loadMap();
 })();
