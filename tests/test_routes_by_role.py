@@ -70,6 +70,8 @@ UNITISH = ("unit", "ou", "owner", "target", "commune", "parent", "park", "provin
 # Pages that are not pages: streams never end, the admin site and the API have their own walks.
 PARAM = re.compile(r"[{<](?:\w+:)?(\w+)[}>]")
 
+# Values of a few common query parameters that a type alone does not make valid.
+BY_NAME = {"pe": "202108", "period": "202108", "periods": "202108", "from": "2021-08-01", "to": "2021-08-31"}
 SKIP_PAGES = ("stream", "admin/", "api/v1/", "login/", "logout/", "language/")
 
 
@@ -251,13 +253,17 @@ def _body(schema: dict[str, Any], method: str, path: str, ref: str, pk: int) -> 
     return None, None
 
 
-def _query_params(schema: dict[str, Any], method: str, path: str) -> list[str]:
+def _query_params(schema: dict[str, Any], method: str, path: str) -> tuple[dict[str, Any], list[str]]:
+    """The required query parameters filled by their types (so that a route gets past its input
+    checks to its area check), and the names of the unit-like ones."""
     operation = schema["paths"].get(f"/api/v1{path}", {}).get(method.lower(), {})
-    return [
-        p["name"]
-        for p in operation.get("parameters", [])
-        if p["in"] == "query" and any(w in p["name"].lower() for w in UNITISH)
-    ]
+    query = [p for p in operation.get("parameters", []) if p["in"] == "query"]
+    required = {
+        p["name"]: BY_NAME.get(p["name"]) or _fill(schema, p.get("schema", {}), p["name"], "", 1)
+        for p in query
+        if p.get("required")
+    }
+    return required, [p["name"] for p in query if any(w in p["name"].lower() for w in UNITISH)]
 
 
 def _path_params(path: str) -> list[str]:
@@ -330,6 +336,20 @@ def _check(walk: Walk, who: str, place: str, what: str, response) -> None:
             walk.seen.add(f"{who}:{key}")
 
 
+def _names(walk: Walk, who: str, what: str, response, units: list[Unit]) -> None:
+    """A route asked about another area's unit, which answers, says nothing of it: not its name, nor
+    a unit below it (by reference)."""
+    text = _text(response)
+    for unit in units:
+        below = Unit.objects.filter(edition_id=unit.edition_id, path__startswith=unit.path).exclude(
+            pk=unit.pk
+        )
+        shown = [unit.name] if unit.name in text else []
+        shown += [u.ref for u in below.only("edition_id", "code")[:2000] if f'"{u.ref}"' in text][:3]
+        if shown:
+            walk.leaks.append(f"{who} {what} → {response.status_code} names {unit.ref}'s {shown}")
+
+
 def _api_walk(walk: Walk, caller: Caller, who: str, place: str) -> None:
     schema = _schema()
     forbidden = FORBIDDEN[place]
@@ -353,11 +373,19 @@ def _api_walk(walk: Walk, caller: Caller, who: str, place: str) -> None:
             ref, pk = refs[n % len(refs)], other_ids[n % len(other_ids)]
             content_type, body = _body(schema, method, path, ref, pk)
             # Every unit-like query parameter at once, per other place: one request says what each does.
-            names = _query_params(schema, method, path)
-            queries: list[dict[str, str]] = [{}, *([{q: r for q in names} for r in refs] if names else [])]
+            base, names = _query_params(schema, method, path)
+            queries: list[dict[str, Any]] = [
+                base,
+                *({**base, **{q: r for q in names}} for r in refs if names),
+            ]
             for query in queries:
                 if method == "GET":
                     response = client.get(url, query)
+                    named = [k for k in sorted(forbidden) if walk.places[k].unit.ref in query.values()]
+                    if named and 200 <= response.status_code < 300:
+                        _names(
+                            walk, who, f"GET {url} {query}", response, [walk.places[k].unit for k in named]
+                        )
                 else:
                     target = url + ("?" + "&".join(f"{k}={v}" for k, v in query.items()) if query else "")
                     if content_type:
