@@ -135,3 +135,47 @@ def test_a_citizen_files_follows_and_reads_the_public_answer(phone, live_server,
     shows_no_phone(phone)
     fits_the_phone(phone)
     screenshot(phone, "feedback-public-phone")
+
+
+def test_a_citizen_asks_in_a_session_and_reads_the_published_answer(phone, live_server, world, categories):  # noqa: F811
+    # Bến Thành opens a "Dân hỏi – Chính quyền trả lời" session (API: the officials have no page yet).
+    official = world.operator_a.client()
+    opened = official.post(
+        "/api/v1/feedback/sessions",
+        {
+            "unit": "VN-2025:26743",
+            "title": "Dân hỏi – Chính quyền trả lời tháng 12",
+            "date": "2026-12-20",
+            "topics": ["Môi trường"],
+        },
+        content_type="application/json",
+    )
+    assert opened.status_code == 201, opened.content
+    sid = opened.json()["id"]
+    phone.goto(f"{live_server.url}/phan-anh/hoi-dap/{sid}/")
+    expect(phone.get_by_role("heading", level=1)).to_have_text("Dân hỏi – Chính quyền trả lời tháng 12")
+    phone.get_by_label("Chủ đề").select_option(label="Môi trường")
+    phone.get_by_label("Câu hỏi (không ghi số điện thoại, số giấy tờ hay địa chỉ nhà)").fill(
+        "Khi nào có thùng rác trên đường Lê Lợi? Số tôi 0912345678"
+    )
+    phone.get_by_role("button", name="Gửi câu hỏi").click()
+    expect(phone.locator("#asked")).to_contain_text("Câu hỏi của bạn đã được gửi")
+    fits_the_phone(phone)
+    # The ward answers and publishes; the citizen reads the answer under its topic, without the number.
+    question = official.get(f"/api/v1/feedback/sessions/{sid}").json()["groups"][0]["questions"][0]
+    answer = official.post(
+        f"/api/v1/feedback/sessions/{sid}/questions/{question['id']}/answer",
+        {"text": "Phường đặt thêm 10 thùng rác trong tháng 12.", "answerer_title": "Chủ tịch UBND phường"},
+        content_type="application/json",
+    )
+    assert answer.status_code == 200, answer.content
+    assert official.post(f"/api/v1/feedback/sessions/{sid}/publish").status_code == 200
+    phone.goto(f"{live_server.url}/phan-anh/cong-khai/")
+    phone.get_by_role("link", name="Dân hỏi – Chính quyền trả lời tháng 12").click()
+    topic = phone.locator("section.topic")
+    expect(topic.get_by_role("heading", level=2)).to_have_text("Môi trường")
+    expect(topic.locator("blockquote")).to_contain_text("Phường đặt thêm 10 thùng rác trong tháng 12.")
+    expect(topic.locator("blockquote")).to_contain_text("Chủ tịch UBND phường")
+    shows_no_phone(phone)
+    fits_the_phone(phone)
+    screenshot(phone, "feedback-session-phone")

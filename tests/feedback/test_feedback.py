@@ -284,6 +284,10 @@ def test_the_public_page_masks_numbers_written_in_the_text(world, categories):
     html = Client().get("/phan-anh/cong-khai/").content.decode()
     assert item.code in html and "đèn hỏng" in html
     assert "0912345678" not in html and "079201001234" not in html
+    # Nor does the API, to the officials handling it.
+    queue = world.operator_a.client().get(URL, {"unit": "VN-2025:26743", "status": "answered"}).json()
+    text = json.dumps(queue, ensure_ascii=False)
+    assert "đèn hỏng" in text and "0912345678" not in text and "079201001234" not in text
 
 
 def test_the_form_page_files_a_report_and_shows_its_code(world, categories, settings, tmp_path):

@@ -538,7 +538,8 @@ def _queue_item(item: Feedback, now: datetime) -> dict:
     return {
         "code": item.code,
         "category": item.category_id,
-        "text": item.text,
+        # Digit runs (phone and ID numbers the citizen wrote) masked here too: the API never shows them.
+        "text": services.public_text(item.text),
         "unit": item.unit.ref,
         "unit_name": item.unit.name,
         "place": item.place_unit.name,

@@ -182,7 +182,7 @@ def by_topic(session: Session, *, answered_only: bool) -> list[dict]:
             {
                 "id": q.pk,
                 "topic": q.topic,
-                "text": public_text(q.text) if answered_only else q.text,
+                "text": public_text(q.text),
                 "asked_at": q.asked_at,
                 "answer": q.answer,
                 "answerer_title": q.answerer_title,
