@@ -138,6 +138,34 @@ def read(refs: set[str], units: list[Unit], periods: list[Period], area: Area | 
     return Grid(columns)
 
 
+def series(
+    refs: list[str], units: list[Unit], periods: list[Period]
+) -> tuple[dict[str, dict[int, dict[str, float]]], set[str]]:
+    """Per reference, per unit, its figures by period — for the references the stored way answers
+    whose element has no disaggregation (one value per cell: no sums to make), straight from the rows
+    (outliers judge series, so no (unit, period) column is built first); and the other references."""
+    fast, slow = _split(set(refs), units, periods)
+    direct = {r: e for r, e in fast.items() if not e.option and not e.element.options}
+    slow |= set(fast) - set(direct)
+    out: dict[str, dict[int, dict[str, float]]] = {ref: {} for ref in direct}
+    if not direct:
+        return out, slow
+    by_element = {e.element.pk: out[ref] for ref, e in direct.items()}
+    rows = DataValue.objects.filter(element_id__in=list(by_element), period__in=[p.id for p in periods])
+    asked = {u.pk for u in units}
+    if len(asked) <= 2000:
+        rows = rows.filter(unit_id__in=list(asked))
+    query = rows.values_list("element_id", "unit_id", "period", "value").order_by()
+    for element_id, unit_id, period, value in _fetch(query):
+        if unit_id in asked:
+            target = by_element[element_id]
+            found = target.get(unit_id)
+            if found is None:
+                found = target[unit_id] = {}
+            found[period] = value
+    return out, slow
+
+
 def _split(
     refs: set[str], units: list[Unit], periods: list[Period]
 ) -> tuple[dict[str, analytics.ElementRef], set[str]]:

@@ -153,12 +153,15 @@ def detect(
     judged = 0
     by_id = {u.pk: u for u in units}
     for batch in _batches(refs, 10):  # a few elements at a time: one query, memory bounded
-        columns = _columns(batch, units, window, area)
+        direct, rest = grid.series(batch, units, window)
+        columns = _columns(sorted(rest), units, window, area) if rest else {}
         for ref in batch:
             whole = _whole_ref(ref)
-            series: dict[int, dict[str, float]] = defaultdict(dict)
-            for (unit_id, pid), value in columns.get(ref, {}).items():
-                series[unit_id][pid] = value
+            series = direct.get(ref)
+            if series is None:
+                series = defaultdict(dict)
+                for (unit_id, pid), value in columns.get(ref, {}).items():
+                    series[unit_id][pid] = value
             for unit_id, values in series.items():
                 unit = by_id.get(unit_id)
                 if unit is None:
