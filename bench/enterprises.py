@@ -195,6 +195,9 @@ def _measure(park, args) -> dict:
     from dieuhanh.warehouse.enterprises import figures
     from dieuhanh.warehouse.services import CountQuery, counts
 
+    if connection.vendor == "postgresql":  # as autovacuum would after a load: visibility map, statistics
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM ANALYZE enterprises_enterpriserollup, enterprises_worker")
     end = START + timedelta(days=DAYS - 1)
     cases = {
         "counts, total (by=none)": lambda: counts(CountQuery("test", park, START, end, "none", {})),

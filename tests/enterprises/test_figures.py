@@ -146,3 +146,20 @@ def test_analytics_take_an_enterprise_or_a_park(tested):
     )
     assert refused.status_code in (403, 404, 422)
     assert "value" not in refused.content.decode()
+
+
+def test_a_window_of_whole_months_and_odd_days_counts_each_event_once(firms, platform):
+    roster(firms.one, CCCD_1, start=date(2021, 1, 1))
+    days = ["2021-07-19", "2021-07-31", "2021-08-01", "2021-08-15", "2021-08-31", "2021-09-01", "2021-09-06"]
+    platform.send(
+        "test",
+        [record("test", n, person_id=CCCD_1, sampled_at=f"{d}T09:00:00+07:00") for n, d in enumerate(days)],
+    )
+    span = {"from": "2021-07-20", "to": "2021-09-05"}  # misses the first and the last
+    for by in ("none", "unit", "day"):
+        r = firms.park_officer.client().get(
+            "/api/v1/warehouse/counts", {"kind": "test", "unit": firms.park.ref, "by": by, **span}
+        )
+        assert r.status_code == 200 and r.json()["total"] == 5, (by, r.content)
+    august = {"from": "2021-08-01", "to": "2021-08-31"}  # a whole month alone: the monthly rollups
+    assert counts(firms.park_officer, "test", firms.park, **august).json()["total"] == 3

@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from django.db.models import Sum
+from django.db.models import Q, QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from dieuhanh.units.models import Unit
 from dieuhanh.vnformat import VN_TZ
-from dieuhanh.warehouse.enterprises.models import KINDS, EnterpriseRollup
+from dieuhanh.warehouse.enterprises.models import KINDS, EnterpriseRollup, EnterpriseRollupMonth
 from dieuhanh.warehouse.enterprises.services import enterprises_under, roster_sizes
 from dieuhanh.warehouse.models import Rollup
 
@@ -29,21 +29,72 @@ def counts(
 ) -> dict[str, Any]:
     """The warehouse's counts answer (`{"total", "rows"}`) for an enterprise or a park: its workers'
     events and its venues' check-ins; `by=unit` gives a park's enterprises one row each."""
-    ids = enterprises_under(unit)
-    rows = EnterpriseRollup.objects.filter(enterprise_id__in=ids, kind=kind, day__gte=start, day__lte=end)
+    ids = (
+        [unit.pk]
+        if unit.kind == "enterprise"
+        else Unit.objects.under(unit).filter(kind="enterprise").values("pk")
+    )
+    if by == "day":  # the unit's own days: the database sums the enterprises of each day
+        rows = _filtered(
+            EnterpriseRollup.objects.filter(day__gte=start, day__lte=end), ids, kind, dims, dim_names
+        )
+        days = [(r["day"], int(r["n"])) for r in rows.values("day").annotate(n=Sum("count")).order_by("day")]
+        return {
+            "total": sum(n for _, n in days),
+            "rows": [{"unit": unit.ref, "day": day, "count": n} for day, n in days],
+        }
+    # Whole months from the monthly rollups, the days at either end from the daily ones.
+    months, edges = _split(start, end)
+    parts = [_filtered(EnterpriseRollupMonth.objects.filter(month__in=months), ids, kind, dims, dim_names)]
+    if edges:
+        in_edges = Q()
+        for first, last in edges:
+            in_edges |= Q(day__gte=first, day__lte=last)
+        parts.append(_filtered(EnterpriseRollup.objects.filter(in_edges), ids, kind, dims, dim_names))
+    if by == "none":  # one sum in the database: a park's total is one row, not one per enterprise
+        total = sum(int(part.aggregate(n=Sum("count"))["n"] or 0) for part in parts)
+        return {"total": total, "rows": [{"unit": unit.ref, "day": None, "count": total}]}
+    per: dict[int, int] = defaultdict(int)
+    for part in parts:
+        for enterprise, n in part.values_list("enterprise_id").annotate(n=Sum("count")).order_by():
+            per[enterprise] += int(n)
+    refs = dict(Unit.objects.filter(pk__in=list(per)).values_list("pk", "code"))
+    found = sorted((f"{unit.edition_id}:{refs[e]}", n) for e, n in per.items())
+    return {
+        "total": sum(n for _, n in found),
+        "rows": [{"unit": ref, "day": None, "count": n} for ref, n in found],
+    }
+
+
+def _filtered(
+    rows: QuerySet, ids: Any, kind: str, dims: dict[str, str], dim_names: tuple[str, str]
+) -> QuerySet:
+    rows = rows.filter(enterprise_id__in=ids, kind=kind)
     for name, value in dims.items():
         rows = rows.filter(**{"dim1" if dim_names[0] == name else "dim2": value})
-    group = ["enterprise_id", "day"] if by == "day" else ["enterprise_id"]
-    refs = dict(Unit.objects.filter(pk__in=ids).values_list("pk", "code"))
-    totals: dict[tuple[str, date | None], int] = defaultdict(int)
-    for r in rows.values(*group).annotate(n=Sum("count")).order_by():
-        output = f"{unit.edition_id}:{refs[r['enterprise_id']]}" if by == "unit" else unit.ref
-        totals[(output, r.get("day"))] += int(r["n"])
-    total = sum(totals.values())
-    if by == "none":
-        return {"total": total, "rows": [{"unit": unit.ref, "day": None, "count": total}]}
-    ordered = sorted(totals.items(), key=lambda item: (item[0][1] or date.min, item[0][0]))
-    return {"total": total, "rows": [{"unit": ref, "day": day, "count": n} for (ref, day), n in ordered]}
+    return rows
+
+
+def _split(start: date, end: date) -> tuple[list[date], list[tuple[date, date]]]:
+    """The whole months inside [start, end] (their first days), and the day ranges left at either end."""
+    first = start if start.day == 1 else _next_month(start)
+    months = []
+    while _next_month(first) - timedelta(days=1) <= end:
+        months.append(first)
+        first = _next_month(first)
+    if not months:
+        return [], [(start, end)]
+    edges = []
+    if start < months[0]:
+        edges.append((start, months[0] - timedelta(days=1)))
+    after = _next_month(months[-1])
+    if after <= end:
+        edges.append((after, end))
+    return months, edges
+
+
+def _next_month(day: date) -> date:
+    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
 
 
 def cells(

@@ -113,6 +113,45 @@ class EnterpriseRollup(models.Model):
                 fields=["enterprise", "kind", "day", "dim1", "dim2"], name="enterprise_rollup_cell"
             )
         ]
+        indexes = [
+            # A park's figures: an index-only scan on PostgreSQL (its enterprises × the days asked).
+            models.Index(
+                fields=["enterprise", "kind", "day"],
+                include=["dim1", "dim2", "count"],
+                name="enterprise_rollup_read",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.enterprise_id} {self.day} {self.dim1}/{self.dim2}: {self.count}"
+
+
+class EnterpriseRollupMonth(models.Model):
+    """The same counts per enterprise × local month (its first day): a park's figures over whole months
+    read a thirtieth of the rows (warehouse.RollupMonth does the same for communes)."""
+
+    enterprise = models.ForeignKey(
+        Unit, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
+    month = models.DateField(help_text="the first day of the month")
+    kind = models.CharField(max_length=12)
+    dim1 = models.CharField(max_length=40, default="")
+    dim2 = models.CharField(max_length=40, default="")
+    count = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["enterprise", "kind", "month", "dim1", "dim2"], name="enterprise_rollupmonth_cell"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["enterprise", "kind", "month"],
+                include=["dim1", "dim2", "count"],
+                name="enterprise_rollupmonth_read",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.enterprise_id} {self.month:%Y-%m} {self.dim1}/{self.dim2}: {self.count}"

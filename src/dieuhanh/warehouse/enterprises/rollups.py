@@ -22,7 +22,7 @@ from typing import Any
 from django.db import connection
 
 from dieuhanh.vnformat import VN_TZ
-from dieuhanh.warehouse.enterprises.models import EnterpriseRollup, VenueLink, Worker
+from dieuhanh.warehouse.enterprises.models import EnterpriseRollup, EnterpriseRollupMonth, VenueLink, Worker
 from dieuhanh.warehouse.models import (
     CheckIn,
     HealthDeclaration,
@@ -116,10 +116,16 @@ def add(kind: str, cells: Cells, to_db_day: Callable[[date], Any] | None = None)
     if not cells:
         return
     day_of = to_db_day or _db_day
-    rows = [(e, day_of(day), kind, d1, d2, n) for (e, day, d1, d2), n in cells.items()]
-    upsert_counts(EnterpriseRollup._meta.db_table, "enterprise_id, day, kind, dim1, dim2", rows)
+    months: Counter = Counter()
+    for (e, day, d1, d2), n in cells.items():
+        months[(e, day.replace(day=1), d1, d2)] += n
+    for model, column, found in [(EnterpriseRollup, "day", cells), (EnterpriseRollupMonth, "month", months)]:
+        rows = [(e, day_of(when), kind, d1, d2, n) for (e, when, d1, d2), n in found.items() if n]
+        if rows:
+            upsert_counts(model._meta.db_table, f"enterprise_id, {column}, kind, dim1, dim2", rows)
     if any(n < 0 for n in cells.values()):
-        EnterpriseRollup.objects.filter(enterprise_id__in={c[0] for c in cells}, count__lte=0).delete()
+        for model in (EnterpriseRollup, EnterpriseRollupMonth):
+            model.objects.filter(enterprise_id__in={c[0] for c in cells}, count__lte=0).delete()
 
 
 def _db_day(day: date) -> Any:
