@@ -7,6 +7,7 @@ import io
 from django.core import mail
 from openpyxl import load_workbook
 
+from dieuhanh.accounts.models import AuditEntry
 from dieuhanh.directives import quality_tasks
 from dieuhanh.directives.models import Task
 from dieuhanh.indicators import analytics
@@ -18,6 +19,7 @@ from dieuhanh.indicators.quality import grid
 from dieuhanh.indicators.quality.models import Violation
 from dieuhanh.units.models import Unit
 from dieuhanh.units.scoping import Area
+from tests.conftest import make_caller
 from tests.quality.conftest import A, B, post, row
 
 
@@ -226,3 +228,30 @@ def test_the_stored_way_and_analytics_agree(world, services):
     answer = analytics.compute([dim], periods, communes)
     slow = {k: v.value for k, v in answer.cells["dossiers_received"].items() if k[1] in {"202401", "202402"}}
     assert fast == slow and len(fast) == 60
+
+
+def test_an_admin_makes_a_rule_through_the_api_and_others_cannot(world, services):
+    admin = make_caller("quantri", world.nation, "admin")
+    rule = {
+        "code": "received_positive",
+        "name": "Có hồ sơ tiếp nhận",
+        "left": "#{dossiers_received}",
+        "operator": ">",
+        "right": "0",
+        "strictness": "warn",
+        "data_set": "dvc_xa",
+    }
+    made = admin.client().post("/api/v1/validation/rules", rule, content_type="application/json")
+    assert made.status_code == 201, made.content
+    assert made.json()["owner_unit"] == "VN-2025:VN"
+    assert AuditEntry.objects.filter(action="validationrule.create", target="received_positive").exists()
+    refused = world.operator_a.client().post(
+        "/api/v1/validation/rules", rule, content_type="application/json"
+    )
+    assert refused.status_code == 403
+    bad = admin.client().post(
+        "/api/v1/validation/rules", {**rule, "left": "#{nothing} +"}, content_type="application/json"
+    )
+    assert bad.status_code == 422 and bad.json()["field"] == "left"
+    codes = [r["code"] for r in world.operator_a.client().get("/api/v1/validation/rules").json()]
+    assert codes == ["online_within_received", "received_positive", "staff_present"]
