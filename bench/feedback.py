@@ -351,9 +351,11 @@ def main() -> None:
         filled = fill(args.reports, rng)
         log(f"filled {args.reports:,} reports in {filled['seconds']:.0f} s")
         taken = intake(args.intake, rng)
-        log("intake done")
+        log(f"intake: {taken}")
         q = queue(args.samples, rng)
+        log(f"queue p50/p95 {percentile(q['service'], 0.5):.4f}/{percentile(q['service'], 0.95):.4f} s")
         p = public(args.samples, rng)
+        log(f"public p50/p95 {percentile(p['service'], 0.5):.4f}/{percentile(p['service'], 0.95):.4f} s")
     finally:
         from django.db import connections
 

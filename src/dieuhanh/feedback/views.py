@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from django.core.paginator import Paginator
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.functional import cached_property
 
 from dieuhanh.accounts.lockout import client_address
 from dieuhanh.feedback import services, sessions
@@ -118,10 +120,25 @@ def track_lookup(request: HttpRequest) -> HttpResponse:
     return redirect("feedback-track", code=code) if code else redirect("feedback-form")
 
 
+class CappedPaginator(Paginator):
+    """Counts at most CAP + 1 rows: an exact count of a million answers costs more than the page."""
+
+    CAP = 10_000
+
+    @cached_property
+    def count(self) -> int:
+        items: QuerySet = self.object_list  # type: ignore[assignment]
+        return items[: self.CAP + 1].count()
+
+    @property
+    def capped(self) -> bool:
+        return self.count > self.CAP
+
+
 @public
 def public_page(request: HttpRequest) -> HttpResponse:
     query, category = request.GET.get("q", "")[:100], request.GET.get("linh-vuc", "")[:40]
-    page = Paginator(services.answered(query, category), 20).get_page(request.GET.get("trang"))
+    page = CappedPaginator(services.answered(query, category), 20).get_page(request.GET.get("trang"))
     items = list(page.object_list)
     history: dict[int, list[Event]] = {}
     for event in Event.objects.filter(feedback__in=items).select_related("unit"):
