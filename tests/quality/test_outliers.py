@@ -11,6 +11,7 @@ from dieuhanh.indicators.periods import parse
 from dieuhanh.indicators.quality import outliers
 from dieuhanh.units.scoping import Area
 from tests.quality.conftest import A, B, row
+from tests.warehouse.conftest import record
 
 EVERYWHERE = Area(True, frozenset())
 
@@ -142,3 +143,27 @@ def test_the_unit_page_flags_a_latest_figure_that_is_an_outlier(world, skewed):
     store("dossiers_received", {"202501": 31})
     page = world.operator_a.browser().get("/units/VN-2025/26743/").content.decode()
     assert "Bất thường" not in page
+
+
+def test_outliers_read_the_warehouse_rollups(world, platform):
+    counts = {1: 3, 2: 4, 3: 3, 4: 5, 5: 4, 6: 3, 7: 4, 8: 30}  # August: a cluster, or a double delivery
+    records, n = [], 0
+    for month, count in counts.items():
+        for _ in range(count):
+            records.append(
+                record(
+                    "test",
+                    n,
+                    commune="26743",
+                    result="positive",
+                    sampled_at=f"2021-{month:02d}-10T10:00:00+07:00",
+                )
+            )
+            n += 1
+    assert platform.send("test", records).json()["accepted"] == n
+    answer = world.province_operator.client().get(
+        "/api/v1/outliers", {"dx": "ev.test.positive", "pe": "202108", "ou": A, "history": 7}
+    )
+    assert answer.status_code == 200, answer.content
+    (found,) = answer.json()["outliers"]
+    assert (found["pe"], found["value"], found["median"]) == ("202108", 30, 4)
