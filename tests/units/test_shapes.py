@@ -164,3 +164,11 @@ def test_svg_paths_relative_absolute_curves_and_holes():
     assert two[1][0] == (11, 1)
     with pytest.raises(shapes.ShapeError):
         shapes.svg_rings("m 1")
+
+
+def test_the_attribution_names_the_source_and_escapes_what_the_package_says(package):
+    text = package.attribution
+    assert "Stephen Truong" in text and "@svg-maps/vietnam 2.0.0" in text
+    assert '<a href="https://creativecommons.org/licenses/by/4.0/">CC BY 4.0</a>' in text
+    tampered = replace(package, author='<img src=x onerror="alert(1)">')
+    assert "<img" not in tampered.attribution and "&lt;img" in tampered.attribution

@@ -31,6 +31,7 @@ import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +77,7 @@ class Package:
         """What the map shows, as CC BY asks: the creator, the source, the licence, and that it was changed
         (HTML for Leaflet's attribution control)."""
         return (
-            f"Ranh giới tỉnh © {self.author}, {PACKAGE} {self.version}, "
+            f"Ranh giới tỉnh © {escape(self.author)}, {PACKAGE} {escape(self.version)}, "
             f'<a href="{LICENCE_URL}">{self.licence}</a>; '
             "đã quy về kinh vĩ độ, hợp nhất theo năm 2025, giản lược"
         )

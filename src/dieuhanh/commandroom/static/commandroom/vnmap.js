@@ -183,6 +183,13 @@
     container.append(kind);
   }
 
+  // Tooltips as text, never HTML: names and layers' texts come from data.
+  function tip(text) {
+    const span = document.createElement("span");
+    span.textContent = text;
+    return span;
+  }
+
   // The place most points are: a far island commune (Côn Đảo, Phú Quốc) does not shrink the rest.
   function core(points) {
     const at = (values, q) => values[Math.min(values.length - 1, Math.floor(q * values.length))];
@@ -279,7 +286,7 @@
           const shape = L.geoJSON(features.get(item.ref), {
             style: { color: outline, weight: 0.8, fillColor: colourOf(scale, item), fillOpacity: 0.9, className: "unit-shape" },
           });
-          shape.bindTooltip(label, { sticky: true });
+          shape.bindTooltip(tip(label), { sticky: true });
           shape.on("click", () => drill(item));
           shape.addTo(units);
           shape.eachLayer((part) => reachable.push([part, item, label]));
@@ -297,7 +304,7 @@
           fillOpacity: 0.9,
           className: "unit-marker",
         });
-        marker.bindTooltip(label);
+        marker.bindTooltip(tip(label));
         marker.on("click", () => drill(item));
         marker.addTo(units);
         reachable.push([marker, item, label]);
