@@ -138,7 +138,10 @@ def _unit_or_root(user: User, ref: str | None, edition: str) -> Unit:
         refs = services.units_named([ref], area, edition)
         return refs[0]
     if area.everything:
-        return Unit.objects.get(edition_id=edition, level=0)
+        nation = Unit.objects.filter(edition_id=edition, level=0).first()
+        if nation is None:
+            raise ApprovalError(404, "edition", f"Không có bản đồ '{edition}'.")
+        return nation
     own = [g.unit for g in user.held() if g.unit.edition_id == edition] or [g.unit for g in user.held()]
     if not own:
         raise PermissionError("Bạn chưa được giao đơn vị nào.")

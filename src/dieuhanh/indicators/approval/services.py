@@ -300,7 +300,8 @@ def act(
         if more:
             message += " " + _("(và %(n)s đơn vị khác bị từ chối; không đơn vị nào được ghi)") % {"n": more}
         raise ApprovalError(status, "units", message, named)
-    _write(actor, action, data_set, pid, todo, plan, reason)
+    if todo:  # every unit already so: nothing to write, nothing to announce
+        _write(actor, action, data_set, pid, todo, plan, reason)
     outcome.changed = [u.ref for u in todo]
     return outcome
 
