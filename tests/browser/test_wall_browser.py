@@ -14,6 +14,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from dieuhanh.live import area_keys, publish
 from tests.browser.conftest import SCREENSHOTS
 from tests.browser.test_csp import Watch
 from tests.browser.test_room_browser import asgi_server  # noqa: F401  (fixture)
@@ -184,6 +185,16 @@ def test_a_live_event_reaches_the_wall_and_the_views_turn(screens, asgi_server, 
     )
     expect(tile).to_have_text("3", timeout=4000)
     expect(page.locator('#wall figure[data-chart="rank"] tbody tr').first).to_contain_text("Phường Bến Thành")
+    # A new citizen's report, as feedback.services publishes it (the category and the place, no words).
+    publish(
+        area_keys("VN-2025", world.commune_a.path),
+        "feedback",
+        {"code": "PA-TEST", "event": "new", "category": "moi_truong", "category_name": "Môi trường",
+         "place": "Phường Bến Thành", "unit": world.commune_a.ref, "unit_name": "Phường Bến Thành"},
+    )  # fmt: skip
+    expect(page.locator("#wall-ticker li").first).to_contain_text(
+        "Phản ánh mới: Môi trường — Phường Bến Thành"
+    )
     # After a full turn the wall reads its views again: Bến Thành is now over its threshold.
     expect(page.locator("#wall")).to_have_attribute("data-shown", "VN-2025:26743", timeout=12000)
     expect(page.get_by_role("heading", level=1)).to_have_text("Phường Bến Thành")

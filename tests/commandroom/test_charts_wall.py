@@ -11,6 +11,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from dieuhanh.commandroom import room
+from dieuhanh.indicators import analytics
 from dieuhanh.indicators import services as indicators
 from dieuhanh.vnformat import VN_TZ
 from tests.commandroom.test_room import HCM, TAY_NINH, leaders, positives  # noqa: F401
@@ -65,6 +67,19 @@ def test_the_epidemic_curve_counts_tests_and_positives_with_their_7_day_average(
     # The neighbouring province's curve has none of it.
     theirs = chart(leaders[1].browser(), "curve")
     assert sum(r[2] for r in theirs["rows"]) == 0
+
+
+def test_the_curve_skips_the_year_before_and_counts_the_same(world, figures):
+    # The curve reads its 66 days without cùng kỳ (analytics.rows(last_year=False): half the work);
+    # the counts are those the tiles read with it.
+    day = figures.date()
+    periods = room.days_to(day, 3)
+    dims = [analytics.dimension("ev.test.positive")]
+    with_it = analytics.rows(dims, periods, [world.province], empty=True)
+    without = analytics.rows(dims, periods, [world.province], empty=True, last_year=False)
+    assert [r["value"] for r in without] == [r["value"] for r in with_it] == [None, None, 4]
+    assert {r["same_period_last_year"] for r in without} == {None}
+    assert with_it[-1]["same_period_last_year"] == 2
 
 
 def test_the_ranking_takes_the_maps_week_highest_and_lowest(world, leaders, figures):

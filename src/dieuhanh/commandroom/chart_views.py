@@ -19,7 +19,8 @@ def _chart(request: HttpRequest, name: str) -> charts.Chart:
         raise Http404("Không có biểu đồ này.")
     unit = _unit(request, caller(request))
     figure, language, dx = _figure(request), request.LANGUAGE_CODE, request.GET.get("dx", "")[:100]
-    key = f"chart:{name}:{figure.code}:{dx}"
+    # Only the ranking depends on the figure, only the series on dx: the others are one answer each.
+    key = f"chart:{name}:{figure.code if name == 'rank' else ''}:{dx if name == 'series' else ''}"
     return room.shared(
         unit, key, language, lambda: charts.build(name, unit, figure=figure, language=language, dx=dx)
     )

@@ -117,7 +117,7 @@ def curve(unit: Unit, day: date | None, language: str) -> Chart:
     periods = room.days_to(day, CURVE_DAYS + AVERAGE_DAYS - 1)
     dims = [analytics.dimension(tests.ref), analytics.dimension(positives.ref)]
     found: dict[tuple[str, str], float] = {}
-    for row in analytics.rows(dims, periods, [unit], language=language):
+    for row in analytics.rows(dims, periods, [unit], language=language, last_year=False):
         found[(row["dx"], row["pe"])] = row["value"] or 0
     daily = {ref: [found.get((ref, p.id), 0) for p in periods] for ref in (tests.ref, positives.ref)}
     for i in range(AVERAGE_DAYS - 1, len(periods)):

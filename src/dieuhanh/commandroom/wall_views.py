@@ -81,6 +81,8 @@ def wall_page(request: HttpRequest) -> HttpResponse:
             "figures": _("New figures: %(kind)s from %(n)s communes"),
             "directive": _("Directive: %(title)s — %(event)s"),
             "feedback": _("New citizen's report: %(title)s — %(unit)s"),
+            "feedbackAnswered": _("Citizen's report answered: %(title)s — %(unit)s"),
+            "feedbackForwarded": _("Citizen's report forwarded: %(title)s — %(unit)s"),
             "report": _("Report %(definition)s %(period)s: %(state)s"),
             "events": {
                 "issue": _("issued"),

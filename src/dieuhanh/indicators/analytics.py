@@ -486,9 +486,11 @@ def compute(
     units: list[Unit],
     area: Area | None = None,
     approval: str | None = None,
+    last_year: bool = True,
 ) -> Answer:
-    """Read every cell the dimensions' formulas need for these periods (and cùng kỳ) and units."""
-    asked = set(periods) | {p.last_year() for p in periods}
+    """Read every cell the dimensions' formulas need for these periods (and cùng kỳ, unless
+    `last_year` is False) and units."""
+    asked = set(periods) | ({p.last_year() for p in periods} if last_year else set())
     wanted: dict[str, set[Period]] = defaultdict(set)
     uses_parent = False
     for dim in dims:
@@ -519,12 +521,15 @@ def rows(
     language: str = "vi",
     empty: bool = False,
     approval: str | None = None,
+    last_year: bool = True,
 ) -> list[dict]:
     """One row per dimension × period × unit that has a value (every one with empty=True); `area`
     is the caller's, for the units a formula looks at beyond those asked (share's parent); with
-    `approval` (a kind), only values approved at that level or above are counted."""
+    `approval` (a kind), only values approved at that level or above are counted. With
+    last_year=False cùng kỳ is not read (half the work: the room's daily epidemic curve), and rows
+    say None for it unless a formula itself reads the year before."""
     with no_cycle_collection():  # tens of thousands of cells and rows, none in a cycle
-        return _rows(dims, periods, units, area, language, empty, approval)
+        return _rows(dims, periods, units, area, language, empty, approval, last_year)
 
 
 def _rows(
@@ -535,8 +540,9 @@ def _rows(
     language: str,
     empty: bool,
     approval: str | None = None,
+    with_last_year: bool = True,
 ) -> list[dict]:
-    answer = compute(dims, periods, units, area, approval)
+    answer = compute(dims, periods, units, area, approval, with_last_year)
     asked = [(u.pk, u.ref, u.name) for u in units]
     out = []
     for dim in dims:

@@ -153,6 +153,28 @@
     select.hidden = table.choices.length < 2;
   }
 
+  // ECharts (700 kB) is fetched once the page has painted, so that it never delays the first paint;
+  // the titles and data tables are in place before it arrives.
+  let echartsReady = null;
+  function loadScript(src) {
+    return new Promise((resolve, reject) => {
+      const script = document.createElement("script");
+      script.src = src;
+      script.onload = resolve;
+      script.onerror = reject;
+      document.head.append(script);
+    });
+  }
+  function needEcharts(element) {
+    if (window.echarts) return Promise.resolve();
+    if (!echartsReady) {
+      echartsReady = new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)))
+        .then(() => loadScript(element.dataset.echartsSrc))
+        .then(() => loadScript(element.dataset.echartsLocaleSrc));
+    }
+    return echartsReady;
+  }
+
   class Holder {
     constructor(element) {
       this.element = element;
@@ -193,6 +215,7 @@
       fillChoices(figure, table);
       const canvas = figure.querySelector(".chart-canvas");
       canvas.setAttribute("aria-label", table.title);
+      await needEcharts(this.element);
       let chart = this.charts.get(figure);
       if (!chart && window.echarts) {
         chart = echarts.init(canvas, this.theme || null, { renderer: "canvas", locale: lang === "en" ? "EN" : "VI" });

@@ -120,7 +120,12 @@
       return fill(text.directive, { title, event: what });
     }
     if (event.type === "feedback") {
-      return fill(text.feedback, { title: data.title || data.category || data.code, unit: data.unit_name || "" });
+      // feedback.services.publish_item: the category and the place, never the citizen's words.
+      const template = { answered: text.feedbackAnswered, forwarded: text.feedbackForwarded }[data.event] || text.feedback;
+      return fill(template, {
+        title: data.category_name || data.category || data.code,
+        unit: data.place || data.unit_name || "",
+      });
     }
     if (event.type === "report") {
       return fill(text.report, { definition: data.definition, period: data.period, state: data.state });
@@ -129,7 +134,7 @@
   }
 
   // Coalesced as the room does: a screen reloads at most once per window, whatever arrives meanwhile.
-  const WHAT_CHANGES = { figures: ["tiles", "alerts", "map", "charts"], directive: ["directives", "alerts"], feedback: ["tiles"] };
+  const WHAT_CHANGES = { figures: ["tiles", "alerts", "map", "charts"], directive: ["directives", "alerts"] };
   const wanted = new Set();
   let pending = null;
   let lastRun = 0;
