@@ -439,11 +439,25 @@ def load_demo_approval() -> list[str]:
     )
     half = districts[: len(districts) // 2]
     communes = list(Unit.objects.filter(parent__in=half).order_by("code"))
-    for action, units in (("approve", communes), ("accept", communes), ("approve", half)):
+    # The same on today's map, which the room opens on: half the city's wards and communes approved,
+    # a quarter of them already accepted by the city.
+    wards = list(
+        Unit.objects.filter(edition_id="VN-2025", parent__code="79", parent__level=1).order_by("code")
+    )
+    approved_2025 = wards[: len(wards) // 2]
+    for action, units in (
+        ("approve", communes),
+        ("accept", communes),
+        ("approve", half),
+        ("approve", approved_2025),
+        ("accept", approved_2025[: len(approved_2025) // 2]),
+    ):
         approval.act(actor=admin, action=action, data_set=data_set, period="202108", units=units)
     return [
         f"Phê duyệt tháng 8/2021, TP.HCM (bản đồ cũ): {len(half)}/{len(districts)} quận, huyện đã phê duyệt"
-        f" ({len(communes)} xã, phường)"
+        f" ({len(communes)} xã, phường)",
+        f"Phê duyệt tháng 8/2021, TP.HCM (bản đồ mới): {len(approved_2025)}/{len(wards)}"
+        " xã, phường đã phê duyệt",
     ]
 
 
