@@ -50,3 +50,22 @@ def test_forwarding_to_a_reference_holding_nul_is_refused(world, categories):
     )
     assert (r.status_code, r.json()["field"]) == (422, "to")
     assert Feedback.objects.get(code=code).unit.code == "26743"
+
+
+def test_ids_past_what_a_database_holds_name_nothing(world, categories):
+    official = world.operator_a.client()
+    huge = 2**70
+    assert official.get(f"{URL}/sessions/{huge}").status_code == 404
+    assert (
+        Client()
+        .post(f"{URL}/sessions/{huge}/questions", {"text": "?"}, content_type="application/json")
+        .status_code
+        == 404
+    )
+    assert Client().get(f"{URL}/sessions/{huge}/public").status_code == 404
+    answer = official.post(
+        f"{URL}/sessions/{huge}/questions/{huge}/answer", {"text": "x"}, content_type="application/json"
+    )
+    assert answer.status_code == 404
+    assert official.get(f"{URL}/linked", {"directive": huge}).json() == []
+    assert Client().get(f"/phan-anh/hoi-dap/{huge}/").status_code == 404

@@ -675,8 +675,7 @@ def public_text(text: str) -> str:
 
 
 def handling_area(user: User) -> Area:
-    areas = [user.area(role=role) for role in HANDLER_ROLES]
-    return Area(any(a.everything for a in areas), frozenset().union(*(a.prefixes for a in areas)))
+    return Area.union(user.area(role=role) for role in HANDLER_ROLES)
 
 
 def _not_yours(ref: str) -> FeedbackError:
@@ -965,9 +964,9 @@ def linked(user: User, *, directive: int | None = None, task: int | None = None)
     """The reports a directive or task came from, inside the caller's area."""
     items: FeedbackQuerySet = Feedback.objects.within(handling_area(user)).exclude(status=Status.MERGED)
     if directive is not None:
-        items = items.filter(directive_id=directive)
+        items = items.filter(directive_id=directive if 0 < directive < 2**62 else 0)
     elif task is not None:
-        items = items.filter(task_id=task)
+        items = items.filter(task_id=task if 0 < task < 2**62 else 0)
     else:
         raise FeedbackError("directive", "cần directive hoặc task")
     return items.select_related("category", "unit", "place_unit").order_by("received_at", "id")

@@ -69,9 +69,14 @@ def _topic(session: Session, topic: str) -> str:
     return topic
 
 
+def _id(value: int) -> int:
+    """An id a database can hold (a fuzzer's 2**70 names nothing, and overflows SQLite)."""
+    return value if 0 < value < 2**62 else 0
+
+
 def ask(*, session_id: int, topic: str, text: str, client: str = "") -> Question:
     """A citizen's question to an open session (no login; counted with the client's reports)."""
-    session = Session.objects.filter(pk=session_id).first()
+    session = Session.objects.filter(pk=_id(session_id)).first()
     if session is None:
         raise FeedbackError("session", f"không có phiên hỏi đáp số {session_id}", status=404)
     if session.status != SessionStatus.OPEN:
@@ -98,7 +103,7 @@ def sessions_for(user: User, unit: str | None = None) -> QuerySet[Session]:
 
 def session_for(user: User, session_id: int) -> Session:
     found: Session | None = (
-        Session.objects.within(handling_area(user)).select_related("unit").filter(pk=session_id).first()
+        Session.objects.within(handling_area(user)).select_related("unit").filter(pk=_id(session_id)).first()
     )
     if found is None:
         raise FeedbackError(
@@ -109,7 +114,7 @@ def session_for(user: User, session_id: int) -> Session:
 
 def _question(user: User, session_id: int, question_id: int) -> tuple[Session, Question]:
     session = session_for(user, session_id)
-    question = session.questions.select_for_update().filter(pk=question_id).first()
+    question = session.questions.select_for_update().filter(pk=_id(question_id)).first()
     if question is None:
         raise FeedbackError("question", f"phiên không có câu hỏi số {question_id}", status=404)
     return session, question
