@@ -163,3 +163,28 @@ def test_a_window_of_whole_months_and_odd_days_counts_each_event_once(firms, pla
         assert r.status_code == 200 and r.json()["total"] == 5, (by, r.content)
     august = {"from": "2021-08-01", "to": "2021-08-31"}  # a whole month alone: the monthly rollups
     assert counts(firms.park_officer, "test", firms.park, **august).json()["total"] == 3
+
+
+def test_a_parks_room_hears_of_its_workers_events(firms, platform, django_capture_on_commit_callbacks):
+    import asyncio
+
+    from dieuhanh.live import HUB, area_key
+
+    roster(firms.one, CCCD_1)
+    park_key = area_key(firms.park.edition_id, firms.park.path)
+
+    async def listen():
+        return HUB.subscribe([park_key])
+
+    loop = asyncio.new_event_loop()
+    subscription = loop.run_until_complete(listen())
+    try:
+        before = HUB.version([park_key])
+        with django_capture_on_commit_callbacks(execute=True):
+            platform.send("test", [record("test", 1, person_id=CCCD_1, commune="VN-2025:00004")])
+        assert HUB.version([park_key]) > before  # the park's room reloads its (cached) figures
+        loop.run_until_complete(asyncio.sleep(0))
+        assert subscription.queue.get_nowait().name == "figures"
+    finally:
+        HUB.unsubscribe(subscription)
+        loop.close()

@@ -14,13 +14,16 @@ change; the figures counted while they were there stay.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from datetime import date
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
 
+from dieuhanh.live import BUS, area_keys, publish
+from dieuhanh.units.models import Unit
 from dieuhanh.vnformat import VN_TZ
 from dieuhanh.warehouse.enterprises.models import EnterpriseRollup, EnterpriseRollupMonth, VenueLink, Worker
 from dieuhanh.warehouse.models import (
@@ -31,6 +34,8 @@ from dieuhanh.warehouse.models import (
     TravelDeclaration,
     Vaccination,
 )
+
+logger = logging.getLogger(__name__)
 
 # The person kinds an enterprise counts by its roster, with the columns their dimensions come from.
 PERSON_KINDS: dict[str, tuple[Any, tuple[str, ...], Callable[..., tuple[str, str]]]] = {
@@ -81,6 +86,26 @@ def on_ingest(kind: str, prepared: list[tuple], to_db_day: Callable[[date], Any]
     else:
         return
     add(kind, cells, to_db_day)
+    announce(kind, {cell[0] for cell in cells})
+
+
+def announce(kind: str, enterprises: set[int]) -> None:
+    """After commit: a `figures` event to the rooms of these enterprises and of their parks (whose keys
+    a commune's events never reach), which also ends their rooms' cached figures. Never raises."""
+    if not enterprises:
+        return
+
+    def send() -> None:
+        try:
+            if not BUS.listening_to_areas():
+                return
+            places = Unit.objects.filter(pk__in=enterprises).values_list("edition_id", "path")
+            keys = set().union(*(area_keys(edition, path) for edition, path in places))
+            publish(keys, "figures", {"kind": kind, "enterprises": len(enterprises)})
+        except Exception:
+            logger.exception("live: announcing %s figures of enterprises failed", kind)
+
+    transaction.on_commit(send)
 
 
 def _rosters(keys: list[bytes]) -> dict[bytes, list[tuple[int, Interval]]]:
@@ -153,6 +178,7 @@ def recount_workers(enterprise: int, changes: Iterable[Change]) -> None:
                     d1, d2 = dims(*values)
                     cells[(enterprise, day, d1, d2)] += n
         add(kind, cells)
+        announce(kind, {enterprise} if cells else set())
 
 
 def refresh_doses(keys: list[bytes]) -> None:
@@ -178,3 +204,4 @@ def recount_venue(venue: int, old: int | None, new: int | None) -> None:
         if new is not None:
             cells[(new, day, venue_kind, "")] += n
     add("checkin", cells)
+    announce("checkin", {e for e in (old, new) if e is not None} if cells else set())
