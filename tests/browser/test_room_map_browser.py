@@ -86,6 +86,13 @@ def test_the_nation_as_a_choropleth_of_provinces_on_a_wide_screen(page, asgi_ser
         "aria-label", "Thành phố Hà Nội: 1 (cùng kỳ: 0)"
     )
     page.screenshot(path=str(SCREENSHOTS / "room-nation-change-1920x1080.png"))
+    # Going down keeps the figure and the measure: Bến Thành on cùng kỳ, in the city's room.
+    hcm.dispatch_event("click")
+    page.wait_for_url("**/room/?unit=VN-2025:79&measure=change")
+    expect(page.locator("#room-map .map-legend")).to_contain_text("So với cùng kỳ năm trước")
+    expect(page.locator(f'#room-map .unit-marker[data-ref="{world.commune_a.ref}"]')).to_have_attribute(
+        "aria-label", "Phường Bến Thành: 6 (+200%)"
+    )
 
 
 def test_the_toggle_keeps_the_place_and_the_map_drills_down(page, asgi_server, world):  # noqa: F811

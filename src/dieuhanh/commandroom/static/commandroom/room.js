@@ -67,6 +67,7 @@
         view: `${v.lat.toFixed(4)},${v.lon.toFixed(4)},${v.zoom}`,
       });
       if (figureSelect.value) params.set("figure", figureSelect.value);
+      if (measureSelect && measureSelect.value !== "count") params.set("measure", measureSelect.value);
       link.href = `${data.roomUrl}?${params}`;
     });
   }
@@ -74,10 +75,13 @@
   async function loadMap() {
     if (roomMap) return roomMap.reload();
     if (!window.DieuhanhMap) return null;
+    const chosen = measureSelect ? measureSelect.value : "count";
     roomMap = await window.DieuhanhMap.draw(document.getElementById("room-map"), {
       unit,
       figure: figureSelect.value,
-      measure: measureSelect ? measureSelect.value : "count",
+      measure: chosen.startsWith("layer:") ? "count" : chosen,
+      layer: chosen.startsWith("layer:") ? chosen.slice("layer:".length) : null,
+      onDrill: drill,
       mapUrl: data.mapUrl,
       shapesUrl: data.shapesUrl,
       tileUrl: data.tileUrl,
@@ -86,7 +90,19 @@
     });
     roomMap.map.on("moveend", keepPlace);
     keepPlace();
+    // A layer registered while the map drew (a later script) and asked for in the address.
+    if (measureSelect && measureSelect.value !== chosen) measureSelect.dispatchEvent(new Event("change"));
     return roomMap;
+  }
+
+  // Going down keeps the figure and the measure (a commune's page is only a page).
+  function drill(item) {
+    const extra = new URLSearchParams();
+    if (item.url.startsWith(`${data.roomUrl}?`)) {
+      if (figureSelect.selectedIndex > 0) extra.set("figure", figureSelect.value); // the first is the default
+      if (measureSelect && measureSelect.value !== "count") extra.set("measure", measureSelect.value);
+    }
+    window.location.assign(extra.size ? `${item.url}&${extra}` : item.url);
   }
 
   // Layers of categories registered by other modules (e.g. approval state) join the measures.
@@ -96,6 +112,15 @@
     option.value = `layer:${layer.code}`;
     option.textContent = layer.label;
     measureSelect.append(option);
+    if (option.value === askedMeasure) {
+      measureSelect.value = option.value;
+      if (roomMap) roomMap.setLayer(layer.code);
+    }
+  }
+  // The measure asked for in the address (kept from the room above, or from the other map).
+  const askedMeasure = new URLSearchParams(window.location.search).get("measure");
+  if (measureSelect && askedMeasure && measureSelect.querySelector(`option[value="${CSS.escape(askedMeasure)}"]:not([disabled])`)) {
+    measureSelect.value = askedMeasure;
   }
   if (window.DieuhanhMap) window.DieuhanhMap.layers.forEach(offerLayer);
   document.addEventListener("dieuhanh:map-layer", (event) => offerLayer(event.detail));
@@ -146,6 +171,11 @@
   });
   if (measureSelect) {
     measureSelect.addEventListener("change", () => {
+      const url = new URL(window.location.href);
+      if (measureSelect.value === "count") url.searchParams.delete("measure");
+      else url.searchParams.set("measure", measureSelect.value);
+      window.history.replaceState(null, "", url);
+      keepPlace();
       if (!roomMap) return;
       const value = measureSelect.value;
       if (value.startsWith("layer:")) roomMap.setLayer(value.slice("layer:".length));
