@@ -201,7 +201,7 @@ def send_lists(request: HttpRequest, pk: int) -> HttpResponse:
 def compose(request: HttpRequest) -> HttpResponse:
     """Write a directive, choose its targets (with a live count), preview, issue."""
     user = caller(request)
-    if not services.issuing_area(user).prefixes and not services.issuing_area(user).everything:
+    if not services.issuing_area(user):
         raise PermissionDenied(_("Issuing needs a leader or analyst grant."))
     form = request.POST if request.method == "POST" else {}
     groups = services.groups_within(services.issuing_area(user)).order_by("name")
@@ -249,7 +249,7 @@ def _local_deadline(value: str) -> datetime:
 
 def _issuing(request: HttpRequest) -> Area:
     area = services.issuing_area(caller(request))
-    if not area.everything and not area.prefixes:
+    if not area:
         raise PermissionDenied(_("Issuing needs a leader or analyst grant."))
     return area
 

@@ -42,7 +42,7 @@ MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 def _writer(request: HttpRequest) -> tuple[User, Area]:
     user = caller(request)
     area = writable_area(user)
-    if not area.everything and not area.prefixes:
+    if not area:
         raise PermissionDenied(_("Entering data needs an operator grant."))
     return user, area
 

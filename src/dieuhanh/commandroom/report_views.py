@@ -26,7 +26,7 @@ def reports_page(request: HttpRequest) -> HttpResponse:
     user = caller(request)
     area = user.area()
     # Any definition may be run for a unit of one's own area (a national one for one's province).
-    has_area = area.everything or bool(area.prefixes)
+    has_area = bool(area)
     definitions = list(ReportDefinition.objects.select_related("unit").order_by("name")) if has_area else []
     archive: QuerySet[Report] = (
         Report.objects.visible_to(user).select_related("definition", "unit").order_by("-created_at")

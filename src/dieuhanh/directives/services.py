@@ -71,8 +71,7 @@ class DirectiveError(ValueError):
 
 
 def issuing_area(user: User) -> Area:
-    areas = [user.area(role=role) for role in ISSUER_ROLES]
-    return Area(any(a.everything for a in areas), frozenset().union(*(a.prefixes for a in areas)))
+    return Area.union(user.area(role=role) for role in ISSUER_ROLES)
 
 
 @dataclass(frozen=True)
@@ -157,7 +156,7 @@ class DirectiveInput:
 
 def issue_directive(*, actor: User, data: DirectiveInput, now: datetime | None = None) -> Directive:
     area = issuing_area(actor)
-    if not area.everything and not area.prefixes:
+    if not area:
         raise DirectiveError(None, "issuing needs a leader or analyst grant", status=403)
     now = now or timezone.now()
     _check_input(data, now)
@@ -648,7 +647,7 @@ def groups_within(area: Area) -> QuerySet[UnitGroup]:
 def create_group(*, actor: User, code: str, name: str, targets: Targets) -> UnitGroup:
     """Save a set of units to address again, e.g. the southern communes."""
     area = issuing_area(actor)
-    if not area.everything and not area.prefixes:
+    if not area:
         raise DirectiveError(None, "saving a group needs a leader or analyst grant", status=403)
     if UnitGroup.objects.filter(code=code).exists():
         raise DirectiveError("code", f"'{code}' is taken", status=409)

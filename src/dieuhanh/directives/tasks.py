@@ -171,7 +171,7 @@ def _key(owner: int, title: str, basis: str) -> tuple[int, str, str]:
 def creating_area(actor: User) -> Area:
     """Where the actor may create tasks: under their leader or analyst grants."""
     area = issuing_area(actor)
-    if not area.everything and not area.prefixes:
+    if not area:
         raise DirectiveError(None, "creating a task needs a leader or analyst grant", status=403)
     return area
 

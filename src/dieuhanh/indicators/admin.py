@@ -47,7 +47,7 @@ class OwnedAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         user = _actor(request)
-        held = user is not None and bool(user.area(Role.ADMIN).everything or user.area(Role.ADMIN).prefixes)
+        held = user is not None and bool(user.area(Role.ADMIN))
         return held and super().has_add_permission(request)
 
     def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
@@ -61,7 +61,7 @@ class OwnedAdmin(admin.ModelAdmin):
         if user is None:
             return False
         if obj is None:
-            return bool(user.area(Role.ADMIN).everything or user.area(Role.ADMIN).prefixes)
+            return bool(user.area(Role.ADMIN))
         return services.may_manage(user, obj.owner_unit)  # type: ignore[attr-defined]
 
     def save_form(self, request: HttpRequest, form: forms.ModelForm, change: bool) -> Any:

@@ -401,10 +401,7 @@ WRITER_ROLES = (Role.OPERATOR, Role.ADMIN, Role.ENTERPRISE)  # an enterprise ent
 
 def writable_area(user: User) -> Area:
     """Where the user may enter data values: their operator and admin grants."""
-    areas = [user.area(role) for role in WRITER_ROLES]
-    if any(a.everything for a in areas):
-        return Area(True, frozenset())
-    return Area(False, frozenset().union(*(a.prefixes for a in areas)))
+    return Area.union(user.area(role) for role in WRITER_ROLES)
 
 
 # Completeness

@@ -46,7 +46,7 @@ def from_epoch(value: int) -> datetime:
 
 def require_tracer(user: User) -> Area:
     area = user.area(role="tracer")
-    if not area.everything and not area.prefixes:
+    if not area:
         raise PermissionError("tracing needs a tracer grant")
     return area
 

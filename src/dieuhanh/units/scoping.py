@@ -7,7 +7,7 @@ subtree in that unit's edition.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
@@ -28,11 +28,23 @@ class Area:
         return cls(False, frozenset())
 
     @classmethod
+    def union(cls, areas: Iterable[Area]) -> Area:
+        """Every unit that any of the areas holds (a user's area over several roles)."""
+        areas = list(areas)
+        if any(a.everything for a in areas):
+            return cls(True, frozenset())
+        return cls(False, frozenset().union(*(a.prefixes for a in areas)))
+
+    @classmethod
     def of(cls, unit: Unit) -> Area:
         """The unit's own subtree; the nation's is every map, as a national grant's area is."""
         if unit.level == 0:
             return cls(True, frozenset())
         return cls(False, frozenset({(unit.edition_id, unit.path)}))
+
+    def __bool__(self) -> bool:
+        """Whether the area holds anything: `if not area:` is a caller who may see nothing here."""
+        return self.everything or bool(self.prefixes)
 
     def q(self, unit_field: str = "") -> Q:
         """Filter for a queryset whose rows belong to a unit reached through `unit_field`."""

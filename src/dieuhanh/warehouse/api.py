@@ -238,7 +238,7 @@ def post_person_events(request: HttpRequest, body: PersonQuery):
     # The ID travels in the body, never in the path: request paths are written to the server's log.
     user = caller(request)
     area = user.area(role="tracer")
-    if not area.everything and not area.prefixes:
+    if not area:
         raise PermissionError("person-level data needs a tracer grant")
     try:
         normalise(body.person_id)
