@@ -2,12 +2,12 @@
 
 import pytest
 from django.http import HttpResponse
-from django.test import RequestFactory
+from django.test import Client, RequestFactory
 from ninja import NinjaAPI
 from ninja.testing import TestClient
 
 from dieuhanh.api import api, deny_undeclared
-from dieuhanh.units.scoping import area_aware, is_declared
+from dieuhanh.units.scoping import METADATA, area_aware, is_declared
 
 
 def test_every_api_operation_is_declared():
@@ -55,3 +55,22 @@ def test_undeclared_api_route_answers_403(world):
 def test_undeclared_page_is_refused_below_the_nation(world):
     # The admin site declares nothing: a ward operator is refused before the admin even looks.
     assert world.operator_a.browser().get("/admin/").status_code == 403
+
+
+def test_a_metadata_route_answers_alike_to_a_commune_and_the_nation(world):
+    """`metadata` marks the shared catalogue: it must not vary with the caller's area (else it filters,
+    and is area_aware), and it still needs a signed-in caller."""
+    marked = [
+        path
+        for _prefix, router in api._routers
+        for path, path_view in router.path_operations.items()
+        for op in path_view.operations
+        if "GET" in op.methods and getattr(op.view_func, METADATA, False) and "{" not in path
+    ]
+    assert {"/dataelements", "/indicators", "/datasets", "/report-definitions"} <= set(marked)
+    for path in marked:
+        commune = world.operator_a.client().get(f"/api/v1{path}")
+        nation = world.leader.client().get(f"/api/v1{path}")
+        assert commune.status_code == nation.status_code == 200, path
+        assert commune.json() == nation.json(), path
+        assert Client().get(f"/api/v1{path}").status_code == 401, path

@@ -23,7 +23,7 @@ from dieuhanh.indicators.periods import PeriodError, parse
 from dieuhanh.replica import replica_reads
 from dieuhanh.units.api import EditionCode
 from dieuhanh.units.models import Edition, Unit
-from dieuhanh.units.scoping import area_aware
+from dieuhanh.units.scoping import area_aware, metadata
 from dieuhanh.units.services import get_unit
 
 router = Router(tags=["indicators"])
@@ -107,7 +107,7 @@ class DataElementOut(DataElementIn):
 
 
 @router.get("/dataelements", response=list[DataElementOut], summary="Data elements")
-@area_aware  # metadata only
+@metadata
 def list_data_elements(request: HttpRequest):
     return list(DataElement.objects.select_related("owner_unit"))
 
@@ -144,7 +144,7 @@ class IndicatorOut(IndicatorIn):
 
 
 @router.get("/indicators", response=list[IndicatorOut], summary="Indicators and their formulas")
-@area_aware  # metadata only
+@metadata
 def list_indicators(request: HttpRequest):
     return list(Indicator.objects.select_related("owner_unit"))
 
@@ -224,7 +224,7 @@ class DataSetOut(Schema):
 
 
 @router.get("/datasets", response=list[DataSetOut], summary="Data sets: what each kind of unit reports")
-@area_aware  # metadata only
+@metadata
 def list_data_sets(request: HttpRequest):
     return [
         {

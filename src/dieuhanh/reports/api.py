@@ -13,7 +13,7 @@ from dieuhanh.accounts.models import User
 from dieuhanh.reports import services
 from dieuhanh.reports.models import Report, ReportDefinition, ReportState
 from dieuhanh.reports.render import CONTENT_TYPES
-from dieuhanh.units.scoping import area_aware
+from dieuhanh.units.scoping import area_aware, metadata
 
 router = Router(tags=["reports"])
 
@@ -63,7 +63,7 @@ def _report(user: User, report_id: int) -> Report:
 @router.get(
     "/report-definitions", response=list[dict[str, Any]], summary="The periodic reports one can generate"
 )
-@area_aware
+@metadata
 def list_definitions(request: HttpRequest):
     return [
         {

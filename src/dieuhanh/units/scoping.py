@@ -87,8 +87,10 @@ class AreaQuerySet(models.QuerySet):
 
 
 # Deny by default: a view or API route that serves area data declares it, or others are refused.
-# `area_aware` says the view filters everything it shows through the caller's area; `public` says it
-# shows no area data at all (login, health). Anything undeclared is refused to a user whose grants
+# `area_aware` says the view filters everything it shows through the caller's area; `metadata` says it
+# serves the shared catalogue only (data elements, indicators, data sets, report definitions), the
+# same to every signed-in caller; `public` says it shows no area data at all, to anyone (login,
+# health). Anything undeclared is refused to a user whose grants
 # lie below the nation (accounts.middleware.AreaGuardMiddleware for pages, api.deny_undeclared for
 # the API).
 
@@ -96,6 +98,7 @@ F = TypeVar("F", bound=Callable)
 
 AREA_AWARE = "dieuhanh_area_aware"
 PUBLIC = "dieuhanh_public"
+METADATA = "dieuhanh_metadata"
 
 
 def area_aware(view: F) -> F:
@@ -108,8 +111,13 @@ def public(view: F) -> F:
     return view
 
 
+def metadata(view: F) -> F:
+    setattr(view, METADATA, True)
+    return view
+
+
 def is_declared(view: Callable) -> bool:
-    return bool(getattr(view, AREA_AWARE, False) or getattr(view, PUBLIC, False))
+    return any(getattr(view, mark, False) for mark in (AREA_AWARE, METADATA, PUBLIC))
 
 
 def below_nation(user: object) -> bool:
