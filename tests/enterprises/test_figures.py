@@ -3,12 +3,14 @@ a park sees its enterprises', each enterprise only its own, the commune those st
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import pytest
 
 from dieuhanh.warehouse.enterprises.models import EnterpriseRollup, Worker
 from dieuhanh.warehouse.enterprises.services import link_venue
+from dieuhanh.warehouse.kinds import KINDS
 from dieuhanh.warehouse.services import VenueInput, save_venue
 from tests.enterprises.conftest import CCCD_1, CCCD_2, roster
 from tests.warehouse.conftest import record
@@ -188,3 +190,15 @@ def test_a_parks_room_hears_of_its_workers_events(firms, platform, django_captur
     finally:
         HUB.unsubscribe(subscription)
         loop.close()
+
+
+def test_a_communes_page_shows_its_park_with_the_parks_own_figures(tested):
+    page = tested.world.operator_a.browser().get(f"/units/VN-2025/{tested.world.commune_a.code}/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    row = html.split(f'href="/units/VN-2025/{tested.park.code}/"')[1].split("</tr>")[0]
+    values = re.findall(r'data-value="([^"]*)"', row)  # units below, then each kind's count in KINDS order
+    assert (
+        values[0] == "2" and values[1 + list(KINDS).index("test")] == "2"
+    )  # its workers' tests, not the ward's
+    assert "Xếp hạng doanh nghiệp" in html and "Xưởng Sài Gòn" not in html

@@ -42,6 +42,13 @@ def children_figures(unit: Unit, children: list[Any], figures: list[Figure]) -> 
         }
         for f in figures
     ]
+    # An enterprise or park below a commune counts its workers and gates, which the commune's own
+    # figures by unit do not split out: each asks for its own.
+    firms = ("enterprise", "industrial_park")
+    for child in children:
+        if child.kind in firms and unit.kind not in firms:
+            for found, f in zip(by_kind, figures, strict=True):
+                found[child.ref] = counts(CountQuery(f.kind, child, f.start, f.end, "none", {}))["total"]
     return [ChildRow(child, [found.get(child.ref, 0) for found in by_kind]) for child in children]
 
 
