@@ -255,3 +255,14 @@ def test_an_admin_makes_a_rule_through_the_api_and_others_cannot(world, services
     assert bad.status_code == 422 and bad.json()["field"] == "left"
     codes = [r["code"] for r in world.operator_a.client().get("/api/v1/validation/rules").json()]
     assert codes == ["online_within_received", "received_positive", "staff_present"]
+
+
+def test_a_dry_run_refuses_alike_and_records_nothing(world, services):
+    body = {"dataValues": [row("staff", 0), row("dossiers_received", 4), row("dossiers_online", 9)]}
+    response = world.operator_a.client().post(
+        "/api/v1/datavalues?dryRun=true", body, content_type="application/json"
+    )
+    answer = response.json()
+    assert answer["dryRun"] and sorted(c["index"] for c in answer["conflicts"]) == [1, 2]
+    assert [w["rule"] for w in answer["validationViolations"]] == ["staff_present"]
+    assert not Violation.objects.exists() and not DataValue.objects.exists()

@@ -349,6 +349,10 @@ class _StoredCells:
 
     def __init__(self, rows: dict[tuple, Any], rules: list[Compiled]) -> None:
         self.values: dict[tuple[int, str], dict[tuple[str, str], float]] = defaultdict(dict)
+        # The batch's rows by (unit, period): an import of many cells looks each one up, not through all.
+        self.batch: dict[tuple[int, str], list[Any]] = defaultdict(list)
+        for row in rows.values():
+            self.batch[(row.unit.pk, row.period)].append(row)
         periods: set[str] = set()
         for row in rows.values():
             period = parse(row.period)
@@ -380,8 +384,8 @@ class _EntryEnv:
     def value(self, ref: str) -> float | None:
         code, _, option = ref.partition(".")
         cell = dict(self.stored.values.get((self.unit.pk, self.period.id), {}))
-        for row in self.kept.values():
-            if row.unit.pk == self.unit.pk and row.period == self.period.id and row.element.code == code:
+        for row in self.stored.batch.get((self.unit.pk, self.period.id), ()):
+            if row.element.code == code and row.cell in self.kept:
                 if row.value is None:
                     cell.pop((code, row.option), None)
                 else:
