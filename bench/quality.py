@@ -232,6 +232,25 @@ def run_child(args: argparse.Namespace) -> None:
         rows_read, s = _timed(lambda: baseline_read(codes, months), "read")
         timings["read"].append(s)
         counts["values_read"] = rows_read
+    # The write path: one month of every commune's form through import_values (a dry run: the same
+    # work, rolled back), with the rules active and with them switched off.
+    from dieuhanh.indicators.datavalues import import_values
+    from dieuhanh.units.scoping import Area
+
+    month = [
+        {"dataElement": code, "period": "202501", "orgUnit": u.ref, "value": 100 - (i % 2) * 40}
+        for u in communes
+        for i, code in enumerate(codes)
+    ]
+    everywhere = Area(True, frozenset())
+    summary, with_rules = _timed(lambda: import_values(month, actor=None, area=everywhere, dry_run=True))
+    from dieuhanh.indicators.quality.models import ValidationRule
+
+    ValidationRule.objects.update(active=False)
+    _, without = _timed(lambda: import_values(month, actor=None, area=everywhere, dry_run=True))
+    ValidationRule.objects.update(active=True)
+    entry = {"values": len(month), "with_rules_s": with_rules, "without_rules_s": without,
+             "refused": len(summary.conflicts)}  # fmt: skip
     if args.profile:
         import cProfile
         import io
@@ -260,6 +279,7 @@ def run_child(args: argparse.Namespace) -> None:
         "all_s": timings,
         "counts": counts,
         "approval": extra,
+        "entry": entry,
     }
     print(json.dumps(result))
 
@@ -355,6 +375,17 @@ def table(r: dict) -> str:
             "",
             "",
             f"{c['violations']:,} new",
+        ]
+    )
+    e = r["entry"]
+    grid.append(
+        [
+            f"import of one month ({e['values']:,} values), rules on",
+            f"{e['with_rules_s']:.2f}",
+            f"{e['without_rules_s']:.2f} (rules off)",
+            f"{e['with_rules_s'] / e['without_rules_s']:.1f}×",
+            "",
+            f"{e['refused']:,} refused",
         ]
     )
     for label, ours_s, base_s, items in r.get("approval", []):
