@@ -46,7 +46,7 @@ from bench.common import log, machine, percentile, render_table, write_results
 DB_NAME = "dieuhanh_bench_feedback"
 
 
-def prepare(db: str, admin: str) -> tuple[str | None, tempfile.TemporaryDirectory]:
+def prepare(db: str, admin: str, reuse: bool = False) -> tuple[str | None, tempfile.TemporaryDirectory]:
     home = tempfile.TemporaryDirectory(prefix="bench-feedback-")
     os.environ["DIEUHANH_HOME"] = home.name
     os.environ["DJANGO_SETTINGS_MODULE"] = "dieuhanh.settings"
@@ -56,8 +56,9 @@ def prepare(db: str, admin: str) -> tuple[str | None, tempfile.TemporaryDirector
         import psycopg
 
         with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME}")
-            conn.execute(f"CREATE DATABASE {DB_NAME}")
+            if not reuse:
+                conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+                conn.execute(f"CREATE DATABASE {DB_NAME}")
             version = conn.execute("SHOW server_version").fetchone()[0]
         url = admin.rsplit("/", 1)[0] + f"/{DB_NAME}"
         os.environ["DIEUHANH_DATABASE_URL"] = url
@@ -259,7 +260,7 @@ def queue(samples: int, rng: random.Random) -> dict:
     for n, unit in enumerate(chosen):
         user = create_user(
             actor=None,
-            username=f"bench-op-{n}",
+            username=f"bench-op-{n}-{rng.randrange(10**9)}",
             password="bench-password-1",  # noqa: S106 (a scratch database's user)
             grants=[(unit, "operator")],
             validate=False,
@@ -333,9 +334,11 @@ def main() -> None:
     parser.add_argument("--intake", type=int, default=500)
     parser.add_argument("--samples", type=int, default=40)
     parser.add_argument("--seed", type=int, default=20)
+    parser.add_argument("--keep", action="store_true", help="PostgreSQL: keep the scratch database")
+    parser.add_argument("--reuse", action="store_true", help="PostgreSQL: the kept database, filled already")
     args = parser.parse_args()
     rng = random.Random(args.seed)
-    pg, home = prepare(args.db, args.pg_admin)
+    pg, home = prepare(args.db, args.pg_admin, args.reuse and args.db == "pg")
     import django
 
     django.setup()
@@ -346,10 +349,16 @@ def main() -> None:
     try:
         t = time.perf_counter()
         call_command("migrate", verbosity=0)
-        load_units()
-        log(f"migrated and units loaded in {time.perf_counter() - t:.0f} s")
-        filled = fill(args.reports, rng)
-        log(f"filled {args.reports:,} reports in {filled['seconds']:.0f} s")
+        if args.reuse and args.db == "pg":
+            from dieuhanh.feedback.models import Feedback
+
+            filled = {"reports": Feedback.objects.count(), "seconds": 0, "reused": True}
+            args.reports = filled["reports"]
+        else:
+            load_units()
+            log(f"migrated and units loaded in {time.perf_counter() - t:.0f} s")
+            filled = fill(args.reports, rng)
+        log(f"{args.reports:,} reports stored ({filled['seconds']:.0f} s to fill)")
         taken = intake(args.intake, rng)
         log(f"intake: {taken}")
         q = queue(args.samples, rng)
@@ -360,11 +369,11 @@ def main() -> None:
         from django.db import connections
 
         connections.close_all()
-        if args.db == "pg":
+        if args.db == "pg" and not args.keep:
             import psycopg
 
             with psycopg.connect(args.pg_admin, autocommit=True) as conn:
-                conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME}")
+                conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
         home.cleanup()
     load = os.getloadavg()
     ms = lambda s: f"{s * 1000:.1f} ms"  # noqa: E731

@@ -14,7 +14,7 @@ from pydantic import Field
 from dieuhanh.accounts.guards import caller
 from dieuhanh.accounts.lockout import client_address
 from dieuhanh.feedback import services, sessions
-from dieuhanh.feedback.models import Event, Feedback
+from dieuhanh.feedback.models import Event, Feedback, Photo
 from dieuhanh.feedback.services import FeedbackError, Place, Upload
 from dieuhanh.units.scoping import area_aware, public
 
@@ -530,7 +530,16 @@ def get_queue(
 ):
     items = services.queue(caller(request), unit, overdue=overdue, status=status, escalated=escalated)
     now = timezone.now()
-    page = items.annotate(photo_count=Count("photos"))[:limit]
+    page = list(items[:limit])
+    # The photos counted for the page alone (an annotation would group the whole subtree first).
+    counts = dict(
+        Photo.objects.filter(feedback_id__in=[i.pk for i in page])
+        .values("feedback_id")
+        .annotate(n=Count("id"))
+        .values_list("feedback_id", "n")
+    )
+    for item in page:
+        item.photo_count = counts.get(item.pk, 0)
     return {"unit": unit, "count": items.count(), "items": [_queue_item(i, now) for i in page]}
 
 

@@ -710,7 +710,10 @@ def queue(
     """The items handled by the unit and those below it, oldest deadline first. Duplicates merged into
     another item are listed only when asked for (status=merged): their item counts their reporters."""
     unit = queue_unit(user, ref)
-    items = Feedback.objects.filter(unit__edition_id=unit.edition_id, unit__path__under=unit.path)
+    # The subtree's ids first (one indexed prefix query on the units), then the reports by unit id:
+    # the reports' (unit, answer_due) index serves the page, no join with the units and their paths.
+    subtree = list(Unit.objects.under(unit).values_list("id", flat=True))
+    items = Feedback.objects.filter(unit_id__in=subtree)
     if status:
         items = items.filter(status=status)
     else:
@@ -983,7 +986,12 @@ def answered(query: str = "", category: str = "") -> FeedbackQuerySet:
         items = items.filter(category_id=category)
     if query.strip():
         q = query.strip()
-        items = items.filter(
-            Q(text__icontains=q) | Q(answer__icontains=q) | Q(place_unit__search_name__contains=fold(q))
+        # The communes whose name holds the words, as ids (a small table): the reports' own index on
+        # their commune then joins the text's and the answer's (trigram indexes on PostgreSQL).
+        places = list(
+            Unit.objects.filter(edition_id=EDITION, search_name__contains=fold(q)).values_list(
+                "id", flat=True
+            )[:500]
         )
+        items = items.filter(Q(text__icontains=q) | Q(answer__icontains=q) | Q(place_unit_id__in=places))
     return items.select_related("category", "place_unit", "unit").order_by("-answered_at", "-id")
