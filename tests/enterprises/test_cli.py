@@ -83,3 +83,21 @@ def test_enterprises_import_refuses_a_file_without_its_columns(cli, tmp_path: Pa
     path.write_text("ten\nX\n", encoding="utf-8")
     r = runner.invoke(app, ["enterprises", "import", str(path)])
     assert r.exit_code == 1 and "thiếu cột kind, tax_code" in r.output
+
+
+def test_enterprises_venue_and_follow_succession(firms, monkeypatch):
+    from dieuhanh.warehouse.enterprises.models import VenueLink
+    from dieuhanh.warehouse.services import VenueInput, save_venue
+
+    monkeypatch.setattr("dieuhanh.cli.migrate", lambda: None)
+    save_venue(actor=None, venue=VenueInput("G-CLI-1", "Cổng 1", "factory", "26743"))
+    r = runner.invoke(app, ["enterprises", "venue", "G-CLI-1", "--enterprise", firms.one.ref])
+    assert r.exit_code == 0, r.output
+    assert VenueLink.objects.get(venue__code="G-CLI-1").enterprise == firms.one
+    assert (
+        runner.invoke(app, ["enterprises", "venue", "G-NONE", "--enterprise", firms.one.ref]).exit_code == 1
+    )
+    r = runner.invoke(app, ["enterprises", "venue", "G-CLI-1"])  # belongs to none again
+    assert r.exit_code == 0 and not VenueLink.objects.exists()
+    r = runner.invoke(app, ["enterprises", "follow-succession"])
+    assert r.exit_code == 0 and "Đã chuyển 0" in r.output  # everything already stands on the 2025 map
