@@ -146,3 +146,16 @@ def test_a_refused_exception_keeps_the_lock(world, expiring):
     # A recent period is open: expiry counts from the period's end.
     recent = vn_today().strftime("%Y%m")
     assert values(world.operator_a, ("postal_revenue", A, 3), period=recent).status_code == 200
+
+
+def test_the_entry_form_says_the_period_is_approved_and_keeps_the_figure(world, telecom):
+    form = f"/entry/telecom/?unit={A}&period=202108"
+    page = world.operator_a.browser()
+    assert "Số liệu kỳ này chưa được phê duyệt." in page.get(form).content.decode()
+    values(world.operator_a, ("postal_revenue", A, 10))
+    act(world.operator_a, "approve", A)
+    shown = page.get(form).content.decode()
+    assert "Kỳ này đã được Phường Bến Thành phê duyệt: số liệu đã khoá." in shown
+    saved = page.post(form, {"v:postal_revenue:": "12"}).content.decode()
+    assert "hủy phê duyệt" in saved  # the refusal says why, beside the field
+    assert DataValue.objects.get(unit=world.commune_a).value == 10

@@ -23,6 +23,7 @@ from django.views.decorators.http import require_POST
 from dieuhanh.accounts.guards import caller
 from dieuhanh.accounts.models import User
 from dieuhanh.indicators import datavalues, excel
+from dieuhanh.indicators.approval.figures import entry_note
 from dieuhanh.indicators.datavalues import Conflict, ImportSummary
 from dieuhanh.indicators.excel import FormRow
 from dieuhanh.indicators.models import DataSet
@@ -133,6 +134,7 @@ def entry_form(request: HttpRequest, code: str) -> HttpResponse:
         previous_label=period.previous().label(language),
         last_year_label=period.last_year().label(language),
         fields=[_field(row, typed) for row in excel.form_rows(data_set, unit, period.id)],
+        approval=entry_note(data_set, period.id, unit),  # approved (locked) or not yet (issue 19)
     )
     # Figures far from what the unit usually reports, marked beside their field (issue 19, point 2).
     unusual = outlier_flags(unit, period, sorted({f.row.element.code for f in context["fields"]}))

@@ -6,8 +6,9 @@ from __future__ import annotations
 from django.utils import timezone
 
 from dieuhanh.indicators import analytics
-from dieuhanh.indicators.approval.models import DataSetApproval
+from dieuhanh.indicators.approval.models import Approval, DataSetApproval
 from dieuhanh.indicators.approval.services import approved_units
+from dieuhanh.indicators.models import DataSet
 from dieuhanh.indicators.periods import Period
 from dieuhanh.units.models import Unit
 from dieuhanh.vnformat import VN_TZ
@@ -46,3 +47,24 @@ def unapproved(code: str, period: Period, units: list[Unit]) -> set[int]:
             approved = approved_units(found.data_set, part.id, units)
             out |= {u.pk for u in units if u.pk not in approved}
     return out
+
+
+def entry_note(data_set: DataSet, pid: str, unit: Unit) -> str:
+    """What the entry form says about the period's approval at the unit ("" when the set has none)."""
+    if not DataSetApproval.objects.filter(data_set=data_set).exists():
+        return ""
+    codes = unit.path.strip("/").split("/")
+    found = (
+        Approval.objects.filter(
+            data_set=data_set, period=pid, unit__edition_id=unit.edition_id, unit__code__in=codes
+        )
+        .select_related("unit")
+        .order_by("unit__level")
+        .first()
+    )
+    if found is None:
+        return "Số liệu kỳ này chưa được phê duyệt."
+    return (
+        f"Kỳ này đã được {found.unit.name} phê duyệt: số liệu đã khoá. Muốn sửa, đơn vị đã phê duyệt"
+        " (hoặc cấp trên của nó) phải hủy phê duyệt, ghi rõ lý do."
+    )
