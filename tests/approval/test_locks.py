@@ -159,3 +159,28 @@ def test_the_entry_form_says_the_period_is_approved_and_keeps_the_figure(world, 
     saved = page.post(form, {"v:postal_revenue:": "12"}).content.decode()
     assert "hủy phê duyệt" in saved  # the refusal says why, beside the field
     assert DataValue.objects.get(unit=world.commune_a).value == 10
+
+
+def test_a_commune_approves_and_unapproves_from_its_entry_form(world, telecom):
+    form = f"/entry/telecom/?unit={A}&period=202108"
+    page = world.operator_a.browser()
+    assert "Phê duyệt số liệu kỳ này" in page.get(form).content.decode()
+    done = page.post(
+        "/entry/telecom/approval/", {"unit": A, "period": "202108", "action": "approve"}, follow=True
+    )
+    shown = done.content.decode()
+    assert "Đã phê duyệt số liệu kỳ này." in shown and "đã khoá" in shown
+    assert "Hủy phê duyệt" in shown and "Phê duyệt số liệu kỳ này</button>" not in shown
+    no_reason = page.post(
+        "/entry/telecom/approval/", {"unit": A, "period": "202108", "action": "unapprove"}, follow=True
+    )
+    assert "Hủy phê duyệt phải ghi rõ lý do." in no_reason.content.decode()
+    undone = page.post(
+        "/entry/telecom/approval/",
+        {"unit": A, "period": "202108", "action": "unapprove", "reason": "Sửa số liệu"},
+        follow=True,
+    )
+    assert "Đã hủy phê duyệt." in undone.content.decode()
+    # The neighbour's unit is not there to approve.
+    other = page.post("/entry/telecom/approval/", {"unit": B, "period": "202108", "action": "approve"})
+    assert other.status_code == 404

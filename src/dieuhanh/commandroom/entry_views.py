@@ -13,17 +13,21 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from dieuhanh.accounts.guards import caller
 from dieuhanh.accounts.models import User
 from dieuhanh.indicators import datavalues, excel
-from dieuhanh.indicators.approval.figures import entry_note
+from dieuhanh.indicators.approval.figures import entry_acts, entry_note
+from dieuhanh.indicators.approval.services import ApprovalError
+from dieuhanh.indicators.approval.services import act as approval_act
 from dieuhanh.indicators.datavalues import Conflict, ImportSummary
 from dieuhanh.indicators.excel import FormRow
 from dieuhanh.indicators.models import DataSet
@@ -104,6 +108,34 @@ def entry_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @area_aware
+@require_POST
+def entry_approval(request: HttpRequest, code: str) -> HttpResponse:
+    """Approve or unapprove (with a reason) the period's figures of the unit from its entry form
+    (issue 19); the rules are the API's (approval.services.act): the unit's own level, its area."""
+    user, area = _writer(request)
+    data_set = _data_set(code)
+    unit = _unit(request.POST.get("unit", ""), area)
+    period = request.POST.get("period", "")
+    action = request.POST.get("action", "")
+    try:
+        approval_act(
+            actor=user,
+            action=action,
+            data_set=data_set,
+            period=period,
+            units=[unit],
+            reason=request.POST.get("reason", ""),
+        )
+    except ApprovalError as exc:
+        messages.error(request, str(exc))
+    else:
+        done = {"approve": "Đã phê duyệt số liệu kỳ này.", "unapprove": "Đã hủy phê duyệt."}
+        messages.success(request, done.get(action, "Đã ghi."))
+    return redirect(f"{reverse('entry-form', args=[code])}?{urlencode({'unit': unit.ref, 'period': period})}")
+
+
+@login_required
+@area_aware
 def entry_form(request: HttpRequest, code: str) -> HttpResponse:
     user, area = _writer(request)
     data_set = _data_set(code)
@@ -135,6 +167,7 @@ def entry_form(request: HttpRequest, code: str) -> HttpResponse:
         last_year_label=period.last_year().label(language),
         fields=[_field(row, typed) for row in excel.form_rows(data_set, unit, period.id)],
         approval=entry_note(data_set, period.id, unit),  # approved (locked) or not yet (issue 19)
+        approval_can=entry_acts(user, data_set, period.id, unit),
     )
     # Figures far from what the unit usually reports, marked beside their field (issue 19, point 2).
     unusual = outlier_flags(unit, period, sorted({f.row.element.code for f in context["fields"]}))

@@ -57,4 +57,5 @@ urlpatterns = [
     path("entry/", entry_views.entry_list, name="entry"),
     path("entry/<slug:code>/", entry_views.entry_form, name="entry-form"),
     path("entry/<slug:code>/upload/", entry_views.entry_upload, name="entry-upload"),
+    path("entry/<slug:code>/approval/", entry_views.entry_approval, name="entry-approval"),
 ]

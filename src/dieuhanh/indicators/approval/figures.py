@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from django.utils import timezone
 
+from dieuhanh.accounts.models import User
 from dieuhanh.indicators import analytics
 from dieuhanh.indicators.approval.models import Approval, DataSetApproval
-from dieuhanh.indicators.approval.services import approved_units
+from dieuhanh.indicators.approval.services import ApprovalError, approved_units, states
 from dieuhanh.indicators.models import DataSet
 from dieuhanh.indicators.periods import Period
 from dieuhanh.units.models import Unit
@@ -68,3 +69,14 @@ def entry_note(data_set: DataSet, pid: str, unit: Unit) -> str:
         f"Kỳ này đã được {found.unit.name} phê duyệt: số liệu đã khoá. Muốn sửa, đơn vị đã phê duyệt"
         " (hoặc cấp trên của nó) phải hủy phê duyệt, ghi rõ lý do."
     )
+
+
+def entry_acts(user: User, data_set: DataSet, pid: str, unit: Unit) -> list[str]:
+    """The approval acts the user may do on the unit's period from its entry form: approve, unapprove."""
+    if not DataSetApproval.objects.filter(data_set=data_set).exists():
+        return []
+    try:
+        found = states(user=user, data_set=data_set, period=pid, unit=unit, children=False)
+    except ApprovalError:
+        return []
+    return [a for a in found["units"][0]["youCan"] if a in ("approve", "unapprove")]
