@@ -25,11 +25,28 @@ Measured (after one untimed warm-up of each):
   event reaching the client (the whole way), and from the POST's answer (negative when the event,
   published on commit, arrives before the answer).
 Goals (issue 7): room under 300 ms, page weight under 1.5 MB, live update under 2 s.
+
+The wall and the charts (issue 17, points 2, 4 and 6), in the same run:
+- server time of `GET /wall/` (nation) and of each chart's data (`/room/charts/NAME.json`: the
+  epidemic curve, the series beside cùng kỳ, the ranking, the targets) for the nation, with the room's
+  shared cache emptied before every request (`room.shared.clear()`: the cost after each change, the
+  worst case); baseline: the epidemic curve's figures (tests and positives by local day, 66 days) by
+  GROUP BY over the raw events;
+- in Debian's Chromium against `dieuhanh serve` (--browser-runs each, after a warm-up): the page
+  weight of the national room and of the wall as the browser loads them (every response's body until
+  the map and the charts are drawn: HTML, CSS, JS, the map's data with its shapes, the charts' data;
+  the event stream excluded), beside the login page's; first contentful paint of the room and of the
+  wall, beside the login page's (the lightest page of ours: the baseline); and a live event on the
+  wall — a health declaration POSTed as above, timed from the POST's start to its line in the wall's
+  ticker — beside the raw SSE client's time for the same way.
+Goals (issue 17): room and wall under 300 ms p95, weight under 1.5 MB with the map's data, the live
+event on the wall under 2 s, first paint under 1.5 s.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -73,6 +90,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--directives", type=int, default=301)
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--live", type=int, default=20)
+    parser.add_argument(
+        "--browser-runs", type=int, default=5, help="Chromium loads of each page, wall live events"
+    )
     parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     return parser.parse_args()
 
@@ -242,6 +262,60 @@ def baseline(runs: int, ref: str) -> dict:
     return spread(seconds[1:])
 
 
+def measure_wall(runs: int, who: dict) -> dict:
+    """Server time of the wall and of the charts' data for the nation, each computed afresh."""
+    from django.test import Client
+
+    from dieuhanh.commandroom import room
+
+    client = Client()
+    client.force_login(who["bench-lanhdao"])
+    paths = {"wall": "/wall/", **{f"chart {n}": f"/room/charts/{n}.json" for n in CHARTS}}
+    out: dict = {}
+    for name, path in paths.items():
+        room.shared.clear()
+        timed_get(client, path)  # warm-up
+        cold, warm = [], []
+        for _ in range(runs):
+            room.shared.clear()  # as after a change of the area: computed afresh
+            cold.append(timed_get(client, path)[0])
+            warm.append(timed_get(client, path)[0])  # as between changes: the area's shared answer
+        out[name] = spread(cold)
+        out[f"{name} warm"] = spread(warm)
+    out["curve_baseline"] = curve_baseline(runs)
+    return out
+
+
+CHARTS = ("curve", "series", "rank", "targets")
+
+
+def curve_baseline(runs: int) -> dict:
+    """The epidemic curve's figures by GROUP BY over the raw events: tests and positives of the nation
+    by local day over the 66 days to the latest day (the curve's 60 days and the 6 before its first
+    7-day average)."""
+    from django.db import connection
+
+    from dieuhanh.commandroom.room import latest_day
+
+    day = latest_day()
+    sql = """
+        SELECT (t.at AT TIME ZONE 'Asia/Ho_Chi_Minh')::date AS day, count(*),
+               count(*) FILTER (WHERE t.result = 'positive')
+        FROM warehouse_testresult t
+        WHERE t.at >= (%s::date - 65)::timestamp AT TIME ZONE 'Asia/Ho_Chi_Minh'
+          AND t.at < (%s::date + 1)::timestamp AT TIME ZONE 'Asia/Ho_Chi_Minh'
+        GROUP BY 1
+    """
+    seconds = []
+    with connection.cursor() as cursor:
+        for _ in range(runs + 1):
+            began = time.perf_counter()
+            cursor.execute(sql, [day, day])
+            cursor.fetchall()
+            seconds.append(time.perf_counter() - began)
+    return spread(seconds[1:])
+
+
 # Live
 
 
@@ -252,7 +326,7 @@ def source_token() -> str:
     return create_source(actor=None, name=name, kinds=["health"], edition="VN-2025")[1]
 
 
-def measure_live(n: int, url: str, home: str, who: dict) -> dict:
+def measure_live(args: argparse.Namespace, url: str, home: str, who: dict) -> tuple[dict, dict]:
     port = free_port()
     server = subprocess.Popen(  # noqa: S603 - the project's own command
         [str(ROOT / ".venv" / "bin" / "dieuhanh"), "serve", "--port", str(port)],
@@ -260,10 +334,151 @@ def measure_live(n: int, url: str, home: str, who: dict) -> dict:
     )  # fmt: skip
     try:
         _wait_for(port)
-        return _live_rounds(n, port, session_cookie(who["bench-lanhdao"]), source_token())
+        session, token = session_cookie(who["bench-lanhdao"]), source_token()
+        live = _live_rounds(args.live, port, session, token)
+        browser = measure_browser(args.browser_runs, port, session, token)
+        return live, browser
     finally:
         server.terminate()
         server.wait(10)
+
+
+# In Chromium: page weight, first paint, a live event on the wall
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+def measure_browser(runs: int, port: int, session: str, token: str) -> dict:
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    base = f"http://127.0.0.1:{port}"
+    pages = {"login": "/login/", "room": "/room/", "wall": "/wall/"}
+    out: dict = {name: {"bytes": [], "fcp_s": [], "fcp_warm_s": []} for name in pages}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=shutil.which("chromium") or "/usr/bin/chromium", args=CHROMIUM_ARGS
+        )
+        try:
+            for i in range(runs + 1):  # the first round warms the server and the disk cache
+                for name, path in pages.items():
+                    who = session if name != "login" else None
+                    # The area's shared answer lasts SHARED_SECONDS (5 s): the first load computes the
+                    # page afresh (as the first screen after a change), the second, at once, reads it.
+                    weight, fcp = _load_once(browser, base, path, who)
+                    _, fcp_warm = _load_once(browser, base, path, who)
+                    if i:
+                        out[name]["bytes"].append(weight)
+                        out[name]["fcp_s"].append(fcp)
+                        out[name]["fcp_warm_s"].append(fcp_warm)
+            out["wall_live"] = _wall_live(browser, base, session, token, runs)
+        finally:
+            browser.close()
+    for name in pages:
+        found = out[name]
+        out[name] = {
+            "bytes": max(found["bytes"]),
+            "fcp": spread(found["fcp_s"]),
+            "fcp_warm": spread(found["fcp_warm_s"]),
+        }
+    return out
+
+
+def _context(browser, base: str, session: str | None):
+    context = browser.new_context(locale="vi-VN", viewport={"width": 1920, "height": 1080})
+    if session:
+        context.add_cookies([{"name": "sessionid", "value": session, "url": base}])
+    return context
+
+
+def _load_once(browser, base: str, path: str, session: str | None) -> tuple[int, float]:
+    """Bytes of every response body the page loads until its map and charts are drawn (the event
+    stream left out), and its first contentful paint, in a fresh context (an empty cache)."""
+    context = _context(browser, base, session)
+    page = context.new_page()
+    sizes: dict[str, int] = {}
+
+    def finished(request) -> None:
+        if "/stream" in request.url:
+            return
+        # A redirect has no body; a request still finishing as the context closes has no page.
+        with contextlib.suppress(Exception):
+            response = request.response()
+            if response is not None:
+                sizes[request.url] = len(response.body())
+
+    page.on("requestfinished", finished)
+    try:
+        page.goto(base + path)
+        if path == "/room/":
+            page.wait_for_selector("#room[data-map-loaded]", timeout=60_000)
+            page.wait_for_selector('figure[data-chart="curve"][data-rows]', timeout=60_000)
+        elif path == "/wall/":
+            page.wait_for_selector("#wall[data-shown]", timeout=60_000)
+            page.wait_for_selector("#wall-map[data-drawn]", timeout=60_000)
+        page.wait_for_timeout(300)  # the last bodies' events
+        fcp = page.evaluate(
+            "(performance.getEntriesByName('first-contentful-paint')[0] || {startTime: NaN}).startTime"
+        )
+        return sum(sizes.values()), fcp / 1000
+    finally:
+        context.close()
+
+
+def _wall_live(browser, base: str, session: str, token: str, runs: int) -> dict:
+    """From a health declaration's POST to its line in the wall's ticker (the whole way, in the browser)."""
+    context = _context(browser, base, session)
+    page = context.new_page()
+    seconds, raw_seconds = [], []
+    # The baseline in the same rounds: a bare SSE client on the wall's stream (the nation's).
+    arrived: list[float] = []
+    stream = http.client.HTTPConnection("127.0.0.1", int(base.rsplit(":", 1)[1]), timeout=60)
+    stream.request(
+        "GET", "/room/stream", headers={"Cookie": f"sessionid={session}", "Accept": "text/event-stream"}
+    )
+    response = stream.getresponse()
+
+    def read() -> None:
+        with contextlib.suppress(AttributeError, OSError, ValueError):  # closed at the end
+            for line in response:
+                if line.startswith(b"event: figures"):
+                    arrived.append(time.perf_counter())
+
+    threading.Thread(target=read, daemon=True).start()
+    try:
+        page.goto(base + "/wall/?seconds=3600")
+        page.wait_for_selector('#wall[data-live="open"]', timeout=60_000)
+        page.wait_for_selector("#wall[data-shown]", timeout=60_000)
+        for i in range(runs):
+            seen = int(page.evaluate("Number(document.getElementById('wall').dataset.heard || 0)"))
+            seen_raw = len(arrived)
+            body = json.dumps({
+                "source_event_id": f"bench-wall-{time.time_ns()}-{i}", "commune": COMMUNE,
+                "declared_at": "2021-12-31T10:00:00+07:00", "person_id": f"0793{i:08d}",
+                "symptoms": ["fever"], "exposure": False,
+            })  # fmt: skip
+            sent = time.perf_counter()
+            post = http.client.HTTPConnection("127.0.0.1", int(base.rsplit(":", 1)[1]), timeout=30)
+            post.request("POST", "/api/v1/events/health", body, {
+                "Authorization": f"Bearer {token}", "Content-Type": "application/x-ndjson",
+            })  # fmt: skip
+            answer = post.getresponse()
+            assert answer.status == 200, answer.read()
+            answer.read()
+            # A selector, not wait_for_function: the page's CSP forbids the eval that one uses.
+            page.wait_for_selector(f'#wall[data-heard]:not([data-heard="{seen}"])', timeout=10_000)
+            seconds.append(time.perf_counter() - sent)
+            ends = time.perf_counter() + 10
+            while len(arrived) == seen_raw and time.perf_counter() < ends:
+                time.sleep(0.002)
+            raw_seconds.append(arrived[seen_raw] - sent)
+            # The stream sends one figures event per window: the next one waits for the window to pass.
+            page.wait_for_timeout(2500)
+    finally:
+        context.close()
+        stream.close()
+    return {"wall": spread(seconds), "raw": spread(raw_seconds)}
 
 
 def _wait_for(port: int) -> None:
@@ -341,7 +556,8 @@ def main() -> None:
     from dieuhanh.directives.models import Delivery
 
     pages = measure_pages(args.runs, who)
-    live = measure_live(args.live, url, home, who)
+    wall = measure_wall(args.runs, who)
+    live, browser = measure_live(args, url, home, who)
     ms = lambda s: f"{s['p50_s'] * 1e3:,.0f} / {s['p95_s'] * 1e3:,.0f}"  # noqa: E731
     # The baseline answers the map's question only, so it stands beside map.json.
     grid = [["", "p50 / p95 (ms)", "page weight", "raw GROUP BY p50 / p95 (ms)", "raw / ours (p50)"]]
@@ -354,10 +570,68 @@ def main() -> None:
     grid.append(["live: POST sent → SSE", ms(live["after_send"]), "", "", ""])
     grid.append(["live: POST answered → SSE", ms(live["after_commit"]), "", "", ""])
     print(render_table(grid))
+    # The wall and the charts (issue 17). Cold: the area's shared cache emptied first (after a change);
+    # warm: the area's shared answer (between changes), as the room's rows above are measured.
+    grid = [
+        [
+            "issue 17",
+            "cold p50 / p95 (ms)",
+            "warm p50 / p95",
+            "goal",
+            "baseline",
+            "baseline p50 / p95",
+            "ratio",
+        ]
+    ]
+    base = wall["curve_baseline"]
+    grid.append(["wall (HTML), nation", ms(wall["wall"]), ms(wall["wall warm"]), "< 300 ms", "", "", ""])
+    for name in CHARTS:
+        key = f"chart {name}"
+        if name == "curve":
+            extra = ["raw GROUP BY 66 days", ms(base), f"{base['p50_s'] / wall[key]['p50_s']:.1f}× raw/cold"]
+        else:
+            extra = ["", "", ""]
+        grid.append(
+            [f"chart {name}.json, nation", ms(wall[key]), ms(wall[f"{key} warm"]), "< 300 ms", *extra]
+        )
+    login = browser["login"]
+    kb = lambda n: f"{n / 1024:,.0f} kB"  # noqa: E731
+    for name in ("room", "wall"):
+        b = browser[name]
+        ratio = f"{b['bytes'] / login['bytes']:.1f}×"
+        grid.append(
+            [
+                f"{name}: weight in Chromium",
+                kb(b["bytes"]),
+                "",
+                "< 1.5 MB",
+                "login page",
+                kb(login["bytes"]),
+                ratio,
+            ]
+        )
+        ratio = f"{b['fcp_warm']['p50_s'] / login['fcp_warm']['p50_s']:.1f}× (warm)"
+        grid.append([f"{name}: first paint", ms(b["fcp"]), ms(b["fcp_warm"]), "< 1.5 s", "login page",
+                     ms(login["fcp_warm"]), ratio])  # fmt: skip
+    wall_live = browser["wall_live"]
+    ratio = f"{wall_live['wall']['p50_s'] / wall_live['raw']['p50_s']:.1f}×"
+    grid.append(
+        [
+            "live: POST → wall ticker",
+            ms(wall_live["wall"]),
+            "",
+            "< 2 s",
+            "POST → bare SSE",
+            ms(wall_live["raw"]),
+            ratio,
+        ]
+    )
+    print(render_table(grid))
     write_results("room", {
         "args": vars(args) | {"pg_url": shown(args.pg_url)}, "machine": machine(server),
         "deliveries": Delivery.objects.count(), **loaded, "pages": pages, "live": live,
-        "goals": {"room_ms": 300, "weight_bytes": 1.5 * 1024 * 1024, "live_s": 2},
+        "wall": wall, "browser": browser,
+        "goals": {"room_ms": 300, "weight_bytes": 1.5 * 1024 * 1024, "live_s": 2, "first_paint_s": 1.5},
     })  # fmt: skip
 
 
