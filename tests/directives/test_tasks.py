@@ -281,7 +281,7 @@ def test_import_refuses_a_file_it_cannot_read_and_writes_nothing(world, tmp_path
     with pytest.raises(DirectiveError, match="lacks the column"):
         import_tasks(actor=world.leader.user, path=no_owner)
     (tmp_path / "b.xlsx").write_text("not a workbook")
-    with pytest.raises(DirectiveError, match="not an XLSX workbook"):
+    with pytest.raises(DirectiveError, match="không phải tệp XLSX"):
         import_tasks(actor=world.leader.user, path=tmp_path / "b.xlsx")
     with pytest.raises(DirectiveError, match="leader or analyst") as refused:
         import_tasks(actor=world.operator_a.user, path=write_csv(tmp_path / "c.csv", GOOD_AND_BAD))

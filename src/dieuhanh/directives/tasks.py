@@ -16,11 +16,9 @@ exists (same owner, title and basis) is reported as a duplicate, so loading a fi
 
 from __future__ import annotations
 
-import csv
 import io
 import re
 import unicodedata
-import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -30,15 +28,14 @@ from typing import Any
 from django.db import transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
-from openpyxl import Workbook, load_workbook
+from openpyxl import Workbook
 from openpyxl.styles import Font
-from openpyxl.utils.exceptions import InvalidFileException
 
 from dieuhanh.accounts.models import User
 from dieuhanh.accounts.services import audit
 from dieuhanh.directives.models import Directive, Task, TaskProgress, TaskStatus
 from dieuhanh.directives.services import DirectiveError, issuing_area, own_units, visible_directives
-from dieuhanh.sheets import append_row
+from dieuhanh.sheets import TableError, append_row, read_table
 from dieuhanh.units.models import Unit
 from dieuhanh.units.scoping import Area
 from dieuhanh.vnformat import VN_TZ, short_date
@@ -471,48 +468,11 @@ def _columns(header: list[str], path: Path) -> dict[str, str]:
 
 
 def _read(path: Path) -> tuple[list[str], Iterator[tuple[int, dict[str, Any]]]]:
-    """The header and (line number, row) of a CSV or XLSX file; blank lines are skipped."""
-    kind = path.suffix.lower()
-    if kind not in (".csv", ".xlsx"):
-        raise DirectiveError(None, f"{path.name}: give a .csv or .xlsx file")
+    """The header and (line number, row) of a CSV or XLSX file, through the one table reader."""
     try:
-        return _read_xlsx(path) if kind == ".xlsx" else _read_csv(path)
-    except UnicodeDecodeError as e:
-        raise DirectiveError(None, f"{path.name}: not UTF-8 text (byte {e.start})") from None
-    except (zipfile.BadZipFile, InvalidFileException, KeyError):
-        raise DirectiveError(None, f"{path.name}: not an XLSX workbook") from None
-
-
-def _read_csv(path: Path) -> tuple[list[str], Iterator[tuple[int, dict[str, Any]]]]:
-    text = path.read_text(encoding="utf-8-sig")
-    try:
-        dialect: Any = csv.Sniffer().sniff(text.partition("\n")[0], delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    reader = csv.DictReader(io.StringIO(text, newline=""), dialect=dialect)
-    header = list(reader.fieldnames or [])
-
-    def rows() -> Iterator[tuple[int, dict[str, Any]]]:
-        for row in reader:
-            if any((v or "").strip() for v in row.values() if isinstance(v, str)):
-                yield reader.line_num, row
-
-    return header, rows()
-
-
-def _read_xlsx(path: Path) -> tuple[list[str], Iterator[tuple[int, dict[str, Any]]]]:
-    book = load_workbook(path, read_only=True, data_only=True)
-    sheet = book.worksheets[0]
-    lines = sheet.iter_rows(values_only=True)
-    header = [str(v).strip() if v is not None else "" for v in next(lines, ())]
-
-    def rows() -> Iterator[tuple[int, dict[str, Any]]]:
-        for line, values in enumerate(lines, start=2):
-            if any(v not in (None, "") for v in values):
-                yield line, dict(zip(header, values, strict=False))
-        book.close()
-
-    return header, rows()
+        return read_table(path)
+    except TableError as e:
+        raise DirectiveError(None, str(e)) from None
 
 
 def load_demo_tasks(*, actor: User) -> list[str]:
