@@ -127,6 +127,7 @@ class Feedback(models.Model):
             models.Index(fields=["unit", "status", "received_at"], name="feedback_queue"),
             models.Index(fields=["unit", "answer_due"], name="feedback_unit_due"),
             models.Index(fields=["status", "answered_at"], name="feedback_public"),
+            models.Index(fields=["category", "status", "answered_at"], name="feedback_public_category"),
             models.Index(fields=["category", "place_unit", "received_at"], name="feedback_dupes"),
             models.Index(fields=["status", "answer_due"], name="feedback_open_due"),
         ]
