@@ -3,7 +3,8 @@
 DIEUHANH_HOME          folder for the embedded database and files (default ./var)
 DIEUHANH_DATABASE_URL  default SQLite in DIEUHANH_HOME; a postgresql:// URL switches
 DIEUHANH_ROOM_TILE_URL a map tile server for the room's map ({z}/{x}/{y}); none by default (offline)
-DIEUHANH_WALL_ROTATE_SECONDS, _WALL_MAX_VIEWS: the wall's seconds per view (30) and its views over a threshold (10)
+DIEUHANH_WALL_ROTATE_SECONDS  the wall's seconds per view (30)
+DIEUHANH_WALL_MAX_VIEWS      the wall's views of units over a threshold (10)
 DIEUHANH_SECRET_KEY    generated into DIEUHANH_HOME on first run when unset
 DIEUHANH_DEBUG         1 for development error pages
 DIEUHANH_ALLOWED_HOSTS comma-separated, default localhost names
