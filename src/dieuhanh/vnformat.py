@@ -214,6 +214,17 @@ class DateTextError(ValueError):
         self.text, self.reason, self.example = text, reason, example
         super().__init__(f"{text!r}: {reason}")
 
+    def describe(self) -> str:
+        """The reason alone, for a message that names its field itself (an import's line and column):
+        '“32/12/2021” không phải ngày hợp lệ: tháng 12/2021 chỉ có 31 ngày. Hãy viết theo dạng 26/8/2021.'"""
+        if not self.text.strip():
+            return _("missing. Write it as %(example)s.") % {"example": self.example}
+        if self.example == DATE_EXAMPLE:
+            message = _("“%(text)s” is not a valid date: %(reason)s. Write it as %(example)s.")
+        else:
+            message = _("“%(text)s” is not a valid date and time: %(reason)s. Write it as %(example)s.")
+        return message % {"text": self.text.strip(), "reason": self.reason, "example": self.example}
+
     def for_field(self, label: str) -> str:
         if not self.text.strip():
             return _("%(field)s: missing. Write it as %(example)s.") % {
@@ -320,6 +331,18 @@ def parse_date_text(text: str) -> date:
     if found is None:
         raise DateTextError(text, _("it is not day/month/year"), DATE_EXAMPLE)
     return _checked_date(text, int(found["day"]), int(found["month"]), found["year"], DATE_EXAMPLE)
+
+
+def cell_date(value: object) -> date | None:
+    """A day from an imported file's cell: a spreadsheet's date, or text read as parse_date_text
+    reads it; None for an empty cell. DateTextError says what is wrong."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return parse_date_text(str(value))
 
 
 def input_datetime(value: datetime | None) -> str:

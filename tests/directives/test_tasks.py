@@ -238,7 +238,9 @@ def test_import_csv_keeps_the_good_lines_and_names_each_bad_line_and_column(worl
         (5, "title"),
         (6, "co_owners"),
     ]
-    assert result.rejected[0][2] == "'32/12/2021' is not a date (dd/mm/yyyy or yyyy-mm-dd)"
+    assert result.rejected[0][2] == (
+        "“32/12/2021” không phải ngày hợp lệ: tháng 12/2021 chỉ có 31 ngày. Hãy viết theo dạng 26/8/2021."
+    )
     assert result.rejected[3][2] == "no unit 'VN-2025:99999'"
     tasks = {t.title: t for t in Task.objects.all()}
     assert set(tasks) == {"Lắp camera giám sát", "Phổ cập kỹ năng số"}  # line 6 is not half-written
@@ -319,7 +321,7 @@ def test_tasks_import_command_lists_bad_lines_and_exits_2(cli_db, tmp_path):
     path = write_csv(tmp_path / "nv.csv", GOOD_AND_BAD)
     result = runner.invoke(app, ["tasks", "import", str(path), "--as", "leader"])
     assert result.exit_code == 2, result.output
-    assert "dòng 3, cột due: '32/12/2021' is not a date" in result.output
+    assert "dòng 3, cột due: “32/12/2021” không phải ngày hợp lệ" in result.output
     assert "Nhiệm vụ: mới 2, đã có 0, bị từ chối 4" in result.output
     good = write_csv(tmp_path / "ok.csv", [GOOD_AND_BAD[0], ["Việc mới", "", A, "", "1/1/2022"]])
     assert runner.invoke(app, ["tasks", "import", str(good), "--as", "leader"]).exit_code == 0

@@ -21,7 +21,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,7 @@ from dieuhanh.directives.services import DirectiveError, issuing_area, own_units
 from dieuhanh.sheets import TableError, append_row, read_table
 from dieuhanh.units.models import Unit
 from dieuhanh.units.scoping import Area
-from dieuhanh.vnformat import VN_TZ, short_date
+from dieuhanh.vnformat import VN_TZ, DateTextError, cell_date, short_date
 
 STATUS_LABELS = {
     TaskStatus.NOT_STARTED: "chưa thực hiện",
@@ -439,19 +439,10 @@ def _task_input(values: dict[str, Any]) -> TaskInput:
 
 
 def _date(value: Any) -> date | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    text = str(value).strip()
-    for form in ("%d/%m/%Y", "%Y-%m-%d"):
-        try:
-            return datetime.strptime(text, form).date()
-        except ValueError:
-            continue
-    raise DirectiveError("due", f"'{text}' is not a date (dd/mm/yyyy or yyyy-mm-dd)")
+    try:
+        return cell_date(value)
+    except DateTextError as e:
+        raise DirectiveError("due", e.describe()) from None
 
 
 def _columns(header: list[str], path: Path) -> dict[str, str]:

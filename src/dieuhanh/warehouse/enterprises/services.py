@@ -7,7 +7,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from dieuhanh.sheets import TableError, read_table
 from dieuhanh.units.models import Succession, Unit
 from dieuhanh.units.scoping import Area
 from dieuhanh.units.text import fold
+from dieuhanh.vnformat import DateTextError, cell_date
 from dieuhanh.warehouse.enterprises import rollups
 from dieuhanh.warehouse.enterprises.models import (
     ENTERPRISE_LEVEL,
@@ -349,19 +350,10 @@ ROSTER_COLUMNS = {
 
 
 def _date(value: Any, name: str) -> date | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    text = str(value).strip()
-    for form in ("%d/%m/%Y", "%Y-%m-%d"):
-        try:
-            return datetime.strptime(text, form).date()
-        except ValueError:
-            continue
-    raise EnterpriseError(name, _("'%(v)s' không phải ngày (dd/mm/yyyy hoặc yyyy-mm-dd)") % {"v": text})
+    try:
+        return cell_date(value)
+    except DateTextError as e:
+        raise EnterpriseError(name, e.describe()) from None
 
 
 def _worker(item: WorkerInput) -> tuple[bytes, date, date | None]:
