@@ -26,7 +26,17 @@ from pathlib import Path
 from statistics import median
 from urllib.parse import urlsplit
 
-from common import child_env, log, machine, pg_version, render_table, setup_django, shown, write_results
+from common import (
+    child_env,
+    log,
+    machine,
+    migrated_communes,
+    pg_version,
+    render_table,
+    setup_django,
+    shown,
+    write_results,
+)
 
 SCRATCH_PG_DB = "dieuhanh_bench_approval"
 
@@ -100,19 +110,11 @@ def bench_approval(ctx: dict, runs: int = 1) -> list[tuple[str, float, float, in
 
 def run_child(args: argparse.Namespace) -> None:
     setup_django()
-    from django.core.management import call_command
     from django.db import connection
 
     from dieuhanh.indicators.services import save_data_element, save_data_set
-    from dieuhanh.units.models import Unit
-    from dieuhanh.units.services import load_units
 
-    call_command("migrate", verbosity=0)
-    if not Unit.objects.filter(edition_id="VN-2025", kind="commune").exists():
-        load_units()
-    communes = list(Unit.objects.filter(edition_id="VN-2025", kind="commune").order_by("path"))
-    if args.communes:
-        communes = communes[: args.communes]
+    communes = migrated_communes(args.communes)
     log(f"[{connection.vendor}] {len(communes)} communes")
     save_data_element(actor=None, code="bench_value", name="Giá trị")
     save_data_set(

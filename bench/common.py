@@ -215,3 +215,18 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def migrated_communes(limit: int | None = None) -> list:
+    """In a child: the scratch database migrated, the units loaded once, and the 2025 communes in path
+    order (the first `limit` of them, for a smaller run)."""
+    from django.core.management import call_command
+
+    from dieuhanh.units.models import Unit
+    from dieuhanh.units.services import load_units
+
+    call_command("migrate", verbosity=0)
+    if not Unit.objects.filter(edition_id="VN-2025", kind="commune").exists():
+        load_units()
+    communes = list(Unit.objects.filter(edition_id="VN-2025", kind="commune").order_by("path"))
+    return communes[:limit] if limit else communes

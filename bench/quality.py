@@ -42,7 +42,17 @@ from pathlib import Path
 from statistics import median
 from urllib.parse import urlsplit
 
-from common import child_env, log, machine, pg_version, render_table, setup_django, shown, write_results
+from common import (
+    child_env,
+    log,
+    machine,
+    migrated_communes,
+    pg_version,
+    render_table,
+    setup_django,
+    shown,
+    write_results,
+)
 
 SCRATCH_PG_DB = "dieuhanh_bench_quality"
 HISTORY = [f"2023{m:02d}" for m in range(1, 13)]
@@ -180,21 +190,13 @@ def bench_approval(ctx: dict) -> list[tuple[str, float, float, int]]:
 
 def run_child(args: argparse.Namespace) -> None:
     setup_django()
-    from django.core.management import call_command
     from django.db import connection
 
     from dieuhanh.indicators.periods import parse
     from dieuhanh.indicators.quality import outliers, rules
     from dieuhanh.indicators.quality.models import Violation
-    from dieuhanh.units.models import Unit
-    from dieuhanh.units.services import load_units
 
-    call_command("migrate", verbosity=0)
-    if not Unit.objects.filter(edition_id="VN-2025", kind="commune").exists():
-        load_units()
-    communes = list(Unit.objects.filter(edition_id="VN-2025", kind="commune").order_by("path"))
-    if args.communes:
-        communes = communes[: args.communes]
+    communes = migrated_communes(args.communes)
     size = f"{len(communes)} communes × {args.elements} elements × {12 + args.history} months"
     log(f"[{connection.vendor}] {size}")
     codes = make_metadata(args.elements)
