@@ -145,6 +145,15 @@ def test_the_unit_page_flags_a_latest_figure_that_is_an_outlier(world, skewed):
     assert "Bất thường" not in page
 
 
+def test_the_room_flags_an_indicator_tile_whose_figure_is_an_outlier(world, skewed):
+    store("dossiers_received", {"202501": 5000})
+    room = world.operator_a.browser().get(f"/room/?unit={A}").content.decode()
+    assert 'data-indicator="dossiers_received"' in room
+    assert "⚠ Bất thường: 5.000" in room
+    neighbour = world.operator_b.browser().get(f"/room/?unit={B}").content.decode()
+    assert "Bất thường" not in neighbour
+
+
 def test_outliers_read_the_warehouse_rollups(world, platform):
     counts = {1: 3, 2: 4, 3: 3, 4: 5, 5: 4, 6: 3, 7: 4, 8: 30}  # August: a cluster, or a double delivery
     records, n = [], 0

@@ -29,6 +29,7 @@ from dieuhanh.indicators import analytics
 from dieuhanh.indicators.approval.figures import unapproved
 from dieuhanh.indicators.models import Target
 from dieuhanh.indicators.periods import Period, parse, period_of
+from dieuhanh.indicators.quality import outliers
 from dieuhanh.indicators.services import unit_figures
 from dieuhanh.live import BUS, HUB, Key, area_key
 from dieuhanh.tracing import services as tracing
@@ -212,6 +213,7 @@ class Tile:
     crossed: bool = False  # a threshold crossed (figures) or a target reached (indicators)
     threshold: float | None = None
     unapproved: bool = False  # a figure not yet approved at the unit's level: "chưa phê duyệt" (issue 19)
+    outlier: str = ""  # the figure is an outlier of the unit's own series: "Bất thường: …" (issue 19)
 
     @property
     def spark_points(self) -> str:
@@ -308,9 +310,19 @@ def indicator_tiles(unit: Unit, language: str = "vi") -> list[Tile]:
                 target=target,
                 crossed=target is not None and value is not None and value >= target,
                 unapproved=value is not None and unit.pk in unapproved(code, period, [unit]),
+                outlier=_outlier(unit, code, period, language) if value is not None else "",
             )
         )
     return tiles
+
+
+def _outlier(unit: Unit, code: str, period: Period, language: str) -> str:
+    """The flag of a stored figure (a data element or a count) that is an outlier of the unit's own
+    series, as the entry form and the unit page show it; computed indicators are not judged."""
+    if analytics.reference(code) is None:
+        return ""
+    found = outliers.flags(unit, period, [code])
+    return outliers.flag_text_of(found[code], language) if code in found else ""
 
 
 def _targeted(unit: Unit) -> list[tuple[str, Period]]:

@@ -18,7 +18,7 @@ from dieuhanh.indicators.approval.models import Approval, DataSetApproval, LockE
 from dieuhanh.indicators.approval.services import ApprovalError
 from dieuhanh.indicators.periods import parse, period_of
 from dieuhanh.units.models import Unit
-from dieuhanh.units.scoping import area_aware
+from dieuhanh.units.scoping import area_aware, metadata
 
 router = Router(tags=["approval"])
 
@@ -252,6 +252,7 @@ class SettingsIn(Schema):
     response=dict[str, Any],
     summary="Turn approval on for a data set: its levels per map and its expiry days (national admin)",
 )
+@metadata  # a data set's settings belong to the shared catalogue; only a national admin changes them
 def post_settings(request: HttpRequest, body: SettingsIn):
     user = caller(request)
     if not user.area("admin").everything:
