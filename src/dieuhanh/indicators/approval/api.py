@@ -18,7 +18,7 @@ from dieuhanh.indicators.approval.models import Approval, DataSetApproval, LockE
 from dieuhanh.indicators.approval.services import ApprovalError
 from dieuhanh.indicators.periods import parse, period_of
 from dieuhanh.units.models import Unit
-from dieuhanh.units.scoping import area_aware, metadata
+from dieuhanh.units.scoping import Area, area_aware, metadata
 
 router = Router(tags=["approval"])
 
@@ -98,7 +98,7 @@ def get_approval_map(request: HttpRequest, q: Query[MapQuery]):
             return {"dataSet": None, "period": None, "values": {}, "legend": LEGEND}
         data_set = found.data_set
     unit = _unit_or_root(user, q.unit, q.edition)
-    period = q.period or _latest_period(data_set.pk, data_set.period_type)
+    period = q.period or _latest_period(data_set.pk, data_set.period_type, unit)
     answer = services.states(user=user, data_set=data_set, period=period, unit=unit)
     return {
         "dataSet": data_set.code,
@@ -120,9 +120,11 @@ LEGEND = [
 ]
 
 
-def _latest_period(data_set_id: int, period_type: str) -> str:
+def _latest_period(data_set_id: int, period_type: str, unit: Unit) -> str:
+    """The latest period approved within the shown unit's area (never a hint of approvals elsewhere),
+    else the last whole period."""
     latest = (
-        Approval.objects.filter(data_set_id=data_set_id)
+        Approval.objects.filter(Area.of(unit).q("unit"), data_set_id=data_set_id)
         .order_by("-approved_at")
         .values_list("period", flat=True)
         .first()
