@@ -112,7 +112,7 @@ def _directives(leader, n: int) -> None:
 
 
 def _tasks(leader, n: int) -> None:
-    from dieuhanh.directives.tasks import TaskInput, create_task
+    from dieuhanh.directives.assignments import TaskInput, create_task
     from dieuhanh.units.models import Unit
 
     provinces = list(Unit.objects.filter(edition_id="VN-2025", kind="province").order_by("code"))

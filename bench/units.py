@@ -99,12 +99,12 @@ def bench_load() -> dict:
 
 def time_read_packages() -> float:
     """What load_units() spends reading the PyPI packages (warm, after the first load), for context."""
-    from dieuhanh.units import sources
+    from dieuhanh.units import packaged
 
     def read() -> None:
-        sources.read_2021()
-        _, keys = sources.read_2025()
-        sources.read_succession(keys)
+        packaged.read_2021()
+        _, keys = packaged.read_2025()
+        packaged.read_succession(keys)
 
     return timed(read)[1]
 

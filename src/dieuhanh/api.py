@@ -16,9 +16,9 @@ from pydantic import ConfigDict
 from dieuhanh.accounts.api import router as accounts_router
 from dieuhanh.accounts.auth import api_auth
 from dieuhanh.directives.api import router as directives_router
-from dieuhanh.directives.quality_tasks import router as quality_tasks_router
+from dieuhanh.directives.assignments_api import router as tasks_router
+from dieuhanh.directives.quality_assignments import router as quality_tasks_router
 from dieuhanh.directives.services import DirectiveError
-from dieuhanh.directives.tasks_api import router as tasks_router
 from dieuhanh.feedback.api import router as feedback_router
 from dieuhanh.feedback.services import FeedbackError
 from dieuhanh.indicators.analytics import AnalyticsError

@@ -396,8 +396,8 @@ def tasks_import(
     """Import tasks from CSV or XLSX: title, basis, owner, co_owners, due; bad lines are listed."""
     _django()
     from dieuhanh.accounts.models import User
+    from dieuhanh.directives.assignments import import_tasks
     from dieuhanh.directives.services import DirectiveError
-    from dieuhanh.directives.tasks import import_tasks
 
     if not path.exists():
         raise fail(f"không có tệp {path}")

@@ -234,7 +234,7 @@ def create_demo_directives() -> list[str]:
 
 def load_demo_task_list() -> list[str]:
     """Section IV of the seeds' half-year report, as tasks of the nation (runs once)."""
-    from dieuhanh.directives.tasks import load_demo_tasks
+    from dieuhanh.directives.assignments import load_demo_tasks
 
     return load_demo_tasks(actor=User.objects.get(username="lanhdao"))
 
@@ -335,7 +335,7 @@ def load_demo_quality() -> list[str]:
     one-stop staff), one of them handed to Bến Thành as a task, and an outlier (a typo) in Sài Gòn."""
     from datetime import date
 
-    from dieuhanh.directives.quality_tasks import task_from_violation
+    from dieuhanh.directives.quality_assignments import task_from_violation
     from dieuhanh.indicators.datavalues import import_values
     from dieuhanh.indicators.periods import parse
     from dieuhanh.indicators.quality import rules

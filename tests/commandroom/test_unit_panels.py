@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from datetime import date
 
-from dieuhanh.directives.tasks import TaskInput, create_task
+from dieuhanh.directives.assignments import TaskInput, create_task
 from dieuhanh.indicators.datavalues import import_values
 from dieuhanh.units.scoping import Area
 from tests.directives.test_directives import issue

@@ -15,9 +15,9 @@ from typer.testing import CliRunner
 
 from dieuhanh.accounts.models import AuditEntry
 from dieuhanh.cli import app
+from dieuhanh.directives.assignments import import_tasks, load_demo_tasks, vn_today
 from dieuhanh.directives.models import Task, TaskProgress
 from dieuhanh.directives.services import DirectiveError
-from dieuhanh.directives.tasks import import_tasks, load_demo_tasks, vn_today
 from tests.conftest import Caller, make_caller
 
 A, B, HCMC = "VN-2025:26743", "VN-2025:26740", "VN-2025:79"

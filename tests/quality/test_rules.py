@@ -8,7 +8,7 @@ from django.core import mail
 from openpyxl import load_workbook
 
 from dieuhanh.accounts.models import AuditEntry
-from dieuhanh.directives import quality_tasks
+from dieuhanh.directives import quality_assignments
 from dieuhanh.directives.models import Task
 from dieuhanh.indicators import analytics
 from dieuhanh.indicators.datavalues import import_values
@@ -188,7 +188,7 @@ def test_a_violation_becomes_a_task_for_its_unit_and_its_operators_are_told(
     world.operator_a.user.save()
     heard: list[tuple] = []
     monkeypatch.setattr(
-        quality_tasks, "publish", lambda keys, name, data: heard.append((list(keys), name, data))
+        quality_assignments, "publish", lambda keys, name, data: heard.append((list(keys), name, data))
     )
     post(world.operator_a, row("staff", 0))
     violation = Violation.objects.get()

@@ -22,9 +22,9 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from dieuhanh.accounts.models import User
+from dieuhanh.directives.assignments import tasks_for
 from dieuhanh.directives.models import Delivery, Directive, Task
 from dieuhanh.directives.services import Rates, rates
-from dieuhanh.directives.tasks import tasks_for
 from dieuhanh.indicators import analytics
 from dieuhanh.indicators.approval.figures import unapproved
 from dieuhanh.indicators.models import Target

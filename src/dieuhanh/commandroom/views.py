@@ -7,7 +7,7 @@ from django.shortcuts import redirect, render
 
 from dieuhanh.accounts.guards import caller
 from dieuhanh.commandroom.unit_panels import children_figures, completeness_panels, unit_directives
-from dieuhanh.directives.tasks import shown_status, tasks_for
+from dieuhanh.directives.assignments import shown_status, tasks_for
 from dieuhanh.indicators.quality.outliers import mark as mark_outliers
 from dieuhanh.indicators.services import unit_figures
 from dieuhanh.replica import replica_reads

@@ -24,10 +24,10 @@ from django.utils import timezone
 
 from dieuhanh.accounts.models import User
 from dieuhanh.accounts.services import audit
+from dieuhanh.directives.assignments import TaskInput, create_task
 from dieuhanh.directives.channels import ChannelError, send_sms
 from dieuhanh.directives.models import Directive, DirectiveKind, Task
 from dieuhanh.directives.services import DirectiveInput, Targets, issue_directive
-from dieuhanh.directives.tasks import TaskInput, create_task
 from dieuhanh.feedback.models import (
     Category,
     Confirmation,

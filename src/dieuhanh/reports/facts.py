@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dieuhanh.accounts.models import User
+from dieuhanh.directives.assignments import shown_status, tasks_for, vn_today
 from dieuhanh.directives.models import Directive
 from dieuhanh.directives.services import Rates, rates
-from dieuhanh.directives.tasks import shown_status, tasks_for, vn_today
 from dieuhanh.indicators import analytics
 from dieuhanh.indicators.approval.figures import unapproved
 from dieuhanh.indicators.periods import Period

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from dieuhanh.accounts.models import User
 from dieuhanh.accounts.services import audit
-from dieuhanh.directives.tasks import vn_today
+from dieuhanh.directives.assignments import vn_today
 from dieuhanh.indicators import periods
 from dieuhanh.indicators.periods import Period, PeriodError
 from dieuhanh.indicators.services import (

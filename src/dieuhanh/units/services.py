@@ -10,7 +10,7 @@ from django.db.models import Count, Q
 from django.dispatch import Signal
 
 from dieuhanh.db import insert_rows
-from dieuhanh.units import sources
+from dieuhanh.units import packaged
 from dieuhanh.units.models import Edition, Kind, Succession, Unit, UnitQuerySet
 from dieuhanh.units.text import fold
 
@@ -76,10 +76,10 @@ def load_units(*, progress: Progress | None = None) -> LoadReport:
     """
     tick = progress or (lambda step, done, total: None)
     tick("Đọc dữ liệu từ các gói", 0, 1)
-    editions = [sources.read_2021()]
-    vn2025, new_keys = sources.read_2025()
+    editions = [packaged.read_2021()]
+    vn2025, new_keys = packaged.read_2025()
     editions.append(vn2025)
-    succession = sources.read_succession(new_keys)
+    succession = packaged.read_succession(new_keys)
     tick("Đọc dữ liệu từ các gói", 1, 1)
 
     report = LoadReport()
@@ -91,7 +91,7 @@ def load_units(*, progress: Progress | None = None) -> LoadReport:
     return report
 
 
-def _load_edition(data: sources.EditionData, report: LoadReport, tick: Progress) -> None:
+def _load_edition(data: packaged.EditionData, report: LoadReport, tick: Progress) -> None:
     Edition.objects.update_or_create(
         code=data.code,
         defaults={
@@ -106,7 +106,7 @@ def _load_edition(data: sources.EditionData, report: LoadReport, tick: Progress)
         for r in Unit.objects.filter(edition_id=data.code).values_list("code", "id", *_UNIT_FIELDS)
     }
     placed: dict[str, tuple[int, str]] = {code: (pk, values[5]) for code, (pk, values) in stored.items()}
-    by_level: dict[int, list[sources.UnitRow]] = {}
+    by_level: dict[int, list[packaged.UnitRow]] = {}
     for row in data.units:
         by_level.setdefault(row.level, []).append(row)
     created = updated = unchanged = done = 0
@@ -139,7 +139,7 @@ def _load_edition(data: sources.EditionData, report: LoadReport, tick: Progress)
     )
 
 
-def _values(row: sources.UnitRow, parent: tuple[int, str] | None) -> tuple:
+def _values(row: packaged.UnitRow, parent: tuple[int, str] | None) -> tuple:
     """The row's stored values, in _UNIT_FIELDS order."""
     parent_id, path = (parent[0], f"{parent[1]}{row.code}/") if parent else (None, f"/{row.code}/")
     return (
@@ -156,7 +156,7 @@ def _values(row: sources.UnitRow, parent: tuple[int, str] | None) -> tuple:
     )
 
 
-def _load_succession(rows: list[sources.SuccessionRow], report: LoadReport, tick: Progress) -> None:
+def _load_succession(rows: list[packaged.SuccessionRow], report: LoadReport, tick: Progress) -> None:
     old_ids = dict(Unit.objects.filter(edition_id="VN-2021").values_list("code", "id"))
     new_ids = dict(Unit.objects.filter(edition_id="VN-2025").values_list("code", "id"))
     wanted = {(old_ids[r.old_code], new_ids[r.new_code]): r.weight for r in rows}

@@ -40,7 +40,7 @@ import shapely
 from shapely.geometry import MultiPolygon, Polygon, mapping
 from shapely.geometry.base import BaseGeometry
 
-from dieuhanh.units import sources
+from dieuhanh.units import packaged
 
 PACKAGE = "@svg-maps/vietnam"
 LICENCE = "CC BY 4.0"
@@ -189,11 +189,11 @@ def name_key(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", text.lower())
 
 
-def _keys(row: sources.UnitRow) -> set[str]:
+def _keys(row: packaged.UnitRow) -> set[str]:
     return {name_key(row.short_name), name_key(row.name)}
 
 
-def match(package: Package, units: Iterable[sources.UnitRow]) -> dict[str, BaseGeometry]:
+def match(package: Package, units: Iterable[packaged.UnitRow]) -> dict[str, BaseGeometry]:
     """VN-2021 province code → its shape in the drawing's plane, by name; an archipelago shape joins
     the province of the district that bears its name. Raises ShapeError for anything unmatched."""
     return {
@@ -202,17 +202,17 @@ def match(package: Package, units: Iterable[sources.UnitRow]) -> dict[str, BaseG
 
 
 def _matched(
-    package: Package, units: Iterable[sources.UnitRow]
+    package: Package, units: Iterable[packaged.UnitRow]
 ) -> dict[str, tuple[BaseGeometry, list[BaseGeometry]]]:
     """Province code → (its own shape, the archipelagos that join it)."""
     rows = list(units)
     provinces = [r for r in rows if r.kind == "province"]
     districts = [r for r in rows if r.kind == "district"]
-    by_key: dict[str, list[sources.UnitRow]] = defaultdict(list)
+    by_key: dict[str, list[packaged.UnitRow]] = defaultdict(list)
     for p in provinces:
         for key in _keys(p):
             by_key[key].append(p)
-    district_by_key: dict[str, list[sources.UnitRow]] = defaultdict(list)
+    district_by_key: dict[str, list[packaged.UnitRow]] = defaultdict(list)
     for d in districts:
         for key in _keys(d):
             district_by_key[key].append(d)
@@ -295,7 +295,7 @@ def _apply(coefficients: np.ndarray, geometry: BaseGeometry) -> BaseGeometry:
 def official_boxes() -> dict[str, Box]:
     """The VN-2021 provinces' bounding boxes in vietnamadminunits (`lat,lon – lat,lon`)."""
     boxes: dict[str, Box] = {}
-    with sources._dataset() as db:
+    with packaged._dataset() as db:
         for code, text in db.execute("SELECT DISTINCT provinceCode, provinceBounds FROM admin_units_legacy"):
             try:
                 (lat0, lon0), (lat1, lon1) = (map(float, corner.split(",")) for corner in text.split("–"))
@@ -309,7 +309,7 @@ def official_boxes() -> dict[str, Box]:
 
 
 def province_parts(
-    succession: Iterable[sources.SuccessionRow], provinces_2021: set[str]
+    succession: Iterable[packaged.SuccessionRow], provinces_2021: set[str]
 ) -> dict[str, list[str]]:
     """VN-2025 province → the VN-2021 provinces it is the union of (the succession's province rows).
     Raises ShapeError when a 2021 province is split or missing."""
@@ -331,9 +331,9 @@ def province_parts(
 def build(node_modules: Path) -> Built:
     """Both maps' province shapes in lon/lat, unsimplified."""
     package = read_package(node_modules)
-    old = sources.read_2021()
-    new, keys = sources.read_2025()
-    succession = sources.read_succession(keys)
+    old = packaged.read_2021()
+    new, keys = packaged.read_2025()
+    succession = packaged.read_succession(keys)
     matched = _matched(package, old.units)
     drawn = {code: shapely.union_all([own, *islands]) for code, (own, islands) in matched.items()}
     provinces = {r.code: r for r in old.units if r.kind == "province"}

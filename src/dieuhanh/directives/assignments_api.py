@@ -1,6 +1,7 @@
-"""Tasks' API: the lists per unit and the overdue list, a task with its history, progress reports.
+"""Government tasks' API (`/api/v1/tasks`): the lists per unit and the overdue list, a task with
+its history, progress reports.
 
-Routes are thin: every check and write is a verb of `dieuhanh.directives.tasks`; errors are
+Routes are thin: every check and write is a verb of `dieuhanh.directives.assignments`; errors are
 DirectiveError (problem+json)."""
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
 from dieuhanh.accounts.guards import caller
-from dieuhanh.directives import tasks
+from dieuhanh.directives import assignments
 from dieuhanh.directives.models import Task, TaskProgress, TaskStatus
 from dieuhanh.directives.services import DirectiveError
 from dieuhanh.units.models import Unit
@@ -105,7 +106,9 @@ def _unit(ref: str | None) -> Unit | None:
 
 
 def _filtered(request: HttpRequest, q: TaskFilter):
-    return tasks.tasks_for(caller(request), _unit(q.unit), overdue=q.overdue, status=q.status, below=q.below)
+    return assignments.tasks_for(
+        caller(request), _unit(q.unit), overdue=q.overdue, status=q.status, below=q.below
+    )
 
 
 @router.get("/tasks", response=TaskPage, summary="Tasks of your area (owned or co-owned), soonest due first")
@@ -113,14 +116,14 @@ def _filtered(request: HttpRequest, q: TaskFilter):
 def list_tasks(request: HttpRequest, q: Query[TaskFilter]):
     found = _filtered(request, q)
     start = (q.page - 1) * q.page_size
-    page, today = found[start : start + q.page_size], tasks.vn_today()
+    page, today = found[start : start + q.page_size], assignments.vn_today()
     return {"count": found.count(), "items": [_task_out(t, today) for t in page]}
 
 
 @router.post("/tasks", response={201: TaskDetail}, summary="Create a task for a unit you lead or analyse")
 @area_aware
 def post_task(request: HttpRequest, body: TaskIn):
-    data = tasks.TaskInput(
+    data = assignments.TaskInput(
         title=body.title,
         owner=body.owner,
         basis=body.basis,
@@ -128,20 +131,22 @@ def post_task(request: HttpRequest, body: TaskIn):
         due=body.due,
         directive=body.directive,
     )
-    task = tasks.create_task(actor=caller(request), data=data)
-    return Status(201, _detail(tasks.task_for(caller(request), task.pk)))
+    task = assignments.create_task(actor=caller(request), data=data)
+    return Status(201, _detail(assignments.task_for(caller(request), task.pk)))
 
 
 @router.get(
     "/tasks/export.xlsx",
     summary="The filtered task list as XLSX, for officials",
-    openapi_extra={"responses": {200: {"content": {tasks.XLSX_TYPE: {}}}}},
+    openapi_extra={"responses": {200: {"content": {assignments.XLSX_TYPE: {}}}}},
 )
 @area_aware
 def export_tasks(request: HttpRequest, q: Query[TaskFilter]) -> HttpResponse:
     made = short_datetime(timezone.now())
     title = f"Danh sách nhiệm vụ{' quá hạn' if q.overdue else ''}, lập lúc {made}"
-    response = HttpResponse(tasks.export_xlsx(_filtered(request, q), title), content_type=tasks.XLSX_TYPE)
+    response = HttpResponse(
+        assignments.export_xlsx(_filtered(request, q), title), content_type=assignments.XLSX_TYPE
+    )
     response["Content-Disposition"] = 'attachment; filename="nhiem-vu.xlsx"'
     return response
 
@@ -151,7 +156,7 @@ def export_tasks(request: HttpRequest, q: Query[TaskFilter]) -> HttpResponse:
 )
 @area_aware
 def get_task(request: HttpRequest, task_id: int):
-    return _detail(tasks.task_for(caller(request), task_id))
+    return _detail(assignments.task_for(caller(request), task_id))
 
 
 @router.post(
@@ -162,13 +167,15 @@ def get_task(request: HttpRequest, task_id: int):
 @area_aware
 def post_progress(request: HttpRequest, task_id: int, body: ProgressIn):
     user = caller(request)
-    task = tasks.task_for(user, task_id)
-    tasks.report_progress(actor=user, task=task, percent=body.percent, text=body.text, status=body.status)
-    return Status(201, _detail(tasks.task_for(user, task_id)))
+    task = assignments.task_for(user, task_id)
+    assignments.report_progress(
+        actor=user, task=task, percent=body.percent, text=body.text, status=body.status
+    )
+    return Status(201, _detail(assignments.task_for(user, task_id)))
 
 
 def _task_out(task: Task, today: date) -> dict[str, Any]:
-    shown = tasks.shown_status(task, today)
+    shown = assignments.shown_status(task, today)
     return {
         "id": task.pk,
         "title": task.title,
@@ -177,7 +184,7 @@ def _task_out(task: Task, today: date) -> dict[str, Any]:
         "co_owners": [_ref(u) for u in task.co_owners.all()],
         "due": task.due,
         "status": shown,
-        "status_label": tasks.STATUS_LABELS[TaskStatus(shown)],
+        "status_label": assignments.STATUS_LABELS[TaskStatus(shown)],
         "overdue": shown == TaskStatus.OVERDUE,
         "percent": task.percent,
         "directive": task.directive_id,
@@ -189,8 +196,8 @@ def _task_out(task: Task, today: date) -> dict[str, Any]:
 
 def _detail(task: Task) -> dict[str, Any]:
     return {
-        **_task_out(task, tasks.vn_today()),
-        "progress": [_progress_out(p) for p in tasks.history(task)],
+        **_task_out(task, assignments.vn_today()),
+        "progress": [_progress_out(p) for p in assignments.history(task)],
     }
 
 
@@ -199,7 +206,7 @@ def _progress_out(p: TaskProgress) -> dict[str, Any]:
         "percent": p.percent,
         "text": p.text,
         "status": p.status,
-        "status_label": tasks.STATUS_LABELS[TaskStatus(p.status)],
+        "status_label": assignments.STATUS_LABELS[TaskStatus(p.status)],
         "by": p.by.username,
         "at": timezone.localtime(p.at),
     }

@@ -3,7 +3,7 @@ told through the follow-up channels (in the app, e-mail).
 
 Violations live in the indicators layer (indicators.quality), tasks here: this module is the glue,
 above both, so that the layers keep depending downward only. The task is an ordinary task
-(directives.tasks.create_task: a leader or analyst over the unit, audited), titled with the rule and
+(directives.assignments.create_task: a leader or analyst over the unit, audited), titled with the rule and
 the values, with its due date; the violation keeps the task's id. When the figures are corrected, the
 next entry or run resolves the violation, and the share resolved counts it.
 """
@@ -24,7 +24,7 @@ from pydantic import Field
 
 from dieuhanh.accounts.guards import caller
 from dieuhanh.accounts.models import User
-from dieuhanh.directives import tasks
+from dieuhanh.directives import assignments
 from dieuhanh.directives.models import Task
 from dieuhanh.directives.services import DirectiveError
 from dieuhanh.indicators.quality.models import Violation
@@ -81,9 +81,9 @@ def task_from_violation(*, actor: User, violation: Violation, due: date, title: 
     title = title.strip() or f"Rà soát số liệu kỳ {violation.period}: {violation.rule.name}"
     basis = f"Quy tắc kiểm tra {violation.rule.code}"
     with transaction.atomic():
-        task = tasks.create_task(
+        task = assignments.create_task(
             actor=actor,
-            data=tasks.TaskInput(title=title[:500], owner=violation.unit.ref, basis=basis, due=due),
+            data=assignments.TaskInput(title=title[:500], owner=violation.unit.ref, basis=basis, due=due),
         )
         violation.task_id = task.pk
         violation.save(update_fields=["task_id"])

@@ -1,4 +1,8 @@
-"""Tasks (nhiệm vụ): who owes what by when, their progress reports, the lists the room reads, imports.
+"""Government tasks (nhiệm vụ): who owes what by when, their progress reports, the lists the room
+reads, imports.
+
+The module is named `assignments`, not `tasks`, because a Django developer reads "tasks" as
+background jobs; the model, its table and the API keep the word task (`Task`, `/api/v1/tasks`).
 
 Status. The stored status is what the units reported and it follows the percent: 0% is *chưa thực
 hiện* (or *đang thực hiện* when they say so), 1–99% *đang thực hiện*, 100% *hoàn thành*. *Quá hạn* is

@@ -1,4 +1,5 @@
-"""Reads the administrative units and their 2025 succession from the PyPI packages.
+"""Reads the administrative units and their 2025 succession from the PyPI packages (the package
+data; "sources" elsewhere means the platforms that post events to the warehouse).
 
 VN-2021 (63 provinces → districts → communes, with coordinates) comes from vietnamadminunits'
 pre-2025 table. VN-2025 takes its codes and names from vietnam-provinces (the official 2025 list)
