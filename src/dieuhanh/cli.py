@@ -396,8 +396,7 @@ def tasks_import(
     """Import tasks from CSV or XLSX: title, basis, owner, co_owners, due; bad lines are listed."""
     _django()
     from dieuhanh.accounts.models import User
-    from dieuhanh.directives.assignments import import_tasks
-    from dieuhanh.directives.services import DirectiveError
+    from dieuhanh.directives.assignments import AssignmentError, import_tasks
 
     if not path.exists():
         raise fail(f"không có tệp {path}")
@@ -406,7 +405,7 @@ def tasks_import(
         raise fail(f"không có người dùng '{username}'")
     try:
         result = import_tasks(actor=actor, path=path)
-    except DirectiveError as e:
+    except AssignmentError as e:
         raise fail(str(e)) from None
     for line, column, why in result.rejected[:50]:
         console.print(f"  dòng {line}, cột {column}: {why}", markup=False)

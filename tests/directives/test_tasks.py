@@ -15,9 +15,8 @@ from typer.testing import CliRunner
 
 from dieuhanh.accounts.models import AuditEntry
 from dieuhanh.cli import app
-from dieuhanh.directives.assignments import import_tasks, load_demo_tasks, vn_today
+from dieuhanh.directives.assignments import AssignmentError, import_tasks, load_demo_tasks, vn_today
 from dieuhanh.directives.models import Task, TaskProgress
-from dieuhanh.directives.services import DirectiveError
 from tests.conftest import Caller, make_caller
 
 A, B, HCMC = "VN-2025:26743", "VN-2025:26740", "VN-2025:79"
@@ -280,12 +279,12 @@ def test_import_xlsx_with_vietnamese_headers_and_area_checked_per_line(world, pr
 
 def test_import_refuses_a_file_it_cannot_read_and_writes_nothing(world, tmp_path):
     no_owner = write_csv(tmp_path / "a.csv", [["title", "due"], ["Một việc", "1/1/2022"]])
-    with pytest.raises(DirectiveError, match="lacks the column"):
+    with pytest.raises(AssignmentError, match="lacks the column"):
         import_tasks(actor=world.leader.user, path=no_owner)
     (tmp_path / "b.xlsx").write_text("not a workbook")
-    with pytest.raises(DirectiveError, match="không phải tệp XLSX"):
+    with pytest.raises(AssignmentError, match="không phải tệp XLSX"):
         import_tasks(actor=world.leader.user, path=tmp_path / "b.xlsx")
-    with pytest.raises(DirectiveError, match="leader or analyst") as refused:
+    with pytest.raises(AssignmentError, match="leader or analyst") as refused:
         import_tasks(actor=world.operator_a.user, path=write_csv(tmp_path / "c.csv", GOOD_AND_BAD))
     assert refused.value.status == 403
     assert Task.objects.count() == 0 and not AuditEntry.objects.filter(action="tasks.import").exists()

@@ -42,6 +42,7 @@ from dieuhanh.directives.services import DirectiveError, issuing_area, own_units
 from dieuhanh.sheets import TableError, append_row, read_table
 from dieuhanh.units.models import Unit
 from dieuhanh.units.scoping import Area
+from dieuhanh.units.services import unit_in_area
 from dieuhanh.vnformat import VN_TZ, DateTextError, cell_date, short_date
 
 STATUS_LABELS = {
@@ -53,6 +54,13 @@ STATUS_LABELS = {
 REPORTED = (TaskStatus.NOT_STARTED, TaskStatus.IN_PROGRESS, TaskStatus.DONE)  # what a report may say
 DEMO_FILE = Path(__file__).parent / "demo" / "tasks_2021H2.csv"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+class AssignmentError(DirectiveError):
+    """A task request that cannot be carried out: names the field (when one is to blame) and why.
+
+    A kind of DirectiveError so that the API and the CLI answer it the same way."""
+
 
 CoOwners = Task.co_owners.through
 
@@ -129,7 +137,7 @@ def task_for(user: User, task_id: int) -> Task:
     """A task the user may see; one outside their area is as unknown as one that does not exist."""
     found = tasks_for(user).filter(pk=task_id).first()
     if found is None:
-        raise DirectiveError("id", f"no task #{task_id} for you", status=404)
+        raise AssignmentError("id", f"no task #{task_id} for you", status=404)
     return found
 
 
@@ -173,7 +181,7 @@ def creating_area(actor: User) -> Area:
     """Where the actor may create tasks: under their leader or analyst grants."""
     area = issuing_area(actor)
     if not area:
-        raise DirectiveError(None, "creating a task needs a leader or analyst grant", status=403)
+        raise AssignmentError(None, "creating a task needs a leader or analyst grant", status=403)
     return area
 
 
@@ -206,19 +214,15 @@ def _resolve(actor: User, data: TaskInput, area: Area, units: dict[str, Unit]) -
     """Check the input; errors name the field. `units` caches look-ups across the lines of an import."""
     title, basis = " ".join(_nfc(data.title).split()), _nfc(data.basis).strip()
     if not title:
-        raise DirectiveError("title", "is empty")
+        raise AssignmentError("title", "is empty")
     if len(title) > 500:
-        raise DirectiveError("title", "is longer than 500 characters")
+        raise AssignmentError("title", "is longer than 500 characters")
     if len(basis) > 300:
-        raise DirectiveError("basis", "is longer than 300 characters")
-    owner = _unit("owner", data.owner, units)
-    if not area.contains(owner):
-        raise DirectiveError(
-            "owner", f"{owner.ref} is outside the area where you may create tasks", status=403
-        )
-    return _Ready(
-        title, basis, owner, _co_owners(data.co_owners, owner, area, units), data.due, _directive(actor, data)
-    )
+        raise AssignmentError("basis", "is longer than 300 characters")
+    seen = actor.area()
+    owner = _unit("owner", data.owner, units, seen, area)
+    co_owners = _co_owners(data.co_owners, owner, units, seen, area)
+    return _Ready(title, basis, owner, co_owners, data.due, _directive(actor, data))
 
 
 def _nfc(text: str) -> str:
@@ -226,27 +230,24 @@ def _nfc(text: str) -> str:
     return unicodedata.normalize("NFC", text)
 
 
-def _unit(name: str, ref: str, units: dict[str, Unit]) -> Unit:
-    ref = ref.strip()
-    full = ref if ":" in ref else f"VN-2025:{ref}"
-    if full not in units:
-        try:
-            units[full] = Unit.objects.ref(full)
-        except (Unit.DoesNotExist, ValueError):
-            raise DirectiveError(name, f"no unit '{ref}'") from None
-    return units[full]
+def _unit(name: str, ref: str, units: dict[str, Unit], seen: Area, area: Area) -> Unit:
+    """A unit the caller sees (404 otherwise) and may create tasks for (403 otherwise), looked up
+    once per reference across the lines of an import."""
+    if ref not in units:
+        units[ref] = unit_in_area(ref, seen, field=name, may_act=area)
+    return units[ref]
 
 
-def _co_owners(refs: Iterable[str], owner: Unit, area: Area, units: dict[str, Unit]) -> tuple[Unit, ...]:
+def _co_owners(
+    refs: Iterable[str], owner: Unit, units: dict[str, Unit], seen: Area, area: Area
+) -> tuple[Unit, ...]:
     chosen: dict[int, Unit] = {}
     for ref in refs:
-        unit = _unit("co_owners", ref, units)
+        unit = _unit("co_owners", ref, units, seen, area)
         if unit.pk == owner.pk:
-            raise DirectiveError("co_owners", f"{unit.ref} is the owner")
+            raise AssignmentError("co_owners", f"{unit.ref} is the owner")
         if unit.edition_id != owner.edition_id:
-            raise DirectiveError("co_owners", f"{unit.ref} is not on the owner's map {owner.edition_id}")
-        if not area.contains(unit):
-            raise DirectiveError("co_owners", f"{unit.ref} is outside your area", status=403)
+            raise AssignmentError("co_owners", f"{unit.ref} is not on the owner's map {owner.edition_id}")
         chosen[unit.pk] = unit
     return tuple(chosen.values())
 
@@ -256,7 +257,7 @@ def _directive(actor: User, data: TaskInput) -> Directive | None:
         return None
     found = visible_directives(actor).filter(pk=data.directive).first()
     if found is None:
-        raise DirectiveError("directive", f"no directive #{data.directive} for you")
+        raise AssignmentError("directive", f"no directive #{data.directive} for you")
     return found
 
 
@@ -279,7 +280,7 @@ def report_progress(
     A lower percent than the last report is accepted only with its reason in `text`.
     """
     if not may_report(actor, task):
-        raise DirectiveError(
+        raise AssignmentError(
             None, "only the owner or co-owner units' people, or the task's creator, may report", status=403
         )
     text = text.strip()
@@ -299,26 +300,26 @@ def report_progress(
 
 
 def next_status(task: Task, percent: int, text: str, status: str | None) -> str:
-    """The status after a report, or a DirectiveError naming what is wrong with it."""
+    """The status after a report, or a AssignmentError naming what is wrong with it."""
     if isinstance(percent, bool) or not isinstance(percent, int) or not 0 <= percent <= 100:
-        raise DirectiveError("percent", "must be a whole number from 0 to 100")
+        raise AssignmentError("percent", "must be a whole number from 0 to 100")
     if status is not None and status not in REPORTED:
-        raise DirectiveError(
+        raise AssignmentError(
             "status", f"must be one of {', '.join(REPORTED)}; quá hạn follows from the due date"
         )
     if percent < task.percent and not text:
-        raise DirectiveError("text", f"the percent goes down from {task.percent}%: give the reason")
+        raise AssignmentError("text", f"the percent goes down from {task.percent}%: give the reason")
     if percent == task.percent and not text and status in (None, task.status):
-        raise DirectiveError("text", "a report needs text, a new percent or a new status")
+        raise AssignmentError("text", "a report needs text, a new percent or a new status")
     if percent == 100:
         if status not in (None, TaskStatus.DONE):
-            raise DirectiveError("status", "100% is hoàn thành")
+            raise AssignmentError("status", "100% is hoàn thành")
         return TaskStatus.DONE
     if status == TaskStatus.DONE:
-        raise DirectiveError("status", "hoàn thành needs percent 100")
+        raise AssignmentError("status", "hoàn thành needs percent 100")
     if percent > 0:
         if status == TaskStatus.NOT_STARTED:
-            raise DirectiveError("status", f"chưa thực hiện needs percent 0, not {percent}")
+            raise AssignmentError("status", f"chưa thực hiện needs percent 0, not {percent}")
         return TaskStatus.IN_PROGRESS
     started = TaskStatus.IN_PROGRESS if task.status == TaskStatus.IN_PROGRESS else TaskStatus.NOT_STARTED
     return status or started
@@ -387,7 +388,7 @@ def _write(actor: User, ready: list[_Ready]) -> list[int]:
     return [t.pk for t in tasks]
 
 
-Line = tuple[int, "_Ready | DirectiveError"]
+Line = tuple[int, "_Ready | AssignmentError"]
 
 
 def _check_lines(
@@ -399,14 +400,14 @@ def _check_lines(
         values = {name: row.get(header) for name, header in names.items()}
         try:
             checked.append((line, _resolve(actor, _task_input(values), area, units)))
-        except DirectiveError as e:
+        except AssignmentError as e:
             checked.append((line, e))
     return checked
 
 
 def _errors(lines: list[Line]) -> Iterator[tuple[int, str, str]]:
     for line, checked in lines:
-        if isinstance(checked, DirectiveError):
+        if isinstance(checked, AssignmentError):
             name = checked.field or ""
             yield line, name, str(checked).removeprefix(f"{name}: ")
 
@@ -446,7 +447,7 @@ def _date(value: Any) -> date | None:
     try:
         return cell_date(value)
     except DateTextError as e:
-        raise DirectiveError("due", e.describe()) from None
+        raise AssignmentError("due", e.describe()) from None
 
 
 def _columns(header: list[str], path: Path) -> dict[str, str]:
@@ -458,7 +459,7 @@ def _columns(header: list[str], path: Path) -> dict[str, str]:
                 found[field_name] = name
     missing = [f for f in REQUIRED if f not in found]
     if missing:
-        raise DirectiveError(None, f"{path.name}: the header lacks the column(s) {', '.join(missing)}")
+        raise AssignmentError(None, f"{path.name}: the header lacks the column(s) {', '.join(missing)}")
     return found
 
 
@@ -467,7 +468,7 @@ def _read(path: Path) -> tuple[list[str], Iterator[tuple[int, dict[str, Any]]]]:
     try:
         return read_table(path)
     except TableError as e:
-        raise DirectiveError(None, str(e)) from None
+        raise AssignmentError(None, str(e)) from None
 
 
 def load_demo_tasks(*, actor: User) -> list[str]:

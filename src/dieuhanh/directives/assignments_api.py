@@ -2,7 +2,7 @@
 its history, progress reports.
 
 Routes are thin: every check and write is a verb of `dieuhanh.directives.assignments`; errors are
-DirectiveError (problem+json)."""
+AssignmentError (problem+json)."""
 
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ from pydantic import Field
 from dieuhanh.accounts.guards import caller
 from dieuhanh.directives import assignments
 from dieuhanh.directives.models import Task, TaskProgress, TaskStatus
-from dieuhanh.directives.services import DirectiveError
 from dieuhanh.units.models import Unit
 from dieuhanh.units.scoping import area_aware
+from dieuhanh.units.services import unit_in_area
 from dieuhanh.vnformat import short_datetime
 
 router = Router(tags=["tasks"])
@@ -96,19 +96,10 @@ class TaskFilter(Schema):
     page_size: int = Field(50, ge=1, le=500)
 
 
-def _unit(ref: str | None) -> Unit | None:
-    if not ref:
-        return None
-    try:
-        return Unit.objects.ref(ref if ":" in ref else f"VN-2025:{ref}")
-    except (Unit.DoesNotExist, ValueError):
-        raise DirectiveError("unit", f"no unit '{ref}'", status=404) from None
-
-
 def _filtered(request: HttpRequest, q: TaskFilter):
-    return assignments.tasks_for(
-        caller(request), _unit(q.unit), overdue=q.overdue, status=q.status, below=q.below
-    )
+    user = caller(request)
+    unit = unit_in_area(q.unit, user.area()) if q.unit else None
+    return assignments.tasks_for(user, unit, overdue=q.overdue, status=q.status, below=q.below)
 
 
 @router.get("/tasks", response=TaskPage, summary="Tasks of your area (owned or co-owned), soonest due first")

@@ -26,7 +26,6 @@ from dieuhanh.accounts.guards import caller
 from dieuhanh.accounts.models import User
 from dieuhanh.directives import assignments
 from dieuhanh.directives.models import Task
-from dieuhanh.directives.services import DirectiveError
 from dieuhanh.indicators.quality.models import Violation
 from dieuhanh.indicators.quality.rules import Finding
 from dieuhanh.live import publish
@@ -67,14 +66,16 @@ def violation_for(user: User, violation_id: int) -> Violation:
     rows: QuerySet[Violation] = Violation.objects.visible_to(user).select_related("rule", "unit")
     found: Violation | None = rows.filter(pk=violation_id).first()
     if found is None:
-        raise DirectiveError("id", f"không có vi phạm #{violation_id}", status=404)
+        raise assignments.AssignmentError("id", f"không có vi phạm #{violation_id}", status=404)
     return found
 
 
 def task_from_violation(*, actor: User, violation: Violation, due: date, title: str = "") -> Task:
     """A task for the violation's unit, due `due`; the unit's operators are told."""
     if violation.task_id is not None and Task.objects.filter(pk=violation.task_id).exists():
-        raise DirectiveError("id", f"vi phạm #{violation.pk} đã có nhiệm vụ #{violation.task_id}", status=409)
+        raise assignments.AssignmentError(
+            "id", f"vi phạm #{violation.pk} đã có nhiệm vụ #{violation.task_id}", status=409
+        )
     finding = Finding(
         violation.rule, violation.unit, violation.period, violation.left_value, violation.right_value
     )
