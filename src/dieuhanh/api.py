@@ -19,6 +19,8 @@ from dieuhanh.directives.api import router as directives_router
 from dieuhanh.directives.assignments_api import router as tasks_router
 from dieuhanh.directives.quality_assignments import router as quality_tasks_router
 from dieuhanh.directives.services import DirectiveError
+from dieuhanh.errors import DomainError
+from dieuhanh.errors import problem as domain_problem
 from dieuhanh.feedback.api import router as feedback_router
 from dieuhanh.feedback.services import FeedbackError
 from dieuhanh.indicators.analytics import AnalyticsError
@@ -151,6 +153,11 @@ def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
 @api.exception_handler(HttpError)
 def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     return problem(request, exc.status_code, str(exc))
+
+
+@api.exception_handler(DomainError)
+def _domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
+    return domain_problem(request, exc)
 
 
 @api.exception_handler(TracingError)

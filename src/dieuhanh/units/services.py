@@ -10,8 +10,10 @@ from django.db.models import Count, Q
 from django.dispatch import Signal
 
 from dieuhanh.db import insert_rows
+from dieuhanh.errors import FORBIDDEN, NOT_A_REF, NOT_IN_AREA, DomainError
 from dieuhanh.units import packaged
-from dieuhanh.units.models import Edition, Kind, Succession, Unit, UnitQuerySet
+from dieuhanh.units.models import Edition, Kind, Succession, Unit, UnitQuerySet, split_ref
+from dieuhanh.units.scoping import Area
 from dieuhanh.units.text import fold
 
 units_loaded = Signal()
@@ -180,6 +182,45 @@ def _load_succession(rows: list[packaged.SuccessionRow], report: LoadReport, tic
 def get_unit(ref: str, within: UnitQuerySet | None = None) -> Unit:
     """The unit named 'EDITION:CODE' among `within` (all units by default); Unit.DoesNotExist if none."""
     return (within if within is not None else Unit.objects.all()).select_related("parent").ref(ref)
+
+
+CURRENT_EDITION = "VN-2025"
+
+
+def unit_in_area(
+    ref: str,
+    area: Area | None,
+    *,
+    field: str = "unit",
+    may_act: Area | None = None,
+    edition: str = CURRENT_EDITION,
+) -> Unit:
+    """The unit `ref` names inside the caller's `area` (None: a system caller, any unit): the one
+    look-up through which every route and verb takes a unit reference. The answers follow the rule in
+    docs/decisions.md ("Errors"): what is not a reference is 422 on `field`; no such unit and a unit
+    outside the area are the same 404, so that nothing tells what exists outside it; a unit inside
+    the area but outside `may_act` (the area of the role that may do this) is 403. A bare code is
+    of `edition` (the current map unless the request names another)."""
+    text = (ref or "").strip()
+    full = text if ":" in text else f"{edition}:{text}"
+    try:
+        edition, code = _split(full)
+    except ValueError:
+        raise DomainError(field, NOT_A_REF % {"ref": ref}, code="invalid_unit") from None
+    unit = Unit.objects.select_related("parent").filter(edition_id=edition, code=code).first()
+    if unit is None or (area is not None and not area.contains(unit)):
+        raise DomainError(field, NOT_IN_AREA % {"ref": text}, status=404, code="unit_not_found")
+    if may_act is not None and not may_act.contains(unit):
+        raise DomainError(field, FORBIDDEN, status=403)
+    return unit
+
+
+def _split(ref: str) -> tuple[str, str]:
+    """EDITION:CODE of printable characters that could name a unit (a NUL cannot reach PostgreSQL)."""
+    edition, code = split_ref(ref)
+    if len(ref) > 60 or not all(c.isprintable() and not c.isspace() for c in ref):
+        raise ValueError(ref)
+    return edition, code
 
 
 def ancestors(unit: Unit) -> list[Unit]:

@@ -1,0 +1,101 @@
+"""The one error a request is refused with, and the one shape it is answered in (issue 15, point 2).
+
+Every app refuses with a DomainError (its own subclass keeps a familiar name, nothing more): a `code`
+a client can branch on, the `field` at fault when one is, a `message` in the reader's language
+(gettext_lazy, so that it is translated when answered, not when raised), and the HTTP `status`.
+`dieuhanh.api` answers it as problem+json, the pages through `DomainErrorMiddleware`; both build
+the body with `problem_body`. The statuses follow one rule, written in docs/decisions.md ("Errors").
+"""
+
+from __future__ import annotations
+
+import json
+from http import HTTPStatus
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
+PROBLEM_TYPE = "application/problem+json"
+
+# The code a status gets when the raiser names none.
+CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    409: "conflict",
+    413: "too_large",
+    422: "invalid",
+    429: "too_many_requests",
+    503: "unavailable",
+}
+
+
+class DomainError(ValueError):
+    """A request that cannot be carried out: why (`message`), the input at fault (`field`, or None),
+    the HTTP `status`, a stable `code`, and any further members of the answer (`extra`)."""
+
+    status = 422
+
+    def __init__(
+        self,
+        field: str | None,
+        message: str | Promise,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(field, message)
+        self.field = field or None
+        self.message = message
+        self.status = status or type(self).status
+        self.code = code or CODES.get(self.status, "error")
+        self.extra = extra
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}" if self.field else str(self.message)
+
+
+def problem_body(path: str, error: DomainError) -> dict[str, Any]:
+    """The RFC 9457 problem document of a refusal, the same members for every app: `detail` reads
+    "field: why" when a field is at fault, `field` and `code` are always present."""
+    return {
+        "type": "about:blank",
+        "title": HTTPStatus(error.status).phrase,
+        "status": error.status,
+        "detail": str(error),
+        "instance": path,
+        "code": error.code,
+        "field": error.field,
+        **error.extra,
+    }
+
+
+def problem(request: HttpRequest, error: DomainError) -> HttpResponse:
+    body = json.dumps(problem_body(request.path, error), ensure_ascii=False)
+    return HttpResponse(body, status=error.status, content_type=PROBLEM_TYPE)
+
+
+# Messages the shared code answers with.
+NOT_IN_AREA = _("no unit '%(ref)s' in your area")
+NOT_A_REF = _("'%(ref)s' is not a unit reference: write EDITION:CODE (e.g. VN-2025:79) or a code")
+FORBIDDEN = _("your role may not do this here")
+
+
+class DomainErrorMiddleware:
+    """The pages' side of the one handler: a DomainError a page lets through is answered with its
+    status and message in the reader's language (plain text: the page had no form to show it in)."""
+
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> Any:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not isinstance(exception, DomainError) or request.path.startswith("/api/"):
+            return None
+        return HttpResponse(str(exception), status=exception.status, content_type="text/plain; charset=utf-8")
