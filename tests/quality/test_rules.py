@@ -9,7 +9,7 @@ from openpyxl import load_workbook
 
 from dieuhanh.accounts.models import AuditEntry
 from dieuhanh.directives import quality_assignments
-from dieuhanh.directives.models import Task
+from dieuhanh.directives.models import Task, TaskStatus
 from dieuhanh.indicators import analytics
 from dieuhanh.indicators.datavalues import import_values
 from dieuhanh.indicators.excel import XLSX_TYPE
@@ -212,6 +212,39 @@ def test_a_violation_becomes_a_task_for_its_unit_and_its_operators_are_told(
     assert world.leader.client().post(url, due, content_type="application/json").status_code == 409
     stats = world.leader.client().get("/api/v1/validation/violations").json()
     assert (stats["withTask"], stats["resolvedShare"]) == (1, 0.0)
+
+
+def test_a_fixed_violation_closes_its_task_and_counts_as_resolved(world, services):
+    """Fixed at entry, or found fixed by a run: the task is done, with a note saying why."""
+    from dieuhanh.indicators.quality import rules
+
+    post(world.operator_a, row("staff", 0), row("staff", 0, period="202402"))
+    january, february = Violation.objects.order_by("period")
+    due = parse("202403").start
+    tasks = [
+        quality_assignments.task_from_violation(actor=world.leader.user, violation=v, due=due)
+        for v in (january, february)
+    ]
+    client = world.leader.client()
+    assert client.get("/api/v1/validation/violations").json()["resolvedShare"] == 0.0
+
+    post(world.operator_a, row("staff", 3))  # January corrected on the entry path
+    first = Task.objects.get(pk=tasks[0].pk)
+    assert (first.status, first.percent) == (TaskStatus.DONE, 100)
+    (note,) = first.progress.all()
+    assert note.by == world.operator_a.user
+    assert "Có cán bộ một cửa" in note.text and "nhập lại" in note.text and "tháng 1/2024" in note.text
+    assert Task.objects.get(pk=tasks[1].pk).status == TaskStatus.NOT_STARTED
+    assert client.get("/api/v1/validation/violations").json()["resolvedShare"] == 50.0
+
+    # February corrected behind the rules' back (a direct change): the next run finds it holds.
+    DataValue.objects.filter(element__code="staff", period="202402").update(value=2)
+    chosen = rules.rules_named("dvc_xa", [])
+    rules.run(chosen, [parse("202402")], [world.commune_a], actor=None)
+    second = Task.objects.get(pk=tasks[1].pk)
+    assert second.status == TaskStatus.DONE and "chạy lại kiểm tra" in second.progress.get().text
+    stats = client.get("/api/v1/validation/violations").json()
+    assert (stats["resolved"], stats["resolvedShare"]) == (2, 100.0)
 
 
 def test_the_stored_way_and_analytics_agree(world, services):

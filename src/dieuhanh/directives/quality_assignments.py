@@ -19,13 +19,16 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
 from ninja import Router, Schema, Status
 from pydantic import Field
 
 from dieuhanh.accounts.guards import caller
 from dieuhanh.accounts.models import User
+from dieuhanh.accounts.services import audit
 from dieuhanh.directives import assignments
-from dieuhanh.directives.models import Task
+from dieuhanh.directives.models import Task, TaskProgress, TaskStatus
+from dieuhanh.indicators.periods import parse
 from dieuhanh.indicators.quality.models import Violation
 from dieuhanh.indicators.quality.rules import Finding
 from dieuhanh.live import publish
@@ -132,3 +135,34 @@ def post_task_from_violation(request: HttpRequest, violation_id: int, body: Task
             "title": task.title,
         },
     )
+
+
+CAUSES = {"entry": "khi nhập lại số liệu", "run": "khi chạy lại kiểm tra"}
+
+
+def close_fixed_tasks(
+    sender: Any, *, violations: list[Violation], actor: User | None, cause: str, **_: Any
+) -> None:
+    """A violation found fixed closes the task made of it: hoàn thành, 100%, with a progress report
+    saying which rule now holds and how it was seen (quality.rules.violations_resolved, inside the
+    transaction that resolved it: a dry run closes nothing). The report is by whoever entered or ran,
+    else by the task's creator (a run with no person behind it)."""
+    tasks = Task.objects.select_for_update().filter(pk__in=[v.task_id for v in violations])
+    open_tasks = {t.pk: t for t in tasks.exclude(status=TaskStatus.DONE)}
+    now = timezone.now()
+    for violation in violations:
+        task = open_tasks.get(violation.task_id or 0)
+        if task is None:
+            continue
+        rule = violation.rule
+        text = (
+            f"Tự động hoàn thành: số liệu {parse(violation.period).label()} đã được sửa — kiểm tra lại "
+            f"{CAUSES.get(cause, cause)} thấy quy tắc '{rule.name}' ({rule.left} {rule.operator} "
+            f"{rule.right}) đã được thỏa mãn."
+        )
+        by = actor or task.created_by
+        TaskProgress.objects.create(task=task, percent=100, text=text, status=TaskStatus.DONE, by=by, at=now)
+        before = task.percent
+        task.percent, task.status = 100, TaskStatus.DONE
+        task.save(update_fields=["percent", "status", "updated_at"])
+        audit(actor, "tasks.progress", f"task:{task.pk}", percent=100, before=before, status=TaskStatus.DONE)

@@ -18,6 +18,7 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import Q
+from django.dispatch import Signal
 from django.utils import timezone
 
 from dieuhanh.accounts.models import User
@@ -333,7 +334,7 @@ def screen(
             done.keys.add(key)
             if finding is not None:
                 done.findings[key] = finding
-    track(list(checked.values()), actor=actor)
+    track(list(checked.values()), actor=actor, cause="entry")
     return kept
 
 
@@ -616,8 +617,13 @@ def _run_shifted(
 
 # Keeping track of violations
 
+violations_resolved = Signal()
+"""Sent inside the transaction that resolves violations which had a task (`violations`, their rule
+set; `actor`, who entered or ran, or None; `cause`: "entry" or "run"): the tasks live above this
+layer (directives.quality_assignments closes them)."""
 
-def track(results: list[Checked], *, actor: User | None) -> None:
+
+def track(results: list[Checked], *, actor: User | None, cause: str = "run") -> None:
     """Open (or reopen) a violation for each finding; resolve the open ones whose rule now holds."""
     if not any(r.keys for r in results):
         return
@@ -633,7 +639,7 @@ def track(results: list[Checked], *, actor: User | None) -> None:
     if len(unit_ids) <= 2000:
         existing_q = existing_q.filter(unit_id__in=unit_ids)
     existing = {(v.rule_id, v.unit_id, v.period): v for v in existing_q}
-    new, changed = [], []
+    new, changed, fixed = [], [], []
     for rule_id, result in by_rule.items():
         for key, finding in result.findings.items():
             found = existing.get((rule_id, *key))
@@ -659,12 +665,17 @@ def track(results: list[Checked], *, actor: User | None) -> None:
             found.state, found.resolved_at, found.resolved_by = Violation.State.RESOLVED, now, actor
             found.last_seen = now
             changed.append(found)
+            if found.task_id is not None:
+                found.rule = result.compiled.rule
+                fixed.append(found)
     Violation.objects.bulk_create(new, batch_size=1000)
     Violation.objects.bulk_update(
         changed,
         ["left_value", "right_value", "last_seen", "state", "resolved_at", "resolved_by"],
         batch_size=1000,
     )
+    if fixed:
+        violations_resolved.send(sender=Violation, violations=fixed, actor=actor, cause=cause)
 
 
 def resolution(violations: Any) -> dict[str, Any]:
