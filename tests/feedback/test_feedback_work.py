@@ -14,6 +14,7 @@ from asgiref.sync import async_to_sync, sync_to_async
 from django.test import Client
 from django.utils import timezone
 
+from dieuhanh.accounts.models import AuditEntry
 from dieuhanh.directives.models import Directive, Task
 from dieuhanh.feedback import followup, services
 from dieuhanh.feedback.models import Confirmation, Feedback, Notice, Question, Session
@@ -106,6 +107,39 @@ def test_an_official_merges_a_duplicate_the_intake_missed(world, categories):
     assert ok.status_code == 200, ok.content
     assert ok.json()["merged_into"] == first and ok.json()["reporters"] == 2
     assert Feedback.objects.get(code=other["code"]).unit.code == "26743"
+
+
+def test_an_official_undoes_a_wrong_merge_inside_the_area_and_it_is_audited(world, categories):
+    first = post(report()).json()["code"]
+    # Another lamp at the same address: the intake merges it, the commune sees two different things.
+    second = post(report(text="Cột đèn số 2 bị nghiêng, sắp đổ."), ip="203.0.113.8").json()["code"]
+    assert Feedback.objects.get(code=second).merged_into.code == first
+    reason = {"reason": "Hai cột đèn khác nhau ở cùng địa chỉ."}
+    neighbour = world.operator_b.client().post(f"{URL}/{second}/unmerge", reason, content_type=JSON)
+    assert neighbour.status_code == 404 and first not in neighbour.content.decode()
+    client = world.operator_a.client()
+    short = client.post(f"{URL}/{second}/unmerge", {"reason": "sai"}, content_type=JSON)
+    assert (short.status_code, short.json()["field"]) == (422, "reason")
+    assert Feedback.objects.get(code=second).status == "merged"  # nothing half-done
+    done = client.post(f"{URL}/{second}/unmerge", reason, content_type=JSON)
+    assert done.status_code == 200, done.content
+    own = done.json()
+    assert (own["status"], own["merged_into"], own["reporters"]) == ("received", None, 1)
+    assert [e["kind"] for e in own["history"]] == ["received", "merged", "unmerged"]
+    # Both are in the commune's queue, each with one reporter; the item it left says so.
+    queue = {i["code"]: i for i in client.get(URL, {"unit": "VN-2025:26743"}).json()["items"]}
+    assert (queue[first]["reporters"], queue[second]["reporters"]) == (1, 1)
+    assert "left" in [e["kind"] for e in Client().get(f"{URL}/track/{first}").json()["history"]]
+    entry = AuditEntry.objects.get(action="feedback.unmerge", target=second)
+    assert (entry.actor, entry.detail["frm"]) == (world.operator_a.user, first)
+    again = client.post(f"{URL}/{second}/unmerge", reason, content_type=JSON)
+    assert again.status_code == 409
+    # Once the item is answered, its reporters have read the answer: the merge stays.
+    third = post(report(text="Đèn lại tắt."), ip="203.0.113.9").json()["code"]
+    assert Feedback.objects.get(code=third).merged_into.code == first
+    client.post(f"{URL}/{first}/answer", {"text": "Đã thay bóng đèn."}, content_type=JSON)
+    late = client.post(f"{URL}/{third}/unmerge", reason, content_type=JSON)
+    assert late.status_code == 409 and "đã được trả lời" in late.json()["detail"]
 
 
 # Reports become work

@@ -120,6 +120,10 @@ class MergeIn(Schema):
     into: str = Field(..., description="the code of the open item of the same category it duplicates")
 
 
+class UnmergeIn(Schema):
+    reason: str = Field(..., description="why the two reports are not the same (at least 10 characters)")
+
+
 class DirectiveFromIn(Schema):
     codes: list[str] = Field(..., description="the reports (1 to 100) the directive comes from")
     title: str
@@ -621,6 +625,18 @@ def post_answer(request: HttpRequest, code: str, body: AnswerIn):
 def post_merge(request: HttpRequest, code: str, body: MergeIn):
     user = caller(request)
     return track_out(services.merge(actor=user, item=services.item_for(user, code), into=body.into))
+
+
+@router.post(
+    "/feedback/{code}/unmerge",
+    response=TrackOut,
+    summary="Undo a merge: the duplicate becomes a report of its own again",
+    openapi_extra=_CONFLICT,
+)
+@area_aware
+def post_unmerge(request: HttpRequest, code: str, body: UnmergeIn):
+    user = caller(request)
+    return track_out(services.unmerge(actor=user, item=services.item_for(user, code), reason=body.reason))
 
 
 @router.post(

@@ -145,6 +145,8 @@ class EventKind(models.TextChoices):
     ANSWERED = "answered", "Trả lời"
     MERGED = "merged", "Gộp với phản ánh trùng"
     JOINED = "joined", "Thêm người phản ánh cùng nội dung"
+    UNMERGED = "unmerged", "Tách khỏi phản ánh đã gộp, xử lý riêng"
+    LEFT = "left", "Một phản ánh gộp nhầm được tách riêng"
     ESCALATED = "escalated", "Quá hạn, báo cáo cấp tỉnh"
     DIRECTIVE = "directive", "Chuyển thành chỉ đạo"
     TASK = "task", "Chuyển thành nhiệm vụ"

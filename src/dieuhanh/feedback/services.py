@@ -20,6 +20,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import models, transaction
 from django.db.models import Max, Q
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from dieuhanh.accounts.models import User
@@ -871,6 +872,54 @@ def merge(*, actor: User, item: Feedback, into: str) -> Feedback:
         audit(actor, "feedback.merge", item.code, into=primary.code)
         publish_item(primary, "merged")
     return item
+
+
+def unmerge(*, actor: User, item: Feedback, reason: str) -> Feedback:
+    """Undo a merge, the intake's or an official's, that joined reports about different things: the
+    duplicate is an item of its own again, waiting to be taken by the unit that handles the item it
+    followed (inside the caller's area; it forwards it, with a reason, if it belongs elsewhere). Its
+    answer deadline still runs from its receipt. Once that item is answered, the merge stays: its
+    reporters have read the answer and may have rated it."""
+    reason = _fit("reason", reason, prose=True).strip()
+    if len(reason) < 10:
+        raise FeedbackError("reason", "cần nêu lý do tách (ít nhất 10 ký tự)")
+    area = handling_area(actor)
+    with transaction.atomic():
+        rows = Feedback.objects.select_for_update().select_related("category", "unit", "place_unit")
+        found = rows.get(pk=item.pk)
+        if not area.contains(found.unit):
+            raise FeedbackError("code", "không có phản ánh mã này trong phạm vi của bạn", status=404)
+        if found.status != Status.MERGED or found.merged_into_id is None:
+            raise FeedbackError("code", f"phản ánh {found.code} không được gộp với phản ánh nào", status=409)
+        primary = Feedback.objects.select_for_update().select_related("unit").get(pk=found.merged_into_id)
+        if primary.status == Status.ANSWERED:
+            raise FeedbackError(
+                "code",
+                f"phản ánh {primary.code} mà phản ánh này theo dõi đã được trả lời: không tách được nữa",
+                status=409,
+            )
+        now = timezone.now()
+        found.status, found.merged_into, found.unit, found.reporters = Status.RECEIVED, None, primary.unit, 1
+        found.assigned_at, found.forward_due = now, now + timedelta(minutes=found.category.forward_minutes)
+        # A directive or task it had only as the item's follower is not its own.
+        if found.directive_id is not None and found.directive_id == primary.directive_id:
+            found.directive = None
+        if found.task_id is not None and found.task_id == primary.task_id:
+            found.task = None
+        changed = ["status", "merged_into", "unit", "reporters", "assigned_at", "forward_due", "directive"]
+        found.save(update_fields=[*changed, "task"])
+        # Reporters who had followed this one came along to the item when it was merged (_join) and
+        # stay there: the item loses this reporter alone.
+        Feedback.objects.filter(pk=primary.pk).update(reporters=Greatest(models.F("reporters") - 1, 1))
+        Event.objects.create(
+            feedback=found, kind=EventKind.UNMERGED, at=now, unit=found.unit, actor=actor, note=reason
+        )
+        Event.objects.create(
+            feedback=primary, kind=EventKind.LEFT, at=now, unit=primary.unit, actor=actor, note=found.code
+        )
+        audit(actor, "feedback.unmerge", found.code, frm=primary.code, unit=found.unit.ref, reason=reason)
+        publish_item(found, "unmerged")
+    return found
 
 
 # Reports become work: a directive or a task, with the existing verbs, linked both ways
