@@ -306,21 +306,33 @@ def test_a_communes_morning_sends_few_statements(world, django_assert_max_num_qu
 
 
 def test_rates_are_counted_one_way_and_a_response_counts_as_an_acknowledgement(world):
-    """services.rates is what the room's directive panel and the reports show; the status's states
-    add up to the same. A response counts as acknowledged even where a row lacks acknowledged_at."""
+    """services.rates is what the room's directive panel, the reports and the unit page show, and the
+    status's furthest states come from the same count. A response counts as an acknowledgement and a
+    reading even where a row lacks acknowledged_at and read_at: that unit is neither pending nor late."""
     from dieuhanh.commandroom.room import directive_rates
-    from dieuhanh.directives.services import rates, status
+    from dieuhanh.commandroom.unit_panels import unit_directives
+    from dieuhanh.directives.services import is_overdue, pending, rates, status
     from dieuhanh.units.scoping import Area
 
-    directive = Directive.objects.get(
-        pk=issue(world.leader, form=[{"key": "mau", "label": "Số mẫu", "type": "number"}]).json()["id"]
-    )
-    a = Delivery.objects.get(directive=directive, unit=world.commune_a)
+    form = [{"key": "mau", "label": "Số mẫu", "type": "number"}]
+    directive = Directive.objects.get(pk=issue(world.leader, requires_ack=True, form=form).json()["id"])
     now = timezone.now()
-    Delivery.objects.filter(pk=a.pk).update(state="responded", responded_at=now, acknowledged_at=None)
-    counted = rates([directive.pk], Area.of(world.province))[directive.pk]
-    assert (counted.total, counted.acknowledged, counted.responded) == (2, 1, 1)
+    Directive.objects.filter(pk=directive.pk).update(deadline=now - timedelta(hours=1))
+    a = Delivery.objects.get(directive=directive, unit=world.commune_a)
+    Delivery.objects.filter(pk=a.pk).update(
+        state="responded", responded_at=now, acknowledged_at=None, read_at=None
+    )
+    area = Area.of(world.province)
+    counted = rates([directive.pk], area, now)[directive.pk]
+    assert (counted.total, counted.read, counted.acknowledged, counted.responded) == (2, 1, 1, 1)
+    assert counted.overdue == 1  # the neighbour, which has done nothing
     (room,) = directive_rates(world.province, now)
-    assert (room.total, room.ack_pct, room.response_pct) == (2, 50.0, 50.0)
-    states = status(directive, Area.of(world.province))
-    assert states["acknowledged"] + states["responded"] == counted.acknowledged
+    assert (room.total, room.ack_pct, room.response_pct, room.overdue) == (2, 50.0, 50.0, 1)
+    ((_, panel),) = unit_directives(world.leader.user, world.province)
+    assert (panel.total, panel.acknowledged, panel.responded, panel.overdue) == (2, 1, 1, 1)
+    states = status(directive, area, now)
+    shown = {k: states[k] for k in ("total", "sent", "read", "acknowledged", "responded", "overdue")}
+    assert shown == {"total": 2, "sent": 1, "read": 0, "acknowledged": 0, "responded": 1, "overdue": 1}
+    assert [d.unit_id for d in pending(directive, area)] == [world.commune_b.pk]
+    a = Delivery.objects.select_related("directive").get(pk=a.pk)
+    assert not is_overdue(a, now)

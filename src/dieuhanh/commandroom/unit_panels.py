@@ -52,12 +52,15 @@ def children_figures(unit: Unit, children: list[Any], figures: list[Figure]) -> 
     return [ChildRow(child, [found.get(child.ref, 0) for found in by_kind]) for child in children]
 
 
-def unit_directives(user: User, unit: Unit) -> list[tuple[Directive, dict[str, Any]]]:
-    """The latest directives reaching the unit's area, each with its status counted inside that area."""
+def unit_directives(user: User, unit: Unit) -> list[tuple[Directive, directives.Rates]]:
+    """The latest directives reaching the unit's area, each with its rates counted inside that area
+    (the room's count: a response is also an acknowledgement)."""
     area = Area.of(unit)
     reaching: QuerySet[Delivery, int] = Delivery.objects.within(area).values_list("directive_id", flat=True)
     found = directives.visible_directives(user).filter(pk__in=reaching).select_related("issuer_unit")
-    return [(d, directives.status(d, area)) for d in found.order_by("-issued_at", "-id")[:DIRECTIVES_SHOWN]]
+    latest = list(found.order_by("-issued_at", "-id")[:DIRECTIVES_SHOWN])
+    counted = directives.rates([d.pk for d in latest], area)
+    return [(d, counted.get(d.pk, directives.Rates())) for d in latest]
 
 
 @dataclass

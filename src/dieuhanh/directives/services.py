@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from datetime import datetime
 from pathlib import PurePath
 from typing import Any
@@ -463,13 +463,20 @@ def _check_figures(form: list[dict[str, Any]], figures: dict[str, Any]) -> dict[
 
 # What the room reads back
 
+# How far a delivery got, one rule for every count (the room, the reports, the status, the unit page,
+# what is overdue or pending): a response counts as an acknowledgement, and an acknowledgement or a
+# response as a reading, whatever the row's own columns say.
+ANSWERED = Q(responded_at__isnull=False)
+ACKNOWLEDGED = Q(acknowledged_at__isnull=False) | ANSWERED
+READ = Q(read_at__isnull=False) | ACKNOWLEDGED
+
 
 def overdue_q(now: datetime) -> Q:
     """Deliveries past the deadline without what the directive required."""
     late = Q(directive__deadline__lt=now, directive__cancelled_at__isnull=True)
-    missing_ack = Q(directive__requires_ack=True, acknowledged_at__isnull=True)
-    missing_answer = ~Q(directive__form=[]) & Q(responded_at__isnull=True)
-    report = Q(directive__kind=DirectiveKind.REPORT_REQUEST, responded_at__isnull=True)
+    missing_ack = Q(directive__requires_ack=True) & ~ACKNOWLEDGED
+    missing_answer = ~Q(directive__form=[]) & ~ANSWERED
+    report = Q(directive__kind=DirectiveKind.REPORT_REQUEST) & ~ANSWERED
     return late & (missing_ack | missing_answer | report)
 
 
@@ -481,7 +488,7 @@ def is_overdue(delivery: Delivery, now: datetime) -> bool:
         return False
     unanswered = delivery.responded_at is None
     return (
-        (directive.requires_ack and delivery.acknowledged_at is None)
+        (directive.requires_ack and delivery.acknowledged_at is None and unanswered)
         or (directive.form != [] and unanswered)
         or (directive.kind == DirectiveKind.REPORT_REQUEST and unanswered)
     )
@@ -489,30 +496,17 @@ def is_overdue(delivery: Delivery, now: datetime) -> bool:
 
 def status(directive: Directive, area: Area, now: datetime | None = None) -> dict[str, Any]:
     """Counts by furthest state, overall and per province, of the deliveries inside the area."""
-    now = now or timezone.now()
     deliveries = Delivery.objects.filter(directive=directive).within(area)
-    by_province: dict[int, Counter] = {}
-    for province, state, n in (
-        deliveries.values_list("province_id", "state").annotate(n=Count("id")).order_by()
-    ):
-        by_province.setdefault(province, Counter())[state] += n
-    overdue = dict(
-        deliveries.filter(overdue_q(now)).values_list("province_id").annotate(n=Count("id")).order_by()
-    )
+    by_province = _counted(deliveries, "province_id", now or timezone.now())
     sums = _figure_sums(directive, deliveries)
     names = Unit.objects.in_bulk(list(by_province))
     provinces = [
-        {
-            "unit": names[p].ref,
-            "name": names[p].name,
-            **_counts(c, overdue.get(p, 0)),
-            "figures": sums.get(p, {}),
-        }
-        for p, c in sorted(by_province.items(), key=lambda item: names[item[0]].code)
+        {"unit": names[p].ref, "name": names[p].name, **_counts(r), "figures": sums.get(p, {})}
+        for p, r in sorted(by_province.items(), key=lambda item: names[item[0]].code)
     ]
-    total = sum(by_province.values(), Counter())
+    total = sum(by_province.values(), Rates())
     overall: Counter = sum((Counter(f) for f in sums.values()), Counter())
-    return {**_counts(total, sum(overdue.values())), "figures": dict(overall), "provinces": provinces}
+    return {**_counts(total), "figures": dict(overall), "provinces": provinces}
 
 
 def _figure_sums(directive: Directive, deliveries: QuerySet[Delivery]) -> dict[int, dict[str, float]]:
@@ -531,23 +525,23 @@ def _figure_sums(directive: Directive, deliveries: QuerySet[Delivery]) -> dict[i
     return {p: dict(c) for p, c in sums.items()}
 
 
-def _counts(states: Counter, overdue: int) -> dict[str, int]:
-    return {
-        "total": sum(states.values()),
-        **{s: states.get(s, 0) for s in DeliveryState.values},
-        "overdue": overdue,
-    }
+def _counts(rates: Rates) -> dict[str, int]:
+    return {"total": rates.total, **rates.states(), "overdue": rates.overdue}
 
 
 @dataclass(frozen=True)
 class Rates:
-    """One directive's deliveries inside an area: how many, and how many were acknowledged, answered
-    and are overdue. A response counts as an acknowledgement, whatever the row's own columns say."""
+    """Deliveries counted by the rule above (ACKNOWLEDGED, READ): how many, how many got at least as far
+    as read, acknowledged and answered, and how many are overdue."""
 
-    total: int
-    acknowledged: int
-    responded: int
-    overdue: int
+    total: int = 0
+    read: int = 0
+    acknowledged: int = 0
+    responded: int = 0
+    overdue: int = 0
+
+    def __add__(self, other: Rates) -> Rates:
+        return Rates(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
 
     @property
     def ack_pct(self) -> float:
@@ -557,36 +551,49 @@ class Rates:
     def response_pct(self) -> float:
         return 100 * self.responded / self.total if self.total else 0
 
+    def states(self) -> dict[str, int]:
+        """How many deliveries are in each furthest state (they add up to the total)."""
+        return {
+            DeliveryState.SENT.value: self.total - self.read,
+            DeliveryState.READ.value: self.read - self.acknowledged,
+            DeliveryState.ACKNOWLEDGED.value: self.acknowledged - self.responded,
+            DeliveryState.RESPONDED.value: self.responded,
+        }
+
     def done(self, directive: Directive) -> bool:
         """Every unit has given what the directive asks: its response, or else its acknowledgement."""
         return (self.responded if directive.needs_response else self.acknowledged) >= self.total
 
 
 def rates(directive_ids: Iterable[int], area: Area | None, now: datetime | None = None) -> dict[int, Rates]:
-    """The one count of acknowledgement and response rates (the room, the reports, the status), per
+    """The one count of acknowledgement and response rates (the room, the reports, the unit page), per
     directive with a delivery inside the area (None: every delivery), in one grouped query."""
-    now = now or timezone.now()
-    answered = Q(responded_at__isnull=False)
+    deliveries = Delivery.objects.filter(directive_id__in=list(directive_ids)).within(area)
+    return _counted(deliveries, "directive_id", now or timezone.now())
+
+
+def _counted(deliveries: QuerySet[Delivery], key: str, now: datetime) -> dict[int, Rates]:
+    """Rates per value of `key` (a directive, a province), in one grouped query: what `rates` and
+    `status` both read, so that they cannot count differently."""
     rows = (
-        Delivery.objects.filter(directive_id__in=list(directive_ids))
-        .within(area)
-        .values("directive_id")
+        deliveries.values(key)
         .annotate(
             total=Count("id"),
-            acknowledged=Count("id", filter=Q(acknowledged_at__isnull=False) | answered),
-            responded=Count("id", filter=answered),
+            read=Count("id", filter=READ),
+            acknowledged=Count("id", filter=ACKNOWLEDGED),
+            responded=Count("id", filter=ANSWERED),
             overdue=Count("id", filter=overdue_q(now)),
         )
         .order_by()
     )
     return {
-        r["directive_id"]: Rates(r["total"], r["acknowledged"], r["responded"], r["overdue"]) for r in rows
+        r[key]: Rates(r["total"], r["read"], r["acknowledged"], r["responded"], r["overdue"]) for r in rows
     }
 
 
 def pending(directive: Directive, area: Area, now: datetime | None = None) -> QuerySet[Delivery]:
     """The units inside the area that still owe what the directive asks (acknowledgement or response)."""
-    missing = Q(responded_at__isnull=True) if directive.needs_response else Q(acknowledged_at__isnull=True)
+    missing = ~ANSWERED if directive.needs_response else ~ACKNOWLEDGED
     return Delivery.objects.filter(directive=directive).within(area).filter(missing).select_related("unit")
 
 

@@ -109,7 +109,7 @@ def _directives(unit: Unit, period: Period, area: Area) -> list[dict[str, Any]]:
     directives = list(issued)
     # Over every delivery of the directives the area issued (None: not only those inside the area).
     counted = rates([d.pk for d in directives], None)
-    none = Rates(0, 0, 0, 0)
+    none = Rates()
     return [
         {
             "number": d.number, "title": d.title, "issued": d.issued_at.date().isoformat(),
