@@ -17,28 +17,20 @@ period so that both start from nothing:
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 from statistics import median
-from urllib.parse import urlsplit
 
 from common import (
-    child_env,
+    child_django,
+    child_output,
     log,
-    machine,
     migrated_communes,
-    pg_version,
+    options,
+    print_skipped,
     render_table,
-    setup_django,
-    shown,
-    write_results,
+    run_databases,
+    write_run,
 )
-
-SCRATCH_PG_DB = "dieuhanh_bench_approval"
 
 
 def bench_approval(ctx: dict, runs: int = 1) -> list[tuple[str, float, float, int]]:
@@ -109,30 +101,18 @@ def bench_approval(ctx: dict, runs: int = 1) -> list[tuple[str, float, float, in
 
 
 def run_child(args: argparse.Namespace) -> None:
-    setup_django()
-    from django.db import connection
-
+    postgres = child_django(args)
     from dieuhanh.indicators.services import save_data_element, save_data_set
 
     communes = migrated_communes(args.communes)
-    log(f"[{connection.vendor}] {len(communes)} communes")
     save_data_element(actor=None, code="bench_value", name="Giá trị")
     save_data_set(
         actor=None, code="bench_approval", name="Bench", elements=["bench_value"], unit_kind="commune"
     )
     rows = bench_approval({"communes": communes, "data_set": "bench_approval", "period": "202412"}, args.runs)
-    print(json.dumps({"vendor": connection.vendor, "communes": len(communes), "approval": rows}))
-
-
-def spawn(args: argparse.Namespace, home: str, database_url: str | None) -> dict:
-    command = [sys.executable, str(Path(__file__).resolve()), "--child"]
-    command += ["--communes", str(args.communes), "--runs", str(args.runs)]
-    done = subprocess.run(  # noqa: S603 - this script, fixed arguments
-        command, env=child_env(home, database_url), stdout=subprocess.PIPE, text=True, check=False
+    child_output(
+        {"vendor": "postgresql" if postgres else "sqlite", "communes": len(communes), "approval": rows}
     )
-    if done.returncode:
-        raise SystemExit(f"the run failed (exit {done.returncode}); see above")
-    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def table(rows: list) -> str:
@@ -145,43 +125,19 @@ def table(rows: list) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--db", choices=["sqlite", "pg"], default="sqlite")
+    parser = options(__doc__.split("\n\n")[0], default="sqlite")
     parser.add_argument("--communes", type=int, default=0, help="0: all 3,321 communes of VN-2025")
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         run_child(args)
         return
-    began = time.perf_counter()
-    if args.db == "pg":
-        import psycopg
-
-        version = pg_version(args.pg_url)
-        if version is None:
-            raise SystemExit(1)
-        url = urlsplit(args.pg_url)._replace(path=f"/{SCRATCH_PG_DB}").geturl()
-        with psycopg.connect(args.pg_url, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {SCRATCH_PG_DB} WITH (FORCE)")
-            conn.execute(f"CREATE DATABASE {SCRATCH_PG_DB}")
-        try:
-            with tempfile.TemporaryDirectory(prefix="dieuhanh-bench-approval-") as home:
-                result = spawn(args, home, url)
-        finally:
-            with psycopg.connect(args.pg_url, autocommit=True) as conn:
-                conn.execute(f"DROP DATABASE IF EXISTS {SCRATCH_PG_DB} WITH (FORCE)")
-        where = shown(args.pg_url)
-    else:
-        version = None
-        with tempfile.TemporaryDirectory(prefix="dieuhanh-bench-approval-") as home:
-            result = spawn(args, home, None)
-        where = "sqlite (temporary)"
-    result |= {"machine": machine(version), "database": where, "wall_s": time.perf_counter() - began}
-    print(table(result["approval"]))
-    print(f"\n{where}; medians of {args.runs} runs; shared 2-core machine")
-    log(f"wrote {write_results('approval', result)}")
+    runs = run_databases(args, "approval")
+    print_skipped(runs)
+    for result in runs.results.values():
+        print(table(result["approval"]))
+    print(f"\nmedians of {args.runs} runs; shared 2-core machine")
+    write_run("approval", args, runs)
 
 
 if __name__ == "__main__":

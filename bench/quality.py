@@ -31,30 +31,23 @@ the same run says more than the seconds.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import random
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 from statistics import median
-from urllib.parse import urlsplit
 
 from common import (
-    child_env,
+    child_django,
+    child_output,
     log,
-    machine,
     migrated_communes,
-    pg_version,
+    options,
+    print_skipped,
     render_table,
-    setup_django,
-    shown,
-    write_results,
+    run_databases,
+    write_run,
 )
 
-SCRATCH_PG_DB = "dieuhanh_bench_quality"
 HISTORY = [f"2023{m:02d}" for m in range(1, 13)]
 JUDGED = [f"2024{m:02d}" for m in range(1, 13)]
 
@@ -189,16 +182,14 @@ def bench_approval(ctx: dict) -> list[tuple[str, float, float, int]]:
 
 
 def run_child(args: argparse.Namespace) -> None:
-    setup_django()
-    from django.db import connection
-
+    postgres = child_django(args)
     from dieuhanh.indicators.periods import parse
     from dieuhanh.indicators.quality import outliers, rules
     from dieuhanh.indicators.quality.models import Violation
 
     communes = migrated_communes(args.communes)
     size = f"{len(communes)} communes × {args.elements} elements × {12 + args.history} months"
-    log(f"[{connection.vendor}] {size}")
+    log(f"  {size}")
     codes = make_metadata(args.elements)
     months = (HISTORY if args.history else []) + JUDGED
     load = load_values(codes, communes, args.seed, months)
@@ -269,7 +260,7 @@ def run_child(args: argparse.Namespace) -> None:
             log(f"--- profile: {name}\n{out.getvalue()}")
     extra = bench_approval({"communes": communes, "data_set": "bench_quality", "period": "202412"})
     result = {
-        "vendor": connection.vendor,
+        "vendor": "postgresql" if postgres else "sqlite",
         "communes": len(communes),
         "elements": len(codes),
         "rules": len(chosen),
@@ -283,7 +274,7 @@ def run_child(args: argparse.Namespace) -> None:
         "approval": extra,
         "entry": entry,
     }
-    print(json.dumps(result))
+    child_output(result)
 
 
 CPU: dict[str, list[float]] = {}
@@ -298,38 +289,6 @@ def _timed(fn, name: str = ""):
 
 
 # ---------------------------------------------------------------- parent
-
-
-def spawn(args: argparse.Namespace, home: str, database_url: str | None) -> dict:
-    command = [
-        sys.executable,
-        str(Path(__file__).resolve()),
-        "--child",
-        *("--communes", str(args.communes), "--elements", str(args.elements)),
-        *("--runs", str(args.runs), "--seed", str(args.seed), "--history", str(args.history)),
-        *(["--profile"] if args.profile else []),
-    ]
-    done = subprocess.run(  # noqa: S603 - this script, fixed arguments
-        command, env=child_env(home, database_url), stdout=subprocess.PIPE, text=True, check=False
-    )
-    if done.returncode:
-        raise SystemExit(f"the run failed (exit {done.returncode}); see above")
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def run_pg(admin_url: str, args: argparse.Namespace) -> dict:
-    import psycopg
-
-    url = urlsplit(admin_url)._replace(path=f"/{SCRATCH_PG_DB}").geturl()
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {SCRATCH_PG_DB} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {SCRATCH_PG_DB}")
-    try:
-        with tempfile.TemporaryDirectory(prefix="dieuhanh-bench-quality-") as home:
-            return spawn(args, home, url)
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {SCRATCH_PG_DB} WITH (FORCE)")
 
 
 def table(r: dict) -> str:
@@ -405,8 +364,7 @@ def table(r: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--db", choices=["sqlite", "pg"], default="sqlite")
+    parser = options(__doc__.split("\n\n")[0], default="sqlite")
     parser.add_argument("--communes", type=int, default=0, help="0: all 3,321 communes of VN-2025")
     parser.add_argument("--elements", type=int, default=50)
     parser.add_argument("--runs", type=int, default=3)
@@ -418,30 +376,19 @@ def main() -> None:
         help="12: load 2023 too, MOD_Z over 24 months, MIN_MAX",
     )
     parser.add_argument("--seed", type=int, default=19)
-    parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--profile", action="store_true", help="cProfile one rules run and one outliers run")
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         run_child(args)
         return
-    began = time.perf_counter()
-    if args.db == "pg":
-        version = pg_version(args.pg_url)
-        if version is None:
-            raise SystemExit(1)
-        result = run_pg(args.pg_url, args)
-        where = shown(args.pg_url)
-    else:
-        version = None
-        with tempfile.TemporaryDirectory(prefix="dieuhanh-bench-quality-") as home:
-            result = spawn(args, home, None)
-        where = "sqlite (temporary)"
-    result |= {"machine": machine(version), "database": where, "wall_s": time.perf_counter() - began}
-    print(table(result))
-    print(f"\n{result['load']['rows']:,} values; {where}; medians of {args.runs} runs; shared 2-core machine")
-    path = write_results("quality", result)
-    log(f"wrote {path}")
+    runs = run_databases(args, "quality")
+    print_skipped(runs)
+    for name, result in runs.results.items():
+        print(table(result))
+        print(
+            f"\n{result['load']['rows']:,} values; {name}; medians of {args.runs} runs; shared 2-core machine"
+        )
+    write_run("quality", args, runs)
 
 
 if __name__ == "__main__":

@@ -48,14 +48,9 @@ engine's, for F1 and for the second hop; a mismatch is printed loudly (it is a b
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import random
-import shutil
-import subprocess
-import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -64,33 +59,33 @@ from datetime import UTC, date, datetime, timedelta
 from operator import itemgetter
 from pathlib import Path
 from typing import NamedTuple
-from urllib.parse import urlsplit
 
 from common import (  # bench/ is on sys.path
-    child_env,
+    DAY,
+    TimeText,
+    child_django,
+    child_output,
+    drop_indexes,
+    finish_tables,
+    goals_text,
+    insert_rows,
+    loaded,
     log,
-    machine,
-    pg_loaded_params,
-    pg_version,
+    options,
+    pg_settings,
     render_table,
-    reused_load,
-    setup_django,
-    shown,
-    sqlite_loaded_params,
+    run_databases,
+    table_sizes,
     timed,
-    write_results,
+    write_run,
 )
 
-DEFAULT_PG_URL = os.environ.get("DIEUHANH_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-SCRATCH_PG_DB = "dieuhanh_bench_tracing"
-# Fixed rather than a TemporaryDirectory: --reuse keeps the SQLite file here between runs.
-SQLITE_HOME = Path(tempfile.gettempdir()) / "dieuhanh-bench-tracing-sqlite"
 TABLE, META_TABLE = "warehouse_checkin", "bench_tracing_load"
 EDITION = "VN-2025"
 # Bumped whenever the generated rows change, so that --reuse refuses a database made by older code.
 GENERATOR = 1
 PSEUDONYM_KEY = "bench-tracing-fixed-pseudonym-key"
-DAY, HOUR, MINUTE = 86_400, 3_600, 60
+HOUR, MINUTE = 3_600, 60
 UTC_OFFSET = 7 * HOUR  # the synth clock is Vietnam's local time
 # Density: check-ins per person and day (over everybody; the people out on a given day make more),
 # and people per venue, which with the former sets the visits per venue and day.
@@ -100,7 +95,6 @@ WEEKEND_SHARE = 0.8  # of a weekday's check-ins
 NO_CHECKOUT = 0.2  # share of check-ins without a check-out
 FIRST_FAVOURITE, ANY_VENUE = 0.5, 0.05
 CASE_DAYS, MIN_CASE_STAYS, MIN_CASE_SPAN_DAYS = 14, 20, 12
-COPY_LINES = 50_000  # per write into COPY / per executemany: bounds the memory of one chunk
 # The issue's goals on this machine.
 GOAL_F1_S, GOAL_F2_S, GOAL_RATIO = 0.1, 2.0, 10.0
 
@@ -179,23 +173,6 @@ def day_counts(total: int, days: int, start: date) -> list[int]:
     return counts
 
 
-class TimeText:
-    """Seconds since the first local midnight → the UTC text a database stores for that instant
-    ('2025-06-30 17:00:05' + suffix), looked up by day and second rather than formatted."""
-
-    def __init__(self, start: date, days: int, suffix: str):
-        from dieuhanh.warehouse.synth import clock_faces
-
-        utc_day = start - timedelta(days=1)  # local midnight is 17:00 UTC the day before
-        self.shift = DAY - UTC_OFFSET
-        self.dates = [(utc_day + timedelta(days=d)).isoformat() + " " for d in range(days + 3)]
-        self.faces, self.suffix = clock_faces(), suffix
-
-    def __call__(self, t: int) -> str:
-        day, second = divmod(t + self.shift, DAY)
-        return self.dates[day] + self.faces[second] + self.suffix
-
-
 def epoch_of(start: date, t: int) -> int:
     """Seconds since the first local midnight → epoch seconds."""
     return int(datetime(start.year, start.month, start.day, tzinfo=UTC).timestamp()) - UTC_OFFSET + t
@@ -232,113 +209,21 @@ class Target(NamedTuple):
 COLUMNS = "id, source_id, source_event_id, commune_id, at, person_key, venue_id, time_out"
 
 
-def write_copy(rows: list, first_id: int, target: Target, text: TimeText) -> None:
-    """One day's rows into warehouse_checkin with COPY, in COPY's text format, in one transaction."""
-    from django.db import connection, transaction
-
-    keys = ["\\\\x" + key.hex() for key in target.keys]  # bytea's hex form, its backslash escaped
-    source, venue_ids, communes = target.source_id, target.venue_ids, target.communes
-    with transaction.atomic():
-        cursor = connection.connection.cursor()
-        with cursor.copy(f"COPY {TABLE} ({COLUMNS}) FROM STDIN") as copy:
-            for first in range(0, len(rows), COPY_LINES):
-                lines = []
-                for row_id, (time_in, time_out, person, venue) in enumerate(
-                    rows[first : first + COPY_LINES], first_id + first
-                ):
-                    out = "\\N" if time_out is None else text(time_out)
-                    lines.append(
-                        f"{row_id}\t{source}\tchk-{row_id:09d}\t{communes[venue]}\t{text(time_in)}"
-                        f"\t{keys[person]}\t{venue_ids[venue]}\t{out}\n"
-                    )
-                copy.write("".join(lines))
-
-
-def write_executemany(rows: list, first_id: int, target: Target, text: TimeText) -> None:
-    """One day's rows into warehouse_checkin with the driver's executemany, in one transaction."""
-    from django.db import connection, transaction
-
-    insert = f"INSERT INTO {TABLE} ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+def day_rows(rows: list, first_id: int, target: Target, text: TimeText) -> Iterator[tuple]:
+    """One day's generated check-ins as warehouse_checkin's rows, ids from `first_id`."""
     source, keys, venue_ids, communes = target
-    with transaction.atomic():
-        cursor = connection.connection.cursor()
-        for first in range(0, len(rows), COPY_LINES):
-            cursor.executemany(
-                insert,
-                [
-                    (
-                        row_id,
-                        source,
-                        f"chk-{row_id:09d}",
-                        communes[venue],
-                        text(time_in),
-                        keys[person],
-                        venue_ids[venue],
-                        None if time_out is None else text(time_out),
-                    )
-                    for row_id, (time_in, time_out, person, venue) in enumerate(
-                        rows[first : first + COPY_LINES], first_id + first
-                    )
-                ],
-            )
-
-
-class IndexDef(NamedTuple):
-    name: str
-    drop: str
-    create: str
-
-
-def table_indexes(cursor, postgres: bool) -> list[IndexDef]:
-    """warehouse_checkin's indexes as the catalog defines them: PostgreSQL's primary key and unique
-    constraint as constraints (they own their index), the rest as CREATE INDEX statements."""
-    if not postgres:
-        cursor.execute(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = %s AND sql IS NOT NULL"
-            " ORDER BY name",
-            [TABLE],
+    for row_id, (time_in, time_out, person, venue) in enumerate(rows, first_id):
+        out = None if time_out is None else text(time_out)
+        yield (
+            row_id,
+            source,
+            f"chk-{row_id:09d}",
+            communes[venue],
+            text(time_in),
+            keys[person],
+            venue_ids[venue],
+            out,
         )
-        return [IndexDef(name, f'DROP INDEX "{name}"', sql) for name, sql in cursor.fetchall()]
-    cursor.execute(
-        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint"
-        " WHERE conrelid = %s::regclass AND contype IN ('p', 'u') ORDER BY conname",
-        [TABLE],
-    )
-    found = [
-        IndexDef(
-            name,
-            f'ALTER TABLE {TABLE} DROP CONSTRAINT "{name}"',
-            f'ALTER TABLE {TABLE} ADD CONSTRAINT "{name}" {definition}',
-        )
-        for name, definition in cursor.fetchall()
-    ]
-    cursor.execute(
-        "SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid"
-        " WHERE x.indrelid = %s::regclass"
-        " AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)"
-        " ORDER BY i.relname",
-        [TABLE],
-    )
-    # On a partitioned table the definition reads "ON ONLY", which would index the parent alone.
-    return found + [
-        IndexDef(name, f'DROP INDEX "{name}"', sql.replace(" ON ONLY ", " ON "))
-        for name, sql in cursor.fetchall()
-    ]
-
-
-def recreate_indexes(indexes: list[IndexDef], postgres: bool) -> dict[str, float]:
-    """Seconds per index; fails unless the catalog then holds exactly the definitions read before."""
-    from django.db import connection
-
-    seconds = {}
-    with connection.cursor() as cursor:
-        for index in indexes:
-            log(f"  index {index.name} …")
-            _, seconds[index.name] = timed(cursor.execute, index.create)
-        again = table_indexes(cursor, postgres)
-    if sorted(again) != sorted(indexes):
-        raise SystemExit(f"FAIL: the indexes recreated differ from those dropped:\n{again}\n{indexes}")
-    return seconds
 
 
 def load(params: dict, home: Path) -> dict:
@@ -377,26 +262,19 @@ def load(params: dict, home: Path) -> dict:
         [by_code[v.code][1] for v in venues],
     )
     start = synth.default_start(EDITION)
-    with connection.cursor() as cursor:
-        indexes = table_indexes(cursor, postgres)
-        for index in indexes:
-            cursor.execute(index.drop)
+    indexes = drop_indexes([TABLE], postgres)
     report |= load_rows(params, Visits(rng, people, venues), target, start, postgres)
-    report |= finish_table(indexes, postgres, params["checkins"])
+    report |= finish_tables(indexes, postgres, [TABLE], params["checkins"])
     report["indexes"] = [index.create for index in indexes]
     report["start"] = start.isoformat()
-    report["loaded_at"] = datetime.now(UTC).isoformat(timespec="seconds")
-    with connection.cursor() as cursor:
-        cursor.execute(f"CREATE TABLE {META_TABLE} (params TEXT NOT NULL, report TEXT NOT NULL)")
-        cursor.execute(f"INSERT INTO {META_TABLE} VALUES (%s, %s)", [json.dumps(params), json.dumps(report)])
     return report
 
 
 def load_rows(params: dict, visits: Visits, target: Target, start: date, postgres: bool) -> dict:
     """Every day's check-ins, generated then written; progress and rate on stderr."""
     days, total = params["days"], params["checkins"]
-    text = TimeText(start, days, "+00" if postgres else "")
-    write: Callable = write_copy if postgres else write_executemany
+    # Local midnight of the first day is 17:00 UTC the day before.
+    text = TimeText(start - timedelta(days=1), days + 3, "+00" if postgres else "", zero=DAY - UTC_OFFSET)
     log(f"  {total:,} check-ins over {days} days by {'COPY' if postgres else 'executemany'} (no pipeline) …")
     loaded, generating, sample = 0, 0.0, {}
     began = time.perf_counter()
@@ -405,7 +283,7 @@ def load_rows(params: dict, visits: Visits, target: Target, start: date, postgre
         generating += seconds
         if day == days // 2:
             sample = density(rows)
-        write(rows, loaded + 1, target, text)
+        insert_rows(TABLE, COLUMNS, day_rows(rows, loaded + 1, target, text), postgres)
         loaded += count
         elapsed = time.perf_counter() - began
         log(f"    day {day + 1}/{days}: {loaded:,} rows, {loaded / elapsed:,.0f} rows/s, {elapsed:,.0f} s")
@@ -417,42 +295,6 @@ def load_rows(params: dict, visits: Visits, target: Target, start: date, postgre
         "method": "COPY" if postgres else "executemany",
         **sample,
     }
-
-
-def finish_table(indexes: list[IndexDef], postgres: bool, total: int) -> dict:
-    """The indexes back, the id sequence past the ids written, statistics (and, on PostgreSQL, the
-    visibility map and hint bits autovacuum would otherwise set while the clock runs)."""
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        if postgres:  # a session setting: sorts for the index builds in memory rather than on disk
-            cursor.execute("SET maintenance_work_mem = '1GB'")
-            cursor.execute(f"SELECT setval(pg_get_serial_sequence('{TABLE}', 'id'), %s)", [total])
-    index_s, began = recreate_indexes(indexes, postgres), time.perf_counter()
-    log("  VACUUM ANALYZE …" if postgres else "  ANALYZE …")
-    with connection.cursor() as cursor:
-        cursor.execute(f"VACUUM ANALYZE {TABLE}" if postgres else f"ANALYZE {TABLE}")
-    return {
-        "index_s": index_s,
-        "indexes_total_s": sum(index_s.values()),
-        "analyze_s": time.perf_counter() - began,
-    }
-
-
-def table_size() -> dict:
-    from django.db import connection
-
-    if connection.vendor != "postgresql":
-        path = Path(connection.settings_dict["NAME"])
-        return {"database_bytes": path.stat().st_size}
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_table_size(%s::regclass), pg_indexes_size(%s::regclass),"
-            " pg_database_size(current_database())",
-            [TABLE, TABLE],
-        )
-        heap, indexes, database = cursor.fetchone()
-    return {"table_bytes": heap, "indexes_bytes": indexes, "database_bytes": database}
 
 
 # ---------------------------------------------------------------- cases and the engine
@@ -789,108 +631,22 @@ def seconds_text(seconds: float, cut: bool) -> str:
 # ---------------------------------------------------------------- child entry
 
 
-def run_child(db: str, args: argparse.Namespace) -> None:
-    setup_django()
-    from django.db import connection
-
+def run_child(args: argparse.Namespace) -> None:
+    postgres = child_django(args)
     params, home = load_params(args), Path(os.environ["DIEUHANH_HOME"])
-    log(f"[{db}] {connection.settings_dict['NAME']}")
-    if args.load:
-        report = load(params, home)
-    else:
-        log("  --reuse: the database loaded before, made from the same arguments")
-        migrate_quietly()
-        report = reused_load(META_TABLE, TABLE, params["checkins"])
-    result: dict = {"vendor": connection.vendor, "params": params, "load": report, **table_size()}
-    if connection.vendor == "postgresql":
-        result["pg_settings"] = pg_settings()
+    report = loaded(args, lambda: load(params, home), params, META_TABLE, TABLE, params["checkins"])
+    result: dict = {"vendor": "postgresql" if postgres else "sqlite", "params": params, "load": report}
+    result |= table_sizes([TABLE])
+    if postgres:
+        result["pg_settings"] = pg_settings(
+            "shared_buffers", "work_mem", "effective_cache_size", "random_page_cost", "jit"
+        )
     result |= measure(params, args, date.fromisoformat(report["start"]))
     result["summary"] = summarise(result["cases"])
-    print(json.dumps(result))
+    child_output(result)
 
 
-def migrate_quietly() -> None:
-    """The database's schema brought up to the code's (nothing to do unless the code moved on)."""
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-
-
-def pg_settings() -> dict[str, str]:
-    from django.db import connection
-
-    names = ("shared_buffers", "work_mem", "effective_cache_size", "random_page_cost", "jit")
-    with connection.cursor() as cursor:
-        found = {}
-        for name in names:
-            cursor.execute(f"SHOW {name}")
-            found[name] = cursor.fetchone()[0]
-    return found
-
-
-# ---------------------------------------------------------------- parent: scratch databases, table, JSON
-
-
-def spawn(db: str, args: argparse.Namespace, home: Path, database_url: str | None, load_data: bool) -> dict:
-    command = [
-        sys.executable,
-        str(Path(__file__).resolve()),
-        *("--child", db, "--checkins", str(args.checkins), "--cases", str(args.cases)),
-        *("--days", str(args.days), "--seed", str(args.seed)),
-        *("--baseline-timeout", str(args.baseline_timeout)),
-        *(["--load"] if load_data else []),
-    ]
-    # The pseudonym key is fixed so that a reused database and a new one give a person the same key.
-    env = child_env(str(home), database_url) | {"DIEUHANH_PSEUDONYM_KEY": PSEUDONYM_KEY}
-    began = time.perf_counter()
-    done = subprocess.run(  # noqa: S603 - runs this script with fixed arguments
-        command, env=env, stdout=subprocess.PIPE, text=True, check=False
-    )
-    if done.returncode:
-        raise SystemExit(f"the {db} run failed (exit {done.returncode}); see above")
-    return json.loads(done.stdout.strip().splitlines()[-1]) | {"wall_s": time.perf_counter() - began}
-
-
-def recreate_pg(admin_url: str) -> None:
-    import psycopg
-
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {SCRATCH_PG_DB} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {SCRATCH_PG_DB}")
-
-
-def drop_pg(admin_url: str) -> None:
-    import psycopg
-
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {SCRATCH_PG_DB} WITH (FORCE)")
-
-
-def run_pg(admin_url: str, args: argparse.Namespace) -> dict:
-    """In the scratch database: loaded anew, or with --reuse kept (and used when it matches)."""
-    url = urlsplit(admin_url)._replace(path=f"/{SCRATCH_PG_DB}").geturl()
-    reuse = args.reuse and pg_loaded_params(admin_url, url, SCRATCH_PG_DB, META_TABLE) == load_params(args)
-    if not reuse:
-        recreate_pg(admin_url)
-    try:
-        with tempfile.TemporaryDirectory(prefix="dieuhanh-bench-tracing-pg-") as home:
-            return spawn("pg", args, Path(home), url, load_data=not reuse)
-    finally:
-        if not args.reuse:
-            drop_pg(admin_url)
-
-
-def run_sqlite(args: argparse.Namespace) -> dict:
-    reuse = args.reuse and sqlite_loaded_params(SQLITE_HOME / "dieuhanh.sqlite3", META_TABLE) == load_params(
-        args
-    )
-    if not reuse:
-        shutil.rmtree(SQLITE_HOME, ignore_errors=True)
-    try:
-        return spawn("sqlite", args, SQLITE_HOME, None, load_data=not reuse)
-    finally:
-        if not args.reuse:
-            shutil.rmtree(SQLITE_HOME, ignore_errors=True)
+# ---------------------------------------------------------------- parent: the table, the goals, JSON
 
 
 def ms(spread_: dict, which: str) -> str:
@@ -1026,26 +782,13 @@ def goals(results: dict[str, dict]) -> dict[str, dict[str, bool]]:
     return met
 
 
-def goals_text(met: dict[str, dict[str, bool]]) -> str:
-    lines = ["\ngoals (the issue's, for this machine):"]
-    for name, checks in met.items():
-        lines.append(
-            f"  {name}: " + "; ".join(f"{g}: {'met' if ok else 'NOT met'}" for g, ok in checks.items())
-        )
-    return "\n".join(lines)
-
-
 def run_parent(args: argparse.Namespace) -> None:
-    wanted = ["sqlite", "pg"] if args.db == "both" else [args.db]
-    pg_server = pg_version(args.pg_url) if "pg" in wanted else None
-    results: dict[str, dict] = {}
-    for name in wanted:
-        if name == "pg" and pg_server is None:
-            log("The PostgreSQL run was NOT done.")
-            continue
-        results[name] = run_pg(args.pg_url, args) if name == "pg" else run_sqlite(args)
-    if not results:
-        raise SystemExit("nothing was measured")
+    # The pseudonym key is fixed so that a reused database and a new one give a person the same key.
+    runs = run_databases(
+        args, "tracing", params=load_params(args), meta_table=META_TABLE,
+        env={"DIEUHANH_PSEUDONYM_KEY": PSEUDONYM_KEY},
+    )  # fmt: skip
+    results = runs.results
     met = goals(results)
     print(table(results))
     print("\nload: the check-ins bypass the ingest pipeline (COPY / executemany straight into the table).")
@@ -1057,41 +800,23 @@ def run_parent(args: argparse.Namespace) -> None:
         print(cases_text(name, r))
     for name, found in mismatches.items():
         print(f"\n!!! {name}: the self-join and the engine DISAGREE on {len(found)} case(s): {found}")
-    document = {
-        "benchmark": "tracing",
-        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
-        "arguments": {k: v for k, v in vars(args).items() if k not in ("child", "load")}
-        | {"pg_url": shown(args.pg_url)},
-        "machine": machine(pg_server),
-        "goals": met,
-        "databases": results,
-    }
-    write_results("tracing", document)
+    write_run("tracing", args, runs, goals=met)
     if mismatches:
         raise SystemExit(1)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--db", choices=["sqlite", "pg", "both"], default="pg")
+    parser = options(__doc__, both=True, reuse="keep the loaded database; use it when it matches")
     parser.add_argument("--checkins", type=int, default=50_000_000, help="check-ins in the table")
     parser.add_argument("--cases", type=int, default=20, help="cases traced")
     parser.add_argument("--days", type=int, default=28, help=f"days of check-ins (at least {CASE_DAYS})")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument(
-        "--reuse", action="store_true", help="keep the loaded database; use it when it matches"
-    )
     parser.add_argument("--baseline-timeout", type=float, default=60.0, help="seconds per self-join query")
-    parser.add_argument("--pg-url", default=DEFAULT_PG_URL, help="a PostgreSQL allowed to create databases")
-    parser.add_argument("--child", choices=["sqlite", "pg"], help=argparse.SUPPRESS)
-    parser.add_argument("--load", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.checkins < 100_000 or args.days < CASE_DAYS or args.cases < 1 or args.baseline_timeout <= 0:
         parser.error(f"--checkins ≥ 100,000, --days ≥ {CASE_DAYS}, --cases ≥ 1 and --baseline-timeout > 0")
     if args.child:
-        run_child(args.child, args)
+        run_child(args)
     else:
         run_parent(args)
 

@@ -15,32 +15,24 @@ Baselines, run in the same process on the same rows:
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import re
-import statistics
-import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Callable
 from contextlib import closing
-from datetime import UTC, datetime
-from pathlib import Path
-from urllib.parse import urlsplit
 
 from common import (  # bench/ is on sys.path
-    child_env,
+    child_django,
+    child_output,
     log,
-    machine,
-    pg_version,
-    setup_django,
-    shown,
-    write_results,
+    options,
+    percentile,
+    print_skipped,
+    render_table,
+    run_databases,
+    timed,
+    write_run,
 )
 
-DEFAULT_PG_URL = os.environ.get("DIEUHANH_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
-SCRATCH_PG_DB = "dieuhanh_bench"
 SCRATCH_TABLES = {"units_unit": "bench_unit", "units_succession": "bench_succession"}
 
 SUBTREE_CTE = """
@@ -51,17 +43,6 @@ SUBTREE_CTE = """
     )
     SELECT id FROM sub WHERE kind = 'commune'
 """
-
-
-def timed(fn, *args, **kwargs):
-    """(result, seconds) of one call."""
-    start = time.perf_counter()
-    result = fn(*args, **kwargs)
-    return result, time.perf_counter() - start
-
-
-def percentile(samples: list[float], p: int) -> float:
-    return statistics.quantiles(samples, n=100, method="inclusive")[p - 1]
 
 
 # ---------------------------------------------------------------- child: one database, Django set up
@@ -223,8 +204,8 @@ def bench_subtree(repeat: int) -> dict:
 def subtree_figures(samples: dict[str, list[float]], repeat: int) -> dict:
     figures = {}
     for name, seconds in samples.items():
-        figures[f"{name}_p50_ms"] = percentile(seconds, 50) * 1e3
-        figures[f"{name}_p95_ms"] = percentile(seconds, 95) * 1e3
+        figures[f"{name}_p50_ms"] = percentile(seconds, 0.5) * 1e3
+        figures[f"{name}_p95_ms"] = percentile(seconds, 0.95) * 1e3
         figures[f"{name}_sweep_ms"] = sum(seconds) / repeat * 1e3
     for p in ("p50", "p95"):
         figures[f"cte_vs_orm_{p}"] = figures[f"cte_{p}_ms"] / figures[f"orm_{p}_ms"]
@@ -278,41 +259,13 @@ def plan_of_largest(provinces) -> dict:
     return {"province": largest.ref, "orm": communes_under(largest).values_list("id", flat=True).explain()}
 
 
-def run_child(db: str, repeat: int) -> None:
-    setup_django()
-    from django.db import connection
-
-    log(f"[{db}] {connection.settings_dict['NAME']}")
-    result = {"vendor": connection.vendor, **bench_load(), **bench_subtree(repeat)}
-    print(json.dumps(result))
+def run_child(args: argparse.Namespace) -> None:
+    postgres = child_django(args)
+    vendor = "postgresql" if postgres else "sqlite"
+    child_output({"vendor": vendor, **bench_load(), **bench_subtree(args.repeat)})
 
 
-# ---------------------------------------------------------------- parent: scratch databases, table, JSON
-
-
-def spawn(db: str, repeat: int, database_url: str | None) -> dict:
-    with tempfile.TemporaryDirectory(prefix=f"dieuhanh-bench-{db}-") as home:
-        command = [sys.executable, str(Path(__file__).resolve()), "--child", db, "--repeat", str(repeat)]
-        done = subprocess.run(  # noqa: S603 - runs this script with fixed arguments
-            command, env=child_env(home, database_url), stdout=subprocess.PIPE, text=True, check=False
-        )
-    if done.returncode:
-        raise SystemExit(f"the {db} run failed (exit {done.returncode}); see above")
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def run_pg(admin_url: str, repeat: int) -> dict:
-    """In a scratch database created for the run and dropped after it."""
-    import psycopg
-
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {SCRATCH_PG_DB} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {SCRATCH_PG_DB}")
-    try:
-        return spawn("pg", repeat, urlsplit(admin_url)._replace(path=f"/{SCRATCH_PG_DB}").geturl())
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {SCRATCH_PG_DB} WITH (FORCE)")
+# ---------------------------------------------------------------- parent: the table, JSON
 
 
 ROWS = [  # (label, key, format)
@@ -350,58 +303,23 @@ def table(results: dict[str, dict], repeat: int) -> str:
     names = list(results)
     grid = [["units benchmark", *names]]
     grid += [[label, *(cell(results[n], key, fmt) for n in names)] for label, key, fmt in ROWS]
-    widths = [max(len(row[i]) for row in grid) for i in range(len(grid[0]))]
-    lines = [
-        "  ".join([row[0].ljust(widths[0]), *(c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True))])
-        for row in grid
-    ]
-    lines.insert(1, "-" * len(lines[0]))
-    lines.append(f"(subtree latencies: one query per province of both editions; sweeps: {repeat})")
-    return "\n".join(lines)
-
-
-def run_parent(db: str, repeat: int, pg_url: str) -> None:
-    wanted = ["sqlite", "pg"] if db == "both" else [db]
-    pg_server = pg_version(pg_url) if "pg" in wanted else None
-    results: dict[str, dict] = {}
-    skipped: dict[str, str] = {}
-    for name in wanted:
-        if name == "pg" and pg_server is None:
-            skipped["pg"] = f"PostgreSQL does not answer at {shown(pg_url)}"
-            log("The PostgreSQL run was NOT done.")
-            continue
-        results[name] = run_pg(pg_url, repeat) if name == "pg" else spawn("sqlite", repeat, None)
-    if not results:
-        raise SystemExit("nothing was measured")
-    print(table(results, repeat))
-    for name, reason in skipped.items():
-        print(f"{name}: NOT run ({reason})")
-    document = {
-        "benchmark": "units",
-        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
-        "repeat": repeat,
-        "machine": machine(pg_server),
-        "databases": results,
-        "skipped": skipped,
-    }
-    write_results("units", document)
+    note = f"(subtree latencies: one query per province of both editions; sweeps: {repeat})"
+    return render_table(grid) + "\n" + note
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--db", choices=["sqlite", "pg", "both"], default="both")
+    parser = options(__doc__, default="both", both=True)
     parser.add_argument("--repeat", type=int, default=20, help="sweeps over every province (default 20)")
-    parser.add_argument("--pg-url", default=DEFAULT_PG_URL, help="a PostgreSQL allowed to create databases")
-    parser.add_argument("--child", choices=["sqlite", "pg"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
     if args.child:
-        run_child(args.child, args.repeat)
-    else:
-        run_parent(args.db, args.repeat, args.pg_url)
+        run_child(args)
+        return
+    runs = run_databases(args, "units")
+    print(table(runs.results, args.repeat))
+    print_skipped(runs)
+    write_run("units", args, runs)
 
 
 if __name__ == "__main__":
