@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import unicodedata
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -189,6 +189,17 @@ def test_a_task_past_due_and_not_done_shows_as_overdue_at_read_time(world):
     assert report(world.operator_a, late["id"], percent=100, text="Xong").json()["status"] == "hoan_thanh"
     assert listed(world.leader, overdue="true") == []
     assert listed(world.leader, status="hoan_thanh") == [late["id"]]
+
+
+def test_a_task_is_late_from_the_day_after_its_due_day_in_vietnam(world):
+    """The one overdue_q takes a moment, as for deliveries; a task's due day ends at midnight in
+    Vietnam (UTC+7), not at midnight UTC."""
+    from dieuhanh.directives.services import overdue_q
+
+    task = post_task(world.leader, due="2026-03-01").json()
+    for at, is_late in (("2026-03-01T16:59:00+00:00", False), ("2026-03-01T17:00:00+00:00", True)):
+        found = Task.objects.filter(overdue_q(datetime.fromisoformat(at), Task), pk=task["id"]).exists()
+        assert found is is_late, at
 
 
 def test_an_unknown_unit_filter_is_404(world):

@@ -25,7 +25,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,13 @@ from openpyxl.styles import Font
 from dieuhanh.accounts.models import User
 from dieuhanh.accounts.services import audit
 from dieuhanh.directives.models import Directive, Task, TaskProgress, TaskStatus
-from dieuhanh.directives.services import DirectiveError, issuing_area, own_units, visible_directives
+from dieuhanh.directives.services import (
+    DirectiveError,
+    issuing_area,
+    overdue_q,
+    own_units,
+    visible_directives,
+)
 from dieuhanh.sheets import TableError, append_row, read_table
 from dieuhanh.units.models import Unit
 from dieuhanh.units.scoping import Area
@@ -72,11 +78,6 @@ def vn_today() -> date:
 # Status, computed at read time
 
 
-def overdue_q(today: date) -> Q:
-    """Tasks past their due date and not done."""
-    return Q(due__lt=today) & ~Q(status=TaskStatus.DONE)
-
-
 def shown_status(task: Task, today: date | None = None) -> str:
     """The status a person sees: the reported one, or quá hạn when past due and not done."""
     if task.status != TaskStatus.DONE and task.due is not None and task.due < (today or vn_today()):
@@ -84,11 +85,11 @@ def shown_status(task: Task, today: date | None = None) -> str:
     return task.status
 
 
-def status_q(status: str, today: date) -> Q:
+def status_q(status: str, now: datetime) -> Q:
     """Tasks whose shown status is `status`."""
     if status == TaskStatus.OVERDUE:
-        return overdue_q(today)
-    return Q(status=status) & ~overdue_q(today)
+        return overdue_q(now, Task)
+    return Q(status=status) & ~overdue_q(now, Task)
 
 
 # Who sees which tasks
@@ -112,11 +113,11 @@ def tasks_for(
         tasks = tasks | Task.objects.filter(pk__in=CoOwners.objects.filter(area.q("unit")).values("task_id"))
     if unit is not None:
         tasks = tasks.filter(_of_unit(unit, below))
-    today = vn_today()
+    now = timezone.now()
     if overdue:
-        tasks = tasks.filter(overdue_q(today))
+        tasks = tasks.filter(overdue_q(now, Task))
     if status is not None:
-        tasks = tasks.filter(status_q(status, today))
+        tasks = tasks.filter(status_q(status, now))
     return (
         tasks.select_related("owner", "created_by")
         .prefetch_related("co_owners")

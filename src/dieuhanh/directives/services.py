@@ -32,11 +32,14 @@ from dieuhanh.directives.models import (
     Priority,
     Response,
     Revision,
+    Task,
+    TaskStatus,
     UnitGroup,
 )
 from dieuhanh.files import content_type
 from dieuhanh.units.models import Unit
 from dieuhanh.units.scoping import Area
+from dieuhanh.vnformat import VN_TZ
 
 ISSUER_ROLES = ("leader", "analyst")
 # Who may act for a unit on its inbox; an enterprise's safety officer acts for it (issue 21).
@@ -471,8 +474,12 @@ ACKNOWLEDGED = Q(acknowledged_at__isnull=False) | ANSWERED
 READ = Q(read_at__isnull=False) | ACKNOWLEDGED
 
 
-def overdue_q(now: datetime) -> Q:
-    """Deliveries past the deadline without what the directive required."""
+def overdue_q(now: datetime, of: type[Delivery] | type[Task] = Delivery) -> Q:
+    """What is late at `now`, one rule for both things that fall due here: a delivery past its
+    directive's deadline without what the directive required (never one of a cancelled directive); a
+    task past its due day by the calendar in Vietnam (a task due today is not late yet) and not done."""
+    if of is Task:
+        return Q(due__lt=now.astimezone(VN_TZ).date()) & ~Q(status=TaskStatus.DONE)
     late = Q(directive__deadline__lt=now, directive__cancelled_at__isnull=True)
     missing_ack = Q(directive__requires_ack=True) & ~ACKNOWLEDGED
     missing_answer = ~Q(directive__form=[]) & ~ANSWERED
