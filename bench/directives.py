@@ -2,11 +2,11 @@
 deliveries stored (DESIGN.md §6).
 
     .venv/bin/python bench/directives.py [--db sqlite|pg|both] [--deliveries N] [--repeat N]
-                                         [--samples N] [--seed S] [--profile] [--keep]
+                                         [--samples N] [--seed S] [--profile] [--pg-url URL]
 
 Each database runs in a child process of this script (`--child sqlite|pg`) with its own scratch
-database (PostgreSQL: `dieuhanh_bench_directives`, created for the run and dropped after it unless
---keep; SQLite: a file in a temporary DIEUHANH_HOME) and DIEUHANH_* environment; the child prints
+database (PostgreSQL: `dieuhanh_bench_directives`, created for the run and dropped after it;
+SQLite: a file in a temporary DIEUHANH_HOME) and DIEUHANH_* environment; the child prints
 its figures as one JSON line and the parent prints the table and writes bench/results/directives.json.
 While a child runs, the parent samples the machine's load average and PostgreSQL's active backends in
 other databases every few seconds, since another benchmark or a test run may share the machine: the
@@ -58,37 +58,28 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
-import json
-import os
 import pstats
 import random
-import subprocess
-import sys
-import tempfile
-import threading
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from urllib.parse import urlsplit
 
 from common import (  # bench/ is on sys.path
     GcWatch,
-    child_env,
+    child_django,
+    child_output,
+    goals_text,
     log,
-    machine,
+    options,
     percentile,
-    pg_version,
+    print_skipped,
     render_table,
-    setup_django,
-    shown,
+    run_databases,
     spread,
     timed,
-    write_results,
+    write_run,
 )
 
-DEFAULT_PG_URL = os.environ.get("DIEUHANH_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-SCRATCH_PG_DB = "dieuhanh_bench_directives"
 NATION_REF = "VN-2021:VN"
 PAGE = 50  # the inbox route's default page
 NAIVE_REPEAT = 3
@@ -98,7 +89,6 @@ UPDATE_CHUNK = 5_000  # ids per bulk UPDATE
 PROFILE_REQUESTS = 20
 DISTRICTS = 30  # district operators (escalations from their communes reach them) for the diagnosis
 PROFILE_TOP = 30
-SAMPLE_EVERY_S = 5.0  # the parent's load sampling
 # The issue's goals on this machine.
 GOAL_FAN_OUT_S, GOAL_P95_MS = 1.0, 50.0
 
@@ -771,14 +761,15 @@ def profile_texts(profiler: cProfile.Profile) -> dict[str, str]:
 
 
 def run_child(args: argparse.Namespace) -> None:
-    setup_django()
-    from django.db import connection
-
+    postgres = child_django(args)
     from dieuhanh.directives.models import Delivery
 
-    log(f"[{args.child}] {connection.settings_dict['NAME']}")
     ctx = prepare()
-    result: dict = {"vendor": connection.vendor, "targets": ctx["targets"], "communes": ctx["communes"]}
+    result: dict = {
+        "vendor": "postgresql" if postgres else "sqlite",
+        "targets": ctx["targets"],
+        "communes": ctx["communes"],
+    }
     result |= ctx.pop("setup")
     result |= bench_fan_out(ctx, args.repeat)
     ctx["province_leaders"] = province_leaders(ctx["nation"])
@@ -795,94 +786,10 @@ def run_child(args: argparse.Namespace) -> None:
     result |= diagnose(ctx, ops, districts, slowest=ids[times.index(max(times))])
     if args.profile:
         result |= profile(ctx, ops)
-    print(json.dumps(result, default=str))
+    child_output(result)
 
 
-# ---------------------------------------------------------------- parent: load sampling, table, JSON
-
-
-class LoadSampler(threading.Thread):
-    """The load average, and PostgreSQL's active backends in other databases, every few seconds."""
-
-    def __init__(self, pg_url: str | None):
-        super().__init__(daemon=True)
-        self.pg_url, self.samples, self.stopping = pg_url, [], threading.Event()
-
-    def run(self) -> None:
-        while not self.stopping.wait(SAMPLE_EVERY_S):
-            self.samples.append({"load_1m": os.getloadavg()[0], "pg_active_elsewhere": self._pg()})
-
-    def _pg(self) -> dict[str, int] | None:
-        if not self.pg_url:
-            return None
-        import psycopg
-
-        try:
-            with psycopg.connect(self.pg_url, connect_timeout=3) as conn:
-                rows = conn.execute(
-                    "SELECT datname, count(*) FROM pg_stat_activity WHERE state = 'active'"
-                    " AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
-                    " AND datname IS DISTINCT FROM %s GROUP BY datname",
-                    [SCRATCH_PG_DB],
-                ).fetchall()
-        except psycopg.Error:
-            return None
-        return {name or "?": n for name, n in rows}
-
-    def summary(self) -> dict:
-        self.stopping.set()
-        self.join()
-        busy = Counter()
-        for s in self.samples:
-            for name in s["pg_active_elsewhere"] or {}:
-                busy[name] += 1
-        n = len(self.samples)
-        return {
-            "samples": n,
-            "load_1m_max": max((s["load_1m"] for s in self.samples), default=None),
-            "load_1m_median": percentile([s["load_1m"] for s in self.samples], 0.5) if n else None,
-            "pg_active_elsewhere_share": {name: c / n for name, c in busy.most_common()},
-        }
-
-
-def spawn(db: str, args: argparse.Namespace, database_url: str | None, pg_url: str | None) -> dict:
-    with tempfile.TemporaryDirectory(prefix=f"dieuhanh-bench-directives-{db}-") as home:
-        command = [
-            sys.executable,
-            str(Path(__file__).resolve()),
-            *("--child", db, "--deliveries", str(args.deliveries), "--repeat", str(args.repeat)),
-            *("--samples", str(args.samples), "--seed", str(args.seed)),
-            *(["--profile"] if args.profile else []),
-        ]
-        sampler = LoadSampler(pg_url)
-        sampler.start()
-        start = time.perf_counter()
-        done = subprocess.run(  # noqa: S603 - runs this script with fixed arguments
-            command, env=child_env(home, database_url), stdout=subprocess.PIPE, text=True, check=False
-        )
-        wall = time.perf_counter() - start
-        load = sampler.summary()
-    if done.returncode:
-        raise SystemExit(f"the {db} run failed (exit {done.returncode}); see above")
-    return json.loads(done.stdout.strip().splitlines()[-1]) | {"wall_s": wall, "concurrent_load": load}
-
-
-def run_pg(admin_url: str, args: argparse.Namespace) -> dict:
-    """In a scratch database created for the run and dropped after it (unless --keep)."""
-    import psycopg
-
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {SCRATCH_PG_DB} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {SCRATCH_PG_DB}")
-    url = urlsplit(admin_url)._replace(path=f"/{SCRATCH_PG_DB}").geturl()
-    try:
-        return spawn("pg", args, url, admin_url)
-    finally:
-        if args.keep:
-            log(f"kept: {shown(url)} (the next run drops it)")
-        else:
-            with psycopg.connect(admin_url, autocommit=True) as conn:
-                conn.execute(f"DROP DATABASE IF EXISTS {SCRATCH_PG_DB} WITH (FORCE)")
+# ---------------------------------------------------------------- parent: the table, the goals, JSON
 
 
 def ms(r: dict, key: str) -> str:
@@ -1003,45 +910,19 @@ def details_text(name: str, r: dict) -> str:
 
 
 def run_parent(args: argparse.Namespace) -> None:
-    wanted = ["sqlite", "pg"] if args.db == "both" else [args.db]
-    pg_server = pg_version(args.pg_url)
-    results: dict[str, dict] = {}
-    skipped: dict[str, str] = {}
-    for name in wanted:
-        if name == "pg" and pg_server is None:
-            skipped["pg"] = f"PostgreSQL does not answer at {shown(args.pg_url)}"
-            log("The PostgreSQL run was NOT done.")
-            continue
-        sampler_url = args.pg_url if pg_server else None
-        results[name] = run_pg(args.pg_url, args) if name == "pg" else spawn(name, args, None, sampler_url)
-    if not results:
-        raise SystemExit("nothing was measured")
+    runs = run_databases(args, "directives", watch_load=True)
+    results = runs.results
     met = goals(results)
     print(table(results))
-    print("\ngoals (the issue's, on this machine):")
-    for name, checks in met.items():
-        print(f"  {name}: " + "; ".join(f"{g}: {'met' if ok else 'NOT met'}" for g, ok in checks.items()))
-    for name, reason in skipped.items():
-        print(f"{name}: NOT run ({reason})")
+    print(goals_text(met))
+    print_skipped(runs)
     for name, r in results.items():
         print(details_text(name, r))
-    document = {
-        "benchmark": "directives",
-        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
-        "arguments": {k: v for k, v in vars(args).items() if k != "child"} | {"pg_url": shown(args.pg_url)},
-        "machine": machine(pg_server),
-        "goals": met,
-        "databases": results,
-        "skipped": skipped,
-    }
-    write_results("directives", document)
+    write_run("directives", args, runs, goals=met)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--db", choices=["sqlite", "pg", "both"], default="both")
+    parser = options(__doc__, default="both", both=True)
     parser.add_argument(
         "--deliveries", type=int, default=1_000_000, help="rows in the delivery table to fill to"
     )
@@ -1051,11 +932,6 @@ def main() -> None:
     parser.add_argument(
         "--profile", action="store_true", help=f"cProfile a fan-out and {PROFILE_REQUESTS} inbox requests"
     )
-    parser.add_argument(
-        "--keep", action="store_true", help=f"keep PostgreSQL's {SCRATCH_PG_DB} after the run"
-    )
-    parser.add_argument("--pg-url", default=DEFAULT_PG_URL, help="a PostgreSQL allowed to create databases")
-    parser.add_argument("--child", choices=["sqlite", "pg"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.repeat < 1 or args.samples < 2:
         parser.error("--repeat must be at least 1 and --samples at least 2")
