@@ -22,17 +22,19 @@ child's last stdout line as its figures. `--reuse`, for a script whose load take
 database is kept after the run, and used again when the parameters its load noted (`note_load`) equal
 this run's; the child then checks the rows are still there (`reused_load`).
 
-For a load that bypasses the application: `TimeText` (an instant → the text the database stores),
-`insert_rows` (COPY on PostgreSQL, executemany on SQLite), `drop_indexes` / `finish_tables` (the
-indexes dropped for the load, recreated from the catalog's own definitions, checked, and the tables
-analysed).
+For a load that bypasses the application (its rows written by `dieuhanh.db.insert_rows`: COPY on
+PostgreSQL, executemany on SQLite): `TimeText` (an instant → the text the database stores),
+`drop_indexes` / `finish_tables` (the indexes dropped for the load, recreated from the catalog's own
+definitions, checked, and the tables analysed).
+
+A benchmark that measures in its own process (one database a run) takes its scratch database from
+`scratch_here`.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
-import itertools
 import json
 import math
 import os
@@ -45,7 +47,8 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import NamedTuple
@@ -54,7 +57,6 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PG_URL = os.environ.get("DIEUHANH_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 DAY = 86_400
-COPY_LINES = 50_000  # rows per executemany (and per COPY chunk): bounds the memory of one chunk
 
 
 def machine(pg_server: str | None) -> dict:
@@ -308,6 +310,52 @@ def drop_pg(admin_url: str, database: str, *, create: bool = False) -> None:
         conn.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
         if create:
             conn.execute(f"CREATE DATABASE {database}")
+
+
+def pg_exists(admin_url: str, database: str) -> bool:
+    import psycopg
+
+    with psycopg.connect(admin_url) as conn:
+        return bool(conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database]).fetchone())
+
+
+@contextmanager
+def scratch_here(
+    args: argparse.Namespace, name: str, env: dict[str, str] | None = None
+) -> Iterator[str | None]:
+    """For a benchmark that measures in its own process (one database a run): the scratch database
+    of --db made empty (PostgreSQL `dieuhanh_bench_<name>`; SQLite a DIEUHANH_HOME folder) — with
+    --reuse, kept as the last run left it — the environment set for it (and `env`), Django set up.
+    Yields PostgreSQL's version (None on SQLite). Afterwards the database is dropped unless --reuse."""
+    keep = getattr(args, "reuse", False)
+    folder = Path(tempfile.gettempdir()) / f"dieuhanh-bench-{name}-{args.db}"
+    if not keep:
+        shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    url, server, database = None, None, scratch_name(name)
+    if args.db == "pg":
+        server = pg_version(args.pg_url)
+        if server is None:
+            raise SystemExit("The PostgreSQL run was NOT done.")
+        url = scratch_url(args.pg_url, database)
+        if not (keep and pg_exists(args.pg_url, database)):
+            drop_pg(args.pg_url, database, create=True)
+    for key in [k for k in os.environ if k.startswith(("DIEUHANH_", "DJANGO_"))]:
+        del os.environ[key]
+    os.environ.update(child_env(str(folder), url) | (env or {}))
+    setup_django()
+    try:
+        yield server
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        if keep:
+            log(f"kept: {shown(url) if url else folder} (--reuse uses it again)")
+        else:
+            if url:
+                drop_pg(args.pg_url, database)
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 class Runs(NamedTuple):
@@ -566,24 +614,6 @@ class TimeText:
     def __call__(self, t: int) -> str:
         day, second = divmod(t + self.zero, DAY)
         return self.dates[day] + self.faces[second] + self.suffix
-
-
-def insert_rows(table: str, columns: str, rows: Iterable[tuple], postgres: bool) -> None:
-    """Rows (tuples of plain values, in the order of `columns`) into `table`, in one transaction:
-    COPY on PostgreSQL, the driver's executemany by chunks on SQLite."""
-    from django.db import connection, transaction
-
-    with transaction.atomic():
-        cursor = connection.connection.cursor()
-        if postgres:
-            with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-            return
-        marks = ", ".join("?" * len(columns.split(",")))
-        insert, rows = f"INSERT INTO {table} ({columns}) VALUES ({marks})", iter(rows)
-        while chunk := list(itertools.islice(rows, COPY_LINES)):
-            cursor.executemany(insert, chunk)
 
 
 class IndexDef(NamedTuple):

@@ -2,10 +2,12 @@
 with many reports stored (DESIGN.md §6).
 
     .venv/bin/python bench/feedback.py [--db sqlite|pg] [--reports N] [--intake N] [--samples N] [--seed S]
+                                       [--reuse] [--pg-url URL]
 
-One database per run, in this process: PostgreSQL (`--pg-admin`, default postgresql://postgres@127.0.0.1:5432/
-postgres) gets a scratch database `dieuhanh_bench_feedback`, created for the run and dropped after it;
-SQLite a file in a temporary DIEUHANH_HOME. Both are migrated and get the units of both maps.
+One database per run, in this process (`common.scratch_here`): PostgreSQL (on --pg-url's server) gets a
+scratch database `dieuhanh_bench_feedback`, created for the run and dropped after it; SQLite a file in
+a DIEUHANH_HOME folder. Both are migrated and get the units of both maps. With --reuse the database is
+kept, and a later --reuse run measures over the reports it holds (no fill).
 
 - fill: --reports rows in the reports table, written as plain rows (COPY on PostgreSQL, executemany
   on SQLite), spread with --seed over the 3,321 communes of the 2025 map (a tenth of them to the
@@ -31,41 +33,17 @@ bench/results/feedback.json. The machine is shared: read the figures with the lo
 
 from __future__ import annotations
 
-import argparse
 import os
 import random
+import secrets
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import log, machine, percentile, render_table, write_results
-
-DB_NAME = "dieuhanh_bench_feedback"
-
-
-def prepare(db: str, admin: str, reuse: bool = False) -> tuple[str | None, tempfile.TemporaryDirectory]:
-    home = tempfile.TemporaryDirectory(prefix="bench-feedback-")
-    os.environ["DIEUHANH_HOME"] = home.name
-    os.environ["DJANGO_SETTINGS_MODULE"] = "dieuhanh.settings"
-    os.environ["DIEUHANH_LIVE"] = "local"
-    url = None
-    if db == "pg":
-        import psycopg
-
-        with psycopg.connect(admin, autocommit=True) as conn:
-            if not reuse:
-                conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-                conn.execute(f"CREATE DATABASE {DB_NAME}")
-            version = conn.execute("SHOW server_version").fetchone()[0]
-        url = admin.rsplit("/", 1)[0] + f"/{DB_NAME}"
-        os.environ["DIEUHANH_DATABASE_URL"] = url
-        return version, home
-    os.environ.pop("DIEUHANH_DATABASE_URL", None)
-    return None, home
+from bench.common import log, machine, options, percentile, render_table, scratch_here, write_results
 
 
 def fill(n: int, rng: random.Random) -> dict:
@@ -262,7 +240,8 @@ def queue(samples: int, rng: random.Random) -> dict:
     for n, unit in enumerate(chosen):
         user = create_user(
             actor=None,
-            username=f"bench-op-{n}-{rng.randrange(10**9)}",
+            # The run's own suffix: a reused database holds the users of the runs before.
+            username=f"bench-op-{n}-{rng.randrange(10**9)}-{secrets.token_hex(3)}",
             password="bench-password-1",  # noqa: S106 (a scratch database's user)
             grants=[(unit, "operator")],
             validate=False,
@@ -334,33 +313,22 @@ def public(samples: int, rng: random.Random) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--db", choices=["sqlite", "pg"], default="pg")
-    parser.add_argument("--pg-admin", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser = options(__doc__, reuse="keep the scratch database; use the reports it holds next time")
     parser.add_argument("--reports", type=int, default=1_000_000)
     parser.add_argument("--intake", type=int, default=500)
     parser.add_argument("--samples", type=int, default=40)
     parser.add_argument("--seed", type=int, default=20)
-    parser.add_argument("--keep", action="store_true", help="PostgreSQL: keep the scratch database")
-    parser.add_argument("--reuse", action="store_true", help="PostgreSQL: the kept database, filled already")
     args = parser.parse_args()
     rng = random.Random(args.seed)
-    pg, home = prepare(args.db, args.pg_admin, args.reuse and args.db == "pg")
-    import django
+    with scratch_here(args, "feedback", env={"DIEUHANH_LIVE": "local"}) as pg:
+        from django.core.management import call_command
 
-    django.setup()
-    from django.core.management import call_command
+        from dieuhanh.feedback.models import Feedback
+        from dieuhanh.units.services import load_units
 
-    from dieuhanh.units.services import load_units
-
-    try:
         t = time.perf_counter()
         call_command("migrate", verbosity=0)
-        if args.reuse and args.db == "pg":
-            from dieuhanh.feedback.models import Feedback
-
+        if args.reuse and Feedback.objects.exists():
             filled = {"reports": Feedback.objects.count(), "seconds": 0, "reused": True}
             args.reports = filled["reports"]
         else:
@@ -374,16 +342,6 @@ def main() -> None:
         log(f"queue p50/p95 {percentile(q['service'], 0.5):.4f}/{percentile(q['service'], 0.95):.4f} s")
         p = public(args.samples, rng)
         log(f"public p50/p95 {percentile(p['service'], 0.5):.4f}/{percentile(p['service'], 0.95):.4f} s")
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        if args.db == "pg" and not args.keep:
-            import psycopg
-
-            with psycopg.connect(args.pg_admin, autocommit=True) as conn:
-                conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        home.cleanup()
     load = os.getloadavg()
     ms = lambda s: f"{s * 1000:.1f} ms"  # noqa: E731
     grid = [

@@ -68,7 +68,6 @@ from common import (  # bench/ is on sys.path
     drop_indexes,
     finish_tables,
     goals_text,
-    insert_rows,
     loaded,
     log,
     options,
@@ -206,7 +205,7 @@ class Target(NamedTuple):
     communes: list[int]  # by venue: the venue's commune, as the pipeline sets it
 
 
-COLUMNS = "id, source_id, source_event_id, commune_id, at, person_key, venue_id, time_out"
+FIELDS = ["id", "source_id", "source_event_id", "commune_id", "at", "person_key", "venue_id", "time_out"]
 
 
 def day_rows(rows: list, first_id: int, target: Target, text: TimeText) -> Iterator[tuple]:
@@ -271,7 +270,12 @@ def load(params: dict, home: Path) -> dict:
 
 
 def load_rows(params: dict, visits: Visits, target: Target, start: date, postgres: bool) -> dict:
-    """Every day's check-ins, generated then written; progress and rate on stderr."""
+    """Every day's check-ins, generated then written (a transaction a day); progress and rate on stderr."""
+    from django.db import transaction
+
+    from dieuhanh.db import insert_rows
+    from dieuhanh.warehouse.models import CheckIn
+
     days, total = params["days"], params["checkins"]
     # Local midnight of the first day is 17:00 UTC the day before.
     text = TimeText(start - timedelta(days=1), days + 3, "+00" if postgres else "", zero=DAY - UTC_OFFSET)
@@ -283,7 +287,8 @@ def load_rows(params: dict, visits: Visits, target: Target, start: date, postgre
         generating += seconds
         if day == days // 2:
             sample = density(rows)
-        insert_rows(TABLE, COLUMNS, day_rows(rows, loaded + 1, target, text), postgres)
+        with transaction.atomic():
+            insert_rows(CheckIn, FIELDS, day_rows(rows, loaded + 1, target, text))
         loaded += count
         elapsed = time.perf_counter() - began
         log(f"    day {day + 1}/{days}: {loaded:,} rows, {loaded / elapsed:,.0f} rows/s, {elapsed:,.0f} s")
