@@ -1,18 +1,20 @@
 """Benchmark: an industrial park's counts (issue 21) — a park of 200 enterprises and 100,000 workers —
 from the enterprise rollups, beside the naive query over the events in the same run (DESIGN.md §6).
 
-    .venv/bin/python bench/enterprises.py [--db pg|sqlite] [--url URL] [--enterprises 200]
+    .venv/bin/python bench/enterprises.py [--db pg|sqlite] [--pg-url URL] [--enterprises 200]
                                          [--workers 100000] [--events 1000000] [--people 1000000]
                                          [--repeat 30] [--reuse]
 
-The database is a scratch one (PostgreSQL: `dieuhanh_bench_enterprises` on the local server, made if
-missing; SQLite: a file under the temporary directory). Everything goes through the application:
-migrations, the units, the park and its enterprises (`create_enterprise`), the rosters
-(`import_roster`: IDs pseudonymised as at ingest), and the test results through the ingest pipeline
-(`warehouse.services.ingest`, batches of 20,000), which keeps the enterprise rollups in the batch's
-transaction. The events: `--events` test results over 90 days, of `--people` persons of whom the
-first `--workers` are on the rosters (spread evenly over the enterprises, a tenth of them having left
-half-way), each taken in one of the city's communes, 4% positive.
+The database is a scratch one (`common.scratch_here`; PostgreSQL: `dieuhanh_bench_enterprises` on
+--pg-url's server; SQLite: a file under the temporary directory), made for the run and dropped after
+it; with --reuse it is kept, and a later --reuse run measures the park it holds (no load).
+Everything goes through the application: migrations, the units, the park and its enterprises
+(`create_enterprise`), the rosters (`import_roster`: IDs pseudonymised as at ingest), and the test
+results through the ingest pipeline (`warehouse.services.ingest`, batches of 20,000), which keeps the
+enterprise rollups in the batch's transaction. The events: `--events` test results over 90 days, of
+`--people` persons of whom the first `--workers` are on the rosters (spread evenly over the
+enterprises, a tenth of them having left half-way), each taken in one of the city's communes, 4%
+positive.
 
 Timed, `--repeat` times each after one warm-up, in this process:
 - counts for the park, one total (by=none), by enterprise (by=unit), by day (by=day), positives only
@@ -28,68 +30,33 @@ The machine is shared (2 cores, other work running): read the ratios rather than
 
 from __future__ import annotations
 
-import argparse
-import os
 import random
-import sys
-import tempfile
 import time
 from datetime import date, datetime, timedelta
-from pathlib import Path
 
-from common import ROOT, log, machine, pg_version, render_table, setup_django, spread, write_results
+from common import log, machine, options, render_table, scratch_here, spread, write_results
 
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
-PG_DB = "dieuhanh_bench_enterprises"
 START = date(2025, 7, 1)
 DAYS = 90
 COMMUNE = "VN-2025:25987"  # Phường Bình Hòa (formerly Thuận An, Bình Dương)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--db", choices=["pg", "sqlite"], default="pg")
-    parser.add_argument("--url", default=f"postgresql://postgres@127.0.0.1:5432/{PG_DB}")
+    parser = options(__doc__.split("\n\n")[0], reuse="keep the loaded database; use its park next time")
     parser.add_argument("--enterprises", type=int, default=200)
     parser.add_argument("--workers", type=int, default=100_000)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--people", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=30)
-    parser.add_argument("--reuse", action="store_true", help="keep a loaded database and use it again")
     args = parser.parse_args()
-    server = None
-    home = Path(tempfile.gettempdir()) / "dieuhanh-bench-enterprises"
-    home.mkdir(exist_ok=True)
-    os.environ["DIEUHANH_HOME"] = str(home)
-    if args.db == "pg":
-        server = pg_version(PG_ADMIN)
-        if server is None:
-            sys.exit("PostgreSQL does not answer")
-        _ensure_pg_database(args.reuse)
-        os.environ["DIEUHANH_DATABASE_URL"] = args.url
-    else:
-        os.environ.pop("DIEUHANH_DATABASE_URL", None)
-        if not args.reuse:
-            for name in ("dieuhanh.sqlite3", "dieuhanh.sqlite3-wal", "dieuhanh.sqlite3-shm"):
-                (home / name).unlink(missing_ok=True)
-    os.environ["DIEUHANH_PSEUDONYM_KEY"] = "bench-enterprises-fixed-key"
-    setup_django()
-    park, load_s = _load(args)
-    results = _measure(park, args)
+    # The pseudonym key is fixed so that a reused database and a new one give a person the same key.
+    with scratch_here(
+        args, "enterprises", env={"DIEUHANH_PSEUDONYM_KEY": "bench-enterprises-fixed-key"}
+    ) as server:
+        park, load_s = _load(args)
+        results = _measure(park, args)
     results["load_s"] = load_s
     _report(args, results, server)
-
-
-def _ensure_pg_database(reuse: bool) -> None:
-    import psycopg
-
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [PG_DB]).fetchone()
-        if exists and not reuse:
-            conn.execute(f"DROP DATABASE {PG_DB} WITH (FORCE)")
-            exists = None
-        if not exists:
-            conn.execute(f"CREATE DATABASE {PG_DB}")
 
 
 def _load(args):
@@ -312,5 +279,4 @@ def _report(args, results: dict, server: str | None) -> None:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(ROOT / "bench"))
     main()
