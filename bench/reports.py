@@ -2,11 +2,12 @@
 
     .venv/bin/python bench/reports.py [--db sqlite|pg] [--runs N] [--directives N] [--tasks N] [--pg-url URL]
 
-A scratch database (SQLite: a file in a temporary folder; PostgreSQL: `dieuhanh_bench_reports`, made
-afresh) receives the real units, the ICT catalogue with the seeds' figures, the shipped definitions, and
-a national leader; then --directives directives (default 20) issued in August 2021 to every VN-2025
-commune (3,321 deliveries each, so 66,420 by default; a third acknowledged and a third answered, set by
-one UPDATE each) and --tasks tasks (default 300) owned by provinces, a quarter of them overdue.
+A scratch database (`common.scratch_here`; SQLite: a file in a temporary folder; PostgreSQL:
+`dieuhanh_bench_reports` on --pg-url's server, made afresh and dropped after the run) receives the
+real units, the ICT catalogue with the seeds' figures, the shipped definitions, and a national leader;
+then --directives directives (default 20) issued in August 2021 to every VN-2025 commune (3,321
+deliveries each, so 66,420 by default; a third acknowledged and a third answered, set by one UPDATE
+each) and --tasks tasks (default 300) owned by provinces, a quarter of them overdue.
 
 Timed, run by run interleaved (after one untimed warm-up of each), each in the same process:
 - docx, pdf: `services.generate` as `dieuhanh report generate` calls it: every figure read through the
@@ -22,45 +23,21 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
 import secrets
 import sys
-import tempfile
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, log, machine, pg_version, render_table, shown, spread, timed, write_results
-
-PG_DATABASE = "dieuhanh_bench_reports"
+from common import log, machine, options, render_table, scratch_here, shown, spread, timed, write_results
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--db", choices=["sqlite", "pg"], default="sqlite")
+    parser = options(__doc__.splitlines()[0], default="sqlite")
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--directives", type=int, default=20)
     parser.add_argument("--tasks", type=int, default=300)
-    parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     return parser.parse_args()
-
-
-def prepare_environment(args: argparse.Namespace) -> str | None:
-    home = tempfile.mkdtemp(prefix="dieuhanh-bench-reports-")
-    os.environ["DIEUHANH_HOME"] = home
-    os.environ["DJANGO_SETTINGS_MODULE"] = "dieuhanh.settings"
-    if args.db == "sqlite":
-        return None
-    import psycopg
-
-    server = pg_version(args.pg_url)
-    if server is None:
-        sys.exit(1)
-    with psycopg.connect(args.pg_url, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {PG_DATABASE}")
-        conn.execute(f"CREATE DATABASE {PG_DATABASE}")
-    os.environ["DIEUHANH_DATABASE_URL"] = args.pg_url.rsplit("/", 1)[0] + f"/{PG_DATABASE}"
-    return server
 
 
 def load(args: argparse.Namespace):
@@ -178,13 +155,8 @@ def baseline() -> bytes:
     return out.getvalue()
 
 
-def main() -> None:
-    args = parse_args()
-    server = prepare_environment(args)
-    import django
-
-    sys.path.insert(0, str(ROOT / "src"))
-    django.setup()
+def measure(args: argparse.Namespace) -> tuple[float, dict[str, list[float]], dict[str, int]]:
+    """The load's seconds, then each run's seconds and the files' sizes: DOCX, PDF and the baseline."""
     from dieuhanh.reports.services import file_path
 
     (leader, load_s) = timed(load, args)
@@ -202,6 +174,13 @@ def main() -> None:
         content, took = timed(baseline)
         seconds["baseline"].append(took)
         sizes["baseline"] = len(content)
+    return load_s, seconds, sizes
+
+
+def main() -> None:
+    args = parse_args()
+    with scratch_here(args, "reports") as server:
+        load_s, seconds, sizes = measure(args)
     results = {name: spread(values) for name, values in seconds.items()}
     grid = [["", "p50 (s)", "p95 (s)", "file (kB)", "p50 / baseline"]]
     base = results["baseline"]["p50_s"]
