@@ -59,10 +59,10 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (
+    DEFAULT_PG_URL,
     ROOT,
     child_env,
     free_port,
@@ -71,13 +71,16 @@ from common import (
     pg_loaded_params,
     pg_version,
     render_table,
+    scratch_name,
+    scratch_url,
     session_cookie,
+    setup_django,
     shown,
     spread,
     write_results,
 )
 
-ANALYTICS_DB = "dieuhanh_bench_analytics"
+ANALYTICS_DB = scratch_name("analytics")
 ANALYTICS_META = "bench_analytics_load"
 ROOM_META = "bench_room_load"
 PROVINCE = "VN-2025:79"
@@ -93,7 +96,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--browser-runs", type=int, default=5, help="Chromium loads of each page, wall live events"
     )
-    parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--pg-url", default=DEFAULT_PG_URL, help="a PostgreSQL allowed to create databases")
     return parser.parse_args()
 
 
@@ -116,10 +119,7 @@ def ensure_events(args: argparse.Namespace, url: str) -> None:
 
 def setup(url: str, home: str) -> None:
     os.environ.update(child_env(home, url))
-    sys.path.insert(0, str(ROOT / "src"))
-    import django
-
-    django.setup()
+    setup_django()
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
@@ -547,7 +547,7 @@ def main() -> None:
     server = pg_version(args.pg_url)
     if server is None:
         sys.exit(1)
-    url = urlsplit(args.pg_url)._replace(path=f"/{ANALYTICS_DB}").geturl()
+    url = scratch_url(args.pg_url, ANALYTICS_DB)
     ensure_events(args, url)
     home = tempfile.mkdtemp(prefix="dieuhanh-bench-room-")
     setup(url, home)
