@@ -3,15 +3,15 @@ acknowledges it, while the national leaders watch the room live and sources send
 
     .venv/bin/python bench/load.py [--communes K] [--connections C] [--workers 1,2] [--replica both]
                                    [--refresh extra] [--max-seconds S] [--me-seconds S] [--streams N]
-                                   [--leaders L] [--keep] [--no-baseline]
+                                   [--leaders L] [--reuse] [--no-baseline]
 
 Needs PostgreSQL (--pg-url: a server that lets us create databases), NATS at --nats-url, and `wrk`
 (Debian: `apt-get install -y wrk`; for this benchmark only). The replica runs need PostgreSQL 15's
 cluster tools and root (pg_createcluster, pg_basebackup); without them they are skipped and the output
 says why. docs/load-bench.md explains the figures and holds the last full run.
 
-Setup, in a database of its own (`dieuhanh_load`, dropped at the end unless --keep; with --keep a
-later run reuses it): `dieuhanh init` (migrations and the real units) in a DIEUHANH_HOME of its own;
+Setup, in a database of its own (`dieuhanh_load`, dropped at the end unless --reuse; with --reuse a
+later run uses it again): `dieuhanh init` (migrations and the real units) in a DIEUHANH_HOME of its own;
 one operator per commune of the VN-2021 map (10,035), each with an API token, created in bulk (no
 password hashing: tokens only); --leaders national leaders with tokens (and a session each, for the
 screens' refreshes); one urgent directive (priority "khan") issued by a national leader to every
@@ -157,7 +157,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--me-seconds", type=float, default=20.0, help="0: no /api/v1/me run")
     parser.add_argument("--streams", type=int, default=1000, help="0: no open-streams run")
     parser.add_argument("--no-baseline", action="store_true", help="ours only (trial runs)")
-    parser.add_argument("--keep", action="store_true", help=f"keep (and reuse) the database {SCRATCH_DB}")
+    parser.add_argument("--reuse", action="store_true", help=f"keep the database {SCRATCH_DB}; use it again")
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL, help="a PostgreSQL allowed to create databases")
     parser.add_argument("--nats-url", default=os.environ.get("DIEUHANH_NATS_URL", "nats://127.0.0.1:4222"))
     args = parser.parse_args()
@@ -214,17 +214,17 @@ def cpu_seconds(pid: int) -> float:
 
 
 def prepare_database(args: argparse.Namespace, url: str, home: str) -> tuple[bool, dict | None]:
-    """The scratch database: (reused, meta). Made afresh unless --keep finds one of this setup."""
+    """The scratch database: (reused, meta). Made afresh unless --reuse finds one of this setup."""
     import psycopg
 
     with psycopg.connect(args.pg_url, autocommit=True) as admin:
         exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [SCRATCH_DB]).fetchone()
-    if exists and args.keep:
+    if exists and args.reuse:
         with psycopg.connect(url) as conn:
             if conn.execute("SELECT to_regclass(%s)", [META]).fetchone()[0] is not None:
                 meta = json.loads(conn.execute(f"SELECT params FROM {META}").fetchone()[0])
                 if meta.get("version") == SETUP_VERSION:
-                    log(f"reusing the database {SCRATCH_DB} (--keep); its schema brought up to date …")
+                    log(f"reusing the database {SCRATCH_DB} (--reuse); its schema brought up to date …")
                     _init(url, home)  # the code may have new migrations since it was made
                     return True, meta
     with psycopg.connect(args.pg_url, autocommit=True) as admin:
@@ -357,7 +357,7 @@ def people(directive: int, leaders: int) -> People:
     communes = [(token, delivery, uid) for role, token, delivery, uid in rows if role == "commune"]
     found = [(token, uid) for role, token, _, uid in rows if role == "leader"]
     if len(found) < leaders:
-        raise SystemExit(f"the kept database has {len(found)} leaders, not {leaders}: rerun without --keep")
+        raise SystemExit(f"the kept database has {len(found)} leaders, not {leaders}: rerun without --reuse")
     sources = {
         role.removeprefix("source-"): token for role, token, _, _ in rows if role.startswith("source-")
     }
@@ -1633,7 +1633,7 @@ def main() -> None:
             clusters.drop()
         if run is not None:
             remove_stream(run)
-        if not args.keep:
+        if not args.reuse:
             import psycopg
             from django.db import connections
 
