@@ -453,19 +453,8 @@ def _wall_live(browser, base: str, session: str, token: str, runs: int) -> dict:
         for i in range(runs):
             seen = int(page.evaluate("Number(document.getElementById('wall').dataset.heard || 0)"))
             seen_raw = len(arrived)
-            body = json.dumps({
-                "source_event_id": f"bench-wall-{time.time_ns()}-{i}", "commune": COMMUNE,
-                "declared_at": "2021-12-31T10:00:00+07:00", "person_id": f"0793{i:08d}",
-                "symptoms": ["fever"], "exposure": False,
-            })  # fmt: skip
             sent = time.perf_counter()
-            post = http.client.HTTPConnection("127.0.0.1", int(base.rsplit(":", 1)[1]), timeout=30)
-            post.request("POST", "/api/v1/events/health", body, {
-                "Authorization": f"Bearer {token}", "Content-Type": "application/x-ndjson",
-            })  # fmt: skip
-            answer = post.getresponse()
-            assert answer.status == 200, answer.read()
-            answer.read()
+            declare(int(base.rsplit(":", 1)[1]), token, f"bench-wall-{time.time_ns()}-{i}", f"0793{i:08d}")
             # A selector, not wait_for_function: the page's CSP forbids the eval that one uses.
             page.wait_for_selector(f'#wall[data-heard]:not([data-heard="{seen}"])', timeout=10_000)
             seconds.append(time.perf_counter() - sent)
@@ -479,6 +468,21 @@ def _wall_live(browser, base: str, session: str, token: str, runs: int) -> dict:
         context.close()
         stream.close()
     return {"wall": spread(seconds), "raw": spread(raw_seconds)}
+
+
+def declare(port: int, token: str, event_id: str, person: str) -> None:
+    """One health declaration POSTed by the source, for the commune the rooms watch; back when answered."""
+    body = json.dumps({
+        "source_event_id": event_id, "commune": COMMUNE, "declared_at": "2021-12-31T10:00:00+07:00",
+        "person_id": person, "symptoms": ["fever"], "exposure": False,
+    })  # fmt: skip
+    post = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    post.request("POST", "/api/v1/events/health", body, {
+        "Authorization": f"Bearer {token}", "Content-Type": "application/x-ndjson",
+    })  # fmt: skip
+    answer = post.getresponse()
+    summary = answer.read()
+    assert answer.status == 200 and json.loads(summary)["accepted"] == 1, summary
 
 
 def _wait_for(port: int) -> None:
@@ -516,20 +520,9 @@ def _live_rounds(n: int, port: int, session: str, token: str) -> dict:
     after_commit, after_send = [], []
     for i in range(n):
         seen = len(arrived)
-        body = json.dumps({
-            "source_event_id": f"bench-room-{time.time_ns()}-{i}", "commune": COMMUNE,
-            "declared_at": "2021-12-31T10:00:00+07:00", "person_id": f"0792{i:08d}",
-            "symptoms": ["fever"], "exposure": False,
-        })  # fmt: skip
         sent = time.perf_counter()
-        post = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        post.request("POST", "/api/v1/events/health", body, {
-            "Authorization": f"Bearer {token}", "Content-Type": "application/x-ndjson",
-        })  # fmt: skip
-        answer = post.getresponse()
-        summary = answer.read()
+        declare(port, token, f"bench-room-{time.time_ns()}-{i}", f"0792{i:08d}")
         committed = time.perf_counter()
-        assert answer.status == 200 and json.loads(summary)["accepted"] == 1, summary
         ends = committed + 10
         while len(arrived) == seen and time.perf_counter() < ends:
             time.sleep(0.002)
