@@ -176,3 +176,52 @@ def test_outliers_read_the_warehouse_rollups(world, platform):
     assert answer.status_code == 200, answer.content
     (found,) = answer.json()["outliers"]
     assert (found["pe"], found["value"], found["median"]) == ("202108", 30, 4)
+
+
+def test_the_matrix_way_and_the_unit_by_unit_way_find_the_same_outliers(world, services):
+    """MOD_Z_SCORE judges stored series an element at a time (numpy); _mod_z judges one unit's series.
+    On skewed, flat, zero-heavy, decimal and short series, with gaps, both give the same outliers with
+    the same scores and bounds."""
+    import random
+
+    from dieuhanh.indicators.models import DataElement, DataValue
+    from dieuhanh.indicators.quality import grid
+    from dieuhanh.indicators.services import save_data_element
+    from dieuhanh.units.models import Unit
+
+    save_data_element(actor=None, code="hours", name="Giờ phục vụ", value_type="number")
+    communes = list(Unit.objects.filter(edition_id="VN-2025", path__under="/VN/79/", kind="commune")[:30])
+    elements = {e.code: e for e in DataElement.objects.all()}
+    pick = random.Random(19)
+    shapes = [
+        lambda: round(pick.lognormvariate(3, 0.8)),  # skewed counts
+        lambda: pick.choice([0, 0, 0, 0, 1, 2, 40]),  # mostly zeros
+        lambda: 5,  # flat: MAD 0
+        lambda: pick.choice([7.25, 7.5, 7.5, 7.5, 9.125, 30.5]),  # decimals, half equal
+    ]
+    rows = []
+    for n, unit in enumerate(communes):
+        shape = shapes[n % len(shapes)]
+        for code in ("dossiers_received", "hours"):
+            for pid in months(2023) + months(2024):
+                if pick.random() < 0.85 - 0.4 * (n % 5 == 0):  # gaps; every fifth unit too short
+                    rows.append(DataValue(element=elements[code], unit=unit, period=pid, value=shape()))
+    DataValue.objects.bulk_create(rows)
+    asked = [parse(p) for p in months(2024)]
+    found, judged = outliers.detect(["dossiers_received", "hours"], asked, communes, history=12)
+
+    window = [parse(p) for p in months(2023) + months(2024)]
+    series, _rest = grid.series(["dossiers_received", "hours"], communes, window)
+    by_unit, counted = [], 0
+    for ref, whole in (("dossiers_received", True), ("hours", None)):
+        for unit in communes:
+            outs, n = outliers._mod_z(ref, unit, series[ref].get(unit.pk, {}), window, asked, 3.5, whole)
+            by_unit += outs
+            counted += n
+
+    def seen(found):
+        return sorted((o.dx, o.unit.pk, o.period, o.value, o.score, o.middle, o.lower, o.upper, o.history)
+                      for o in found)  # fmt: skip
+
+    assert seen(found) == seen(by_unit) and judged == counted
+    assert len(found) > 10 and {o.dx for o in found} == {"dossiers_received", "hours"}

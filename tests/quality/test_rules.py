@@ -188,7 +188,9 @@ def test_a_violation_becomes_a_task_for_its_unit_and_its_operators_are_told(
     world.operator_a.user.save()
     heard: list[tuple] = []
     monkeypatch.setattr(
-        quality_assignments, "publish", lambda keys, name, data: heard.append((list(keys), name, data))
+        quality_assignments,
+        "publish_on_commit",
+        lambda keys, name, data: heard.append((list(keys), name, data)),
     )
     post(world.operator_a, row("staff", 0))
     violation = Violation.objects.get()
@@ -245,6 +247,59 @@ def test_a_fixed_violation_closes_its_task_and_counts_as_resolved(world, service
     assert second.status == TaskStatus.DONE and "chạy lại kiểm tra" in second.progress.get().text
     stats = client.get("/api/v1/validation/violations").json()
     assert (stats["resolved"], stats["resolvedShare"]) == (2, 100.0)
+
+
+def test_the_column_way_and_the_cell_way_find_the_same_violations(world, services):
+    """Sums of stored figures are judged a column at a time (numpy); any rule can be judged cell by
+    cell. On the same figures, with missing ones, both strategies for them, a rule limited to a level and
+    every operator, both find the same cells, skips, violations and values."""
+    import random
+
+    from dieuhanh.indicators.models import DataElement
+    from dieuhanh.indicators.quality import rules
+    from dieuhanh.indicators.quality.rules import save_rule
+
+    any_missing, all_missing = "skip_if_any_missing", "skip_if_all_missing"
+    extra = [
+        ("sums", "#{dossiers_online} + 5", ">=", "#{dossiers_received} - #{staff}", any_missing, ()),
+        ("equal", "#{dossiers_online}", "==", "#{dossiers_received}", "never_skip", ()),
+        ("negated", "-#{staff}", "<", "0", all_missing, ()),
+        ("differ", "#{dossiers_online}", "!=", "#{staff}", any_missing, (2,)),
+        ("more", "#{dossiers_received}", ">", "#{dossiers_online} + 0.5", any_missing, ()),
+    ]
+    for code, left, op, right, missing, levels in extra:
+        save_rule(actor=None, code=code, name=code, left=left, operator=op, right=right, missing=missing,
+                  data_set="dvc_xa", levels=levels)  # fmt: skip
+    communes = hcm_communes()[:40]
+    elements = {e.code: e for e in DataElement.objects.all()}
+    pick = random.Random(19)
+    DataValue.objects.bulk_create(
+        DataValue(element=elements[code], unit=u, period=m, value=pick.choice([0, 1, 2, 3, 7, 7.5, 12]))
+        for u in communes
+        for m in ("202401", "202402")
+        for code in ("dossiers_received", "dossiers_online", "staff")
+        if pick.random() < 0.8  # about one figure in five missing
+    )
+    periods = [parse("202401"), parse("202402")]
+    compiled = [rules.compile_rule(r) for r in rules.rules_named("dvc_xa", [])]
+    assert len(compiled) == 7 and all(c.left.linear and c.right.linear for c in compiled)
+    stored, _others = grid.stored_refs(set().union(*(c.refs for c in compiled)), communes, periods)
+    by_columns = rules._run_matrix(compiled, periods, communes, stored, keep_keys=True)
+    by_cells = rules._run_cells(compiled, periods, communes, None)
+
+    def seen(results):
+        return {
+            r.compiled.rule.code: (
+                r.keys,
+                r.skipped,
+                {k: (f.left, f.right) for k, f in r.findings.items()},
+            )
+            for r in results
+        }
+
+    assert seen(by_columns) == seen(by_cells)
+    assert all(r.findings and r.keys for r in by_cells)
+    assert sum(r.skipped for r in by_cells) > 0
 
 
 def test_the_stored_way_and_analytics_agree(world, services):

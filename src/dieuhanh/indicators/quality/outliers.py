@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from statistics import median
 from typing import Any
 
+import numpy as np
+
 from dieuhanh.indicators import analytics
 from dieuhanh.indicators import formula as f
 from dieuhanh.indicators.models import Indicator
@@ -152,6 +154,18 @@ def detect(
     found: list[Outlier] = []
     judged = 0
     by_id = {u.pk: u for u in units}
+    if algorithm == "MOD_Z_SCORE":
+        # Stored series: a matrix per element (one row per unit, one column per period), judged by
+        # numpy a whole element at once; the same figures and outliers as _mod_z (tests compare).
+        matrices, rest = grid.series_matrix(refs, units, window)
+        window_ids = [p.id for p in window]
+        asked = [window_ids.index(p.id) for p in periods]
+        for ref, (unit_ids, figures) in matrices.items():
+            whole = _whole_ref(ref)
+            outs, n = _mod_z_matrix(ref, unit_ids, figures, asked, threshold, whole, by_id, window_ids)
+            found += outs
+            judged += n
+        refs = [r for r in refs if r in rest]
     for batch in _batches(refs, 10):  # a few elements at a time: one query, memory bounded
         direct, rest = grid.series(batch, units, window)
         columns = _columns(sorted(rest), units, window, area) if rest else {}
@@ -256,6 +270,69 @@ def _mod_z(
                 )
             )
     return out, n
+
+
+def _mod_z_matrix(
+    ref: str,
+    unit_ids: np.ndarray,
+    values: np.ndarray,
+    asked: list[int],
+    threshold: float,
+    whole: bool | None,
+    by_id: dict[int, Unit],
+    window_ids: list[str],
+) -> tuple[list[Outlier], int]:
+    """_mod_z over many units at once: `values` has a row per unit (`unit_ids`) and a column per period
+    of the window (NaN where none is stored); `asked` are the columns judged. Medians are taken as
+    statistics.median takes them (the middle one, or the mean of the two middle ones of the sorted
+    figures), so that the scores are the same floats."""
+    n = np.count_nonzero(~np.isnan(values), axis=1)
+    keep = (n >= MIN_HISTORY) & np.isin(unit_ids, list(by_id))
+    unit_ids, values, n = unit_ids[keep], values[keep], n[keep]
+    if not len(values):
+        return [], 0
+    rows = np.arange(len(values))
+    low, high = (n - 1) // 2, n // 2  # NaN sorts last: the figures come first, in order
+
+    def middle(matrix: np.ndarray) -> np.ndarray:
+        ordered = np.sort(matrix, axis=1)
+        return (ordered[rows, low] + ordered[rows, high]) / 2
+
+    centre = middle(values)
+    deviations = np.abs(values - centre[:, None])
+    sigma = 1.4826 * middle(deviations)
+    flat = sigma == 0  # half the figures equal: the mean absolute deviation (spread)
+    if flat.any():
+        sigma[flat] = 1.2533 * np.nansum(deviations[flat], axis=1) / n[flat]
+    if whole is None:
+        with np.errstate(invalid="ignore"):
+            counts = np.all(np.isnan(values) | (values == np.floor(values)), axis=1)
+        sigma = np.where(counts, np.maximum(sigma, 1.0), sigma)
+    elif whole:
+        sigma = np.maximum(sigma, 1.0)
+    judged_values = values[:, asked]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scores = (judged_values - centre[:, None]) / sigma[:, None]
+    scores = np.where(
+        (sigma == 0)[:, None], np.where(judged_values == centre[:, None], 0.0, math.inf), scores
+    )
+    out = []
+    for i, j in zip(*np.nonzero(np.abs(scores) > threshold), strict=True):
+        c, s = float(centre[i]), float(sigma[i])
+        out.append(
+            Outlier(
+                ref,
+                by_id[int(unit_ids[i])],
+                window_ids[asked[j]],
+                float(judged_values[i, j]),
+                float(scores[i, j]),
+                c,
+                c - threshold * s,
+                c + threshold * s,
+                int(n[i]),
+            )
+        )
+    return out, int(np.count_nonzero(~np.isnan(judged_values)))
 
 
 def _min_max(

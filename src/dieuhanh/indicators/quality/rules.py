@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from django.db import transaction
 from django.db.models import Q
 from django.dispatch import Signal
@@ -180,6 +181,7 @@ class Side:
     tree: f.Node
     refs: frozenset[str]
     plain: bool
+    linear: bool  # a sum or difference of figures and numbers (grid.linear)
 
 
 @dataclass(frozen=True)
@@ -206,7 +208,7 @@ class Compiled:
 def compile_rule(rule: ValidationRule) -> Compiled:
     def side(text: str) -> Side:
         tree = grid.expand(text)
-        return Side(text, tree, frozenset(f.refs(tree)), grid.plain(tree))
+        return Side(text, tree, frozenset(f.refs(tree)), grid.plain(tree), grid.linear(tree))
 
     units = tuple((u.edition_id, u.path) for u in rule.units.all())
     left, right = side(rule.left), side(rule.right)
@@ -456,6 +458,11 @@ class Checked:
     keys: set[Key] = field(default_factory=set)
     findings: dict[Key, Finding] = field(default_factory=dict)
     skipped: int = 0
+    count: int | None = None  # cells checked, when `keys` was not kept (a run that records nothing)
+
+    @property
+    def checked(self) -> int:
+        return len(self.keys) if self.count is None else self.count
 
 
 @dataclass
@@ -513,7 +520,7 @@ def run(
         shifted = [c for c in for_type if not c.plain]
         for group in _by_leafness(units):  # communes the stored way; units above them through analytics
             if plain:
-                results += _run_plain(plain, chosen_periods, group, area)
+                results += _run_plain(plain, chosen_periods, group, area, keep_keys=record)
             if shifted:
                 results += _run_shifted(shifted, chosen_periods, group, area)
     if record:
@@ -521,7 +528,7 @@ def run(
             track(results, actor=actor)
     findings = [f for r in results for f in r.findings.values()]
     findings.sort(key=lambda x: (x.rule.code, x.period, x.unit.path))
-    checked = sum(len(r.keys) for r in results)
+    checked = sum(r.checked for r in results)
     return RunResult(findings, checked, sum(r.skipped for r in results), rules)
 
 
@@ -543,8 +550,26 @@ BROKEN[">="] = lambda left, right: left < right and not math.isclose(left, right
 
 
 def _run_plain(
+    compiled: list[Compiled],
+    periods: list[Period],
+    units: list[Unit],
+    area: Area | None,
+    *,
+    keep_keys: bool = True,
+) -> list[Checked]:
+    refs = set().union(*(c.refs for c in compiled))
+    stored, _others = grid.stored_refs(refs, units, periods)
+    # Sums and differences of stored figures: judged a column at a time (numpy), the others cell by cell.
+    whole = [c for c in compiled if c.refs and c.left.linear and c.right.linear and c.refs <= stored.keys()]
+    out = _run_matrix(whole, periods, units, stored, keep_keys) if whole else []
+    rest = [c for c in compiled if c not in whole]
+    return out + (_run_cells(rest, periods, units, area) if rest else [])
+
+
+def _run_cells(
     compiled: list[Compiled], periods: list[Period], units: list[Unit], area: Area | None
 ) -> list[Checked]:
+    """Any plain rule, cell by cell (grid.compile_keyed)."""
     refs = set().union(*(c.refs for c in compiled))
     columns = grid.read(refs, units, periods, area).columns
     by_id = {u.pk: u for u in units}
@@ -574,6 +599,65 @@ def _run_plain(
             checked.add(key)
             if broken(lv, rv):
                 done.findings[key] = Finding(rule, by_id[key[0]], key[1], lv, rv)
+        out.append(done)
+    return out
+
+
+def _broken_columns(operator: str, left: Any, right: Any) -> Any:
+    """Where `left operator right` does not hold, column-wise, with `holds`'s tolerance."""
+    close = np.abs(left - right) <= np.maximum(1e-9 * np.maximum(np.abs(left), np.abs(right)), 1e-9)
+    if operator == "==":
+        return ~close
+    if operator == "!=":
+        return close
+    if operator == ">":
+        return ~(left > right) | close
+    if operator == ">=":
+        return (left < right) & ~close
+    if operator == "<":
+        return ~(left < right) | close
+    return (left > right) & ~close
+
+
+def _run_matrix(
+    compiled: list[Compiled],
+    periods: list[Period],
+    units: list[Unit],
+    stored: dict[str, analytics.ElementRef],
+    keep_keys: bool,
+) -> list[Checked]:
+    """Rules whose sides are sums of stored figures, over a matrix of cells (grid.cell_matrix): the
+    same cells, skips and findings as the cell-by-cell way (tests/quality/test_rules.py compares)."""
+    refs = set().union(*(c.refs for c in compiled))
+    matrix = grid.cell_matrix({r: stored[r] for r in refs}, units, periods)
+    by_id = {u.pk: u for u in units}
+    out = []
+    for c in compiled:
+        done = Checked(c)
+        rule = c.rule
+        present = np.stack([~np.isnan(matrix.columns[r]) for r in sorted(c.refs)], axis=1)
+        cells = present.any(axis=1)  # nothing reported: not a cell to check (as DHIS2)
+        if rule.levels or c.units:
+            allowed = [pk for pk, u in by_id.items() if c.applies_to(u)]
+            cells &= np.isin(matrix.units, allowed)
+        zero = rule.missing != Missing.SKIP_IF_ANY
+        if not zero:
+            every = cells & present.all(axis=1)
+            done.skipped += int(np.count_nonzero(cells & ~every))
+            cells = every
+        with np.errstate(invalid="ignore", over="ignore"):
+            left = np.broadcast_to(grid.vectorised(c.left.tree, matrix.columns, zero), cells.shape)
+            right = np.broadcast_to(grid.vectorised(c.right.tree, matrix.columns, zero), cells.shape)
+            figures = np.isfinite(left) & np.isfinite(right)  # an overflow is no figure (formula._finite)
+            done.skipped += int(np.count_nonzero(cells & ~figures))
+            cells &= figures
+            broken = cells & _broken_columns(rule.operator, left, right)
+        done.count = int(np.count_nonzero(cells))
+        if keep_keys:
+            done.keys = set(zip(matrix.units[cells].tolist(), matrix.periods[cells].tolist(), strict=True))
+        for i in np.flatnonzero(broken).tolist():
+            key = (int(matrix.units[i]), str(matrix.periods[i]))
+            done.findings[key] = Finding(rule, by_id[key[0]], key[1], float(left[i]), float(right[i]))
         out.append(done)
     return out
 
