@@ -9,7 +9,7 @@ PG_URL ?= $(or $(DIEUHANH_TEST_PG_URL),postgresql://postgres@127.0.0.1:5432/test
 LOCALE := src/dieuhanh/locale
 export DIEUHANH_HOME ?= $(CURDIR)/var
 
-.PHONY: setup assets fonts demo serve test lint check test-sqlite test-pg openapi messages clean
+.PHONY: setup assets fonts demo serve test lint check test-sqlite test-pg openapi messages clean bench-deps
 
 setup: $(VENV)/.installed messages assets browser fonts
 
@@ -61,6 +61,10 @@ fonts:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-liberation2 libpango-1.0-0 libpangoft2-1.0-0; \
 	  else echo "Liberation fonts or Pango are missing and we are not root: PDF reports will fail"; fi; \
 	fi
+
+# Packages only the benchmarks use (DuckDB, the baseline of bench/analytics.py): `make bench-deps`, by hand.
+bench-deps: $(VENV)/.installed
+	$(PY) -m pip install -qq -r bench/requirements.txt
 
 demo: setup
 	$(VENV)/bin/dieuhanh init --demo

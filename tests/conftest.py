@@ -16,6 +16,7 @@ from django.test import Client
 from dieuhanh.accounts.models import User
 from dieuhanh.accounts.services import create_token, create_user
 from dieuhanh.directives.present import forget_histories
+from dieuhanh.indicators.analytics import ANSWERS
 from dieuhanh.live import BUS
 from dieuhanh.units.models import Unit
 from dieuhanh.units.services import get_unit, load_units
@@ -48,8 +49,9 @@ def django_db_setup(django_db_setup, django_db_blocker):
 
 @pytest.fixture(autouse=True)
 def _no_history_from_another_test():
-    # Each test's database is rolled back, and the next reuses its ids.
+    # Each test's database is rolled back, and the next reuses its ids (and data version numbers).
     forget_histories()
+    ANSWERS.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -5,6 +5,7 @@ DIEUHANH_DATABASE_URL  default SQLite in DIEUHANH_HOME; a postgresql:// URL swit
 DIEUHANH_ROOM_TILE_URL a map tile server for the room's map ({z}/{x}/{y}); none by default (offline)
 DIEUHANH_WALL_ROTATE_SECONDS  the wall's seconds per view (30)
 DIEUHANH_WALL_MAX_VIEWS      the wall's views of units over a threshold (10)
+DIEUHANH_ANALYTICS_CACHE_ROWS analytics answers kept per process, in rows (200000; 0 turns the cache off)
 DIEUHANH_SECRET_KEY    generated into DIEUHANH_HOME on first run when unset
 DIEUHANH_DEBUG         1 for development error pages
 DIEUHANH_ALLOWED_HOSTS comma-separated, default localhost names
@@ -309,6 +310,8 @@ ROOM_TILE_URL = os.environ.get("DIEUHANH_ROOM_TILE_URL", "")
 # The wall (/wall/) turns from one view to the next every this many seconds (?seconds= on its address
 # overrides it, 5 at least), through the caller's unit and at most WALL_MAX_VIEWS units over a threshold.
 WALL_ROTATE_SECONDS = int(os.environ.get("DIEUHANH_WALL_ROTATE_SECONDS", 30))
+# Analytics' answer cache (indicators.analytics.AnswerCache): about 1 kB a row.
+ANALYTICS_CACHE_ROWS = int(os.environ.get("DIEUHANH_ANALYTICS_CACHE_ROWS", 200_000))
 WALL_MAX_VIEWS = int(os.environ.get("DIEUHANH_WALL_MAX_VIEWS", 10))
 LIVE_HEARTBEAT_SECONDS = 15.0  # a comment on quiet event streams, before proxies time them out
 # A screen refreshes at most once per this many seconds, however many events arrive (room.js), and the

@@ -18,17 +18,22 @@ every period and unit asked), then plain Python over the rows:
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Callable, Iterable
+import threading
+from collections import OrderedDict, defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, NamedTuple
 
-from django.db import connections
+import numpy as np
+from django.conf import settings
+from django.db import connections, router
 from django.db.models import QuerySet, Sum
 
+from dieuhanh.errors import DomainError
 from dieuhanh.indicators import formula as f
+from dieuhanh.indicators import versions
 from dieuhanh.indicators.approval.services import approved_filter
 from dieuhanh.indicators.models import DataElement, DataValue, Indicator, Target
 from dieuhanh.indicators.periods import Period, parse
@@ -43,12 +48,12 @@ from dieuhanh.warehouse.models import Rollup, RollupMonth
 MONTH_ALIGNED = {"monthly", "quarterly", "sixmonthly", "yearly", "ytd"}
 
 
-class AnalyticsError(ValueError):
-    """A request that cannot be answered as asked; `param` names the parameter at fault."""
+class AnalyticsError(DomainError):
+    """A request that cannot be answered as asked; `field` names the parameter at fault."""
 
-    def __init__(self, param: str, message: str) -> None:
-        super().__init__(f"{param}: {message}")
-        self.param = param
+    @property
+    def param(self) -> str | None:
+        return self.field
 
 
 class Cell(NamedTuple):
@@ -204,8 +209,96 @@ def shifted(period: Period, chain: Iterable[str]) -> Period:
 
 # (asked unit id, period id) → cell; a warehouse count is a bare float (final, never carried as a
 # value is), which saves building tens of thousands of cells per answer.
-Cells = dict[tuple[int, str], Cell | float]
+Cells = Mapping[tuple[int, str], Cell | float]
 ValueCells = dict[tuple[int, str], Cell]  # the same for data values: always cells
+
+
+class CountGrid(Mapping[tuple[int, str], float]):
+    """Counts of asked unit × asked period, dense: (unit id, period id) → count, for the cells that
+    some rollup row reached (a cell no row reached is missing, not zero, as a value never entered)."""
+
+    def __init__(self, unit_ids: list[int], period_ids: list[str]) -> None:
+        self.units = {u: i for i, u in enumerate(unit_ids)}
+        self.periods = {p: j for j, p in enumerate(period_ids)}
+        self.unit_ids, self.period_ids = unit_ids, period_ids
+        size = len(unit_ids) * len(period_ids)
+        self._sum, self._seen = np.zeros(size), np.zeros(size, dtype=bool)
+        self._rows: list[list[float | None]] | None = None
+
+    def add_rollups(self, fetched: list[tuple], buckets: dict[date, list[str]], units: UnitMap) -> None:
+        """Add (leaf unit id, bucket day or month, count) rows, each to every asked unit its leaf counts
+        in (UnitMap.targets, by weight) and every asked period its bucket lies in."""
+        leaves, whens, counts = zip(*fetched, strict=True)
+        # The driver gives dates as dates (PostgreSQL) or text (SQLite): look up either form.
+        bucket_of: dict[object, int] = {}
+        bucket_periods: list[list[int]] = []
+        for day, pids in buckets.items():
+            bucket_of[day] = bucket_of[day.isoformat()] = len(bucket_periods)
+            bucket_periods.append([self.periods[pid] for pid in pids])
+        leaf_ids, leaf_of_row = np.unique(np.array(leaves, dtype=np.int64), return_inverse=True)
+        # Per distinct leaf, where it goes: (asked index, weight) pairs, flattened with offsets.
+        places = [units.targets(int(leaf)) for leaf in leaf_ids]
+        target = np.array([self.units[a] for found in places for a, _, _ in found], dtype=np.int64)
+        weight = np.array([w for found in places for _, w, _ in found], dtype=np.float64)
+        per_leaf = np.array([len(found) for found in places], dtype=np.int64)
+        row_count = np.array(counts, dtype=np.float64)  # PostgreSQL sums bigints as numeric
+        row_bucket = np.fromiter((bucket_of[w] for w in whens), dtype=np.int64, count=len(whens))
+        # Rows × their leaf's places.
+        fan = per_leaf[leaf_of_row]
+        rows = np.repeat(np.arange(len(fetched)), fan)
+        first = np.concatenate(([0], np.cumsum(per_leaf)[:-1]))[leaf_of_row]
+        place = np.repeat(first - np.concatenate(([0], np.cumsum(fan)[:-1])), fan) + np.arange(len(rows))
+        unit_index, value, bucket = target[place], row_count[rows] * weight[place], row_bucket[rows]
+        # … × their bucket's periods.
+        per_bucket = np.array([len(p) for p in bucket_periods], dtype=np.int64)
+        flat_periods = np.array([j for p in bucket_periods for j in p], dtype=np.int64)
+        fan = per_bucket[bucket]
+        rows = np.repeat(np.arange(len(bucket)), fan)
+        first = np.concatenate(([0], np.cumsum(per_bucket)[:-1]))[bucket]
+        offset = np.repeat(first - np.concatenate(([0], np.cumsum(fan)[:-1])), fan) + np.arange(len(rows))
+        cell = unit_index[rows] * len(self.period_ids) + flat_periods[offset]
+        self._sum += np.bincount(cell, weights=value[rows], minlength=self._sum.size)
+        self._seen[cell] = True
+        self._rows = None
+
+    def add(self, unit_id: int, period_id: str, n: float) -> None:
+        cell = self.units[unit_id] * len(self.period_ids) + self.periods[period_id]
+        self._sum[cell] += n
+        self._seen[cell] = True
+        self._rows = None
+
+    def _table(self) -> list[list[float | None]]:
+        if self._rows is None:
+            width = len(self.period_ids)
+            sums, seen = self._sum.tolist(), self._seen.tolist()
+            self._rows = [
+                [v if s else None for v, s in zip(sums[i : i + width], seen[i : i + width], strict=True)]
+                for i in range(0, len(sums), width)
+            ]
+        return self._rows
+
+    def get(self, key: tuple[int, str], default: Any = None) -> Any:
+        unit, period = self.units.get(key[0]), self.periods.get(key[1])
+        if unit is None or period is None:
+            return default
+        found = self._table()[unit][period]
+        return default if found is None else found
+
+    def __getitem__(self, key: tuple[int, str]) -> float:
+        found = self.get(key)
+        if found is None:
+            raise KeyError(key)
+        return found
+
+    def __iter__(self) -> Iterator[tuple[int, str]]:
+        table = self._table()
+        for unit_id, row in zip(self.unit_ids, table, strict=True):
+            for period_id, found in zip(self.period_ids, row, strict=True):
+                if found is not None:
+                    yield (unit_id, period_id)
+
+    def __len__(self) -> int:
+        return int(self._seen.sum())
 
 
 @dataclass
@@ -228,8 +321,10 @@ class Reader:
         return self.cache[ref]
 
     def _events(self, ref: EventRef, periods: set[Period]) -> Cells:
-        """Counts from the monthly rollups (months, quarters, years) or the daily ones (days, weeks)."""
-        totals: Any = defaultdict(float)
+        """Counts from the monthly rollups (months, quarters, years) or the daily ones (days, weeks),
+        summed onto the asked units and periods with numpy: a national answer reads some 100,000 rollup
+        cells, and a Python loop over them was half its time."""
+        grid = CountGrid(self.units.asked_ids, [p.id for p in periods])
         by_month = [p for p in periods if p.type in MONTH_ALIGNED]
         by_day = [p for p in periods if p.type not in MONTH_ALIGNED]
         sources: list[tuple[Any, str, list[Period]]] = [
@@ -243,27 +338,17 @@ class Reader:
             rows = model.objects.filter(kind=ref.kind, **{f"{column}__in": list(buckets)})
             for dim, value in zip(("dim1", "dim2"), ref.dims, strict=False):
                 rows = rows.filter(**{dim: value})
-            grouped = rows.values_list("commune_id", column).annotate(n=Sum("count")).order_by()
-            # The driver gives dates as dates (PostgreSQL) or text (SQLite): look up either form.
-            by_value: dict[object, list[str]] = {}
-            for day, pids in buckets.items():
-                by_value[day] = by_value[day.isoformat()] = pids
-            fetched = _fetch(grouped)
-            targets = {c: self.units.targets(c) for c in {row[0] for row in fetched}}
-            for commune_id, when, total in fetched:
-                n = float(total)  # PostgreSQL sums bigints as numeric
-                pids = by_value[when]
-                for unit_id, weight, _ in targets[commune_id]:
-                    for pid in pids:
-                        totals[(unit_id, pid)] += n * weight
+            fetched = _fetch(rows.values_list("commune_id", column).annotate(n=Sum("count")).order_by())
+            if fetched:
+                grid.add_rollups(fetched, buckets, self.units)
         firms = [u for u in self.units.asked if enterprise_figures.is_enterprise(u)]
         if firms and periods:  # an enterprise's or park's count: its workers' and gates' (issue 21)
             days = _buckets(list(periods), monthly=False)
             found = enterprise_figures.cells(ref.kind, ref.dims, firms, min(days), max(days))
             for (unit_id, day), n in found.items():
                 for pid in days.get(day, ()):
-                    totals[(unit_id, pid)] += n
-        return dict(totals)  # counts: final, of this map's units (see Cells)
+                    grid.add(unit_id, pid, n)
+        return grid  # counts: final, of this map's units (see Cells)
 
     def _values(self, ref: ElementRef, periods: set[Period]) -> Cells:
         element = ref.element
@@ -499,7 +584,7 @@ def compute(
             wanted[ref].update(shifted(p, chain) for p in asked)
     parents = _parents(units, area) if uses_parent else {}
     extra = Unit.objects.filter(pk__in=set(parents.values()) - {u.pk for u in units}) if parents else []
-    reader = Reader(UnitMap([*units, *extra]), approval=approval)
+    reader = Reader(UnitMap.of([*units, *extra]), approval=approval)
     cells = {ref: reader.cells(ref, chosen) for ref, chosen in wanted.items()}
     codes = {d.code for d in dims}.union(*(target_refs(d.tree) for d in dims))
     return Answer(cells, targets(codes, [u.pk for u in units], asked), parents)
@@ -527,9 +612,107 @@ def rows(
     is the caller's, for the units a formula looks at beyond those asked (share's parent); with
     `approval` (a kind), only values approved at that level or above are counted. With
     last_year=False cùng kỳ is not read (half the work: the room's daily epidemic curve), and rows
-    say None for it unless a formula itself reads the year before."""
+    say None for it unless a formula itself reads the year before.
+
+    The rows are shared with later callers of the same question (the answer cache): read them, do not
+    change them."""
+    key = (
+        tuple((d.code, d.name, d.unit, d.decimals, repr(d.tree)) for d in dims),
+        tuple(p.id for p in periods),
+        tuple(u.pk for u in units),
+        None if area is None else (area.everything, tuple(sorted(area.prefixes))),
+        language, empty, approval, last_year,
+    )  # fmt: skip
     with no_cycle_collection():  # tens of thousands of cells and rows, none in a cycle
-        return _rows(dims, periods, units, area, language, empty, approval, last_year)
+        return ANSWERS.answer(
+            key,
+            _sources(dims),
+            lambda: _rows(dims, periods, units, area, language, empty, approval, last_year),
+        )
+
+
+def _sources(dims: list[Dimension]) -> frozenset[str]:
+    """The data-version sources (indicators.versions) an answer over these dimensions reads."""
+    out = {"units", "targets"}
+    for dim in dims:
+        for name in f.refs(dim.tree):
+            out |= {"events"} if name.startswith("ev.") else {"values", "catalog"}
+    return frozenset(out)
+
+
+class AnswerCache:
+    """Answers of rows(), kept per process under the data versions they were computed with.
+
+    A hit costs one small query (the versions) and a copy of the list; any write to what the answer
+    reads changes a version, so the next caller computes it again: the answer stays live. Identical
+    questions asked at once (a morning's thousand screens) are computed once; the others wait for it.
+    Bounded by rows, least recently used first out (DIEUHANH_ANALYTICS_CACHE_ROWS, 0 turns it off).
+    Inside an atomic block nothing is cached or served: its writes are not yet anyone else's, and a
+    rollback would let their version number come back with other data (indicators.versions)."""
+
+    def __init__(self, max_rows: int) -> None:
+        self.max_rows = max_rows
+        self._lock = threading.Lock()
+        self._answers: OrderedDict[tuple, list[dict]] = OrderedDict()
+        self._rows = 0
+        self._pending: dict[tuple, threading.Event] = {}
+        self.hits = self.misses = 0
+
+    def answer(
+        self, question: tuple, sources: frozenset[str], compute: Callable[[], list[dict]]
+    ) -> list[dict]:
+        alias = router.db_for_read(RollupMonth)
+        if not self.max_rows or _in_transaction(alias):
+            return compute()
+        version = versions.current(sources, alias)
+        if version is None:
+            return compute()
+        key = (alias, question, version)
+        while True:
+            with self._lock:
+                found = self._answers.get(key)
+                if found is not None:
+                    self._answers.move_to_end(key)
+                    self.hits += 1
+                    return list(found)
+                waiting = self._pending.get(key)
+                if waiting is None:
+                    self._pending[key] = threading.Event()
+                    self.misses += 1
+                    break
+            waiting.wait(30)  # then look again: the answer, or compute it ourselves if it failed
+        try:
+            found = compute()
+            self._keep(key, found)
+            return list(found)
+        finally:
+            with self._lock:
+                self._pending.pop(key).set()
+
+    def _keep(self, key: tuple, found: list[dict]) -> None:
+        if len(found) > self.max_rows:
+            return
+        with self._lock:
+            self._answers[key] = found
+            self._rows += len(found)
+            while self._rows > self.max_rows:
+                _, dropped = self._answers.popitem(last=False)
+                self._rows -= len(dropped)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._answers.clear()
+            self._rows = 0
+
+
+def _in_transaction(alias: str) -> bool:
+    """Whether a transaction of the code's own is open. A test case's outer atomic blocks do not count:
+    a test runs as one request would, and the tests clear the cache between them (their rollback
+    brings version numbers back)."""
+    return any(not getattr(block, "_from_testcase", False) for block in connections[alias].atomic_blocks)
+
+
+ANSWERS = AnswerCache(getattr(settings, "ANALYTICS_CACHE_ROWS", 200_000))
 
 
 def _rows(
@@ -544,25 +727,32 @@ def _rows(
 ) -> list[dict]:
     answer = compute(dims, periods, units, area, approval, with_last_year)
     asked = [(u.pk, u.ref, u.name) for u in units]
-    out = []
+    out: list[dict] = []
+    add = out.append
     for dim in dims:
-        value_of = _evaluator(answer, dim)
+        value_of, decimals = _evaluator(answer, dim), dim.decimals
+        goals = answer.targets
         for period in periods:
-            label, last_year = period.label(language), period.last_year()
+            last_year = period.last_year()
+            # The row's fields in their order, the per-row ones filled in below: copying a template
+            # costs a third of building each row's dict anew (40,000 rows in a national answer).
+            template = {
+                "dx": dim.code, "pe": period.id, "ou": None, "value": None, "unit": dim.unit,
+                "same_period_last_year": None, "change_pct": None, "target": None, "target_pct": None,
+                "status": "final", "carried": False, "pe_label": period.label(language), "ou_name": None,
+            }  # fmt: skip
             for unit_id, ref, name in asked:
                 value, estimate, carried = value_of(unit_id, period)
                 if value is None and not empty:
                     continue
                 last = value_of(unit_id, last_year)[0]
-                goal = target_of(answer.targets, dim.code, unit_id, period) if answer.targets else None
-                out.append({
-                    "dx": dim.code, "pe": period.id, "ou": ref,
-                    "value": _round(value, dim.decimals), "unit": dim.unit,
-                    "same_period_last_year": _round(last, dim.decimals),
+                goal = target_of(goals, dim.code, unit_id, period) if goals else None
+                add({
+                    **template, "ou": ref, "value": _round(value, decimals),
+                    "same_period_last_year": _round(last, decimals),
                     "change_pct": _round(_pct(value, last, change=True), 2),
                     "target": goal, "target_pct": _round(_pct(value, goal), 2),
-                    "status": "estimate" if estimate else "final", "carried": carried,
-                    "pe_label": label, "ou_name": name,
+                    "status": "estimate" if estimate else "final", "carried": carried, "ou_name": name,
                 })  # fmt: skip
     return out
 
@@ -603,6 +793,15 @@ def _round(value: float | None, decimals: int) -> float | int | None:
         return None
     if value.is_integer():
         return int(value)
-    step = Decimal(1).scaleb(-decimals)
-    rounded = float(Decimal(repr(value)).quantize(step, rounding=ROUND_HALF_UP))
+    # Away from a tie, float rounding gives the same digits as the decimal rounding below at a
+    # twentieth of its cost; only a number that reads as a tie ('2.675') takes the exact path.
+    scaled = abs(value) * _SCALE[decimals] if decimals < len(_SCALE) else None
+    if scaled is not None and abs(scaled - int(scaled) - 0.5) > 1e-9 * max(1.0, scaled):
+        rounded = round(value, decimals)
+    else:
+        step = Decimal(1).scaleb(-decimals)
+        rounded = float(Decimal(repr(value)).quantize(step, rounding=ROUND_HALF_UP))
     return int(rounded) if rounded.is_integer() else rounded
+
+
+_SCALE = tuple(10.0**n for n in range(16))

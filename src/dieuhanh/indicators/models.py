@@ -196,3 +196,23 @@ class Target(models.Model):
 
     def __str__(self) -> str:
         return f"{self.indicator_id} {self.unit_id} {self.period} = {self.value}"
+
+
+class DataVersion(models.Model):
+    """Counters that every write to a table analytics reads bumps, by database trigger
+    (indicators.versions): an answer is current while the counters it was computed under are unchanged.
+
+    A trigger and not the application's write verbs, so that no path (an ingest batch, the admin, a
+    migration, a bulk load, raw SQL) can change a figure without the cached answers knowing. Each source
+    has a few slots, bumped by the writing connection's slot, so that concurrent writers do not all
+    queue on one row; a source's version is the sum of its slots."""
+
+    source = models.CharField(max_length=16)
+    slot = models.PositiveSmallIntegerField()
+    n = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["source", "slot"], name="dataversion_slot")]
+
+    def __str__(self) -> str:
+        return f"{self.source}[{self.slot}] = {self.n}"

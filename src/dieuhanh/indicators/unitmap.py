@@ -10,7 +10,7 @@ shares. The nation is the same place on every map.
 from __future__ import annotations
 
 import threading
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -71,6 +71,7 @@ def _leaves(children: dict[int | None, list[int]]) -> dict[int, list[int]]:
 
 _lock = threading.Lock()
 _cached: tuple[tuple, UnitIndex] | None = None
+_maps: OrderedDict[tuple, UnitMap] = OrderedDict()
 
 
 def unit_index() -> UnitIndex:
@@ -87,6 +88,24 @@ def unit_index() -> UnitIndex:
 
 class UnitMap:
     """The asked units (all of one map) and how any stored unit's figure reaches them."""
+
+    @classmethod
+    def of(cls, asked: list[Unit]) -> UnitMap:
+        """The map of these asked units, kept while the units are unchanged: the same question asked again
+        finds its leaves' places already worked out (a national question has some 14,000 leaves)."""
+        index = unit_index()
+        key = (id(index), tuple(u.pk for u in asked))
+        with _lock:
+            found = _maps.get(key)
+            if found is not None:
+                _maps.move_to_end(key)
+                return found
+        made = cls(asked, index)
+        with _lock:
+            _maps[key] = made
+            while len(_maps) > 64:
+                _maps.popitem(last=False)
+        return made
 
     def __init__(self, asked: Iterable[Unit], index: UnitIndex | None = None) -> None:
         self.asked = list(asked)

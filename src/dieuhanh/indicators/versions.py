@@ -1,0 +1,151 @@
+"""Data versions: what analytics' answer cache is keyed by (issue 18).
+
+Every table an analytics answer reads belongs to one source below. A database trigger on each table
+bumps its source's counter in `indicators_dataversion` on every write (PostgreSQL: once per statement,
+TRUNCATE included; SQLite: once per row, the only kind of trigger it has). An answer computed after
+reading the counters is current for as long as they read the same.
+
+Why this holds across processes and machines: the counters are rows of the same database, written in
+the writer's transaction. A reader reads them BEFORE the data; a write committed in between makes the
+answer newer than its key, never older, and the next reader sees the new counters and computes again.
+A write that rolls back rolls its bump back too, so a version number can come again with other data
+inside a transaction that is later rolled back: answers are therefore neither cached nor served inside
+an atomic block (see analytics.AnswerCache).
+
+The triggers are (re)installed after every `migrate` (post_migrate, indicators/apps.py) rather than
+by a migration, because SQLite's schema editor rebuilds a table to alter it, which drops its triggers.
+A slot row starts at the clock's microseconds, so a table emptied by a test's flush never repeats a
+sum it held before; `install` writes each source's first slot, and a source whose rows are gone (a
+flush) has no version, under which nothing is cached.
+"""
+
+# ruff: noqa: S608 - the tables, triggers and sources named in these statements are this module's constants
+
+from __future__ import annotations
+
+from django.db import connections
+
+from dieuhanh.indicators.models import DataVersion
+
+# source → the tables whose writes change answers of that source
+WATCHED: dict[str, tuple[str, ...]] = {
+    "events": (
+        "warehouse_rollup",
+        "warehouse_rollupmonth",
+        "enterprises_enterpriserollup",
+        "enterprises_enterpriserollupmonth",
+        "enterprises_profile",
+        "enterprises_venuelink",
+    ),
+    "values": ("indicators_datavalue",),
+    "catalog": (
+        "indicators_dataelement",
+        "indicators_dataset",
+        "indicators_dataset_elements",
+        "approval_approval",
+        "approval_datasetapproval",
+    ),
+    "targets": ("indicators_target",),
+    "units": ("units_unit", "units_succession", "units_edition"),
+}
+SLOTS = 8  # per source on PostgreSQL (by backend pid); SQLite has one writer at a time and uses slot 0
+TABLE = DataVersion._meta.db_table
+
+_PG_NOW = "(extract(epoch FROM clock_timestamp()) * 1e6)::bigint"
+_PG_FUNCTION = f"""
+CREATE OR REPLACE FUNCTION dieuhanh_bump_version() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO {TABLE} (source, slot, n)
+  VALUES (TG_ARGV[0], pg_backend_pid() % {SLOTS}, {_PG_NOW})
+  ON CONFLICT (source, slot) DO UPDATE SET n = {TABLE}.n + 1;
+  RETURN NULL;
+END $$;
+"""
+_SQLITE_NOW = "CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER)"
+
+
+def _trigger_name(table: str, event: str = "") -> str:
+    return f"dieuhanh_version_{table}{'_' + event.lower() if event else ''}"
+
+
+def install(using: str = "default") -> None:
+    """Create the bump triggers on every watched table that exists (idempotent)."""
+    connection = connections[using]
+    existing = set(connection.introspection.table_names())
+    if TABLE not in existing:  # migrated back before the counters existed: no trigger may write them
+        uninstall(using)
+        return
+    with connection.cursor() as cursor:
+        now = _PG_NOW if connection.vendor == "postgresql" else _SQLITE_NOW
+        for source in WATCHED:  # a source never written yet has a version too (else nothing is cached)
+            cursor.execute(
+                f"INSERT INTO {TABLE} (source, slot, n) VALUES (%s, 0, {now})"
+                " ON CONFLICT (source, slot) DO NOTHING",
+                [source],
+            )
+        if connection.vendor == "postgresql":
+            cursor.execute(_PG_FUNCTION)
+        for source, tables in WATCHED.items():
+            for table in tables:
+                if table not in existing:
+                    continue
+                if connection.vendor == "postgresql":
+                    cursor.execute(
+                        f"CREATE OR REPLACE TRIGGER {_trigger_name(table)} AFTER INSERT OR UPDATE OR DELETE"
+                        f" OR TRUNCATE ON {table} FOR EACH STATEMENT"
+                        f" EXECUTE FUNCTION dieuhanh_bump_version('{source}')"
+                    )
+                    continue
+                for event in ("INSERT", "UPDATE", "DELETE"):
+                    cursor.execute(
+                        f"CREATE TRIGGER IF NOT EXISTS {_trigger_name(table, event)} AFTER {event} ON {table}"
+                        f" BEGIN INSERT INTO {TABLE} (source, slot, n) VALUES ('{source}', 0, {_SQLITE_NOW})"
+                        f" ON CONFLICT (source, slot) DO UPDATE SET n = n + 1; END"
+                    )
+
+
+def uninstall(using: str = "default") -> None:
+    connection = connections[using]
+    existing = set(connection.introspection.table_names())
+    with connection.cursor() as cursor:
+        for tables in WATCHED.values():
+            for table in tables:
+                if connection.vendor == "postgresql":
+                    if table in existing:
+                        cursor.execute(f"DROP TRIGGER IF EXISTS {_trigger_name(table)} ON {table}")
+                    continue
+                for event in ("INSERT", "UPDATE", "DELETE"):
+                    cursor.execute(f"DROP TRIGGER IF EXISTS {_trigger_name(table, event)}")
+
+
+def installed(using: str = "default") -> set[str]:
+    """The watched tables that carry the trigger (for the checks)."""
+    connection = connections[using]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
+                " WHERE t.tgname LIKE 'dieuhanh_version_%%'"
+            )
+        else:
+            cursor.execute(
+                "SELECT tbl_name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'dieuhanh_version_%'"
+            )
+        return {row[0] for row in cursor.fetchall()}
+
+
+def current(sources: frozenset[str], using: str = "default") -> tuple[int, ...] | None:
+    """The sources' versions (in name order), or None where one has never been written (then nothing may
+    be cached under it: an empty count says nothing)."""
+    connection = connections[using]
+    names = sorted(sources)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT source, SUM(n) FROM {TABLE} WHERE source IN ({', '.join(['%s'] * len(names))})"
+            " GROUP BY source",
+            names,
+        )
+        found = dict(cursor.fetchall())
+    if len(found) < len(names):
+        return None
+    return tuple(int(found[name]) for name in names)

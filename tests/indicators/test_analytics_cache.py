@@ -1,0 +1,109 @@
+"""Analytics answers stay live under the answer cache (issue 18): every write to what an answer read,
+by any path, is counted in the next answer; an unchanged question is answered from the cache.
+
+Expected figures are the test's own arithmetic on the rows it wrote."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from dieuhanh.indicators import analytics, versions
+from dieuhanh.indicators.analytics import ANSWERS
+from dieuhanh.indicators.models import DataValue
+from dieuhanh.indicators.periods import parse
+from dieuhanh.units.models import Unit
+from tests.indicators.test_analytics import element, store
+
+pytestmark = pytest.mark.django_db
+
+
+def positives(units: list[Unit], months: str = "202108") -> dict[tuple[str, str], float]:
+    dim = analytics.dimension("ev.test.positive")
+    periods = [parse(p) for p in months.split(";")]
+    return {(r["ou"], r["pe"]): r["value"] for r in analytics.rows([dim], periods, units)}
+
+
+def add_rollup(unit: Unit, month: date, n: int) -> None:
+    """A count written as raw SQL, past every application verb: only the database trigger sees it."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO warehouse_rollupmonth (commune_id, month, kind, dim1, dim2, count)"
+            " VALUES (%s, %s, 'test', 'positive', 'pcr', %s)"
+            " ON CONFLICT (commune_id, month, kind, dim1, dim2)"
+            " DO UPDATE SET count = warehouse_rollupmonth.count + excluded.count",
+            [unit.pk, month, n],
+        )
+
+
+def test_every_watched_table_carries_the_version_trigger(world):
+    existing = set(connection.introspection.table_names())
+    watched = {t for tables in versions.WATCHED.values() for t in tables}
+    assert watched <= existing, "a watched table was renamed: its answers would never be invalidated"
+    assert versions.installed() == watched
+
+
+def test_a_raw_write_is_counted_in_the_next_answer_and_the_same_question_is_then_served_from_memory(world):
+    a, b = world.commune_a, world.commune_b
+    add_rollup(a, date(2021, 8, 1), 3)
+    assert positives([a, b]) == {(a.ref, "202108"): 3}
+
+    hits, dim = ANSWERS.hits, analytics.dimension("ev.test.positive")
+    with CaptureQueriesContext(connection) as queries:
+        again = analytics.rows([dim], [parse("202108")], [a, b])
+    assert [(r["ou"], r["value"]) for r in again] == [(a.ref, 3)]
+    assert ANSWERS.hits == hits + 1
+    assert len(queries) == 1, [q["sql"] for q in queries]  # the versions, nothing else
+
+    add_rollup(b, date(2021, 8, 1), 5)
+    assert positives([a, b]) == {(a.ref, "202108"): 3, (b.ref, "202108"): 5}
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE warehouse_rollupmonth SET count = count + 10 WHERE commune_id = %s", [a.pk])
+    assert positives([a, b]) == {(a.ref, "202108"): 13, (b.ref, "202108"): 5}
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM warehouse_rollupmonth WHERE commune_id = %s", [b.pk])
+    assert positives([a, b]) == {(a.ref, "202108"): 13}
+
+
+def test_a_data_value_written_or_removed_is_counted_in_the_next_answer(world):
+    element("beds")
+    dim = analytics.dimension("beds")
+    ask = lambda: {r["ou"]: r["value"] for r in analytics.rows([dim], [parse("202108")], [world.province])}  # noqa: E731
+    store("beds", [(world.commune_a.ref, "202108", 4)])
+    assert ask() == {world.province.ref: 4}
+    store("beds", [(world.commune_b.ref, "202108", 6)])
+    assert ask() == {world.province.ref: 10}
+    DataValue.objects.filter(unit=world.commune_b).update(value=1)
+    assert ask() == {world.province.ref: 5}
+
+
+def test_nothing_is_cached_or_served_inside_a_transaction_that_may_roll_back(world):
+    a = world.commune_a
+    add_rollup(a, date(2021, 8, 1), 2)
+    assert positives([a]) == {(a.ref, "202108"): 2}  # cached
+    hits = ANSWERS.hits
+    with transaction.atomic():
+        add_rollup(a, date(2021, 8, 1), 7)  # seen by this transaction only
+        assert positives([a]) == {(a.ref, "202108"): 9}
+        transaction.set_rollback(True)
+    assert ANSWERS.hits == hits
+    assert positives([a]) == {(a.ref, "202108"): 2}
+    add_rollup(a, date(2021, 8, 1), 1)  # the same version number the rolled-back write had
+    assert positives([a]) == {(a.ref, "202108"): 3}
+
+
+def test_a_month_counts_in_every_asked_period_that_holds_it_and_each_asked_unit_above_its_commune(world):
+    a, b = world.commune_a, world.commune_b
+    add_rollup(a, date(2021, 7, 1), 2)
+    add_rollup(a, date(2021, 8, 1), 3)
+    add_rollup(b, date(2021, 8, 1), 5)
+    found = positives([world.province, a], "202108;2021Q3;2021;2021YTD08")
+    assert found[(world.province.ref, "202108")] == 8
+    assert found[(world.province.ref, "2021Q3")] == 10
+    assert found[(world.province.ref, "2021")] == 10
+    assert found[(world.province.ref, "2021YTD08")] == 10
+    assert found[(a.ref, "2021Q3")] == 5
+    assert (a.ref, "202109") not in found  # a period nobody wrote is missing, not zero
