@@ -17,7 +17,7 @@ from django.utils import timezone
 from dieuhanh.accounts.models import AuditEntry
 from dieuhanh.directives.models import Directive, Task
 from dieuhanh.feedback import followup, services
-from dieuhanh.feedback.models import Confirmation, Feedback, Notice, Question, Session
+from dieuhanh.feedback.models import Confirmation, Feedback, Notice, Question, Session, Throttle
 from dieuhanh.feedback.room import province_figures
 from dieuhanh.live import HUB, area_key
 from tests.conftest import make_caller
@@ -306,12 +306,17 @@ def test_the_follow_up_worker_runs_the_reports_round(world, categories, settings
 
     settings.NOTIFY_CHANNELS = ["in_app"]
     code = post(report()).json()["code"]
+    post(report(category="waste"), ip="203.0.113.8")
     back = timezone.now() - timedelta(minutes=6)
     Feedback.objects.filter(code=code).update(received_at=back, forward_due=back + timedelta(minutes=5))
+    # A sender whose day is over is forgotten by the round (not by each report); a current one is kept.
+    first, kept = Throttle.objects.order_by("id")
+    Throttle.objects.filter(pk=first.pk).update(window_start=back - timedelta(days=1))
     result = CliRunner().invoke(cli_app, ["worker", "followup", "--once"])
     assert result.exit_code == 0, result.output
     assert "phản ánh: nhắc 1" in result.output
     assert Notice.objects.filter(state="sent").count() == 1
+    assert list(Throttle.objects.values_list("pk", flat=True)) == [kept.pk]
 
 
 # The room and the wall

@@ -13,6 +13,7 @@ from pydantic import Field
 
 from dieuhanh.accounts.guards import caller
 from dieuhanh.accounts.lockout import client_address
+from dieuhanh.directives.api import PriorityCode
 from dieuhanh.feedback import services, sessions
 from dieuhanh.feedback.models import Event, Feedback, Photo
 from dieuhanh.feedback.services import FeedbackError, Place, Upload
@@ -130,7 +131,7 @@ class DirectiveFromIn(Schema):
     body: str = ""
     targets: list[str] = Field(default_factory=list, description="EDITION:CODE; default: the handling units")
     deadline: datetime | None = None
-    priority: str = Field("thuong", pattern="^(khan|thuong)$")
+    priority: PriorityCode = "normal"
 
 
 class TaskFromIn(Schema):

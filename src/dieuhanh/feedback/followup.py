@@ -30,6 +30,7 @@ from dieuhanh.directives.channels import CHANNELS, ERROR_LENGTH, ChannelError, M
 from dieuhanh.directives.followup import CATCH_UP, Throttle, backoff, not_before, option, plan_for
 from dieuhanh.directives.models import Priority
 from dieuhanh.feedback.models import Event, EventKind, Feedback, Notice, Status
+from dieuhanh.feedback.services import prune_throttles
 from dieuhanh.units.models import Unit
 from dieuhanh.vnformat import short_datetime
 
@@ -201,6 +202,7 @@ def send_due(now: datetime | None = None, throttle: Throttle | None = None) -> R
 def worker_round(now: datetime, throttle: Throttle, always: bool) -> str:
     """One round of `dieuhanh worker followup` for citizens' reports."""
     ticked, sent = tick(now), send_due(now, throttle)
+    prune_throttles(now)
     if not (always or ticked.reminded or ticked.escalated or sent.sent or sent.failed):
         return ""
     return (

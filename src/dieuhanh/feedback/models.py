@@ -125,7 +125,12 @@ class Feedback(models.Model):
     class Meta:
         indexes = [
             models.Index(fields=["unit", "status", "received_at"], name="feedback_queue"),
-            models.Index(fields=["unit", "answer_due"], name="feedback_unit_due"),
+            # A queue's page, oldest deadline first, with what its filters (status, overdue,
+            # escalated) read: found from the index alone (services.queue_page).
+            models.Index(
+                fields=["unit", "answer_due", "id", "status", "forward_due", "escalated_at"],
+                name="feedback_unit_page",
+            ),
             models.Index(fields=["status", "answered_at"], name="feedback_public"),
             models.Index(fields=["category", "status", "answered_at"], name="feedback_public_category"),
             models.Index(fields=["category", "place_unit", "received_at"], name="feedback_dupes"),

@@ -27,7 +27,7 @@ from dieuhanh.accounts.models import User
 from dieuhanh.accounts.services import audit
 from dieuhanh.directives.assignments import TaskInput, create_task
 from dieuhanh.directives.channels import ChannelError, send_sms
-from dieuhanh.directives.models import Directive, DirectiveKind, Task
+from dieuhanh.directives.models import Directive, DirectiveKind, Priority, Task
 from dieuhanh.directives.services import DirectiveInput, Targets, issue_directive
 from dieuhanh.feedback.models import (
     Category,
@@ -956,7 +956,7 @@ def to_directive(
     body: str = "",
     targets: Sequence[str] = (),
     deadline: datetime | None = None,
-    priority: str = "thuong",
+    priority: str = Priority.NORMAL,
 ) -> Directive:
     """A report or a group of reports becomes a directive, issued with the directives' own verb (its
     rules: a leader or analyst over every target). Targets default to the units handling the reports.
