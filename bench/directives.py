@@ -325,7 +325,7 @@ def fill(ctx: dict, target_rows: int, seed: int) -> dict:
             title=f"Chỉ đạo {n + 1}",
             body="Nội dung chỉ đạo.",
             targets=Targets(units=(NATION_REF if province is None else province.ref,), level="commune"),
-            priority="khan" if rng.random() < 0.1 else "thuong",
+            priority="urgent" if rng.random() < 0.1 else "normal",
             kind=kind,
             requires_ack=kind != "notice",
             deadline=issued + timedelta(days=rng.randint(2, 14)) if has_deadline else None,

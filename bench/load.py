@@ -14,7 +14,7 @@ Setup, in a database of its own (`dieuhanh_load`, dropped at the end unless --re
 later run uses it again): `dieuhanh init` (migrations and the real units) in a DIEUHANH_HOME of its own;
 one operator per commune of the VN-2021 map (10,035), each with an API token, created in bulk (no
 password hashing: tokens only); --leaders national leaders with tokens (and a session each, for the
-screens' refreshes); one urgent directive (priority "khan") issued by a national leader to every
+screens' refreshes); one urgent directive (priority "urgent") issued by a national leader to every
 commune through `issue_directive`; two health-declaration sources (HTTP and NATS) with tokens. The
 statements each of our calls sends are captured once (Django's test client, this process) for the JSON.
 
@@ -310,7 +310,7 @@ def populate(leaders: int) -> dict:
         data=DirectiveInput(
             title="Công điện khẩn: triển khai ngay các biện pháp phòng, chống dịch",
             body="Đề nghị Chủ tịch Ủy ban nhân dân các xã, phường, thị trấn xác nhận đã nhận công điện.",
-            number="01/CĐ-TTg", priority="khan", targets=Targets(units=(NATION,), level="commune"),
+            number="01/CĐ-TTg", priority="urgent", targets=Targets(units=(NATION,), level="commune"),
             deadline=datetime.now(UTC) + timedelta(days=365),
         ),
     )  # fmt: skip

@@ -38,18 +38,19 @@ def test_a_null_for_a_field_a_directive_always_has_is_refused_and_changes_nothin
     assert response["Content-Type"] == "application/problem+json"
     assert field in response.json()["detail"]
     stored = Directive.objects.get(pk=directive["id"])
-    assert (stored.version, stored.priority, stored.title) == (1, "thuong", "Xét nghiệm diện rộng")
+    assert (stored.version, stored.priority, stored.title) == (1, "normal", "Xét nghiệm diện rộng")
 
 
 def test_a_null_deadline_removes_it_and_fields_left_out_stay(world, directive):
     set_deadline = update(world.leader, directive["id"], {"deadline": "2099-01-01T00:00:00+07:00"})
     assert set_deadline.status_code == 200 and set_deadline.json()["deadline"] is not None
+    # "khan", the old code, is still read for one release; the answer has the new one.
     cleared = update(world.leader, directive["id"], {"deadline": None, "priority": "khan"})
     assert cleared.status_code == 200, cleared.content
     body = cleared.json()
     assert (body["deadline"], body["priority"], body["title"], body["late_answers"]) == (
         None,
-        "khan",
+        "urgent",
         "Xét nghiệm diện rộng",
         True,
     )

@@ -253,7 +253,7 @@ def test_every_process_s_events_reach_the_streams_of_the_others(tmp_path, databa
         # A directive issued through one process reaches the ward's inbox on both.
         directive = {
             "title": "Báo cáo số mẫu xét nghiệm",
-            "priority": "khan",
+            "priority": "urgent",
             "targets": {"units": ["VN-2025:26743"]},
             "deadline": "2030-12-01T17:00:00+07:00",
         }

@@ -169,7 +169,7 @@ def create_demo_directives() -> list[str]:
     from django.utils import timezone
 
     from dieuhanh.directives import services
-    from dieuhanh.directives.models import Delivery, Directive, UnitGroup
+    from dieuhanh.directives.models import Delivery, Directive, Priority, UnitGroup
     from dieuhanh.units.models import Unit
 
     if Directive.objects.filter(number__startswith="DEMO-").exists():
@@ -192,7 +192,7 @@ def create_demo_directives() -> list[str]:
         (
             "DEMO-01/CĐ-TTg",
             "Tăng cường xét nghiệm tại các khu vực nguy cơ cao",
-            "khan",
+            Priority.URGENT,
             services.Targets(units=("VN-2025:79",), level="commune"),
             samples,
             2,
@@ -200,7 +200,7 @@ def create_demo_directives() -> list[str]:
         (
             "DEMO-02/CĐ-TTg",
             "Rà soát người về từ vùng dịch",
-            "thuong",
+            Priority.NORMAL,
             services.Targets(group=group.code),
             [],
             5,
@@ -208,7 +208,7 @@ def create_demo_directives() -> list[str]:
         (
             "DEMO-03/TB-VPCP",
             "Thông báo kết luận cuộc họp trực tuyến với các tỉnh",
-            "thuong",
+            Priority.NORMAL,
             services.Targets(units=("VN-2025:VN",), level="province"),
             [],
             7,

@@ -281,7 +281,7 @@ LOGGING = {
 MEDIA_ROOT = HOME / "files"  # attachments; served only through views that check access
 
 # Follow-up of directives and their notifications (directives.followup, .channels, .live;
-# docs/directives.md). The schedule's overrides, minutes, as JSON: {"khan": {"ack_reminders": [15]}}.
+# docs/directives.md). The schedule's overrides, minutes, as JSON: {"urgent": {"ack_reminders": [15]}}.
 FOLLOWUP: dict[str, Any] = json.loads(os.environ.get("DIEUHANH_FOLLOWUP") or "{}")
 EMAIL_HOST = os.environ.get("DIEUHANH_EMAIL_HOST", "")
 EMAIL_PORT = int(os.environ.get("DIEUHANH_EMAIL_PORT", 25))

@@ -79,7 +79,7 @@ def test_a_commune_official_reads_acknowledges_and_answers_one_handed(phone, liv
     issue(
         world.leader,
         title="Báo cáo rà soát khu phố",
-        priority="khan",
+        priority="urgent",
         body=BODY,
         form=[
             {"key": "done", "label": QUESTION, "type": "datetime"},

@@ -25,7 +25,7 @@ def test_a_commune_operator_lands_on_the_inbox_and_acknowledges(phone, live_serv
     issue(
         world.leader,
         title="Tăng cường xét nghiệm",
-        priority="khan",
+        priority="urgent",
         form=[{"key": "samples", "label": "Số mẫu đã lấy", "type": "number"}],
     )
     log_in(phone, live_server, "benthanh-operator")
@@ -55,7 +55,7 @@ def test_the_leader_composes_sees_the_live_count_and_issues(browser, live_server
     page.get_by_label("Gửi đến").select_option("commune")
     count = page.locator("#target-count")
     count.filter(has_text="168 đơn vị").wait_for()
-    page.get_by_label("Mức độ").select_option("khan")
+    page.get_by_label("Mức độ").select_option("urgent")
     page.get_by_role("button", name="Xem trước").click()
     assert "Gửi 168 đơn vị" in page.get_by_role("region", name="Xem trước").inner_text()
     page.get_by_role("button", name="Ban hành").click()

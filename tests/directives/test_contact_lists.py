@@ -31,7 +31,7 @@ def test_each_commune_gets_its_own_residents_only(world, tracers, outbreak):  # 
     assert len(items) == 1
     directive = items[0]["directive"]
     assert directive["title"] == f"Theo dõi 2 người tiếp xúc của ca bệnh #{case_id}"
-    assert (directive["priority"], directive["kind"]) == ("khan", "report_request")
+    assert (directive["priority"], directive["kind"]) == ("urgent", "report_request")
     assert hexkey(P2)[:12] in directive["body"] and hexkey(P4)[:12] in directive["body"]
     assert hexkey(P1)[:12] not in directive["body"] and hexkey(P3)[:12] not in directive["body"]
     assert "0987654321" not in directive["body"]  # identities stay in the vault

@@ -140,7 +140,7 @@ def test_neighbouring_communes_cannot_see_or_answer_each_others_delivery(world):
 
 def test_inbox_puts_urgent_first_and_counts_unread(world):
     normal = issue(world.leader, title="Thường").json()
-    urgent = issue(world.leader, title="Khẩn", priority="khan").json()
+    urgent = issue(world.leader, title="Khẩn", priority="urgent").json()
     box = inbox(world.operator_a)
     assert [i["directive"]["id"] for i in box["items"]] == [urgent["id"], normal["id"]]
     assert box["unread"] == 2
@@ -290,7 +290,7 @@ def test_a_file_attached_after_the_directive_was_opened_is_seen_at_the_next_open
 def test_a_communes_morning_sends_few_statements(world, django_assert_max_num_queries):
     """The national morning's three calls (bench/load.py): what each sends to the database is bounded, so
     that 10,000 communes at once cost the database what the work needs (docs/load-bench.md)."""
-    directive = issue(world.leader, priority="khan").json()
+    directive = issue(world.leader, priority="urgent").json()
     inbox(world.operator_b)  # another commune opened it first: the directive's history is known
     client = world.operator_a.client()
     # The token with its user and grants; its first use's record; the units below; unread; the page.

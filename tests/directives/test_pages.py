@@ -10,7 +10,7 @@ from .test_directives import issue
 def test_a_commune_operator_lands_on_the_inbox_reads_acknowledges_and_responds(world):
     form = [{"key": "samples", "label": "Số mẫu đã lấy", "type": "number"}]
     directive = issue(
-        world.leader, priority="khan", form=form, body="Báo cáo <script>alert(1)</script> **ngay**"
+        world.leader, priority="urgent", form=form, body="Báo cáo <script>alert(1)</script> **ngay**"
     ).json()
     browser = world.operator_a.browser()
     assert browser.get("/")["Location"] == "/inbox/"

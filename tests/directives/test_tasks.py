@@ -60,7 +60,7 @@ def test_a_leader_creates_a_task_that_its_unit_and_the_province_see_and_the_neig
         0,
     )
     assert (task["status"], task["status_label"], task["overdue"]) == (
-        "chua_thuc_hien",
+        "not_started",
         "chưa thực hiện",
         False,
     )
@@ -137,7 +137,7 @@ def test_progress_follows_the_percent_and_keeps_its_history(world):
     task = post_task(world.leader, due=days(10)).json()
     first = report(world.operator_a, task["id"], percent=40, text="Đã lắp đặt thiết bị")
     assert first.status_code == 201, first.content
-    assert (first.json()["status"], first.json()["percent"]) == ("dang_thuc_hien", 40)
+    assert (first.json()["status"], first.json()["percent"]) == ("in_progress", 40)
     lower = report(world.operator_a, task["id"], percent=30)
     assert lower.status_code == 422 and lower.json()["detail"].startswith(
         "text: the percent goes down from 40%"
@@ -146,17 +146,17 @@ def test_progress_follows_the_percent_and_keeps_its_history(world):
         report(world.operator_a, task["id"], percent=30, text="Một điểm cầu phải lắp lại").status_code == 201
     )
     assert report(world.operator_a, task["id"], percent=30).status_code == 422  # nothing new to say
-    assert report(world.operator_a, task["id"], percent=50, status="hoan_thanh").status_code == 422
-    assert report(world.operator_a, task["id"], percent=100, status="dang_thuc_hien").status_code == 422
+    assert report(world.operator_a, task["id"], percent=50, status="done").status_code == 422
+    assert report(world.operator_a, task["id"], percent=100, status="in_progress").status_code == 422
     assert report(world.operator_a, task["id"], percent=101).status_code == 422
-    assert report(world.operator_a, task["id"], percent=60, status="qua_han").status_code == 422
+    assert report(world.operator_a, task["id"], percent=60, status="overdue").status_code == 422
     done = report(world.operator_a, task["id"], percent=100, text="Hoàn thành")
     body = done.json()
-    assert (body["status"], body["status_label"], body["percent"]) == ("hoan_thanh", "hoàn thành", 100)
+    assert (body["status"], body["status_label"], body["percent"]) == ("done", "hoàn thành", 100)
     assert [(p["percent"], p["status"], p["by"]) for p in body["progress"]] == [
-        (40, "dang_thuc_hien", "benthanh-operator"),
-        (30, "dang_thuc_hien", "benthanh-operator"),
-        (100, "hoan_thanh", "benthanh-operator"),
+        (40, "in_progress", "benthanh-operator"),
+        (30, "in_progress", "benthanh-operator"),
+        (100, "done", "benthanh-operator"),
     ]
     assert body["progress"][1]["text"] == "Một điểm cầu phải lắp lại"
     audits = AuditEntry.objects.filter(action="tasks.progress").order_by("id")
@@ -178,17 +178,17 @@ def test_a_task_past_due_and_not_done_shows_as_overdue_at_read_time(world):
     late = post_task(world.leader, title="Báo cáo tình hình", due=days(-1)).json()
     today = post_task(world.leader, title="Hạn hôm nay", due=days(0)).json()
     open_ended = post_task(world.leader, title="Không có hạn").json()
-    assert (late["status"], late["status_label"], late["overdue"]) == ("qua_han", "quá hạn", True)
-    assert Task.objects.get(pk=late["id"]).status == "chua_thuc_hien"  # quá hạn is never stored
+    assert (late["status"], late["status_label"], late["overdue"]) == ("overdue", "quá hạn", True)
+    assert Task.objects.get(pk=late["id"]).status == "not_started"  # quá hạn is never stored
     assert listed(world.leader, overdue="true") == [late["id"]]
-    assert listed(world.leader, status="qua_han") == [late["id"]]
-    assert listed(world.leader, status="chua_thuc_hien") == [today["id"], open_ended["id"]]
+    assert listed(world.leader, status="overdue") == [late["id"]]
+    assert listed(world.leader, status="not_started") == [today["id"], open_ended["id"]]
     assert listed(world.leader) == [late["id"], today["id"], open_ended["id"]]  # soonest due first
     report(world.operator_a, late["id"], percent=50, text="Đang làm")
     assert listed(world.operator_a, overdue="true") == [late["id"]]
-    assert report(world.operator_a, late["id"], percent=100, text="Xong").json()["status"] == "hoan_thanh"
+    assert report(world.operator_a, late["id"], percent=100, text="Xong").json()["status"] == "done"
     assert listed(world.leader, overdue="true") == []
-    assert listed(world.leader, status="hoan_thanh") == [late["id"]]
+    assert listed(world.leader, status="done") == [late["id"]]
 
 
 def test_a_task_is_late_from_the_day_after_its_due_day_in_vietnam(world):

@@ -22,6 +22,7 @@ from dieuhanh.accounts.guards import caller
 from dieuhanh.commandroom.date_views import END_OF_DAY, FieldError, moment_field
 from dieuhanh.directives import services
 from dieuhanh.directives.contact_lists import send_contact_lists
+from dieuhanh.directives.models import Priority
 from dieuhanh.directives.services import DirectiveError
 from dieuhanh.tracing import services as tracing_services
 from dieuhanh.units.models import Unit
@@ -230,7 +231,7 @@ def _directive_input(post) -> services.DirectiveInput:
         title=post.get("title", ""),
         body=post.get("body", ""),
         number=post.get("number", "").strip(),
-        priority=post.get("priority", "thuong"),
+        priority=post.get("priority", Priority.NORMAL),
         kind=post.get("kind", "directive"),
         requires_ack=post.get("requires_ack") == "on",
         deadline=_local_deadline(deadline) if deadline else None,

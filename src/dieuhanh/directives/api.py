@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from django.db.models import Count
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.utils import timezone
 from ninja import File, Query, Router, Schema, Status
 from ninja.files import UploadedFile
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 from dieuhanh.accounts.guards import caller
 from dieuhanh.directives import services
 from dieuhanh.directives.contact_lists import send_contact_lists
-from dieuhanh.directives.models import Delivery, Directive
+from dieuhanh.directives.models import Delivery, Directive, current_code
 from dieuhanh.directives.present import (
     XLSX_TYPE,
     attachment_out,
@@ -47,12 +47,16 @@ class Question(Schema):
     data_element: str | None = None
 
 
+# The old codes (khan, thuong) are still accepted for one release: directives.models.OLD_CODES.
+PriorityCode = Annotated[Literal["urgent", "normal"], BeforeValidator(current_code)]
+
+
 class DirectiveIn(Schema):
     title: str = Field(..., min_length=1, max_length=300)
     body: str = ""
     number: str = Field("", max_length=40)
     kind: Literal["directive", "report_request", "notice"] = "directive"
-    priority: Literal["khan", "thuong"] = "thuong"
+    priority: PriorityCode = "normal"
     requires_ack: bool = True
     deadline: datetime | None = None
     late_answers: bool = True
@@ -74,7 +78,7 @@ class DirectiveChange(Schema):
     title: str = _may_be_left_out(min_length=1, max_length=300)
     body: str = _may_be_left_out()
     number: str = _may_be_left_out(max_length=40)
-    priority: Literal["khan", "thuong"] = _may_be_left_out()
+    priority: PriorityCode = _may_be_left_out()
     deadline: datetime | None = Field(None, description="null removes the deadline")
     requires_ack: bool = _may_be_left_out()
     late_answers: bool = _may_be_left_out()

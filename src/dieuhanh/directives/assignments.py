@@ -37,7 +37,7 @@ from openpyxl.styles import Font
 
 from dieuhanh.accounts.models import User
 from dieuhanh.accounts.services import audit
-from dieuhanh.directives.models import Directive, Task, TaskProgress, TaskStatus
+from dieuhanh.directives.models import Directive, Task, TaskProgress, TaskStatus, current_code
 from dieuhanh.directives.services import (
     DirectiveError,
     issuing_area,
@@ -301,7 +301,8 @@ def report_progress(
 
 
 def next_status(task: Task, percent: int, text: str, status: str | None) -> str:
-    """The status after a report, or a AssignmentError naming what is wrong with it."""
+    """The status after a report, or an AssignmentError naming what is wrong with it."""
+    status = current_code(status)
     if isinstance(percent, bool) or not isinstance(percent, int) or not 0 <= percent <= 100:
         raise AssignmentError("percent", "must be a whole number from 0 to 100")
     if status is not None and status not in REPORTED:

@@ -7,16 +7,16 @@ AssignmentError (problem+json)."""
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from ninja import Query, Router, Schema, Status
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 from dieuhanh.accounts.guards import caller
 from dieuhanh.directives import assignments
-from dieuhanh.directives.models import Task, TaskProgress, TaskStatus
+from dieuhanh.directives.models import Task, TaskProgress, TaskStatus, current_code
 from dieuhanh.units.models import Unit
 from dieuhanh.units.scoping import area_aware
 from dieuhanh.units.services import unit_in_area
@@ -24,8 +24,12 @@ from dieuhanh.vnformat import short_datetime
 
 router = Router(tags=["tasks"])
 
-ShownStatus = Literal["chua_thuc_hien", "dang_thuc_hien", "hoan_thanh", "qua_han"]
-ReportedStatus = Literal["chua_thuc_hien", "dang_thuc_hien", "hoan_thanh"]
+ShownStatus = Literal["not_started", "in_progress", "done", "overdue"]
+ReportedStatus = Literal["not_started", "in_progress", "done"]
+# The old codes (chua_thuc_hien, dang_thuc_hien, hoan_thanh, qua_han) are still accepted on input for
+# one release: directives.models.OLD_CODES.
+ShownStatusIn = Annotated[ShownStatus, BeforeValidator(current_code)]
+ReportedStatusIn = Annotated[ReportedStatus, BeforeValidator(current_code)]
 
 
 class TaskIn(Schema):
@@ -42,8 +46,8 @@ class ProgressIn(Schema):
         ..., ge=0, le=100, description="lower than the last report only with a reason in text"
     )
     text: str = Field("", max_length=10_000)
-    status: ReportedStatus | None = Field(
-        None, description="default: follows the percent; quá hạn is computed"
+    status: ReportedStatusIn | None = Field(
+        None, description="default: follows the percent; overdue (quá hạn) is computed"
     )
 
 
@@ -59,7 +63,7 @@ class TaskOut(Schema):
     owner: UnitRef
     co_owners: list[UnitRef]
     due: date | None
-    status: ShownStatus = Field(description="as reported, or qua_han when past due and not done")
+    status: ShownStatus = Field(description="as reported, or overdue when past due and not done")
     status_label: str
     overdue: bool
     percent: int
@@ -90,7 +94,7 @@ class TaskPage(Schema):
 class TaskFilter(Schema):
     unit: str | None = Field(None, description="EDITION:CODE: the tasks this unit owns or co-owns")
     below: bool = Field(False, description="with unit: also the tasks of the units under it")
-    status: ShownStatus | None = None
+    status: ShownStatusIn | None = None
     overdue: bool = Field(False, description="only the tasks past due and not done")
     page: int = Field(1, ge=1, le=100_000)  # an offset past 2^63 overflows SQLite
     page_size: int = Field(50, ge=1, le=500)

@@ -1,7 +1,8 @@
 """Follow-up of directives: reminders to a late unit, escalation to its parent, and the notification queue.
 
 The schedule, per priority (settings.FOLLOWUP overrides any entry, in minutes; env DIEUHANH_FOLLOWUP
-as JSON, e.g. `{"khan": {"ack_reminders": [15, 45]}, "quiet_hours": [21, 7]}`):
+as JSON, e.g. `{"urgent": {"ack_reminders": [15, 45]}, "quiet_hours": [21, 7]}`; the old keys
+`khan`/`thuong` are still read for one release):
 
 | | khẩn (urgent) | thường (normal) |
 | --- | --- | --- |
@@ -55,7 +56,14 @@ from dieuhanh.accounts.services import audit
 from dieuhanh.db import db_datetime, insert_rows
 from dieuhanh.directives import live
 from dieuhanh.directives.channels import CHANNELS, ERROR_LENGTH, PURPOSE_LABELS, Channel, ChannelError
-from dieuhanh.directives.models import Delivery, Directive, DirectiveKind, Notification, Priority
+from dieuhanh.directives.models import (
+    Delivery,
+    Directive,
+    DirectiveKind,
+    Notification,
+    Priority,
+    current_code,
+)
 from dieuhanh.vnformat import VN_TZ, short_datetime
 from dieuhanh.warehouse import partitions
 
@@ -106,7 +114,8 @@ class Plan:
 
 
 def plan_for(priority: str) -> Plan:
-    raw = DEFAULT_SCHEDULE[priority] | settings.FOLLOWUP.get(priority, {})
+    overrides = {current_code(key): value for key, value in settings.FOLLOWUP.items()}
+    raw = DEFAULT_SCHEDULE[priority] | overrides.get(priority, {})
     return Plan(
         ack_reminders=tuple(sorted(timedelta(minutes=m) for m in raw["ack_reminders"])),
         ack_escalation=timedelta(minutes=raw["ack_escalation"]),
@@ -376,7 +385,7 @@ def _due(channel: str, now: datetime) -> QuerySet[Notification]:
     return (
         Notification.objects.filter(state=Notification.State.QUEUED, channel=channel, due_at__lte=now)
         .select_related("delivery__directive", "delivery__unit", "unit")
-        .order_by("delivery__directive__priority", "due_at", "id")  # 'khan' sorts before 'thuong'
+        .order_by("-delivery__directive__priority", "due_at", "id")  # 'urgent' sorts after 'normal'
     )
 
 

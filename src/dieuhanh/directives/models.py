@@ -7,6 +7,8 @@ Update/Cancel reference the original) and are kept as Revisions that recipients 
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -30,8 +32,8 @@ class UnitGroup(models.Model):
 
 
 class Priority(models.TextChoices):
-    URGENT = "khan", _("Urgent")
-    NORMAL = "thuong", _("Normal")
+    URGENT = "urgent", _("Urgent")
+    NORMAL = "normal", _("Normal")
 
 
 class DirectiveKind(models.TextChoices):
@@ -227,10 +229,29 @@ class Notification(models.Model):
 
 
 class TaskStatus(models.TextChoices):
-    NOT_STARTED = "chua_thuc_hien", _("Not started")
-    IN_PROGRESS = "dang_thuc_hien", _("In progress")
-    DONE = "hoan_thanh", _("Done")
-    OVERDUE = "qua_han", _("Overdue")
+    NOT_STARTED = "not_started", _("Not started")
+    IN_PROGRESS = "in_progress", _("In progress")
+    DONE = "done", _("Done")
+    OVERDUE = "overdue", _("Overdue")
+
+
+# The codes were Vietnamese until issue 15 (point 7) and are English now, with Vietnamese labels, as
+# every other stored code. Input still accepts the old ones for one release (the API, the pages'
+# forms, DIEUHANH_FOLLOWUP, a replayed report's snapshot), so that clients can move after the server;
+# output has the new ones. Migration 0002 rewrote the stored values. Remove in the next release.
+OLD_CODES: dict[str, str] = {
+    "khan": Priority.URGENT,
+    "thuong": Priority.NORMAL,
+    "chua_thuc_hien": TaskStatus.NOT_STARTED,
+    "dang_thuc_hien": TaskStatus.IN_PROGRESS,
+    "hoan_thanh": TaskStatus.DONE,
+    "qua_han": TaskStatus.OVERDUE,
+}
+
+
+def current_code(value: Any) -> Any:
+    """The code for `value`: an old Vietnamese code's English one, anything else as it is."""
+    return OLD_CODES.get(value, value) if isinstance(value, str) else value
 
 
 class TaskQuerySet(AreaQuerySet):

@@ -35,6 +35,7 @@ from dieuhanh.directives.models import (
     Task,
     TaskStatus,
     UnitGroup,
+    current_code,
 )
 from dieuhanh.files import content_type
 from dieuhanh.units.models import Unit
@@ -185,7 +186,7 @@ def issue_to(
             title=data.title.strip(),
             body=data.body,
             kind=data.kind,
-            priority=data.priority,
+            priority=current_code(data.priority),
             issuer_unit=issuer,
             issued_by=actor,
             issued_at=now,
@@ -208,7 +209,7 @@ def issue_to(
 def _check_input(data: DirectiveInput, now: datetime) -> None:
     if not data.title.strip():
         raise DirectiveError("title", "is empty")
-    if data.priority not in Priority.values:
+    if current_code(data.priority) not in Priority.values:
         raise DirectiveError("priority", f"must be one of {', '.join(Priority.values)}")
     if data.kind not in DirectiveKind.values:
         raise DirectiveError("kind", f"must be one of {', '.join(DirectiveKind.values)}")
@@ -268,6 +269,8 @@ def update_directive(
         raise DirectiveError(sorted(unknown)[0], f"cannot be changed; these can: {', '.join(EDITABLE)}")
     if changes.get("deadline") is not None and changes["deadline"] <= timezone.now():
         raise DirectiveError("deadline", "is in the past")
+    if "priority" in changes:
+        changes = {**changes, "priority": current_code(changes["priority"])}
     if changes.get("priority") is not None and changes["priority"] not in Priority.values:
         raise DirectiveError("priority", f"must be one of {', '.join(Priority.values)}")
     diff = {
@@ -340,7 +343,7 @@ def inbox(user: User) -> QuerySet[Delivery]:
     return (
         Delivery.objects.filter(Q(unit_id__in=units) | Q(escalated_at__isnull=False, unit_id__in=below))
         .select_related("directive", "unit")
-        .order_by("directive__priority", "-sent_at", "-id")  # 'khan' sorts before 'thuong'
+        .order_by("-directive__priority", "-sent_at", "-id")  # 'urgent' sorts after 'normal'
     )
 
 

@@ -30,6 +30,8 @@ from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 
 from dieuhanh import vnformat
+from dieuhanh.directives.assignments import STATUS_LABELS
+from dieuhanh.directives.models import TaskStatus
 from dieuhanh.indicators import periods
 from dieuhanh.indicators.analytics import AnalyticsError, dimension
 from dieuhanh.indicators.approval.figures import UNAPPROVED
@@ -57,12 +59,8 @@ NBSP = "\u00a0"  # the number is written in by hand at signing; the gap must sur
 _SPACES = re.compile(r"[ \t]{2,}")
 _SCALE_WORDS = tuple(word for word, _ in vnformat.SCALES)
 
-TASK_STATUSES = (
-    ("hoan_thanh", "Hoàn thành"),
-    ("dang_thuc_hien", "Đang thực hiện"),
-    ("chua_thuc_hien", "Chưa thực hiện"),
-    ("qua_han", "Quá hạn"),
-)
+# The order a report names the task counts in; their words are the tasks' own labels.
+TASK_STATUSES = (TaskStatus.DONE, TaskStatus.IN_PROGRESS, TaskStatus.NOT_STARTED, TaskStatus.OVERDUE)
 
 
 @dataclass
@@ -342,7 +340,7 @@ class Composer:
         total = sum(counts.values())
         if total == 0:
             return [Paragraph(title or "Nhiệm vụ: không có nhiệm vụ nào trong kỳ.")]
-        parts = [f"{label.lower()} {vnformat.number(counts.get(code, 0))}" for code, label in TASK_STATUSES]
+        parts = [f"{STATUS_LABELS[code]} {vnformat.number(counts.get(code, 0))}" for code in TASK_STATUSES]
         out: list[Item] = [
             Paragraph(
                 f"{title or 'Tổng số nhiệm vụ'}: {vnformat.number(total)}, trong đó " + ", ".join(parts) + "."

@@ -12,7 +12,7 @@ from typing import Any
 
 from dieuhanh.accounts.models import User
 from dieuhanh.directives.assignments import shown_status, tasks_for, vn_today
-from dieuhanh.directives.models import Directive
+from dieuhanh.directives.models import Directive, TaskStatus
 from dieuhanh.directives.services import Rates, rates
 from dieuhanh.indicators import analytics
 from dieuhanh.indicators.approval.figures import unapproved
@@ -90,7 +90,7 @@ def _tasks(actor: User, unit: Unit) -> dict[str, Any]:
     for task in tasks_for(actor, unit, below=True):
         status = shown_status(task, today)
         counts[status] = counts.get(status, 0) + 1
-        if status == "qua_han":
+        if status == TaskStatus.OVERDUE:
             overdue.append({"title": task.title, "owner": task.owner.name, "due": str(task.due)})
     return {"counts": counts, "overdue": overdue, "today": today.isoformat()}
 
