@@ -535,7 +535,7 @@ def get_queue(
 ):
     items = services.queue(caller(request), unit, overdue=overdue, status=status, escalated=escalated)
     now = timezone.now()
-    page = list(items[:limit])
+    page = services.queue_page(items, limit)
     # The photos counted for the page alone (an annotation would group the whole subtree first).
     counts = dict(
         Photo.objects.filter(feedback_id__in=[i.pk for i in page])
@@ -544,7 +544,7 @@ def get_queue(
         .values_list("feedback_id", "n")
     )
     for item in page:
-        item.photo_count = counts.get(item.pk, 0)
+        item.photo_count = counts.get(item.pk, 0)  # type: ignore[attr-defined]
     return {"unit": unit, "count": items.count(), "items": [_queue_item(i, now) for i in page]}
 
 

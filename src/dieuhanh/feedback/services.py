@@ -463,6 +463,14 @@ def _count(scope: Throttle.Scope, value: str, now: datetime) -> None:
     row.save()
 
 
+def prune_throttles(now: datetime) -> int:
+    """Forget the senders whose window is over (their rows hold nothing: _sent reads them as 0 and
+    _count starts a new window). Run by the follow-up worker's rounds, not by each report: a report
+    would scan every sender's row of the day."""
+    longest = max(w for _, w in LIMITS.values())
+    return Throttle.objects.filter(window_start__lt=now - longest).delete()[0]
+
+
 def _window_text(window: timedelta) -> str:
     return "24 giờ" if window >= timedelta(days=1) else f"{int(window.total_seconds() // 3600)} giờ"
 
@@ -501,9 +509,6 @@ def submit(
     now = timezone.now()
     confirm_sender(client=client, number=number or "", code=_fit("confirmation", confirmation)[:12], now=now)
     with transaction.atomic():
-        # Seen from one window on: the rows of senders whose window is over hold nothing.
-        longest = max(w for _, w in LIMITS.values())
-        Throttle.objects.filter(window_start__lt=now - longest).delete()
         if client:
             _count(Throttle.Scope.CLIENT, client, now)
         phone_key = None
@@ -530,9 +535,11 @@ def submit(
             status=Status.MERGED if primary else Status.RECEIVED,
             merged_into=primary,
         )
-        Event.objects.create(feedback=item, kind=EventKind.RECEIVED, at=now, unit=item.unit)
-        if primary is not None:
-            _join(item, primary, now, actor=None)
+        received = Event(feedback=item, kind=EventKind.RECEIVED, at=now, unit=item.unit)
+        if primary is None:
+            received.save()
+        else:  # a new report has no followers of its own to bring along
+            _join(item, primary, now, actor=None, first=[received], followers=False)
         for kind, content in typed:
             digest = hashlib.sha256(content).hexdigest()
             photo = Photo(feedback=item, content_type=kind, size=len(content), sha256=digest)
@@ -567,7 +574,9 @@ def _same_report(
     if not cat.merge_hours:
         return None
     candidates = (
-        Feedback.objects.select_for_update()
+        # Only the reports are locked, never their category or commune: a lock there would make every
+        # other report of the category wait for this one's commit.
+        Feedback.objects.select_for_update(of=("self",))
         .select_related("unit", "category", "place_unit")
         .filter(
             category=cat,
@@ -581,14 +590,24 @@ def _same_report(
     return next((c for c in candidates if _same_place(lat, lon, address, c)), None)
 
 
-def _join(item: Feedback, primary: Feedback, now: datetime, *, actor: User | None) -> None:
+def _join(
+    item: Feedback,
+    primary: Feedback,
+    now: datetime,
+    *,
+    actor: User | None,
+    first: Sequence[Event] = (),
+    followers: bool = True,
+) -> None:
+    """The item follows `primary` from now on; `first`: events of the item to write with the merge's."""
     Feedback.objects.filter(pk=primary.pk).update(reporters=models.F("reporters") + item.reporters)
-    Feedback.objects.filter(merged_into=item).update(merged_into=primary)  # its own followers come along
+    if followers:
+        Feedback.objects.filter(merged_into=item).update(merged_into=primary)  # its own come along
     primary.reporters += item.reporters
-    Event.objects.create(
-        feedback=item, kind=EventKind.MERGED, at=now, unit=primary.unit, actor=actor, note=primary.code
-    )
-    Event.objects.create(feedback=primary, kind=EventKind.JOINED, at=now, unit=primary.unit, actor=actor)
+    unit = primary.unit
+    merged = Event(feedback=item, kind=EventKind.MERGED, at=now, unit=unit, actor=actor, note=primary.code)
+    joined = Event(feedback=primary, kind=EventKind.JOINED, at=now, unit=unit, actor=actor)
+    Event.objects.bulk_create([*first, merged, joined])
 
 
 def import_incidents(*, batch: int = 1000) -> tuple[int, int]:
@@ -693,6 +712,9 @@ def queue_unit(user: User, ref: str) -> Unit:
         raise _not_yours(ref) from None
 
 
+SHOWN_WITH = ("category", "unit", "place_unit", "merged_into")  # what a queue's item shows
+
+
 def overdue_q(now: datetime) -> Q:
     return Q(status=Status.RECEIVED, forward_due__lt=now) | Q(
         status__in=[Status.RECEIVED, Status.ACCEPTED], answer_due__lt=now
@@ -723,7 +745,16 @@ def queue(
         items = items.filter(overdue_q(timezone.now()))
     if escalated:
         items = items.filter(escalated_at__isnull=False)
-    return items.select_related("category", "unit", "place_unit", "merged_into").order_by("answer_due", "id")
+    return items.select_related(*SHOWN_WITH).order_by("answer_due", "id")
+
+
+def queue_page(items: FeedbackQuerySet, limit: int, offset: int = 0) -> list[Feedback]:
+    """A page of the queue: the ids first, in the queue's order, read from the reports' index on
+    (unit, answer_due, id, status, forward_due, escalated_at) alone, then those rows. A province holds
+    tens of thousands of reports: sorting whole rows reads each of them from the table."""
+    ids = list(items.values_list("id", flat=True)[offset : offset + limit])
+    rows = items.model.objects.select_related(*SHOWN_WITH).in_bulk(ids)
+    return [rows[pk] for pk in ids if pk in rows]
 
 
 def item_for(user: User, code: str) -> Feedback:
