@@ -237,8 +237,9 @@ class TaskStatus(models.TextChoices):
 
 # The codes were Vietnamese until issue 15 (point 7) and are English now, with Vietnamese labels, as
 # every other stored code. Input still accepts the old ones for one release (the API, the pages'
-# forms, DIEUHANH_FOLLOWUP, a replayed report's snapshot), so that clients can move after the server;
-# output has the new ones. Migration 0002 rewrote the stored values. Remove in the next release.
+# forms, DIEUHANH_FOLLOWUP), so that clients can move after the server; output has the new ones.
+# Migration 0002 rewrote the stored values (reports 0004 the archived snapshots' task counts).
+# Remove in the next release.
 OLD_CODES: dict[str, str] = {
     "khan": Priority.URGENT,
     "thuong": Priority.NORMAL,
