@@ -15,8 +15,9 @@ table shows both, and figures taken under load are to be read with them.
 In each child, on a database migrated, with the units loaded and a leader granted the VN-2021 nation:
 - fan-out: `issue_directive` to `Targets(units=("VN-2021:VN",), level="commune")`, i.e. every leaf
   of the 2021 map (its communes and the island districts without communes), one untimed warm-up
-  then --repeat timed issues (each its own transaction, commit included, and the after-commit
-  listeners of `services.on_change` that run inside the call: timed apart by wrapping them);
+  then --repeat timed issues (each its own transaction, commit included, with what the verb calls to
+  announce itself: its live events, `directives.live.directive_changed`, and its queued messages after
+  commit, `followup.directive_changed`; both timed apart by wrapping them);
 - baselines, interleaved with the timed issues (so that a passing load hits all three alike), on the
   same deliveries (unit, province) as the service's, for a directive created before the clock: one
   `Delivery.objects.create(...)` per row inside one transaction (NAIVE_REPEAT times: it is slow), and
@@ -183,15 +184,16 @@ def bench_fan_out(ctx: dict, repeat: int) -> dict:
 
 
 class ListenerTimer:
-    """Seconds spent in each after-commit listener of the directives' verbs (services.on_change), by
-    wrapping them for the block; they run inside the verb's call, when its transaction commits."""
+    """Seconds spent in what a directive's verb calls to announce itself (its live events, in its
+    transaction; its messages, after its commit), by wrapping them for the block."""
 
     def __enter__(self) -> dict[str, float]:
-        from dieuhanh.directives import services
+        from dieuhanh.directives import followup, live
 
-        self.original = list(services._LISTENERS)
+        self.original = [(module, module.directive_changed) for module in (live, followup)]
         self.spent: dict[str, float] = {}
-        services._LISTENERS[:] = [self._timer(fn) for fn in self.original]
+        for module, fn in self.original:
+            module.directive_changed = self._timer(fn)
         return self.spent
 
     def _timer(self, fn):
@@ -207,9 +209,8 @@ class ListenerTimer:
         return wrapper
 
     def __exit__(self, *exc) -> None:
-        from dieuhanh.directives import services
-
-        services._LISTENERS[:] = self.original
+        for module, fn in self.original:
+            module.directive_changed = fn
 
 
 def statistics_ratio(baseline_s: list[float], service_s: list[float]) -> float:
@@ -812,7 +813,7 @@ ROWS = [  # (label, cell)
     ("units per national directive (communes + island districts)", lambda r: f"{r['targets']:,}"),
     ("fan-out: issue_directive p50 / p95, s", lambda r: s_(r, "fan_out")),
     ("  of which the transaction (to commit), s", lambda r: s_(r, "fan_out_transaction")),
-    ("  of which after-commit listeners, s", lambda r: listeners_cell(r)),
+    ("  of which announcing it (live, messages), s", lambda r: listeners_cell(r)),
     ("  first (cold) issue, s", lambda r: f"{r['fan_out_cold_s']:.3f}"),
     ("naive: Delivery.objects.create × n, p50 / p95, s", lambda r: s_(r, "naive_create")),
     ("bulk_create of the same rows, p50 / p95, s", lambda r: s_(r, "bulk_create")),

@@ -93,7 +93,7 @@ def test_open_streams_hold_no_thread_and_no_connection_and_hear_their_area(world
                 assert (await screen.next_body()) == b"retry: 5000\n: connected\n\n"
             threads_open, in_use = threading.active_count(), _in_use()
             assert len(HUB.listening()) == 2  # the province's and the ward's rooms
-            HUB.publish(
+            HUB.deliver(
                 area_keys("VN-2025", world.commune_a.path), "figures", {"kind": "test", "communes": 1}
             )
             heard = [await screen.next_body() for screen in screens[0::2]]  # the province's screens
@@ -126,15 +126,19 @@ def test_a_stream_refuses_a_caller_outside_its_area_as_not_found_and_a_stranger_
         start, body = screen.sent[0], screen.sent[1]
         return start["status"], dict(start["headers"]), json.loads(body["body"])
 
-    status, _, body = async_to_sync(ask)(world.operator_b.token, f"unit={world.commune_a.ref}")
-    assert (status, body) == (404, {"detail": "No such unit in your area."})
-    status, headers, _ = async_to_sync(ask)("dh_not-a-token", "")
-    assert status == 401 and headers[b"www-authenticate"] == b"Bearer"
+    status, headers, body = async_to_sync(ask)(world.operator_b.token, f"unit={world.commune_a.ref}")
+    assert (status, body["status"], body["field"]) == (404, 404, "unit")
+    assert headers[b"content-type"] == b"application/problem+json"
+    assert world.commune_a.name not in json.dumps(body, ensure_ascii=False), "nothing of the other area"
+    status, headers, body = async_to_sync(ask)("dh_not-a-token", "")
+    assert (status, body["code"]) == (401, "unauthenticated") and headers[b"www-authenticate"] == b"Bearer"
     screen = Screen()
     async_to_sync(application)(
         _scope("/api/v1/inbox/stream", world.tracer.token), screen.receive, screen.send
     )
-    assert screen.sent[0]["status"] == 403, "a tracer acts for no unit: no inbox to follow"
+    refused = json.loads(screen.sent[1]["body"])
+    assert (screen.sent[0]["status"], refused["code"]) == (403, "forbidden"), "a tracer acts for no unit"
+    assert refused["instance"] == "/api/v1/inbox/stream", "refused as the room's stream is: problem+json"
 
 
 def test_a_process_at_its_limit_answers_503_with_retry_after_instead_of_queueing_for_ever(settings):

@@ -8,10 +8,13 @@ import time
 import uuid
 
 import pytest
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
+from django.db import transaction
 
+from dieuhanh import live
 from dieuhanh.commandroom import room
+from dieuhanh.directives import services
 from dieuhanh.live import BUS, HUB, Bus, Event, area_key, area_keys, merge, subjects
 
 WARD = "/VN/79/26743/"
@@ -54,12 +57,12 @@ def test_a_coalescing_stream_sends_the_first_event_at_once_and_the_burst_behind_
     async def scenario():
         stream = HUB.stream(keys, heartbeat=30, coalesce=0.3)
         assert await anext(stream) == "retry: 5000\n: connected\n\n"
-        HUB.publish(keys, "figures", {"kind": "test", "communes": 1})
+        HUB.deliver(keys, "figures", {"kind": "test", "communes": 1})
         started = time.monotonic()
         first = await asyncio.wait_for(anext(stream), 5)
         quick = time.monotonic() - started
         for _ in range(50):
-            HUB.publish(keys, "figures", {"kind": "test", "communes": 1})
+            HUB.deliver(keys, "figures", {"kind": "test", "communes": 1})
         second = await asyncio.wait_for(anext(stream), 5)
         await stream.aclose()
         return first, quick, second
@@ -90,7 +93,7 @@ def test_through_nats_an_event_reaches_a_subscriber_once_though_it_went_out_on_t
         bus.relay()
         await _connected(bus)
         keys = area_keys("VN-2025", WARD) | area_keys("VN-2021", "/VN/79/760/26734/")
-        bus.publish(keys, "figures", {"kind": "test", "communes": 2})  # two subjects, one per map
+        bus.publish_on_commit(keys, "figures", {"kind": "test", "communes": 2})  # two subjects, one per map
         heard = await asyncio.wait_for(anext(stream), 10)
         heard_province = await asyncio.wait_for(anext(province_stream), 10)
         with pytest.raises(TimeoutError):  # the second subject's copy is not heard again
@@ -105,6 +108,54 @@ def test_through_nats_an_event_reaches_a_subscriber_once_though_it_went_out_on_t
     assert heard == heard_province == expected
     assert HUB.version([nation_2025]) > before, "the relay voids the caches of the areas it concerns"
     assert bus.listening() is None, "beyond one process, publishers cannot know who listens"
+    bus.flush()
+
+
+class RolledBack(Exception):
+    pass
+
+
+def test_a_verb_that_rolls_back_publishes_nothing_and_one_that_commits_publishes_once(
+    world, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The one call's promise, on the real NATS server: the verbs' own bus, on a subject of the test's
+    own, and a screen of the unit's inbox. The test's transaction stands for the request's: what it
+    would run on commit is run (Django's capture), what a rollback dropped is not there to run."""
+    bus = Bus(mode="nats", servers=settings.NATS_SERVERS, subject=f"test{uuid.uuid4().hex[:8]}.live")
+    assert bus.mode == "nats", f"NATS does not answer at {settings.NATS_URL}"
+    monkeypatch.setattr(live, "BUS", bus)
+    data = services.DirectiveInput("Báo cáo", "Báo cáo số mẫu.", services.Targets((world.commune_a.ref,)))
+    directive = services.issue_directive(actor=world.leader.user, data=data)
+    delivery = directive.deliveries.select_related("directive", "unit").get()
+    operator = world.operator_a.user
+
+    def answer_then_acknowledge() -> None:
+        with django_capture_on_commit_callbacks(execute=True) as ran:
+            with pytest.raises(RolledBack), transaction.atomic():
+                services.respond_delivery(actor=operator, delivery=delivery, text="Đã lấy 120 mẫu.")
+                raise RolledBack  # e.g. a later step of the same request failed
+            delivery.refresh_from_db()
+            services.acknowledge_delivery(actor=operator, delivery=delivery)
+        assert ran, "the acknowledgement left nothing to run on commit"
+
+    async def scenario() -> tuple[str, bool]:
+        stream = HUB.stream({world.commune_a.pk}, heartbeat=30)
+        await anext(stream)
+        await _connected(bus)
+        await sync_to_async(answer_then_acknowledge)()
+        heard = await asyncio.wait_for(anext(stream), 10)
+        try:
+            await asyncio.wait_for(anext(stream), 0.5)
+            again = True
+        except TimeoutError:
+            again = False
+        await stream.aclose()
+        return heard, again
+
+    heard, again = async_to_sync(scenario)()
+    data = {"id": delivery.pk, "directive": directive.pk, "state": "acknowledged", "event": "acknowledge"}
+    assert heard == Event("delivery", {**data, "cancelled": False}).encode(), "heard the rolled-back one"
+    assert not again, "the acknowledgement was heard twice"
     bus.flush()
 
 
@@ -125,11 +176,11 @@ def test_a_flood_of_one_kind_of_event_does_not_hold_back_another_kind():
     async def scenario():
         stream = HUB.stream(keys, heartbeat=30, coalesce=5)
         await anext(stream)
-        HUB.publish(keys, "directive", {"directive": 1, "event": "acknowledge", "deliveries": 1})
+        HUB.deliver(keys, "directive", {"directive": 1, "event": "acknowledge", "deliveries": 1})
         first = await asyncio.wait_for(anext(stream), 5)
         for _ in range(20):  # the acknowledgements go on: they wait for their window (5 s)
-            HUB.publish(keys, "directive", {"directive": 1, "event": "acknowledge", "deliveries": 1})
-        HUB.publish(keys, "figures", {"kind": "test", "communes": 1})
+            HUB.deliver(keys, "directive", {"directive": 1, "event": "acknowledge", "deliveries": 1})
+        HUB.deliver(keys, "figures", {"kind": "test", "communes": 1})
         started = time.monotonic()
         figures = await asyncio.wait_for(anext(stream), 5)
         waited = time.monotonic() - started
@@ -161,7 +212,7 @@ def test_an_area_s_shared_parts_are_computed_once_until_an_event_concerns_it(wor
     province, ward, neighbour = world.province, world.commune_a, world.commune_b
     assert [room.shared(province, "figures", "vi", compute) for _ in range(3)] == [1, 1, 1]
     assert room.shared(ward, "figures", "vi", compute) == 2, "each area its own"
-    HUB.publish(area_keys("VN-2025", neighbour.path), "figures", {"kind": "test", "communes": 1})
+    HUB.deliver(area_keys("VN-2025", neighbour.path), "figures", {"kind": "test", "communes": 1})
     assert room.shared(province, "figures", "vi", compute) == 1, (
         "within the screens' refresh window it stands"
     )

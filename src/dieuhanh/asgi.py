@@ -24,7 +24,6 @@ import sys
 import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from importlib import import_module
 from typing import Any
 
 from django.core.wsgi import get_wsgi_application
@@ -34,58 +33,25 @@ django_application = get_wsgi_application()  # sets Django up
 
 from asgiref.sync import sync_to_async  # noqa: E402 - after Django is set up
 from django.conf import settings  # noqa: E402
-from django.contrib.auth import get_user  # noqa: E402
 from django.core.handlers.asgi import ASGIRequest  # noqa: E402
 from django.db import connections  # noqa: E402
 from django.urls import reverse  # noqa: E402
 
-from dieuhanh.accounts.models import User  # noqa: E402
-from dieuhanh.accounts.services import user_for_token  # noqa: E402
-from dieuhanh.commandroom.room_views import NO_UNIT, room_stream_keys  # noqa: E402
 from dieuhanh.db import RETRY_AFTER, busy_body  # noqa: E402
-from dieuhanh.directives.live import NO_INBOX, inbox_keys  # noqa: E402
-from dieuhanh.live import BUS, HUB, Key  # noqa: E402
-from dieuhanh.units.models import Unit  # noqa: E402
+from dieuhanh.errors import DomainError  # noqa: E402
+from dieuhanh.live import BUS, HUB  # noqa: E402
+from dieuhanh.streams import OPENERS, Opened, Opener, refusal  # noqa: E402
 
 Scope = dict[str, Any]
-Opened = tuple[int, str] | tuple[set[Key], float]  # a refusal (status, detail), or the keys and coalescing
 
 
-def _stream_user(request: ASGIRequest) -> User | None:
-    """The bearer token's user, else the session's; a bad token is never rescued by a cookie."""
-    header = request.headers.get("Authorization", "")
-    if header:
-        scheme, _, token = header.partition(" ")
-        return user_for_token(token.strip()) if scheme.lower() == "bearer" else None
-    engine = import_module(settings.SESSION_ENGINE)
-    request.session = engine.SessionStore(request.COOKIES.get(settings.SESSION_COOKIE_NAME))
-    user = get_user(request)
-    return user if user.is_authenticated and isinstance(user, User) else None
-
-
-def _open_room(request: ASGIRequest) -> Opened:
-    user = _stream_user(request)
-    if user is None:
-        return 401, "Sign in first."
-    try:
-        keys = room_stream_keys(user, request.GET.get("unit"), request.GET.get("edition"))
-    except Unit.DoesNotExist:
-        return 404, NO_UNIT
-    return keys, settings.LIVE_COALESCE_SECONDS
-
-
-def _open_inbox(request: ASGIRequest) -> Opened:
-    user = _stream_user(request)
-    if user is None:
-        return 401, "Sign in, or send 'Authorization: Bearer <token>'."
-    keys: set[Key] = set(inbox_keys(user))
-    return (keys, 0.0) if keys else (403, NO_INBOX)
-
-
-def _opening(opener: Callable[[ASGIRequest], Opened], request: ASGIRequest) -> Opened:
-    """In a pooled thread: the stream's caller and keys, then the thread's connections handed back."""
+def _opening(opener: Opener, request: ASGIRequest) -> Opened | DomainError:
+    """In a pooled thread: the stream's caller and keys (or its refusal), then the thread's connections
+    handed back."""
     try:
         return opener(request)
+    except DomainError as error:
+        return error
     finally:
         connections.close_all()
 
@@ -152,7 +118,7 @@ class Front:
 
     def __init__(self, wsgi: Callable[..., Any]) -> None:
         self._wsgi = wsgi
-        self._streams: dict[str, Callable[[ASGIRequest], Opened]] | None = None
+        self._streams: dict[str, Opener] | None = None
         self._slots: asyncio.Semaphore | None = None
         self._threads: ThreadPoolExecutor | None = None
 
@@ -163,7 +129,7 @@ class Front:
         if scope["type"] != "http":  # no WebSockets here: the live screens use server-sent events
             raise ValueError(f"dieuhanh serves HTTP only, not {scope['type']!r}")
         if self._streams is None:
-            self._streams = {reverse("room-stream"): _open_room, reverse("inbox-stream"): _open_inbox}
+            self._streams = {reverse(name): opener for name, opener in OPENERS.items()}
         if opener := self._streams.get(scope["path"]):
             await self._stream(opener, scope, receive, send)
             return
@@ -239,15 +205,13 @@ class Front:
             self._threads.shutdown(wait=True)
             self._threads, self._slots = None, None
 
-    async def _stream(
-        self, opener: Callable[[ASGIRequest], Opened], scope: Scope, receive: Any, send: Any
-    ) -> None:
+    async def _stream(self, opener: Opener, scope: Scope, receive: Any, send: Any) -> None:
         request = ASGIRequest(scope, io.BytesIO())
         opened = await sync_to_async(_opening, thread_sensitive=False)(opener, request)
-        if isinstance(opened[0], int):
-            status, detail = opened
-            body = f'{{"detail": "{detail}"}}'.encode()
-            await _respond(send, status, body, "application/json", www_authenticate=status == 401)
+        if isinstance(opened, DomainError):
+            status, headers, body = refusal(request.path, opened)
+            www_authenticate = "WWW-Authenticate" in headers
+            await _respond(send, status, body, headers["Content-Type"], www_authenticate=www_authenticate)
             return
         keys, coalesce = opened
         await send(

@@ -1,7 +1,9 @@
 """Live events behind every live page (server-sent events), across every process of the platform.
 
-One call publishes: `publish(keys, name, data)`, from any process (a web worker, `worker ingest`,
-`worker followup`, a report's thread), inside or outside a transaction; the event leaves after commit.
+One call publishes: `publish_on_commit(keys, name, data)`, made by the write verb itself (as Zulip's
+`send_event_on_commit`), from any process (a web worker, `worker ingest`, `worker followup`, a report's
+thread). Inside a transaction the event leaves when it commits, and never if it rolls back (or if the
+savepoint it was published in does); outside one it leaves at once. It leaves once, for every process.
 A publisher names the keys an event concerns; every screen listening for one of them gets it once.
 Two kinds of key are in use:
 
@@ -114,10 +116,11 @@ class Hub:
         with self._lock:
             return tuple(self._versions[key] for key in keys)
 
-    def publish(self, keys: Iterable[Key], name: str, data: dict[str, Any], event_id: str = "") -> int:
+    def deliver(self, keys: Iterable[Key], name: str, data: dict[str, Any], event_id: str = "") -> int:
         """Hand the event to this process's subscribers of one of the keys; returns how many got it.
 
-        Publishers call `publish` (the module's), which reaches every process; this is its last step."""
+        Not a way to publish: publishers call `publish_on_commit`, which reaches every process and
+        ends here in each (through the relay, or at once without a broker)."""
         wanted, event = set(keys), Event(name, data, event_id)
         with self._lock:
             for key in wanted:
@@ -238,7 +241,7 @@ class Bus:
         with self._lock:
             self._wanted = self._mode = "local"
 
-    def publish(self, keys: Iterable[Key], name: str, data: dict[str, Any]) -> None:
+    def publish_on_commit(self, keys: Iterable[Key], name: str, data: dict[str, Any]) -> None:
         """After commit (at once outside a transaction), to every screen listening for one of the keys."""
         keys = set(keys)
         if not keys:
@@ -280,7 +283,7 @@ class Bus:
 
     def _send(self, keys: set[Key], name: str, data: dict[str, Any]) -> None:
         if self.mode == "local":
-            HUB.publish(keys, name, data)
+            HUB.deliver(keys, name, data)
             return
         event_id = uuid.uuid4().hex
         messages = [
@@ -361,7 +364,7 @@ class Bus:
         try:
             body = json.loads(msg.data)
             keys = [tuple(key) if isinstance(key, list) else key for key in body["keys"]]
-            HUB.publish(keys, body["name"], body["data"], body["id"])
+            HUB.deliver(keys, body["name"], body["data"], body["id"])
         except Exception:  # one bad message must not stop the relay
             log.exception("live: a message on %s could not be relayed", msg.subject)
 
@@ -419,9 +422,10 @@ def _token(text: str) -> str:
 BUS = Bus()
 
 
-def publish(keys: Iterable[Key], name: str, data: dict[str, Any]) -> None:
-    """The one call that publishes a live event: after commit, to every process's screens."""
-    BUS.publish(keys, name, data)
+def publish_on_commit(keys: Iterable[Key], name: str, data: dict[str, Any]) -> None:
+    """The one call that publishes a live event, made by the write verb inside its transaction: after
+    commit (nothing if it rolls back), once, to every process's screens listening for one of the keys."""
+    BUS.publish_on_commit(keys, name, data)
 
 
 def area_key(edition: str, path: str) -> tuple[str, str, str]:

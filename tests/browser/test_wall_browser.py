@@ -14,7 +14,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from dieuhanh.live import area_keys, publish
+from dieuhanh.live import area_keys, publish_on_commit
 from tests.browser.conftest import SCREENSHOTS
 from tests.browser.test_csp import Watch
 from tests.browser.test_room_browser import asgi_server  # noqa: F401  (fixture)
@@ -186,7 +186,7 @@ def test_a_live_event_reaches_the_wall_and_the_views_turn(screens, asgi_server, 
     expect(tile).to_have_text("3", timeout=4000)
     expect(page.locator('#wall figure[data-chart="rank"] tbody tr').first).to_contain_text("Phường Bến Thành")
     # A new citizen's report, as feedback.services publishes it (the category and the place, no words).
-    publish(
+    publish_on_commit(
         area_keys("VN-2025", world.commune_a.path),
         "feedback",
         {"code": "PA-TEST", "event": "new", "category": "moi_truong", "category_name": "Môi trường",

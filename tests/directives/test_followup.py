@@ -23,8 +23,8 @@ from dieuhanh.accounts.models import AuditEntry
 from dieuhanh.cli import app
 from dieuhanh.directives import services
 from dieuhanh.directives.followup import Throttle, not_before, send_due, tick
-from dieuhanh.directives.live import HUB
 from dieuhanh.directives.models import Delivery, Directive, DirectiveKind, Notification, Priority
+from dieuhanh.live import HUB
 from dieuhanh.vnformat import VN_TZ
 
 BEN_THANH, SAI_GON = "26743", "26740"

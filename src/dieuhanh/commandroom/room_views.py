@@ -7,20 +7,16 @@ the caller's top unit on the other map. The page loads its map from `room/map.js
 (`room/parts?parts=directives`), so that the figures are always read the one way the first render read
 them; what every screen of an area shares is computed once per change (room.shared).
 
-In production (`dieuhanh serve`) the stream is answered by dieuhanh.asgi on the server's loop, with
-`room_stream_keys`; the view below serves the same stream to Django's own handlers (tests).
+The stream lives with the inbox's, in dieuhanh.streams.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.core.handlers.asgi import ASGIRequest
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
-from django.http.response import HttpResponseBase
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -30,7 +26,6 @@ from dieuhanh.accounts.guards import caller
 from dieuhanh.accounts.models import User
 from dieuhanh.commandroom import room
 from dieuhanh.feedback import room as feedback_room
-from dieuhanh.live import HUB, Key
 from dieuhanh.replica import replica_reads
 from dieuhanh.units.models import Unit
 from dieuhanh.units.scoping import area_aware
@@ -143,34 +138,3 @@ def room_map(request: HttpRequest) -> JsonResponse:
             else reverse("unit", args=[edition, code])
         )
     return JsonResponse(data)
-
-
-@area_aware
-async def room_stream(request: HttpRequest) -> HttpResponseBase:
-    """Server-sent events for the room of a unit: `figures` after an ingest below it, `directive`
-    after a change of a delivery below it; a keep-alive comment when quiet."""
-    user = await request.auser()
-    if not user.is_authenticated or not isinstance(user, User):
-        return JsonResponse({"detail": "Sign in first."}, status=401)
-    try:
-        ref, edition = request.GET.get("unit"), request.GET.get("edition")
-        keys = await sync_to_async(room_stream_keys)(user, ref, edition)
-    except Unit.DoesNotExist:
-        return JsonResponse({"detail": NO_UNIT}, status=404)
-    if not isinstance(request, ASGIRequest):
-        # A WSGI server (Django's test server) would read the endless stream whole, holding a thread
-        # for ever: 204 tells the browser's EventSource not to reconnect. `dieuhanh serve` is ASGI.
-        return HttpResponse(status=204)
-    body = HUB.stream(keys, settings.LIVE_HEARTBEAT_SECONDS, settings.LIVE_COALESCE_SECONDS)
-    stream = StreamingHttpResponse(body, content_type="text/event-stream")
-    stream["Cache-Control"] = "no-cache"
-    stream["X-Accel-Buffering"] = "no"  # nginx would otherwise hold events back in its buffer
-    return stream
-
-
-NO_UNIT = "No such unit in your area."
-
-
-def room_stream_keys(user: User, ref: str | None, edition: str | None) -> set[Key]:
-    """What the room of `ref` listens for (raises Unit.DoesNotExist outside the caller's area)."""
-    return room.room_keys(room.room_unit(user, ref, edition))

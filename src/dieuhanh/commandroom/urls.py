@@ -29,7 +29,6 @@ urlpatterns = [
     path("room/", room_views.room_page, name="room"),
     path("room/map.json", room_views.room_map, name="room-map"),
     path("room/parts", room_views.room_parts, name="room-parts"),
-    path("room/stream", room_views.room_stream, name="room-stream"),
     path("room/shapes/<str:edition>.json", room_shapes, name="room-shapes"),
     path("room/charts/<slug:name>.json", chart_views.chart_json, name="room-chart"),
     path("room/charts/<slug:name>.csv", chart_views.chart_csv, name="room-chart-csv"),

@@ -34,9 +34,8 @@ from django.core.mail import send_mail
 from django.utils.module_loading import import_string
 
 from dieuhanh.accounts.models import User
-from dieuhanh.directives import live
-from dieuhanh.directives.models import DirectiveKind, Notification, Priority
-from dieuhanh.directives.services import RECIPIENT_ROLES
+from dieuhanh.directives.models import RECIPIENT_ROLES, DirectiveKind, Notification, Priority
+from dieuhanh.live import publish_on_commit
 from dieuhanh.units.models import Unit
 from dieuhanh.vnformat import short_datetime
 
@@ -134,7 +133,9 @@ class InAppChannel:
 
     def notify(self, unit_id: int, recipients: list[str], message: Message, about: dict[str, Any]) -> None:
         data = {k: v for k, v in about.items() if k != "reference"}
-        live.publish([unit_id], "notification", {**data, "subject": message.subject, "text": message.text})
+        publish_on_commit(
+            [unit_id], "notification", {**data, "subject": message.subject, "text": message.text}
+        )
 
 
 def unit_users(unit: Unit) -> Iterable[User]:

@@ -304,7 +304,7 @@ def _escalate(deliveries: list[Delivery], directive: Directive, now: datetime, p
         parents=sorted({d.unit.parent_id for d in deliveries if d.unit.parent_id}),
     )
     # The parents' inboxes now hold these deliveries: tell whoever is watching them.
-    transaction.on_commit(lambda: live.publish_deliveries(Delivery.objects.filter(pk__in=ids), "escalate"))
+    live.publish_deliveries(Delivery.objects.filter(pk__in=ids), "escalate")
 
 
 def queue(
@@ -493,10 +493,10 @@ def _error_line(channel: Channel, notification: Notification, error: ChannelErro
     return line[:ERROR_LENGTH]
 
 
-# After a directive's verb (registered with services.on_change in DirectivesConfig.ready)
+# After a directive's verb (services._changed)
 
 
-def on_directive_change(event: str, directive: Directive, changed: list[Delivery]) -> None:
+def directive_changed(event: str, directive: Directive) -> None:
     """Queue "new directive" and "directive changed" messages. Never raises: the verb is committed.
 
     Runs after the verb's commit, so a process that dies in between loses these messages (not the

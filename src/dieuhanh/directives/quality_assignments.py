@@ -31,7 +31,7 @@ from dieuhanh.directives.models import Task, TaskProgress, TaskStatus
 from dieuhanh.indicators.periods import parse
 from dieuhanh.indicators.quality.models import Violation
 from dieuhanh.indicators.quality.rules import Finding
-from dieuhanh.live import publish
+from dieuhanh.live import publish_on_commit
 from dieuhanh.units.models import Unit
 from dieuhanh.units.scoping import area_aware
 
@@ -49,11 +49,17 @@ def operators_of(unit: Unit) -> list[User]:
     )
 
 
-def notify_operators(unit: Unit, subject: str, text: str, *, reference: dict[str, Any]) -> int:
-    """The unit's operators told in the app (the unit's inbox stream, event `notification`) and by
-    e-mail to those with an address. Returns how many e-mails went out; a mail failure is logged, never
-    raised (the task is made whatever the mail server says)."""
-    publish([unit.pk], "notification", {"purpose": "quality", "subject": subject, "text": text, **reference})
+def notify_operators(unit: Unit, subject: str, text: str, *, reference: dict[str, Any]) -> None:
+    """Inside the verb's transaction: once it commits, the unit's operators are told in the app (the
+    unit's inbox stream, event `notification`) and by e-mail to those with an address."""
+    note = {"purpose": "quality", "subject": subject, "text": text, **reference}
+    publish_on_commit([unit.pk], "notification", note)
+    transaction.on_commit(lambda: _mail_operators(unit, subject, text))
+
+
+def _mail_operators(unit: Unit, subject: str, text: str) -> int:
+    """Returns how many e-mails went out; a mail failure is logged, never raised (the task is made
+    whatever the mail server says)."""
     addresses = sorted({u.email for u in operators_of(unit) if u.email})
     if not addresses:
         return 0
@@ -93,12 +99,8 @@ def task_from_violation(*, actor: User, violation: Violation, due: date, title: 
         violation.save(update_fields=["task_id"])
         subject = f"Nhiệm vụ rà soát số liệu: {violation.rule.name}"
         text = f"{violation.unit.name}: {finding.message()}. Hạn xử lý {due:%d/%m/%Y}."
-        unit = violation.unit
-        transaction.on_commit(
-            lambda: notify_operators(
-                unit, subject, text, reference={"task": task.pk, "violation": violation.pk}
-            )
-        )
+        reference = {"task": task.pk, "violation": violation.pk}
+        notify_operators(violation.unit, subject, text, reference=reference)
     return task
 
 

@@ -1,16 +1,18 @@
 """Directives' verbs: issue, update, cancel; read, acknowledge, respond; and what the room reads back.
 
-Every write is one function here, keyword-only `actor=`, atomic, audited (DESIGN §3). Live updates
-and notifications are published after commit (`followup`), never from inside the transaction.
+Every write is one function here, keyword-only `actor=`, atomic, audited (DESIGN §3). Each verb
+publishes its live events inside its transaction (`live.directive_changed`): they leave when it
+commits, and never if it rolls back. Its messages are queued after the commit (`followup`).
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import astuple, dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import PurePath
 from typing import Any
 
@@ -23,7 +25,9 @@ from django.utils import timezone
 from dieuhanh.accounts.models import Grant, User
 from dieuhanh.accounts.services import audit
 from dieuhanh.db import db_datetime, insert_rows
+from dieuhanh.directives import followup, live
 from dieuhanh.directives.models import (
+    RECIPIENT_ROLES,
     Attachment,
     Delivery,
     DeliveryState,
@@ -43,24 +47,16 @@ from dieuhanh.units.scoping import Area
 from dieuhanh.vnformat import VN_TZ
 
 ISSUER_ROLES = ("leader", "analyst")
-# Who may act for a unit on its inbox; an enterprise's safety officer acts for it (issue 21).
-RECIPIENT_ROLES = ("leader", "analyst", "operator", "admin", "enterprise")
 LEVELS = ("commune", "district", "province", "industrial_park", "enterprise")
 FORM_TYPES = ("text", "number", "datetime")  # a datetime answer is read by vnformat, kept in the text
 
-# Hooks the follow-up module registers, called after commit: (event, directive, deliveries).
-_LISTENERS: list[Callable[[str, Directive, list[Delivery]], None]] = []
 
-
-def on_change(listener: Callable[[str, Directive, list[Delivery]], None]) -> None:
-    _LISTENERS.append(listener)
-
-
-def _publish(event: str, directive: Directive, changed: Iterable[Delivery] = ()) -> None:
-    """After commit, to every listener. `changed`: the delivery a unit's verb changed, already holding
-    what it wrote (its listeners publish from it without reading it back)."""
-    deliveries = list(changed)
-    transaction.on_commit(lambda: [listener(event, directive, deliveries) for listener in _LISTENERS])
+def _changed(event: str, directive: Directive, changed: Iterable[Delivery] = ()) -> None:
+    """Inside the verb's transaction, after its writes: its live events, sent when it commits, and its
+    messages, queued then. `changed`: the delivery a unit's verb changed, already holding what it wrote
+    (its events are made from it without reading it back)."""
+    live.directive_changed(event, directive, list(changed))
+    transaction.on_commit(partial(followup.directive_changed, event, directive))
 
 
 class DirectiveError(ValueError):
@@ -202,7 +198,7 @@ def issue_to(
         )
         _fan_out(directive, units, now)
         audit(actor, "directives.issue", f"directive:{directive.pk}", rows=len(units), title=directive.title)
-        _publish("issue", directive)
+        _changed("issue", directive)
     return directive
 
 
@@ -312,7 +308,7 @@ def _revise(
         at=at,
     )
     audit(actor, f"directives.{action}", f"directive:{directive.pk}", changes=changes or {}, note=note)
-    _publish(action, directive)
+    _changed(action, directive)
 
 
 def _check_issuer(actor: User, directive: Directive) -> None:
@@ -377,11 +373,10 @@ def read_delivery(*, actor: User, delivery: Delivery) -> Delivery:
             state=DeliveryState.READ, read_at=now, read_by=actor
         )
         if updated:
-            # What the UPDATE wrote, without reading the row back; before the commit, whose listeners
-            # publish it.
+            # What the UPDATE wrote, without reading the row back: its events are made from it.
             delivery.state, delivery.read_at, delivery.read_by = DeliveryState.READ, now, actor
             audit(actor, "directives.read", f"delivery:{delivery.pk}")
-            _publish("read", delivery.directive, [delivery])
+            _changed("read", delivery.directive, [delivery])
     if not updated:  # another opening came first: read what it wrote
         delivery.refresh_from_db()
     return delivery
@@ -413,7 +408,7 @@ def acknowledge_delivery(*, actor: User, delivery: Delivery) -> Delivery:
             delivery.state, delivery.read_at = state, delivery.read_at or now
             delivery.read_by_id, delivery.acknowledged_at, delivery.acknowledged_by = read_by_id, now, actor
             audit(actor, "directives.acknowledge", f"delivery:{delivery.pk}")
-            _publish("acknowledge", delivery.directive, [delivery])
+            _changed("acknowledge", delivery.directive, [delivery])
     if not updated:
         delivery.refresh_from_db()
         by = delivery.acknowledged_by.get_full_name() or delivery.acknowledged_by.username  # type: ignore[union-attr]
@@ -451,7 +446,7 @@ def respond_delivery(
         delivery.state = DeliveryState.RESPONDED
         delivery.save()
         audit(actor, "directives.respond", f"delivery:{delivery.pk}", version=version)
-        _publish("respond", directive, [delivery])
+        _changed("respond", directive, [delivery])
     return response
 
 

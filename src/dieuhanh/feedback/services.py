@@ -42,7 +42,7 @@ from dieuhanh.feedback.models import (
     Throttle,
 )
 from dieuhanh.files import content_type
-from dieuhanh.live import area_keys, publish
+from dieuhanh.live import area_keys, publish_on_commit
 from dieuhanh.units.models import Unit
 from dieuhanh.units.scoping import Area
 from dieuhanh.units.services import get_unit
@@ -272,8 +272,9 @@ def add_agency(*, actor: User | None, province: str, code: str, name: str) -> Un
 
 
 def publish_item(item: Feedback, event: str) -> None:
-    """After commit, one `feedback` event to the rooms of the place's commune and every unit above it.
-    It names the category and the commune, never the citizen's text, phone or address."""
+    """Inside the verb's transaction: one `feedback` event, sent when it commits, to the rooms of the
+    place's commune and every unit above it. It names the category and the commune, never the
+    citizen's text, phone or address."""
     place = item.place_unit
     province = place.parent if place.parent is not None and place.parent.kind == "province" else None
     now = timezone.now()
@@ -290,7 +291,7 @@ def publish_item(item: Feedback, event: str) -> None:
         "at": now.isoformat(),
         "overdue": is_overdue(item, now),
     }
-    publish(area_keys(place.edition_id, place.path), "feedback", data)
+    publish_on_commit(area_keys(place.edition_id, place.path), "feedback", data)
 
 
 # Intake

@@ -31,7 +31,7 @@ from dieuhanh.indicators.services import (
     national_owner,
     owner_of_change,
 )
-from dieuhanh.live import area_keys, publish
+from dieuhanh.live import area_keys, publish_on_commit
 from dieuhanh.replica import replica_reads
 from dieuhanh.reports.compose import Composer, Document, check_templates
 from dieuhanh.reports.definition import DefinitionError, check
@@ -300,7 +300,8 @@ def _store(
 def _announce(report: Report) -> None:
     """A `report` live event to the screens of the report's unit and those above it (made or failed)."""
     data = {"report": report.pk, "definition": report.definition.code, "period": report.period}
-    publish(area_keys(report.unit.edition_id, report.unit.path), "report", data | {"state": report.state})
+    keys = area_keys(report.unit.edition_id, report.unit.path)
+    publish_on_commit(keys, "report", data | {"state": report.state})
 
 
 def _deterministic(content: bytes, dated: date) -> bytes:

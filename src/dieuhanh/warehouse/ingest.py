@@ -18,7 +18,6 @@ import contextlib
 import csv
 import hmac
 import io
-import logging
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -35,7 +34,7 @@ from django.utils import timezone as dj_timezone
 
 from dieuhanh.accounts.services import audit
 from dieuhanh.db import insert_rows
-from dieuhanh.live import BUS, area_keys, publish
+from dieuhanh.live import BUS, area_keys, publish_on_commit
 from dieuhanh.units.models import Succession, Unit
 from dieuhanh.vnformat import VN_TZ
 from dieuhanh.warehouse import partitions, vault
@@ -44,8 +43,6 @@ from dieuhanh.warehouse.kinds import KINDS, FieldError, Kind, check_text
 from dieuhanh.warehouse.models import Rollup, RollupMonth, Source, Venue
 from dieuhanh.warehouse.persons import PersonIdError, normalise
 from dieuhanh.warehouse.qr import QrError, is_payload, venue_code
-
-logger = logging.getLogger(__name__)
 
 FUTURE_SLACK = timedelta(days=1)
 # The earliest time an event may carry. The sources are the digital platforms of the 2020s, so an
@@ -248,8 +245,7 @@ class Pipeline:
             summary.duplicates += self._write_new(prepared)
             summary.accepted = len(prepared)
             if prepared:  # the rooms watching these communes hear of it once the batch is stored
-                communes = {cell[0] for _, cell in prepared.values()}
-                transaction.on_commit(partial(announce, self.kind.name, communes))
+                announce(self.kind.name, {cell[0] for _, cell in prepared.values()})
             if prepared or summary.rejected:
                 audit(
                     self.source.user,
@@ -396,17 +392,15 @@ upsert_counts = _upsert_counts  # the enterprises' rollups are added to the same
 
 
 def announce(kind: str, communes: set[int]) -> None:
-    """After commit: a `figures` event to the rooms above these communes, on both maps. Never raises."""
-    try:
-        if not BUS.listening_to_areas():
-            return
-        other_map = Succession.objects.filter(Q(old_id__in=communes) | Q(new_id__in=communes))
-        linked = {i for pair in other_map.values_list("old_id", "new_id") for i in pair}
-        places = Unit.objects.filter(pk__in=communes | linked).values_list("edition_id", "path")
-        keys = set().union(*(area_keys(edition, path) for edition, path in places))
-        publish(keys, "figures", {"kind": kind, "communes": len(communes)})
-    except Exception:
-        logger.exception("live: announcing %s events failed", kind)
+    """In the batch's transaction: a `figures` event to the rooms above these communes, on both maps,
+    sent when it commits."""
+    if not BUS.listening_to_areas():
+        return
+    other_map = Succession.objects.filter(Q(old_id__in=communes) | Q(new_id__in=communes))
+    linked = {i for pair in other_map.values_list("old_id", "new_id") for i in pair}
+    places = Unit.objects.filter(pk__in=communes | linked).values_list("edition_id", "path")
+    keys = set().union(*(area_keys(edition, path) for edition, path in places))
+    publish_on_commit(keys, "figures", {"kind": kind, "communes": len(communes)})
 
 
 def _kind_number(kind: Kind) -> int:

@@ -473,8 +473,8 @@ def _write(
 
 
 def _announce(action: str, data_set: DataSet, pid: str, units: list[Unit]) -> None:
-    """Tell the rooms that show these units (their parents' and above; never a neighbour's), after
-    commit: event `approval`, so that the map's approval layer and the tiles can be read again."""
+    """Tell the rooms that show these units (their parents' and above; never a neighbour's), when the
+    verb commits: event `approval`, so that the map's approval layer and the tiles can be read again."""
     keys: set = set()
     for unit in units:
         above = unit.path if unit.level == 0 else unit.path[: unit.path.rstrip("/").rfind("/") + 1]
@@ -489,7 +489,7 @@ def _announce(action: str, data_set: DataSet, pid: str, units: list[Unit]) -> No
         "unit": first.ref if len(units) == 1 else None,
         "unit_name": first.name if len(units) == 1 else f"{len(units)} đơn vị",
     }
-    transaction.on_commit(lambda: live.publish(keys, "approval", data))
+    live.publish_on_commit(keys, "approval", data)
 
 
 ACTION_WORDS = {"approve": "Phê duyệt", "accept": "Chấp nhận phê duyệt", "unapprove": "Hủy phê duyệt"}

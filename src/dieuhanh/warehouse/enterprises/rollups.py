@@ -14,15 +14,14 @@ change; the figures counted while they were there stay.
 
 from __future__ import annotations
 
-import logging
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from datetime import date
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import connection
 
-from dieuhanh.live import BUS, area_keys, publish
+from dieuhanh.live import BUS, area_keys, publish_on_commit
 from dieuhanh.units.models import Unit
 from dieuhanh.vnformat import VN_TZ
 from dieuhanh.warehouse.enterprises.models import EnterpriseRollup, EnterpriseRollupMonth, VenueLink, Worker
@@ -34,8 +33,6 @@ from dieuhanh.warehouse.models import (
     TravelDeclaration,
     Vaccination,
 )
-
-logger = logging.getLogger(__name__)
 
 # The person kinds an enterprise counts by its roster, with the columns their dimensions come from.
 PERSON_KINDS: dict[str, tuple[Any, tuple[str, ...], Callable[..., tuple[str, str]]]] = {
@@ -90,22 +87,14 @@ def on_ingest(kind: str, prepared: list[tuple], to_db_day: Callable[[date], Any]
 
 
 def announce(kind: str, enterprises: set[int]) -> None:
-    """After commit: a `figures` event to the rooms of these enterprises and of their parks (whose keys
-    a commune's events never reach), which also ends their rooms' cached figures. Never raises."""
-    if not enterprises:
+    """In the writer's transaction: a `figures` event to the rooms of these enterprises and of their
+    parks (whose keys a commune's events never reach), sent when it commits; it also ends their rooms'
+    cached figures."""
+    if not enterprises or not BUS.listening_to_areas():
         return
-
-    def send() -> None:
-        try:
-            if not BUS.listening_to_areas():
-                return
-            places = Unit.objects.filter(pk__in=enterprises).values_list("edition_id", "path")
-            keys = set().union(*(area_keys(edition, path) for edition, path in places))
-            publish(keys, "figures", {"kind": kind, "enterprises": len(enterprises)})
-        except Exception:
-            logger.exception("live: announcing %s figures of enterprises failed", kind)
-
-    transaction.on_commit(send)
+    places = Unit.objects.filter(pk__in=enterprises).values_list("edition_id", "path")
+    keys = set().union(*(area_keys(edition, path) for edition, path in places))
+    publish_on_commit(keys, "figures", {"kind": kind, "enterprises": len(enterprises)})
 
 
 def _rosters(keys: list[bytes]) -> dict[bytes, list[tuple[int, Interval]]]:
