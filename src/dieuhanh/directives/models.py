@@ -121,6 +121,10 @@ class Attachment(models.Model):
         return self.name
 
 
+# Who may act for a unit on its inbox; an enterprise's safety officer acts for it (issue 21).
+RECIPIENT_ROLES = ("leader", "analyst", "operator", "admin", "enterprise")
+
+
 class DeliveryState(models.TextChoices):
     SENT = "sent", _("Sent")
     READ = "read", _("Read")
