@@ -170,22 +170,17 @@ def create_demo_directives() -> list[str]:
 
     from dieuhanh.directives import services
     from dieuhanh.directives.models import Delivery, Directive, Priority, UnitGroup
-    from dieuhanh.units.models import Unit
 
     if Directive.objects.filter(number__startswith="DEMO-").exists():
         return ["Chỉ đạo mẫu đã có: giữ nguyên."]
     leader = User.objects.get(username="lanhdao")
-    group, _ = UnitGroup.objects.get_or_create(
+    # Through the verb, as a leader saves a group: checked against the area, audited.
+    group = UnitGroup.objects.filter(code="xa-phuong-phia-nam").first() or services.create_group(
+        actor=leader,
         code="xa-phuong-phia-nam",
-        defaults={
-            "name": "Xã, phường các tỉnh, thành phố phía Nam",
-            "edition_id": "VN-2025",
-            "created_by": leader,
-        },
+        name="Xã, phường các tỉnh, thành phố phía Nam",
+        targets=services.Targets(units=tuple(f"VN-2025:{code}" for code in SOUTH_2025), level="commune"),
     )
-    provinces = Unit.objects.filter(edition_id="VN-2025", level=1, code__in=SOUTH_2025)
-    communes = [c for p in provinces for c in Unit.objects.under(p).leaves()]
-    group.units.set(communes)
     now = timezone.now()
     samples = [{"key": "samples", "label": "Số mẫu xét nghiệm đã lấy", "type": "number"}]
     specs = [
