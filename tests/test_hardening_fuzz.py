@@ -69,7 +69,7 @@ def test_a_directive_number_longer_than_its_column_is_refused(world, directive):
 def test_a_page_past_the_bound_is_refused(world, url, page):
     response = world.leader.client().get(url, {"page": page})
     assert response.status_code == 422, response.content
-    assert response.json()["detail"] == "Invalid parameter: page"
+    assert response.json()["detail"] == "Tham số không hợp lệ: page"
 
 
 @pytest.mark.parametrize("url", ["/api/v1/units", "/api/v1/tasks"])

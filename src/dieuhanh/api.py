@@ -2,46 +2,34 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from functools import wraps
 from http import HTTPStatus
 from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse
+from django.utils.translation import gettext_lazy as _
 from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
-from pydantic import ConfigDict
+from pydantic import ConfigDict, Field
 
 from dieuhanh.accounts.api import router as accounts_router
 from dieuhanh.accounts.auth import api_auth
 from dieuhanh.directives.api import router as directives_router
 from dieuhanh.directives.assignments_api import router as tasks_router
 from dieuhanh.directives.quality_assignments import router as quality_tasks_router
-from dieuhanh.directives.services import DirectiveError
-from dieuhanh.errors import DomainError
-from dieuhanh.errors import problem as domain_problem
+from dieuhanh.errors import PROBLEM_TYPE, DomainError
+from dieuhanh.errors import problem as answer
 from dieuhanh.feedback.api import router as feedback_router
-from dieuhanh.feedback.services import FeedbackError
-from dieuhanh.indicators.analytics import AnalyticsError
 from dieuhanh.indicators.api import router as indicators_router
 from dieuhanh.indicators.approval.api import router as approval_router
-from dieuhanh.indicators.approval.services import ApprovalError
-from dieuhanh.indicators.formula import FormulaError
 from dieuhanh.indicators.quality.api import router as quality_router
-from dieuhanh.indicators.services import IndicatorError
 from dieuhanh.reports.api import router as reports_router
-from dieuhanh.reports.definition import DefinitionError
-from dieuhanh.reports.services import ReportError
 from dieuhanh.tracing.api import router as tracing_router
-from dieuhanh.tracing.services import TracingError
 from dieuhanh.units.api import router as units_router
 from dieuhanh.units.scoping import below_nation, is_declared, public
 from dieuhanh.warehouse.api import router as warehouse_router
 from dieuhanh.warehouse.enterprises.api import router as enterprises_router
-from dieuhanh.warehouse.enterprises.services import EnterpriseError
-
-PROBLEM_TYPE = "application/problem+json"
 
 
 class FieldError(Schema):
@@ -62,22 +50,10 @@ class Problem(Schema):
     status: int
     detail: str
     instance: str
+    code: str = Field(description="stable, for clients to branch on: invalid, not_found, forbidden…")
+    field: str | None = Field(description="the input at fault, null when the refusal names none")
     errors: list[FieldError] | None = None
-    field: str | None = None
     position: int | None = None
-
-
-def problem(request: HttpRequest, status: int, detail: str, **extra) -> HttpResponse:
-    """An RFC 9457 problem document."""
-    body = Problem(
-        type="about:blank",
-        title=HTTPStatus(status).phrase,
-        status=status,
-        detail=detail,
-        instance=request.path,
-        **extra,
-    ).model_dump(exclude_unset=True)
-    return HttpResponse(json.dumps(body, ensure_ascii=False), status=status, content_type=PROBLEM_TYPE)
 
 
 class ProblemAPI(NinjaAPI):
@@ -128,91 +104,36 @@ api = ProblemAPI(
 )
 
 
-@api.exception_handler(ValidationError)
-def _invalid(request: HttpRequest, exc: ValidationError) -> HttpResponse:
-    errors = [
-        {"loc": list(e.get("loc", [])), "msg": e.get("msg", ""), "type": e.get("type", "")}
-        for e in exc.errors
-    ]
-    names = ", ".join(".".join(str(p) for p in e["loc"][1:] or e["loc"]) for e in errors)
-    return problem(request, 422, f"Invalid parameter: {names}", errors=errors)
-
-
-@api.exception_handler(AuthenticationError)
-def _unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
-    response = problem(request, 401, "Missing or invalid token: send 'Authorization: Bearer <token>'.")
-    response["WWW-Authenticate"] = "Bearer"
-    return response
-
-
-@api.exception_handler(Http404)
-def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
-    return problem(request, 404, str(exc) or "Not found")
-
-
-@api.exception_handler(HttpError)
-def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
-    return problem(request, exc.status_code, str(exc))
-
-
 @api.exception_handler(DomainError)
-def _domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
-    return domain_problem(request, exc)
-
-
-@api.exception_handler(TracingError)
-@api.exception_handler(DirectiveError)
-def _app_error(request: HttpRequest, exc: TracingError | DirectiveError) -> HttpResponse:
-    return problem(request, exc.status, str(exc))
-
-
-@api.exception_handler(FeedbackError)
-def _feedback_error(request: HttpRequest, exc: FeedbackError) -> HttpResponse:
-    response = problem(request, exc.status, str(exc), field=exc.field)
-    if exc.retry_after is not None:
-        response["Retry-After"] = str(exc.retry_after)
-    return response
-
-
-@api.exception_handler(IndicatorError)
-def _indicator_error(request: HttpRequest, exc: IndicatorError) -> HttpResponse:
-    return problem(request, exc.status, str(exc), field=exc.field)
-
-
-@api.exception_handler(EnterpriseError)
-def _enterprise_error(request: HttpRequest, exc: EnterpriseError) -> HttpResponse:
-    return problem(request, exc.status, str(exc), field=exc.field)
-
-
-@api.exception_handler(ApprovalError)
-def _approval_error(request: HttpRequest, exc: ApprovalError) -> HttpResponse:
-    extra = {"units": exc.units} if exc.units else {}
-    return problem(request, exc.status, str(exc), field=exc.field, **extra)
-
-
-@api.exception_handler(AnalyticsError)
-def _analytics_error(request: HttpRequest, exc: AnalyticsError) -> HttpResponse:
-    return problem(request, 422, str(exc), field=exc.param)
-
-
-@api.exception_handler(FormulaError)
-def _formula_error(request: HttpRequest, exc: FormulaError) -> HttpResponse:
-    return problem(request, 422, f"formula: {exc}", position=exc.position)
-
-
-@api.exception_handler(ReportError)
-def _report_error(request: HttpRequest, exc: ReportError) -> HttpResponse:
-    return problem(request, exc.status, str(exc), field=exc.field)
-
-
-@api.exception_handler(DefinitionError)
-def _definition_error(request: HttpRequest, exc: DefinitionError) -> HttpResponse:
-    return problem(request, 422, f"report definition: {exc}", field=exc.where)
-
-
+@api.exception_handler(ValidationError)
+@api.exception_handler(AuthenticationError)
+@api.exception_handler(Http404)
+@api.exception_handler(HttpError)
 @api.exception_handler(PermissionError)
-def _forbidden(request: HttpRequest, exc: PermissionError) -> HttpResponse:
-    return problem(request, 403, str(exc) or "Forbidden")
+def _refused(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """The API's one error handler: every refusal, the apps' and the framework's, as one shape
+    (dieuhanh.errors.problem_body; docs/decisions.md, "Errors")."""
+    return answer(request, as_domain_error(exc))
+
+
+def as_domain_error(exc: Exception) -> DomainError:
+    if isinstance(exc, DomainError):
+        return exc
+    if isinstance(exc, ValidationError):
+        errors = [
+            {"loc": list(e.get("loc", [])), "msg": e.get("msg", ""), "type": e.get("type", "")}
+            for e in exc.errors
+        ]
+        names = [".".join(str(p) for p in e["loc"][1:] or e["loc"]) for e in errors]
+        detail = _("Invalid parameter: %(names)s") % {"names": ", ".join(names)}
+        return DomainError(None, detail, 422, errors=errors)
+    if isinstance(exc, AuthenticationError):
+        return DomainError(None, _("Missing or invalid token: send 'Authorization: Bearer <token>'."), 401)
+    if isinstance(exc, Http404):
+        return DomainError(None, str(exc) or _("Not found."), 404)
+    if isinstance(exc, HttpError):
+        return DomainError(None, str(exc), exc.status_code)
+    return DomainError(None, str(exc) or _("Forbidden."), 403)
 
 
 @api.get("/health", auth=None, summary="Liveness: answers without authentication")
@@ -229,7 +150,7 @@ def deny_undeclared(view: Callable) -> Callable:
     @wraps(view)
     def guard(request: HttpRequest, *args, **kwargs):
         if below_nation(request.user):
-            raise PermissionError("This route is for national users only.")
+            raise DomainError(None, _("This route is for national users only."), 403)
         return view(request, *args, **kwargs)
 
     return guard

@@ -13,9 +13,11 @@ import json
 from http import HTTPStatus
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
+from django.views import defaults
 
 PROBLEM_TYPE = "application/problem+json"
 
@@ -35,7 +37,8 @@ CODES = {
 
 class DomainError(ValueError):
     """A request that cannot be carried out: why (`message`), the input at fault (`field`, or None),
-    the HTTP `status`, a stable `code`, and any further members of the answer (`extra`)."""
+    the HTTP `status`, a stable `code`, how long to wait before asking again (`retry_after`, seconds)
+    and any further members of the answer (`extra`)."""
 
     status = 422
 
@@ -43,9 +46,10 @@ class DomainError(ValueError):
         self,
         field: str | None,
         message: str | Promise,
-        *,
         status: int | None = None,
+        *,
         code: str | None = None,
+        retry_after: int | None = None,
         **extra: Any,
     ) -> None:
         super().__init__(field, message)
@@ -53,10 +57,27 @@ class DomainError(ValueError):
         self.message = message
         self.status = status or type(self).status
         self.code = code or CODES.get(self.status, "error")
+        self.retry_after = retry_after
         self.extra = extra
 
-    def __str__(self) -> str:
+    @property
+    def detail(self) -> str:
+        """What the reader is told: "field: why" when a field is at fault."""
         return f"{self.field}: {self.message}" if self.field else str(self.message)
+
+    def __str__(self) -> str:
+        return self.detail
+
+    def __reduce__(self) -> Any:
+        return _rebuild, (type(self), self.__dict__)
+
+
+def _rebuild(cls: type[DomainError], state: dict[str, Any]) -> DomainError:
+    """Unpickling (a worker process's error) without calling a subclass's own __init__."""
+    error = cls.__new__(cls)
+    ValueError.__init__(error, state.get("field"), state.get("message"))
+    error.__dict__.update(state)
+    return error
 
 
 def problem_body(path: str, error: DomainError) -> dict[str, Any]:
@@ -66,7 +87,7 @@ def problem_body(path: str, error: DomainError) -> dict[str, Any]:
         "type": "about:blank",
         "title": HTTPStatus(error.status).phrase,
         "status": error.status,
-        "detail": str(error),
+        "detail": error.detail,
         "instance": path,
         "code": error.code,
         "field": error.field,
@@ -76,7 +97,12 @@ def problem_body(path: str, error: DomainError) -> dict[str, Any]:
 
 def problem(request: HttpRequest, error: DomainError) -> HttpResponse:
     body = json.dumps(problem_body(request.path, error), ensure_ascii=False)
-    return HttpResponse(body, status=error.status, content_type=PROBLEM_TYPE)
+    response = HttpResponse(body, status=error.status, content_type=PROBLEM_TYPE)
+    if error.retry_after is not None:
+        response["Retry-After"] = str(error.retry_after)
+    if error.status == 401:
+        response["WWW-Authenticate"] = "Bearer"
+    return response
 
 
 # Messages the shared code answers with.
@@ -86,8 +112,9 @@ FORBIDDEN = _("your role may not do this here")
 
 
 class DomainErrorMiddleware:
-    """The pages' side of the one handler: a DomainError a page lets through is answered with its
-    status and message in the reader's language (plain text: the page had no form to show it in)."""
+    """The pages' side of the one handler: a DomainError a page lets through is answered as Django
+    answers its own 404 and 403 (the site's error pages), any other status with the message, in the
+    reader's language. Pages that can show the error in their form catch it themselves."""
 
     def __init__(self, get_response: Any) -> None:
         self.get_response = get_response
@@ -98,4 +125,8 @@ class DomainErrorMiddleware:
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if not isinstance(exception, DomainError) or request.path.startswith("/api/"):
             return None
+        if exception.status == 404:
+            return defaults.page_not_found(request, Http404(str(exception)))
+        if exception.status == 403:
+            return defaults.permission_denied(request, PermissionDenied(str(exception)))
         return HttpResponse(str(exception), status=exception.status, content_type="text/plain; charset=utf-8")

@@ -116,6 +116,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "dieuhanh.accounts.middleware.AreaGuardMiddleware",
+    "dieuhanh.errors.DomainErrorMiddleware",  # a page's refusal: its status, in the reader's language
 ]
 
 ROOT_URLCONF = "dieuhanh.urls"

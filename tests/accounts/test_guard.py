@@ -7,6 +7,7 @@ from ninja import NinjaAPI
 from ninja.testing import TestClient
 
 from dieuhanh.api import api, deny_undeclared
+from dieuhanh.errors import DomainError
 from dieuhanh.units.scoping import METADATA, area_aware, is_declared
 
 
@@ -27,8 +28,9 @@ def test_an_undeclared_operation_is_refused_below_the_nation(world):
     guarded = deny_undeclared(undeclared)
     request = RequestFactory().get("/")
     request.user = world.operator_a.user
-    with pytest.raises(PermissionError):
+    with pytest.raises(DomainError) as refused:
         guarded(request)
+    assert refused.value.status == 403
     request.user = world.leader.user
     assert guarded(request).content == b"area data"
     assert deny_undeclared(area_aware(undeclared)) is undeclared
@@ -43,9 +45,9 @@ def test_undeclared_api_route_answers_403(world):
     def secret(request):
         return {"data": "national"}
 
-    @probe.exception_handler(PermissionError)
+    @probe.exception_handler(DomainError)
     def forbidden(request, exc):
-        return probe.create_response(request, {"detail": str(exc)}, status=403)
+        return probe.create_response(request, {"detail": str(exc)}, status=exc.status)
 
     client = TestClient(probe)
     assert client.get("/secret", user=world.operator_a.user).status_code == 403

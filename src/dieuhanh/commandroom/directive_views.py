@@ -24,6 +24,7 @@ from dieuhanh.directives import services
 from dieuhanh.directives.contact_lists import send_contact_lists
 from dieuhanh.directives.models import Priority
 from dieuhanh.directives.services import DirectiveError
+from dieuhanh.errors import DomainError
 from dieuhanh.tracing import services as tracing_services
 from dieuhanh.units.models import Unit
 from dieuhanh.units.scoping import Area, area_aware
@@ -54,7 +55,7 @@ def inbox_page(request: HttpRequest) -> HttpResponse:
 def _delivery(request: HttpRequest, delivery_id: int):
     try:
         return services.delivery_for(caller(request), delivery_id)
-    except DirectiveError as e:
+    except DomainError as e:
         raise Http404(str(e)) from None
 
 
@@ -110,7 +111,7 @@ def acknowledge(request: HttpRequest, delivery_id: int) -> HttpResponse:
     try:
         services.acknowledge_delivery(actor=caller(request), delivery=_delivery(request, delivery_id))
         messages.success(request, _("Acknowledged."))
-    except DirectiveError as e:
+    except DomainError as e:
         messages.error(request, str(e))
     return redirect("delivery", delivery_id=delivery_id)
 
@@ -137,7 +138,7 @@ def respond(request: HttpRequest, delivery_id: int) -> HttpResponse:
                 text_answers.append(f"{question['label']}: {value}")
         text = "\n".join([request.POST.get("text", "").strip(), *text_answers]).strip()
         services.respond_delivery(actor=caller(request), delivery=delivery, text=text, figures=figures)
-    except (DirectiveError, FieldError) as e:
+    except (DomainError, FieldError) as e:
         return _render_delivery(request, delivery, posted=request.POST, error=str(e), status=422)
     messages.success(request, _("Your response was sent."))
     return redirect("delivery", delivery_id=delivery_id)
@@ -216,7 +217,7 @@ def compose(request: HttpRequest) -> HttpResponse:
                 return redirect("directive", directive_id=directive.pk)
             units = services.resolve_targets(data.targets, services.issuing_area(user))
             context["preview"] = {"data": data, "body": render_markdown(data.body), "count": len(units)}
-        except DirectiveError as e:
+        except DomainError as e:
             context["error"] = str(e)
     return render(request, "commandroom/compose.html", context)
 

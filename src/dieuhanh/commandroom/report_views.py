@@ -9,10 +9,10 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from dieuhanh.accounts.guards import caller
+from dieuhanh.errors import DomainError
 from dieuhanh.indicators.periods import PeriodError
 from dieuhanh.indicators.periods import read as read_period
 from dieuhanh.reports import services
-from dieuhanh.reports.definition import DefinitionError
 from dieuhanh.reports.models import Report, ReportDefinition, ReportState
 from dieuhanh.reports.render import CONTENT_TYPES, FORMATS
 from dieuhanh.units.scoping import area_aware
@@ -59,7 +59,7 @@ def generate(request: HttpRequest) -> HttpResponse:
             unit=form["unit"] or None, fmt=form["format"] or "docx",
         )  # fmt: skip
         report = services.generate(actor=user, request=prepared)
-    except (services.ReportError, DefinitionError) as exc:
+    except DomainError as exc:
         request.session["report_form"] = form
         messages.error(request, _("The report could not be made: %(reason)s") % {"reason": exc})
         return redirect("reports")

@@ -45,6 +45,7 @@ from dieuhanh.directives.services import (
     own_units,
     visible_directives,
 )
+from dieuhanh.errors import DomainError
 from dieuhanh.sheets import TableError, append_row, read_table
 from dieuhanh.units.models import Unit
 from dieuhanh.units.scoping import Area
@@ -402,7 +403,7 @@ def _check_lines(
         values = {name: row.get(header) for name, header in names.items()}
         try:
             checked.append((line, _resolve(actor, _task_input(values), area, units)))
-        except AssignmentError as e:
+        except DomainError as e:
             checked.append((line, e))
     return checked
 

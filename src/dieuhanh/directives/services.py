@@ -41,6 +41,7 @@ from dieuhanh.directives.models import (
     UnitGroup,
     current_code,
 )
+from dieuhanh.errors import DomainError
 from dieuhanh.files import content_type
 from dieuhanh.units.models import Unit
 from dieuhanh.units.scoping import Area
@@ -59,12 +60,8 @@ def _changed(event: str, directive: Directive, changed: Iterable[Delivery] = ())
     transaction.on_commit(partial(followup.directive_changed, event, directive))
 
 
-class DirectiveError(ValueError):
+class DirectiveError(DomainError):
     """A request that cannot be carried out: names the field (when one is to blame) and why."""
-
-    def __init__(self, field: str | None, message: str, *, status: int = 422):
-        super().__init__(f"{field}: {message}" if field else message)
-        self.field, self.status = field, status
 
 
 # Who may issue, and to whom

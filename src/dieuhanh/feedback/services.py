@@ -29,6 +29,7 @@ from dieuhanh.directives.assignments import TaskInput, create_task
 from dieuhanh.directives.channels import ChannelError, send_sms
 from dieuhanh.directives.models import Directive, DirectiveKind, Priority, Task
 from dieuhanh.directives.services import DirectiveInput, Targets, issue_directive
+from dieuhanh.errors import DomainError
 from dieuhanh.feedback.models import (
     Category,
     Confirmation,
@@ -77,12 +78,8 @@ _CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read aloud o
 _LONG_NUMBER = re.compile(r"(?<!\d)(?:\+?\d[\d .-]{6,}\d)(?!\d)")
 
 
-class FeedbackError(ValueError):
+class FeedbackError(DomainError):
     """A request that cannot be carried out: the field to blame (if one is), why, and the status."""
-
-    def __init__(self, field: str | None, message: str, *, status: int = 422, retry_after: int | None = None):
-        super().__init__(f"{field}: {message}" if field else message)
-        self.field, self.message, self.status, self.retry_after = field, message, status, retry_after
 
 
 def _fit(field: str, value: str, *, prose: bool = False) -> str:

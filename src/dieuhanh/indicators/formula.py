@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import NoReturn, Protocol, TypeAlias, assert_never
 
+from dieuhanh.errors import DomainError
+
 MAX_DEPTH = 100
 """How deeply a formula may nest (parentheses, calls, signs, chained operators): far beyond any real
 indicator, and shallow enough that the recursive parser and tree walks stay clear of Python's
@@ -40,12 +42,11 @@ ARITY: dict[str, tuple[int, int | None]] = {
 """The functions a formula may call: name → (fewest, most arguments; None = no limit)."""
 
 
-class FormulaError(ValueError):
+class FormulaError(DomainError):
     """A formula that cannot be read, with the 0-based offset in the text where reading failed."""
 
     def __init__(self, reason: str, position: int) -> None:
-        # Both go to ValueError so that args round-trips through pickle (Celery, multiprocessing).
-        super().__init__(reason, position)
+        super().__init__("formula", f"{reason} at position {position + 1}", position=position)
         self.reason = reason
         self.position = position
 

@@ -12,6 +12,7 @@ from django.db.models import Min, Model, Q
 
 from dieuhanh.accounts.models import Role, User
 from dieuhanh.accounts.services import audit
+from dieuhanh.errors import DomainError
 from dieuhanh.indicators import analytics
 from dieuhanh.indicators.analytics import AnalyticsError, check_formula
 from dieuhanh.indicators.formula import FormulaError, refs
@@ -31,14 +32,8 @@ from dieuhanh.units.scoping import Area
 from dieuhanh.vnformat import VN_TZ
 
 
-class IndicatorError(ValueError):
+class IndicatorError(DomainError):
     """A refused change; `field` names the input at fault, `status` the HTTP status to answer."""
-
-    def __init__(self, field: str, message: str, status: int = 422) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
-        self.status = status
 
 
 def _code(code: str) -> str:

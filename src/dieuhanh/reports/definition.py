@@ -23,6 +23,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from dieuhanh.errors import DomainError
+
 MAX_DEPTH = 3
 
 
@@ -92,12 +94,12 @@ class Body(_Strict):
     signer_name: str = ""
 
 
-class DefinitionError(ValueError):
-    """A definition that cannot be used; `where` is the path to the faulty part ('sections.0.title')."""
+class DefinitionError(DomainError):
+    """A definition that cannot be used; `field` is the path to the faulty part ('sections.0.title')."""
 
-    def __init__(self, where: str, message: str) -> None:
-        super().__init__(f"{where}: {message}" if where else message)
-        self.where = where
+    @property
+    def where(self) -> str:
+        return self.field or ""
 
 
 def check(body: Any) -> Body:

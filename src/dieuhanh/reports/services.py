@@ -21,6 +21,7 @@ from django.utils import timezone
 from dieuhanh.accounts.models import User
 from dieuhanh.accounts.services import audit
 from dieuhanh.directives.assignments import vn_today
+from dieuhanh.errors import DomainError
 from dieuhanh.indicators import periods
 from dieuhanh.indicators.periods import Period, PeriodError
 from dieuhanh.indicators.services import (
@@ -34,7 +35,7 @@ from dieuhanh.indicators.services import (
 from dieuhanh.live import area_keys, publish_on_commit
 from dieuhanh.replica import replica_reads
 from dieuhanh.reports.compose import Composer, Document, check_templates
-from dieuhanh.reports.definition import DefinitionError, check
+from dieuhanh.reports.definition import check
 from dieuhanh.reports.facts import Facts, SnapshotError
 from dieuhanh.reports.models import Report, ReportDefinition, ReportState
 from dieuhanh.reports.render import FORMATS, render
@@ -44,12 +45,8 @@ logger = logging.getLogger(__name__)
 SHIPPED = Path(__file__).parent / "definitions"
 
 
-class ReportError(ValueError):
+class ReportError(DomainError):
     """A report that cannot be made as asked; `field` names the input at fault, `status` the HTTP answer."""
-
-    def __init__(self, field: str, message: str, status: int = 422) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field, self.message, self.status = field, message, status
 
 
 # Definitions
@@ -249,7 +246,7 @@ def _run(report: Report, *, number: str, dated: date, replay: Report | None = No
             body, facts = report.definition.body, Facts(actor)
         document = _read(actor, request, body=body, facts=facts, number=number, dated=dated)
         content = _deterministic(render(document, report.format), dated)
-    except (ReportError, DefinitionError) as exc:
+    except DomainError as exc:
         _fail(report, str(exc))
         raise
     except Exception as exc:  # the archive must say a background report failed, whatever the cause
@@ -392,7 +389,7 @@ def run_schedule(today: date | None = None) -> list[Report]:
             audit(None, "report.schedule", f"{definition.code}@{definition.unit.ref}/{period.id}", format=fmt)
             try:
                 _run(report, number="", dated=today)
-            except (ReportError, DefinitionError):
+            except DomainError:
                 logger.warning("scheduled report %s failed: %s", report.pk, report.error)
             made.append(report)
     return made

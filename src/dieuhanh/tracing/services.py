@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from dieuhanh.accounts.models import User
 from dieuhanh.accounts.services import audit
+from dieuhanh.errors import DomainError
 from dieuhanh.tracing.engine import Edge, Rule, Stay, Trace, Window, exposures, trace
 from dieuhanh.tracing.models import Case
 from dieuhanh.tracing.store import CheckinStore
@@ -28,12 +29,8 @@ DAYS_BEFORE_ONSET = 2
 _IN_CHUNK = 2_000  # keys per IN (...) list
 
 
-class TracingError(ValueError):
+class TracingError(DomainError):
     """A request tracing cannot serve: names the field and why."""
-
-    def __init__(self, field: str | None, message: str, *, status: int = 422):
-        super().__init__(f"{field}: {message}" if field else message)
-        self.field, self.status = field, status
 
 
 def epoch(value: datetime) -> int:

@@ -32,6 +32,7 @@ from django.utils.translation import gettext as _
 from dieuhanh import live
 from dieuhanh.accounts.models import User
 from dieuhanh.accounts.services import audit
+from dieuhanh.errors import DomainError
 from dieuhanh.indicators.approval.models import Approval, ApprovalAudit, DataSetApproval, LockException
 from dieuhanh.indicators.models import DataSet
 from dieuhanh.indicators.periods import Period, PeriodError, parse
@@ -45,14 +46,12 @@ LEVEL_NAMES = {"nation": "trung ương", "province": "tỉnh", "district": "huy�
 MAX_NAMED = 50  # refused units named in one answer
 
 
-class ApprovalError(ValueError):
+class ApprovalError(DomainError):
     """A refused approval action; `status` is the HTTP status, `field` the input at fault, `units`
-    the refused units with a reason each."""
+    the refused units with a reason each (a member of the answer when there are any)."""
 
     def __init__(self, status: int, field: str, message: str, units: list[dict[str, str]] | None = None):
-        super().__init__(message)
-        self.status = status
-        self.field = field
+        super().__init__(field, message, status, **({"units": units} if units else {}))
         self.units = units or []
 
 

@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 
 from dieuhanh.accounts.models import User
 from dieuhanh.accounts.services import audit
+from dieuhanh.errors import DomainError
 from dieuhanh.sheets import TableError, read_table
 from dieuhanh.units.models import Succession, Unit
 from dieuhanh.units.scoping import Area
@@ -39,12 +40,8 @@ ADMIN_KINDS = ("commune", "district")  # where an enterprise or a park may stand
 ROSTER_WRITERS = ("admin", "operator", "enterprise")
 
 
-class EnterpriseError(ValueError):
+class EnterpriseError(DomainError):
     """A refused request: `field` names the input at fault, `status` the HTTP answer."""
-
-    def __init__(self, field: str | None, message: str, status: int = 422) -> None:
-        super().__init__(f"{field}: {message}" if field else message)
-        self.field, self.message, self.status = field, message, status
 
 
 # Who may do what
