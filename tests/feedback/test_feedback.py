@@ -342,7 +342,11 @@ def test_the_demo_reports_go_through_the_real_verbs(world, categories):
 def test_the_unit_opens_the_photos_and_the_neighbour_cannot(world, categories, settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
     code = post(report(), photos=[("a.jpg", JPEG), ("b.png", PNG)]).json()["code"]
+    bare = post(report(category="waste", text="Rác ùn ứ."), ip="203.0.113.8").json()["code"]
     mine = world.operator_a.client()
+    # The queue counts each item's own photos.
+    counts = {i["code"]: i["photos"] for i in mine.get(URL, {"unit": "VN-2025:26743"}).json()["items"]}
+    assert counts == {code: 2, bare: 0}
     first, second = mine.get(f"{URL}/{code}/photos/1"), mine.get(f"{URL}/{code}/photos/2")
     assert (first.status_code, first["Content-Type"], b"".join(first.streaming_content)) == (
         200,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from django.db.models import Count
 from django.http import FileResponse, HttpRequest
 from django.utils import timezone
 from ninja import File, Form, Query, Router, Schema, Status
@@ -15,7 +14,7 @@ from dieuhanh.accounts.guards import caller
 from dieuhanh.accounts.lockout import client_address
 from dieuhanh.directives.api import PriorityCode
 from dieuhanh.feedback import services, sessions
-from dieuhanh.feedback.models import Event, Feedback, Photo
+from dieuhanh.feedback.models import Event, Feedback
 from dieuhanh.feedback.services import FeedbackError, Place, Upload
 from dieuhanh.units.scoping import area_aware, public
 
@@ -536,15 +535,6 @@ def get_queue(
     items = services.queue(caller(request), unit, overdue=overdue, status=status, escalated=escalated)
     now = timezone.now()
     page = services.queue_page(items, limit)
-    # The photos counted for the page alone (an annotation would group the whole subtree first).
-    counts = dict(
-        Photo.objects.filter(feedback_id__in=[i.pk for i in page])
-        .values("feedback_id")
-        .annotate(n=Count("id"))
-        .values_list("feedback_id", "n")
-    )
-    for item in page:
-        item.photo_count = counts.get(item.pk, 0)  # type: ignore[attr-defined]
     return {"unit": unit, "count": items.count(), "items": [_queue_item(i, now) for i in page]}
 
 

@@ -19,8 +19,8 @@ from datetime import date, datetime, timedelta
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import models, transaction
-from django.db.models import Max, Q
-from django.db.models.functions import Greatest
+from django.db.models import Count, Max, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from dieuhanh.accounts.models import User
@@ -731,10 +731,9 @@ def queue(
     """The items handled by the unit and those below it, oldest deadline first. Duplicates merged into
     another item are listed only when asked for (status=merged): their item counts their reporters."""
     unit = queue_unit(user, ref)
-    # The subtree's ids first (one indexed prefix query on the units), then the reports by unit id:
-    # the reports' (unit, answer_due) index serves the page, no join with the units and their paths.
-    subtree = list(Unit.objects.under(unit).values_list("id", flat=True))
-    items = Feedback.objects.filter(unit_id__in=subtree)
+    # The reports by unit id, the subtree's ids a subquery (an indexed prefix scan of the units): the
+    # reports' (unit, answer_due, …) index serves the page, with no join on the units' paths.
+    items = Feedback.objects.filter(unit_id__in=Unit.objects.under(unit).values("id"))
     if status:
         items = items.filter(status=status)
     else:
@@ -747,12 +746,20 @@ def queue(
 
 
 def queue_page(items: FeedbackQuerySet, limit: int, offset: int = 0) -> list[Feedback]:
-    """A page of the queue: the ids first, in the queue's order, read from the reports' index on
-    (unit, answer_due, id, status, forward_due, escalated_at) alone, then those rows. A province holds
-    tens of thousands of reports: sorting whole rows reads each of them from the table."""
-    ids = list(items.values_list("id", flat=True)[offset : offset + limit])
-    rows = items.model.objects.select_related(*SHOWN_WITH).in_bulk(ids)
-    return [rows[pk] for pk in ids if pk in rows]
+    """A page of the queue, each item with its `photo_count`, in one query: the page's ids in the
+    queue's order from the reports' index on (unit, answer_due, id, status, forward_due, escalated_at)
+    alone, then those rows. A province holds tens of thousands of reports: sorting whole rows read
+    each of them from the table."""
+    ids = items.order_by("answer_due", "id").values("id")[offset : offset + limit]
+    photos = Photo.objects.filter(feedback=OuterRef("pk")).order_by().values("feedback")
+    counted = photos.annotate(n=Count("id")).values("n")
+    page = (
+        Feedback.objects.filter(pk__in=ids)
+        .select_related(*SHOWN_WITH)
+        .annotate(photo_count=Coalesce(Subquery(counted), 0))
+        .order_by("answer_due", "id")
+    )
+    return list(page)
 
 
 def item_for(user: User, code: str) -> Feedback:
