@@ -16,6 +16,7 @@ from django.test import Client
 from dieuhanh.accounts.models import User
 from dieuhanh.accounts.services import create_token, create_user
 from dieuhanh.directives.present import forget_histories
+from dieuhanh.indicators import unitmap
 from dieuhanh.indicators.analytics import ANSWERS
 from dieuhanh.live import BUS
 from dieuhanh.units.models import Unit
@@ -52,6 +53,7 @@ def _no_history_from_another_test():
     # Each test's database is rolled back, and the next reuses its ids (and data version numbers).
     forget_histories()
     ANSWERS.clear()
+    unitmap.forget()
 
 
 @pytest.fixture(autouse=True)

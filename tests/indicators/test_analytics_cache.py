@@ -12,6 +12,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from dieuhanh.indicators import analytics, versions
+from dieuhanh.indicators import formula as f
 from dieuhanh.indicators.analytics import ANSWERS
 from dieuhanh.indicators.models import DataValue
 from dieuhanh.indicators.periods import parse
@@ -107,3 +108,38 @@ def test_a_month_counts_in_every_asked_period_that_holds_it_and_each_asked_unit_
     assert found[(world.province.ref, "2021YTD08")] == 10
     assert found[(a.ref, "2021Q3")] == 5
     assert (a.ref, "202109") not in found  # a period nobody wrote is missing, not zero
+
+
+def test_formulas_over_counts_answer_as_the_cell_by_cell_evaluator_does(world):
+    """The column-wise evaluation of count formulas (the room's) gives, cell for cell, what the
+    cell-by-cell evaluator gives: missing figures, a division by zero, cùng kỳ and shifts included."""
+    a, b = world.commune_a, world.commune_b
+    add_rollup(a, date(2021, 8, 1), 6)
+    add_rollup(a, date(2020, 8, 1), 4)
+    add_rollup(b, date(2021, 8, 1), 5)  # no cùng kỳ: yoy is missing
+    add_rollup(b, date(2021, 7, 1), 0)  # a zero: a division by it is missing
+    formulas = [
+        "yoy(#{ev.test.positive})",
+        "#{ev.test.positive} / last_year(#{ev.test.positive}) * 100",
+        "-#{ev.test.positive} + 2 * previous(#{ev.test.positive})",
+        "10 / previous(#{ev.test.positive})",
+        "ytd(#{ev.test.positive})",
+    ]
+    dims = [analytics.Dimension(str(i), "x", "", 2, f.parse(text), None) for i, text in enumerate(formulas)]
+    periods, units = [parse("202108"), parse("202107")], [a, b, world.province]
+    answer = analytics.compute(dims, periods, units, None)
+    by_columns = {
+        (r["dx"], r["ou"], r["pe"]): r["value"] for r in analytics.rows(dims, periods, units, empty=True)
+    }
+    by_cells = {}
+    for dim in dims:
+        assert analytics._column_evaluator(answer, dim, [u.pk for u in units]) is not None
+        value_of = analytics._evaluator(answer, dim)
+        for period in periods:
+            for unit in units:
+                by_cells[(dim.code, unit.ref, period.id)] = analytics._round(value_of(unit.pk, period)[0], 2)
+    assert by_columns == by_cells
+    assert by_columns[("0", a.ref, "202108")] == 50  # (6 - 4) / 4
+    assert by_columns[("0", b.ref, "202108")] is None
+    assert by_columns[("3", b.ref, "202108")] is None  # 10 / 0
+    assert by_columns[("4", world.province.ref, "202108")] == 11  # 6 + 5 + 0 since January

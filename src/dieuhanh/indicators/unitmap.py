@@ -14,8 +14,10 @@ from collections import OrderedDict, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from django.db import router
 from django.db.models import Count, Max
 
+from dieuhanh.indicators import versions
 from dieuhanh.units.models import MAP_KINDS, Succession, Unit
 
 Place = tuple[int, float, bool]  # (unit id on the asked map, weight, carried from the other map)
@@ -76,9 +78,16 @@ _maps: OrderedDict[tuple, UnitMap] = OrderedDict()
 
 def unit_index() -> UnitIndex:
     global _cached
+    alias = router.db_for_read(Unit)
+    # The units' data version (one small read) where it may be trusted; else their counts.
+    found = None if versions.in_transaction(alias) else versions.current(frozenset({"units"}), alias)
     version = (
-        tuple(Unit.objects.aggregate(n=Count("id"), top=Max("id")).values()),
-        tuple(Succession.objects.aggregate(n=Count("id"), top=Max("id")).values()),
+        ("units", *found)
+        if found is not None
+        else (
+            tuple(Unit.objects.aggregate(n=Count("id"), top=Max("id")).values()),
+            tuple(Succession.objects.aggregate(n=Count("id"), top=Max("id")).values()),
+        )
     )
     with _lock:
         if _cached is None or _cached[0] != version:
@@ -196,3 +205,11 @@ class UnitMap:
 def _below(unit: tuple[str, str], other: tuple[str, str]) -> bool:
     """True when `unit` lies in `other`'s subtree on the same map."""
     return unit[0] == other[0] and unit[1].startswith(other[1])
+
+
+def forget() -> None:
+    """Drop the kept index and maps (the tests' rollback brings version numbers back)."""
+    global _cached
+    with _lock:
+        _cached = None
+        _maps.clear()

@@ -149,3 +149,11 @@ def current(sources: frozenset[str], using: str = "default") -> tuple[int, ...] 
     if len(found) < len(names):
         return None
     return tuple(int(found[name]) for name in names)
+
+
+def in_transaction(alias: str = "default") -> bool:
+    """Whether a transaction of the code's own is open, under which nothing may be kept by version (its
+    writes are not yet anyone else's, and a rollback brings their version numbers back). A test case's
+    outer atomic blocks do not count: a test runs as one request would, and the tests clear what is
+    kept between them."""
+    return any(not getattr(block, "_from_testcase", False) for block in connections[alias].atomic_blocks)
