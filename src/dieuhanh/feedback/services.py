@@ -734,7 +734,9 @@ def queue(
     # The reports by unit id, the subtree's ids a subquery (an indexed prefix scan of the units): the
     # reports' (unit, answer_due, …) index serves the page, with no join on the units' paths.
     items = Feedback.objects.filter(unit_id__in=Unit.objects.under(unit).values("id"))
-    if status:
+    if status == "open":  # what is left to do: received or taken, not answered
+        items = items.filter(status__in=[Status.RECEIVED, Status.ACCEPTED])
+    elif status:
         items = items.filter(status=status)
     else:
         items = items.exclude(status=Status.MERGED)

@@ -1,0 +1,138 @@
+"""The officials' pages: a unit's queue of citizens' reports (/phan-anh/xu-ly/) and one report, where
+they take it, answer it in public, pass it on with a reason, or undo a wrong merge. The pages call
+the same verbs as the API (services); a refused action comes back with what was typed and why."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+
+from dieuhanh.accounts.guards import caller
+from dieuhanh.accounts.models import User
+from dieuhanh.feedback import services
+from dieuhanh.feedback.models import Event, Feedback, Status
+from dieuhanh.feedback.services import FeedbackError
+from dieuhanh.units.models import Unit
+from dieuhanh.units.scoping import area_aware
+
+PAGE_SIZE = 50
+# The page's filters (?loc=): what each shows, as queue() takes it. "Đang mở" is the default: what is
+# left to do, oldest answer deadline first.
+FILTERS = {
+    "mo": ("Đang mở", {"status": "open"}),
+    "qua-han": ("Quá hạn", {"overdue": True}),
+    "bao-cap-tinh": ("Đã báo cấp tỉnh", {"escalated": True}),
+    "cho-nhan": ("Chờ tiếp nhận", {"status": Status.RECEIVED}),
+    "da-tra-loi": ("Đã trả lời", {"status": Status.ANSWERED}),
+    "da-gop": ("Đã gộp", {"status": Status.MERGED}),
+}
+DONE = {
+    "accept": "Đơn vị đã nhận xử lý phản ánh {code}.",
+    "answer": "Đã trả lời phản ánh {code}; câu trả lời hiện trên trang công khai.",
+    "forward": "Đã chuyển phản ánh {code} đến {unit}.",
+    "unmerge": "Phản ánh {code} đã được tách ra, xử lý riêng.",
+}
+FIELDS = {"text": "Nội dung trả lời", "to": "Đơn vị nhận", "reason": "Lý do", "status": "Trạng thái"}
+
+
+def _handler(request: HttpRequest) -> User:
+    user = caller(request)
+    if not services.handling_area(user):
+        raise PermissionDenied("Cần quyền lãnh đạo, phân tích, nhập liệu hoặc quản trị để xử lý phản ánh.")
+    return user
+
+
+def _own_units(user: User) -> list[Unit]:
+    """The units of the caller's handling grants, the unit picker's choices."""
+    held = [g.unit for g in user.held() if g.role in services.HANDLER_ROLES]
+    return sorted({u.pk: u for u in held}.values(), key=lambda u: (u.level, u.name))
+
+
+@login_required
+@area_aware
+def queue_page(request: HttpRequest) -> HttpResponse:
+    user = _handler(request)
+    units = _own_units(user)
+    ref = request.GET.get("unit", "")[:60] or (units[0].ref if units else "")
+    shown = request.GET.get("loc", "mo") if request.GET.get("loc") in FILTERS else "mo"
+    try:
+        unit = services.queue_unit(user, ref)
+    except FeedbackError:
+        raise Http404("Không có đơn vị này trong phạm vi của bạn.") from None
+    items = services.queue(user, unit.ref, **FILTERS[shown][1])  # type: ignore[arg-type]
+    # The paginator counts; the page's rows come by their ids (queue_page), never by slicing the rows.
+    page = Paginator(items, PAGE_SIZE).get_page(request.GET.get("trang"))
+    rows = services.queue_page(items, PAGE_SIZE, (page.number - 1) * PAGE_SIZE)
+    now = timezone.now()
+    context = {
+        "unit": unit,
+        "units": units if unit in units else [unit, *units],
+        "filters": [(key, label) for key, (label, _) in FILTERS.items()],
+        "shown": shown,
+        "page": page,
+        "rows": [
+            {"item": i, "text": services.public_text(i.text), "overdue": services.is_overdue(i, now)}
+            for i in rows
+        ],
+    }
+    return render(request, "feedback/queue.html", context)
+
+
+@login_required
+@area_aware
+def item_page(request: HttpRequest, code: str) -> HttpResponse:
+    user = _handler(request)
+    try:
+        item = services.item_for(user, code)
+    except FeedbackError:
+        raise Http404("Không có phản ánh mã này trong phạm vi của bạn.") from None
+    error, status = "", 200
+    if request.method == "POST":
+        action, post, was = request.POST.get("action", ""), request.POST, item.unit
+        try:
+            done = _act(user, item, action, post)
+        except FeedbackError as exc:
+            label = FIELDS.get(exc.field or "", "")
+            error, status = (f"{label}: " if label else "") + exc.message, exc.status
+        else:
+            messages.success(request, DONE[action].format(code=done.code, unit=done.unit.name))
+            if action == "forward":  # passed on, often out of the caller's area: back to the queue
+                return redirect(f"{reverse('feedback-queue')}?{urlencode({'unit': was.ref})}")
+            return redirect("feedback-item", code=done.code)
+    return _render_item(request, services.item_for(user, item.code), error=error, status=status)
+
+
+def _act(user: User, item: Feedback, action: str, post) -> Feedback:
+    if action == "accept":
+        return services.accept(actor=user, item=item)
+    if action == "answer":
+        return services.answer(actor=user, item=item, text=post.get("text", ""))
+    if action == "forward":
+        return services.forward(actor=user, item=item, to=post.get("to", ""), reason=post.get("reason", ""))
+    if action == "unmerge":
+        return services.unmerge(actor=user, item=item, reason=post.get("reason", ""))
+    raise FeedbackError("action", "không rõ thao tác: hãy chọn một nút trên trang")
+
+
+def _render_item(request: HttpRequest, item: Feedback, *, error: str, status: int) -> HttpResponse:
+    now = timezone.now()
+    context = {
+        "item": item,
+        "text": services.public_text(item.text),
+        "overdue": services.is_overdue(item, now),
+        "history": list(Event.objects.filter(feedback=item).select_related("unit")),
+        "photos": range(1, item.photos.count() + 1),
+        "duplicates": list(item.duplicates.order_by("received_at").values_list("code", flat=True)[:50]),
+        "open": item.status in (Status.RECEIVED, Status.ACCEPTED),
+        "error": error,
+        "posted": request.POST if error else {},
+    }
+    return render(request, "feedback/item.html", context, status=status)
