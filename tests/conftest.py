@@ -10,16 +10,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-from django.db import connection
+from django.core.management.color import no_style
+from django.db import connection, models, transaction
 from django.test import Client
 
 from dieuhanh.accounts.models import User
 from dieuhanh.accounts.services import create_token, create_user
+from dieuhanh.db import insert_rows
 from dieuhanh.directives.present import forget_histories
 from dieuhanh.indicators import unitmap
 from dieuhanh.indicators.analytics import ANSWERS
 from dieuhanh.live import BUS
-from dieuhanh.units.models import Unit
+from dieuhanh.units.models import Edition, Succession, Unit
 from dieuhanh.units.services import get_unit, load_units
 from dieuhanh.warehouse.kinds import KINDS
 from dieuhanh.warehouse.services import VenueInput, create_source, save_venue
@@ -36,10 +38,30 @@ def pytest_report_header(config):
     return f"database: {connection.vendor} ({connection.settings_dict['NAME']})"
 
 
+# The packaged units as loaded once per session, row by row, to put back after a transactional test's
+# flush: reading and loading the packages again took seconds per such test (browser, worker, streams).
+_EDITIONS: list[Edition] = []
+_LOADED: list[tuple[type[models.Model], list[str], list[tuple]]] = []
+
+
 def ensure_units() -> None:
     """Load the units unless they are there (a transactional test's flush removes them)."""
-    if not Unit.objects.filter(edition_id="VN-2025", kind="commune").exists():
+    if Unit.objects.filter(edition_id="VN-2025", kind="commune").exists():
+        return
+    if not _LOADED:
         load_units()
+        _EDITIONS.extend(Edition.objects.all())
+        for model in (Unit, Succession):
+            fields = [f.attname for f in model._meta.concrete_fields]
+            _LOADED.append((model, fields, list(model.objects.order_by("pk").values_list(*fields))))
+        return
+    with transaction.atomic():
+        Edition.objects.bulk_create(_EDITIONS)  # through the ORM: its levels are JSON
+        for model, fields, rows in _LOADED:  # parents before children: ids grow down the levels
+            insert_rows(model, fields, rows)
+        with connection.cursor() as cursor:  # the next unit made gets an id after the restored ones
+            for sql in connection.ops.sequence_reset_sql(no_style(), [Unit, Succession]):
+                cursor.execute(sql)
 
 
 @pytest.fixture(scope="session")
