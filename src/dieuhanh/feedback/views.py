@@ -109,7 +109,7 @@ def rate_page(request: HttpRequest, code: str) -> HttpResponse:
     try:
         services.rate(code=code, stars=int(request.POST.get("stars", "0") or 0))
     except (FeedbackError, ValueError) as exc:
-        message = exc.message if isinstance(exc, FeedbackError) else "đánh giá từ 1 đến 5 sao"
+        message = str(exc.message) if isinstance(exc, FeedbackError) else "đánh giá từ 1 đến 5 sao"
         return track_page(request, code, error=message)
     return redirect("feedback-track", code=code)
 

@@ -51,8 +51,10 @@ class ApprovalError(DomainError):
     the refused units with a reason each (a member of the answer when there are any)."""
 
     def __init__(self, status: int, field: str, message: str, units: list[dict[str, str]] | None = None):
-        super().__init__(field, message, status, **({"units": units} if units else {}))
+        super().__init__(field, message, status)
         self.units = units or []
+        if self.units:
+            self.extra["units"] = self.units
 
 
 def vn_today() -> date:

@@ -300,7 +300,7 @@ def import_enterprises(*, actor: User | None, path: Path, area: Area) -> ImportR
                 if e.status == 409:
                     result.existing.append(line)
                 else:
-                    result.rejected.append((line, names.get(e.field or "", e.field or ""), e.message))
+                    result.rejected.append((line, names.get(e.field or "", e.field or ""), str(e.message)))
         audit(
             actor,
             "enterprises.import",
@@ -386,7 +386,7 @@ def import_roster(
                 raise item
             key, start, end = _worker(item)
         except EnterpriseError as e:
-            result.rejected.append((line, e.field or "", e.message))
+            result.rejected.append((line, e.field or "", str(e.message)))
             continue
         if key in ready:
             result.rejected.append(
