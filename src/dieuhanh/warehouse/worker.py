@@ -300,6 +300,7 @@ class Worker:
             await self._close_database()
             self._closing = True
             if not nc.is_closed:
+                await _stop_reconnecting(nc)
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(nc.close(), CLOSE_WAIT)
 
@@ -555,6 +556,28 @@ def _where(msg: Msg) -> str:
 
 def _describe(e: Exception) -> str:
     return str(e) or type(e).__name__
+
+
+async def _stop_reconnecting(nc: NATS) -> None:
+    """End the client's reconnect loop, if one runs, before closing the client, and read how it ended.
+
+    nats-py (2.16, `Client._attempt_reconnect`) keeps one `_reconnection_task_future` on the client for
+    whichever reconnect loop runs. When a loop's fresh connection fails in turn (a cluster losing its
+    nodes one after another), the client cancels that loop and starts another, which puts a new future
+    there; the cancelled loop, ending, settles the new one. On close the new loop is cancelled and
+    settles it again: its task dies of InvalidStateError, which nobody awaits, and asyncio prints the
+    traceback when the task is collected. Ending the loop here, and reading its end ourselves, keeps
+    that one library error out of the log; any other error of the loop is still logged, as a warning."""
+    task = getattr(nc, "_reconnection_task", None)  # the client has no public handle on the loop
+    if task is None or task.done():
+        return
+    task.cancel()
+    await asyncio.wait({task}, timeout=CLOSE_WAIT)
+    if not task.done() or task.cancelled():
+        return
+    error = task.exception()  # read: asyncio no longer reports it as never retrieved
+    if error is not None and not isinstance(error, asyncio.InvalidStateError):
+        log.warning("NATS: the reconnect loop ended with %s", _describe(error))
 
 
 async def _log_nats_error(e: Exception) -> None:
