@@ -64,7 +64,7 @@ def test_trace_explains_what_is_wrong(tracers, outbreak, world):
     missing = runner.invoke(app, ["trace", CASE, "--as", "national-tracer"])
     assert missing.exit_code == 1 and "--confirmed-at" in missing.output
     nobody = runner.invoke(app, ["trace", CASE, "--as", "nobody"])
-    assert nobody.exit_code == 1 and "no active user 'nobody'" in nobody.output
+    assert nobody.exit_code == 1 and "không có người dùng 'nobody'" in nobody.output
     operator = runner.invoke(
         app, ["trace", CASE, "--as", "benthanh-operator", "--confirmed-at", "2021-08-27T10:00"]
     )

@@ -334,7 +334,7 @@ def test_a_stopped_cli_run_names_the_line_to_resume_from_and_resuming_stores_the
         )
     else:
         path.write_bytes(b"".join(line(r) + b"\n" for r in records))
-    monkeypatch.setattr("dieuhanh.cli.FILE_BATCH", 2)
+    monkeypatch.setattr("dieuhanh.warehouse.cli.FILE_BATCH", 2)
     fail_in_rollups(monkeypatch, on_call=3, fault=fault)  # the third batch of two stops the run
     code, output, _ = invoke("ingest", str(path), "--kind", "test", "--source", "ncovi")
     resume = first + 4  # two batches of two records are stored
