@@ -443,6 +443,73 @@ def _page_walk(walk: Walk, caller: Caller, who: str, place: str) -> None:
                     assert response.status_code >= 300, f"{who} POST {url} answered {response.status_code}"
 
 
+# A unit that does not exist: asked for in its place, a route must answer as for another area's unit.
+ABSENT_CODE = "99999"
+
+
+def _unit_routes(schema: dict[str, Any], edition: str, code: str) -> Iterator[tuple[str, str, Any, Any]]:
+    """The operations that take a unit (a unit path parameter, a unit-like query parameter or body
+    field) and no other object, asked with the unit `edition:code` wherever a unit goes."""
+    ref = f"{edition}:{code}"
+    for method, path, op in _operations():
+        if getattr(op.view_func, PUBLIC, False):
+            continue
+        params = _path_params(path)
+        units = [p for p in params if p != "edition" and _segment_kind(path, p) == "unit"]
+        if len(units) + ("edition" in params) != len(params):
+            continue  # also names another object: asked with another area's, it stops there
+        content_type, body = _body(schema, method, path, ref, 1)
+        base, names = _query_params(schema, method, path)
+        if not units and not names and ref not in str(body):
+            continue
+        url = "/api/v1" + _fill_path(path, {"edition": edition, **{p: code for p in units}})
+        yield method, url, {**base, **{q: ref for q in names}}, (content_type, body)
+
+
+def _segment_kind(path: str, param: str) -> str | None:
+    segments = [s for s in path.split("/") if s]
+    at = next(i for i, s in enumerate(segments) if param in PARAM.findall(s))
+    return SEGMENT_KINDS.get(segments[at - 1]) if at else None
+
+
+def _told(client: Client, method: str, url: str, query: dict[str, Any], body: tuple, code: str) -> tuple:
+    """An answer's status and what it tells (a refusal's detail, field and code), the unit's code
+    blanked out."""
+    content_type, content = body
+    if method == "GET":
+        response = client.get(url, query)
+    else:
+        target = url + ("?" + "&".join(f"{k}={v}" for k, v in query.items()) if query else "")
+        if content_type:
+            response = client.generic(method, target, content or "", content_type=content_type)
+        else:
+            response = (
+                client.post(target, content or {}) if method == "POST" else client.generic(method, target)
+            )
+    told: Any = response.json() if response.get("Content-Type", "").endswith("json") else {}
+    if response.status_code >= 400 and isinstance(told, dict):
+        told = {k: told.get(k) for k in ("detail", "field", "code")}
+    return response.status_code, json.dumps(told, ensure_ascii=False).replace(code, "X")
+
+
+def _same_for_absent(walk: Walk, callers: dict[str, Caller], place: str) -> int:
+    """Every route that takes a unit answers another area's unit exactly as a unit that does not exist
+    (docs/decisions.md, "One checked unit look-up"); returns how many routes were asked."""
+    other = walk.places[sorted(FORBIDDEN[place])[0]].unit
+    schema = _schema()
+    theirs = list(_unit_routes(schema, other.edition_id, other.code))
+    absent = list(_unit_routes(schema, other.edition_id, ABSENT_CODE))
+    for role, caller in callers.items():
+        client = caller.client()
+        for (method, url, query, body), (_m, absent_url, absent_query, absent_body) in zip(
+            theirs, absent, strict=True
+        ):
+            answer = _told(client, method, url, query, body, other.code)
+            expected = _told(client, method, absent_url, absent_query, absent_body, ABSENT_CODE)
+            assert answer == expected, f"{role}@{place} {method} {url}: {answer} ≠ no unit's {expected}"
+    return len(theirs)
+
+
 @pytest.fixture
 def walk(world) -> Walk:
     leaders = {
@@ -463,11 +530,13 @@ def test_every_route_as_every_role_shows_and_changes_nothing_of_another_area(wal
         _page_walk(walk, caller, who, place)
         assert _snapshot(walk.places, FORBIDDEN[place]) == before, f"{who} changed another area's objects"
     assert walk.leaks == [], "\n".join(walk.leaks[:30])
+    unit_routes = _same_for_absent(walk, callers, place)
     # Not vacuous: the walk showed each place's own markers to the callers who may see them.
     for key in MUST_SEE[place]:
         seen_by = {w.split(":")[0] for w in walk.seen if w.endswith(f":{key}")}
         assert seen_by, f"no caller at {place} saw {key}'s objects: the walk proves nothing"
     print(
         f"\n{place}: {len(walk.operations)} routes × {len(callers)} roles, {walk.requests} requests, "
-        f"{len(walk.seen)} (caller, place) sightings"
+        f"{len(walk.seen)} (caller, place) sightings; {unit_routes} routes that take a unit answer "
+        "another area's unit as one that does not exist"
     )

@@ -53,4 +53,4 @@ def test_neighbouring_communes_do_not_see_each_others_reports(world, shipped):
     assert f"/reports/{own.pk}/file/" not in b.browser().get("/reports/").content.decode()
     assert b.browser().get(f"/reports/{own.pk}/file/").status_code == 404
     refused = post(b.browser(), unit=world.commune_a.ref).content.decode()
-    assert "outside your area" in refused and Report.objects.count() == 1
+    assert "trong phạm vi của bạn" in refused and Report.objects.count() == 1

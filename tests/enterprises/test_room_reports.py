@@ -6,6 +6,7 @@ from datetime import date
 
 import pytest
 
+from dieuhanh.errors import DomainError
 from dieuhanh.reports import services as reports
 from dieuhanh.reports.services import save_definition
 
@@ -57,7 +58,8 @@ def test_a_parks_periodic_report_counts_its_factories(tested):
     assert "| 1 | Nhà máy Một | 1 | – | 1 | – |" in text
     assert "| 2 | Nhà máy Hai | 1 | – | *chưa có số liệu* | – |" in text
     assert "Xưởng Sài Gòn" not in text
-    with pytest.raises(reports.ReportError):
+    with pytest.raises(DomainError) as refused:
         reports.prepare(
             actor=tested.officer_one.user, definition="kcn", period="202108", unit=tested.two.ref, fmt="md"
         )
+    assert refused.value.status == 404

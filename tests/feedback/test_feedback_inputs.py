@@ -35,7 +35,8 @@ def test_unfit_intake_is_refused_naming_the_field(world, categories, change, fie
 def test_codes_and_references_holding_nul_name_nothing(world, categories):
     official = world.operator_a.client()
     assert Client().get(f"{URL}/track/PA%00").status_code == 404
-    assert official.get(URL, {"unit": "VN-2025:26743\x00"}).status_code == 404
+    nul_unit = official.get(URL, {"unit": "VN-2025:26743\x00"})  # not a reference: 422 on its field
+    assert (nul_unit.status_code, nul_unit.json()["field"]) == (422, "unit")
     assert official.get(f"{URL}/PA%00").status_code == 404
     page = Client().get("/phan-anh/cong-khai/", {"q": "đèn\x00", "linh-vuc": "x\x00"})
     assert page.status_code == 200

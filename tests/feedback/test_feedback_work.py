@@ -16,10 +16,11 @@ from django.utils import timezone
 
 from dieuhanh.accounts.models import AuditEntry
 from dieuhanh.directives.models import Directive, Task
-from dieuhanh.feedback import followup, services
+from dieuhanh.feedback import followup
 from dieuhanh.feedback.models import Confirmation, Feedback, Notice, Question, Session, Throttle
 from dieuhanh.feedback.room import province_figures
 from dieuhanh.live import HUB, area_key
+from dieuhanh.units.models import Unit
 from tests.conftest import make_caller
 from tests.directives.test_followup import Gateway, gateway  # noqa: F401  (fixture)
 
@@ -389,7 +390,7 @@ def test_a_category_goes_to_the_provinces_department_held_as_an_agency_unit(worl
     after = post(report(category="health", text="Cơ sở giết mổ", address=sai_gon), ip="203.0.113.8").json()
     assert after["unit"] == "VN-2025:79-SATTP"
     # The department's officials see it in their queue, the province above it too, the ward not.
-    agency = make_caller("sattp-operator", services.get_unit("VN-2025:79-SATTP"), "operator")
+    agency = make_caller("sattp-operator", Unit.objects.ref("VN-2025:79-SATTP"), "operator")
     assert [i["code"] for i in agency.client().get(URL, {"unit": "VN-2025:79-SATTP"}).json()["items"]] == [
         after["code"]
     ]

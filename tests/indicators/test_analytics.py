@@ -400,9 +400,9 @@ def test_event_counts_come_from_the_rollups_as_they_are(platform, world):
 
 def test_a_ward_operator_cannot_ask_for_the_neighbour(figures):
     response = ask(figures.operator_a, "a", "202108", B)
-    body = problem(response, 422)
+    body = problem(response, 404)  # as for a unit that does not exist
     assert body["field"] == "ou"
-    assert B in body["detail"] and "outside your area" in body["detail"]
+    assert B in body["detail"] and "trong phạm vi của bạn" in body["detail"]
     assert "rows" not in body and "value" not in json.dumps(body)
 
 

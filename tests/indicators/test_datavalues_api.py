@@ -211,7 +211,7 @@ def test_an_operator_cannot_write_the_neighbouring_commune(world, telecom):
     assert response.status_code == 409
     conflict = only_conflict(response)
     assert conflict["field"] == "orgUnit" and conflict["object"] == B
-    assert "outside your area" in conflict["value"]
+    assert "trong phạm vi của bạn" in conflict["value"]
     assert not DataValue.objects.exists()
 
 

@@ -104,7 +104,7 @@ def test_the_api_answers_outliers_inside_the_callers_area_only(world, skewed):
     assert [(o["ou"], o["pe"], o["value"]) for o in body["outliers"]] == [(A, "202409", 2700)]
     assert body["outliers"][0]["upperBound"] < 2700
     outside = client.get("/api/v1/outliers", {"dx": "dossiers_received", "pe": "202409", "ou": B})
-    assert outside.status_code == 422 and "outside your area" in outside.json()["detail"]
+    assert outside.status_code == 404 and "trong phạm vi của bạn" in outside.json()["detail"]
     city = world.province_operator.client().get(
         "/api/v1/outliers",
         {"dx": "dossiers_received", "pe": "202409", "ou": "VN-2025:79;LEVEL-2", "history": 0},

@@ -95,7 +95,7 @@ def test_archive_and_files_are_scoped_to_the_area(world, hcm_report):
     refused = province.client().post(
         "/api/v1/reports", {"definition": "ict_monthly", "period": "202108"}, content_type="application/json"
     )
-    assert refused.status_code == 403 and "outside your area" in refused.json()["detail"]
+    assert refused.status_code == 404 and "trong phạm vi của bạn" in refused.json()["detail"]
 
 
 def test_replay_route_gives_the_same_file(world, ict):
@@ -137,4 +137,4 @@ def test_cli_refuses_a_unit_outside_the_persons_area(cli, ict, tmp_path):
         ["report", "generate", "ict_monthly", "--period", "202108", "--as", "benthanh-operator"],
     )
     assert result.exit_code != 0
-    assert "outside your area" in " ".join(result.output.split())
+    assert "trong phạm vi của bạn" in " ".join(result.output.split())

@@ -11,6 +11,7 @@ from datetime import date
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 
+from dieuhanh.errors import DomainError
 from dieuhanh.indicators.datavalues import import_values
 from dieuhanh.indicators.models import DataValue
 from dieuhanh.live import HUB, area_key
@@ -116,10 +117,10 @@ def test_a_province_report_holds_only_its_area(world, hcm_report):
     }
     assert import_values([record], actor=None, area=EVERYWHERE).status == "SUCCESS"
     user = world.province_operator.user
-    with pytest.raises(services.ReportError) as refused:
+    with pytest.raises(DomainError) as refused:
         make(user, "ict_monthly", unit="VN-2025:VN")
-    assert refused.value.status == 403 and "outside your area" in str(refused.value)
-    with pytest.raises(services.ReportError):
+    assert refused.value.status == 404 and refused.value.field == "unit"
+    with pytest.raises(DomainError):
         make(world.operator_a.user, "hcm", unit=world.province.ref)
     report = make(user, "hcm", unit=world.province.ref)
     rows = [line for line in text_of(report).splitlines() if line.startswith("| ") and line[2].isdigit()]

@@ -36,7 +36,7 @@ def test_registering_checks_the_input_and_the_area(tracers, outbreak, world):
     assert bad_id.status_code == 422 and bad_id.json()["detail"].startswith("person_id:")
     onset_after = register(tracers.a, onset_at="2021-08-28T10:00:00+07:00")
     assert onset_after.status_code == 422 and "onset_at" in onset_after.json()["detail"]
-    assert register(tracers.b, commune="VN-2025:26743").status_code == 403  # the neighbour's resident
+    assert register(tracers.b, commune="VN-2025:26743").status_code == 404  # the neighbour's commune
     assert register(world.operator_a).status_code == 403  # an operator is no tracer
     assert Case.objects.count() == 0
 

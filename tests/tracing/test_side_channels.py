@@ -159,7 +159,7 @@ def test_a_commune_named_outside_your_area_is_refused_before_the_person_is_read(
     assert _register_answer(tracers.b, CASE, commune=neighbour) == _register_answer(
         tracers.b, ABSENT_ID, commune=neighbour
     )
-    assert register(tracers.b, person_id=ABSENT_ID, commune=neighbour).status_code == 403
+    assert register(tracers.b, person_id=ABSENT_ID, commune=neighbour).status_code == 404
     assert not AuditEntry.objects.filter(action="tracing.case.refused").exists()
 
 

@@ -42,10 +42,11 @@ def test_each_ward_counts_only_its_own(world, events):
 @pytest.mark.parametrize(
     "params", [{"unit": "VN-2025:26740"}, {"unit": "VN-2025:79"}, {"unit": "VN-2025:VN"}]
 )
-def test_a_ward_operator_gets_403_outside_their_ward(world, events, params):
+def test_a_ward_operator_gets_404_outside_their_ward_as_for_no_unit(world, events, params):
     status, body = _total(world.operator_a, **params)
-    assert status == 403
-    assert "outside your area" in body["detail"]
+    _, unknown = _total(world.operator_a, unit="VN-2025:99999")
+    assert status == 404 and "trong phạm vi của bạn" in body["detail"]
+    assert body["detail"].replace(params["unit"], "X") == unknown["detail"].replace("VN-2025:99999", "X")
 
 
 def test_the_city_sees_both_wards_by_unit_and_by_day(world, events):

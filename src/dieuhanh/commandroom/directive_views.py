@@ -28,6 +28,7 @@ from dieuhanh.errors import DomainError
 from dieuhanh.tracing import services as tracing_services
 from dieuhanh.units.models import Unit
 from dieuhanh.units.scoping import Area, area_aware
+from dieuhanh.units.services import unit_in_area
 from dieuhanh.vnformat import input_datetime, number
 
 # Raw HTML in a directive's Markdown is shown as text, never run: "html": False escapes it.
@@ -263,10 +264,7 @@ def compose_tree(request: HttpRequest) -> JsonResponse:
     area = _issuing(request)
     parent_ref = request.GET.get("parent", "").strip()
     if parent_ref:
-        edition, _sep, code = parent_ref.rpartition(":")
-        parent = Unit.objects.filter(edition_id=edition, code=code).first()
-        if parent is None or not area.contains(parent):
-            raise Http404(_("No such unit in your area."))
+        parent = unit_in_area(parent_ref, area, field="parent")
         units = Unit.objects.filter(parent=parent).order_by("name")
     elif area.everything:
         units = Unit.objects.filter(kind="nation").order_by("-edition_id")

@@ -37,6 +37,7 @@ from dieuhanh.indicators.quality.outliers import flags as outlier_flags
 from dieuhanh.indicators.services import writable_area
 from dieuhanh.units.models import Unit, UnitQuerySet
 from dieuhanh.units.scoping import Area, area_aware
+from dieuhanh.units.services import unit_in_area
 from dieuhanh.vnformat import VN_TZ, number, parse_number
 
 DEFAULT_EDITION = "VN-2025"
@@ -70,14 +71,6 @@ def _data_set(code: str) -> DataSet:
     if found is None:
         raise Http404(_("No such data set."))
     return found
-
-
-def _unit(ref: str, area: Area) -> Unit:
-    edition, _sep, code = ref.strip().rpartition(":")
-    unit = Unit.objects.filter(edition_id=edition or DEFAULT_EDITION, code=code).first()
-    if unit is None or not area.contains(unit):
-        raise Http404(_("No such unit in the area you report for."))
-    return unit
 
 
 @dataclass
@@ -114,7 +107,7 @@ def entry_approval(request: HttpRequest, code: str) -> HttpResponse:
     (issue 19); the rules are the API's (approval.services.act): the unit's own level, its area."""
     user, area = _writer(request)
     data_set = _data_set(code)
-    unit = _unit(request.POST.get("unit", ""), area)
+    unit = unit_in_area(request.POST.get("unit", ""), area)
     period = request.POST.get("period", "")
     action = request.POST.get("action", "")
     try:
@@ -154,7 +147,7 @@ def entry_form(request: HttpRequest, code: str) -> HttpResponse:
         return redirect(f"{request.path}?{urlencode({'unit': ref, 'period': period.id})}")
     if not ref:
         return render(request, "commandroom/entry_form.html", context)
-    unit = _unit(ref, area)
+    unit = unit_in_area(ref, area)
     typed: dict[str, str] = {}
     if request.method == "POST":
         context["summary"], typed = _save(request.POST, data_set, unit, period.id, user, area)

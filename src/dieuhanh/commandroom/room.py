@@ -36,7 +36,7 @@ from dieuhanh.tracing import services as tracing
 from dieuhanh.tracing.engine import Rule
 from dieuhanh.units.models import Edition, Unit
 from dieuhanh.units.scoping import Area
-from dieuhanh.units.services import predecessors, successors
+from dieuhanh.units.services import predecessors, successors, unit_in_area
 from dieuhanh.warehouse.kinds import KINDS
 from dieuhanh.warehouse.models import Rollup
 
@@ -143,12 +143,10 @@ def room_editions(user: User) -> list[Edition]:
 
 def room_unit(user: User, ref: str | None, edition: str | None) -> Unit:
     """The unit asked for (EDITION:CODE) inside the caller's area, or their root on the map asked
-    (their first map when it is not theirs). Unit.DoesNotExist when there is none for them."""
+    (their first map when it is not theirs). Unit.DoesNotExist when there is none for them; a unit
+    asked for that is not theirs is refused by unit_in_area (DomainError)."""
     if ref:
-        edition_code, _sep, code = ref.partition(":")
-        return (
-            Unit.objects.within(user.area()).select_related("parent").get(edition_id=edition_code, code=code)
-        )
+        return unit_in_area(ref, user.area())
     editions = [e.code for e in room_editions(user)]
     if not editions:
         raise Unit.DoesNotExist("no unit to show")

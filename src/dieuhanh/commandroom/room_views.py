@@ -25,6 +25,7 @@ from django.utils import timezone
 from dieuhanh.accounts.guards import caller
 from dieuhanh.accounts.models import User
 from dieuhanh.commandroom import room
+from dieuhanh.errors import DomainError
 from dieuhanh.feedback import room as feedback_room
 from dieuhanh.replica import replica_reads
 from dieuhanh.units.models import Unit
@@ -40,7 +41,7 @@ def _unit(request: HttpRequest, user: User) -> Unit:
         if origin and edition and "unit" not in request.GET:
             return room.counterpart(user, room.room_unit(user, origin, None), edition)
         return room.room_unit(user, request.GET.get("unit"), edition)
-    except Unit.DoesNotExist:
+    except (Unit.DoesNotExist, DomainError):
         raise Http404("Không có đơn vị này trong phạm vi của bạn.") from None
 
 

@@ -2,7 +2,7 @@
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from dieuhanh.accounts.guards import caller
@@ -76,11 +76,7 @@ def _roots(request: HttpRequest, visible: UnitQuerySet) -> list[Unit]:
 @area_aware
 @replica_reads
 def unit_page(request: HttpRequest, edition: str, code: str) -> HttpResponse:
-    visible: UnitQuerySet = Unit.objects.visible_to(request.user)
-    try:
-        unit = services.get_unit(f"{edition}:{code}", within=visible)
-    except Unit.DoesNotExist:
-        raise Http404("Không có đơn vị này trong phạm vi của bạn.") from None
+    unit = services.unit_in_area(f"{edition}:{code}", caller(request).area())
     children = services.with_children_count(unit.children.all()).order_by("name")
     figures = recent_figures(unit)
     user = caller(request)

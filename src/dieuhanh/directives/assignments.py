@@ -391,7 +391,7 @@ def _write(actor: User, ready: list[_Ready]) -> list[int]:
     return [t.pk for t in tasks]
 
 
-Line = tuple[int, "_Ready | AssignmentError"]
+Line = tuple[int, "_Ready | DomainError"]
 
 
 def _check_lines(
@@ -410,9 +410,8 @@ def _check_lines(
 
 def _errors(lines: list[Line]) -> Iterator[tuple[int, str, str]]:
     for line, checked in lines:
-        if isinstance(checked, AssignmentError):
-            name = checked.field or ""
-            yield line, name, str(checked).removeprefix(f"{name}: ")
+        if isinstance(checked, DomainError):
+            yield line, checked.field or "", str(checked.message)
 
 
 def _drop_duplicates(lines: list[Line], result: TaskImport) -> list[tuple[int, _Ready]]:

@@ -45,6 +45,7 @@ from dieuhanh.errors import DomainError
 from dieuhanh.files import content_type
 from dieuhanh.units.models import Unit
 from dieuhanh.units.scoping import Area
+from dieuhanh.units.services import unit_in_area
 from dieuhanh.vnformat import VN_TZ
 
 ISSUER_ROLES = ("leader", "analyst")
@@ -84,8 +85,6 @@ def resolve_targets(targets: Targets, area: Area) -> list[Unit]:
         raise DirectiveError("targets.level", f"must be one of {', '.join(LEVELS)} or null")
     chosen: dict[int, Unit] = {}
     for unit in _named_units(targets, area):
-        if not area.contains(unit):
-            raise DirectiveError("targets.units", f"{unit.ref} is outside your area", status=403)
         for target in _expand(unit, targets.level):
             chosen[target.pk] = target
     if not chosen:
@@ -97,12 +96,7 @@ def resolve_targets(targets: Targets, area: Area) -> list[Unit]:
 
 
 def _named_units(targets: Targets, area: Area) -> list[Unit]:
-    units: list[Unit] = []
-    for ref in targets.units:
-        try:
-            units.append(Unit.objects.ref(ref if ":" in ref else f"VN-2025:{ref}"))
-        except (Unit.DoesNotExist, ValueError):
-            raise DirectiveError("targets.units", f"no unit '{ref}'") from None
+    units = [unit_in_area(ref, area, field="targets.units") for ref in targets.units]
     if targets.group:
         group = groups_within(area).filter(code=targets.group).first()
         if group is None:

@@ -17,6 +17,7 @@ from dieuhanh.feedback import services, sessions
 from dieuhanh.feedback.models import Event, Feedback
 from dieuhanh.feedback.services import FeedbackError, Place, Upload
 from dieuhanh.units.scoping import area_aware, public
+from dieuhanh.units.services import unit_in_area
 
 router = Router(tags=["feedback"])
 
@@ -444,13 +445,7 @@ def get_linked(request: HttpRequest, directive: int | None = None, task: int | N
 @area_aware
 def post_agency(request: HttpRequest, body: AgencyIn):
     user = caller(request)
-    area = user.area(role="admin")
-    try:
-        province = services.get_unit(body.province if ":" in body.province else f"VN-2025:{body.province}")
-    except (services.Unit.DoesNotExist, ValueError):
-        province = None
-    if province is None or not area.contains(province):
-        raise FeedbackError("province", "cần quyền quản trị (admin) trên tỉnh, thành phố này", status=403)
+    unit_in_area(body.province, user.area(), field="province", may_act=user.area(role="admin"))
     unit = services.add_agency(actor=user, province=body.province, code=body.code, name=body.name)
     return Status(201, {"unit": unit.ref, "name": unit.name})
 

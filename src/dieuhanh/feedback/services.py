@@ -46,7 +46,7 @@ from dieuhanh.files import content_type
 from dieuhanh.live import area_keys, publish_on_commit
 from dieuhanh.units.models import Unit
 from dieuhanh.units.scoping import Area
-from dieuhanh.units.services import get_unit
+from dieuhanh.units.services import unit_in_area
 from dieuhanh.units.text import fold
 from dieuhanh.warehouse import vault
 from dieuhanh.warehouse.kinds import unfit_character
@@ -696,18 +696,8 @@ def handling_area(user: User) -> Area:
     return Area.union(user.area(role=role) for role in HANDLER_ROLES)
 
 
-def _not_yours(ref: str) -> FeedbackError:
-    # Outside the caller's area and not existing answer alike: nothing is told about other areas.
-    return FeedbackError("unit", f"không có đơn vị '{ref[:40]}' trong phạm vi của bạn", status=404)
-
-
 def queue_unit(user: User, ref: str) -> Unit:
-    if not _found(ref):
-        raise _not_yours(ref)
-    try:
-        return get_unit(ref, within=Unit.objects.within(handling_area(user)))
-    except (Unit.DoesNotExist, ValueError):
-        raise _not_yours(ref) from None
+    return unit_in_area(ref, handling_area(user))
 
 
 SHOWN_WITH = ("category", "unit", "place_unit", "merged_into")  # what a queue's item shows

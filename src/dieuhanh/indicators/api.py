@@ -24,7 +24,7 @@ from dieuhanh.replica import replica_reads
 from dieuhanh.units.api import EditionCode
 from dieuhanh.units.models import Edition, Unit
 from dieuhanh.units.scoping import area_aware, metadata
-from dieuhanh.units.services import get_unit
+from dieuhanh.units.services import get_unit, unit_in_area
 
 router = Router(tags=["indicators"])
 
@@ -57,17 +57,7 @@ OWNER_DOC = (
 
 
 def _owner(user: User, ref: str | None) -> Unit | None:
-    return _unit(user, ref) if ref else None
-
-
-def _unit(user: User, ref: str) -> Unit:
-    try:
-        unit = get_unit(ref)
-    except (Unit.DoesNotExist, ValueError):
-        raise Http404(f"no unit '{ref}'") from None
-    if not user.area().contains(unit):
-        raise Http404(f"no unit '{ref}'")
-    return unit
+    return unit_in_area(ref, user.area(), field="owner_unit") if ref else None
 
 
 def _period(pid: str, param: str = "period") -> str:
@@ -204,7 +194,7 @@ def post_target(request: HttpRequest, body: TargetIn):
     """For a unit inside your admin grants; a target owned above your admin unit is not yours to change."""
     user = caller(request)
     _admin(user)
-    unit = _unit(user, body.unit)
+    unit = unit_in_area(body.unit, user.area())
     fields = {**body.dict(), "unit": unit, "owner_unit": _owner(user, body.owner_unit)}
     target = services.save_target(actor=user, **fields)
     return Status(
@@ -297,7 +287,7 @@ def get_data_values(request: HttpRequest, q: Query[ValuesQuery]):
     if q.period:
         rows = rows.filter(period=_period(q.period))
     if q.org_unit:
-        unit = _unit(user, q.org_unit)
+        unit = unit_in_area(q.org_unit, user.area(), field="org_unit")
         rows = rows.filter(unit__in=Unit.objects.under(unit)) if q.children else rows.filter(unit=unit)
     if q.last_updated:
         rows = rows.filter(updated_at__gte=q.last_updated)
@@ -334,7 +324,7 @@ def get_value_audit(request: HttpRequest, value_id: int):
 def get_template(request: HttpRequest, code: str, unit: str, period: str) -> HttpResponse:
     user = caller(request)
     data_set = _data_set(code)
-    target = _unit(user, unit)
+    target = unit_in_area(unit, user.area())
     content = excel.template(data_set, target, _period(period))
     response = HttpResponse(content, content_type=excel.XLSX_TYPE)
     response["Content-Disposition"] = f'attachment; filename="{code}-{target.code}-{period}.xlsx"'
@@ -386,7 +376,7 @@ def get_completeness(request: HttpRequest, code: str, q: Query[CompletenessQuery
     user = caller(request)
     data_set = _data_set(code)
     period = _period(q.period)
-    parent = _unit(user, q.parent) if q.parent else None
+    parent = unit_in_area(q.parent, user.area(), field="parent") if q.parent else None
     units = Unit.objects.filter(
         edition_id=parent.edition_id if parent else q.edition, kind=data_set.unit_kind
     )

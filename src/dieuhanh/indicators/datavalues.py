@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from dieuhanh.accounts.models import User
 from dieuhanh.accounts.services import audit
+from dieuhanh.errors import DomainError
 from dieuhanh.indicators.approval.locks import locked
 from dieuhanh.indicators.models import DataElement, DataValue, DataValueAudit, Status
 from dieuhanh.indicators.periods import Period, PeriodError, parse
@@ -28,6 +29,7 @@ from dieuhanh.indicators.quality.rules import screen
 from dieuhanh.sheets import csv_cell
 from dieuhanh.units.models import Unit
 from dieuhanh.units.scoping import Area
+from dieuhanh.units.services import unit_in_area
 
 FIELDS = ("dataElement", "period", "orgUnit", "categoryOptionCombo", "value", "comment", "status")
 DEFAULT_OPTIONS = {"", "default", "HllvX50cXC0"}  # DHIS2's name and UID of the default combination
@@ -157,12 +159,15 @@ class Resolver:
     def __init__(self, edition: str) -> None:
         self.edition = edition
         self.elements = {e.code: e for e in DataElement.objects.all()}
-        self._units: dict[str, Unit | None] = {}
+        self._units: dict[str, Unit | DomainError] = {}
 
-    def unit(self, ref: str) -> Unit | None:
+    def unit(self, ref: str, area: Area) -> Unit | DomainError:
+        """The unit inside the caller's area, or why not (the same for no unit and another area's)."""
         if ref not in self._units:
-            edition, _, code = ref.rpartition(":")
-            self._units[ref] = Unit.objects.filter(edition_id=edition or self.edition, code=code).first()
+            try:
+                self._units[ref] = unit_in_area(ref, area, field="orgUnit", edition=self.edition)
+            except DomainError as refused:
+                self._units[ref] = refused
         return self._units[ref]
 
 
@@ -176,13 +181,9 @@ def validate(index: int, record: dict[str, Any], resolver: Resolver, area: Area)
     period = _period(index, text["period"], element)
     if isinstance(period, Conflict):
         return period
-    unit = resolver.unit(text["orgUnit"])
-    if unit is None:
-        ref = text["orgUnit"]
-        reason = f"no unit '{ref}' (write EDITION:CODE, e.g. VN-2025:79, or a code of {resolver.edition})"
-        return Conflict(index, "orgUnit", text["orgUnit"], reason, "E7612")
-    if not area.contains(unit):
-        return Conflict(index, "orgUnit", text["orgUnit"], "this unit is outside your area", "E7613")
+    unit = resolver.unit(text["orgUnit"], area)
+    if isinstance(unit, DomainError):
+        return Conflict(index, "orgUnit", text["orgUnit"], str(unit.message), "E7612")
     option = "" if text["categoryOptionCombo"] in DEFAULT_OPTIONS else text["categoryOptionCombo"]
     if option and option not in element.option_codes():
         known = ", ".join(element.option_codes()) or "none"

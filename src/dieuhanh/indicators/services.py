@@ -29,6 +29,7 @@ from dieuhanh.indicators.models import (
 from dieuhanh.indicators.periods import Period, PeriodError, parse
 from dieuhanh.units.models import Unit
 from dieuhanh.units.scoping import Area
+from dieuhanh.units.services import unit_in_area
 from dieuhanh.vnformat import VN_TZ
 
 
@@ -447,10 +448,7 @@ def units_named(items: list[str], *, edition: str, area: Area, roots: list[Unit]
         elif item.upper() == "USER_ORGUNIT_CHILDREN":
             named += list(Unit.objects.filter(parent__in=roots).order_by("code"))
         else:
-            named.append(_unit(item, edition))
-    for unit in named:
-        if not area.contains(unit):
-            raise AnalyticsError("ou", f"{unit.ref} is outside your area")
+            named.append(unit_in_area(item, area, field="ou", edition=edition))
     if levels:
         bounds = [u for u in named] or roots
         named = _at_levels(bounds, levels, edition, area)
@@ -464,14 +462,6 @@ def _level(item: str) -> int:
         raise AnalyticsError(
             "ou", f"'{item}' is not LEVEL-n (e.g. LEVEL-2 for communes on VN-2025)"
         ) from None
-
-
-def _unit(item: str, edition: str) -> Unit:
-    ed, _, code = item.rpartition(":")
-    unit = Unit.objects.filter(edition_id=ed or edition, code=code).select_related("parent").first()
-    if unit is None:
-        raise AnalyticsError("ou", f"no unit '{item}' on {ed or edition}")
-    return unit
 
 
 def _at_levels(bounds: list[Unit], levels: list[int], edition: str, area: Area) -> list[Unit]:

@@ -40,6 +40,7 @@ from dieuhanh.reports.facts import Facts, SnapshotError
 from dieuhanh.reports.models import Report, ReportDefinition, ReportState
 from dieuhanh.reports.render import FORMATS, render
 from dieuhanh.units.models import Unit
+from dieuhanh.units.services import unit_in_area
 
 logger = logging.getLogger(__name__)
 SHIPPED = Path(__file__).parent / "definitions"
@@ -146,16 +147,8 @@ def _period(definition: ReportDefinition, pid: str) -> Period:
 
 
 def _unit_in_area(actor: User, ref: str | None, definition: ReportDefinition) -> Unit:
-    if not ref:
-        unit = definition.unit
-    else:
-        try:
-            unit = Unit.objects.ref(ref)
-        except (Unit.DoesNotExist, ValueError):
-            raise ReportError("unit", f"no unit '{ref}'", 404) from None
-    if not actor.area().contains(unit):
-        raise ReportError("unit", f"{unit.ref} ({unit.name}) is outside your area", 403)
-    return unit
+    """The unit asked for, else the definition's own; either inside the caller's area."""
+    return unit_in_area(ref or definition.unit.ref, actor.area())
 
 
 def _format(fmt: str) -> str:
@@ -320,10 +313,10 @@ def _deterministic(content: bytes, dated: date) -> bytes:
 
 def replay(*, actor: User, original: Report, fmt: str | None = None) -> Report:
     """The archived report made again from its snapshot (same definition text, same figures)."""
+    if not actor.area().contains(original.unit):  # first: a state would tell the report exists
+        raise ReportError("report", "outside your area", 404)
     if original.state != ReportState.DONE:
         raise ReportError("report", f"report {original.pk} is {original.state}, it has no snapshot", 409)
-    if not actor.area().contains(original.unit):
-        raise ReportError("report", "outside your area", 404)
     report = Report.objects.create(
         definition=original.definition, unit=original.unit, period=original.period,
         format=_format(fmt or original.format), requested_by=actor, replay_of=original,

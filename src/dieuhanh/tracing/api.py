@@ -13,13 +13,14 @@ from ninja import Query, Router, Schema, Status
 from pydantic import Field, StringConstraints
 
 from dieuhanh.accounts.guards import caller
+from dieuhanh.accounts.models import User
 from dieuhanh.tracing import services
 from dieuhanh.tracing.exports import XLSX_TYPE, list_csv, list_xlsx
 from dieuhanh.tracing.present import case_out, list_rows, local, trace_out
 from dieuhanh.tracing.services import CaseInput, TracingError
 from dieuhanh.units.models import Unit
 from dieuhanh.units.scoping import area_aware
-from dieuhanh.units.services import get_unit
+from dieuhanh.units.services import unit_in_area
 from dieuhanh.warehouse import vault
 from dieuhanh.warehouse.persons import PersonIdError
 
@@ -162,13 +163,8 @@ class ClusterOut(Schema):
     last: datetime
 
 
-def _commune(ref: str | None) -> Unit | None:
-    if not ref:
-        return None
-    try:
-        return get_unit(ref if ":" in ref else f"VN-2025:{ref}")
-    except Unit.DoesNotExist:
-        raise TracingError("commune", f"no unit '{ref}'") from None
+def _commune(user: User, ref: str | None) -> Unit | None:
+    return unit_in_area(ref, user.area(role="tracer"), field="commune") if ref else None
 
 
 @router.post("/tracing/cases", response={201: CaseOut}, summary="Register a confirmed case (F0)")
@@ -183,7 +179,7 @@ def post_case(request: HttpRequest, body: CaseIn):
         onset_at=body.onset_at,
         window_start=body.window_start,
         window_end=body.window_end,
-        commune=_commune(body.commune),
+        commune=_commune(user, body.commune),
         note=body.note,
     )
     if body.test is not None:

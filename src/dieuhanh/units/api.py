@@ -1,14 +1,13 @@
 from typing import Literal
 
-from django.http import Http404, HttpRequest
+from django.http import HttpRequest
 from ninja import Query, Router, Schema
-from ninja.errors import ValidationError
 from pydantic import Field
 
 from dieuhanh.replica import replica_reads
 from dieuhanh.units import services
-from dieuhanh.units.models import Edition, Kind, Unit
-from dieuhanh.units.scoping import area_aware
+from dieuhanh.units.models import Kind, Unit
+from dieuhanh.units.scoping import area_aware, area_of
 
 router = Router(tags=["units"])
 
@@ -73,11 +72,7 @@ def _visible(request: HttpRequest):
 
 
 def _get(request: HttpRequest, edition: str, code: str) -> Unit:
-    """A unit of the caller's area; one outside it is as unknown as one that does not exist."""
-    try:
-        return services.get_unit(f"{edition}:{code}", within=_visible(request))
-    except Unit.DoesNotExist:
-        raise Http404(f"Không có đơn vị {edition}:{code} trong phạm vi của bạn") from None
+    return services.unit_in_area(f"{edition}:{code}", area_of(request.user), field="code")
 
 
 @router.get("/units", response=UnitPage, summary="Units of the caller's area, filtered and paged")
@@ -85,7 +80,9 @@ def _get(request: HttpRequest, edition: str, code: str) -> Unit:
 @replica_reads
 def list_units(request: HttpRequest, filters: Query[UnitFilter]):
     units = _visible(request)
-    parent = _get(request, *_split_parent(filters.parent)) if filters.parent else None
+    parent = None
+    if filters.parent:
+        parent = services.unit_in_area(filters.parent, area_of(request.user), field="parent")
     units = services.filter_units(
         units, edition=filters.edition, level=filters.level, kind=filters.kind, parent=parent
     )
@@ -114,21 +111,6 @@ def _row(r: dict) -> dict:
         "lat": r["lat"],
         "lon": r["lon"],
     }
-
-
-def _split_parent(ref: str) -> tuple[str, str]:
-    edition, _, code = ref.partition(":")
-    if not code or not Edition.objects.filter(code=edition).exists():
-        raise ValidationError(
-            [
-                {
-                    "loc": ["query", "parent"],
-                    "msg": f"'{ref}' is not EDITION:CODE of a known edition",
-                    "type": "value_error",
-                }
-            ]
-        )
-    return edition, code
 
 
 @router.get(

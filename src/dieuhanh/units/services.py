@@ -206,7 +206,7 @@ def unit_in_area(
     try:
         edition, code = _split(full)
     except ValueError:
-        raise DomainError(field, NOT_A_REF % {"ref": ref}, code="invalid_unit") from None
+        raise DomainError(field, NOT_A_REF % {"ref": (ref or "")[:40]}, code="invalid_unit") from None
     unit = Unit.objects.select_related("parent").filter(edition_id=edition, code=code).first()
     if unit is None or (area is not None and not area.contains(unit)):
         raise DomainError(field, NOT_IN_AREA % {"ref": text}, status=404, code="unit_not_found")

@@ -12,7 +12,7 @@ from pydantic import Field
 from dieuhanh.accounts.guards import caller
 from dieuhanh.units.models import Unit
 from dieuhanh.units.scoping import area_aware, public
-from dieuhanh.units.services import get_unit
+from dieuhanh.units.services import unit_in_area
 from dieuhanh.warehouse import services
 from dieuhanh.warehouse.ingest import body_records
 from dieuhanh.warehouse.kinds import KINDS, FieldError
@@ -137,7 +137,8 @@ def list_venues(request: HttpRequest, commune: str | None = None, limit: int = Q
         Venue.objects.visible_to(request.user).select_related("commune").order_by("code")
     )
     if commune:
-        venues = venues.filter(commune__in=Unit.objects.under(_unit(request, commune)))
+        commune_unit = unit_in_area(commune, caller(request).area(), field="commune")
+        venues = venues.filter(commune__in=Unit.objects.under(commune_unit))
     return [_venue_out(v) for v in venues[:limit]]
 
 
@@ -168,18 +169,6 @@ class CountsOut(Schema):
     rows: list[CountRow]
 
 
-def _unit(request: HttpRequest, ref: str) -> Unit:
-    try:
-        unit = get_unit(ref)
-    except ValueError as e:
-        raise HttpError(422, f"unit: {e}") from None
-    except Unit.DoesNotExist:
-        raise Http404(f"unknown unit {ref}") from None
-    if not caller(request).area().contains(unit):
-        raise PermissionError(f"{ref} is outside your area")
-    return unit
-
-
 def _default_unit(request: HttpRequest) -> Unit:
     grants = list(caller(request).grants.select_related("unit").order_by("unit__level"))
     if not grants:
@@ -192,7 +181,7 @@ def _default_unit(request: HttpRequest) -> Unit:
 )
 @area_aware
 def get_counts(request: HttpRequest, q: Query[CountsQuery]):
-    unit = _unit(request, q.unit) if q.unit else _default_unit(request)
+    unit = unit_in_area(q.unit, caller(request).area()) if q.unit else _default_unit(request)
     if q.to < q.from_:
         raise HttpError(422, "to: is before from")
     if q.to - q.from_ > timedelta(days=3660):

@@ -7,7 +7,7 @@ import io
 from typing import Any, Literal
 
 import msgspec
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Schema, Status
 from ninja.errors import HttpError
 from pydantic import Field
@@ -22,20 +22,13 @@ from dieuhanh.indicators.services import units_named
 from dieuhanh.sheets import csv_cell
 from dieuhanh.units.models import Unit
 from dieuhanh.units.scoping import area_aware
-from dieuhanh.units.services import get_unit
+from dieuhanh.units.services import get_unit, unit_in_area
 
 router = Router(tags=["data quality"])
 
 
 def _unit(user: User, ref: str, field: str = "unit") -> Unit:
-    """A unit inside the caller's area; any other is as unknown as one that does not exist (404)."""
-    try:
-        unit = get_unit(ref)
-    except (Unit.DoesNotExist, ValueError):
-        raise Http404(f"{field}: không có đơn vị '{ref}'") from None
-    if not user.area().contains(unit):
-        raise Http404(f"{field}: không có đơn vị '{ref}'")
-    return unit
+    return unit_in_area(ref, user.area(), field=field)
 
 
 def _periods(items: list[str], field: str = "periods") -> list[Period]:
@@ -166,7 +159,7 @@ def _own_roots(user: User) -> list[Unit]:
     area = user.area()
     if area.everything:
         return [get_unit("VN-2025:VN")]
-    return list(Unit.objects.filter(grants__user=user).distinct().order_by("path"))
+    return list({g.unit_id: g.unit for g in user.held()}.values())  # held() is sorted by path
 
 
 CSV_FIELDS = (

@@ -8,7 +8,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-from django.http import Http404, HttpRequest
+from django.http import HttpRequest
 from ninja import File, Query, Router, Schema, Status
 from ninja.files import UploadedFile
 from pydantic import Field
@@ -17,6 +17,7 @@ from dieuhanh.accounts.guards import caller
 from dieuhanh.units.api import router as units_router
 from dieuhanh.units.models import Unit
 from dieuhanh.units.scoping import area_aware
+from dieuhanh.units.services import unit_in_area
 from dieuhanh.warehouse.enterprises import figures, services
 from dieuhanh.warehouse.enterprises.services import EnterpriseError
 from dieuhanh.warehouse.models import Venue
@@ -143,10 +144,7 @@ class StandingsQuery(Schema):
 )
 @area_aware
 def list_enterprises(request: HttpRequest, q: Query[StandingsQuery]):
-    edition, _sep, code = q.unit.partition(":")
-    unit: Unit | None = Unit.objects.visible_to(caller(request)).filter(edition_id=edition, code=code).first()
-    if unit is None:
-        raise Http404(f"Không có đơn vị {q.unit} trong phạm vi của bạn")
+    unit = unit_in_area(q.unit, caller(request).area())
     found = figures.standings(unit, q.on or figures.data_day())
     if q.order != "name":
         found = figures.ranked(found)[q.order]

@@ -21,6 +21,7 @@ from dieuhanh.errors import DomainError
 from dieuhanh.sheets import TableError, read_table
 from dieuhanh.units.models import Succession, Unit
 from dieuhanh.units.scoping import Area
+from dieuhanh.units.services import unit_in_area
 from dieuhanh.units.text import fold
 from dieuhanh.vnformat import DateTextError, cell_date
 from dieuhanh.warehouse.enterprises import rollups
@@ -74,14 +75,8 @@ def enterprise_in(
 ) -> Unit:
     """The enterprise (or park) named EDITION:CODE inside the area; one outside it is as unknown as
     one that does not exist (404)."""
-    edition, _sep, code = ref.strip().partition(":")
-    unit = (
-        Unit.objects.filter(edition_id=edition, code=code, kind__in=list(kinds))
-        .within(area)
-        .select_related("parent")
-        .first()
-    )
-    if unit is None:
+    unit = unit_in_area(ref, area, field=name)
+    if unit.kind not in kinds:
         raise EnterpriseError(
             name, _("không có doanh nghiệp %(ref)s trong phạm vi của bạn") % {"ref": ref}, 404
         )
