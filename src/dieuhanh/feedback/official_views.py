@@ -61,7 +61,8 @@ def _own_units(user: User) -> list[Unit]:
 def queue_page(request: HttpRequest) -> HttpResponse:
     user = _handler(request)
     units = _own_units(user)
-    ref = request.GET.get("unit", "")[:60] or (units[0].ref if units else "")
+    # A caller whose area is not held through grants (a superuser) starts at the nation.
+    ref = request.GET.get("unit", "")[:60] or (units[0].ref if units else f"{services.EDITION}:VN")
     shown = request.GET.get("loc", "mo") if request.GET.get("loc") in FILTERS else "mo"
     try:
         unit = services.queue_unit(user, ref)
