@@ -4,6 +4,7 @@ from django.urls import path
 from dieuhanh.accounts.forms import LoginForm
 from dieuhanh.accounts.language import choose_language
 from dieuhanh.commandroom import (
+    approval_views,
     chart_views,
     directive_views,
     entry_views,
@@ -57,4 +58,13 @@ urlpatterns = [
     path("entry/<slug:code>/", entry_views.entry_form, name="entry-form"),
     path("entry/<slug:code>/upload/", entry_views.entry_upload, name="entry-upload"),
     path("entry/<slug:code>/approval/", entry_views.entry_approval, name="entry-approval"),
+    path("approval/<slug:code>/", approval_views.approval_page, name="approval"),
+    path("approval/<slug:code>/act/", approval_views.approval_act, name="approval-act"),
+    path("approval/<slug:code>/exceptions/", approval_views.approval_exception, name="approval-exception"),
+    path(
+        "approval/<slug:code>/exceptions/<int:exception_id>/decision/",
+        approval_views.approval_decision,
+        name="approval-decision",
+    ),
+    path("approval/<slug:code>/settings/", approval_views.approval_settings, name="approval-settings"),
 ]
