@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -38,6 +39,13 @@ def fail(message: str) -> typer.Exit:
     """What to raise when a command cannot go on: the reason in red, exit code 1."""
     console.print(f"[red]Lỗi:[/red] {message}")
     return typer.Exit(code=1)
+
+
+def existing(path: Path) -> Path:
+    """The file a command reads, or a failure naming it."""
+    if not path.exists():
+        raise fail(f"không có tệp {path}")
+    return path
 
 
 def acting_user(username: str) -> Any:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from dieuhanh.terminal import acting_user, console, fail, imported, setup_django
+from dieuhanh.terminal import acting_user, console, existing, fail, imported, setup_django
 
 tasks = typer.Typer(help="Tasks (nhiệm vụ).", no_args_is_help=True)
 
@@ -22,8 +22,7 @@ def tasks_import(
     from dieuhanh.directives.assignments import import_tasks
     from dieuhanh.errors import DomainError
 
-    if not path.exists():
-        raise fail(f"không có tệp {path}")
+    existing(path)
     actor = acting_user(username)
     try:
         result = import_tasks(actor=actor, path=path)

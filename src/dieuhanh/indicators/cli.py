@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from dieuhanh.terminal import acting_user, console, fail, setup_django
+from dieuhanh.terminal import acting_user, console, existing, fail, setup_django
 
 catalog = typer.Typer(help="Indicator catalogues (hệ thống chỉ tiêu).", no_args_is_help=True)
 datavalues = typer.Typer(help="Data values (số liệu chỉ tiêu).", no_args_is_help=True)
@@ -62,8 +62,7 @@ def values_import(
     from dieuhanh.indicators.services import writable_area
 
     actor = acting_user(username)
-    if not path.exists():
-        raise fail(f"không có tệp {path}")
+    existing(path)
     kind = "text/csv" if path.suffix.lower() == ".csv" else "application/json"
     try:
         records = records_of(path.read_bytes(), kind)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from dieuhanh.terminal import console, fail, progress_bar, setup_django
+from dieuhanh.terminal import console, existing, fail, progress_bar, setup_django
 
 sources = typer.Typer(help="Source platforms that send events.", no_args_is_help=True)
 venues = typer.Typer(help="QR venues (điểm QR).", no_args_is_help=True)
@@ -43,8 +43,7 @@ def venues_import(path: Path, edition: str = typer.Option("VN-2025", "--edition"
     setup_django()
     from dieuhanh.warehouse.services import WarehouseError, import_venues
 
-    if not path.exists():
-        raise fail(f"không có tệp {path}")
+    existing(path)
     try:
         result = import_venues(actor=None, path=path, edition=edition)
     except WarehouseError as e:
@@ -98,8 +97,7 @@ def ingest(
     found = Source.objects.filter(name=source).first()
     if found is None:
         raise fail(f"không có nguồn '{source}' (dieuhanh sources create …)")
-    if not path.exists():
-        raise fail(f"không có tệp {path}")
+    existing(path)
     total, summary = _count_lines(path), Summary()
     settled = from_line - 1  # every line up to this one is stored, a duplicate, or rejected
     stopped: BaseException | None = None

@@ -6,19 +6,20 @@ from pathlib import Path
 
 import typer
 
-from dieuhanh.terminal import acting_user, console, fail, imported, setup_django
+from dieuhanh.terminal import acting_user, console, existing, fail, imported, setup_django
 
 app = typer.Typer(help="Enterprises and industrial parks (KCN).", no_args_is_help=True)
 
 
-def _enterprise_actor(username: str | None):
-    """The user whose area bounds the command (--as), or the system (every area)."""
+def _acting(username: str, area_of):
+    """Who the command acts as (--as) and the area that bounds it (`area_of` the user), or the system
+    and every area."""
     from dieuhanh.units.scoping import Area
 
     if not username:
         return None, Area(True, frozenset())
     actor = acting_user(username)
-    return actor, actor.area()
+    return actor, area_of(actor)
 
 
 def units_add(
@@ -40,9 +41,7 @@ def units_add(
         creating_area,
     )
 
-    actor, area = _enterprise_actor(username)
-    if actor is not None:
-        area = creating_area(actor)
+    actor, area = _acting(username, creating_area)
     data = EnterpriseInput(kind, tax_code, name, address, commune, park, province)
     try:
         unit = create_enterprise(actor=actor, data=data, area=area)
@@ -62,11 +61,8 @@ def enterprises_import(
     from dieuhanh.errors import DomainError
     from dieuhanh.warehouse.enterprises.services import creating_area, import_enterprises
 
-    if not path.exists():
-        raise fail(f"không có tệp {path}")
-    actor, area = _enterprise_actor(username)
-    if actor is not None:
-        area = creating_area(actor)
+    existing(path)
+    actor, area = _acting(username, creating_area)
     try:
         result = import_enterprises(actor=actor, path=path, area=area)
     except DomainError as e:
@@ -94,11 +90,8 @@ def enterprises_roster(
         roster_rows,
     )
 
-    if not path.exists():
-        raise fail(f"không có tệp {path}")
-    actor, area = _enterprise_actor(username)
-    if actor is not None:
-        area = roster_area(actor)
+    existing(path)
+    actor, area = _acting(username, roster_area)
     try:
         unit = enterprise_in(enterprise, area, name="--enterprise")
         result = import_roster(actor=actor, enterprise=unit, workers=roster_rows(path))
