@@ -32,6 +32,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from openpyxl import Workbook
 from openpyxl.styles import Font
 
@@ -305,24 +306,29 @@ def next_status(task: Task, percent: int, text: str, status: str | None) -> str:
     """The status after a report, or an AssignmentError naming what is wrong with it."""
     status = current_code(status)
     if isinstance(percent, bool) or not isinstance(percent, int) or not 0 <= percent <= 100:
-        raise AssignmentError("percent", "must be a whole number from 0 to 100")
+        raise AssignmentError("percent", _("must be a whole number from 0 to 100"))
     if status is not None and status not in REPORTED:
         raise AssignmentError(
-            "status", f"must be one of {', '.join(REPORTED)}; quá hạn follows from the due date"
+            "status",
+            _("must be one of %(codes)s; overdue follows from the due date") % {"codes": ", ".join(REPORTED)},
         )
     if percent < task.percent and not text:
-        raise AssignmentError("text", f"the percent goes down from {task.percent}%: give the reason")
+        raise AssignmentError(
+            "text", _("the percent goes down from %(was)s%%: give the reason") % {"was": task.percent}
+        )
     if percent == task.percent and not text and status in (None, task.status):
-        raise AssignmentError("text", "a report needs text, a new percent or a new status")
+        raise AssignmentError("text", _("a report needs text, a new percent or a new status"))
     if percent == 100:
         if status not in (None, TaskStatus.DONE):
-            raise AssignmentError("status", "100% is hoàn thành")
+            raise AssignmentError("status", _("percent 100 means done"))
         return TaskStatus.DONE
     if status == TaskStatus.DONE:
-        raise AssignmentError("status", "hoàn thành needs percent 100")
+        raise AssignmentError("status", _("done needs percent 100"))
     if percent > 0:
         if status == TaskStatus.NOT_STARTED:
-            raise AssignmentError("status", f"chưa thực hiện needs percent 0, not {percent}")
+            raise AssignmentError(
+                "status", _("not started needs percent 0%%, not %(percent)s%%") % {"percent": percent}
+            )
         return TaskStatus.IN_PROGRESS
     started = TaskStatus.IN_PROGRESS if task.status == TaskStatus.IN_PROGRESS else TaskStatus.NOT_STARTED
     return status or started
