@@ -90,7 +90,7 @@ def list_rules(request: HttpRequest):
 def post_rule(request: HttpRequest, body: RuleIn):
     user = caller(request)
     admin = user.area("admin")
-    if not admin.everything and not admin.prefixes:
+    if not admin:
         raise PermissionError("Quản lý quy tắc kiểm tra cần vai trò quản trị (admin).")
     units = [_unit(user, ref, "units") for ref in body.units]
     owner = _unit(user, body.owner_unit, "owner_unit") if body.owner_unit else None

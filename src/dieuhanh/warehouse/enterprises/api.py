@@ -81,7 +81,7 @@ def _out(unit: Unit) -> dict[str, Any]:
 def post_unit(request: HttpRequest, body: EnterpriseIn):
     user = caller(request)
     area = services.creating_area(user)
-    if not area.everything and not area.prefixes:
+    if not area:
         raise EnterpriseError(
             None,
             "Chỉ quản trị viên và cán bộ nghiệp vụ cấp tỉnh được đăng ký doanh nghiệp, khu công nghiệp.",
