@@ -15,7 +15,7 @@ import pytest
 import shapely
 from shapely.geometry import Point, shape
 
-from dieuhanh.units import shapes, sources
+from dieuhanh.units import packaged, shapes
 
 NODE_MODULES = Path(__file__).resolve().parents[2] / "node_modules"
 
@@ -34,8 +34,8 @@ def built(package) -> shapes.Built:
 
 @pytest.fixture(scope="module")
 def units():
-    old = sources.read_2021()
-    new, _keys = sources.read_2025()
+    old = packaged.read_2021()
+    new, _keys = packaged.read_2025()
     return old, new
 
 
@@ -137,9 +137,9 @@ def test_a_province_without_a_shape_stops_the_build(package, units):
 
 def test_a_2021_province_split_between_2025_provinces_stops_the_build():
     rows = [
-        sources.SuccessionRow("01", "01", 1.0),
-        sources.SuccessionRow("02", "08", 0.5),
-        sources.SuccessionRow("02", "15", 0.5),
+        packaged.SuccessionRow("01", "01", 1.0),
+        packaged.SuccessionRow("02", "08", 0.5),
+        packaged.SuccessionRow("02", "15", 0.5),
     ]
     with pytest.raises(shapes.ShapeError, match="split"):
         shapes.province_parts(rows, {"01", "02"})
