@@ -16,7 +16,7 @@ from dieuhanh.indicators import formula as f
 from dieuhanh.indicators.analytics import ANSWERS
 from dieuhanh.indicators.models import DataValue
 from dieuhanh.indicators.periods import parse
-from dieuhanh.units.models import Unit
+from dieuhanh.units.models import Succession, Unit
 from tests.indicators.test_analytics import element, store
 
 pytestmark = pytest.mark.django_db
@@ -143,3 +143,22 @@ def test_formulas_over_counts_answer_as_the_cell_by_cell_evaluator_does(world):
     assert by_columns[("0", b.ref, "202108")] is None
     assert by_columns[("3", b.ref, "202108")] is None  # 10 / 0
     assert by_columns[("4", world.province.ref, "202108")] == 11  # 6 + 5 + 0 since January
+
+
+def test_the_database_sums_a_few_asked_units_as_python_does(world, monkeypatch):
+    """Few units asked (PostgreSQL sums the leaves onto them) or many (numpy does): the same answer,
+    counts carried from the 2021 map by the succession's weights included."""
+    a, b = world.commune_a, world.commune_b
+    old = Succession.objects.filter(new=a).select_related("old").first().old  # a 2021 commune of a's
+    add_rollup(a, date(2021, 8, 1), 6)
+    add_rollup(b, date(2021, 7, 1), 5)
+    add_rollup(old, date(2021, 8, 1), 10)
+    units = [world.nation, world.province, a]
+    months = "202107;202108;2021Q3"
+    few = positives(units, months)
+    monkeypatch.setattr(analytics, "SUMMED_IN_DATABASE", 0)
+    ANSWERS.clear()
+    assert positives(units, months) == few
+    weight = sum(s.weight for s in Succession.objects.filter(old=old, new__path__startswith=a.path))
+    assert few[(a.ref, "202108")] == pytest.approx(6 + 10 * weight, abs=0.005)
+    assert few[(world.nation.ref, "2021Q3")] == pytest.approx(21, abs=0.005)

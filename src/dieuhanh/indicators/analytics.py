@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import msgspec
 import numpy as np
@@ -214,6 +214,10 @@ Cells = Mapping[tuple[int, str], Cell | float]
 ValueCells = dict[tuple[int, str], Cell]  # the same for data values: always cells
 
 
+class Places(Protocol):
+    def targets(self, unit_id: int) -> list[tuple[int, float, bool]]: ...
+
+
 class CountGrid(Mapping[tuple[int, str], float]):
     """Counts of asked unit × asked period, dense: (unit id, period id) → count, for the cells that
     some rollup row reached (a cell no row reached is missing, not zero, as a value never entered)."""
@@ -226,7 +230,7 @@ class CountGrid(Mapping[tuple[int, str], float]):
         self._sum, self._seen = np.zeros(size), np.zeros(size, dtype=bool)
         self._columns: dict[int, list[float | None]] = {}
 
-    def add_rollups(self, fetched: list[tuple], buckets: dict[date, list[str]], units: UnitMap) -> None:
+    def add_rollups(self, fetched: list[tuple], buckets: dict[date, list[str]], units: Places) -> None:
         """Add (leaf unit id, bucket day or month, count) rows, each to every asked unit its leaf counts
         in (UnitMap.targets, by weight) and every asked period its bucket lies in."""
         leaves, whens, counts = zip(*fetched, strict=True)
@@ -342,6 +346,13 @@ class Reader:
             rows = model.objects.filter(kind=ref.kind, **{f"{column}__in": list(buckets)})
             for dim, value in zip(("dim1", "dim2"), ref.dims, strict=False):
                 rows = rows.filter(**{dim: value})
+            if len(self.units.asked) <= SUMMED_IN_DATABASE and connections[rows.db].vendor == "postgresql":
+                # A few units asked (the nation's curve, a province's tiles): the database sums the
+                # leaves onto them and sends a row per unit and bucket, not per leaf and bucket.
+                fetched = _summed_onto_asked(rows, column, self.units)
+                if fetched:
+                    grid.add_rollups(fetched, buckets, _ASKED_ITSELF)
+                continue
             fetched = _fetch(rows.values_list("commune_id", column).annotate(n=Sum("count")).order_by())
             if fetched:
                 grid.add_rollups(fetched, buckets, self.units)
@@ -378,6 +389,39 @@ class Reader:
             for asked in self.units.asked_ids
             if (cell := _in_time(in_space, asked, period, element)) is not None
         }
+
+
+SUMMED_IN_DATABASE = 64  # asked units up to which PostgreSQL sums the rollups onto them
+
+
+class _AskedItself:
+    """Rows already of asked units (summed in the database): each counts in itself."""
+
+    def targets(self, unit_id: int) -> list[tuple[int, float, bool]]:
+        return [(unit_id, 1.0, False)]
+
+
+_ASKED_ITSELF = _AskedItself()
+
+
+_PLACES = (
+    "JOIN unnest(%s::bigint[], %s::bigint[], %s::float8[]) AS m(leaf, asked, w)"
+    " ON m.leaf = r.leaf GROUP BY 1, 2"
+)
+
+
+def _summed_onto_asked(rows: QuerySet, column: str, units: UnitMap) -> list[tuple]:
+    """(asked unit id, bucket, count) for the rollup rows of `rows`, each leaf's count summed onto the
+    asked units it counts in, by weight, in PostgreSQL: the leaves' places are joined as arrays."""
+    leaves, asked, weights = units.leaf_places()
+    if not leaves:
+        return []
+    inner, params = rows.values_list("commune_id", column, "count").query.sql_with_params()
+    # `inner` is the ORM's own compiled statement, its values passed as parameters.
+    sql = f"SELECT m.asked, r.bucket, SUM(r.n * m.w) FROM ({inner}) AS r(leaf, bucket, n) {_PLACES}"  # noqa: S608
+    with connections[rows.db].cursor() as cursor:
+        cursor.execute(sql, [*params, leaves, asked, weights])
+        return cursor.fetchall()
 
 
 def _fetch(query: QuerySet) -> list[tuple]:
