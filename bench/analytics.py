@@ -119,8 +119,9 @@ COMMUNE_FACTOR_SIGMA = 0.5  # a commune's positive rate: the month's times a log
 COPY_LINES = 50_000  # per write into COPY / per executemany: bounds the memory of one chunk
 ROLLUP_SAMPLE = 40  # rollup cells of each table checked against a direct count
 PROFILE_TOP = 25
-# The issue's goals on this machine.
-GOAL_P95_S, GOAL_RATIO = 0.1, 20.0
+# Issue 18's goals on this machine: p95 under 50 ms with cùng kỳ, twice DuckDB's speed on the same
+# question, the formula path at most 1.5× the plain indicator.
+GOAL_P95_S, GOAL_DUCKDB, GOAL_FORMULA = 0.05, 2.0, 1.5
 INDICATORS = {  # code: (name, formula, unit, decimals)
     "positives": ("Ca xét nghiệm dương tính", "#{ev.test.positive}", "ca", 0),
     "positives_yoy": ("Ca dương tính so với cùng kỳ", "yoy(#{ev.test.positive})", "%", 1),
@@ -569,6 +570,79 @@ def run_raw(sql: str, params: list) -> dict[tuple[int, str], int]:
     }
 
 
+PARQUET_HOME = Path(tempfile.gettempdir()) / "dieuhanh-bench-analytics-parquet"
+
+
+def parquet_export(params: dict, postgres: bool) -> tuple[Path, float]:
+    """The events (commune, UTC time, result, method) as one Parquet file, as an analyst would export
+    them: through CSV into DuckDB, which writes the Parquet; kept for the same load (by its arguments)."""
+    import duckdb
+    from django.db import connection
+
+    key = hashlib.sha256(json.dumps([params, connection.vendor], sort_keys=True).encode()).hexdigest()[:16]
+    path = PARQUET_HOME / f"events-{key}.parquet"
+    if path.exists():
+        return path, 0.0
+    PARQUET_HOME.mkdir(parents=True, exist_ok=True)
+    began = time.perf_counter()
+    csv_path = PARQUET_HOME / f"events-{key}.csv"
+    columns = "commune_id, at, result, method"
+    with open(csv_path, "wb") as out, connection.cursor() as cursor:
+        if postgres:
+            raw = cursor.cursor  # psycopg's own cursor: COPY … TO STDOUT
+            with raw.copy(
+                "COPY (SELECT commune_id, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),"
+                f" result, method FROM {EVENTS}) TO STDOUT (FORMAT csv)"
+            ) as copy:
+                for chunk in copy:
+                    out.write(chunk)
+        else:
+            cursor.execute(f"SELECT {columns} FROM {EVENTS}")
+            while batch := cursor.fetchmany(COPY_LINES):
+                out.write("".join(f"{c},{str(a)[:19]},{r},{m}\n" for c, a, r, m in batch).encode())
+    duckdb.sql(
+        f"COPY (SELECT * FROM read_csv('{csv_path}', header = false, columns = {{'commune_id': 'BIGINT',"
+        " 'at': 'TIMESTAMP', 'result': 'VARCHAR', 'method': 'VARCHAR'})) "
+        f"TO '{path}' (FORMAT parquet)"
+    )
+    csv_path.unlink()
+    return path, time.perf_counter() - began
+
+
+def duckdb_sql(path: Path) -> str:
+    """Positives per commune and local month of the asked year, with the same month a year before and
+    the change on it: the cells of `positives` and `positives_yoy` together, from the events."""
+    start, end = (datetime.fromtimestamp(local_epoch(y, 1), UTC) for y in (YEARS[0], YEARS[-1] + 1))
+    return f"""
+        WITH m AS (
+            SELECT commune_id, strftime("at" + INTERVAL 7 HOUR, '%Y%m') AS pe, count(*) AS n
+            FROM read_parquet('{path}')
+            WHERE result = 'positive' AND "at" >= TIMESTAMP '{start:%Y-%m-%d %H:%M:%S}'
+              AND "at" < TIMESTAMP '{end:%Y-%m-%d %H:%M:%S}'
+            GROUP BY ALL
+        )
+        SELECT a.commune_id, a.pe, a.n, b.n, (a.n - b.n) / abs(b.n) * 100
+        FROM m a LEFT JOIN m b
+          ON b.commune_id = a.commune_id AND b.pe = CAST(CAST(a.pe AS INTEGER) - 100 AS VARCHAR)
+        WHERE a.pe LIKE '{ASKED_YEAR}%'
+    """
+
+
+def run_duckdb(db, sql: str) -> list[tuple]:
+    return db.execute(sql).fetchall()  # into Python, as analytics' rows are
+
+
+def touch_events() -> None:
+    """A write that changes no count but is a write (a rollup row set to itself): the answer cache must
+    compute the next answer anew, as it must after each ingest batch of a live morning."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {ROLLUP_MONTH} SET count = count WHERE id = (SELECT min(id) FROM {ROLLUP_MONTH})"
+        )
+
+
 def by_cell(rows: list[dict], pk_of: dict[str, int]) -> dict[tuple[int, str], float]:
     """An answer's rows (service or HTTP) as (commune id, period) → value, the empty ones left out."""
     return {(pk_of[r["ou"]], r["pe"]): r["value"] for r in rows if r["value"] is not None}
@@ -608,6 +682,8 @@ class Setup(NamedTuple):
     pk_of: dict[str, int]
     token: str
     area: object  # the leader's units.scoping.Area, passed to rows() as the route passes it
+    duckdb: object = None  # a DuckDB connection (in memory) over the Parquet export
+    duckdb_sql: str = ""
 
 
 def prepare_questions() -> tuple[Setup, dict]:
@@ -683,6 +759,9 @@ def check_answers(setup: Setup, client, postgres: bool) -> dict:
         body = json.loads(response.content)
         compare(f"HTTP {code}", by_cell(body["rows"], setup.pk_of), expected, tolerance)
         found[f"{code}_response_bytes"] = len(response.content)
+    rows = run_duckdb(setup.duckdb, setup.duckdb_sql)
+    compare("DuckDB positives", {(c, pe): float(n) for c, pe, n, _, _ in rows}, raw_2021)
+    compare("DuckDB positives_yoy", {(c, pe): y for c, pe, _, _, y in rows if y is not None}, yoy, half_unit)
     cells = len(setup.units) * len(setup.periods)
     found["cells_asked"] = cells
     found["positive_cells_empty"] = cells - len(raw_2021)
@@ -693,15 +772,24 @@ def measure(setup: Setup, client, postgres: bool, runs: int) -> dict:
     """--runs rounds of: service and HTTP for each indicator, the raw scan, and analytics' read of the
     monthly rollups alone (the database's part of an answer); one warm-up of each first."""
     sql, params = raw_sql(postgres, (ASKED_YEAR,))
+    # A cold step follows a write (touch_events, untimed), so it computes its answer anew; a warm one
+    # asks again what was just asked, as the next of a room's screens does between two writes.
     steps: dict[str, Callable] = {
         "service_positives": lambda: service(setup, "positives"),
+        "service_positives_warm": lambda: service(setup, "positives"),
         "http_positives": lambda: http(client, setup, "positives"),
+        "http_positives_warm": lambda: http(client, setup, "positives"),
         "service_yoy": lambda: service(setup, "positives_yoy"),
+        "service_yoy_warm": lambda: service(setup, "positives_yoy"),
         "http_yoy": lambda: http(client, setup, "positives_yoy"),
+        "duckdb": lambda: run_duckdb(setup.duckdb, setup.duckdb_sql),
         "raw": lambda: run_raw(sql, params),
         "rollup_read": lambda: list(rollup_read(setup)),
     }
-    for step in steps.values():
+    cold = {"service_positives", "http_positives", "service_yoy", "http_yoy"}
+    for name, step in steps.items():
+        if name in cold:
+            touch_events()
         step()
     times: dict[str, list[float]] = {name: [] for name in steps}
     pauses: dict[str, list[float]] = {name: [] for name in steps}
@@ -709,6 +797,8 @@ def measure(setup: Setup, client, postgres: bool, runs: int) -> dict:
     loadavg_before = os.getloadavg()
     for number in range(1, runs + 1):
         for name, step in steps.items():
+            if name in cold:
+                touch_events()
             with GcWatch() as watch:
                 times[name].append(timed(step)[1])
             pauses[name].append(watch.seconds)
@@ -725,11 +815,32 @@ def measure(setup: Setup, client, postgres: bool, runs: int) -> dict:
     for which in ("p50", "p95"):
         for name in ("service_positives", "http_positives"):
             found[f"ratio_raw_{name}_{which}"] = found["raw"][f"{which}_s"] / found[name][f"{which}_s"]
+        for name in ("service_yoy", "service_yoy_warm", "http_yoy"):
+            found[f"ratio_duckdb_{name}_{which}"] = found["duckdb"][f"{which}_s"] / found[name][f"{which}_s"]
+        found[f"ratio_formula_{which}"] = (
+            found["service_yoy"][f"{which}_s"] / found["service_positives"][f"{which}_s"]
+        )
     found["loadavg_before"], found["loadavg_after"] = loadavg_before, os.getloadavg()
     return found
 
 
 # ---------------------------------------------------------------- diagnosis: queries, plans, profile
+
+
+def memory(setup: Setup) -> dict:
+    """Python's peak allocation during one cold answer of each indicator, and the process's peak RSS."""
+    import resource
+    import tracemalloc
+
+    found = {}
+    for code in INDICATORS:
+        touch_events()
+        tracemalloc.start()
+        service(setup, code)
+        found[f"{code}_peak_bytes"] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    found["max_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return found
 
 
 def queries_of(setup: Setup) -> dict:
@@ -746,6 +857,7 @@ def queries_of(setup: Setup) -> dict:
         finally:
             queries.append({"sql": sql, "s": time.perf_counter() - began})
 
+    touch_events()
     with connection.execute_wrapper(clock):
         _, seconds = timed(service, setup, "positives")
     return {
@@ -798,6 +910,7 @@ def profile(setup: Setup, client) -> dict:
         ("service", lambda: service(setup, "positives")),
         ("http", lambda: http(client, setup, "positives")),
     ):
+        touch_events()  # a cold answer: the cache's hit is not what is profiled
         profiler = cProfile.Profile()
         _, found[f"{name}_s"] = timed(profiler.runcall, fn)
         for order in ("cumulative", "tottime"):
@@ -830,10 +943,16 @@ def run_child(db: str, args: argparse.Namespace) -> None:
     if postgres:
         result["pg_settings"] = pg_settings()
     setup, result["questions"] = prepare_questions()
+    import duckdb
+
+    parquet, result["parquet_export_s"] = parquet_export(params, postgres)
+    result["parquet_bytes"] = parquet.stat().st_size
+    setup = setup._replace(duckdb=duckdb.connect(), duckdb_sql=duckdb_sql(parquet))
     client = Client()
     result["answers"] = check_answers(setup, client, postgres)
     log(f"  timing: {args.runs} runs …")
     result |= measure(setup, client, postgres, args.runs)
+    result["memory"] = memory(setup)
     result["queries"] = queries_of(setup)
     result["plans"] = plans(setup, postgres)
     if args.profile:
@@ -920,6 +1039,10 @@ def ratio(r: dict, name: str) -> str:
     return " / ".join(f"{r[f'ratio_raw_{name}_{w}']:,.1f}×" for w in ("p50", "p95"))
 
 
+def duckdb_ratio(r: dict, name: str) -> str:
+    return " / ".join(f"{r[f'ratio_duckdb_{name}_{w}']:,.1f}×" for w in ("p50", "p95"))
+
+
 def load_cell(r: dict) -> str:
     load = r["load"]
     parts = (load["rows_s"], load["rollups_s"], load["indexes_total_s"], load["analyze_s"])
@@ -959,14 +1082,43 @@ ROWS: list[tuple[str, Callable[[dict], str]]] = [
         ),
     ),
     ("  units_named(LEVEL-2), ms (once)", lambda r: f"{r['questions']['units_named_s'] * 1e3:,.1f}"),
-    ("positives: analytics.rows() p50 / p95 / max, ms", lambda r: ms(r, "service_positives")),
-    ("positives: GET /api/v1/analytics p50 / p95 / max, ms", lambda r: ms(r, "http_positives")),
+    ("positives: analytics.rows() after a write p50 / p95 / max, ms", lambda r: ms(r, "service_positives")),
+    (
+        "positives: analytics.rows() asked again p50 / p95 / max, ms",
+        lambda r: ms(r, "service_positives_warm"),
+    ),
+    ("positives: GET /api/v1/analytics after a write p50 / p95 / max, ms", lambda r: ms(r, "http_positives")),
+    (
+        "positives: GET /api/v1/analytics asked again p50 / p95 / max, ms",
+        lambda r: ms(r, "http_positives_warm"),
+    ),
     ("  response size, MB", lambda r: f"{r['answers']['positives_response_bytes'] / 1e6:,.1f}"),
     ("raw GROUP BY over the events p50 / p95 / max, ms", lambda r: ms(r, "raw")),
     ("ratio raw / analytics.rows() p50 / p95", lambda r: ratio(r, "service_positives")),
     ("ratio raw / HTTP p50 / p95", lambda r: ratio(r, "http_positives")),
-    ("positives_yoy: analytics.rows() p50 / p95 / max, ms", lambda r: ms(r, "service_yoy")),
-    ("positives_yoy: GET /api/v1/analytics p50 / p95 / max, ms", lambda r: ms(r, "http_yoy")),
+    ("positives_yoy: analytics.rows() after a write p50 / p95 / max, ms", lambda r: ms(r, "service_yoy")),
+    ("positives_yoy: analytics.rows() asked again p50 / p95 / max, ms", lambda r: ms(r, "service_yoy_warm")),
+    ("positives_yoy: GET /api/v1/analytics after a write p50 / p95 / max, ms", lambda r: ms(r, "http_yoy")),
+    (
+        "DuckDB over the Parquet export, the same cells with cùng kỳ, p50 / p95 / max, ms",
+        lambda r: ms(r, "duckdb"),
+    ),
+    (
+        "  Parquet: size MB (export s, 0 = reused)",
+        lambda r: f"{r['parquet_bytes'] / 1e6:,.0f} ({r['parquet_export_s']:,.0f})",
+    ),
+    ("ratio DuckDB / positives_yoy after a write p50 / p95", lambda r: duckdb_ratio(r, "service_yoy")),
+    ("ratio DuckDB / positives_yoy asked again p50 / p95", lambda r: duckdb_ratio(r, "service_yoy_warm")),
+    ("ratio DuckDB / HTTP positives_yoy after a write p50 / p95", lambda r: duckdb_ratio(r, "http_yoy")),
+    (
+        "ratio positives_yoy / positives after a write p50 / p95",
+        lambda r: " / ".join(f"{r[f'ratio_formula_{w}']:,.2f}×" for w in ("p50", "p95")),
+    ),
+    (
+        "peak Python memory of one answer, MB: positives / positives_yoy",
+        lambda r: " / ".join(f"{r['memory'][f'{c}_peak_bytes'] / 1e6:,.1f}" for c in INDICATORS),
+    ),
+    ("  the process's peak RSS, MB", lambda r: f"{r['memory']['max_rss_bytes'] / 1e6:,.0f}"),
     ("  GC pause per analytics.rows() p50 / max, ms (gen-2 runs)", lambda r: gc_cell(r, "service_positives")),
     ("  GC pause per request p50 / max, ms (gen-2 runs)", lambda r: gc_cell(r, "http_positives")),
     ("queries per answer (their time in execute)", queries_cell),
@@ -998,15 +1150,19 @@ def table(results: dict[str, dict]) -> str:
 
 def goals(results: dict[str, dict]) -> dict[str, dict[str, bool]]:
     met = {}
+    limit = f"{GOAL_P95_S * 1e3:.0f} ms"
     for name, r in results.items():
         met[name] = {
-            f"analytics.rows() p95 < {GOAL_P95_S * 1e3:.0f} ms": r["service_positives"]["p95_s"] < GOAL_P95_S,
-            f"HTTP p95 < {GOAL_P95_S * 1e3:.0f} ms": r["http_positives"]["p95_s"] < GOAL_P95_S,
-            f"analytics.rows() ≥ {GOAL_RATIO:.0f}× faster than the raw scan (p95)": (
-                r["ratio_raw_service_positives_p95"] >= GOAL_RATIO
+            f"positives_yoy p95 < {limit} after a write": r["service_yoy"]["p95_s"] < GOAL_P95_S,
+            f"positives_yoy p95 < {limit} asked again": r["service_yoy_warm"]["p95_s"] < GOAL_P95_S,
+            f"≥ {GOAL_DUCKDB:.0f}× DuckDB's speed (p95) after a write": (
+                r["ratio_duckdb_service_yoy_p95"] >= GOAL_DUCKDB
             ),
-            f"HTTP ≥ {GOAL_RATIO:.0f}× faster than the raw scan (p95)": (
-                r["ratio_raw_http_positives_p95"] >= GOAL_RATIO
+            f"≥ {GOAL_DUCKDB:.0f}× DuckDB's speed (p95) asked again": (
+                r["ratio_duckdb_service_yoy_warm_p95"] >= GOAL_DUCKDB
+            ),
+            f"the formula path ≤ {GOAL_FORMULA}× the plain indicator (p95, after a write)": (
+                r["ratio_formula_p95"] <= GOAL_FORMULA
             ),
         }
     return met
