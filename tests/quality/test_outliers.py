@@ -179,7 +179,8 @@ def test_outliers_read_the_warehouse_rollups(world, platform):
 
 
 def test_the_matrix_way_and_the_unit_by_unit_way_find_the_same_outliers(world, services):
-    """MOD_Z_SCORE judges stored series an element at a time (numpy); _mod_z judges one unit's series.
+    """MOD_Z_SCORE judges stored series an element at a time (numpy, on PostgreSQL); _mod_z judges one
+    unit's series (SQLite, and figures of analytics).
     On skewed, flat, zero-heavy, decimal and short series, with gaps, both give the same outliers with
     the same scores and bounds."""
     import random
@@ -208,9 +209,9 @@ def test_the_matrix_way_and_the_unit_by_unit_way_find_the_same_outliers(world, s
                     rows.append(DataValue(element=elements[code], unit=unit, period=pid, value=shape()))
     DataValue.objects.bulk_create(rows)
     asked = [parse(p) for p in months(2024)]
-    found, judged = outliers.detect(["dossiers_received", "hours"], asked, communes, history=12)
-
     window = [parse(p) for p in months(2023) + months(2024)]
+    found, judged, _rest = outliers.mod_z_stored(["dossiers_received", "hours"], communes, window, asked, 3.5)
+
     series, _rest = grid.series(["dossiers_received", "hours"], communes, window)
     by_unit, counted = [], 0
     for ref, whole in (("dossiers_received", True), ("hours", None)):

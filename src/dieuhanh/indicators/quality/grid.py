@@ -267,6 +267,12 @@ def series_matrix(
     return out, slow
 
 
+def database_pivots() -> bool:
+    """Whether the database groups the values into series faster than it sends them (PostgreSQL,
+    in parallel; SQLite sorts to group)."""
+    return connections[DataValue.objects.db].vendor == "postgresql"
+
+
 def _where(element_ids: list[int], units: list[Unit], periods: list[Period]) -> tuple[str, list[Any]]:
     pids = [p.id for p in periods]
     sql = (
