@@ -161,8 +161,9 @@ def create_scratch_tables(cursor, vendor: str) -> None:
         return
     cursor.execute(
         "SELECT sql FROM sqlite_master WHERE tbl_name IN ('units_unit', 'units_succession')"
-        " AND sql IS NOT NULL ORDER BY type DESC, tbl_name DESC"  # tables before indexes, units first
-    )
+        " AND type IN ('table', 'index') AND sql IS NOT NULL"
+        " ORDER BY type DESC, tbl_name DESC"  # tables before indexes, units first
+    )  # not the triggers (the indicators' data versions): PostgreSQL's LIKE … INCLUDING ALL copies none
     for (sql,) in cursor.fetchall():
         sql = re.sub(r'INDEX "(\w+)"', r'INDEX "bench_\1"', sql)
         for table, scratch in SCRATCH_TABLES.items():
