@@ -65,7 +65,7 @@ def test_a_commune_outside_the_area_is_refused_as_if_unknown(world):
     unknown = _post(
         world.province_operator, kind="enterprise", tax_code="0301234570", name="X", commune="99999"
     )
-    assert outside.status_code == unknown.status_code == 422
+    assert outside.status_code == unknown.status_code == 404
     assert outside.json()["field"] == "commune"
     assert outside.json()["detail"].replace("00004", "?") == unknown.json()["detail"].replace("99999", "?")
 
@@ -80,7 +80,7 @@ def test_bad_input_names_the_field(world):
     cases = [
         ({"tax_code": "12345"}, "tax_code"),
         ({"commune": ""}, "commune"),
-        ({"park": "VN-2025:0399999999"}, "park"),
+        ({"park": "VN-2025:26743"}, "park"),  # a commune, not a park
         ({"province": "VN-2025:79"}, "province"),
     ]
     for override, field in cases:

@@ -106,11 +106,6 @@ class _Placed:
     commune: Unit | None
 
 
-def _ref(value: str) -> str:
-    value = value.strip()
-    return value if ":" in value else f"VN-2025:{value}"
-
-
 def _place(data: EnterpriseInput, area: Area) -> _Placed:
     """Check the input and find where the unit goes; EnterpriseError naming the first bad field."""
     if data.kind not in KINDS:
@@ -149,41 +144,23 @@ def _place(data: EnterpriseInput, area: Area) -> _Placed:
         return _Placed(data, commune, commune)
     if not data.province.strip():
         raise EnterpriseError("commune", _("cần xã/phường (hoặc tỉnh) nơi khu công nghiệp đặt"))
-    province = (
-        Unit.objects.filter(kind="province")
-        .within(area)
-        .filter(edition_id=_ref(data.province).partition(":")[0], code=_ref(data.province).partition(":")[2])
-        .first()
-    )
-    if province is None:
-        raise EnterpriseError(
-            "province", _("không có tỉnh %(v)s trong phạm vi của bạn") % {"v": data.province}
-        )
+    province = unit_in_area(data.province, area, field="province")
+    if province.kind != "province":
+        raise EnterpriseError("province", _("%(v)s không phải tỉnh, thành phố") % {"v": province.ref})
     return _Placed(data, province, None)
 
 
 def _commune(ref: str, area: Area) -> Unit:
-    edition, _sep, code = _ref(ref).partition(":")
-    found = Unit.objects.leaves().within(area).filter(edition_id=edition, code=code).first()
-    if found is None:
-        raise EnterpriseError(
-            "commune", _("không có xã/phường %(v)s trong phạm vi của bạn") % {"v": ref.strip()}
-        )
+    found = unit_in_area(ref, area, field="commune")
+    if not Unit.objects.leaves().filter(pk=found.pk).exists():
+        raise EnterpriseError("commune", _("%(v)s không phải xã/phường") % {"v": found.ref})
     return found
 
 
 def _park(ref: str, area: Area, commune: Unit) -> Unit:
-    edition, _sep, code = _ref(ref).partition(":")
-    park = (
-        Unit.objects.filter(kind="industrial_park", edition_id=edition, code=code)
-        .within(area)
-        .select_related("enterprise")
-        .first()
-    )
-    if park is None:
-        raise EnterpriseError(
-            "park", _("không có khu công nghiệp %(v)s trong phạm vi của bạn") % {"v": ref.strip()}
-        )
+    park = unit_in_area(ref, area, field="park")
+    if park.kind != "industrial_park":
+        raise EnterpriseError("park", _("%(v)s không phải khu công nghiệp") % {"v": park.ref})
     if park.edition_id != commune.edition_id or park.path.split("/")[2] != commune.path.split("/")[2]:
         raise EnterpriseError("park", _("khu công nghiệp và xã/phường phải cùng một tỉnh, trên cùng bản đồ"))
     return park
@@ -291,7 +268,7 @@ def import_enterprises(*, actor: User | None, path: Path, area: Area) -> ImportR
                 placed = _place(data, area)
                 with transaction.atomic():  # a savepoint: a refused line leaves nothing
                     result.created.append(_create(placed).ref)
-            except EnterpriseError as e:
+            except DomainError as e:  # the unit look-up's refusals too
                 if e.status == 409:
                     result.existing.append(line)
                 else:
