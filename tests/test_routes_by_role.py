@@ -530,7 +530,8 @@ def test_every_route_as_every_role_shows_and_changes_nothing_of_another_area(wal
         _page_walk(walk, caller, who, place)
         assert _snapshot(walk.places, FORBIDDEN[place]) == before, f"{who} changed another area's objects"
     assert walk.leaks == [], "\n".join(walk.leaks[:30])
-    unit_routes = _same_for_absent(walk, callers, place)
+    # A commune's callers and a province's: the look-up is one function, its callers differ by area.
+    unit_routes = _same_for_absent(walk, callers, place) if place in ("A", "P2") else 0
     # Not vacuous: the walk showed each place's own markers to the callers who may see them.
     for key in MUST_SEE[place]:
         seen_by = {w.split(":")[0] for w in walk.seen if w.endswith(f":{key}")}
