@@ -9,7 +9,7 @@ from importlib import import_module
 from django.apps import apps
 
 from dieuhanh.directives.followup import plan_for
-from dieuhanh.directives.models import Directive, Task, TaskProgress
+from dieuhanh.directives.models import Delivery, Directive, Revision, Task, TaskProgress
 from dieuhanh.reports.models import Report, ReportDefinition
 
 
@@ -55,7 +55,9 @@ def test_the_old_codes_are_read_on_input_and_the_answers_have_the_new_ones(world
 def test_the_migrations_rewrite_the_stored_codes_both_ways(world):
     directives = import_module("dieuhanh.directives.migrations.0002_english_codes")
     reports = import_module("dieuhanh.reports.migrations.0004_snapshot_task_codes")
-    directive = Directive.objects.get(pk=issue(world.leader, priority="urgent").json()["id"])
+    directive = Directive.objects.get(pk=issue(world.leader, priority="normal").json()["id"])
+    changed = {"priority": "urgent", "note": "Nâng mức"}
+    assert post(world.leader, f"/api/v1/directives/{directive.pk}/update", changed).status_code == 200
     task = Task.objects.get(pk=post_task(world.leader).json()["id"])
     report(world.operator_a, task.pk, percent=100, text="Xong")
     definition = ReportDefinition.objects.create(
@@ -74,12 +76,22 @@ def test_the_migrations_rewrite_the_stored_codes_both_ways(world):
             Task.objects.get(pk=task.pk).status,
             TaskProgress.objects.get(task=task).status,
             archived.snapshot["facts"][f"tasks|{world.nation.ref}"]["counts"],
+            Revision.objects.get(directive=directive, version=2).changes["priority"],
         )
 
     reports.backwards(apps, None)
     directives.backwards(apps, None)
-    assert stored() == ("khan", "hoan_thanh", "hoan_thanh", {"hoan_thanh": 1, "qua_han": 2})
+    old_counts = {"hoan_thanh": 1, "qua_han": 2}
+    assert stored() == ("khan", "hoan_thanh", "hoan_thanh", old_counts, ["thuong", "khan"])
     directives.forwards(apps, None)
     reports.forwards(apps, None)
-    assert stored() == ("urgent", "done", "done", counts)
+    assert stored() == ("urgent", "done", "done", counts, ["normal", "urgent"])
     assert archived.snapshot["facts"]["fig|x"] is None
+
+
+def test_the_delivery_page_names_a_changed_priority_in_vietnamese(world):
+    directive = issue(world.leader, priority="normal").json()
+    post(world.leader, f"/api/v1/directives/{directive['id']}/update", {"priority": "urgent", "note": "Gấp"})
+    delivery = Delivery.objects.get(directive_id=directive["id"], unit=world.commune_a)
+    page = world.operator_a.browser().get(f"/inbox/{delivery.pk}/").content.decode()
+    assert "priority: Thường → Khẩn" in page

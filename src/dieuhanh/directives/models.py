@@ -102,6 +102,15 @@ class Revision(models.Model):
     def __str__(self) -> str:
         return f"{self.directive_id} v{self.version} {self.action}"
 
+    def shown_changes(self) -> list[tuple[str, Any, Any]]:
+        """(field, before, after) as a page shows them: a priority by its label (Khẩn, Thường)."""
+        shown = []
+        for name, (before, after) in self.changes.items():
+            if name == "priority":
+                before, after = (Priority(v).label if v in Priority.values else v for v in (before, after))
+            shown.append((name, before, after))
+        return shown
+
 
 def attachment_path(instance: Attachment, filename: str) -> str:
     # The stored name is ours, never the uploader's: no path tricks, no clashes.

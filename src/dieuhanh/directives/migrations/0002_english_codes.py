@@ -1,6 +1,7 @@
 """Stored codes in English, with Vietnamese labels, as every other stored code (issue 15, point 7):
-a directive's priority and a task's and a progress report's status. One UPDATE per code each way;
-input still accepts the old codes for one release (directives.models.OLD_CODES)."""
+a directive's priority (and its revisions' record of a changed priority) and a task's and a progress
+report's status. One UPDATE per code each way; input still accepts the old codes for one release
+(directives.models.OLD_CODES)."""
 
 from django.db import migrations, models
 
@@ -24,6 +25,12 @@ def _rename(apps, backwards: bool) -> None:
         for old, new in codes.items():
             before, after = (new, old) if backwards else (old, new)
             rows.filter(**{field: before}).update(**{field: after})
+    # A revision that changed the priority keeps [before, after] in its changes, which the API shows.
+    codes = {new: old for old, new in PRIORITY.items()} if backwards else PRIORITY
+    revisions = apps.get_model("directives", "Revision").objects.filter(changes__has_key="priority")
+    for revision in revisions.only("changes").iterator(chunk_size=500):
+        revision.changes["priority"] = [codes.get(code, code) for code in revision.changes["priority"]]
+        revision.save(update_fields=["changes"])
 
 
 def forwards(apps, schema_editor) -> None:
