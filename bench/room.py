@@ -29,7 +29,7 @@ Goals (issue 7): room under 300 ms, page weight under 1.5 MB, live update under 
 The wall and the charts (issue 17, points 2, 4 and 6), in the same run:
 - server time of `GET /wall/` (nation) and of each chart's data (`/room/charts/NAME.json`: the
   epidemic curve, the series beside cùng kỳ, the ranking, the targets) for the nation, with the room's
-  shared cache emptied before every request (`room.shared.clear()`: the cost after each change, the
+  shared cache and analytics' answers emptied before every request (the cost after each change, the
   worst case); baseline: the epidemic curve's figures (tests and positives by local day, 66 days) by
   GROUP BY over the raw events;
 - in Debian's Chromium against `dieuhanh serve` (--browser-runs each, after a warm-up): the page
@@ -267,17 +267,23 @@ def measure_wall(runs: int, who: dict) -> dict:
     from django.test import Client
 
     from dieuhanh.commandroom import room
+    from dieuhanh.indicators import analytics
 
     client = Client()
     client.force_login(who["bench-lanhdao"])
     paths = {"wall": "/wall/", **{f"chart {n}": f"/room/charts/{n}.json" for n in CHARTS}}
     out: dict = {}
-    for name, path in paths.items():
+
+    def changed() -> None:  # as after a write: the area's shared answer and analytics' answers go
         room.shared.clear()
+        analytics.ANSWERS.clear()
+
+    for name, path in paths.items():
+        changed()
         timed_get(client, path)  # warm-up
         cold, warm = [], []
         for _ in range(runs):
-            room.shared.clear()  # as after a change of the area: computed afresh
+            changed()  # computed afresh
             cold.append(timed_get(client, path)[0])
             warm.append(timed_get(client, path)[0])  # as between changes: the area's shared answer
         out[name] = spread(cold)
