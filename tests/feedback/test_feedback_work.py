@@ -278,7 +278,9 @@ def test_reminders_then_escalation_to_the_province_through_the_follow_up(world, 
     assert followup.tick(late + timedelta(hours=1)).escalated == 0  # once
     escalation = Notice.objects.get(purpose="escalation")
     assert escalation.unit_id == world.province.pk
-    sent = followup.send_due(late + timedelta(hours=2))
+    # Messages falling in the quiet hours (22:00–06:00 Vietnam time, so by the time of day the test
+    # runs) wait for 06:00: ten hours on, every one of them is due.
+    sent = followup.send_due(late + timedelta(hours=10))
     assert sent.sent == Notice.objects.count() and not Notice.objects.filter(state="queued").exists()
     # The province's list of escalated reports; the commune's overdue list.
     province = world.province_operator.client().get(URL, {"unit": "VN-2025:79", "escalated": "true"})
