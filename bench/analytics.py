@@ -55,39 +55,38 @@ import pstats
 import random
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from itertools import accumulate
 from pathlib import Path
 from typing import NamedTuple
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from common import (  # bench/ is on sys.path
+    DAY,
     ROOT,
     GcWatch,
-    child_env,
+    TimeText,
+    child_django,
+    child_output,
+    drop_indexes,
+    finish_tables,
+    goals_text,
+    loaded,
     log,
-    machine,
+    options,
     percentile,
-    pg_loaded_params,
-    pg_version,
+    pg_settings,
     render_table,
-    reused_load,
-    setup_django,
-    shown,
+    run_databases,
     spread,
-    sqlite_loaded_params,
+    table_sizes,
     timed,
-    write_results,
+    write_run,
 )
 
-DEFAULT_PG_URL = os.environ.get("DIEUHANH_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-SCRATCH_PG_DB = "dieuhanh_bench_analytics"
-# Fixed rather than a TemporaryDirectory: --reuse keeps the SQLite file here between runs.
-SQLITE_HOME = Path(tempfile.gettempdir()) / "dieuhanh-bench-analytics-sqlite"
 EVENTS, ROLLUP, ROLLUP_MONTH = "warehouse_testresult", "warehouse_rollup", "warehouse_rollupmonth"
 LOADED_TABLES = (EVENTS, ROLLUP, ROLLUP_MONTH)
 META_TABLE = "bench_analytics_load"
@@ -95,7 +94,7 @@ EDITION, NATION_REF = "VN-2025", "VN-2025:VN"
 # Bumped whenever the generated rows change, so that --reuse refuses a database made by older code.
 GENERATOR = 1
 PERSON_KEY = b"bench-analytics-fixed-person-key"
-DAY, HOUR = 86_400, 3_600
+HOUR = 3_600
 UTC_OFFSET = 7 * HOUR  # Asia/Ho_Chi_Minh: UTC+7 all year
 LOCAL_TZ = "Asia/Ho_Chi_Minh"
 YEARS = (2020, 2021)
@@ -116,7 +115,7 @@ INVALID, PCR = 0.01, 0.35
 HOURLY = (1, 1, 1, 1, 1, 2, 6, 12, 14, 12, 9, 6, 4, 7, 10, 10, 8, 5, 3, 2, 2, 1, 1, 1)
 PEOPLE_PER_TEST = 0.3  # people in the key pool per test: most people are tested a few times
 COMMUNE_FACTOR_SIGMA = 0.5  # a commune's positive rate: the month's times a log-normal factor
-COPY_LINES = 50_000  # per write into COPY / per executemany: bounds the memory of one chunk
+COPY_LINES = 50_000  # rows per insert_rows (COPY / executemany): bounds the memory of one chunk
 ROLLUP_SAMPLE = 40  # rollup cells of each table checked against a direct count
 PROFILE_TOP = 25
 # Issue 18's goals on this machine: p95 under 50 ms with cùng kỳ, twice DuckDB's speed on the same
@@ -212,22 +211,6 @@ def divmod_month(year: int, month: int) -> tuple[int, int]:
     return (year + 1, 1) if month == 13 else (year, month)
 
 
-class TimeText:
-    """Epoch seconds → the UTC text a database stores for that instant, looked up by day and second."""
-
-    def __init__(self, suffix: str):
-        from dieuhanh.warehouse.synth import clock_faces
-
-        first = date(YEARS[0] - 1, 12, 31)
-        self.epoch0 = int(datetime(first.year, first.month, first.day, tzinfo=UTC).timestamp())
-        self.dates = [(first + timedelta(days=d)).isoformat() + " " for d in range(366 * len(YEARS) + 3)]
-        self.faces, self.suffix = clock_faces(), suffix
-
-    def __call__(self, t: int) -> str:
-        day, second = divmod(t - self.epoch0, DAY)
-        return self.dates[day] + self.faces[second] + self.suffix
-
-
 def person_key(person: int) -> bytes:
     """A 32-byte key as the pipeline's HMAC gives, from the person's number under a fixed key."""
     return hashlib.blake2b(person.to_bytes(8, "little"), key=PERSON_KEY, digest_size=32).digest()
@@ -236,115 +219,24 @@ def person_key(person: int) -> bytes:
 # ---------------------------------------------------------------- writing them (child, Django set up)
 
 
-COLUMNS = "id, source_id, source_event_id, commune_id, at, person_key, method, result"
+FIELDS = ["id", "source_id", "source_event_id", "commune_id", "at", "person_key", "method", "result"]
 
 
-def write_copy(rows: list[Test], first_id: int, source: int, communes: list[int], text: TimeText) -> None:
-    """A month's rows into warehouse_testresult with COPY, in COPY's text format, in one transaction."""
-    from django.db import connection, transaction
-
-    with transaction.atomic():
-        cursor = connection.connection.cursor()
-        with cursor.copy(f"COPY {EVENTS} ({COLUMNS}) FROM STDIN") as copy:
-            for first in range(0, len(rows), COPY_LINES):
-                lines = [
-                    f"{row_id}\t{source}\ttst-{row_id:09d}\t{communes[row.commune]}\t{text(row.at)}"
-                    f"\t\\\\x{person_key(row.person).hex()}\t{METHODS[row.method]}\t{RESULTS_[row.result]}\n"
-                    for row_id, row in enumerate(rows[first : first + COPY_LINES], first_id + first)
-                ]
-                copy.write("".join(lines))
-
-
-def write_executemany(
+def month_rows(
     rows: list[Test], first_id: int, source: int, communes: list[int], text: TimeText
-) -> None:
-    """A month's rows into warehouse_testresult with the driver's executemany, in one transaction."""
-    from django.db import connection, transaction
-
-    insert = f"INSERT INTO {EVENTS} ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-    with transaction.atomic():
-        cursor = connection.connection.cursor()
-        for first in range(0, len(rows), COPY_LINES):
-            cursor.executemany(
-                insert,
-                [
-                    (
-                        row_id,
-                        source,
-                        f"tst-{row_id:09d}",
-                        communes[row.commune],
-                        text(row.at),
-                        person_key(row.person),
-                        METHODS[row.method],
-                        RESULTS_[row.result],
-                    )
-                    for row_id, row in enumerate(rows[first : first + COPY_LINES], first_id + first)
-                ],
-            )
-
-
-class IndexDef(NamedTuple):
-    table: str
-    name: str
-    drop: str
-    create: str
-
-
-def table_indexes(cursor, table: str, postgres: bool) -> list[IndexDef]:
-    """A table's indexes as the catalog defines them: PostgreSQL's primary key and unique constraints
-    as constraints (they own their index), the rest as CREATE INDEX statements."""
-    if not postgres:
-        cursor.execute(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = %s AND sql IS NOT NULL"
-            " ORDER BY name",
-            [table],
+) -> Iterator[tuple]:
+    """A month's generated tests as warehouse_testresult's rows, ids from `first_id`."""
+    for row_id, row in enumerate(rows, first_id):
+        yield (
+            row_id,
+            source,
+            f"tst-{row_id:09d}",
+            communes[row.commune],
+            text(row.at),
+            person_key(row.person),
+            METHODS[row.method],
+            RESULTS_[row.result],
         )
-        return [IndexDef(table, name, f'DROP INDEX "{name}"', sql) for name, sql in cursor.fetchall()]
-    cursor.execute(
-        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint"
-        " WHERE conrelid = %s::regclass AND contype IN ('p', 'u') ORDER BY conname",
-        [table],
-    )
-    found = [
-        IndexDef(
-            table,
-            name,
-            f'ALTER TABLE {table} DROP CONSTRAINT "{name}"',
-            f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}',
-        )
-        for name, definition in cursor.fetchall()
-    ]
-    cursor.execute(
-        "SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid"
-        " WHERE x.indrelid = %s::regclass"
-        " AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)"
-        " ORDER BY i.relname",
-        [table],
-    )
-    return found + [IndexDef(table, name, f'DROP INDEX "{name}"', sql) for name, sql in cursor.fetchall()]
-
-
-def all_indexes(postgres: bool) -> list[IndexDef]:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        return [index for table in LOADED_TABLES for index in table_indexes(cursor, table, postgres)]
-
-
-def recreate_indexes(indexes: list[IndexDef], postgres: bool) -> dict[str, float]:
-    """Seconds per index; fails unless the catalog then holds exactly the definitions read before
-    (a unique constraint recreated on the rollups also proves their GROUP BY made one row per cell)."""
-    from django.db import connection
-
-    seconds = {}
-    with connection.cursor() as cursor:
-        for index in indexes:
-            log(f"  index {index.name} …")
-            _, seconds[index.name] = timed(cursor.execute, index.create)
-    again = all_indexes(postgres)
-    if sorted(again) != sorted(indexes):
-        raise SystemExit(f"FAIL: the indexes recreated differ from those dropped:\n{again}\n{indexes}")
-    return seconds
 
 
 def rollup_sql(postgres: bool) -> dict[str, str]:
@@ -368,7 +260,8 @@ def rollup_sql(postgres: bool) -> dict[str, str]:
 
 def load(params: dict) -> dict:
     """Migrate, load the units, create a source, then the events straight into the table and the
-    rollups from them (indexes dropped and recreated), check the rollups, and note what was loaded."""
+    rollups from them (indexes dropped and recreated), and check the rollups (the harness's `loaded`
+    notes what was loaded)."""
     from django.core.management import call_command
     from django.db import connection
 
@@ -393,28 +286,28 @@ def load(params: dict) -> dict:
     ids = [by_code[c.code] for c in communes]
     report["communes"] = len(ids)
     report["commune_weight_max_over_median"] = max(weights) / sorted(weights)[len(weights) // 2]
-    indexes = all_indexes(postgres)
-    with connection.cursor() as cursor:
-        for index in indexes:
-            cursor.execute(index.drop)
+    indexes = drop_indexes(LOADED_TABLES, postgres)
     people = max(1_000, int(params["events"] * PEOPLE_PER_TEST))
     report |= load_rows(params["events"], Tests(rng, weights, people), source.id, ids, postgres)
     report["people"] = people
     report |= make_rollups(postgres)
-    report |= finish_tables(indexes, postgres, params["events"])
+    # The rollups' unique constraints recreated also prove their GROUP BY made one row per cell.
+    report |= finish_tables(indexes, postgres, LOADED_TABLES, params["events"])
     report["indexes"] = [index.create for index in indexes]
     report |= check_rollups(params, rng)
-    report["loaded_at"] = datetime.now(UTC).isoformat(timespec="seconds")
-    with connection.cursor() as cursor:
-        cursor.execute(f"CREATE TABLE {META_TABLE} (params TEXT NOT NULL, report TEXT NOT NULL)")
-        cursor.execute(f"INSERT INTO {META_TABLE} VALUES (%s, %s)", [json.dumps(params), json.dumps(report)])
     return report
 
 
 def load_rows(total: int, tests: Tests, source: int, communes: list[int], postgres: bool) -> dict:
-    """Every month's tests, generated then written; progress and rate on stderr."""
-    text = TimeText("+00" if postgres else "")
-    write: Callable = write_copy if postgres else write_executemany
+    """Every month's tests, generated then written (a transaction a month); progress and rate on stderr."""
+    from django.db import transaction
+
+    from dieuhanh.db import insert_rows
+    from dieuhanh.warehouse.models import TestResult
+
+    first = date(YEARS[0] - 1, 12, 31)
+    zero = -int(datetime(first.year, first.month, first.day, tzinfo=UTC).timestamp())
+    text = TimeText(first, 366 * len(YEARS) + 3, "+00" if postgres else "", zero=zero)
     log(f"  {total:,} test results over {len(months())} months by {'COPY' if postgres else 'executemany'} …")
     loaded, generating, positives = 0, 0.0, 0
     began = time.perf_counter()
@@ -422,7 +315,10 @@ def load_rows(total: int, tests: Tests, source: int, communes: list[int], postgr
         rows, seconds = timed(tests.month, year, month, count)
         generating += seconds
         positives += sum(row.result == 0 for row in rows)
-        write(rows, loaded + 1, source, communes, text)
+        with transaction.atomic():
+            for start in range(0, count, COPY_LINES):
+                chunk = rows[start : start + COPY_LINES]
+                insert_rows(TestResult, FIELDS, month_rows(chunk, loaded + 1 + start, source, communes, text))
         loaded += count
         elapsed = time.perf_counter() - began
         log(
@@ -454,29 +350,6 @@ def make_rollups(postgres: bool) -> dict:
             cursor.execute("RESET work_mem")
     found["rollups_s"] = found[f"{ROLLUP}_s"] + found[f"{ROLLUP_MONTH}_s"]
     return found
-
-
-def finish_tables(indexes: list[IndexDef], postgres: bool, total: int) -> dict:
-    """The indexes back, the id sequence past the ids written, statistics (and, on PostgreSQL, the
-    visibility map and hint bits autovacuum would otherwise set while the clock runs)."""
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        if postgres:  # a session setting, reset below: sorts for the index builds in memory
-            cursor.execute("SET maintenance_work_mem = '1GB'")
-            cursor.execute(f"SELECT setval(pg_get_serial_sequence('{EVENTS}', 'id'), %s)", [total])
-    index_s, began = recreate_indexes(indexes, postgres), time.perf_counter()
-    log("  VACUUM ANALYZE …" if postgres else "  ANALYZE …")
-    with connection.cursor() as cursor:
-        for table in LOADED_TABLES:
-            cursor.execute(f"VACUUM ANALYZE {table}" if postgres else f"ANALYZE {table}")
-        if postgres:
-            cursor.execute("RESET maintenance_work_mem")
-    return {
-        "index_s": index_s,
-        "indexes_total_s": sum(index_s.values()),
-        "analyze_s": time.perf_counter() - began,
-    }
 
 
 def check_rollups(params: dict, rng: random.Random) -> dict:
@@ -516,25 +389,6 @@ def check_rollups(params: dict, rng: random.Random) -> dict:
                 )
             checked += 1
     return {"rollup_cells_checked": checked}
-
-
-def table_sizes() -> dict:
-    from django.db import connection
-
-    if connection.vendor != "postgresql":
-        return {"database_bytes": Path(connection.settings_dict["NAME"]).stat().st_size}
-    found: dict = {}
-    with connection.cursor() as cursor:
-        for table in LOADED_TABLES:
-            cursor.execute(
-                "SELECT pg_table_size(%s::regclass), pg_indexes_size(%s::regclass)", [table, table]
-            )
-            found[f"{table}_bytes"] = list(cursor.fetchone())
-        cursor.execute(f"SELECT count(*) FROM {ROLLUP_MONTH} WHERE kind = 'test'")
-        found["rollupmonth_rows"] = cursor.fetchone()[0]
-        cursor.execute("SELECT pg_database_size(current_database())")
-        found["database_bytes"] = cursor.fetchone()[0]
-    return found
 
 
 # ---------------------------------------------------------------- the answers and the raw scan
@@ -924,24 +778,19 @@ def profile(setup: Setup, client) -> dict:
 # ---------------------------------------------------------------- child entry
 
 
-def run_child(db: str, args: argparse.Namespace) -> None:
-    setup_django()
-    from django.core.management import call_command
-    from django.db import connection
+def run_child(args: argparse.Namespace) -> None:
+    postgres = child_django(args)
     from django.test import Client
 
     params = load_params(args)
-    postgres = connection.vendor == "postgresql"
-    log(f"[{db}] {connection.settings_dict['NAME']}")
-    if args.load:
-        report = load(params)
-    else:
-        log("  --reuse: the database loaded before, made from the same arguments")
-        call_command("migrate", verbosity=0)
-        report = reused_load(META_TABLE, EVENTS, params["events"])
-    result: dict = {"vendor": connection.vendor, "params": params, "load": report, **table_sizes()}
+    report = loaded(args, lambda: load(params), params, META_TABLE, EVENTS, params["events"])
+    result: dict = {"vendor": "postgresql" if postgres else "sqlite", "params": params, "load": report}
+    result |= table_sizes(LOADED_TABLES)
     if postgres:
-        result["pg_settings"] = pg_settings()
+        result["rollupmonth_rows"] = rollupmonth_rows()
+        result["pg_settings"] = pg_settings(
+            "shared_buffers", "work_mem", "effective_cache_size", "max_parallel_workers_per_gather", "jit"
+        )
     setup, result["questions"] = prepare_questions()
     import duckdb
 
@@ -958,77 +807,19 @@ def run_child(db: str, args: argparse.Namespace) -> None:
     if args.profile:
         log("  profile …")
         result["profile"] = profile(setup, client)
-    print(json.dumps(result, default=str))
+    child_output(result)
 
 
-def pg_settings() -> dict[str, str]:
+def rollupmonth_rows() -> int:
+    """The monthly rollup's test rows (for the JSON, beside the tables' sizes)."""
     from django.db import connection
 
-    names = ("shared_buffers", "work_mem", "effective_cache_size", "max_parallel_workers_per_gather", "jit")
     with connection.cursor() as cursor:
-        found = {}
-        for name in names:
-            cursor.execute(f"SHOW {name}")
-            found[name] = cursor.fetchone()[0]
-    return found
+        cursor.execute(f"SELECT count(*) FROM {ROLLUP_MONTH} WHERE kind = 'test'")
+        return cursor.fetchone()[0]
 
 
-# ---------------------------------------------------------------- parent: scratch databases, table, JSON
-
-
-def spawn(db: str, args: argparse.Namespace, home: Path, database_url: str | None, load_data: bool) -> dict:
-    command = [
-        sys.executable,
-        str(Path(__file__).resolve()),
-        *("--child", db, "--events", str(args.events), "--runs", str(args.runs), "--seed", str(args.seed)),
-        *(["--load"] if load_data else []),
-        *(["--profile"] if args.profile else []),
-    ]
-    began = time.perf_counter()
-    done = subprocess.run(  # noqa: S603 - runs this script with fixed arguments
-        command, env=child_env(str(home), database_url), stdout=subprocess.PIPE, text=True, check=False
-    )
-    if done.returncode:
-        raise SystemExit(f"the {db} run failed (exit {done.returncode}); see above")
-    return json.loads(done.stdout.strip().splitlines()[-1]) | {"wall_s": time.perf_counter() - began}
-
-
-def drop_pg(admin_url: str, create: bool) -> None:
-    import psycopg
-
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {SCRATCH_PG_DB} WITH (FORCE)")
-        if create:
-            conn.execute(f"CREATE DATABASE {SCRATCH_PG_DB}")
-
-
-def run_pg(admin_url: str, args: argparse.Namespace) -> dict:
-    """In the scratch database: loaded anew, or with --reuse kept (and used when it matches)."""
-    url = urlsplit(admin_url)._replace(path=f"/{SCRATCH_PG_DB}").geturl()
-    reuse = args.reuse and pg_loaded_params(admin_url, url, SCRATCH_PG_DB, META_TABLE) == load_params(args)
-    if not reuse:
-        drop_pg(admin_url, create=True)
-    try:
-        with tempfile.TemporaryDirectory(prefix="dieuhanh-bench-analytics-pg-") as home:
-            return spawn("pg", args, Path(home), url, load_data=not reuse)
-    finally:
-        if args.reuse:
-            log(f"kept: {shown(url)} (--reuse uses it again)")
-        else:
-            drop_pg(admin_url, create=False)
-
-
-def run_sqlite(args: argparse.Namespace) -> dict:
-    reuse = args.reuse and sqlite_loaded_params(SQLITE_HOME / "dieuhanh.sqlite3", META_TABLE) == load_params(
-        args
-    )
-    if not reuse:
-        shutil.rmtree(SQLITE_HOME, ignore_errors=True)
-    try:
-        return spawn("sqlite", args, SQLITE_HOME, None, load_data=not reuse)
-    finally:
-        if not args.reuse:
-            shutil.rmtree(SQLITE_HOME, ignore_errors=True)
+# ---------------------------------------------------------------- parent: the table, the goals, JSON
 
 
 def ms(r: dict, name: str, which: tuple[str, ...] = ("p50", "p95", "max")) -> str:
@@ -1168,13 +959,6 @@ def goals(results: dict[str, dict]) -> dict[str, dict[str, bool]]:
     return met
 
 
-def goals_text(met: dict[str, dict[str, bool]]) -> str:
-    lines = ["\ngoals (the issue's, for this machine):"]
-    for name, checks in met.items():
-        lines += [f"  {name}: {goal}: {'met' if ok else 'NOT met'}" for goal, ok in checks.items()]
-    return "\n".join(lines)
-
-
 def details_text(name: str, r: dict) -> str:
     lines = [f"\n{name}: the statements of one analytics.rows() answer (ms):"]
     lines += [f"  {q['s'] * 1e3:9.1f}  {q['sql'][:300]}" for q in r["queries"]["queries"]]
@@ -1205,11 +989,9 @@ def source_state() -> dict:
 
 
 def run_parent(args: argparse.Namespace) -> None:
-    pg_server = pg_version(args.pg_url) if args.db == "pg" else None
-    if args.db == "pg" and pg_server is None:
-        raise SystemExit("The PostgreSQL run was NOT done.")
     source = source_state()
-    results = {args.db: run_pg(args.pg_url, args) if args.db == "pg" else run_sqlite(args)}
+    runs = run_databases(args, "analytics", params=load_params(args), meta_table=META_TABLE)
+    results = runs.results
     met = goals(results)
     print(table(results))
     print(
@@ -1225,39 +1007,20 @@ def run_parent(args: argparse.Namespace) -> None:
     print(goals_text(met))
     for name, r in results.items():
         print(details_text(name, r))
-    document = {
-        "benchmark": "analytics",
-        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
-        "arguments": {k: v for k, v in vars(args).items() if k not in ("child", "load")}
-        | {"pg_url": shown(args.pg_url)},
-        "machine": machine(pg_server),
-        "source": source,
-        "goals": met,
-        "databases": results,
-    }
-    write_results("analytics", document)
+    write_run("analytics", args, runs, source=source, goals=met)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--db", choices=["pg", "sqlite"], default="pg")
+    parser = options(__doc__, reuse="keep the loaded database; use it when it matches")
     parser.add_argument("--events", type=int, default=10_000_000, help="test results in the warehouse")
     parser.add_argument("--runs", type=int, default=30, help="timed runs of each answer and the raw scan")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument(
-        "--reuse", action="store_true", help="keep the loaded database; use it when it matches"
-    )
     parser.add_argument("--profile", action="store_true", help="cProfile one answer and one request")
-    parser.add_argument("--pg-url", default=DEFAULT_PG_URL, help="a PostgreSQL allowed to create databases")
-    parser.add_argument("--child", choices=["pg", "sqlite"], help=argparse.SUPPRESS)
-    parser.add_argument("--load", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.events < 10_000 or args.runs < 1:
         parser.error("--events ≥ 10,000 and --runs ≥ 1")
     if args.child:
-        run_child(args.child, args)
+        run_child(args)
     else:
         run_parent(args)
 
