@@ -553,6 +553,18 @@ def note_load(meta_table: str, params: dict, report: dict) -> None:
         cursor.execute(f"INSERT INTO {meta_table} VALUES (%s, %s)", [json.dumps(params), json.dumps(report)])
 
 
+def driver_cursor(connection):
+    """The driver's own cursor on Django's connection, without Django's wrapper, for a baseline. On
+    PostgreSQL a plain psycopg cursor (Django's binds client-side): it binds on the server and
+    pipelines executemany."""
+    connection.ensure_connection()
+    if connection.vendor == "postgresql":
+        import psycopg
+
+        return psycopg.Cursor(connection.connection)
+    return connection.connection.cursor()
+
+
 def pg_settings(*names: str) -> dict[str, str]:
     """In a child on PostgreSQL: the server's settings that explain its figures."""
     from django.db import connection

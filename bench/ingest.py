@@ -3,8 +3,9 @@
     .venv/bin/python bench/ingest.py [--db sqlite|pg|both] [--events N] [--http-events N] [--profile]
 
 Each database runs in a child process of this script (`--child sqlite|pg`) with its own scratch
-database and DIEUHANH_* environment, so Django reads its settings fresh; the child prints its figures
-as one JSON line and the parent prints the table and writes bench/results/ingest.json.
+database (PostgreSQL: `dieuhanh_bench_ingest`, dropped after the run; SQLite: a temporary folder) and
+DIEUHANH_* environment, so Django reads its settings fresh; the child prints its figures as one JSON
+line and the parent prints the table and writes bench/results/ingest.json.
 
 In each child, on a database migrated, with the units loaded, the venues imported and one source:
 - CLI path: `services.ingest(source, "checkin", ndjson_records(file))`, what `dieuhanh ingest` runs,
@@ -37,25 +38,26 @@ import sys
 import tempfile
 import time
 from contextlib import closing
-from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from common import (  # bench/ is on sys.path
-    child_env,
+    child_django,
+    child_output,
+    driver_cursor,
     free_port,
+    goals_text,
     log,
-    machine,
-    pg_version,
+    options,
+    pg_settings,
+    print_skipped,
     render_table,
-    setup_django,
-    shown,
+    run_databases,
     timed,
-    write_results,
+    write_run,
 )
 
-DEFAULT_PG_URL = os.environ.get("DIEUHANH_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-SCRATCH_PG_DB = "dieuhanh_bench_ingest"
+# The folder of the check-in lines, written once per run and read by each child.
+DATA_ENV = "BENCH_INGEST_DATA"
 TABLE, SCRATCH_TABLE = "warehouse_checkin", "bench_checkin"
 EDITION = "VN-2025"
 VENUES = 5_000
@@ -233,16 +235,6 @@ def insert_baseline(columns: list[str], rows: list[tuple], batch: int) -> float:
             else:
                 cursor.executemany(insert, chunk)
     return time.perf_counter() - start
-
-
-def driver_cursor(connection):
-    """The driver's own cursor on Django's connection, without Django's wrapper."""
-    connection.ensure_connection()
-    if connection.vendor == "postgresql":
-        import psycopg
-
-        return psycopg.Cursor(connection.connection)
-    return connection.connection.cursor()
 
 
 def create_scratch_table(cursor, vendor: str) -> None:
@@ -526,17 +518,20 @@ def stats_text(profiler: cProfile.Profile, order: str) -> str:
 # ---------------------------------------------------------------- child entry
 
 
-def run_child(db: str, args: argparse.Namespace) -> None:
-    setup_django()
+def run_child(args: argparse.Namespace) -> None:
+    postgres = child_django(args)
     from django.db import connection
 
     from dieuhanh.warehouse.ingest import BATCH_SIZE
 
-    data, home = Path(args.data), Path(os.environ["DIEUHANH_HOME"])
-    log(f"[{db}] {connection.settings_dict['NAME']}")
+    data, home = Path(os.environ[DATA_ENV]), Path(os.environ["DIEUHANH_HOME"])
     setup, source, token = prepare_database(data, args.events)
     path = data / "checkins.ndjson"
     result: dict = {"vendor": connection.vendor, "events": args.events, "batch_size": BATCH_SIZE, **setup}
+    if postgres:
+        result["pg_settings"] = pg_settings(
+            "shared_buffers", "synchronous_commit", "wal_level", "max_wal_size", "fsync"
+        )
     result["indexes"] = scratch_indexes()
     if connection.vendor == "sqlite":
         result["sqlite_pragmas"] = sqlite_pragmas()
@@ -549,50 +544,10 @@ def run_child(db: str, args: argparse.Namespace) -> None:
         result["http_vs_baseline"] = result["http_per_s"] / result["baseline_per_s"]
     if args.profile:
         result |= bench_profile(source, path, min(PROFILE_EVENTS, args.events))
-    print(json.dumps(result))
+    child_output(result)
 
 
-# ---------------------------------------------------------------- parent: scratch databases, table, JSON
-
-
-def spawn(db: str, args: argparse.Namespace, data: str, database_url: str | None) -> dict:
-    with tempfile.TemporaryDirectory(prefix=f"dieuhanh-bench-ingest-{db}-") as home:
-        command = [
-            sys.executable,
-            str(Path(__file__).resolve()),
-            *("--child", db, "--data", data),
-            *("--events", str(args.events), "--http-events", str(args.http_events)),
-            *(["--profile"] if args.profile else []),
-        ]
-        done = subprocess.run(  # noqa: S603 - runs this script with fixed arguments
-            command, env=child_env(home, database_url), stdout=subprocess.PIPE, text=True, check=False
-        )
-    if done.returncode:
-        raise SystemExit(f"the {db} run failed (exit {done.returncode}); see above")
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def pg_settings(admin_url: str) -> dict[str, str]:
-    import psycopg
-
-    names = ("shared_buffers", "synchronous_commit", "wal_level", "max_wal_size", "fsync")
-    with psycopg.connect(admin_url) as conn:
-        return {name: conn.execute(f"SHOW {name}").fetchone()[0] for name in names}
-
-
-def run_pg(admin_url: str, args: argparse.Namespace, data: str) -> dict:
-    """In a scratch database created for the run and dropped after it."""
-    import psycopg
-
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {SCRATCH_PG_DB} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {SCRATCH_PG_DB}")
-    try:
-        url = urlsplit(admin_url)._replace(path=f"/{SCRATCH_PG_DB}").geturl()
-        return spawn("pg", args, data, url) | {"pg_settings": pg_settings(admin_url)}
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {SCRATCH_PG_DB} WITH (FORCE)")
+# ---------------------------------------------------------------- parent: the table, the goals, JSON
 
 
 ROWS = [  # (label, key, format)
@@ -646,15 +601,6 @@ def goals(results: dict[str, dict]) -> dict[str, dict]:
     return met
 
 
-def goals_text(met: dict[str, dict]) -> str:
-    lines = ["\ngoals (the issue's, set for SQLite on this 2-core machine):"]
-    for name, checks in met.items():
-        lines.append(
-            f"  {name}: " + "; ".join(f"{g}: {'met' if ok else 'NOT met'}" for g, ok in checks.items())
-        )
-    return "\n".join(lines)
-
-
 def profile_text(name: str, r: dict) -> str:
     lines = [
         f"\nprofile ({name}): a {r['profile_events']:,}-line CLI ingest into emptied tables",
@@ -674,60 +620,33 @@ def profile_text(name: str, r: dict) -> str:
 
 
 def run_parent(args: argparse.Namespace) -> None:
-    wanted = ["sqlite", "pg"] if args.db == "both" else [args.db]
-    pg_server = pg_version(args.pg_url) if "pg" in wanted else None
-    results: dict[str, dict] = {}
-    skipped: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="dieuhanh-bench-ingest-data-") as data:
-        for name in wanted:
-            if name == "pg" and pg_server is None:
-                skipped["pg"] = f"PostgreSQL does not answer at {shown(args.pg_url)}"
-                log("The PostgreSQL run was NOT done.")
-                continue
-            results[name] = run_pg(args.pg_url, args, data) if name == "pg" else spawn(name, args, data, None)
-    if not results:
-        raise SystemExit("nothing was measured")
+        runs = run_databases(args, "ingest", env={DATA_ENV: data})
+    results = runs.results
     met = goals(results)
     print(table(results))
     print(goals_text(met))
-    for name, reason in skipped.items():
-        print(f"{name}: NOT run ({reason})")
+    print_skipped(runs)
     for name, r in results.items():
         if "profile_steps" in r:
             print(profile_text(name, r))
-    document = {
-        "benchmark": "ingest",
-        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
-        "events": args.events,
-        "http_events": args.http_events,
-        "machine": machine(pg_server),
-        "goals": met,
-        "databases": results,
-        "skipped": skipped,
-    }
-    write_results("ingest", document)
+    write_run("ingest", args, runs, events=args.events, http_events=args.http_events, goals=met)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--db", choices=["sqlite", "pg", "both"], default="both")
+    parser = options(__doc__, default="both", both=True)
     parser.add_argument("--events", type=int, default=1_000_000, help="lines through the CLI path")
     parser.add_argument(
         "--http-events", type=int, default=None, help="lines through HTTP (default: --events; 0: skip)"
     )
     parser.add_argument("--profile", action="store_true", help=f"cProfile a {PROFILE_EVENTS:,}-line ingest")
-    parser.add_argument("--pg-url", default=DEFAULT_PG_URL, help="a PostgreSQL allowed to create databases")
-    parser.add_argument("--child", choices=["sqlite", "pg"], help=argparse.SUPPRESS)
-    parser.add_argument("--data", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.http_events is None:
         args.http_events = args.events
     if args.events < 1 or not 0 <= args.http_events <= args.events:
         parser.error("--events must be at least 1, and --http-events between 0 and --events")
     if args.child:
-        run_child(args.child, args)
+        run_child(args)
     else:
         run_parent(args)
 

@@ -23,6 +23,7 @@ from contextlib import closing
 from common import (  # bench/ is on sys.path
     child_django,
     child_output,
+    driver_cursor,
     log,
     options,
     percentile,
@@ -121,17 +122,6 @@ def insert_once(rows: dict[str, tuple[list[str], list[tuple]]]) -> tuple[float, 
         for scratch in reversed(SCRATCH_TABLES.values()):
             cursor.execute(f"DROP TABLE {scratch}")
     return total_s, units_s
-
-
-def driver_cursor(connection):
-    """The driver's own cursor on Django's connection, without Django's wrapper. On PostgreSQL a plain
-    psycopg cursor (Django's binds client-side): it binds on the server and pipelines executemany."""
-    connection.ensure_connection()
-    if connection.vendor == "postgresql":
-        import psycopg
-
-        return psycopg.Cursor(connection.connection)
-    return connection.connection.cursor()
 
 
 def read_rows(cursor, table: str) -> tuple[list[str], list[tuple]]:
