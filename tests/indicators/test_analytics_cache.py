@@ -162,3 +162,7 @@ def test_the_database_sums_a_few_asked_units_as_python_does(world, monkeypatch):
     weight = sum(s.weight for s in Succession.objects.filter(old=old, new__path__startswith=a.path))
     assert few[(a.ref, "202108")] == pytest.approx(6 + 10 * weight, abs=0.005)
     assert few[(world.nation.ref, "2021Q3")] == pytest.approx(21, abs=0.005)
+    nation_alone = positives([world.nation], months)  # summed by bucket alone
+    assert nation_alone == pytest.approx(
+        {k: v for k, v in few.items() if k[0] == world.nation.ref}, abs=0.005
+    )

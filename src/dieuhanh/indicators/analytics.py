@@ -346,6 +346,17 @@ class Reader:
             rows = model.objects.filter(kind=ref.kind, **{f"{column}__in": list(buckets)})
             for dim, value in zip(("dim1", "dim2"), ref.dims, strict=False):
                 rows = rows.filter(**{dim: value})
+            if all(u.level == 0 for u in self.units.asked):
+                # Only the nation, the same place on every map: every leaf's count is in it whole (a
+                # divided commune's shares add up to it), so the database sums by bucket alone.
+                fetched = [
+                    (nation.pk, when, n)
+                    for when, n in _fetch(rows.values_list(column).annotate(n=Sum("count")).order_by())
+                    for nation in self.units.asked
+                ]
+                if fetched:
+                    grid.add_rollups(fetched, buckets, _ASKED_ITSELF)
+                continue
             if len(self.units.asked) <= SUMMED_IN_DATABASE and connections[rows.db].vendor == "postgresql":
                 # A few units asked (the nation's curve, a province's tiles): the database sums the
                 # leaves onto them and sends a row per unit and bucket, not per leaf and bucket.
