@@ -10,16 +10,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
+from django.apps import apps
 from django.core.management.color import no_style
 from django.db import connection, models, transaction
+from django.db.models import Count, Max
 from django.test import Client
 
-from dieuhanh.accounts.models import User
+from dieuhanh.accounts.models import AuditEntry, User
 from dieuhanh.accounts.services import create_token, create_user
 from dieuhanh.db import insert_rows
 from dieuhanh.directives.present import forget_histories
 from dieuhanh.indicators import unitmap
 from dieuhanh.indicators.analytics import ANSWERS
+from dieuhanh.indicators.catalog import load as load_catalogue
 from dieuhanh.live import BUS
 from dieuhanh.units.models import Edition, Succession, Unit
 from dieuhanh.units.services import get_unit, load_units
@@ -62,6 +65,56 @@ def ensure_units() -> None:
         with connection.cursor() as cursor:  # the next unit made gets an id after the restored ones
             for sql in connection.ops.sequence_reset_sql(no_style(), [Unit, Succession]):
                 cursor.execute(sql)
+
+
+# The ICT catalogue with the seeds' figures, as most indicator and report tests start from: loaded
+# through indicators.catalog.load in the first test that asks on a database without metadata, whose new
+# rows are put back as they were in the next ones (the load is 1–3 s of services, checks and audits per
+# test; putting back its ~600 rows a small part of that). The catalogue's own load is tested on its
+# own (tests/indicators/test_catalog.py). (model, fields, rows, table empty before the load)
+_ICT: list[tuple[type[models.Model], list[str], list[tuple], bool]] = []
+_DERIVED: set[type[models.Model]] = set()
+
+
+def _numbered(model: type[models.Model]) -> bool:
+    return isinstance(model._meta.pk, models.AutoField | models.BigAutoField)
+
+
+def ict_catalogue() -> None:
+    """The ICT catalogue with the seeds' figures, as `load("ict", with_seed_values=True)` makes it."""
+    if _ICT and all(
+        not model.objects.exists()
+        if empty
+        else not model.objects.filter(pk__in=[r[0] for r in rows]).exists()
+        for model, _fields, rows, empty in _ICT
+    ):
+        with transaction.atomic():
+            for model, fields, rows, _empty in _ICT:
+                model.objects.bulk_create([model(**dict(zip(fields, row, strict=True))) for row in rows])
+        return
+    tables = [m for m in apps.get_models(include_auto_created=True) if m._meta.managed and not m._meta.proxy]
+    # Written by the database's triggers on the rows put back, as on the rows loaded.
+    _DERIVED.update(m for m in tables if m._meta.db_table == "indicators_dataversion")
+    before = {
+        m: m.objects.aggregate(n=Count("pk"), **({"top": Max("pk")} if _numbered(m) else {})) for m in tables
+    }
+    changed: list[str] = []
+
+    def watch(execute, sql, params, many, context):
+        if sql.lstrip()[:6].upper() in ("UPDATE", "DELETE"):
+            changed.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(watch):
+        load_catalogue("ict", actor=None, with_seed_values=True)
+    grown = [(m, before[m]) for m in tables if m.objects.count() != before[m]["n"] and m not in _DERIVED]
+    # Kept only from a load onto no metadata that changed no row: what every later test would get.
+    if _ICT or changed or any(not _numbered(m) or (b["n"] and m is not AuditEntry) for m, b in grown):
+        return
+    for model, b in grown:
+        fields = [f.attname for f in model._meta.concrete_fields]
+        new = model.objects.filter(pk__gt=b["top"]) if b["top"] is not None else model.objects.all()
+        _ICT.append((model, fields, list(new.order_by("pk").values_list(*fields)), not b["n"]))
 
 
 @pytest.fixture(scope="session")

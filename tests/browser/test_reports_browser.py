@@ -3,10 +3,10 @@
 import pypdfium2 as pdfium
 import pytest
 
-from dieuhanh.indicators.catalog import load
 from dieuhanh.reports.services import load_shipped
 from tests.browser.conftest import screenshot
 from tests.browser.test_unit_browser import log_in
+from tests.conftest import ict_catalogue
 
 pytestmark = pytest.mark.browser
 
@@ -14,7 +14,7 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 def shipped(world, settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
-    load("ict", actor=None, with_seed_values=True)
+    ict_catalogue()
     return load_shipped(owner=world.leader.user)
 
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from dieuhanh.indicators.catalog import load
 from dieuhanh.reports.models import Report
 from dieuhanh.reports.services import load_shipped
+from tests.conftest import ict_catalogue
 
 
 @pytest.fixture
 def shipped(world, settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
-    load("ict", actor=None, with_seed_values=True)
+    ict_catalogue()
     return load_shipped(owner=world.leader.user)
 
 

@@ -12,11 +12,10 @@ from collections import defaultdict
 import pytest
 
 from dieuhanh.indicators import services
-from dieuhanh.indicators.catalog import load as load_catalog
 from dieuhanh.indicators.datavalues import import_values
 from dieuhanh.units.models import Succession, Unit
 from dieuhanh.units.scoping import Area
-from tests.conftest import Caller
+from tests.conftest import Caller, ict_catalogue
 from tests.warehouse.conftest import record
 
 EVERYWHERE = Area(True, frozenset())
@@ -255,7 +254,7 @@ SEED_PERCENTAGES = [  # (element, period, the percentage the seed report states)
 
 @pytest.fixture
 def ict(world):
-    load_catalog("ict", actor=None, with_seed_values=True)
+    ict_catalogue()
     return world
 
 

@@ -1,13 +1,13 @@
 import pytest
 
-from dieuhanh.indicators.catalog import load
 from dieuhanh.reports.services import load_shipped
+from tests.conftest import ict_catalogue
 
 
 @pytest.fixture
 def ict(world):
     """The ICT catalogue with the seeds' figures, and the shipped report definitions owned by the leader."""
-    load("ict", actor=None, with_seed_values=True)
+    ict_catalogue()
     return {d.code: d for d in load_shipped(owner=world.leader.user)}
 
 

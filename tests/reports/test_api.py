@@ -11,9 +11,9 @@ from docx import Document
 from typer.testing import CliRunner
 
 from dieuhanh.cli import app
-from dieuhanh.indicators.catalog import load
 from dieuhanh.reports import services
 from dieuhanh.reports.models import Report
+from tests.conftest import ict_catalogue
 
 
 @pytest.fixture(autouse=True)
@@ -34,7 +34,7 @@ def wait_done(client, report_id: int, limit: float = 30) -> dict:
 @pytest.mark.django_db(transaction=True)
 def test_post_report_runs_in_the_background_and_serves_the_file(world):
     # The report is made on its own thread and connection: it sees only committed rows.
-    load("ict", actor=None, with_seed_values=True)
+    ict_catalogue()
     services.load_shipped(owner=world.leader.user)
     client = world.leader.client()
     answer = client.post(
