@@ -250,7 +250,7 @@ def test_callers_without_an_operator_grant_cannot_post(world, telecom, who):
     response = post(getattr(world, who), row("postal_revenue", "1"))
     assert response.status_code == 403
     assert response["Content-Type"] == "application/problem+json"
-    assert "operator" in response.json()["detail"]
+    assert "cán bộ nghiệp vụ" in response.json()["detail"]  # the operator role, in Vietnamese
     assert not DataValue.objects.exists()
 
 

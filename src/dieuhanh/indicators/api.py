@@ -9,12 +9,14 @@ from typing import Any, Literal
 import msgspec
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
+from django.utils.translation import gettext_lazy as _
 from ninja import Query, Router, Schema, Status
 from ninja.errors import HttpError
 from pydantic import Field
 
 from dieuhanh.accounts.guards import caller
 from dieuhanh.accounts.models import User
+from dieuhanh.errors import DomainError
 from dieuhanh.indicators import analytics, datavalues, excel, services
 from dieuhanh.indicators.approval.models import DataSetApproval
 from dieuhanh.indicators.approval.services import approval_kind, approved_units
@@ -246,7 +248,7 @@ def post_data_values(request: HttpRequest, dryRun: bool = False, edition: str = 
     user = caller(request)
     area = services.writable_area(user)
     if not area:
-        raise PermissionError("entering data values needs the operator role")
+        raise DomainError(None, _("entering data values needs the operator role"), 403)
     try:
         records = datavalues.records_of(request.body, request.content_type or "")
     except datavalues.ImportFormatError as exc:
@@ -342,7 +344,7 @@ def post_upload(request: HttpRequest, code: str, dryRun: bool = False):
     user = caller(request)
     area = services.writable_area(user)
     if not area:
-        raise PermissionError("entering data values needs the operator role")
+        raise DomainError(None, _("entering data values needs the operator role"), 403)
     data_set = _data_set(code)
     try:
         records = excel.records(request.body, data_set)

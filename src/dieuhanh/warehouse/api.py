@@ -5,11 +5,13 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest
+from django.utils.translation import gettext_lazy as _
 from ninja import Query, Router, Schema, Status
 from ninja.errors import HttpError
 from pydantic import Field
 
 from dieuhanh.accounts.guards import caller
+from dieuhanh.errors import DomainError
 from dieuhanh.units.models import Unit
 from dieuhanh.units.scoping import area_aware, public
 from dieuhanh.units.services import unit_in_area
@@ -122,7 +124,9 @@ WRITERS = {"operator", "admin", "enterprise", "leader"}
 def post_venue(request: HttpRequest, venue: VenueIn):
     user = caller(request)
     if not WRITERS & set(user.grants.values_list("role", flat=True)):
-        raise PermissionError("registering venues needs an operator, enterprise, leader or admin grant")
+        raise DomainError(
+            None, _("registering venues needs an operator, enterprise, leader or admin grant"), 403
+        )
     try:
         saved = services.save_venue(actor=user, venue=services.VenueInput(**venue.dict()), area=user.area())
     except FieldError as e:
@@ -172,7 +176,7 @@ class CountsOut(Schema):
 def _default_unit(request: HttpRequest) -> Unit:
     grants = list(caller(request).grants.select_related("unit").order_by("unit__level"))
     if not grants:
-        raise PermissionError("you hold no grant on any unit")
+        raise DomainError(None, _("you hold no grant on any unit"), 403)
     return grants[0].unit
 
 
@@ -228,7 +232,7 @@ def post_person_events(request: HttpRequest, body: PersonQuery):
     user = caller(request)
     area = user.area(role="tracer")
     if not area:
-        raise PermissionError("person-level data needs a tracer grant")
+        raise DomainError(None, _("person-level data needs a tracer grant"), 403)
     try:
         normalise(body.person_id)
     except PersonIdError as e:
