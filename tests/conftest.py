@@ -7,13 +7,15 @@ role on each, as RapidPro's TembaTest does.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
 from django.apps import apps
 from django.core.management.color import no_style
 from django.db import connection, models, transaction
-from django.db.models import Count, Max
+from django.db.models import Count, F, Max
 from django.test import Client
 
 from dieuhanh.accounts.models import AuditEntry, User
@@ -51,28 +53,34 @@ def ensure_units() -> None:
     """Load the units unless they are there (a transactional test's flush removes them)."""
     if Unit.objects.filter(edition_id="VN-2025", kind="commune").exists():
         return
-    if not _LOADED:
-        load_units()
-        _EDITIONS.extend(Edition.objects.all())
-        for model in (Unit, Succession):
-            fields = [f.attname for f in model._meta.concrete_fields]
-            _LOADED.append((model, fields, list(model.objects.order_by("pk").values_list(*fields))))
-        return
-    # SQLite's data-version triggers run once per row (indicators.versions): 14,000 bumps of the units'
-    # version took 5 s. The rows go back without them; the editions' rows, after, bump it as one
-    # statement does on PostgreSQL.
-    quiet = connection.vendor == "sqlite"
-    with transaction.atomic():
-        if quiet:
-            versions.uninstall()
+    with transaction.atomic(), _one_version_bump():
+        if not _LOADED:
+            load_units()
+            _EDITIONS.extend(Edition.objects.all())
+            for model in (Unit, Succession):
+                fields = [f.attname for f in model._meta.concrete_fields]
+                _LOADED.append((model, fields, list(model.objects.order_by("pk").values_list(*fields))))
+            return
+        Edition.objects.bulk_create(_EDITIONS)  # through the ORM: its levels are JSON
         for model, fields, rows in _LOADED:  # parents before children: ids grow down the levels
             insert_rows(model, fields, rows)
-        if quiet:
-            versions.install()
-        Edition.objects.bulk_create(_EDITIONS)  # through the ORM: its levels are JSON
         with connection.cursor() as cursor:  # the next unit made gets an id after the restored ones
             for sql in connection.ops.sequence_reset_sql(no_style(), [Unit, Succession]):
                 cursor.execute(sql)
+
+
+@contextmanager
+def _one_version_bump() -> Iterator[None]:
+    """SQLite's data-version triggers run once per row (indicators.versions): 14,000 bumps of the units'
+    version made their load or put-back 5–6 s. The rows go in without them, and one write after bumps
+    the version, as one statement does on PostgreSQL."""
+    quiet = connection.vendor == "sqlite"
+    if quiet:
+        versions.uninstall()
+    yield
+    if quiet:
+        versions.install()
+    Edition.objects.update(name=F("name"))
 
 
 # The ICT catalogue with the seeds' figures, as most indicator and report tests start from: loaded
