@@ -262,7 +262,8 @@ def gateway() -> Iterator[Gateway]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # Polled often: shutdown() waits for the next poll (0.5 s by default) at each test's end.
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     yield Gateway(f"http://127.0.0.1:{server.server_port}/sms", replies, received)
     server.shutdown()
