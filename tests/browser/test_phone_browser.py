@@ -130,8 +130,9 @@ def test_a_commune_official_reads_acknowledges_and_answers_one_handed(phone, liv
     # Opened again, a tap outside it closes it too (menu.js), and so does Escape.
     bar.locator("summary").tap()
     expect(sheet).to_be_visible()
-    phone.touchscreen.tap(WIDTH / 2, HEIGHT / 2)
+    phone.touchscreen.tap(WIDTH / 2, sheet.bounding_box()["y"] / 2)  # above the sheet, whatever its height
     expect(sheet).to_be_hidden()
+    expect(phone).to_have_url(re.compile(r".*/inbox/$"))  # closed, not followed a link
     bar.locator("summary").tap()
     phone.keyboard.press("Escape")
     expect(sheet).to_be_hidden()

@@ -4,9 +4,15 @@
   "use strict";
   var more = document.querySelector(".bottombar details.more");
   if (!more) return;
+  // In the capture phase, and swallowed: the tap that dismisses the menu must not also follow the link
+  // or press the button that happens to lie under it.
   document.addEventListener("click", function (event) {
-    if (more.open && !more.contains(event.target)) more.open = false;
-  });
+    if (more.open && !more.contains(event.target)) {
+      more.open = false;
+      event.preventDefault();
+      event.stopPropagation();
+    }
+  }, true);
   document.addEventListener("keydown", function (event) {
     if (event.key === "Escape" && more.open) {
       more.open = false;
