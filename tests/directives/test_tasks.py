@@ -144,9 +144,7 @@ def test_progress_follows_the_percent_and_keeps_its_history(world):
     assert first.status_code == 201, first.content
     assert (first.json()["status"], first.json()["percent"]) == ("in_progress", 40)
     lower = report(world.operator_a, task["id"], percent=30)
-    assert lower.status_code == 422 and lower.json()["detail"].startswith(
-        "text: tiến độ giảm từ 40%"
-    )
+    assert lower.status_code == 422 and lower.json()["detail"].startswith("text: tiến độ giảm từ 40%")
     assert (
         report(world.operator_a, task["id"], percent=30, text="Một điểm cầu phải lắp lại").status_code == 201
     )
