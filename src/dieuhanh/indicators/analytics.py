@@ -424,9 +424,9 @@ _PLACES = (
 def _summed_onto_asked(rows: QuerySet, column: str, units: UnitMap) -> list[tuple]:
     """(asked unit id, bucket, count) for the rollup rows of `rows`, each leaf's count summed onto the
     asked units it counts in, by weight, in PostgreSQL: the leaves' places are joined as arrays."""
-    leaves, asked, weights = units.leaf_places()
-    if not leaves:
+    if not units.leaf_places()[0]:
         return []
+    leaves, asked, weights = units.leaf_places_literals()
     inner, params = rows.values_list("commune_id", column, "count").query.sql_with_params()
     # `inner` is the ORM's own compiled statement, its values passed as parameters.
     sql = f"SELECT m.asked, r.bucket, SUM(r.n * m.w) FROM ({inner}) AS r(leaf, bucket, n) {_PLACES}"  # noqa: S608
