@@ -214,6 +214,16 @@ Cells = Mapping[tuple[int, str], Cell | float]
 ValueCells = dict[tuple[int, str], Cell]  # the same for data values: always cells
 
 
+def _fan_out(group_of_row: np.ndarray, per_group: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row repeated once per item of its group, the items of every group lying one after another in
+    a flat array: (the row of each repeat, the flat index of its item)."""
+    fan = per_group[group_of_row]
+    rows = np.repeat(np.arange(len(group_of_row)), fan)
+    first = np.concatenate(([0], np.cumsum(per_group)[:-1]))[group_of_row]
+    items = np.repeat(first - np.concatenate(([0], np.cumsum(fan)[:-1])), fan) + np.arange(len(rows))
+    return rows, items
+
+
 class Places(Protocol):
     def targets(self, unit_id: int) -> list[tuple[int, float, bool]]: ...
 
@@ -248,19 +258,13 @@ class CountGrid(Mapping[tuple[int, str], float]):
         per_leaf = np.array([len(found) for found in places], dtype=np.int64)
         row_count = np.array(counts, dtype=np.float64)  # PostgreSQL sums bigints as numeric
         row_bucket = np.fromiter((bucket_of[w] for w in whens), dtype=np.int64, count=len(whens))
-        # Rows × their leaf's places.
-        fan = per_leaf[leaf_of_row]
-        rows = np.repeat(np.arange(len(fetched)), fan)
-        first = np.concatenate(([0], np.cumsum(per_leaf)[:-1]))[leaf_of_row]
-        place = np.repeat(first - np.concatenate(([0], np.cumsum(fan)[:-1])), fan) + np.arange(len(rows))
+        # Rows × their leaf's places …
+        rows, place = _fan_out(leaf_of_row, per_leaf)
         unit_index, value, bucket = target[place], row_count[rows] * weight[place], row_bucket[rows]
         # … × their bucket's periods.
         per_bucket = np.array([len(p) for p in bucket_periods], dtype=np.int64)
         flat_periods = np.array([j for p in bucket_periods for j in p], dtype=np.int64)
-        fan = per_bucket[bucket]
-        rows = np.repeat(np.arange(len(bucket)), fan)
-        first = np.concatenate(([0], np.cumsum(per_bucket)[:-1]))[bucket]
-        offset = np.repeat(first - np.concatenate(([0], np.cumsum(fan)[:-1])), fan) + np.arange(len(rows))
+        rows, offset = _fan_out(bucket, per_bucket)
         cell = unit_index[rows] * len(self.period_ids) + flat_periods[offset]
         self._sum += np.bincount(cell, weights=value[rows], minlength=self._sum.size)
         self._seen[cell] = True

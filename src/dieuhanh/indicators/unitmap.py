@@ -190,10 +190,8 @@ class UnitMap:
         """leaf_places() as PostgreSQL array literals, written once per map of asked units: the driver
         would convert 14,000 numbers three times over for every question (a third of a wall's render)."""
         if self._literals is None:
-            self._literals = tuple(  # type: ignore[assignment]
-                "{" + ",".join(map(repr, column)) + "}" for column in self.leaf_places()
-            )
-        assert self._literals is not None
+            leaves, asked, weights = ("{" + ",".join(map(repr, c)) + "}" for c in self.leaf_places())
+            self._literals = (leaves, asked, weights)
         return self._literals
 
     @property
