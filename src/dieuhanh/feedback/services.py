@@ -18,12 +18,12 @@ from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import models, transaction
-from django.db.models import Count, Max, OuterRef, Q, Subquery
+from django.db import IntegrityError, models, transaction
+from django.db.models import Count, Exists, Max, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
-from dieuhanh.accounts.models import User
+from dieuhanh.accounts.models import AuditEntry, User
 from dieuhanh.accounts.services import audit
 from dieuhanh.directives.assignments import TaskInput, create_task
 from dieuhanh.directives.channels import ChannelError, send_sms
@@ -42,9 +42,10 @@ from dieuhanh.feedback.models import (
     Status,
     Throttle,
 )
+from dieuhanh.feedback.rows import insert_together
 from dieuhanh.files import content_type
 from dieuhanh.live import area_keys, publish_on_commit
-from dieuhanh.units.models import Unit
+from dieuhanh.units.models import Succession, Unit
 from dieuhanh.units.scoping import Area
 from dieuhanh.units.services import unit_in_area
 from dieuhanh.units.text import fold
@@ -196,10 +197,14 @@ def route_address(address: str) -> Unit:
 
 def _successor(old_code: str) -> Unit | None:
     """The 2025 commune that took the largest share of a pre-2025 commune (or island district)."""
-    old = Unit.objects.filter(edition_id="VN-2021", code=old_code, children__isnull=True).first()
-    if old is None:
-        return None
-    best = old.successions.select_related("new", "new__parent").order_by("-weight", "new__code").first()
+    best = (
+        Succession.objects.filter(old__edition_id="VN-2021", old__code=old_code)
+        # In one query: the old unit is a leaf (a commune, or a district without communes).
+        .exclude(Exists(Unit.objects.filter(parent=OuterRef("old"))))
+        .select_related("new", "new__parent")
+        .order_by("-weight", "new__code")
+        .first()
+    )
     return best.new if best is not None else None
 
 
@@ -342,11 +347,20 @@ def _throttle_key(scope: str, value: str) -> str:
     return hmac.new(settings.PSEUDONYM_KEY, f"feedback:{scope}:{value}".encode(), hashlib.sha256).hexdigest()
 
 
-def _sent(scope: Throttle.Scope, value: str, now: datetime) -> int:
-    """How many reports the sender has sent in their current window (0 when it is over)."""
-    window = LIMITS[scope][1]
-    row = Throttle.objects.filter(scope=scope, key=_throttle_key(scope, value)).first()
-    return 0 if row is None or now - row.window_start >= window else row.count
+def _sent(senders: dict[Throttle.Scope, str], now: datetime) -> dict[Throttle.Scope, int]:
+    """How many reports each sender (scope → address or number; empty: none) has sent in their
+    current window (0 when it is over), in one query."""
+    keys = {scope: _throttle_key(scope, value) for scope, value in senders.items() if value}
+    sent = dict.fromkeys(senders, 0)
+    if not keys:
+        return sent
+    asked = Q()
+    for scope, key in keys.items():
+        asked |= Q(scope=scope, key=key)
+    for row in Throttle.objects.filter(asked):
+        if now - row.window_start < LIMITS[Throttle.Scope(row.scope)][1]:
+            sent[Throttle.Scope(row.scope)] = row.count
+    return sent
 
 
 def _phone_tail(number: str) -> str:
@@ -358,12 +372,11 @@ def confirm_sender(*, client: str, number: str, code: str, now: datetime) -> Non
     with a number and no code, a 6-digit code by SMS and 428; with the code, the phone is confirmed for
     a day. Each refusal says why. Runs before the report's own transaction: a code sent stays valid."""
     repeated = None
-    if client and _sent(Throttle.Scope.CLIENT, client, now) >= CONFIRM_AFTER[Throttle.Scope.CLIENT]:
-        repeated = f"đã gửi {_sent(Throttle.Scope.CLIENT, client, now)} phản ánh từ máy này trong 1 giờ"
-    if number and _sent(Throttle.Scope.PHONE, number, now) >= CONFIRM_AFTER[Throttle.Scope.PHONE]:
-        repeated = (
-            f"đã gửi {_sent(Throttle.Scope.PHONE, number, now)} phản ánh từ số điện thoại này trong 24 giờ"
-        )
+    sent = _sent({Throttle.Scope.CLIENT: client, Throttle.Scope.PHONE: number}, now)
+    if sent[Throttle.Scope.CLIENT] >= CONFIRM_AFTER[Throttle.Scope.CLIENT]:
+        repeated = f"đã gửi {sent[Throttle.Scope.CLIENT]} phản ánh từ máy này trong 1 giờ"
+    if sent[Throttle.Scope.PHONE] >= CONFIRM_AFTER[Throttle.Scope.PHONE]:
+        repeated = f"đã gửi {sent[Throttle.Scope.PHONE]} phản ánh từ số điện thoại này trong 24 giờ"
     code = code.strip()
     if repeated is None:
         return
@@ -439,26 +452,41 @@ def confirm_sender(*, client: str, number: str, code: str, now: datetime) -> Non
 
 
 def _count(scope: Throttle.Scope, value: str, now: datetime) -> None:
-    """Counts one report against the sender, or refuses it (429) when their window is full."""
+    """Counts one report against the sender, or refuses it (429) when their window is full. Inside
+    the report's transaction: a refusal (or any later failure) rolls the count back."""
     limit, window = LIMITS[scope]
-    row, _ = Throttle.objects.select_for_update().get_or_create(
-        scope=scope, key=_throttle_key(scope, value), defaults={"window_start": now}
+    key = _throttle_key(scope, value)
+    connection = transaction.get_connection()
+    ops = connection.ops
+    table, scope_, key_, start, count = map(
+        ops.quote_name, (Throttle._meta.db_table, "scope", "key", "window_start", "count")
     )
-    if now - row.window_start >= window:
-        row.window_start, row.count = now, 0
-    if row.count >= limit:
+    over = ops.adapt_datetimefield_value(now - window)  # a window opened by then is over
+    with connection.cursor() as cursor:
+        # One statement, a round trip instead of four (read, insert, update): a new sender's row, a
+        # new window for a sender whose window is over, or one more in the current window. It locks
+        # the sender's row until the transaction ends, as SELECT … FOR UPDATE did.
+        cursor.execute(
+            f"INSERT INTO {table} ({scope_}, {key_}, {start}, {count}) VALUES (%s, %s, %s, 1)"  # noqa: S608
+            f" ON CONFLICT ({scope_}, {key_}) DO UPDATE SET"
+            f" {count} = CASE WHEN {table}.{start} <= %s THEN 1 ELSE {table}.{count} + 1 END,"
+            f" {start} = CASE WHEN {table}.{start} <= %s THEN excluded.{start} ELSE {table}.{start} END"
+            f" RETURNING {count}",
+            [scope.value, key, ops.adapt_datetimefield_value(now), over, over],
+        )
+        counted = cursor.fetchone()[0]
+    if counted > limit:
+        row = Throttle.objects.get(scope=scope, key=key)
         wait = row.window_start + window - now
         minutes = max(1, math.ceil(wait.total_seconds() / 60))
         field = "phone" if scope == Throttle.Scope.PHONE else None
         raise FeedbackError(
             field,
-            f"đã gửi {row.count} phản ánh từ {scope.label} này trong {_window_text(window)}, mức tối đa là"
+            f"đã gửi {counted - 1} phản ánh từ {scope.label} này trong {_window_text(window)}, mức tối đa là"
             f" {limit}; vui lòng gửi lại sau {minutes} phút",
             status=429,
             retry_after=math.ceil(wait.total_seconds()),
         )
-    row.count += 1
-    row.save()
 
 
 def prune_throttles(now: datetime) -> int:
@@ -473,9 +501,13 @@ def _window_text(window: timedelta) -> str:
     return "24 giờ" if window >= timedelta(days=1) else f"{int(window.total_seconds() // 3600)} giờ"
 
 
+def _fresh_code() -> str:
+    return "PA" + "".join(secrets.choice(_CODE_ALPHABET) for _ in range(8))
+
+
 def _new_code() -> str:
     while True:
-        code = "PA" + "".join(secrets.choice(_CODE_ALPHABET) for _ in range(8))
+        code = _fresh_code()
         if not Feedback.objects.filter(code=code).exists():
             return code
 
@@ -506,6 +538,33 @@ def submit(
     unit = handling_unit(cat, commune)
     now = timezone.now()
     confirm_sender(client=client, number=number or "", code=_fit("confirmation", confirmation)[:12], now=now)
+    for attempt in range(3):
+        code = _fresh_code()
+        try:
+            return _file(code, cat, text, place, number, typed, client, commune, unit, now)
+        except IntegrityError:
+            # Two reports drew the same code (one in 10^12 for each stored one): draw again. The
+            # code is not looked up first: that would be a round trip for every report.
+            if attempt == 2 or not Feedback.objects.filter(code=code).exists():
+                raise
+    raise AssertionError("unreachable")
+
+
+def _file(
+    code: str,
+    cat: Category,
+    text: str,
+    place: Place,
+    number: str | None,
+    typed: list[tuple[str, bytes]],
+    client: str,
+    commune: Unit,
+    unit: Unit,
+    now: datetime,
+) -> Feedback:
+    """submit's writes, in one transaction: the senders counted, the phone in the vault, the report,
+    its first history step and its audit entry (the last three in one round trip on PostgreSQL when
+    it is not a duplicate), its photos."""
     with transaction.atomic():
         if client:
             _count(Throttle.Scope.CLIENT, client, now)
@@ -516,8 +575,8 @@ def submit(
             vault.store([(phone_key, sealed)])
         address = place.address.strip()[:300]
         primary = _same_report(cat, commune, place.lat, place.lon, address, now)
-        item = Feedback.objects.create(
-            code=_new_code(),
+        item = Feedback(
+            code=code,
             category=cat,
             text=text,
             unit=primary.unit if primary else unit,
@@ -534,25 +593,29 @@ def submit(
             merged_into=primary,
         )
         received = Event(feedback=item, kind=EventKind.RECEIVED, at=now, unit=item.unit)
+        entry = AuditEntry(
+            actor_name="system",
+            action="feedback.submit",
+            target=code,
+            detail={
+                "unit": unit.ref,
+                "category": cat.code,
+                "photos": len(typed),
+                "phone": short(phone_key) if phone_key else None,
+                "merged_into": primary.code if primary else None,
+            },
+        )
         if primary is None:
-            received.save()
+            insert_together(item, linked=[received], link="feedback", others=[entry])
         else:  # a new report has no followers of its own to bring along
+            item.save(force_insert=True)
             _join(item, primary, now, actor=None, first=[received], followers=False)
+            entry.save()
         for kind, content in typed:
             digest = hashlib.sha256(content).hexdigest()
             photo = Photo(feedback=item, content_type=kind, size=len(content), sha256=digest)
             photo.file.save(digest, ContentFile(content), save=False)
             photo.save()
-        audit(
-            None,
-            "feedback.submit",
-            item.code,
-            unit=unit.ref,
-            category=cat.code,
-            photos=len(typed),
-            phone=short(phone_key) if phone_key else None,
-            merged_into=primary.code if primary else None,
-        )
         publish_item(primary or item, "merged" if primary else "new")
     return item
 
