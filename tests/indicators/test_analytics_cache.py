@@ -9,6 +9,7 @@ from datetime import date
 
 import pytest
 from django.db import connection, transaction
+from django.db.models import Q
 from django.test.utils import CaptureQueriesContext
 
 from dieuhanh.indicators import analytics, versions
@@ -166,3 +167,106 @@ def test_the_database_sums_a_few_asked_units_as_python_does(world, monkeypatch):
     assert nation_alone == pytest.approx(
         {k: v for k, v in few.items() if k[0] == world.nation.ref}, abs=0.005
     )
+
+
+def _many(world) -> list[Unit]:
+    """More units than the database sums itself (SUMMED_IN_DATABASE): the nation, two provinces and
+    all their communes, so that counts reach the answer leaf by leaf."""
+    hanoi = Unit.objects.get(edition_id=world.province.edition_id, code="01", kind=world.province.kind)
+    communes = Unit.objects.filter(edition_id=world.province.edition_id, kind="commune").filter(
+        Q(path__startswith=world.province.path) | Q(path__startswith=hanoi.path)
+    )
+    units = [world.nation, world.province, hanoi, *communes.order_by("path")]
+    assert len(units) > analytics.SUMMED_IN_DATABASE
+    return units
+
+
+def _ask(units: list[Unit]) -> list[dict]:
+    dims = [
+        analytics.dimension("ev.test.positive"),
+        analytics.Dimension("yoy", "x", "%", 1, f.parse("yoy(#{ev.test.positive})"), None),
+    ]
+    return analytics.rows(dims, [parse("202107"), parse("202108"), parse("2021Q3")], units)
+
+
+def _afresh(units: list[Unit]) -> list[dict]:
+    ANSWERS.clear()
+    return _ask(units)
+
+
+def _value(found: list[dict], dx: str, unit: Unit, pe: str) -> float | None:
+    return next((r["value"] for r in found if (r["dx"], r["ou"], r["pe"]) == (dx, unit.ref, pe)), None)
+
+
+def test_a_write_to_a_few_areas_gives_the_answer_computed_afresh(world):
+    """After a write, the kept answer is brought up to date (PostgreSQL: only the written areas' leaves
+    are read again, and only the rows of the units they reach are made anew): row for row what a
+    fresh computation gives, for an update, a new cell, a removed one and a count carried from the
+    other map."""
+    units, a, b = _many(world), world.commune_a, world.commune_b
+    hanoi, pg = units[2], connection.vendor == "postgresql"
+    hanoi_commune = next(u for u in units if u.path.startswith(hanoi.path) and u.kind == "commune")
+    add_rollup(a, date(2021, 8, 1), 3)
+    add_rollup(a, date(2020, 8, 1), 2)
+    add_rollup(hanoi_commune, date(2021, 8, 1), 4)
+    assert _ask(units) == _afresh(units)
+
+    patches, misses = ANSWERS.patches, ANSWERS.misses
+    add_rollup(b, date(2021, 8, 1), 5)  # a new cell in Hồ Chí Minh City
+    found = _ask(units)
+    assert (ANSWERS.patches, ANSWERS.misses) == ((patches + 1, misses) if pg else (patches, misses + 1))
+    assert _value(found, "ev.test.positive", b, "202108") == 5
+    assert _value(found, "ev.test.positive", world.province, "202108") == 8
+    assert _value(found, "ev.test.positive", world.nation, "2021Q3") == 12
+    assert _value(found, "yoy", a, "202108") == 50  # (3 - 2) / 2
+    assert found == _afresh(units)
+
+    _ask(units)
+    with connection.cursor() as cursor:  # cùng kỳ removed: yoy goes missing
+        cursor.execute(
+            "DELETE FROM warehouse_rollupmonth WHERE commune_id = %s AND month = %s", [a.pk, date(2020, 8, 1)]
+        )
+        cursor.execute("UPDATE warehouse_rollupmonth SET count = 7 WHERE commune_id = %s", [hanoi_commune.pk])
+    found = _ask(units)
+    assert _value(found, "yoy", a, "202108") is None
+    assert _value(found, "ev.test.positive", hanoi, "202108") == 7
+    assert _value(found, "ev.test.positive", world.nation, "202108") == 15
+    assert found == _afresh(units)
+
+    _ask(units)
+    old = Succession.objects.filter(new=a).select_related("old").first().old  # a 2021 commune of a's
+    add_rollup(old, date(2021, 7, 1), 10)
+    found = _ask(units)
+    weight = sum(s.weight for s in Succession.objects.filter(old=old, new__path__startswith=a.path))
+    assert _value(found, "ev.test.positive", a, "202107") == pytest.approx(10 * weight, abs=0.005)
+    assert found == _afresh(units)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="areas are counted on PostgreSQL only")
+def test_a_write_outside_the_answer_areas_leaves_it_current_and_an_unplaceable_one_recomputes_it(world):
+    units, a = _many(world)[1:], world.commune_a  # the nation would hold every area
+    add_rollup(a, date(2021, 8, 1), 3)
+    first = _ask(units)
+    elsewhere = (
+        Unit.objects.filter(edition_id=a.edition_id, kind="commune")
+        .exclude(path__startswith=world.province.path)
+        .exclude(path__startswith=units[1].path)
+        .first()
+    )
+    unmoved, misses = ANSWERS.unmoved, ANSWERS.misses
+    add_rollup(elsewhere, date(2021, 8, 1), 9)  # another province: not in this answer
+    assert _ask(units) == first
+    assert ANSWERS.unmoved == unmoved + 1
+
+    with connection.cursor() as cursor:  # a leaf the units do not know: its area is unknown
+        cursor.execute(
+            "INSERT INTO warehouse_rollupmonth (commune_id, month, kind, dim1, dim2, count)"
+            " VALUES (987654321, '2021-08-01', 'test', 'positive', 'pcr', 1)"
+        )
+    assert _ask(units) == first
+    assert ANSWERS.misses == misses + 1
+
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE warehouse_rollupmonth")
+    assert _ask(units) == []
+    assert ANSWERS.misses == misses + 2

@@ -228,52 +228,132 @@ class Places(Protocol):
     def targets(self, unit_id: int) -> list[tuple[int, float, bool]]: ...
 
 
+class _Spread:
+    """A rollup read's buckets: each one's index, and the grid's indexes of the asked periods it counts in."""
+
+    def __init__(self, buckets: dict[date, list[str]], periods: dict[str, int]) -> None:
+        # The driver gives dates as dates (PostgreSQL) or text (SQLite): look up either form.
+        self.bucket_of: dict[object, int] = {}
+        bucket_periods: list[list[int]] = []
+        for day, pids in buckets.items():
+            self.bucket_of[day] = self.bucket_of[day.isoformat()] = len(bucket_periods)
+            bucket_periods.append([periods[pid] for pid in pids])
+        self.per_bucket = np.array([len(p) for p in bucket_periods], dtype=np.int64)
+        self.flat_periods = np.array([j for p in bucket_periods for j in p], dtype=np.int64)
+
+    def arrays(self, fetched: list[tuple]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(leaf, bucket, count) rows as three arrays: leaf ids, bucket indexes, counts."""
+        if not fetched:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0)
+        leaves, whens, counts = zip(*fetched, strict=True)
+        bucket_of = self.bucket_of
+        return (
+            np.array(leaves, dtype=np.int64),
+            np.fromiter((bucket_of[w] for w in whens), dtype=np.int64, count=len(whens)),
+            np.array(counts, dtype=np.float64),  # PostgreSQL sums bigints as numeric
+        )
+
+
+class Summed:
+    """One rollup read summed into a grid, kept for its patches: the query before its grouping, its
+    bucket column, where the leaves go, and the rows as read (leaf, bucket index, count)."""
+
+    def __init__(
+        self,
+        rows: QuerySet,
+        column: str,
+        buckets: dict[date, list[str]],
+        periods: dict[str, int],
+        units: Places,
+    ) -> None:
+        self.rows, self.column, self.units = rows, column, units
+        self.spread = _Spread(buckets, periods)
+        self.leaf = self.bucket = np.zeros(0, dtype=np.int64)
+        self.count = np.zeros(0)
+
+
 class CountGrid(Mapping[tuple[int, str], float]):
     """Counts of asked unit × asked period, dense: (unit id, period id) → count, for the cells that
-    some rollup row reached (a cell no row reached is missing, not zero, as a value never entered)."""
+    some rollup row reached (a cell no row reached is missing, not zero, as a value never entered).
+
+    The grid keeps the rows it was summed from (`Summed`, per rollup read), so that a later write to a
+    few areas is applied by taking those areas' rows out and adding them as they are now (`patch`)."""
 
     def __init__(self, unit_ids: list[int], period_ids: list[str]) -> None:
         self.units = {u: i for i, u in enumerate(unit_ids)}
         self.periods = {p: j for j, p in enumerate(period_ids)}
         self.unit_ids, self.period_ids = unit_ids, period_ids
         size = len(unit_ids) * len(period_ids)
-        self._sum, self._seen = np.zeros(size), np.zeros(size, dtype=bool)
+        # The sum of each cell, and how many rollup rows reached it (a cell is missing while none does).
+        self._sum, self._hits = np.zeros(size), np.zeros(size, dtype=np.int64)
         self._columns: dict[int, list[float | None]] = {}
+        self.summed: list[Summed] = []
+        self.patchable = True  # False once a part was summed elsewhere (the database, an enterprise's)
 
-    def add_rollups(self, fetched: list[tuple], buckets: dict[date, list[str]], units: Places) -> None:
+    def add_rollups(
+        self, fetched: list[tuple], buckets: dict[date, list[str]], units: Places, kept: Summed | None = None
+    ) -> None:
         """Add (leaf unit id, bucket day or month, count) rows, each to every asked unit its leaf counts
-        in (UnitMap.targets, by weight) and every asked period its bucket lies in."""
-        leaves, whens, counts = zip(*fetched, strict=True)
-        # The driver gives dates as dates (PostgreSQL) or text (SQLite): look up either form.
-        bucket_of: dict[object, int] = {}
-        bucket_periods: list[list[int]] = []
-        for day, pids in buckets.items():
-            bucket_of[day] = bucket_of[day.isoformat()] = len(bucket_periods)
-            bucket_periods.append([self.periods[pid] for pid in pids])
-        leaf_ids, leaf_of_row = np.unique(np.array(leaves, dtype=np.int64), return_inverse=True)
+        in (UnitMap.targets, by weight) and every asked period its bucket lies in; `kept`: the read they
+        came from, which keeps them for a patch."""
+        spread = kept.spread if kept is not None else _Spread(buckets, self.periods)
+        leaf, bucket, count = spread.arrays(fetched)
+        self._add(leaf, bucket, count, spread, units, 1)
+        if kept is not None:
+            kept.leaf, kept.bucket, kept.count = leaf, bucket, count
+
+    def _add(
+        self,
+        leaf: np.ndarray,
+        bucket: np.ndarray,
+        count: np.ndarray,
+        spread: _Spread,
+        units: Places,
+        sign: int,
+    ) -> np.ndarray:
+        """Add (sign 1) or take out (sign -1) rows given as arrays; the indexes of the units they reach."""
+        if not len(leaf):
+            return np.zeros(0, dtype=np.int64)
+        leaf_ids, leaf_of_row = np.unique(leaf, return_inverse=True)
         # Per distinct leaf, where it goes: (asked index, weight) pairs, flattened with offsets.
-        places = [units.targets(int(leaf)) for leaf in leaf_ids]
+        places = [units.targets(int(pk)) for pk in leaf_ids]
         target = np.array([self.units[a] for found in places for a, _, _ in found], dtype=np.int64)
         weight = np.array([w for found in places for _, w, _ in found], dtype=np.float64)
         per_leaf = np.array([len(found) for found in places], dtype=np.int64)
-        row_count = np.array(counts, dtype=np.float64)  # PostgreSQL sums bigints as numeric
-        row_bucket = np.fromiter((bucket_of[w] for w in whens), dtype=np.int64, count=len(whens))
         # Rows × their leaf's places …
         rows, place = _fan_out(leaf_of_row, per_leaf)
-        unit_index, value, bucket = target[place], row_count[rows] * weight[place], row_bucket[rows]
+        unit_index, value, row_bucket = target[place], count[rows] * weight[place], bucket[rows]
         # … × their bucket's periods.
-        per_bucket = np.array([len(p) for p in bucket_periods], dtype=np.int64)
-        flat_periods = np.array([j for p in bucket_periods for j in p], dtype=np.int64)
-        rows, offset = _fan_out(bucket, per_bucket)
-        cell = unit_index[rows] * len(self.period_ids) + flat_periods[offset]
-        self._sum += np.bincount(cell, weights=value[rows], minlength=self._sum.size)
-        self._seen[cell] = True
+        rows, offset = _fan_out(row_bucket, spread.per_bucket)
+        cell = unit_index[rows] * len(self.period_ids) + spread.flat_periods[offset]
+        size = self._sum.size
+        self._sum += np.bincount(cell, weights=value[rows] * sign, minlength=size)
+        self._hits += np.bincount(cell, minlength=size) * sign
         self._columns.clear()
+        return np.unique(unit_index)
+
+    def patch(self, leaves: list[int]) -> set[int]:
+        """Bring the rows of these leaves up to date in every rollup read: theirs as summed before taken
+        out, theirs as the rollups hold them now added. The ids of the units whose cells that reached."""
+        reached: set[int] = set()
+        wanted = np.array(sorted(leaves), dtype=np.int64)
+        for kept in self.summed:
+            old = np.isin(kept.leaf, wanted)
+            taken = self._add(kept.leaf[old], kept.bucket[old], kept.count[old], kept.spread, kept.units, -1)
+            now = _fetch(kept.rows.filter(commune_id__in=leaves).values_list("commune_id", kept.column)
+                         .annotate(n=Sum("count")).order_by())  # fmt: skip
+            leaf, bucket, count = kept.spread.arrays(now)
+            added = self._add(leaf, bucket, count, kept.spread, kept.units, 1)
+            kept.leaf = np.concatenate((kept.leaf[~old], leaf))
+            kept.bucket = np.concatenate((kept.bucket[~old], bucket))
+            kept.count = np.concatenate((kept.count[~old], count))
+            reached.update(self.unit_ids[i] for i in np.union1d(taken, added).tolist())
+        return reached
 
     def add(self, unit_id: int, period_id: str, n: float) -> None:
         cell = self.units[unit_id] * len(self.period_ids) + self.periods[period_id]
         self._sum[cell] += n
-        self._seen[cell] = True
+        self._hits[cell] += 1
         self._columns.clear()
 
     def column(self, period_id: str) -> list[float | None] | None:
@@ -285,9 +365,18 @@ class CountGrid(Mapping[tuple[int, str], float]):
         found = self._columns.get(j)
         if found is None:
             width = len(self.period_ids)
-            sums, seen = self._sum[j::width].tolist(), self._seen[j::width].tolist()
-            found = self._columns[j] = [v if s else None for v, s in zip(sums, seen, strict=True)]
+            sums, hits = self._sum[j::width].tolist(), self._hits[j::width].tolist()
+            found = self._columns[j] = [v if h else None for v, h in zip(sums, hits, strict=True)]
         return found
+
+    def at(self, period_id: str, indexes: list[int]) -> list[float | None] | None:
+        """column(period_id) at these unit indexes only (a patch's few units)."""
+        j = self.periods.get(period_id)
+        if j is None:
+            return None
+        cells = np.array(indexes, dtype=np.int64) * len(self.period_ids) + j
+        sums, hits = self._sum[cells].tolist(), self._hits[cells].tolist()
+        return [v if h else None for v, h in zip(sums, hits, strict=True)]
 
     def get(self, key: tuple[int, str], default: Any = None) -> Any:
         unit, column = self.units.get(key[0]), self.column(key[1])
@@ -310,7 +399,7 @@ class CountGrid(Mapping[tuple[int, str], float]):
                     yield (unit_id, period_id)
 
     def __len__(self) -> int:
-        return int(self._seen.sum())
+        return int(np.count_nonzero(self._hits))
 
 
 @dataclass
@@ -358,6 +447,7 @@ class Reader:
                     for when, n in _fetch(rows.values_list(column).annotate(n=Sum("count")).order_by())
                     for nation in self.units.asked
                 ]
+                grid.patchable = False
                 if fetched:
                     grid.add_rollups(fetched, buckets, _ASKED_ITSELF)
                 continue
@@ -365,14 +455,17 @@ class Reader:
                 # A few units asked (the nation's curve, a province's tiles): the database sums the
                 # leaves onto them and sends a row per unit and bucket, not per leaf and bucket.
                 fetched = _summed_onto_asked(rows, column, self.units)
+                grid.patchable = False
                 if fetched:
                     grid.add_rollups(fetched, buckets, _ASKED_ITSELF)
                 continue
             fetched = _fetch(rows.values_list("commune_id", column).annotate(n=Sum("count")).order_by())
-            if fetched:
-                grid.add_rollups(fetched, buckets, self.units)
+            kept = Summed(rows, column, buckets, grid.periods, self.units)
+            grid.summed.append(kept)
+            grid.add_rollups(fetched, buckets, self.units, kept)
         firms = [u for u in self.units.asked if enterprise_figures.is_enterprise(u)]
         if firms and periods:  # an enterprise's or park's count: its workers' and gates' (issue 21)
+            grid.patchable = False
             days = _buckets(list(periods), monthly=False)
             found = enterprise_figures.cells(ref.kind, ref.dims, firms, min(days), max(days))
             for (unit_id, day), n in found.items():
@@ -614,6 +707,7 @@ class Answer:
     cells: dict[str, Cells]
     targets: dict[tuple, float]
     parents: dict[int, int]
+    units: UnitMap | None = None  # where the counts' leaves went (for a patch)
 
 
 def target_refs(tree: f.Node) -> set[str]:
@@ -650,7 +744,7 @@ def compute(
     reader = Reader(UnitMap.of([*units, *extra]), approval=approval)
     cells = {ref: reader.cells(ref, chosen) for ref, chosen in wanted.items()}
     codes = {d.code for d in dims}.union(*(target_refs(d.tree) for d in dims))
-    return Answer(cells, targets(codes, [u.pk for u in units], asked), parents)
+    return Answer(cells, targets(codes, [u.pk for u in units], asked), parents, reader.units)
 
 
 def _parents(units: list[Unit], area: Area | None) -> dict[int, int]:
@@ -717,7 +811,15 @@ def _answered(
         return ANSWERS.answer(
             key,
             _sources(dims),
-            lambda: _rows(dims, periods, units, area, language, empty, approval, last_year),
+            _kinds(dims),
+            lambda: Computed(
+                compute(dims, periods, units, area, approval, last_year),
+                dims,
+                periods,
+                units,
+                language,
+                empty,
+            ),
         )
 
 
@@ -740,66 +842,262 @@ def _sources(dims: list[Dimension]) -> frozenset[str]:
     out = {"units", "targets"}
     for dim in dims:
         for name in f.refs(dim.tree):
-            out |= {"events"} if name.startswith("ev.") else {"values", "catalog"}
+            out |= {"events", "firms"} if name.startswith("ev.") else {"values", "catalog"}
     return frozenset(out)
+
+
+def _kinds(dims: list[Dimension]) -> frozenset[str]:
+    """The event kinds an answer over these dimensions counts (their areas' versions, indicators.versions)."""
+    return frozenset(
+        name.split(".")[1]
+        for dim in dims
+        for name in f.refs(dim.tree)
+        if name.startswith("ev.") and "." in name
+    )
+
+
+class Computed:
+    """One answer: what was read (`Answer`), and its rows laid out per dimension × period in the asked
+    units' order (None where a cell is left out), so that a patch rewrites only the rows of the units a
+    write reached."""
+
+    def __init__(
+        self,
+        answer: Answer,
+        dims: list[Dimension],
+        periods: list[Period],
+        units: list[Unit],
+        language: str,
+        empty: bool,
+    ) -> None:
+        self.answer, self.dims, self.periods, self.language, self.empty = (
+            answer,
+            dims,
+            periods,
+            language,
+            empty,
+        )
+        self.asked = [(u.pk, u.ref, u.name) for u in units]
+        unit_ids = [u.pk for u in units]
+        self.columns = [_column_evaluator(answer, dim, unit_ids) for dim in dims]
+        self.segments = [self._segment(d, period, None) for d in range(len(dims)) for period in periods]
+        self._areas: frozenset[str] | None = None
+
+    def rows(self) -> list[dict]:
+        return [row for segment in self.segments for row in segment if row is not None]
+
+    def grids(self) -> list[CountGrid]:
+        return [cells for cells in self.answer.cells.values() if isinstance(cells, CountGrid)]
+
+    def areas(self) -> frozenset[str]:
+        """The areas (versions.area_of) of every leaf whose counts reach an asked unit."""
+        if self._areas is None:
+            units = self.answer.units
+            if units is None:
+                return frozenset({versions.EVERYTHING})
+            path = units.index.path
+            self._areas = frozenset(versions.area_of(path[leaf]) for leaf in set(units.leaf_places()[0]))
+        return self._areas
+
+    @property
+    def patchable(self) -> bool:
+        grids = self.grids()
+        return bool(grids) and self.answer.units is not None and all(g.patchable for g in grids)
+
+    def patch(self, areas: set[str]) -> None:
+        """Bring the counts of these areas' leaves up to date, then the rows of the units they reach (a
+        unit whose parent they reach too: share())."""
+        assert self.answer.units is not None
+        by_area = self.answer.units.index.by_area
+        leaves = sorted({leaf for area in areas for leaf in by_area.get(area, ())})
+        reached: set[int] = set()
+        for grid in self.grids():
+            reached |= grid.patch(leaves)
+        if not reached:
+            return
+        parents = self.answer.parents
+        positions = [
+            i for i, (pk, _, _) in enumerate(self.asked) if pk in reached or parents.get(pk) in reached
+        ]
+        if not positions:
+            return
+        segments, width = list(self.segments), len(self.periods)
+        for d in range(len(self.dims)):
+            for j, period in enumerate(self.periods):
+                segment = segments[d * width + j] = list(segments[d * width + j])
+                for i, row in zip(positions, self._segment(d, period, positions), strict=True):
+                    segment[i] = row
+        self.segments = segments
+
+    def _segment(self, d: int, period: Period, positions: list[int] | None) -> list[dict | None]:
+        """The rows of dimension d at the period for the asked units (at these positions only)."""
+        dim, column_of, empty = self.dims[d], self.columns[d], self.empty
+        asked = self.asked if positions is None else [self.asked[i] for i in positions]
+        decimals, goals = dim.decimals, self.answer.targets
+        template = _row_template(dim, period, self.language)
+        out: list[dict | None] = []
+        add = out.append
+        if column_of is not None:  # counts: never estimates, never carried
+            values, lasts = column_of(period, positions), column_of(period.last_year(), positions)
+            for (unit_id, ref, name), value, last in zip(asked, values, lasts, strict=True):
+                if value is None and not empty:
+                    add(None)
+                    continue
+                goal = target_of(goals, dim.code, unit_id, period) if goals else None
+                add({
+                    **template, "ou": ref, "value": _round(value, decimals),
+                    "same_period_last_year": _round(last, decimals),
+                    "change_pct": _round(_pct(value, last, change=True), 2),
+                    "target": goal, "target_pct": _round(_pct(value, goal), 2), "ou_name": name,
+                })  # fmt: skip
+            return out
+        value_of, last_year = _evaluator(self.answer, dim), period.last_year()
+        for unit_id, ref, name in asked:
+            value, estimate, carried = value_of(unit_id, period)
+            if value is None and not empty:
+                add(None)
+                continue
+            last = value_of(unit_id, last_year)[0]
+            goal = target_of(goals, dim.code, unit_id, period) if goals else None
+            add({
+                **template, "ou": ref, "value": _round(value, decimals),
+                "same_period_last_year": _round(last, decimals),
+                "change_pct": _round(_pct(value, last, change=True), 2),
+                "target": goal, "target_pct": _round(_pct(value, goal), 2),
+                "status": "estimate" if estimate else "final", "carried": carried, "ou_name": name,
+            })  # fmt: skip
+        return out
+
+
+class Kept(NamedTuple):
+    """An answer kept: the versions it is current under (the sources', in name order, and the areas' of
+    its kinds where they are counted), its rows, and what it was computed from."""
+
+    version: tuple[int, ...]
+    areas: dict[str, int] | None
+    answered: Answered
+    computed: Computed
+
+
+# A write reaching more areas than this (a province each) is answered anew rather than patched.
+PATCH_AREAS = 12
 
 
 class AnswerCache:
     """Answers of rows(), kept per process under the data versions they were computed with.
 
     A hit costs one small query (the versions) and a copy of the list; any write to what the answer
-    reads changes a version, so the next caller computes it again: the answer stays live. Identical
-    questions asked at once (a morning's thousand screens) are computed once; the others wait for it.
-    Bounded by rows, least recently used first out (DIEUHANH_ANALYTICS_CACHE_ROWS, 0 turns it off).
-    Inside an atomic block nothing is cached or served: its writes are not yet anyone else's, and a
-    rollback would let their version number come back with other data (indicators.versions)."""
+    reads changes a version, so the next caller computes it again: the answer stays live. A write to
+    the rollups of a few areas (PostgreSQL counts them by kind and province, indicators.versions) is
+    applied to the kept answer instead: the counts of those areas' leaves are read again and only the
+    rows of the units they reach are made anew (`Computed.patch`); an answer over none of those areas
+    is current as it is. Identical questions asked at once (a morning's thousand screens) are computed
+    once; the others wait for it. Bounded by rows, least recently used first out
+    (DIEUHANH_ANALYTICS_CACHE_ROWS, 0 turns it off). Inside an atomic block nothing is cached or
+    served: its writes are not yet anyone else's, and a rollback would let their version number come
+    back with other data (indicators.versions)."""
 
     def __init__(self, max_rows: int) -> None:
         self.max_rows = max_rows
         self._lock = threading.Lock()
-        self._answers: OrderedDict[tuple, Answered] = OrderedDict()
+        self._answers: OrderedDict[tuple, Kept] = OrderedDict()
         self._rows = 0
         self._pending: dict[tuple, threading.Event] = {}
-        self.hits = self.misses = 0
+        self.hits = self.misses = self.patches = self.unmoved = 0
 
-    def answer(self, question: tuple, sources: frozenset[str], compute: Callable[[], list[dict]]) -> Answered:
+    def answer(
+        self, question: tuple, sources: frozenset[str], kinds: frozenset[str], compute: Callable[[], Computed]
+    ) -> Answered:
         alias = router.db_for_read(RollupMonth)
         if not self.max_rows or versions.in_transaction(alias):
-            return Answered(compute())
+            return Answered(compute().rows())
         version = versions.current(sources, alias)
         if version is None:
-            return Answered(compute())
-        key = (alias, question, version)
+            return Answered(compute().rows())
+        key = (alias, question)
         while True:
             with self._lock:
-                found = self._answers.get(key)
-                if found is not None:
+                kept = self._answers.get(key)
+                if kept is not None and kept.version == version:
                     self._answers.move_to_end(key)
                     self.hits += 1
-                    return found
+                    return kept.answered
                 waiting = self._pending.get(key)
                 if waiting is None:
                     self._pending[key] = threading.Event()
-                    self.misses += 1
                     break
             waiting.wait(30)  # then look again: the answer, or compute it ourselves if it failed
         try:
-            found = Answered(compute())
+            found = self._current(key, kept, sorted(sources), version, kinds, alias, compute)
             self._keep(key, found)
-            return found
+            return found.answered
         finally:
             with self._lock:
                 self._pending.pop(key).set()
 
-    def _keep(self, key: tuple, found: Answered) -> None:
-        if len(found.rows) > self.max_rows:
-            return
+    def _current(
+        self,
+        key: tuple,
+        kept: Kept | None,
+        names: list[str],
+        version: tuple[int, ...],
+        kinds: frozenset[str],
+        alias: str,
+        compute: Callable[[], Computed],
+    ) -> Kept:
+        """The kept answer brought up to `version`: as it is, patched, or computed anew."""
+        moved = (
+            None
+            if kept is None
+            else {n for n, a, b in zip(names, kept.version, version, strict=True) if a != b}
+        )
+        # The areas' versions are read before the data, as the sources' are (indicators.versions).
+        areas = versions.areas(kinds, alias)
+        if (
+            kept is not None
+            and moved is not None
+            and moved <= {"events"}
+            and areas is not None
+            and kept.areas is not None
+        ):
+            changed = {s for s in areas.keys() | kept.areas.keys() if areas.get(s) != kept.areas.get(s)}
+            touched = {s.partition("@")[2] for s in changed}
+            if versions.EVERYTHING not in changed and versions.EVERYTHING not in touched:
+                computed = kept.computed
+                reached = touched & computed.areas()
+                if not reached:
+                    self.unmoved += 1
+                    return Kept(version, areas, kept.answered, computed)
+                if len(reached) <= PATCH_AREAS and computed.patchable:
+                    try:
+                        computed.patch(reached)
+                    except BaseException:
+                        self._drop(key)  # half patched
+                        raise
+                    self.patches += 1
+                    return Kept(version, areas, Answered(computed.rows()), computed)
+        self.misses += 1
+        computed = compute()
+        return Kept(version, areas, Answered(computed.rows()), computed)
+
+    def _keep(self, key: tuple, found: Kept) -> None:
         with self._lock:
+            old = self._answers.pop(key, None)
+            if old is not None:
+                self._rows -= len(old.answered.rows)
+            if len(found.answered.rows) > self.max_rows:
+                return
             self._answers[key] = found
-            self._rows += len(found.rows)
+            self._rows += len(found.answered.rows)
             while self._rows > self.max_rows:
                 _, dropped = self._answers.popitem(last=False)
-                self._rows -= len(dropped.rows)
+                self._rows -= len(dropped.answered.rows)
+
+    def _drop(self, key: tuple) -> None:
+        with self._lock:
+            old = self._answers.pop(key, None)
+            if old is not None:
+                self._rows -= len(old.answered.rows)
 
     def clear(self) -> None:
         with self._lock:
@@ -808,46 +1106,6 @@ class AnswerCache:
 
 
 ANSWERS = AnswerCache(getattr(settings, "ANALYTICS_CACHE_ROWS", 200_000))
-
-
-def _rows(
-    dims: list[Dimension],
-    periods: list[Period],
-    units: list[Unit],
-    area: Area | None,
-    language: str,
-    empty: bool,
-    approval: str | None = None,
-    with_last_year: bool = True,
-) -> list[dict]:
-    answer = compute(dims, periods, units, area, approval, with_last_year)
-    asked = [(u.pk, u.ref, u.name) for u in units]
-    out: list[dict] = []
-    add = out.append
-    for dim in dims:
-        value_of, decimals = _evaluator(answer, dim), dim.decimals
-        goals = answer.targets
-        column_of = _column_evaluator(answer, dim, [u.pk for u in units])
-        for period in periods:
-            last_year = period.last_year()
-            if column_of is not None:
-                out += _column_rows(dim, period, asked, column_of, goals, language, empty)
-                continue
-            template = _row_template(dim, period, language)
-            for unit_id, ref, name in asked:
-                value, estimate, carried = value_of(unit_id, period)
-                if value is None and not empty:
-                    continue
-                last = value_of(unit_id, last_year)[0]
-                goal = target_of(goals, dim.code, unit_id, period) if goals else None
-                add({
-                    **template, "ou": ref, "value": _round(value, decimals),
-                    "same_period_last_year": _round(last, decimals),
-                    "change_pct": _round(_pct(value, last, change=True), 2),
-                    "target": goal, "target_pct": _round(_pct(value, goal), 2),
-                    "status": "estimate" if estimate else "final", "carried": carried, "ou_name": name,
-                })  # fmt: skip
-    return out
 
 
 def _row_template(dim: Dimension, period: Period, language: str) -> dict[str, Any]:
@@ -860,41 +1118,17 @@ def _row_template(dim: Dimension, period: Period, language: str) -> dict[str, An
     }  # fmt: skip
 
 
-def _column_rows(
-    dim: Dimension,
-    period: Period,
-    asked: list[tuple[int, str, str]],
-    column_of: Callable[[Period], list[float | None]],
-    goals: dict[tuple, float],
-    language: str,
-    empty: bool,
-) -> list[dict]:
-    """The period's rows from whole columns (counts: never estimates, never carried)."""
-    decimals, out, template = dim.decimals, [], _row_template(dim, period, language)
-    values, lasts = column_of(period), column_of(period.last_year())
-    for (unit_id, ref, name), value, last in zip(asked, values, lasts, strict=True):
-        if value is None and not empty:
-            continue
-        goal = target_of(goals, dim.code, unit_id, period) if goals else None
-        out.append({
-            **template, "ou": ref, "value": _round(value, decimals),
-            "same_period_last_year": _round(last, decimals),
-            "change_pct": _round(_pct(value, last, change=True), 2),
-            "target": goal, "target_pct": _round(_pct(value, goal), 2), "ou_name": name,
-        })  # fmt: skip
-    return out
-
-
 _COLUMN_CALLS = frozenset({"yoy", *SHIFTS})
 
 
 def _column_evaluator(
     answer: Answer, dim: Dimension, unit_ids: list[int]
-) -> Callable[[Period], list[float | None]] | None:
-    """The dimension's values at a period for every asked unit at once, where its formula reads only
-    counts (no estimates or carried values to track) through arithmetic, shifts and yoy — the room's
-    and the wall's formulas; None where the cell-by-cell evaluator must answer. Same rules as
-    formula.evaluate: a missing figure or a division by zero gives None."""
+) -> Callable[[Period, list[int] | None], list[float | None]] | None:
+    """The dimension's values at a period for every asked unit at once (or those at the given
+    positions), where its formula reads only counts (no estimates or carried values to track) through
+    arithmetic, shifts and yoy — the room's and the wall's formulas; None where the cell-by-cell
+    evaluator must answer. Same rules as formula.evaluate: a missing figure or a division by zero
+    gives None."""
     names = f.refs(dim.tree)
     grids = {name: answer.cells.get(name) for name in names}
     if not all(isinstance(g, CountGrid) for g in grids.values()) or not _columnable(dim.tree):
@@ -903,34 +1137,39 @@ def _column_evaluator(
         assert isinstance(grid, CountGrid)
         if len(grid.units) != len(grid.unit_ids) or grid.unit_ids[: len(unit_ids)] != unit_ids:
             return None  # a unit asked twice: the cell-by-cell way
-    n = len(unit_ids)
-    missing: list[float | None] = [None] * n
+    everyone = len(unit_ids)
 
-    def column(tree: f.Node, period: Period) -> list[float | None]:
+    def column(tree: f.Node, period: Period, at: list[int] | None) -> list[float | None]:
+        n = everyone if at is None else len(at)
         if isinstance(tree, f.Number):
             return [tree.value] * n
         if isinstance(tree, f.Ref):
-            found = grids[tree.name].column(period.id)  # type: ignore[union-attr]
-            return missing if found is None else found[:n]
+            grid = grids[tree.name]
+            assert isinstance(grid, CountGrid)
+            found = grid.column(period.id) if at is None else grid.at(period.id, at)
+            return [None] * n if found is None else found[:n]
         if isinstance(tree, f.Unary):
-            operand = column(tree.operand, period)
+            operand = column(tree.operand, period, at)
             return operand if tree.op != "-" else [None if v is None else -v for v in operand]
         if isinstance(tree, f.Binary):
             op = tree.op
             return [
                 f._arithmetic(op, a, b)
-                for a, b in zip(column(tree.left, period), column(tree.right, period), strict=True)
+                for a, b in zip(column(tree.left, period, at), column(tree.right, period, at), strict=True)
             ]
         assert isinstance(tree, f.Call)
         if tree.name == "yoy":
-            now, before = column(tree.args[0], period), column(tree.args[0], period.last_year())
+            now, before = column(tree.args[0], period, at), column(tree.args[0], period.last_year(), at)
             return [
                 None if a is None or b is None else f._percent(a - b, abs(b))
                 for a, b in zip(now, before, strict=True)
             ]
-        return column(tree.args[0], SHIFTS[tree.name](period))
+        return column(tree.args[0], SHIFTS[tree.name](period), at)
 
-    return lambda period: column(dim.tree, period)
+    def evaluate(period: Period, at: list[int] | None = None) -> list[float | None]:
+        return column(dim.tree, period, at)
+
+    return evaluate
 
 
 def _columnable(tree: f.Node) -> bool:

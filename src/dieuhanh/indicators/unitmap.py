@@ -13,6 +13,7 @@ import threading
 from collections import OrderedDict, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 
 from django.db import router
 from django.db.models import Count, Max
@@ -34,6 +35,14 @@ class UnitIndex:
     forward: dict[int, list[tuple[int, float]]]  # old unit → [(new unit, weight)]
     backward: dict[int, list[tuple[int, float]]]  # new unit → [(old unit, normalised weight)]
     leaves: dict[int, list[int]]  # a unit without succession rows → its leaf units
+
+    @cached_property
+    def by_area(self) -> dict[str, list[int]]:
+        """Every unit by its area (versions.area_of: its province), for the leaves of a write's areas."""
+        out: dict[str, list[int]] = defaultdict(list)
+        for pk, path in self.path.items():
+            out[versions.area_of(path)].append(pk)
+        return dict(out)
 
     @classmethod
     def build(cls) -> UnitIndex:

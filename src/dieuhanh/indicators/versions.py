@@ -12,6 +12,16 @@ A write that rolls back rolls its bump back too, so a version number can come ag
 inside a transaction that is later rolled back: answers are therefore neither cached nor served inside
 an atomic block (see analytics.AnswerCache).
 
+**Areas** (PostgreSQL): the rollups' writes also bump a counter per kind and area, `kind@area`, the
+area being the province segment of the written leaf's path (`area_of`; the same on both maps, so a
+province of 2021 and the 2025 one of the same code share an area, which only coarsens it). Statement
+triggers with transition tables see the written rows' kind and leaf; a leaf the units table does not
+know bumps `kind@*`, and a TRUNCATE bumps `*`: both mean "anything may have changed". An answer kept
+with the area counters it was computed under is then brought up to date by re-reading only the areas
+whose counters moved (analytics.AnswerCache), and an answer over none of them is simply current. The
+area triggers fire after the source's own (trigger names sort so), so a writer takes its `events` slot
+row before any area row of that slot, and two writers cannot lock area rows in opposite orders.
+
 The triggers are (re)installed after every `migrate` (post_migrate, indicators/apps.py) rather than
 by a migration, because SQLite's schema editor rebuilds a table to alter it, which drops its triggers.
 A slot row starts at the clock's microseconds, so a table emptied by a test's flush never repeats a
@@ -29,9 +39,8 @@ from dieuhanh.indicators.models import DataVersion
 
 # source → the tables whose writes change answers of that source
 WATCHED: dict[str, tuple[str, ...]] = {
-    "events": (
-        "warehouse_rollup",
-        "warehouse_rollupmonth",
+    "events": ("warehouse_rollup", "warehouse_rollupmonth"),
+    "firms": (
         "enterprises_enterpriserollup",
         "enterprises_enterpriserollupmonth",
         "enterprises_profile",
@@ -61,6 +70,39 @@ BEGIN
   RETURN NULL;
 END $$;
 """
+AREA_TABLES = WATCHED["events"]  # the rollups, whose rows name their kind and leaf
+EVERYTHING = "*"  # a TRUNCATE of a rollup: no rows to name their areas
+
+
+def area_of(path: str) -> str:
+    """The area of a unit by its path, as the triggers compute it: its province's code ('' for the nation)."""
+    parts = path.split("/")
+    return parts[2] if len(parts) > 3 else ""
+
+
+# The written rows' distinct (kind, area), a leaf unknown to the units table in area '*', each bumped
+# once for the writer's slot; the transition tables are named by the triggers below.
+_PG_AREAS = """
+CREATE OR REPLACE FUNCTION dieuhanh_bump_areas_{name}() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO {table} (source, slot, n)
+  SELECT a.source, pg_backend_pid() % {slots}, {now} FROM (
+    SELECT DISTINCT left(r.kind || '@' || coalesce(split_part(u.path, '/', 3), '*'), 16) AS source
+    FROM ({rows}) AS r LEFT JOIN units_unit u ON u.id = r.commune_id
+  ) AS a ORDER BY a.source
+  ON CONFLICT (source, slot) DO UPDATE SET n = {table}.n + 1;
+  RETURN NULL;
+END $$;
+"""
+_AREA_ROWS = {  # trigger event → (function name, its rows, REFERENCING clause)
+    "INSERT": ("new", "SELECT kind, commune_id FROM dieuhanh_new", "NEW TABLE AS dieuhanh_new"),
+    "DELETE": ("old", "SELECT kind, commune_id FROM dieuhanh_old", "OLD TABLE AS dieuhanh_old"),
+    "UPDATE": (
+        "both",
+        "SELECT kind, commune_id FROM dieuhanh_new UNION SELECT kind, commune_id FROM dieuhanh_old",
+        "OLD TABLE AS dieuhanh_old NEW TABLE AS dieuhanh_new",
+    ),
+}
 _SQLITE_NOW = "CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER)"
 
 
@@ -85,6 +127,8 @@ def install(using: str = "default") -> None:
             )
         if connection.vendor == "postgresql":
             cursor.execute(_PG_FUNCTION)
+            for name, rows, _ in _AREA_ROWS.values():
+                cursor.execute(_PG_AREAS.format(name=name, table=TABLE, slots=SLOTS, now=_PG_NOW, rows=rows))
         for source, tables in WATCHED.items():
             for table in tables:
                 if table not in existing:
@@ -95,6 +139,8 @@ def install(using: str = "default") -> None:
                         f" OR TRUNCATE ON {table} FOR EACH STATEMENT"
                         f" EXECUTE FUNCTION dieuhanh_bump_version('{source}')"
                     )
+                    if table in AREA_TABLES:
+                        _install_areas(cursor, table)
                     continue
                 for event in ("INSERT", "UPDATE", "DELETE"):
                     cursor.execute(
@@ -102,6 +148,23 @@ def install(using: str = "default") -> None:
                         f" BEGIN INSERT INTO {TABLE} (source, slot, n) VALUES ('{source}', 0, {_SQLITE_NOW})"
                         f" ON CONFLICT (source, slot) DO UPDATE SET n = n + 1; END"
                     )
+
+
+def _install_areas(cursor, table: str) -> None:
+    """A rollup's area triggers (PostgreSQL): one per event, as transition tables require."""
+    for event, (name, _, referencing) in _AREA_ROWS.items():
+        cursor.execute(
+            f"CREATE OR REPLACE TRIGGER {_trigger_name(table, 'areas_' + name)} AFTER {event} ON {table}"
+            f" REFERENCING {referencing} FOR EACH STATEMENT EXECUTE FUNCTION dieuhanh_bump_areas_{name}()"
+        )
+    cursor.execute(
+        f"CREATE OR REPLACE TRIGGER {_trigger_name(table, 'areas_all')} AFTER TRUNCATE ON {table}"
+        f" FOR EACH STATEMENT EXECUTE FUNCTION dieuhanh_bump_version('{EVERYTHING}')"
+    )
+
+
+def _area_triggers(table: str) -> list[str]:
+    return [_trigger_name(table, "areas_" + name) for name in ("new", "old", "both", "all")]
 
 
 def uninstall(using: str = "default") -> None:
@@ -112,7 +175,8 @@ def uninstall(using: str = "default") -> None:
             for table in tables:
                 if connection.vendor == "postgresql":
                     if table in existing:
-                        cursor.execute(f"DROP TRIGGER IF EXISTS {_trigger_name(table)} ON {table}")
+                        for trigger in [_trigger_name(table), *_area_triggers(table)]:
+                            cursor.execute(f"DROP TRIGGER IF EXISTS {trigger} ON {table}")
                     continue
                 for event in ("INSERT", "UPDATE", "DELETE"):
                     cursor.execute(f"DROP TRIGGER IF EXISTS {_trigger_name(table, event)}")
@@ -149,6 +213,20 @@ def current(sources: frozenset[str], using: str = "default") -> tuple[int, ...] 
     if len(found) < len(names):
         return None
     return tuple(int(found[name]) for name in names)
+
+
+def areas(kinds: frozenset[str], using: str = "default") -> dict[str, int] | None:
+    """The area counters of these kinds (`kind@area` → version) and `*` where a rollup was emptied, or
+    None where writes are not counted by area (SQLite: its row triggers bump the sources only)."""
+    connection = connections[using]
+    if connection.vendor != "postgresql" or not kinds:
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT source, SUM(n) FROM {TABLE} WHERE source LIKE ANY(%s) OR source = %s GROUP BY source",
+            [[f"{kind}@%" for kind in sorted(kinds)], EVERYTHING],
+        )
+        return {source: int(n) for source, n in cursor.fetchall()}
 
 
 def in_transaction(alias: str = "default") -> bool:
