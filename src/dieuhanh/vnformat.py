@@ -16,6 +16,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from babel.numbers import format_decimal
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 LOCALES = {"vi": "vi_VN", "en": "en_US"}
@@ -58,6 +59,11 @@ def number(value: Number | None, language: str = "vi", decimals: int = 2) -> str
     rounded = _round(_decimal(value), decimals)
     # Already rounded, so Babel's own half-to-even quantizing has nothing left to decide.
     return format_decimal(rounded, format=pattern, locale=LOCALES.get(language, "vi_VN"))
+
+
+def whole_number(value: int) -> str:
+    """A count in the reader's language, for a message: 10.485.760 in Vietnamese, 10,485,760 in English."""
+    return number(value, (get_language() or "vi")[:2], 0)
 
 
 def _choose_scale(amount: Decimal, scale: str | None, decimals: int) -> tuple[str, int]:

@@ -208,7 +208,7 @@ class PendingOut(Schema):
 def _directive(request: HttpRequest, directive_id: int) -> Directive:
     found = services.visible_directives(caller(request)).filter(pk=directive_id).first()
     if found is None:
-        raise DirectiveError("id", f"no directive #{directive_id} for you", status=404)
+        raise DirectiveError("id", services.NO_DIRECTIVE % {"id": directive_id}, status=404)
     return found
 
 
@@ -426,7 +426,7 @@ def _unit_name(directive: Directive) -> str:
 @area_aware
 def post_attachment(request: HttpRequest, directive_id: int, file: File[UploadedFile]):
     if (file.size or 0) > services.MAX_ATTACHMENT_BYTES:
-        raise DirectiveError("file", f"is over {services.MAX_ATTACHMENT_BYTES:,} bytes", status=413)
+        raise DirectiveError("file", services.too_large(), status=413)
     attachment = services.attach(
         actor=caller(request),
         directive=_directive(request, directive_id),

@@ -40,6 +40,8 @@ from dieuhanh.accounts.models import User
 from dieuhanh.accounts.services import audit
 from dieuhanh.directives.models import Directive, Task, TaskProgress, TaskStatus, current_code
 from dieuhanh.directives.services import (
+    EMPTY,
+    NO_DIRECTIVE,
     DirectiveError,
     issuing_area,
     overdue_q,
@@ -62,6 +64,7 @@ STATUS_LABELS = {
 REPORTED = (TaskStatus.NOT_STARTED, TaskStatus.IN_PROGRESS, TaskStatus.DONE)  # what a report may say
 DEMO_FILE = Path(__file__).parent / "demo" / "tasks_2021H2.csv"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+TOO_LONG = _("is longer than %(n)s characters")
 
 
 class AssignmentError(DirectiveError):
@@ -140,7 +143,7 @@ def task_for(user: User, task_id: int) -> Task:
     """A task the user may see; one outside their area is as unknown as one that does not exist."""
     found = tasks_for(user).filter(pk=task_id).first()
     if found is None:
-        raise AssignmentError("id", f"no task #{task_id} for you", status=404)
+        raise AssignmentError("id", _("no task #%(id)s for you") % {"id": task_id}, status=404)
     return found
 
 
@@ -184,7 +187,7 @@ def creating_area(actor: User) -> Area:
     """Where the actor may create tasks: under their leader or analyst grants."""
     area = issuing_area(actor)
     if not area:
-        raise AssignmentError(None, "creating a task needs a leader or analyst grant", status=403)
+        raise AssignmentError(None, _("creating a task needs a leader or analyst grant"), status=403)
     return area
 
 
@@ -217,11 +220,11 @@ def _resolve(actor: User, data: TaskInput, area: Area, units: dict[str, Unit]) -
     """Check the input; errors name the field. `units` caches look-ups across the lines of an import."""
     title, basis = " ".join(_nfc(data.title).split()), _nfc(data.basis).strip()
     if not title:
-        raise AssignmentError("title", "is empty")
+        raise AssignmentError("title", EMPTY)
     if len(title) > 500:
-        raise AssignmentError("title", "is longer than 500 characters")
+        raise AssignmentError("title", TOO_LONG % {"n": 500})
     if len(basis) > 300:
-        raise AssignmentError("basis", "is longer than 300 characters")
+        raise AssignmentError("basis", TOO_LONG % {"n": 300})
     seen = actor.area()
     owner = _unit("owner", data.owner, units, seen, area)
     co_owners = _co_owners(data.co_owners, owner, units, seen, area)
@@ -248,9 +251,12 @@ def _co_owners(
     for ref in refs:
         unit = _unit("co_owners", ref, units, seen, area)
         if unit.pk == owner.pk:
-            raise AssignmentError("co_owners", f"{unit.ref} is the owner")
+            raise AssignmentError("co_owners", _("%(ref)s is the owner") % {"ref": unit.ref})
         if unit.edition_id != owner.edition_id:
-            raise AssignmentError("co_owners", f"{unit.ref} is not on the owner's map {owner.edition_id}")
+            raise AssignmentError(
+                "co_owners",
+                _("%(ref)s is not on the owner's map %(map)s") % {"ref": unit.ref, "map": owner.edition_id},
+            )
         chosen[unit.pk] = unit
     return tuple(chosen.values())
 
@@ -260,7 +266,7 @@ def _directive(actor: User, data: TaskInput) -> Directive | None:
         return None
     found = visible_directives(actor).filter(pk=data.directive).first()
     if found is None:
-        raise AssignmentError("directive", f"no directive #{data.directive} for you")
+        raise AssignmentError("directive", NO_DIRECTIVE % {"id": data.directive})
     return found
 
 
@@ -284,7 +290,7 @@ def report_progress(
     """
     if not may_report(actor, task):
         raise AssignmentError(
-            None, "only the owner or co-owner units' people, or the task's creator, may report", status=403
+            None, _("only the owner or co-owner units' people, or the task's creator, may report"), status=403
         )
     text = text.strip()
     with transaction.atomic():
@@ -467,7 +473,11 @@ def _columns(header: list[str], path: Path) -> dict[str, str]:
                 found[field_name] = name
     missing = [f for f in REQUIRED if f not in found]
     if missing:
-        raise AssignmentError(None, f"{path.name}: the header lacks the column(s) {', '.join(missing)}")
+        raise AssignmentError(
+            None,
+            _("%(file)s: the header lacks the column(s) %(columns)s")
+            % {"file": path.name, "columns": ", ".join(missing)},
+        )
     return found
 
 

@@ -20,6 +20,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from ninja import Router, Schema, Status
 from pydantic import Field
 
@@ -75,7 +76,7 @@ def violation_for(user: User, violation_id: int) -> Violation:
     rows: QuerySet[Violation] = Violation.objects.visible_to(user).select_related("rule", "unit")
     found: Violation | None = rows.filter(pk=violation_id).first()
     if found is None:
-        raise assignments.AssignmentError("id", f"không có vi phạm #{violation_id}", status=404)
+        raise assignments.AssignmentError("id", _("no violation #%(id)s") % {"id": violation_id}, status=404)
     return found
 
 
@@ -83,7 +84,10 @@ def task_from_violation(*, actor: User, violation: Violation, due: date, title: 
     """A task for the violation's unit, due `due`; the unit's operators are told."""
     if violation.task_id is not None and Task.objects.filter(pk=violation.task_id).exists():
         raise assignments.AssignmentError(
-            "id", f"vi phạm #{violation.pk} đã có nhiệm vụ #{violation.task_id}", status=409
+            "id",
+            _("violation #%(id)s already has task #%(task)s")
+            % {"id": violation.pk, "task": violation.task_id},
+            status=409,
         )
     finding = Finding(
         violation.rule, violation.unit, violation.period, violation.left_value, violation.right_value

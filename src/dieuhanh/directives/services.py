@@ -21,6 +21,7 @@ from django.db import transaction
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from dieuhanh.accounts.models import Grant, User
 from dieuhanh.accounts.services import audit
@@ -46,7 +47,7 @@ from dieuhanh.files import content_type
 from dieuhanh.units.models import Unit
 from dieuhanh.units.scoping import Area
 from dieuhanh.units.services import unit_in_area
-from dieuhanh.vnformat import VN_TZ
+from dieuhanh.vnformat import VN_TZ, whole_number
 
 ISSUER_ROLES = ("leader", "analyst")
 LEVELS = ("commune", "district", "province", "industrial_park", "enterprise")
@@ -63,6 +64,13 @@ def _changed(event: str, directive: Directive, changed: Iterable[Delivery] = ())
 
 class DirectiveError(DomainError):
     """A request that cannot be carried out: names the field (when one is to blame) and why."""
+
+
+ONE_OF = _("must be one of %(codes)s")
+CANCELLED = _("the directive is cancelled")
+IN_THE_PAST = _("is in the past")
+EMPTY = _("is empty")
+NO_DIRECTIVE = _("no directive #%(id)s for you")
 
 
 # Who may issue, and to whom
@@ -82,16 +90,20 @@ class Targets:
 def resolve_targets(targets: Targets, area: Area) -> list[Unit]:
     """The target units, each inside the issuer's area and all on one map; errors name the culprit."""
     if targets.level is not None and targets.level not in LEVELS:
-        raise DirectiveError("targets.level", f"must be one of {', '.join(LEVELS)} or null")
+        raise DirectiveError(
+            "targets.level", _("must be one of %(codes)s or null") % {"codes": ", ".join(LEVELS)}
+        )
     chosen: dict[int, Unit] = {}
     for unit in _named_units(targets, area):
         for target in _expand(unit, targets.level):
             chosen[target.pk] = target
     if not chosen:
-        raise DirectiveError("targets", "reach no unit")
+        raise DirectiveError("targets", _("reach no unit"))
     editions = {u.edition_id for u in chosen.values()}
     if len(editions) > 1:
-        raise DirectiveError("targets", f"mix the maps {', '.join(sorted(editions))}: choose one")
+        raise DirectiveError(
+            "targets", _("mix the maps %(maps)s: choose one") % {"maps": ", ".join(sorted(editions))}
+        )
     return list(chosen.values())
 
 
@@ -100,7 +112,7 @@ def _named_units(targets: Targets, area: Area) -> list[Unit]:
     if targets.group:
         group = groups_within(area).filter(code=targets.group).first()
         if group is None:
-            raise DirectiveError("targets.group", f"no group '{targets.group}'")
+            raise DirectiveError("targets.group", _("no group '%(code)s'") % {"code": targets.group})
         units += list(group.units.all())
     return units
 
@@ -125,7 +137,7 @@ def _issuer_unit(user: User, targets: list[Unit]) -> Unit:
             t.edition_id == unit.edition_id and t.path.startswith(unit.path) for t in targets
         ):
             return unit
-    raise DirectiveError(None, "issuing needs a leader or analyst grant over every target", status=403)
+    raise DirectiveError(None, _("issuing needs a leader or analyst grant over every target"), status=403)
 
 
 # Issue, update, cancel
@@ -148,7 +160,7 @@ class DirectiveInput:
 def issue_directive(*, actor: User, data: DirectiveInput, now: datetime | None = None) -> Directive:
     area = issuing_area(actor)
     if not area:
-        raise DirectiveError(None, "issuing needs a leader or analyst grant", status=403)
+        raise DirectiveError(None, _("issuing needs a leader or analyst grant"), status=403)
     now = now or timezone.now()
     _check_input(data, now)
     units = resolve_targets(data.targets, area)
@@ -195,13 +207,13 @@ def issue_to(
 
 def _check_input(data: DirectiveInput, now: datetime) -> None:
     if not data.title.strip():
-        raise DirectiveError("title", "is empty")
+        raise DirectiveError("title", EMPTY)
     if current_code(data.priority) not in Priority.values:
-        raise DirectiveError("priority", f"must be one of {', '.join(Priority.values)}")
+        raise DirectiveError("priority", ONE_OF % {"codes": ", ".join(Priority.values)})
     if data.kind not in DirectiveKind.values:
-        raise DirectiveError("kind", f"must be one of {', '.join(DirectiveKind.values)}")
+        raise DirectiveError("kind", ONE_OF % {"codes": ", ".join(DirectiveKind.values)})
     if data.deadline is not None and data.deadline <= now:
-        raise DirectiveError("deadline", "is in the past")
+        raise DirectiveError("deadline", IN_THE_PAST)
     check_form(data.form)
 
 
@@ -210,11 +222,11 @@ def check_form(form: list[dict[str, Any]]) -> None:
     for i, question in enumerate(form):
         key, label, kind = question.get("key"), question.get("label"), question.get("type", "text")
         if not key or not isinstance(key, str) or not label:
-            raise DirectiveError(f"form[{i}]", "needs a key and a label")
+            raise DirectiveError(f"form[{i}]", _("needs a key and a label"))
         if kind not in FORM_TYPES:
-            raise DirectiveError(f"form[{i}].type", f"must be one of {', '.join(FORM_TYPES)}")
+            raise DirectiveError(f"form[{i}].type", ONE_OF % {"codes": ", ".join(FORM_TYPES)})
         if key in keys:
-            raise DirectiveError(f"form[{i}].key", f"'{key}' is used twice")
+            raise DirectiveError(f"form[{i}].key", _("'%(key)s' is used twice") % {"key": key})
         keys.add(key)
 
 
@@ -253,13 +265,16 @@ def update_directive(
     _check_issuer(actor, directive)
     unknown = set(changes) - set(EDITABLE)
     if unknown:
-        raise DirectiveError(sorted(unknown)[0], f"cannot be changed; these can: {', '.join(EDITABLE)}")
+        raise DirectiveError(
+            sorted(unknown)[0],
+            _("cannot be changed; these can: %(fields)s") % {"fields": ", ".join(EDITABLE)},
+        )
     if changes.get("deadline") is not None and changes["deadline"] <= timezone.now():
-        raise DirectiveError("deadline", "is in the past")
+        raise DirectiveError("deadline", IN_THE_PAST)
     if "priority" in changes:
         changes = {**changes, "priority": current_code(changes["priority"])}
     if changes.get("priority") is not None and changes["priority"] not in Priority.values:
-        raise DirectiveError("priority", f"must be one of {', '.join(Priority.values)}")
+        raise DirectiveError("priority", ONE_OF % {"codes": ", ".join(Priority.values)})
     diff = {
         k: [_plain(getattr(directive, k)), _plain(v)]
         for k, v in changes.items()
@@ -304,9 +319,11 @@ def _revise(
 
 def _check_issuer(actor: User, directive: Directive) -> None:
     if not issuing_area(actor).contains(directive.issuer_unit):
-        raise DirectiveError(None, "only a leader or analyst over the issuing unit may change it", status=403)
+        raise DirectiveError(
+            None, _("only a leader or analyst over the issuing unit may change it"), status=403
+        )
     if directive.cancelled_at is not None:
-        raise DirectiveError(None, "the directive is cancelled", status=409)
+        raise DirectiveError(None, CANCELLED, status=409)
 
 
 def _plain(value: Any) -> Any:
@@ -345,13 +362,15 @@ def delivery_for(user: User, delivery_id: int) -> Delivery:
     # same for every recipient, and cached (present.histories).
     found = next(iter(Delivery.objects.select_related("directive", "unit").filter(pk=delivery_id)[:1]), None)
     if found is None or not (found.unit_id in own_units(user) or user.area().contains(found.unit)):
-        raise DirectiveError("id", f"no delivery #{delivery_id} for you", status=404)
+        raise DirectiveError("id", _("no delivery #%(id)s for you") % {"id": delivery_id}, status=404)
     return found
 
 
 def _acting_for(actor: User, delivery: Delivery) -> None:
     if delivery.unit_id not in own_units(actor):
-        raise DirectiveError(None, f"only someone of {delivery.unit.name} may answer this", status=403)
+        raise DirectiveError(
+            None, _("only someone of %(unit)s may answer this") % {"unit": delivery.unit.name}, status=403
+        )
 
 
 def read_delivery(*, actor: User, delivery: Delivery) -> Delivery:
@@ -377,10 +396,9 @@ def acknowledge_delivery(*, actor: User, delivery: Delivery) -> Delivery:
     """ "Đã nhận", by a named person of the unit. Once: a second acknowledgement is refused."""
     _acting_for(actor, delivery)
     if delivery.directive.cancelled_at is not None:
-        raise DirectiveError(None, "the directive is cancelled", status=409)
+        raise DirectiveError(None, CANCELLED, status=409)
     if delivery.acknowledged_at is not None:
-        by = delivery.acknowledged_by.get_full_name() or delivery.acknowledged_by.username  # type: ignore[union-attr]
-        raise DirectiveError(None, f"already acknowledged by {by}", status=409)
+        raise _acknowledged(delivery)
     now = timezone.now()
     state = delivery.state
     if STATE_RANK[state] < STATE_RANK[DeliveryState.ACKNOWLEDGED]:
@@ -402,9 +420,13 @@ def acknowledge_delivery(*, actor: User, delivery: Delivery) -> Delivery:
             _changed("acknowledge", delivery.directive, [delivery])
     if not updated:
         delivery.refresh_from_db()
-        by = delivery.acknowledged_by.get_full_name() or delivery.acknowledged_by.username  # type: ignore[union-attr]
-        raise DirectiveError(None, f"already acknowledged by {by}", status=409)
+        raise _acknowledged(delivery)
     return delivery
+
+
+def _acknowledged(delivery: Delivery) -> DirectiveError:
+    by = delivery.acknowledged_by.get_full_name() or delivery.acknowledged_by.username  # type: ignore[union-attr]
+    return DirectiveError(None, _("already acknowledged by %(by)s") % {"by": by}, status=409)
 
 
 STATE_RANK = {state: rank for rank, state in enumerate(DeliveryState.values)}
@@ -417,13 +439,13 @@ def respond_delivery(
     _acting_for(actor, delivery)
     directive = delivery.directive
     if directive.cancelled_at is not None:
-        raise DirectiveError(None, "the directive is cancelled", status=409)
+        raise DirectiveError(None, CANCELLED, status=409)
     now = timezone.now()
     if directive.deadline and now > directive.deadline and not directive.late_answers:
-        raise DirectiveError(None, "the deadline has passed and late answers are closed", status=409)
+        raise DirectiveError(None, _("the deadline has passed and late answers are closed"), status=409)
     clean = _check_figures(directive.form, figures or {})
     if not text.strip() and not clean:
-        raise DirectiveError("text", "a response needs text or figures")
+        raise DirectiveError("text", _("a response needs text or figures"))
     with transaction.atomic():
         version = delivery.responses.count() + 1
         response = Response.objects.create(
@@ -446,9 +468,9 @@ def _check_figures(form: list[dict[str, Any]], figures: dict[str, Any]) -> dict[
     clean: dict[str, float] = {}
     for key, value in figures.items():
         if key not in numbers:
-            raise DirectiveError(f"figures.{key}", "is not a number question of this directive's form")
+            raise DirectiveError(f"figures.{key}", _("is not a number question of this directive's form"))
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise DirectiveError(f"figures.{key}", "must be a number")
+            raise DirectiveError(f"figures.{key}", _("must be a number"))
         clean[key] = value
     return clean
 
@@ -607,16 +629,22 @@ def visible_directives(user: User) -> QuerySet[Directive]:
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
 
 
+def too_large(size: int | None = None) -> str:
+    """Why a file is refused for its size, in the reader's language (its size when known)."""
+    limit = whole_number(MAX_ATTACHMENT_BYTES)
+    if size is None:
+        return _("is over %(limit)s bytes") % {"limit": limit}
+    return _("is %(size)s bytes; the limit is %(limit)s") % {"size": whole_number(size), "limit": limit}
+
+
 def attach(*, actor: User, directive: Directive, name: str, content: bytes) -> Attachment:
     """Store a file with a directive: at most 10 MB, PDF, image, DOCX or XLSX by its content."""
     _check_issuer(actor, directive)
     if len(content) > MAX_ATTACHMENT_BYTES:
-        raise DirectiveError(
-            "file", f"is {len(content):,} bytes; the limit is {MAX_ATTACHMENT_BYTES:,}", status=413
-        )
+        raise DirectiveError("file", too_large(len(content)), status=413)
     kind = content_type(content, name)
     if kind is None:
-        raise DirectiveError("file", "must be a PDF, PNG, JPEG, DOCX or XLSX file", status=415)
+        raise DirectiveError("file", _("must be a PDF, PNG, JPEG, DOCX or XLSX file"), status=415)
     digest = hashlib.sha256(content).hexdigest()
     safe_name = PurePath(name).name[:200] or "tep-dinh-kem"
     with transaction.atomic():
@@ -634,7 +662,7 @@ def attach(*, actor: User, directive: Directive, name: str, content: bytes) -> A
 def attachment_for(user: User, attachment_id: int) -> Attachment:
     found = Attachment.objects.select_related("directive").filter(pk=attachment_id).first()
     if found is None or not visible_directives(user).filter(pk=found.directive_id).exists():
-        raise DirectiveError("id", f"no attachment #{attachment_id} for you", status=404)
+        raise DirectiveError("id", _("no attachment #%(id)s for you") % {"id": attachment_id}, status=404)
     return found
 
 
@@ -651,9 +679,9 @@ def create_group(*, actor: User, code: str, name: str, targets: Targets) -> Unit
     """Save a set of units to address again, e.g. the southern communes."""
     area = issuing_area(actor)
     if not area:
-        raise DirectiveError(None, "saving a group needs a leader or analyst grant", status=403)
+        raise DirectiveError(None, _("saving a group needs a leader or analyst grant"), status=403)
     if UnitGroup.objects.filter(code=code).exists():
-        raise DirectiveError("code", f"'{code}' is taken", status=409)
+        raise DirectiveError("code", _("'%(code)s' is taken") % {"code": code}, status=409)
     units = resolve_targets(targets, area)
     with transaction.atomic():
         group = UnitGroup.objects.create(
