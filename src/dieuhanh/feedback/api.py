@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 
 from django.http import FileResponse, HttpRequest
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from ninja import File, Form, Query, Router, Schema, Status
 from ninja.files import UploadedFile
 from pydantic import Field
@@ -55,6 +58,10 @@ class EventOut(Schema):
     unit: str
     unit_name: str
     note: str
+    photos: list[str] = Field(
+        default_factory=list,
+        description="the addresses of the photos posted with an answer or a progress update (public)",
+    )
 
 
 class TrackOut(Schema):
@@ -215,7 +222,7 @@ _CONFLICT = {
 
 
 def _events(item: Feedback, public_only: bool) -> list[dict]:
-    rows = Event.objects.filter(feedback=item).select_related("unit")
+    rows = Event.objects.filter(feedback=item).select_related("unit").prefetch_related("photos")
     return [
         {
             "kind": e.kind,
@@ -223,11 +230,16 @@ def _events(item: Feedback, public_only: bool) -> list[dict]:
             "at": e.at,
             "unit": e.unit.ref,
             "unit_name": e.unit.name,
-            # A forwarding reason is the officials' words about the case: the answer alone is public.
-            "note": e.note if e.kind == "answered" or not public_only else "",
+            # A forwarding reason is the officials' words about the case: the answer and the progress
+            # updates alone are public.
+            "note": e.note if e.kind in PUBLIC_NOTES or not public_only else "",
+            "photos": [reverse("feedback-photo", args=[item.code, p.pk]) for p in e.photos.all()],
         }
         for e in rows
     ]
+
+
+PUBLIC_NOTES = ("answered", "progress")
 
 
 def track_out(item: Feedback) -> dict:
@@ -523,7 +535,7 @@ def get_queue(
     request: HttpRequest,
     unit: str = Query(..., description="EDITION:CODE"),
     overdue: bool = False,
-    status: str | None = Query(None, pattern="^(received|accepted|answered|merged)$"),
+    status: str | None = Query(None, pattern="^(received|accepted|progress|answered|merged)$"),
     escalated: bool = Query(False, description="only the items escalated to the province"),
     limit: int = Query(100, ge=1, le=500),
 ):
@@ -592,13 +604,79 @@ def post_accept(request: HttpRequest, code: str):
     return track_out(services.accept(actor=user, item=services.item_for(user, code)))
 
 
+_PHOTO_REFUSALS = {
+    413: {"description": "a photo is too large (field photos[i])"},
+    415: {"description": "a photo is not a JPEG or PNG, or cannot be read (field photos[i])"},
+}
+_POST_FORM = {
+    "type": "object",
+    "properties": {
+        "text": {"type": "string"},
+        "photos": {
+            "type": "array",
+            "items": {"type": "string", "format": "binary"},
+            "description": "up to 3 JPEG or PNG photos, 5 MB each; public, stored without their metadata",
+        },
+    },
+    "required": ["text"],
+}
+
+
 @router.post(
-    "/feedback/{code}/answer", response=TrackOut, summary="Answer in public", openapi_extra=_CONFLICT
+    "/feedback/{code}/answer",
+    response=TrackOut,
+    summary="Answer in public: JSON {text}, or multipart with text and up to 3 photos",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"text": {"type": "string"}},
+                        "required": ["text"],
+                    }
+                },
+                "multipart/form-data": {"schema": _POST_FORM},
+            },
+        },
+        "responses": {**_CONFLICT["responses"], **_PHOTO_REFUSALS},
+    },
 )
 @area_aware
-def post_answer(request: HttpRequest, code: str, body: AnswerIn):
+def post_answer(request: HttpRequest, code: str):
     user = caller(request)
-    return track_out(services.answer(actor=user, item=services.item_for(user, code), text=body.text))
+    item = services.item_for(user, code)
+    # One verb, two encodings: JSON as before, or a form when photos come with the answer.
+    if request.content_type == "multipart/form-data":
+        text, uploads = request.POST.get("text", ""), services.read_uploads(request.FILES.getlist("photos"))
+    else:
+        try:
+            body = AnswerIn.model_validate(json.loads(request.body or b"{}"))
+        except ValueError:
+            raise FeedbackError("text", _('send JSON {"text": …} or a multipart form')) from None
+        text, uploads = body.text, []
+    return track_out(services.answer(actor=user, item=item, text=text, photos=uploads))
+
+
+@router.post(
+    "/feedback/{code}/progress",
+    response=TrackOut,
+    summary="Post progress in public, with up to 3 photos (multipart); with a photo it meets the "
+    "first-answer deadline (HCMC 1022)",
+    openapi_extra={"responses": {**_CONFLICT["responses"], **_PHOTO_REFUSALS}},
+)
+@area_aware
+def post_progress(
+    request: HttpRequest,
+    code: str,
+    body: Form[AnswerIn],
+    photos: File[list[UploadedFile]] = None,  # type: ignore[assignment]
+):
+    user = caller(request)
+    item = services.item_for(user, code)
+    uploads = services.read_uploads(photos or [])
+    return track_out(services.post_progress(actor=user, item=item, text=body.text, photos=uploads))
 
 
 @router.post(

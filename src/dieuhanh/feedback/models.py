@@ -55,6 +55,9 @@ class Status(models.TextChoices):
     ACCEPTED = "accepted", "Đang xử lý"
     ANSWERED = "answered", "Đã trả lời"
     MERGED = "merged", "Đã gộp với phản ánh trùng"
+    # A progress update with a photo: HCMC 1022's rule, "answered within 5 days, or progress is posted
+    # with a photo" — the first-answer deadline is met, the item stays open until it is answered.
+    PROGRESS = "progress", "Đã cập nhật tiến độ kèm ảnh"
 
 
 class FeedbackQuerySet(AreaQuerySet):
@@ -148,6 +151,7 @@ class EventKind(models.TextChoices):
     ACCEPTED = "accepted", "Đơn vị nhận xử lý"
     FORWARDED = "forwarded", "Chuyển đơn vị xử lý"
     ANSWERED = "answered", "Trả lời"
+    PROGRESS = "progress", "Cập nhật tiến độ"
     MERGED = "merged", "Gộp với phản ánh trùng"
     JOINED = "joined", "Thêm người phản ánh cùng nội dung"
     UNMERGED = "unmerged", "Tách khỏi phản ánh đã gộp, xử lý riêng"
@@ -187,6 +191,27 @@ class Photo(models.Model):
     size = models.PositiveIntegerField()
     sha256 = models.CharField(max_length=64)
     file = models.FileField(upload_to=photo_path)
+
+    def __str__(self) -> str:
+        return self.sha256
+
+
+def post_photo_path(instance: PostPhoto, filename: str) -> str:
+    return f"feedback/{instance.event.feedback_id}/posts/{instance.sha256}"
+
+
+class PostPhoto(models.Model):
+    """A photo an official posted with an answer or a progress update (its Event): public, so stored
+    without its metadata (feedback.photos.strip_metadata). A citizen's photos are Photo rows."""
+
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="photos")
+    content_type = models.CharField(max_length=40)
+    size = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64, help_text="of the stored photo, without its metadata")
+    file = models.FileField(upload_to=post_photo_path)
+
+    class Meta:
+        ordering = ["event", "id"]
 
     def __str__(self) -> str:
         return self.sha256

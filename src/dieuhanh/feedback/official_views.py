@@ -14,12 +14,14 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from dieuhanh.accounts.guards import caller
 from dieuhanh.accounts.models import User
 from dieuhanh.feedback import services
 from dieuhanh.feedback.models import Event, Feedback, Status
 from dieuhanh.feedback.services import FeedbackError
+from dieuhanh.feedback.views import with_photos
 from dieuhanh.units.models import Unit
 from dieuhanh.units.scoping import area_aware
 
@@ -37,10 +39,17 @@ FILTERS = {
 DONE = {
     "accept": "Đơn vị đã nhận xử lý phản ánh {code}.",
     "answer": "Đã trả lời phản ánh {code}; câu trả lời hiện trên trang công khai.",
+    "progress": "Đã đăng cập nhật tiến độ của phản ánh {code}; người dân xem được trên trang theo dõi.",
     "forward": "Đã chuyển phản ánh {code} đến {unit}.",
     "unmerge": "Phản ánh {code} đã được tách ra, xử lý riêng.",
 }
-FIELDS = {"text": "Nội dung trả lời", "to": "Đơn vị nhận", "reason": "Lý do", "status": "Trạng thái"}
+FIELDS = {
+    "text": "Nội dung trả lời",
+    "to": "Đơn vị nhận",
+    "reason": "Lý do",
+    "status": "Trạng thái",
+    "photos": "Ảnh",
+}
 
 
 def _handler(request: HttpRequest) -> User:
@@ -99,10 +108,11 @@ def item_page(request: HttpRequest, code: str) -> HttpResponse:
     if request.method == "POST":
         action, post, was = request.POST.get("action", ""), request.POST, item.unit
         try:
-            done = _act(user, item, action, post)
+            done = _act(user, item, action, post, request.FILES.getlist("photos"))
         except FeedbackError as exc:
-            label = FIELDS.get(exc.field or "", "")
-            error, status = (f"{label}: " if label else "") + exc.message, exc.status
+            field = (exc.field or "").split("[")[0]
+            label = "Nội dung cập nhật" if (action, field) == ("progress", "text") else FIELDS.get(field, "")
+            error, status = (f"{label}: " if label else "") + str(exc.message), exc.status
         else:
             messages.success(request, DONE[action].format(code=done.code, unit=done.unit.name))
             if action == "forward":  # passed on, often out of the caller's area: back to the queue
@@ -111,16 +121,17 @@ def item_page(request: HttpRequest, code: str) -> HttpResponse:
     return _render_item(request, services.item_for(user, item.code), error=error, status=status)
 
 
-def _act(user: User, item: Feedback, action: str, post) -> Feedback:
+def _act(user: User, item: Feedback, action: str, post, files: list) -> Feedback:
     if action == "accept":
         return services.accept(actor=user, item=item)
-    if action == "answer":
-        return services.answer(actor=user, item=item, text=post.get("text", ""))
+    if action in ("answer", "progress"):
+        verb = services.answer if action == "answer" else services.post_progress
+        return verb(actor=user, item=item, text=post.get("text", ""), photos=services.read_uploads(files))
     if action == "forward":
         return services.forward(actor=user, item=item, to=post.get("to", ""), reason=post.get("reason", ""))
     if action == "unmerge":
         return services.unmerge(actor=user, item=item, reason=post.get("reason", ""))
-    raise FeedbackError("action", "không rõ thao tác: hãy chọn một nút trên trang")
+    raise FeedbackError("action", _("unknown action: choose one of the page's buttons"))
 
 
 def _render_item(request: HttpRequest, item: Feedback, *, error: str, status: int) -> HttpResponse:
@@ -129,10 +140,13 @@ def _render_item(request: HttpRequest, item: Feedback, *, error: str, status: in
         "item": item,
         "text": services.public_text(item.text),
         "overdue": services.is_overdue(item, now),
-        "history": list(Event.objects.filter(feedback=item).select_related("unit")),
+        "history": with_photos(
+            list(Event.objects.filter(feedback=item).select_related("unit")), {item.pk: item.code}
+        ),
         "photos": range(1, item.photos.count() + 1),
         "duplicates": list(item.duplicates.order_by("received_at").values_list("code", flat=True)[:50]),
-        "open": item.status in (Status.RECEIVED, Status.ACCEPTED),
+        "open": item.status in services.OPEN,
+        "max_photos": services.MAX_PHOTOS,
         "error": error,
         "posted": request.POST if error else {},
     }

@@ -12,16 +12,19 @@ import hmac
 import math
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.core.files.base import ContentFile
+from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, models, transaction
 from django.db.models import Count, Exists, Max, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from dieuhanh.accounts.models import AuditEntry, User
 from dieuhanh.accounts.services import audit
@@ -39,9 +42,11 @@ from dieuhanh.feedback.models import (
     FeedbackQuerySet,
     Handler,
     Photo,
+    PostPhoto,
     Status,
     Throttle,
 )
+from dieuhanh.feedback.photos import UnreadablePhoto, strip_metadata
 from dieuhanh.feedback.rows import insert_together
 from dieuhanh.files import content_type
 from dieuhanh.live import area_keys, publish_on_commit
@@ -55,6 +60,8 @@ from dieuhanh.warehouse.models import IncidentReport
 from dieuhanh.warehouse.persons import PersonIdError, normalise, short
 
 HANDLER_ROLES = ("leader", "analyst", "operator", "admin")  # who may see and act on a unit's queue
+# Not answered yet: received, taken, or taken with progress posted (with a photo: not overdue).
+OPEN = (Status.RECEIVED, Status.ACCEPTED, Status.PROGRESS)
 EDITION = "VN-2025"
 MAX_TEXT = 5000
 MAX_PHOTOS = 3
@@ -146,7 +153,7 @@ def route_pin(lat: float, lon: float) -> Unit:
     """The 2025 commune whose centre is nearest the pin (no commune shapes are packaged)."""
     if not (-90 <= lat <= 90 and -180 <= lon <= 180):
         raise FeedbackError("lat", "tọa độ không hợp lệ (vĩ độ từ -90 đến 90, kinh độ từ -180 đến 180)")
-    for _ in range(2):
+    for _attempt in range(2):
         if not _commune_centres():
             break
         dist, unit_id = min(
@@ -643,7 +650,7 @@ def _same_report(
             category=cat,
             place_unit=commune,
             merged_into__isnull=True,
-            status__in=[Status.RECEIVED, Status.ACCEPTED],
+            status__in=OPEN,
             received_at__gte=now - timedelta(hours=cat.merge_hours),
         )
         .order_by("received_at", "id")[:200]
@@ -787,8 +794,8 @@ def queue(
     # The reports by unit id, the subtree's ids a subquery (an indexed prefix scan of the units): the
     # reports' (unit, answer_due, …) index serves the page, with no join on the units' paths.
     items = Feedback.objects.filter(unit_id__in=Unit.objects.under(unit).values("id"))
-    if status == "open":  # what is left to do: received or taken, not answered
-        items = items.filter(status__in=[Status.RECEIVED, Status.ACCEPTED])
+    if status == "open":  # what is left to do: received, taken or under way, not answered
+        items = items.filter(status__in=OPEN)
     elif status:
         items = items.filter(status=status)
     else:
@@ -872,26 +879,147 @@ def accept(*, actor: User, item: Feedback) -> Feedback:
     return item
 
 
-def answer(*, actor: User, item: Feedback, text: str) -> Feedback:
-    """The public answer: the citizen and everyone reading the public page see it."""
+def answer(*, actor: User, item: Feedback, text: str, photos: Sequence[Upload] = ()) -> Feedback:
+    """The public answer, with up to 3 photos: the citizen and everyone reading the public page see
+    them."""
     text = _fit("text", text, prose=True).strip()
     if not text:
         raise FeedbackError("text", "cần nội dung trả lời")
     if len(text) > MAX_TEXT:
         raise FeedbackError("text", f"nội dung dài {len(text)} ký tự; tối đa {MAX_TEXT}")
-    with transaction.atomic():
+    cleaned = public_photos(photos)
+    stored: list[PostPhoto] = []
+    with _removed_unless_saved(stored), transaction.atomic():
         item = _locked(actor, item)
         if item.status == Status.ANSWERED:
             raise FeedbackError("status", "phản ánh đã được trả lời", status=409)
         now = timezone.now()
         item.status, item.answer, item.answered_at = Status.ANSWERED, text, now
         item.save(update_fields=["status", "answer", "answered_at"])
-        Event.objects.create(
+        event = Event.objects.create(
             feedback=item, kind=EventKind.ANSWERED, at=now, unit=item.unit, actor=actor, note=text
         )
-        audit(actor, "feedback.answer", item.code, unit=item.unit.ref, late=now > item.answer_due)
+        _attach(event, cleaned, stored)
+        audit(
+            actor,
+            "feedback.answer",
+            item.code,
+            unit=item.unit.ref,
+            late=now > item.answer_due,
+            photos=len(cleaned),
+        )
         publish_item(item, "answered")
     return item
+
+
+def post_progress(*, actor: User, item: Feedback, text: str, photos: Sequence[Upload] = ()) -> Feedback:
+    """A public progress update on an item not answered yet, with up to 3 photos. HCMC 1022's rule is
+    "answered within 5 days, or progress is posted with a photo": with at least one photo the item is
+    `progress` and its first-answer deadline is met (no longer overdue, no more reminders or
+    escalation; it stays open until answered). Without a photo it is a note to the citizen, and
+    takes a received item as Nhận xử lý does."""
+    text = _fit("text", text, prose=True).strip()
+    if not text:
+        raise FeedbackError("text", _("write what has been done so far"))
+    if len(text) > MAX_TEXT:
+        raise FeedbackError(
+            "text", _("%(n)d characters long; at most %(max)d") % {"n": len(text), "max": MAX_TEXT}
+        )
+    cleaned = public_photos(photos)
+    stored: list[PostPhoto] = []
+    with _removed_unless_saved(stored), transaction.atomic():
+        item = _locked(actor, item)
+        if item.status == Status.ANSWERED:
+            raise FeedbackError(
+                "status", _("the report is answered: progress is no longer posted on it"), status=409
+            )
+        now = timezone.now()
+        was = item.status
+        if cleaned:
+            item.status = Status.PROGRESS
+        elif item.status == Status.RECEIVED:
+            item.status = Status.ACCEPTED
+        if item.status != was:
+            item.save(update_fields=["status"])
+        event = Event.objects.create(
+            feedback=item, kind=EventKind.PROGRESS, at=now, unit=item.unit, actor=actor, note=text
+        )
+        _attach(event, cleaned, stored)
+        audit(
+            actor,
+            "feedback.progress",
+            item.code,
+            unit=item.unit.ref,
+            photos=len(cleaned),
+            late=now > item.answer_due,
+        )
+    return item
+
+
+def read_uploads(files: Sequence[UploadedFile]) -> list[Upload]:
+    """Uploaded photos (the API's or a page's form) as Uploads, one larger than MAX_PHOTO_BYTES
+    refused (413) before it is read into memory."""
+    uploads = []
+    for i, f in enumerate(files):
+        if (f.size or 0) > MAX_PHOTO_BYTES:
+            raise FeedbackError(
+                f"photos[{i}]",
+                _("the photo is too large: at most %(mb)d MB") % {"mb": MAX_PHOTO_BYTES // 2**20},
+                status=413,
+            )
+        uploads.append(Upload(f.name or "", f.read(MAX_PHOTO_BYTES + 1)))
+    return uploads
+
+
+def public_photos(photos: Sequence[Upload]) -> list[tuple[str, bytes]]:
+    """An official's photos for an answer or a progress update: intake's checks (_photos: at most 3,
+    5 MB each, JPEG or PNG by their first bytes), then without their metadata, since they are public
+    (feedback.photos). Checked whole before anything is written."""
+    cleaned = []
+    for i, (kind, content) in enumerate(_photos(photos)):
+        try:
+            cleaned.append((kind, strip_metadata(kind, content)))
+        except UnreadablePhoto:
+            raise FeedbackError(
+                f"photos[{i}]",
+                _("the photo cannot be read: its file is damaged or incomplete"),
+                status=415,
+            ) from None
+    return cleaned
+
+
+def _attach(event: Event, photos: list[tuple[str, bytes]], stored: list[PostPhoto]) -> None:
+    for kind, content in photos:
+        digest = hashlib.sha256(content).hexdigest()
+        photo = PostPhoto(event=event, content_type=kind, size=len(content), sha256=digest)
+        photo.file.save(digest, ContentFile(content), save=False)
+        stored.append(photo)
+    PostPhoto.objects.bulk_create(stored)
+
+
+@contextmanager
+def _removed_unless_saved(stored: list[PostPhoto]) -> Iterator[None]:
+    """Around a verb's transaction: the photo files it stored are removed again if it rolls back."""
+    try:
+        yield
+    except BaseException:
+        for photo in stored:
+            photo.file.delete(save=False)
+        raise
+
+
+def post_photo(code: str, photo_id: int) -> PostPhoto:
+    """A photo posted with an item's answer or progress update, by the item's code (public)."""
+    found = None
+    if _found(code) and 0 < photo_id < 2**62:
+        found = (
+            PostPhoto.objects.filter(pk=photo_id, event__feedback__code=code.upper())
+            .select_related("event")
+            .first()
+        )
+    if found is None:
+        raise FeedbackError("photo", _("no such photo"), status=404)
+    return found
 
 
 def forward(*, actor: User, item: Feedback, to: str, reason: str) -> Feedback:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.functional import cached_property
 
 from dieuhanh.accounts.lockout import client_address
 from dieuhanh.feedback import services, sessions
-from dieuhanh.feedback.models import Event
-from dieuhanh.feedback.services import FeedbackError, Place, Upload
+from dieuhanh.feedback.models import Event, PostPhoto
+from dieuhanh.feedback.services import FeedbackError, Place
 from dieuhanh.units.scoping import public
 
 FIELD_LABELS = {
@@ -41,11 +42,8 @@ def form_page(request: HttpRequest) -> HttpResponse:
     status = 200
     needs_code = False
     if request.method == "POST":
-        files = request.FILES.getlist("photos")
         try:
-            for i, f in enumerate(files):
-                if (f.size or 0) > services.MAX_PHOTO_BYTES:
-                    raise FeedbackError(f"photos[{i}]", "ảnh quá lớn: tối đa 5 MB", status=413)
+            photos = services.read_uploads(request.FILES.getlist("photos"))
             lat, lon = _number(values.get("lat", "")), _number(values.get("lon", ""))
             use_pin = values.get("where") == "pin"
             item = services.submit(
@@ -57,7 +55,7 @@ def form_page(request: HttpRequest) -> HttpResponse:
                     "" if use_pin else values.get("address", ""),
                 ),
                 phone=values.get("phone", ""),
-                photos=[Upload(f.name or "", f.read(services.MAX_PHOTO_BYTES + 1)) for f in files],
+                photos=photos,
                 client=client_address(request),
                 confirmation=values.get("confirmation", ""),
             )
@@ -91,6 +89,7 @@ def track_page(request: HttpRequest, code: str, error: str | None = None) -> Htt
         joined = history[-1].at if history else item.received_at
         theirs = Event.objects.filter(feedback=followed, at__gte=joined).exclude(kind="joined")
         history += list(theirs.select_related("unit"))
+    with_photos(history, {item.pk: item.code, followed.pk: followed.code})
     context = {
         "code": item.code,
         "item": item,
@@ -141,7 +140,8 @@ def public_page(request: HttpRequest) -> HttpResponse:
     page = CappedPaginator(services.answered(query, category), 20).get_page(request.GET.get("trang"))
     items = list(page.object_list)
     history: dict[int, list[Event]] = {}
-    for event in Event.objects.filter(feedback__in=items).select_related("unit"):
+    events = list(Event.objects.filter(feedback__in=items).select_related("unit"))
+    for event in with_photos(events, {i.pk: i.code for i in items}):
         history.setdefault(event.feedback_id, []).append(event)
     rows = [
         {"item": i, "text": services.public_text(i.text), "history": history.get(i.pk, [])} for i in items
@@ -156,6 +156,33 @@ def public_page(request: HttpRequest) -> HttpResponse:
         "open_sessions": list(sessions.open_sessions()[:5]) if page.number == 1 else [],
     }
     return render(request, "feedback/public.html", context)
+
+
+def with_photos(events: list[Event], codes: dict[int, str]) -> list[Event]:
+    """Each event with `photo_urls`: the public addresses of the photos posted with it (an answer or
+    a progress update), read in one query for all of them."""
+    posted = [e for e in events if e.kind in ("answered", "progress")]
+    feedback_of = {e.pk: e.feedback_id for e in posted}
+    urls: dict[int, list[str]] = {}
+    for photo in PostPhoto.objects.filter(event__in=posted).only("id", "event_id"):
+        code = codes[feedback_of[photo.event_id]]
+        urls.setdefault(photo.event_id, []).append(reverse("feedback-photo", args=[code, photo.pk]))
+    for e in events:
+        e.photo_urls = urls.get(e.pk, [])  # type: ignore[attr-defined]
+    return events
+
+
+@public
+def photo_page(request: HttpRequest, code: str, photo_id: int) -> FileResponse:
+    """A photo an official posted with an answer or a progress update: public, stored without its
+    metadata; found only under its item's code."""
+    try:
+        photo = services.post_photo(code, photo_id)
+    except FeedbackError:
+        raise Http404("Không có ảnh này.") from None
+    response = FileResponse(photo.file.open("rb"), content_type=photo.content_type)
+    response["Cache-Control"] = "public, max-age=86400"  # a posted photo never changes
+    return response
 
 
 @public
