@@ -540,9 +540,7 @@ def get_queue(
     limit: int = Query(100, ge=1, le=500),
 ):
     items = services.queue(caller(request), unit, overdue=overdue, status=status, escalated=escalated)
-    now = timezone.now()
-    page = services.queue_page(items, limit)
-    return {"unit": unit, "count": items.count(), "items": [_queue_item(i, now) for i in page]}
+    return {"unit": unit, "count": items.count(), "items": services.queue_rows(items, limit, timezone.now())}
 
 
 def _queue_item(item: Feedback, now: datetime) -> dict:

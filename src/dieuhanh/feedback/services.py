@@ -781,8 +781,12 @@ def overdue_q(now: datetime) -> Q:
 
 def is_overdue(item: Feedback, now: datetime) -> bool:
     """overdue_q for an item in hand."""
-    open_ = item.status in (Status.RECEIVED, Status.ACCEPTED)
-    return (item.status == Status.RECEIVED and item.forward_due < now) or (open_ and item.answer_due < now)
+    return _late(item.status, item.forward_due, item.answer_due, now)
+
+
+def _late(status: str, forward_due: datetime, answer_due: datetime, now: datetime) -> bool:
+    open_ = status in (Status.RECEIVED, Status.ACCEPTED)
+    return (status == Status.RECEIVED and forward_due < now) or (open_ and answer_due < now)
 
 
 def queue(
@@ -822,6 +826,54 @@ def queue_page(items: FeedbackQuerySet, limit: int, offset: int = 0) -> list[Fee
         .order_by("answer_due", "id")
     )
     return list(page)
+
+
+QUEUE_COLUMNS = {  # the API's queue item (feedback.api.QueueItem) ← the columns it is read from
+    "code": "code",
+    "category": "category_id",
+    "text": "text",
+    "unit_edition": "unit__edition_id",
+    "unit_code": "unit__code",
+    "unit_name": "unit__name",
+    "place": "place_unit__name",
+    "address": "address",
+    "lat": "lat",
+    "lon": "lon",
+    "status": "status",
+    "received_at": "received_at",
+    "forward_due": "forward_due",
+    "answer_due": "answer_due",
+    "reporters": "reporters",
+    "merged_into": "merged_into__code",
+    "escalated_at": "escalated_at",
+    "directive": "directive_id",
+    "task": "task_id",
+}
+
+
+def queue_rows(items: FeedbackQuerySet, limit: int, now: datetime) -> list[dict]:
+    """queue_page as the API shows it, read as plain rows in one query: the page's ids from the index
+    (as queue_page), then only the columns shown, joined, with no model built per report and its
+    category, units and merged item (two thirds of a queue request's time went to building them)."""
+    ids = items.order_by("answer_due", "id").values("id")[:limit]
+    photos = Photo.objects.filter(feedback=OuterRef("pk")).order_by().values("feedback")
+    counted = photos.annotate(n=Count("id")).values("n")
+    rows = (
+        Feedback.objects.filter(pk__in=ids)
+        .annotate(photo_count=Coalesce(Subquery(counted), 0))
+        .order_by("answer_due", "id")
+        .values_list("photo_count", *QUEUE_COLUMNS.values())
+    )
+    found = []
+    for photo_count, *values in rows:
+        row = dict(zip(QUEUE_COLUMNS, values, strict=True))
+        row["photos"] = photo_count
+        row["unit"] = f"{row.pop('unit_edition')}:{row.pop('unit_code')}"
+        # Digit runs (phone and ID numbers the citizen wrote) masked: the API never shows them.
+        row["text"] = public_text(row["text"])
+        row["overdue"] = _late(row["status"], row["forward_due"], row["answer_due"], now)
+        found.append(row)
+    return found
 
 
 def item_for(user: User, code: str) -> Feedback:
