@@ -340,8 +340,7 @@ class CountGrid(Mapping[tuple[int, str], float]):
         for kept in self.summed:
             old = np.isin(kept.leaf, wanted)
             taken = self._add(kept.leaf[old], kept.bucket[old], kept.count[old], kept.spread, kept.units, -1)
-            now = _fetch(kept.rows.filter(commune_id__in=leaves).values_list("commune_id", kept.column)
-                         .annotate(n=Sum("count")).order_by())  # fmt: skip
+            now = _leaves_rows(kept.rows, kept.column, leaves)
             leaf, bucket, count = kept.spread.arrays(now)
             added = self._add(leaf, bucket, count, kept.spread, kept.units, 1)
             kept.leaf = np.concatenate((kept.leaf[~old], leaf))
@@ -459,7 +458,7 @@ class Reader:
                 if fetched:
                     grid.add_rollups(fetched, buckets, _ASKED_ITSELF)
                 continue
-            fetched = _fetch(rows.values_list("commune_id", column).annotate(n=Sum("count")).order_by())
+            fetched = _fetch(rows.values_list("commune_id", column).annotate(n=_SUM).order_by())
             kept = Summed(rows, column, buckets, grid.periods, self.units)
             grid.summed.append(kept)
             grid.add_rollups(fetched, buckets, self.units, kept)
@@ -529,6 +528,28 @@ def _summed_onto_asked(rows: QuerySet, column: str, units: UnitMap) -> list[tupl
     sql = f"SELECT m.asked, r.bucket, SUM(r.n * m.w) FROM ({inner}) AS r(leaf, bucket, n) {_PLACES}"  # noqa: S608
     with connections[rows.db].cursor() as cursor:
         cursor.execute(sql, [*params, leaves, asked, weights])
+        return cursor.fetchall()
+
+
+# A count's sum as a float: PostgreSQL sums bigints as numeric, which the driver makes into Decimals.
+_SUM = Cast(Sum("count"), FloatField())
+
+
+def _leaves_rows(rows: QuerySet, column: str, leaves: list[int]) -> list[tuple]:
+    """(leaf, bucket, count) of `rows` for these leaves only (a patch: a province's some hundreds of
+    leaves). On PostgreSQL each leaf is looked up by the rollup's own key, whose first column is the
+    leaf (a plain `IN` of hundreds of ids is planned as a scan of every leaf's rows)."""
+    if connections[rows.db].vendor != "postgresql":
+        return _fetch(
+            rows.filter(commune_id__in=leaves).values_list("commune_id", column).annotate(n=_SUM).order_by()
+        )
+    inner, params = (
+        rows.filter(commune_id=RawSQL("l.id", [])).values_list(column, "count").query.sql_with_params()
+    )
+    # `inner` is the ORM's own compiled statement, its values passed as parameters.
+    sql = f"SELECT l.id, r.bucket, SUM(r.n)::float8 FROM unnest(%s::bigint[]) AS l(id) CROSS JOIN LATERAL ({inner}) AS r(bucket, n) GROUP BY 1, 2"  # noqa: S608, E501
+    with connections[rows.db].cursor() as cursor:
+        cursor.execute(sql, ["{" + ",".join(map(str, leaves)) + "}", *params])
         return cursor.fetchall()
 
 
@@ -882,6 +903,7 @@ class Computed:
         self.columns = [_column_evaluator(answer, dim, unit_ids) for dim in dims]
         self.segments = [self._segment(d, period, None) for d in range(len(dims)) for period in periods]
         self._areas: frozenset[str] | None = None
+        self._positions: defaultdict[int, list[int]] | None = None
 
     def rows(self) -> list[dict]:
         return [row for segment in self.segments for row in segment if row is not None]
@@ -915,10 +937,14 @@ class Computed:
             reached |= grid.patch(leaves)
         if not reached:
             return
-        parents = self.answer.parents
-        positions = [
-            i for i, (pk, _, _) in enumerate(self.asked) if pk in reached or parents.get(pk) in reached
-        ]
+        if self._positions is None:  # each unit's positions, and its parent's (share() reads the parent)
+            self._positions = defaultdict(list)
+            for i, (pk, _, _) in enumerate(self.asked):
+                self._positions[pk].append(i)
+                parent = self.answer.parents.get(pk)
+                if parent is not None:
+                    self._positions[parent].append(i)
+        positions = sorted({i for pk in reached for i in self._positions.get(pk, ())})
         if not positions:
             return
         segments, width = list(self.segments), len(self.periods)
