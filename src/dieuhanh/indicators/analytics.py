@@ -30,7 +30,9 @@ import msgspec
 import numpy as np
 from django.conf import settings
 from django.db import connections, router
-from django.db.models import QuerySet, Sum
+from django.db.models import FloatField, QuerySet, Sum
+from django.db.models.expressions import RawSQL
+from django.db.models.functions import Cast
 
 from dieuhanh.errors import DomainError
 from dieuhanh.indicators import formula as f
