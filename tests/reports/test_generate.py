@@ -188,7 +188,7 @@ def one_text(text: str) -> dict:
     [
         ({"document_code": "BTTTT"}, "document_code", "pattern"),
         ({"sections": [{"blocks": []}]}, "sections.0.title", "required"),
-        (one_text("{{ value("), "sections.0.blocks.0", "line 1"),
+        (one_text("{{ value("), "sections.0.blocks.0", "mẫu văn bản có lỗi (dòng 1)"),
         (one_text("{{ value('no_such') }}"), "sections.0.blocks.0", "no_such"),
         (one_text("{{ value('postal_revenue', 'soon') }}"), "sections.0.blocks.0", "soon"),
         (one_text("{{ ''.__class__ }}"), "sections.0.blocks.0", "unsafe"),
@@ -212,7 +212,7 @@ def test_save_definition_checks_the_body(world):
 
 
 def test_a_period_of_another_type_is_refused(world, ict):
-    with pytest.raises(services.ReportError, match="monthly report; 2021S1 is sixmonthly"):
+    with pytest.raises(services.ReportError, match="2021S1 không phải kỳ báo cáo hằng tháng"):
         make(world.leader.user, period="2021S1")
 
 

@@ -36,7 +36,7 @@ class ReportDefinitionForm(VerbForm):
         try:
             check_templates(check(body))
         except DefinitionError as exc:
-            raise forms.ValidationError(f"{exc.where or 'body'}: {exc}") from None
+            raise forms.ValidationError(f"{exc.where or 'body'}: {exc.message}") from None
         return body
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
-from django.http import FileResponse, Http404, HttpRequest
+from django.http import FileResponse, HttpRequest
 from ninja import Router, Schema, Status
 
 from dieuhanh.accounts.guards import caller
@@ -56,7 +56,7 @@ def _report(user: User, report_id: int) -> Report:
         Report.objects.visible_to(user).select_related("definition", "unit").filter(pk=report_id).first()
     )
     if found is None:
-        raise Http404(f"no report {report_id} in your area")
+        raise services.ReportError(None, services.NO_REPORT % {"id": report_id}, 404)
     return found
 
 
@@ -118,7 +118,7 @@ def get_report(request: HttpRequest, report_id: int):
 def get_report_file(request: HttpRequest, report_id: int):
     report = _report(caller(request), report_id)
     if report.state != ReportState.DONE:
-        raise Http404(f"report {report_id} is {report.state}: no file yet")
+        raise services.ReportError(None, services.NOT_DONE % {"id": report_id}, 404)
     return FileResponse(
         services.file_path(report).open("rb"),
         as_attachment=True,

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+from django.utils.translation import gettext_lazy as _
 from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -172,7 +173,11 @@ class Composer:
         try:
             return periods.parse(pe)
         except PeriodError:
-            raise DefinitionError("", f"'{pe}' is neither a period nor one of {', '.join(words)}") from None
+            raise DefinitionError(
+                "",
+                _("'%(period)s' is neither a period nor one of %(words)s")
+                % {"period": pe, "words": ", ".join(words)},
+            ) from None
 
     def _figure(self, code: str, pe: str, unit: Unit | None = None) -> dict | None:
         self.name(code)  # an unknown code is the definition's fault, named as such
@@ -248,8 +253,7 @@ class Composer:
         except DefinitionError as exc:
             raise DefinitionError(where, str(exc)) from None
         except TemplateError as exc:
-            line = getattr(exc, "lineno", None)
-            raise DefinitionError(where, f"{exc}" + (f" (line {line})" if line else "")) from None
+            raise DefinitionError(where, template_error(exc, getattr(exc, "lineno", None))) from None
         return _SPACES.sub(" ", out).strip()
 
     def document(self, *, number: str = "", dated: date) -> Document:
@@ -382,7 +386,7 @@ def check_templates(body: Body) -> None:
     (Unknown codes and periods show only when the report is made: they depend on the catalogue.)"""
     env = SandboxedEnvironment()
     texts = [("subject", body.subject)]
-    for path, section, _ in walk(body.sections):
+    for path, section, _depth in walk(body.sections):
         texts.append((path, section.title))
         for j, block in enumerate(section.blocks):
             if isinstance(block, TextBlock):
@@ -393,7 +397,14 @@ def check_templates(body: Body) -> None:
         try:
             env.parse(text)
         except TemplateSyntaxError as exc:
-            raise DefinitionError(where, f"{exc.message} (line {exc.lineno})") from None
+            raise DefinitionError(where, template_error(exc.message, exc.lineno)) from None
+
+
+def template_error(error: object, line: int | None) -> str:
+    """A template's fault, Jinja's own words (English: they name the template's syntax) after ours."""
+    if line:
+        return _("the template cannot be used (line %(line)s): %(error)s") % {"line": line, "error": error}
+    return _("the template cannot be used: %(error)s") % {"error": error}
 
 
 def _numbering(depth: int, n: int) -> str:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+from django.utils.translation import gettext_lazy as _
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from dieuhanh.errors import DomainError
@@ -111,9 +112,11 @@ def check(body: Any) -> Body:
         raise DefinitionError(".".join(str(p) for p in first["loc"]), first["msg"]) from None
     for path, section, depth in walk(parsed.sections):
         if depth > MAX_DEPTH:
-            raise DefinitionError(path, f"sections nest at most {MAX_DEPTH} levels (I. / 1. / a))")
+            raise DefinitionError(
+                path, _("sections nest at most %(n)s levels (I. / 1. / a))") % {"n": MAX_DEPTH}
+            )
         if section.part and depth > 1:
-            raise DefinitionError(path, "only a top-level section can be a part (Phần)")
+            raise DefinitionError(path, _("only a top-level section can be a part (Phần)"))
     return parsed
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.utils.translation import gettext_lazy as _
+
 from dieuhanh.accounts.models import User
 from dieuhanh.directives.assignments import shown_status, tasks_for, vn_today
 from dieuhanh.directives.models import Directive, TaskStatus
@@ -41,7 +43,7 @@ class Facts:
     def _remember(self, key: str, compute) -> Any:
         if key not in self.recorded:
             if self.replay:
-                raise SnapshotError(f"the snapshot holds no '{key}'")
+                raise SnapshotError(_("the snapshot holds no '%(key)s'") % {"key": key})
             self.recorded[key] = compute()
         return self.recorded[key]
 

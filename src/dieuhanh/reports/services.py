@@ -17,6 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connections, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from dieuhanh.accounts.models import User
 from dieuhanh.accounts.services import audit
@@ -48,6 +49,10 @@ SHIPPED = Path(__file__).parent / "definitions"
 
 class ReportError(DomainError):
     """A report that cannot be made as asked; `field` names the input at fault, `status` the HTTP answer."""
+
+
+NO_REPORT = _("no report %(id)s in your area")
+NOT_DONE = _("report %(id)s is not done: it has no file or snapshot yet")
 
 
 # Definitions
@@ -94,7 +99,11 @@ def save_definition(
         raise ReportError(exc.field, exc.message, exc.status) from None
     unit = fields.get("unit") or (found.unit if found else None)
     if unit is not None and not at_or_above(owner, unit):
-        raise ReportError("unit", f"{unit.ref} nằm ngoài đơn vị sở hữu của mẫu báo cáo '{code}'")
+        raise ReportError(
+            "unit",
+            _("%(ref)s is outside the owner unit of report definition '%(code)s'")
+            % {"ref": unit.ref, "code": code},
+        )
     before = definition_state(found) if found else None
     definition = found or ReportDefinition(code=code)
     for name, value in {**fields, "owner_unit": owner}.items():
@@ -111,8 +120,11 @@ def delete_definition(*, actor: User | None, definition: ReportDefinition) -> No
     if not may_manage(actor, definition.owner_unit):
         raise ReportError(
             "code",
-            f"bạn không được xóa mẫu báo cáo '{definition.code}': chỉ quản trị viên của đơn vị sở hữu "
-            "hoặc của đơn vị cấp trên được xóa",
+            _(
+                "you may not delete report definition '%(code)s': only an administrator of its owner unit "
+                "or of a unit above it may"
+            )
+            % {"code": definition.code},
             403,
         )
     before = definition_state(definition)
@@ -141,7 +153,9 @@ def _period(definition: ReportDefinition, pid: str) -> Period:
         raise ReportError("period", str(exc)) from None
     if period.type != definition.period_type:
         raise ReportError(
-            "period", f"'{definition.code}' is a {definition.period_type} report; {pid} is {period.type}"
+            "period",
+            _("'%(code)s' is a %(type)s report; %(period)s is not a %(type)s period")
+            % {"code": definition.code, "type": definition.period_type_label, "period": pid},
         )
     return period
 
@@ -153,7 +167,11 @@ def _unit_in_area(actor: User, ref: str | None, definition: ReportDefinition) ->
 
 def _format(fmt: str) -> str:
     if fmt not in FORMATS:
-        raise ReportError("format", f"'{fmt}' is not a report format: use one of {', '.join(FORMATS)}")
+        raise ReportError(
+            "format",
+            _("'%(format)s' is not a report format: use one of %(codes)s")
+            % {"format": fmt, "codes": ", ".join(FORMATS)},
+        )
     return fmt
 
 
@@ -169,7 +187,7 @@ def prepare(*, actor: User, definition: str, period: str, unit: str | None, fmt:
     """The request checked: a known definition, a period of its type, a unit inside the actor's area."""
     found = ReportDefinition.objects.filter(code=definition).select_related("unit").first()
     if found is None:
-        raise ReportError("definition", f"no report definition '{definition}'", 404)
+        raise ReportError("definition", _("no report definition '%(code)s'") % {"code": definition}, 404)
     return Request(found, _unit_in_area(actor, unit, found), _period(found, period), _format(fmt))
 
 
@@ -228,7 +246,9 @@ def _run(report: Report, *, number: str, dated: date, replay: Report | None = No
     actor = report.requested_by or report.definition.owner
     try:
         if actor is None:
-            raise ReportError("owner", "a scheduled report needs its definition's owner, whose area it reads")
+            raise ReportError(
+                "owner", _("a scheduled report needs its definition's owner, whose area it reads")
+            )
         request = Request(report.definition, report.unit, periods.parse(report.period), report.format)
         if replay is not None:
             body, facts = (
@@ -314,9 +334,9 @@ def _deterministic(content: bytes, dated: date) -> bytes:
 def replay(*, actor: User, original: Report, fmt: str | None = None) -> Report:
     """The archived report made again from its snapshot (same definition text, same figures)."""
     if not actor.area().contains(original.unit):  # first: a state would tell the report exists
-        raise ReportError("report", "outside your area", 404)
+        raise ReportError("report", _("outside your area"), 404)
     if original.state != ReportState.DONE:
-        raise ReportError("report", f"report {original.pk} is {original.state}, it has no snapshot", 409)
+        raise ReportError("report", NOT_DONE % {"id": original.pk}, 409)
     report = Report.objects.create(
         definition=original.definition, unit=original.unit, period=original.period,
         format=_format(fmt or original.format), requested_by=actor, replay_of=original,
