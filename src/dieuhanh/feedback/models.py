@@ -62,6 +62,20 @@ class Status(models.TextChoices):
 
 class FeedbackQuerySet(AreaQuerySet):
     area_field = "unit"
+    subtree: Unit | None = None  # under(unit): the unit whose subtree the rows are held to
+
+    def under(self, unit: Unit) -> FeedbackQuerySet:
+        """The reports handled by the unit and by those below it. The subtree's ids are a subquery (an
+        indexed prefix scan of the units): the reports' (unit, answer_due, …) index serves a queue's
+        page (services.queue_page), with no join on the units' paths."""
+        found = self.filter(unit_id__in=Unit.objects.under(unit).values("id"))
+        found.subtree = unit
+        return found
+
+    def _clone(self) -> FeedbackQuerySet:
+        found = super()._clone()  # type: ignore[misc]  # QuerySet's own copy, not in the stubs
+        found.subtree = self.subtree
+        return found
 
 
 class Feedback(models.Model):

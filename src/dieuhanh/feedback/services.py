@@ -20,8 +20,9 @@ from datetime import date, datetime, timedelta
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, connections, models, transaction
 from django.db.models import Count, Exists, Max, OuterRef, Q, Subquery
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -645,7 +646,7 @@ def _same_report(
         # Only the reports are locked, never their category or commune: a lock there would make every
         # other report of the category wait for this one's commit.
         Feedback.objects.select_for_update(of=("self",))
-        .select_related("unit", "category", "place_unit")
+        .select_related("unit", "category", "place_unit__parent")  # the live event names its province
         .filter(
             category=cat,
             place_unit=commune,
@@ -794,10 +795,7 @@ def queue(
 ) -> FeedbackQuerySet:
     """The items handled by the unit and those below it, oldest deadline first. Duplicates merged into
     another item are listed only when asked for (status=merged): their item counts their reporters."""
-    unit = queue_unit(user, ref)
-    # The reports by unit id, the subtree's ids a subquery (an indexed prefix scan of the units): the
-    # reports' (unit, answer_due, …) index serves the page, with no join on the units' paths.
-    items = Feedback.objects.filter(unit_id__in=Unit.objects.under(unit).values("id"))
+    items = Feedback.objects.under(queue_unit(user, ref))
     if status == "open":  # what is left to do: received, taken or under way, not answered
         items = items.filter(status__in=OPEN)
     elif status:
@@ -811,12 +809,31 @@ def queue(
     return items.select_related(*SHOWN_WITH).order_by("answer_due", "id")
 
 
+def _page_ids(items: FeedbackQuerySet, limit: int, offset: int) -> models.QuerySet | RawSQL:
+    """The ids of a page of the queue, in its order, for `pk__in`. On PostgreSQL, for a queue held
+    to a subtree (FeedbackQuerySet.under): each unit's own first rows from the reports' (unit,
+    answer_due, id, …) index, then merged — a province's 170 units read at most a page each, where
+    one sort of the whole queue read every one of its tens of thousands of reports."""
+    ids = items.order_by("answer_due", "id").values("id")
+    if items.subtree is None or connections[items.db].vendor != "postgresql":
+        return ids[offset : offset + limit]
+    each = ids.filter(unit_id=RawSQL('"queue_unit"."id"', ())).values("id", "answer_due")[: offset + limit]
+    inner, params = each.query.sql_with_params()
+    units, unit_params = Unit.objects.under(items.subtree).values("id").query.sql_with_params()
+    # Django's own compiled SQL, its values passed as parameters; limit and offset are numbers.
+    return RawSQL(  # noqa: S611
+        f'SELECT "page"."id" FROM ({units}) AS "queue_unit" CROSS JOIN LATERAL ({inner}) AS "page"'  # noqa: S608
+        f' ORDER BY "page"."answer_due", "page"."id" LIMIT {int(limit)} OFFSET {int(offset)}',
+        (*unit_params, *params),
+    )
+
+
 def queue_page(items: FeedbackQuerySet, limit: int, offset: int = 0) -> list[Feedback]:
     """A page of the queue, each item with its `photo_count`, in one query: the page's ids in the
     queue's order from the reports' index on (unit, answer_due, id, status, forward_due, escalated_at)
     alone, then those rows. A province holds tens of thousands of reports: sorting whole rows read
     each of them from the table."""
-    ids = items.order_by("answer_due", "id").values("id")[offset : offset + limit]
+    ids = _page_ids(items, limit, offset)
     photos = Photo.objects.filter(feedback=OuterRef("pk")).order_by().values("feedback")
     counted = photos.annotate(n=Count("id")).values("n")
     page = (
@@ -855,7 +872,7 @@ def queue_rows(items: FeedbackQuerySet, limit: int, now: datetime) -> list[dict]
     """queue_page as the API shows it, read as plain rows in one query: the page's ids from the index
     (as queue_page), then only the columns shown, joined, with no model built per report and its
     category, units and merged item (two thirds of a queue request's time went to building them)."""
-    ids = items.order_by("answer_due", "id").values("id")[:limit]
+    ids = _page_ids(items, limit, 0)
     photos = Photo.objects.filter(feedback=OuterRef("pk")).order_by().values("feedback")
     counted = photos.annotate(n=Count("id")).values("n")
     rows = (
