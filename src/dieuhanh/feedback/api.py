@@ -487,7 +487,7 @@ def post_feedback(
     for i, f in enumerate(photos or []):
         if (f.size or 0) > services.MAX_PHOTO_BYTES:  # before reading it into memory
             raise FeedbackError(
-                f"photos[{i}]", f"ảnh quá lớn: tối đa {services.MAX_PHOTO_BYTES // 2**20} MB", status=413
+                f"photos[{i}]", services.TOO_LARGE % {"mb": services.MAX_PHOTO_BYTES // 2**20}, status=413
             )
         uploads.append(Upload(f.name or "", f.read(services.MAX_PHOTO_BYTES + 1)))
     item = services.submit(

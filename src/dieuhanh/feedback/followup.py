@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from dieuhanh.accounts.services import audit
 from dieuhanh.directives.channels import CHANNELS, ERROR_LENGTH, ChannelError, Message
@@ -133,18 +134,26 @@ def _queue(items: list[Feedback], purpose: str, due_at: datetime, *, to_province
 
 def compose(notice: Notice) -> Message:
     item = notice.feedback
-    what = f"phản ánh {item.code} ({item.category.name}, {item.place_unit.name})"
-    due = short_datetime(item.answer_due)
+    what = _("report %(code)s (%(category)s, %(place)s)") % {
+        "code": item.code,
+        "category": item.category.name,
+        "place": item.place_unit.name,
+    }
+    said = {"unit": item.unit.name, "what": what, "due": short_datetime(item.answer_due)}
     if notice.purpose == Notice.Purpose.REMINDER:
-        owed = "tiếp nhận hoặc chuyển" if item.status == Status.RECEIVED else "trả lời"
-        return Message(
-            f"Nhắc việc: {what}",
-            f"{item.unit.name} chưa {owed} {what}; hạn trả lời {due}. Xem trên hệ thống Điều hành.",
+        body = (
+            _("%(unit)s has not taken or passed on %(what)s; answer due %(due)s. See it on Điều hành.")
+            if item.status == Status.RECEIVED
+            else _("%(unit)s has not answered %(what)s; answer due %(due)s. See it on Điều hành.")
         )
+        return Message(_("Reminder: %(what)s") % said, body % said)
     return Message(
-        f"{item.unit.name} chưa trả lời {what}",
-        f"{item.unit.name} chưa trả lời {what}, quá hạn từ {due}. Đề nghị {notice.unit.name} đôn đốc."
-        " Xem trên hệ thống Điều hành.",
+        _("%(unit)s has not answered %(what)s") % said,
+        _(
+            "%(unit)s has not answered %(what)s, overdue since %(due)s. %(above)s is asked to follow it up."
+            " See it on Điều hành."
+        )
+        % {**said, "above": notice.unit.name},
     )
 
 

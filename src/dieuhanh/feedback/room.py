@@ -12,6 +12,7 @@ from datetime import datetime
 
 from django.db.models import Avg, Count, Q
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from dieuhanh.feedback.models import Feedback, Status
 from dieuhanh.feedback.services import EDITION, overdue_q
@@ -88,7 +89,7 @@ def panel(unit: Unit) -> dict:
     if rows:
         total = ProvinceFigures(
             unit.ref,
-            "Tổng",
+            gettext("Total"),
             sum(r.received for r in rows),
             sum(r.handled for r in rows),
             sum(r.overdue for r in rows),

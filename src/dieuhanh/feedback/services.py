@@ -79,6 +79,16 @@ CONFIRM_VALID = timedelta(minutes=10)
 CONFIRM_RESEND = timedelta(seconds=60)
 CONFIRMED_FOR = timedelta(days=1)
 CONFIRM_ATTEMPTS = 5
+FULL_CLIENT = _(
+    "%(n)d reports sent from this device address in %(hours)d hours, the most allowed is %(limit)d;"
+    " please send again in %(minutes)d minutes"
+)
+FULL_PHONE = _(
+    "%(n)d reports sent from this phone number in %(hours)d hours, the most allowed is %(limit)d;"
+    " please send again in %(minutes)d minutes"
+)
+# Shared with the API's check of a photo's declared size, before it is read (feedback.api).
+TOO_LARGE = _("the photo is too large: at most %(mb)d MB")
 # Reports of one category at the same place: pins within this many metres, or the same address.
 SAME_PLACE_M = 150.0
 # Pins farther than this from every commune centre are not in Vietnam (or far out at sea).
@@ -91,10 +101,15 @@ class FeedbackError(DomainError):
     """A request that cannot be carried out: the field to blame (if one is), why, and the status."""
 
 
+NOT_HERE = _("no report with this code in your area")
+NOT_HERE_CODE = _("no report with code '%(code)s' in your area")
+TOO_LONG = _("%(n)d characters long; at most %(max)d")
+
+
 def _fit(field: str, value: str, *, prose: bool = False) -> str:
     bad = unfit_character(value, prose=prose)
     if bad is not None:
-        raise FeedbackError(field, f"có ký tự điều khiển không hợp lệ (U+{ord(bad):04X})")
+        raise FeedbackError(field, _("holds a control character (U+%(code)04X)") % {"code": ord(bad)})
     return value
 
 
@@ -153,7 +168,7 @@ def _km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 def route_pin(lat: float, lon: float) -> Unit:
     """The 2025 commune whose centre is nearest the pin (no commune shapes are packaged)."""
     if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-        raise FeedbackError("lat", "tọa độ không hợp lệ (vĩ độ từ -90 đến 90, kinh độ từ -180 đến 180)")
+        raise FeedbackError("lat", _("not a place on Earth (latitude -90 to 90, longitude -180 to 180)"))
     for _attempt in range(2):
         if not _commune_centres():
             break
@@ -161,13 +176,13 @@ def route_pin(lat: float, lon: float) -> Unit:
             ((_km(lat, lon, c_lat, c_lon), pk) for c_lat, c_lon, pk in _near(lat)), default=(math.inf, 0)
         )
         if dist > MAX_PIN_KM:
-            raise FeedbackError("lat", "vị trí đã chọn nằm ngoài lãnh thổ Việt Nam")
+            raise FeedbackError("lat", _("the place chosen is outside Vietnam"))
         unit = Unit.objects.select_related("parent").filter(pk=unit_id).first()
         if unit is not None:
             return unit
         _centres.clear()  # the units were reloaded under new ids: read them again
         _latitudes.clear()
-    raise FeedbackError("lat", "chưa có dữ liệu đơn vị hành chính để xác định vị trí", status=503)
+    raise FeedbackError("lat", _("no administrative units are loaded to place a pin in"), status=503)
 
 
 def route_address(address: str) -> Unit:
@@ -198,9 +213,9 @@ def route_address(address: str) -> Unit:
             return unit
     if new.province_code or old.province_code:
         raise FeedbackError(
-            "address", "không xác định được xã, phường: hãy ghi rõ tên xã, phường và tỉnh, thành phố"
+            "address", _("the commune or ward is not clear: write its name and the province or city")
         )
-    raise FeedbackError("address", "không tìm thấy địa chỉ này trong các đơn vị hành chính của Việt Nam")
+    raise FeedbackError("address", _("no administrative unit of Vietnam has this address"))
 
 
 def _successor(old_code: str) -> Unit | None:
@@ -219,13 +234,16 @@ def _successor(old_code: str) -> Unit | None:
 def route(place: Place) -> Unit:
     if place.lat is not None or place.lon is not None:
         if place.lat is None or place.lon is None:
-            raise FeedbackError("lon" if place.lon is None else "lat", "cần cả vĩ độ (lat) và kinh độ (lon)")
+            raise FeedbackError(
+                "lon" if place.lon is None else "lat",
+                _("both a latitude (lat) and a longitude (lon) are needed"),
+            )
         if place.address.strip():
-            raise FeedbackError("address", "chỉ gửi một trong hai: vị trí trên bản đồ hoặc địa chỉ")
+            raise FeedbackError("address", _("send one of the two: a place on the map or an address"))
         return route_pin(place.lat, place.lon)
     if place.address.strip():
         return route_address(place.address.strip())
-    raise FeedbackError("address", "cần vị trí trên bản đồ (lat, lon) hoặc địa chỉ")
+    raise FeedbackError("address", _("a place on the map (lat, lon) or an address is needed"))
 
 
 def handling_unit(category: Category, commune: Unit) -> Unit:
@@ -251,15 +269,17 @@ def add_agency(*, actor: User | None, province: str, code: str, name: str) -> Un
     try:
         parent = Unit.objects.ref(province if ":" in province else f"{EDITION}:{province}")
     except (Unit.DoesNotExist, ValueError):
-        raise FeedbackError("province", f"không có tỉnh, thành phố '{province[:40]}'") from None
+        raise FeedbackError("province", _("no province or city '%(ref)s'") % {"ref": province[:40]}) from None
     if parent.kind != "province" or parent.edition_id != EDITION:
-        raise FeedbackError("province", "cần một tỉnh, thành phố trên bản đồ 2025")
+        raise FeedbackError("province", _("a province or city of the 2025 map is needed"))
     code = _fit("code", code).strip().upper()
     if not re.fullmatch(r"[A-Z0-9]{2,12}", code):
-        raise FeedbackError("code", "mã sở, ngành: 2 đến 12 chữ cái không dấu hoặc chữ số, ví dụ SATTP")
+        raise FeedbackError(
+            "code", _("a department's code: 2 to 12 unaccented letters or digits, e.g. SATTP")
+        )
     name = _fit("name", name).strip()
     if not name:
-        raise FeedbackError("name", "cần tên sở, ngành")
+        raise FeedbackError("name", _("the department's name is needed"))
     with transaction.atomic():
         unit, created = Unit.objects.update_or_create(
             edition_id=EDITION,
@@ -317,23 +337,23 @@ def _category(code: str) -> Category:
     found = Category.objects.filter(code=code, active=True).first()
     if found is None:
         raise FeedbackError(
-            "category", f"không có lĩnh vực '{code[:40]}'; xem GET /api/v1/feedback/categories"
+            "category", _("no category '%(code)s'; see GET /api/v1/feedback/categories") % {"code": code[:40]}
         )
     return found
 
 
 def _photos(photos: Sequence[Upload]) -> list[tuple[str, bytes]]:
     if len(photos) > MAX_PHOTOS:
-        raise FeedbackError("photos", f"tối đa {MAX_PHOTOS} ảnh, đã gửi {len(photos)}")
+        raise FeedbackError(
+            "photos", _("at most %(max)d photos; %(n)d were sent") % {"max": MAX_PHOTOS, "n": len(photos)}
+        )
     typed = []
     for i, photo in enumerate(photos):
         if len(photo.content) > MAX_PHOTO_BYTES:
-            raise FeedbackError(
-                f"photos[{i}]", f"ảnh quá lớn: tối đa {MAX_PHOTO_BYTES // (1024 * 1024)} MB", status=413
-            )
+            raise FeedbackError(f"photos[{i}]", TOO_LARGE % {"mb": MAX_PHOTO_BYTES // 2**20}, status=413)
         kind = content_type(photo.content)
         if kind not in PHOTO_TYPES:
-            raise FeedbackError(f"photos[{i}]", "chỉ nhận ảnh JPEG hoặc PNG", status=415)
+            raise FeedbackError(f"photos[{i}]", _("only JPEG or PNG photos are taken"), status=415)
         typed.append((kind, photo.content))
     return typed
 
@@ -346,7 +366,7 @@ def _phone(raw: str) -> str | None:
     except PersonIdError:
         number = ""
     if not number.startswith("+84"):
-        raise FeedbackError("phone", "không phải số điện thoại di động Việt Nam (ví dụ 0912 345 678)")
+        raise FeedbackError("phone", _("not a Vietnamese mobile number (e.g. 0912 345 678)"))
     return number
 
 
@@ -382,16 +402,24 @@ def confirm_sender(*, client: str, number: str, code: str, now: datetime) -> Non
     repeated = None
     sent = _sent({Throttle.Scope.CLIENT: client, Throttle.Scope.PHONE: number}, now)
     if sent[Throttle.Scope.CLIENT] >= CONFIRM_AFTER[Throttle.Scope.CLIENT]:
-        repeated = f"đã gửi {sent[Throttle.Scope.CLIENT]} phản ánh từ máy này trong 1 giờ"
+        repeated = _("have sent %(n)d reports from this device in 1 hour") % {
+            "n": sent[Throttle.Scope.CLIENT]
+        }
     if sent[Throttle.Scope.PHONE] >= CONFIRM_AFTER[Throttle.Scope.PHONE]:
-        repeated = f"đã gửi {sent[Throttle.Scope.PHONE]} phản ánh từ số điện thoại này trong 24 giờ"
+        repeated = _("have sent %(n)d reports from this phone number in 24 hours") % {
+            "n": sent[Throttle.Scope.PHONE]
+        }
     code = code.strip()
     if repeated is None:
         return
     if not number:
         raise FeedbackError(
             "phone",
-            f"Bạn {repeated}: để gửi tiếp, hãy ghi số điện thoại di động; hệ thống gửi mã xác nhận qua SMS",
+            _(
+                "You %(repeated)s: to send more, write a mobile number; a confirmation code is sent to it"
+                " by SMS"
+            )
+            % {"repeated": repeated},
             status=428,
         )
     key = _throttle_key("confirm", number)
@@ -403,12 +431,16 @@ def confirm_sender(*, client: str, number: str, code: str, now: datetime) -> Non
         if code:
             if row is None or not row.code_hash:
                 raise FeedbackError(
-                    "confirmation", "chưa có mã xác nhận cho số này: gửi lại không kèm mã để nhận mã mới"
+                    "confirmation",
+                    _("no confirmation code for this number yet: send again without one to get one"),
                 )
             if row.expires_at <= now or row.attempts >= CONFIRM_ATTEMPTS:
                 raise FeedbackError(
                     "confirmation",
-                    "mã xác nhận đã hết hạn hoặc nhập sai quá nhiều lần: gửi lại không kèm mã để nhận mã mới",
+                    _(
+                        "the confirmation code has expired or was mistyped too often: send again without it"
+                        " for a new one"
+                    ),
                 )
             if hmac.compare_digest(row.code_hash, _throttle_key("code", f"{number}:{code}")):
                 row.code_hash, row.attempts, row.confirmed_until = "", 0, now + CONFIRMED_FOR
@@ -424,20 +456,28 @@ def confirm_sender(*, client: str, number: str, code: str, now: datetime) -> Non
         ):
             raise FeedbackError(
                 "confirmation",
-                f"Bạn {repeated}: mã xác nhận đã được gửi qua SMS đến số {_phone_tail(number)}; "
-                "hãy gửi lại phản ánh kèm mã (mã có hiệu lực 10 phút)",
+                _(
+                    "You %(repeated)s: a confirmation code was sent by SMS to the number %(tail)s; send the"
+                    " report again with it (it is valid for 10 minutes)"
+                )
+                % {"repeated": repeated, "tail": _phone_tail(number)},
                 status=428,
             )
     if code:
-        raise FeedbackError("confirmation", f"mã xác nhận không đúng; còn {left} lần thử")
+        raise FeedbackError(
+            "confirmation", _("wrong confirmation code; %(left)d tries left") % {"left": left}
+        )
     fresh = f"{secrets.randbelow(10**6):06d}"
     try:
         send_sms([number], f"Ma xac nhan gui phan anh: {fresh} (hieu luc 10 phut). Dieu hanh.", "")
     except ChannelError as exc:
         raise FeedbackError(
             "confirmation",
-            f"Bạn {repeated}: cần mã xác nhận qua SMS nhưng chưa gửi được tin nhắn ({exc});"
-            " vui lòng thử lại sau",
+            _(
+                "You %(repeated)s: a confirmation code by SMS is needed but the message could not be sent"
+                " (%(why)s); please try again later"
+            )
+            % {"repeated": repeated, "why": exc},
             status=503,
             retry_after=60,
         ) from None
@@ -453,8 +493,11 @@ def confirm_sender(*, client: str, number: str, code: str, now: datetime) -> Non
     audit(None, "feedback.confirm", "phone", sent=True)
     raise FeedbackError(
         "confirmation",
-        f"Bạn {repeated}: đã gửi mã xác nhận 6 chữ số qua SMS đến số {_phone_tail(number)}; "
-        "hãy gửi lại phản ánh kèm mã (trường confirmation, hiệu lực 10 phút)",
+        _(
+            "You %(repeated)s: a 6-digit confirmation code was sent by SMS to the number %(tail)s; send the"
+            " report again with it (field confirmation, valid for 10 minutes)"
+        )
+        % {"repeated": repeated, "tail": _phone_tail(number)},
         status=428,
     )
 
@@ -488,10 +531,10 @@ def _count(scope: Throttle.Scope, value: str, now: datetime) -> None:
         wait = row.window_start + window - now
         minutes = max(1, math.ceil(wait.total_seconds() / 60))
         field = "phone" if scope == Throttle.Scope.PHONE else None
+        said = {"n": counted - 1, "hours": window // timedelta(hours=1), "limit": limit, "minutes": minutes}
         raise FeedbackError(
             field,
-            f"đã gửi {counted - 1} phản ánh từ {scope.label} này trong {_window_text(window)}, mức tối đa là"
-            f" {limit}; vui lòng gửi lại sau {minutes} phút",
+            (FULL_PHONE if scope == Throttle.Scope.PHONE else FULL_CLIENT) % said,
             status=429,
             retry_after=math.ceil(wait.total_seconds()),
         )
@@ -503,10 +546,6 @@ def prune_throttles(now: datetime) -> int:
     would scan every sender's row of the day."""
     longest = max(w for _, w in LIMITS.values())
     return Throttle.objects.filter(window_start__lt=now - longest).delete()[0]
-
-
-def _window_text(window: timedelta) -> str:
-    return "24 giờ" if window >= timedelta(days=1) else f"{int(window.total_seconds() // 3600)} giờ"
 
 
 def _fresh_code() -> str:
@@ -536,9 +575,9 @@ def submit(
     cat = _category(_fit("category", category))
     text = _fit("text", text, prose=True).strip()
     if not text:
-        raise FeedbackError("text", "cần nội dung phản ánh")
+        raise FeedbackError("text", _("the report's text is needed"))
     if len(text) > MAX_TEXT:
-        raise FeedbackError("text", f"nội dung dài {len(text)} ký tự; tối đa {MAX_TEXT}")
+        raise FeedbackError("text", TOO_LONG % {"n": len(text), "max": MAX_TEXT})
     number = _phone(_fit("phone", phone))
     _fit("address", place.address)
     typed = _photos(photos)
@@ -729,14 +768,14 @@ def track(code: str) -> Feedback:
         )
         found = items.filter(code=code.upper()).first()
     if found is None:
-        raise FeedbackError("code", f"không có phản ánh mã '{code[:20]}'", status=404)
+        raise FeedbackError("code", _("no report with code '%(code)s'") % {"code": code[:20]}, status=404)
     return found
 
 
 def rate(*, code: str, stars: int) -> Feedback:
     """The citizen's mark on the answer (1 to 5), once: whoever holds the tracking code is the citizen."""
     if not 1 <= stars <= 5:
-        raise FeedbackError("stars", "đánh giá từ 1 đến 5 sao")
+        raise FeedbackError("stars", _("a rating is 1 to 5 stars"))
     with transaction.atomic():
         item = track(code)
         item = (
@@ -746,9 +785,9 @@ def rate(*, code: str, stars: int) -> Feedback:
         )
         followed = item.merged_into if item.merged_into_id else item
         if followed is None or followed.status != Status.ANSWERED:
-            raise FeedbackError("stars", "chỉ đánh giá được sau khi phản ánh đã được trả lời", status=409)
+            raise FeedbackError("stars", _("a report is rated once it is answered"), status=409)
         if item.rating is not None:
-            raise FeedbackError("stars", "phản ánh này đã được đánh giá", status=409)
+            raise FeedbackError("stars", _("this report has been rated"), status=409)
         item.rating, item.rated_at = stars, timezone.now()
         item.save(update_fields=["rating", "rated_at"])
         audit(None, "feedback.rate", item.code, unit=item.unit.ref, stars=stars)
@@ -895,7 +934,7 @@ def queue_rows(items: FeedbackQuerySet, limit: int, now: datetime) -> list[dict]
 
 def item_for(user: User, code: str) -> Feedback:
     if not _found(code):
-        raise FeedbackError("code", "không có phản ánh mã này trong phạm vi của bạn", status=404)
+        raise FeedbackError("code", NOT_HERE, status=404)
     found: Feedback | None = (
         Feedback.objects.within(handling_area(user))
         .select_related("category", "unit", "place_unit", "merged_into")
@@ -903,7 +942,7 @@ def item_for(user: User, code: str) -> Feedback:
         .first()
     )
     if found is None:
-        raise FeedbackError("code", f"không có phản ánh mã '{code[:20]}' trong phạm vi của bạn", status=404)
+        raise FeedbackError("code", NOT_HERE_CODE % {"code": code[:20]}, status=404)
     return found
 
 
@@ -913,7 +952,9 @@ def photo_of(item: Feedback, number: int) -> Photo:
     if 1 <= number <= MAX_PHOTOS:  # bounded before it becomes an OFFSET
         found = next(iter(item.photos.order_by("id")[number - 1 : number]), None)
     if found is None:
-        raise FeedbackError("number", f"phản ánh {item.code} không có ảnh số {number}", status=404)
+        raise FeedbackError(
+            "number", _("report %(code)s has no photo %(n)d") % {"code": item.code, "n": number}, status=404
+        )
     return found
 
 
@@ -923,11 +964,13 @@ def _locked(actor: User, item: Feedback) -> Feedback:
         Feedback.objects.select_for_update().select_related("category", "unit", "place_unit").get(pk=item.pk)
     )
     if not handling_area(actor).contains(found.unit):
-        raise FeedbackError("code", "không có phản ánh mã này trong phạm vi của bạn", status=404)
+        raise FeedbackError("code", NOT_HERE, status=404)
     if found.status == Status.MERGED:
         primary = Feedback.objects.filter(pk=found.merged_into_id).values_list("code", flat=True).first()
         raise FeedbackError(
-            "code", f"phản ánh đã được gộp vào {primary}: xử lý phản ánh {primary}", status=409
+            "code",
+            _("the report was merged into %(code)s: handle report %(code)s") % {"code": primary},
+            status=409,
         )
     return found
 
@@ -938,7 +981,9 @@ def accept(*, actor: User, item: Feedback) -> Feedback:
         item = _locked(actor, item)
         if item.status != Status.RECEIVED:
             raise FeedbackError(
-                "status", f"phản ánh đang ở trạng thái '{item.get_status_display()}'", status=409
+                "status",
+                _("the report is '%(status)s'") % {"status": item.get_status_display()},
+                status=409,
             )
         now = timezone.now()
         item.status = Status.ACCEPTED
@@ -953,15 +998,15 @@ def answer(*, actor: User, item: Feedback, text: str, photos: Sequence[Upload] =
     them."""
     text = _fit("text", text, prose=True).strip()
     if not text:
-        raise FeedbackError("text", "cần nội dung trả lời")
+        raise FeedbackError("text", _("the answer's text is needed"))
     if len(text) > MAX_TEXT:
-        raise FeedbackError("text", f"nội dung dài {len(text)} ký tự; tối đa {MAX_TEXT}")
+        raise FeedbackError("text", TOO_LONG % {"n": len(text), "max": MAX_TEXT})
     cleaned = public_photos(photos)
     stored: list[PostPhoto] = []
     with _removed_unless_saved(stored), transaction.atomic():
         item = _locked(actor, item)
         if item.status == Status.ANSWERED:
-            raise FeedbackError("status", "phản ánh đã được trả lời", status=409)
+            raise FeedbackError("status", _("the report has been answered"), status=409)
         now = timezone.now()
         item.status, item.answer, item.answered_at = Status.ANSWERED, text, now
         item.save(update_fields=["status", "answer", "answered_at"])
@@ -1097,23 +1142,25 @@ def forward(*, actor: User, item: Feedback, to: str, reason: str) -> Feedback:
     reason = _fit("reason", reason, prose=True).strip()
     _fit("to", to)
     if len(reason) < 10:
-        raise FeedbackError("reason", "cần nêu lý do chuyển (ít nhất 10 ký tự)")
+        raise FeedbackError("reason", _("say why it is passed on (at least 10 characters)"))
     try:
         target = Unit.objects.ref(to if ":" in to else f"{EDITION}:{to}")
     except (Unit.DoesNotExist, ValueError):
         raise FeedbackError(
-            "to", f"không có đơn vị '{to[:40]}': cần mã đơn vị nhận, ví dụ VN-2025:26740"
+            "to", _("no unit '%(ref)s': name the receiving unit, e.g. VN-2025:26740") % {"ref": to[:40]}
         ) from None
     if target.edition_id != EDITION or target.kind not in ("commune", "province", "agency"):
         raise FeedbackError(
-            "to", "đơn vị nhận phải là xã, phường, tỉnh, thành phố hoặc cơ quan trên bản đồ 2025"
+            "to", _("the receiving unit is a commune, ward, province, city or agency of the 2025 map")
         )
     with transaction.atomic():
         item = _locked(actor, item)
         if item.status == Status.ANSWERED:
-            raise FeedbackError("status", "phản ánh đã được trả lời, không chuyển được", status=409)
+            raise FeedbackError(
+                "status", _("the report has been answered: it cannot be passed on"), status=409
+            )
         if target.pk == item.unit_id:
-            raise FeedbackError("to", "phản ánh đang ở chính đơn vị này")
+            raise FeedbackError("to", _("the report is with this unit already"))
         now = timezone.now()
         was = item.unit
         item.unit, item.status, item.assigned_at = target, Status.RECEIVED, now
@@ -1134,25 +1181,27 @@ def merge(*, actor: User, item: Feedback, into: str) -> Feedback:
     with transaction.atomic():
         item = _locked(actor, item)
         if item.status == Status.ANSWERED:
-            raise FeedbackError("status", "phản ánh đã được trả lời, không gộp được", status=409)
+            raise FeedbackError("status", _("the report has been answered: it cannot be merged"), status=409)
         if not _found(into):
-            raise FeedbackError("into", "không có phản ánh mã này trong phạm vi của bạn", status=404)
+            raise FeedbackError("into", NOT_HERE, status=404)
         primary: Feedback | None = (
             Feedback.objects.within(handling_area(actor)).filter(code=into.strip().upper()).first()
         )
         if primary is None:
-            raise FeedbackError(
-                "into", f"không có phản ánh mã '{into[:20]}' trong phạm vi của bạn", status=404
-            )
+            raise FeedbackError("into", NOT_HERE_CODE % {"code": into[:20]}, status=404)
         primary = _locked(actor, primary)
         if primary.pk == item.pk:
-            raise FeedbackError("into", "không gộp một phản ánh vào chính nó")
+            raise FeedbackError("into", _("a report is not merged into itself"))
         if primary.category_id != item.category_id:
             raise FeedbackError(
-                "into", f"phản ánh {primary.code} thuộc lĩnh vực khác: chỉ gộp phản ánh cùng lĩnh vực"
+                "into",
+                _("report %(code)s is of another category: only reports of one category are merged")
+                % {"code": primary.code},
             )
         if primary.status == Status.ANSWERED:
-            raise FeedbackError("into", f"phản ánh {primary.code} đã được trả lời", status=409)
+            raise FeedbackError(
+                "into", _("report %(code)s has been answered") % {"code": primary.code}, status=409
+            )
         now = timezone.now()
         item.status, item.merged_into, item.unit = Status.MERGED, primary, primary.unit
         item.save(update_fields=["status", "merged_into", "unit"])
@@ -1170,20 +1219,23 @@ def unmerge(*, actor: User, item: Feedback, reason: str) -> Feedback:
     reporters have read the answer and may have rated it."""
     reason = _fit("reason", reason, prose=True).strip()
     if len(reason) < 10:
-        raise FeedbackError("reason", "cần nêu lý do tách (ít nhất 10 ký tự)")
+        raise FeedbackError("reason", _("say why they are parted (at least 10 characters)"))
     area = handling_area(actor)
     with transaction.atomic():
         rows = Feedback.objects.select_for_update().select_related("category", "unit", "place_unit")
         found = rows.get(pk=item.pk)
         if not area.contains(found.unit):
-            raise FeedbackError("code", "không có phản ánh mã này trong phạm vi của bạn", status=404)
+            raise FeedbackError("code", NOT_HERE, status=404)
         if found.status != Status.MERGED or found.merged_into_id is None:
-            raise FeedbackError("code", f"phản ánh {found.code} không được gộp với phản ánh nào", status=409)
+            raise FeedbackError(
+                "code", _("report %(code)s is not merged with another") % {"code": found.code}, status=409
+            )
         primary = Feedback.objects.select_for_update().select_related("unit").get(pk=found.merged_into_id)
         if primary.status == Status.ANSWERED:
             raise FeedbackError(
                 "code",
-                f"phản ánh {primary.code} mà phản ánh này theo dõi đã được trả lời: không tách được nữa",
+                _("report %(code)s, which this one follows, has been answered: they are no longer parted")
+                % {"code": primary.code},
                 status=409,
             )
         now = timezone.now()
@@ -1215,9 +1267,9 @@ def unmerge(*, actor: User, item: Feedback, reason: str) -> Feedback:
 
 def _linkable(user: User, codes: Sequence[str]) -> list[Feedback]:
     if not codes:
-        raise FeedbackError("codes", "cần ít nhất một mã phản ánh")
+        raise FeedbackError("codes", _("at least one report's code is needed"))
     if len(codes) > 100:
-        raise FeedbackError("codes", "tối đa 100 phản ánh một lần")
+        raise FeedbackError("codes", _("at most 100 reports at a time"))
     items = []
     for code in dict.fromkeys(c.strip().upper() for c in codes):
         item = item_for(user, code)
@@ -1308,7 +1360,7 @@ def linked(user: User, *, directive: int | None = None, task: int | None = None)
     elif task is not None:
         items = items.filter(task_id=task if 0 < task < 2**62 else 0)
     else:
-        raise FeedbackError("directive", "cần directive hoặc task")
+        raise FeedbackError("directive", _("directive or task is needed"))
     return items.select_related("category", "unit", "place_unit").order_by("received_at", "id")
 
 
