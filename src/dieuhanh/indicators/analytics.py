@@ -236,6 +236,7 @@ class _Spread:
     def __init__(self, buckets: dict[date, list[str]], periods: dict[str, int]) -> None:
         # The driver gives dates as dates (PostgreSQL) or text (SQLite): look up either form.
         self.bucket_of: dict[object, int] = {}
+        self.firsts = list(buckets)  # each bucket's first day
         bucket_periods: list[list[int]] = []
         for day, pids in buckets.items():
             self.bucket_of[day] = self.bucket_of[day.isoformat()] = len(bucket_periods)
@@ -257,8 +258,8 @@ class _Spread:
 
 
 class Summed:
-    """One rollup read summed into a grid, kept for its patches: the query before its grouping, its
-    bucket column, where the leaves go, and the rows as read (leaf, bucket index, count)."""
+    """One rollup read summed into a grid, kept for its patches: the rows counted (kind and dimensions,
+    any bucket), the bucket column, where the leaves go, and the rows as read (leaf, bucket index, count)."""
 
     def __init__(
         self,
@@ -342,7 +343,7 @@ class CountGrid(Mapping[tuple[int, str], float]):
         for kept in self.summed:
             old = np.isin(kept.leaf, wanted)
             taken = self._add(kept.leaf[old], kept.bucket[old], kept.count[old], kept.spread, kept.units, -1)
-            now = _leaves_rows(kept.rows, kept.column, leaves)
+            now = _leaves_rows(kept.rows, kept.column, leaves, kept.spread)
             leaf, bucket, count = kept.spread.arrays(now)
             added = self._add(leaf, bucket, count, kept.spread, kept.units, 1)
             kept.leaf = np.concatenate((kept.leaf[~old], leaf))
@@ -437,9 +438,10 @@ class Reader:
             if not chosen:
                 continue
             buckets = _buckets(chosen, monthly=model is RollupMonth)
-            rows = model.objects.filter(kind=ref.kind, **{f"{column}__in": list(buckets)})
+            counted = model.objects.filter(kind=ref.kind)
             for dim, value in zip(("dim1", "dim2"), ref.dims, strict=False):
-                rows = rows.filter(**{dim: value})
+                counted = counted.filter(**{dim: value})
+            rows = counted.filter(**{f"{column}__in": list(buckets)})
             if all(u.level == 0 for u in self.units.asked):
                 # Only the nation, the same place on every map: every leaf's count is in it whole (a
                 # divided commune's shares add up to it), so the database sums by bucket alone.
@@ -461,7 +463,7 @@ class Reader:
                     grid.add_rollups(fetched, buckets, _ASKED_ITSELF)
                 continue
             fetched = _fetch(rows.values_list("commune_id", column).annotate(n=_SUM).order_by())
-            kept = Summed(rows, column, buckets, grid.periods, self.units)
+            kept = Summed(counted, column, buckets, grid.periods, self.units)
             grid.summed.append(kept)
             grid.add_rollups(fetched, buckets, self.units, kept)
         firms = [u for u in self.units.asked if enterprise_figures.is_enterprise(u)]
@@ -537,22 +539,28 @@ def _summed_onto_asked(rows: QuerySet, column: str, units: UnitMap) -> list[tupl
 _SUM = Cast(Sum("count"), FloatField())
 
 
-def _leaves_rows(rows: QuerySet, column: str, leaves: list[int]) -> list[tuple]:
-    """(leaf, bucket, count) of `rows` for these leaves only (a patch: a province's some hundreds of
-    leaves). On PostgreSQL each leaf is looked up by the rollup's own key, whose first column is the
-    leaf (a plain `IN` of hundreds of ids is planned as a scan of every leaf's rows)."""
+def _leaves_rows(counted: QuerySet, column: str, leaves: list[int], spread: _Spread) -> list[tuple]:
+    """(leaf, bucket, count) of the counted rows in the spread's buckets, for these leaves only (a patch:
+    a province's some hundreds of leaves). On PostgreSQL each leaf is looked up by the rollup's own key,
+    whose first column is the leaf, over the range of the buckets (a plain `IN` of hundreds of ids is
+    planned as a scan of every leaf's rows, and a list of months as one index descent per leaf and month);
+    the buckets outside the asked ones are left out here."""
+    first, last = min(spread.firsts), max(spread.firsts)
+    rows = counted.filter(**{f"{column}__gte": first, f"{column}__lte": last})
     if connections[rows.db].vendor != "postgresql":
-        return _fetch(
+        found = _fetch(
             rows.filter(commune_id__in=leaves).values_list("commune_id", column).annotate(n=_SUM).order_by()
         )
-    inner, params = (
-        rows.filter(commune_id=RawSQL("l.id", [])).values_list(column, "count").query.sql_with_params()
-    )
-    # `inner` is the ORM's own compiled statement, its values passed as parameters.
-    sql = f"SELECT l.id, r.bucket, SUM(r.n)::float8 FROM unnest(%s::bigint[]) AS l(id) CROSS JOIN LATERAL ({inner}) AS r(bucket, n) GROUP BY 1, 2"  # noqa: S608, E501
-    with connections[rows.db].cursor() as cursor:
-        cursor.execute(sql, ["{" + ",".join(map(str, leaves)) + "}", *params])
-        return cursor.fetchall()
+    else:
+        inner, params = (
+            rows.filter(commune_id=RawSQL("l.id", [])).values_list(column, "count").query.sql_with_params()
+        )
+        # `inner` is the ORM's own compiled statement, its values passed as parameters.
+        sql = f"SELECT l.id, r.bucket, SUM(r.n)::float8 FROM unnest(%s::bigint[]) AS l(id) CROSS JOIN LATERAL ({inner}) AS r(bucket, n) GROUP BY 1, 2"  # noqa: S608, E501
+        with connections[rows.db].cursor() as cursor:
+            cursor.execute(sql, ["{" + ",".join(map(str, leaves)) + "}", *params])
+            found = cursor.fetchall()
+    return [row for row in found if row[1] in spread.bucket_of]
 
 
 def _fetch(query: QuerySet) -> list[tuple]:
@@ -967,16 +975,29 @@ class Computed:
         add = out.append
         if column_of is not None:  # counts: never estimates, never carried
             values, lasts = column_of(period, positions), column_of(period.last_year(), positions)
+            rounded = _round
             for (unit_id, ref, name), value, last in zip(asked, values, lasts, strict=True):
                 if value is None and not empty:
                     add(None)
                     continue
                 goal = target_of(goals, dim.code, unit_id, period) if goals else None
+                if value is not None and goal is None:  # most rows: _round and _pct inlined
+                    shown = (
+                        None if last is None else int(last) if last.is_integer() else rounded(last, decimals)
+                    )
+                    add({
+                        **template, "ou": ref,
+                        "value": int(value) if value.is_integer() else rounded(value, decimals),
+                        "same_period_last_year": shown,
+                        "change_pct": rounded((value - last) / abs(last) * 100, 2) if last else None,
+                        "ou_name": name,
+                    })  # fmt: skip
+                    continue
                 add({
-                    **template, "ou": ref, "value": _round(value, decimals),
-                    "same_period_last_year": _round(last, decimals),
-                    "change_pct": _round(_pct(value, last, change=True), 2),
-                    "target": goal, "target_pct": _round(_pct(value, goal), 2), "ou_name": name,
+                    **template, "ou": ref, "value": rounded(value, decimals),
+                    "same_period_last_year": rounded(last, decimals),
+                    "change_pct": rounded(_pct(value, last, change=True), 2),
+                    "target": goal, "target_pct": rounded(_pct(value, goal), 2), "ou_name": name,
                 })  # fmt: skip
             return out
         value_of, last_year = _evaluator(self.answer, dim), period.last_year()
