@@ -47,7 +47,7 @@ def test_a_page_refusal_gets_its_status(world):
 def test_an_error_crosses_a_process_whole():
     for error in (
         FormulaError("unexpected ')'", 4),
-        ApprovalError(403, "units", "không được", [{"unit": A, "reason": "cấp tỉnh"}]),
+        ApprovalError("units", "không được", 403, units=[{"unit": A, "reason": "cấp tỉnh"}]),
         DomainError("unit", "không có", 404, code="unit_not_found", retry_after=5),
     ):
         copy = pickle.loads(pickle.dumps(error))  # noqa: S301 - our own bytes

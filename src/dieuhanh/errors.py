@@ -10,12 +10,13 @@ the body with `problem_body`. The statuses follow one rule, written in docs/deci
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from http import HTTPStatus
-from typing import Any
+from typing import Any, cast
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
-from django.utils.functional import Promise
+from django.utils.functional import Promise, lazy
 from django.utils.translation import gettext_lazy as _
 from django.views import defaults
 
@@ -103,6 +104,20 @@ def problem(request: HttpRequest, error: DomainError) -> HttpResponse:
     if error.status == 401:
         response["WWW-Authenticate"] = "Bearer"
     return response
+
+
+def _formatted(message: str | Promise, params: dict[str, Any]) -> str:
+    return str(message) % params
+
+
+_lazy_formatted = cast("Callable[[str | Promise, dict[str, Any]], Promise]", lazy(_formatted, str))
+
+
+def lazy_format(message: str | Promise, **params: Any) -> Promise:
+    """`message % params` put off until the text is read, in the reader's language: for a refusal made
+    where no language is active yet (a formula read at import) or in a loop that may never show it.
+    Pickles (a worker's error) as long as the params do."""
+    return _lazy_formatted(message, params)
 
 
 # Messages the shared code answers with.

@@ -71,6 +71,6 @@ def test_an_excel_upload_with_one_bad_row_shows_that_rows_error(page, live_serve
     refused = page.locator("table.refused tbody tr")
     assert refused.count() == 1
     cells = refused.first.locator("td").all_inner_texts()
-    assert cells == ["Dòng 7", "Giá trị: 120", "'coverage' is a percentage (0 to 100)"]
+    assert cells == ["Dòng 7", "Giá trị: 120", "'coverage' là tỉ lệ phần trăm (từ 0 đến 100)"]
     assert DataValue.objects.get().value == 1500
     screenshot(page, "entry-upload-summary")

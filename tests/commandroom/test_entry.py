@@ -108,8 +108,8 @@ def test_the_import_rules_refuse_a_bad_value_with_its_reason(world, telecom):  #
     page = world.operator_a.browser().post(FORM, {"v:coverage:": "150", "v:subscribers:viettel": "2,5"})
     text = page.content.decode()
     assert "Chưa lưu được giá trị nào." in text
-    assert "&#x27;coverage&#x27; is a percentage (0 to 100)" in text
-    assert "&#x27;subscribers&#x27; takes whole numbers" in text
+    assert "&#x27;coverage&#x27; là tỉ lệ phần trăm (từ 0 đến 100)" in text
+    assert "&#x27;subscribers&#x27; chỉ nhận số nguyên" in text
     assert not DataValue.objects.exists()
 
 
@@ -195,7 +195,7 @@ def test_an_upload_shows_each_refused_row_with_its_spreadsheet_row(world, teleco
     assert value("subscribers", "viettel") is None
     assert "Mới: 2" in page and "1 giá trị bị từ chối" in page
     # Rows 7 (coverage), 8 (postal_revenue), 9 (subscribers), 10 (subscribers.viettel): the header is row 6.
-    assert "<td>Dòng 10</td><td>Giá trị: nhiều</td><td>not a number" in page
+    assert "<td>Dòng 10</td><td>Giá trị: nhiều</td><td>không phải là số" in page
     assert f'href="/entry/telecom/?unit={A.replace(":", "%3A")}&amp;period=202108"' in page
 
 
@@ -211,7 +211,7 @@ def test_an_upload_of_the_neighbours_form_writes_nothing(world, telecom):  # noq
 @pytest.mark.parametrize(
     ("body", "reason"),
     [
-        (b"not a spreadsheet", "the upload is not an Excel (.xlsx) file"),
+        (b"not a spreadsheet", "tệp tải lên không phải là tệp Excel (.xlsx)"),
         (None, "Hãy chọn tệp Excel đã điền."),
     ],
 )

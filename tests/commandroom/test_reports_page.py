@@ -35,7 +35,7 @@ def test_leader_makes_a_report_and_downloads_it(world, shipped):
 
 def test_a_bad_period_is_explained_and_the_form_kept(world, shipped):
     page = post(world.leader.browser(), period="2021-08").content.decode()
-    assert "Không lập được báo cáo" in page and "2021-08" in page and "is not a period" in page
+    assert "Không lập được báo cáo" in page and "2021-08" in page and "không phải là kỳ báo cáo" in page
     assert not Report.objects.exists()
 
 

@@ -341,7 +341,7 @@ def test_indicators_referring_to_each_other_in_a_loop_are_refused(figures):
     for dx in ("x", "y"):
         body = problem(ask(figures.leader, dx, "202108", HCMC), 422)
         assert body["field"] == "dx"
-        assert "loop" in body["detail"]
+        assert "tham chiếu lẫn nhau thành vòng" in body["detail"]
         assert "rows" not in body
 
 
@@ -417,7 +417,7 @@ def test_a_ward_operators_level_question_stays_in_the_ward(figures):
     [
         ({"dx": "a", "pe": "2021Q5", "ou": HCMC}, "pe", "2021Q5"),
         ({"dx": "a;no_such_thing", "pe": "202108", "ou": HCMC}, "dx", "no_such_thing"),
-        ({"dx": "a", "pe": "202108", "ou": f"{HCMC};VN-2021:79"}, "ou", "map"),
+        ({"dx": "a", "pe": "202108", "ou": f"{HCMC};VN-2021:79"}, "ou", "bản đồ"),
     ],
 )
 def test_bad_questions_are_422_naming_the_parameter(figures, params, field, names):

@@ -96,7 +96,7 @@ def test_a_catalogue_with_a_formula_error_loads_nothing(cli_db, tmp_path, formul
 
     assert result.exit_code == 1, result.output
     assert "bad_ratio" in said(result)
-    assert f"position {formula.index(bad) + 1}" in said(result)
+    assert f"(vị trí {formula.index(bad) + 1})" in said(result)  # the CLI speaks the default language
     assert counts() == before
     assert not DataElement.objects.filter(code="bad_a").exists()
     assert not Indicator.objects.filter(code="good_copy").exists()

@@ -122,7 +122,7 @@ def test_import_writes_good_rows_and_names_each_bad_one(world, telecom):
     assert [(c["index"], c["field"]) for c in conflicts] == [(2, "orgUnit"), (3, "period"), (4, "dataValues")]
     assert "VN-2025:99999999" in conflicts[0]["value"]
     assert "2021Q5" in conflicts[1]["value"]
-    assert "row 0" in conflicts[2]["value"]
+    assert "trùng ô với dòng 0" in conflicts[2]["value"]
 
     assert stored() == {("postal_revenue", ""): 24500, ("coverage", ""): 87.5}
     assert set(DataValue.objects.values_list("stored_by__username", flat=True)) == {"benthanh-operator"}
@@ -289,9 +289,9 @@ def test_a_disaggregation_option_is_accepted_and_an_unknown_one_names_the_option
 @pytest.mark.parametrize(
     ("line", "reason"),
     [
-        (f'postal_revenue,{PERIOD},{A},,"24,5",', "dot"),
-        (f"subscribers,{PERIOD},{A},viettel,2.5,", "whole numbers"),
-        (f"coverage,{PERIOD},{A},,120,", "0 to 100"),
+        (f'postal_revenue,{PERIOD},{A},,"24,5",', "dấu chấm"),
+        (f"subscribers,{PERIOD},{A},viettel,2.5,", "'subscribers' chỉ nhận số nguyên"),
+        (f"coverage,{PERIOD},{A},,120,", "'coverage' là tỉ lệ phần trăm (từ 0 đến 100)"),
     ],
     ids=["decimal-comma", "integer", "percent"],
 )
@@ -529,8 +529,19 @@ def test_a_bad_formula_is_422_naming_the_position_or_the_reference(world, teleco
     assert response["Content-Type"] == "application/problem+json"
     body = response.json()
     assert body["field"] == "formula"
-    assert "at position 24" in body["detail"]  # the ')' after '+', 1-based
+    assert body["detail"].startswith("formula: cần một số, một tham chiếu")  # Vietnamese by default
+    assert "(vị trí 24)" in body["detail"]  # the ')' after '+', 1-based
     assert body["detail"].splitlines()[-1] == " " * 23 + "^"  # a caret under it
+
+    c.cookies["django_language"] = "en"  # the language chosen on the pages, carried by their scripts
+    english = c.post(
+        "/api/v1/indicators", indicator("yoy(#{postal_revenue} +)"), content_type="application/json"
+    )
+    assert english.status_code == 422 and english["Content-Language"] == "en"
+    assert english.json()["detail"].splitlines()[0] == (
+        "formula: expected a number, a reference, a function call or '(' but found ')' at position 24"
+    )
+    del c.cookies["django_language"]
 
     response = c.post("/api/v1/indicators", indicator("#{nope} * 2"), content_type="application/json")
     assert response.status_code == 422

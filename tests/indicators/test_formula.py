@@ -6,6 +6,7 @@ import pickle
 from dataclasses import dataclass, field
 
 import pytest
+from django.utils import translation
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -133,58 +134,67 @@ def test_functions():
 @pytest.mark.parametrize(
     ("text", "position", "reason"),
     [
-        ("", 0, "formula is empty"),
-        ("  ", 2, "formula is empty"),
-        ("1 +", 3, "expected a number, a reference, a function call or '(' but found end of formula"),
-        ("1 + * 2", 4, "expected a number, a reference, a function call or '(' but found '*'"),
-        ("()", 1, "expected a number, a reference, a function call or '(' but found ')'"),
-        ("(1", 2, "expected ')' but found end of formula"),
-        ("(1 + 2))", 7, "expected an operator or the end of the formula but found ')'"),
-        ("1 2", 2, "expected an operator or the end of the formula but found '2'"),
-        ("1 #{a}", 2, "expected an operator or the end of the formula but found reference #{a}"),
-        ("1,2", 1, "expected an operator or the end of the formula but found ','"),
-        ("#{", 2, "expected a reference name but found end of formula"),
-        ("#{}", 2, "empty reference"),
-        ("#{  }", 4, "empty reference"),
-        ("#{.a}", 2, "expected a reference name but found '.'"),
-        ("#{é}", 2, "expected a reference name but found 'é'"),
-        ("#{a..b}", 4, "expected a name after '.' in the reference but found '.'"),
-        ("#{a.}", 4, "expected a name after '.' in the reference but found '}'"),
-        ("#{a", 3, "expected '}' to close the reference but found end of formula"),
-        ("#{a b}", 4, "expected '}' to close the reference but found 'b'"),
-        ("#{a . b}", 4, "expected '}' to close the reference but found '.'"),
-        ("#{a-b}", 3, "expected '}' to close the reference but found '-'"),
-        ("#a", 1, "expected '{' after '#' but found 'a'"),
-        ("2 $ 3", 2, "unexpected character '$'"),
-        ("2 ^ 3", 2, "unexpected character '^'"),
-        ("1.2.3", 0, "malformed number"),
-        ("2x", 0, "malformed number"),
-        ("1e", 0, "malformed number"),
-        ("1 + 1e999", 4, "number is too large"),
-        ("foo(1)", 0, "unknown function 'foo'"),
-        ("1 + YOY(#{a})", 4, "unknown function 'YOY'"),
-        ("revenue + 1", 0, "unknown name 'revenue' (a reference is written #{revenue})"),
-        ("yoy #{a}", 4, "expected '(' after 'yoy' but found reference #{a}"),
-        ("yoy()", 0, "yoy() takes 1 argument, got 0"),
-        ("yoy(1,2)", 0, "yoy() takes 1 argument, got 2"),
-        ("2 * round(#{a})", 4, "round() takes 2 arguments, got 1"),
-        ("max()", 0, "max() takes at least 1 argument, got 0"),
-        ("yoy(#{a}", 8, "expected ',' or ')' but found end of formula"),
-        ("yoy(#{a} #{b})", 9, "expected ',' or ')' but found reference #{b}"),
-        ("min(1,)", 6, "expected a number, a reference, a function call or '(' but found ')'"),
-        ("target(1)", 7, "target() takes a single reference such as #{name}"),
-        ("target( #{a} + 1)", 8, "target() takes a single reference such as #{name}"),
-        ("target(yoy(#{a}))", 7, "target() takes a single reference such as #{name}"),
-        ("round(#{a}, 1.5)", 12, "round() takes a whole number of decimals, such as round(x, 1)"),
-        ("round(#{a}, #{n})", 12, "round() takes a whole number of decimals, such as round(x, 1)"),
-        ("round(#{a}, -1)", 12, "round() takes a whole number of decimals, such as round(x, 1)"),
+        ("", 0, "công thức trống"),
+        ("  ", 2, "công thức trống"),
+        ("1 +", 3, "cần một số, một tham chiếu, một lời gọi hàm hoặc '(' nhưng gặp hết công thức"),
+        ("1 + * 2", 4, "cần một số, một tham chiếu, một lời gọi hàm hoặc '(' nhưng gặp '*'"),
+        ("()", 1, "cần một số, một tham chiếu, một lời gọi hàm hoặc '(' nhưng gặp ')'"),
+        ("(1", 2, "cần ')' nhưng gặp hết công thức"),
+        ("(1 + 2))", 7, "cần một phép toán hoặc kết thúc công thức nhưng gặp ')'"),
+        ("1 2", 2, "cần một phép toán hoặc kết thúc công thức nhưng gặp '2'"),
+        ("1 #{a}", 2, "cần một phép toán hoặc kết thúc công thức nhưng gặp tham chiếu #{a}"),
+        ("1,2", 1, "cần một phép toán hoặc kết thúc công thức nhưng gặp ','"),
+        ("#{", 2, "cần tên tham chiếu nhưng gặp hết công thức"),
+        ("#{}", 2, "tham chiếu rỗng"),
+        ("#{  }", 4, "tham chiếu rỗng"),
+        ("#{.a}", 2, "cần tên tham chiếu nhưng gặp '.'"),
+        ("#{é}", 2, "cần tên tham chiếu nhưng gặp 'é'"),
+        ("#{a..b}", 4, "cần một tên sau dấu '.' trong tham chiếu nhưng gặp '.'"),
+        ("#{a.}", 4, "cần một tên sau dấu '.' trong tham chiếu nhưng gặp '}'"),
+        ("#{a", 3, "cần '}' để đóng tham chiếu nhưng gặp hết công thức"),
+        ("#{a b}", 4, "cần '}' để đóng tham chiếu nhưng gặp 'b'"),
+        ("#{a . b}", 4, "cần '}' để đóng tham chiếu nhưng gặp '.'"),
+        ("#{a-b}", 3, "cần '}' để đóng tham chiếu nhưng gặp '-'"),
+        ("#a", 1, "cần '{' sau '#' nhưng gặp 'a'"),
+        ("2 $ 3", 2, "ký tự không hợp lệ '$'"),
+        ("2 ^ 3", 2, "ký tự không hợp lệ '^'"),
+        ("1.2.3", 0, "số viết sai"),
+        ("2x", 0, "số viết sai"),
+        ("1e", 0, "số viết sai"),
+        ("1 + 1e999", 4, "số quá lớn"),
+        ("foo(1)", 0, "không có hàm 'foo'"),
+        ("1 + YOY(#{a})", 4, "không có hàm 'YOY'"),
+        ("revenue + 1", 0, "không rõ tên 'revenue' (tham chiếu viết là #{revenue})"),
+        ("yoy #{a}", 4, "cần '(' sau 'yoy' nhưng gặp tham chiếu #{a}"),
+        ("yoy()", 0, "yoy() cần 1 tham số, nhận được 0"),
+        ("yoy(1,2)", 0, "yoy() cần 1 tham số, nhận được 2"),
+        ("2 * round(#{a})", 4, "round() cần 2 tham số, nhận được 1"),
+        ("max()", 0, "max() cần ít nhất 1 tham số, nhận được 0"),
+        ("yoy(#{a}", 8, "cần ',' hoặc ')' nhưng gặp hết công thức"),
+        ("yoy(#{a} #{b})", 9, "cần ',' hoặc ')' nhưng gặp tham chiếu #{b}"),
+        ("min(1,)", 6, "cần một số, một tham chiếu, một lời gọi hàm hoặc '(' nhưng gặp ')'"),
+        ("target(1)", 7, "target() chỉ nhận một tham chiếu, ví dụ #{name}"),
+        ("target( #{a} + 1)", 8, "target() chỉ nhận một tham chiếu, ví dụ #{name}"),
+        ("target(yoy(#{a}))", 7, "target() chỉ nhận một tham chiếu, ví dụ #{name}"),
+        ("round(#{a}, 1.5)", 12, "round() cần số chữ số thập phân là số nguyên, ví dụ round(x, 1)"),
+        ("round(#{a}, #{n})", 12, "round() cần số chữ số thập phân là số nguyên, ví dụ round(x, 1)"),
+        ("round(#{a}, -1)", 12, "round() cần số chữ số thập phân là số nguyên, ví dụ round(x, 1)"),
     ],
 )
 def test_errors_say_what_was_expected_and_where(text, position, reason):
     with pytest.raises(FormulaError) as caught:
         parse(text)
     assert (caught.value.reason, caught.value.position) == (reason, position)
-    assert str(caught.value) == f"{reason} at position {position + 1}"
+    assert str(caught.value) == f"{reason} (vị trí {position + 1})"
+
+
+def test_a_formula_error_reads_english_when_english_is_chosen():
+    """The reason is formatted when read, in the reader's language (the API's language cookie)."""
+    with pytest.raises(FormulaError) as caught:
+        parse("yoy(#{a}")
+    with translation.override("en"):
+        assert str(caught.value) == "expected ',' or ')' but found end of formula at position 9"
+    assert str(caught.value) == "cần ',' hoặc ')' nhưng gặp hết công thức (vị trí 9)"
 
 
 def test_the_first_error_in_the_text_is_reported():
@@ -226,7 +236,7 @@ def test_deep_nesting_is_an_error_not_a_crash():
         " + ".join(["1"] * 5000),
         " * ".join(["#{a}"] * 5000),
     ]:
-        with pytest.raises(FormulaError, match="formula is too complex"):
+        with pytest.raises(FormulaError, match="công thức quá phức tạp"):
             parse(text)
 
 

@@ -7,6 +7,7 @@ from django.contrib import admin, messages
 from django.db import transaction
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
 from dieuhanh.accounts.models import Role, User
 from dieuhanh.indicators import services
@@ -26,7 +27,7 @@ class OwnedAdmin(admin.ModelAdmin):
     audit it with its before and after. A code and an owner are set when an item is created; the
     owner of a new item is the actor's (the nation for a national admin) unless named."""
 
-    owner_help = "để trống: đơn vị quản trị của bạn (quốc gia với quản trị viên cấp quốc gia)"
+    owner_help = _("leave empty: your admin unit (the nation for a national admin)")
     # The verbs' refusals, each with .field and .message.
     verb_errors: tuple[type[Exception], ...] = (IndicatorError,)
 

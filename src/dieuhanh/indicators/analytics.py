@@ -33,8 +33,9 @@ from django.db import connections, router
 from django.db.models import FloatField, QuerySet, Sum
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast
+from django.utils.translation import gettext_lazy as _
 
-from dieuhanh.errors import DomainError
+from dieuhanh.errors import DomainError, lazy_format
 from dieuhanh.indicators import formula as f
 from dieuhanh.indicators import versions
 from dieuhanh.indicators.approval.services import approved_filter
@@ -97,7 +98,7 @@ def dimension(code: str, indicators: dict[str, Indicator] | None = None) -> Dime
     if isinstance(source, ElementRef):
         name = source.element.name + (f" ({source.option})" if source.option else "")
         return Dimension(code, name, source.element.unit, 2, f.Ref(code), None)
-    raise AnalyticsError("dx", f"no indicator, data element or event count '{code}'")
+    raise AnalyticsError("dx", _("no indicator, data element or event count '%(code)s'") % {"code": code})
 
 
 def inline(tree: f.Node, seen: tuple[str, ...]) -> f.Node:
@@ -109,7 +110,8 @@ def inline(tree: f.Node, seen: tuple[str, ...]) -> f.Node:
             return tree
         if other.code in seen:
             raise AnalyticsError(
-                "dx", f"indicator formulas refer to each other in a loop: {' → '.join(seen)}"
+                "dx",
+                _("indicator formulas refer to each other in a loop: %(loop)s") % {"loop": " → ".join(seen)},
             )
         return inline(f.parse(other.formula), (*seen, other.code))
     if isinstance(tree, f.Unary):
@@ -155,7 +157,7 @@ def check_formula(text: str) -> f.Node:
     tree = f.parse(text)
     for node in _ref_nodes(tree):
         if reference(node.name) is None and not Indicator.objects.filter(code=node.name).exists():
-            raise f.FormulaError(f"unknown reference '#{{{node.name}}}'", node.pos)
+            raise f.FormulaError(lazy_format(_("unknown reference '#{%(name)s}'"), name=node.name), node.pos)
     return tree
 
 
@@ -685,13 +687,13 @@ def periods_of(text: str) -> list[Period]:
         except ValueError as exc:
             raise AnalyticsError("pe", str(exc)) from None
     if not out:
-        raise AnalyticsError("pe", "name at least one period, e.g. 202108;2021YTD08")
+        raise AnalyticsError("pe", _("name at least one period, e.g. 202108;2021YTD08"))
     return out
 
 
 def units_asked(units: list[Unit]) -> list[Unit]:
     if len({u.edition_id for u in units}) > 1:
-        raise AnalyticsError("ou", "all units of one question are on one map; choose it with edition=")
+        raise AnalyticsError("ou", _("all units of one question are on one map; choose it with edition="))
     return units
 
 

@@ -8,10 +8,9 @@ from typing import Any, Literal
 
 import msgspec
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
 from ninja import Query, Router, Schema, Status
-from ninja.errors import HttpError
 from pydantic import Field
 
 from dieuhanh.accounts.guards import caller
@@ -49,7 +48,7 @@ XLSX_BODY = {
 
 def _admin(user: User) -> None:
     if not user.area("admin"):
-        raise PermissionError("Quản lý danh mục chỉ tiêu cần vai trò quản trị (admin).")
+        raise services.IndicatorError(None, services.NEEDS_ADMIN, 403)
 
 
 OWNER_DOC = (
@@ -66,7 +65,7 @@ def _period(pid: str, param: str = "period") -> str:
     try:
         return parse(pid).id
     except PeriodError as exc:
-        raise HttpError(422, f"{param}: {exc}") from None
+        raise services.IndicatorError(param, exc.message) from None
 
 
 # Metadata
@@ -249,10 +248,7 @@ def post_data_values(request: HttpRequest, dryRun: bool = False, edition: str = 
     area = services.writable_area(user)
     if not area:
         raise DomainError(None, _("entering data values needs the operator role"), 403)
-    try:
-        records = datavalues.records_of(request.body, request.content_type or "")
-    except datavalues.ImportFormatError as exc:
-        raise HttpError(422, str(exc)) from None
+    records = datavalues.records_of(request.body, request.content_type or "")  # ImportFormatError: 422
     summary = datavalues.import_values(records, actor=user, area=area, edition=edition, dry_run=dryRun)
     return _summary_response(summary)
 
@@ -282,7 +278,7 @@ def get_data_values(request: HttpRequest, q: Query[ValuesQuery]):
     if q.data_set:
         data_set = DataSet.objects.filter(code=q.data_set).first()
         if data_set is None:
-            raise Http404(f"no data set '{q.data_set}'")
+            raise _no_data_set("dataSet", q.data_set)
         rows = rows.filter(services.data_set_q(data_set))
     if q.data_element:
         rows = rows.filter(element__code=q.data_element)
@@ -310,7 +306,7 @@ def get_data_values(request: HttpRequest, q: Query[ValuesQuery]):
 def get_value_audit(request: HttpRequest, value_id: int):
     value: DataValue | None = DataValue.objects.visible_to(caller(request)).filter(pk=value_id).first()
     if value is None:
-        raise Http404(f"no data value {value_id}")
+        raise services.IndicatorError("value_id", _("no data value %(id)s") % {"id": value_id}, 404)
     return datavalues.history(value)
 
 
@@ -346,10 +342,7 @@ def post_upload(request: HttpRequest, code: str, dryRun: bool = False):
     if not area:
         raise DomainError(None, _("entering data values needs the operator role"), 403)
     data_set = _data_set(code)
-    try:
-        records = excel.records(request.body, data_set)
-    except excel.TemplateError as exc:
-        raise HttpError(422, str(exc)) from None
+    records = excel.records(request.body, data_set)  # TemplateError: 422
     summary = datavalues.import_values(records, actor=user, area=area, dry_run=dryRun)
     return _summary_response(summary)
 
@@ -357,8 +350,12 @@ def post_upload(request: HttpRequest, code: str, dryRun: bool = False):
 def _data_set(code: str) -> DataSet:
     found = DataSet.objects.filter(code=code).prefetch_related("elements").first()
     if found is None:
-        raise Http404(f"no data set '{code}'")
+        raise _no_data_set("code", code)
     return found
+
+
+def _no_data_set(field: str, code: str) -> services.IndicatorError:
+    return services.IndicatorError(field, _("no data set '%(code)s'") % {"code": code}, 404)
 
 
 # Completeness
@@ -468,9 +465,11 @@ def get_analytics(request: HttpRequest, q: Query[AnalyticsQuery]):
     periods = analytics.periods_of(q.pe)
     dims = [analytics.dimension(code) for code in q.dx.split(";") if code.strip()]
     if not dims:
-        raise HttpError(422, "dx: name at least one indicator or data element")
+        raise analytics.AnalyticsError("dx", _("name at least one indicator or data element"))
     if len(dims) * len(periods) * len(units) > 500_000:
-        raise HttpError(422, "ou: the question has over 500,000 cells; ask for fewer units or periods")
+        raise analytics.AnalyticsError(
+            "ou", _("the question has over 500,000 cells; ask for fewer units or periods")
+        )
     headers = [{"dx": d.code, "name": d.name, "unit": d.unit} for d in dims]
     approval = (
         approval_kind(q.approval_level, Edition.objects.get(code=q.edition)) if q.approval_level else None

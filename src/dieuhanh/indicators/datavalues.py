@@ -18,6 +18,8 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
 
 from dieuhanh.accounts.models import User
 from dieuhanh.accounts.services import audit
@@ -36,8 +38,11 @@ DEFAULT_OPTIONS = {"", "default", "HllvX50cXC0"}  # DHIS2's name and UID of the 
 PERIOD_RANK = {"daily": 0, "weekly": 1, "monthly": 2, "quarterly": 3, "sixmonthly": 4, "yearly": 5, "ytd": 3}
 
 
-class ImportFormatError(ValueError):
-    """The body as a whole cannot be read (not JSON, no dataValues, no CSV header)."""
+class ImportFormatError(DomainError):
+    """The body as a whole cannot be read (not JSON, no dataValues, no CSV header): 422, no field."""
+
+    def __init__(self, message: str | Promise) -> None:
+        super().__init__(None, message)
 
 
 @dataclass
@@ -45,7 +50,7 @@ class Conflict:
     index: int
     field: str
     object: str
-    value: str  # the reason, as DHIS2 names it
+    value: str | Promise  # the reason, as DHIS2 names it (in the reader's language when answered)
     error_code: str
     line: int | None = None  # the row in the file a person opens (CSV, Excel)
 
@@ -55,7 +60,7 @@ class Conflict:
             "line": self.line,
             "field": self.field,
             "object": self.object,
-            "value": self.value,
+            "value": str(self.value),
             "errorCode": self.error_code,
         }
 
@@ -90,9 +95,9 @@ class ImportSummary:
 
 
 def _description(summary: ImportSummary) -> str:
-    what = "Dry run: nothing was written." if summary.dry_run else "Import complete."
+    what = str(_("Dry run: nothing was written.") if summary.dry_run else _("Import complete."))
     if summary.conflicts:
-        what += f" {len(summary.conflicts)} row(s) refused; see conflicts."
+        what += " " + _("%(n)s row(s) refused; see conflicts.") % {"n": len(summary.conflicts)}
     return what
 
 
@@ -126,14 +131,15 @@ def records_of(body: bytes, content_type: str) -> list[dict[str, Any]]:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ImportFormatError(
-            f"the body is not JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+            _("the body is not JSON (line %(line)s, column %(column)s: %(reason)s)")
+            % {"line": exc.lineno, "column": exc.colno, "reason": exc.msg}
         ) from None
     return json_records(document)
 
 
 def json_records(document: Any) -> list[dict[str, Any]]:
     if not isinstance(document, dict) or not isinstance(document.get("dataValues"), list):
-        raise ImportFormatError('a dataValueSets document is an object with a "dataValues" list')
+        raise ImportFormatError(_('a dataValueSets document is an object with a "dataValues" list'))
     defaults = {k: document[k] for k in ("period", "orgUnit", "status") if k in document}
     return [{**defaults, **row} if isinstance(row, dict) else {"_bad": row} for row in document["dataValues"]]
 
@@ -143,7 +149,10 @@ def csv_records(text: str) -> list[dict[str, Any]]:
     header = [h.strip() for h in reader.fieldnames or []]
     missing = [f for f in ("dataElement", "period", "orgUnit", "value") if f not in header]
     if missing:
-        raise ImportFormatError(f"the CSV header lacks {', '.join(missing)} (columns: {', '.join(FIELDS)})")
+        raise ImportFormatError(
+            _("the CSV header lacks %(missing)s (columns: %(columns)s)")
+            % {"missing": ", ".join(missing), "columns": ", ".join(FIELDS)}
+        )
     return [
         {"_line": reader.line_num, **{(k or "").strip(): (v or "").strip() for k, v in row.items()}}
         for row in reader
@@ -173,25 +182,33 @@ class Resolver:
 
 def validate(index: int, record: dict[str, Any], resolver: Resolver, area: Area) -> Row | Conflict:
     if "_bad" in record:
-        return Conflict(index, "dataValues", str(record["_bad"])[:80], "a data value is an object", "E7600")
+        return Conflict(
+            index, "dataValues", str(record["_bad"])[:80], _("a data value is an object"), "E7600"
+        )
     text = {f: _text(record.get(f)) for f in FIELDS}
     element = resolver.elements.get(text["dataElement"])
     if element is None:
-        return Conflict(index, "dataElement", text["dataElement"], "no data element with this code", "E7610")
+        return Conflict(
+            index, "dataElement", text["dataElement"], _("no data element with this code"), "E7610"
+        )
     period = _period(index, text["period"], element)
     if isinstance(period, Conflict):
         return period
     unit = resolver.unit(text["orgUnit"], area)
     if isinstance(unit, DomainError):
-        return Conflict(index, "orgUnit", text["orgUnit"], str(unit.message), "E7612")
+        return Conflict(index, "orgUnit", text["orgUnit"], unit.message, "E7612")
     option = "" if text["categoryOptionCombo"] in DEFAULT_OPTIONS else text["categoryOptionCombo"]
     if option and option not in element.option_codes():
-        known = ", ".join(element.option_codes()) or "none"
-        reason = f"'{element.code}' has no option '{option}' (options: {known})"
+        known = ", ".join(element.option_codes()) or "—"
+        reason = _("'%(code)s' has no option '%(option)s' (options: %(known)s)") % {
+            "code": element.code,
+            "option": option,
+            "known": known,
+        }
         return Conflict(index, "categoryOptionCombo", option, reason, "E7615")
     status = text["status"] or Status.FINAL
     if status not in Status.values:
-        return Conflict(index, "status", status, "status is 'estimate' (ước) or 'final'", "E7619")
+        return Conflict(index, "status", status, _("status is 'estimate' or 'final'"), "E7619")
     value = _value(index, record.get("value"), element)
     if isinstance(value, Conflict):
         return value
@@ -206,13 +223,18 @@ def _period(index: int, pid: str, element: DataElement) -> Period | Conflict:
     try:
         period = parse(pid)
     except PeriodError as exc:
-        return Conflict(index, "period", pid, str(exc), "E7611")
+        return Conflict(index, "period", pid, exc.message, "E7611")
     if PERIOD_RANK[period.type] < PERIOD_RANK[element.period_type]:
-        reason = (
-            f"'{element.code}' is reported {element.period_type}; a {period.type} period is finer than that"
-        )
+        reason = _("'%(code)s' is reported %(type)s; a %(finer)s period is finer than that") % {
+            "code": element.code,
+            "type": element.period_type,
+            "finer": period.type,
+        }
         return Conflict(index, "period", pid, reason, "E7611")
     return period
+
+
+NOT_A_NUMBER = _("not a number (write digits with a dot for decimals, no thousands separators: 24500.5)")
 
 
 def _value(index: int, raw: Any, element: DataElement) -> float | Conflict | None:
@@ -221,14 +243,15 @@ def _value(index: int, raw: Any, element: DataElement) -> float | Conflict | Non
     try:
         value = float(raw.strip() if isinstance(raw, str) else raw)
     except (TypeError, ValueError):
-        reason = "not a number (write digits with a dot for decimals, no thousands separators: 24500.5)"
-        return Conflict(index, "value", str(raw), reason, "E7619")
+        return Conflict(index, "value", str(raw), NOT_A_NUMBER, "E7619")
     if not math.isfinite(value):
-        return Conflict(index, "value", str(raw), "not a finite number", "E7619")
+        return Conflict(index, "value", str(raw), _("not a finite number"), "E7619")
     if element.value_type == "integer" and not value.is_integer():
-        return Conflict(index, "value", str(raw), f"'{element.code}' takes whole numbers", "E7619")
+        reason = _("'%(code)s' takes whole numbers") % {"code": element.code}
+        return Conflict(index, "value", str(raw), reason, "E7619")
     if element.value_type == "percent" and not 0 <= value <= 100:
-        return Conflict(index, "value", str(raw), f"'{element.code}' is a percentage (0 to 100)", "E7619")
+        reason = _("'%(code)s' is a percentage (0 to 100)") % {"code": element.code}
+        return Conflict(index, "value", str(raw), reason, "E7619")
     return value
 
 
@@ -253,9 +276,8 @@ def import_values(
         checked = validate(index, record, resolver, area)
         if isinstance(checked, Row) and checked.cell in rows:
             first = rows[checked.cell].index
-            checked = Conflict(
-                index, "dataValues", "", f"the same cell as row {first}; only row {first} counts", "E7617"
-            )
+            reason = _("the same cell as row %(first)s; only row %(first)s counts") % {"first": first}
+            checked = Conflict(index, "dataValues", "", reason, "E7617")
         if isinstance(checked, Conflict):
             checked.line = record.get("_line")
             summary.conflicts.append(checked)

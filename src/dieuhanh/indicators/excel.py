@@ -9,10 +9,13 @@ from dataclasses import dataclass
 from typing import Any
 from zipfile import BadZipFile
 
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
 from openpyxl import Workbook, load_workbook
 from openpyxl.styles import Font, PatternFill, Protection
 from openpyxl.utils.exceptions import InvalidFileException
 
+from dieuhanh.errors import DomainError
 from dieuhanh.indicators.models import DataElement, DataSet, DataValue
 from dieuhanh.indicators.periods import parse
 from dieuhanh.sheets import append_row
@@ -34,8 +37,11 @@ COLUMNS = (
 ESTIMATE_MARKS = {"x", "ước", "uoc", "estimate", "có", "1"}
 
 
-class TemplateError(ValueError):
-    """The upload is not a filled form of this data set."""
+class TemplateError(DomainError):
+    """The upload is not a filled form of this data set: 422, no field."""
+
+    def __init__(self, message: str | Promise) -> None:
+        super().__init__(None, message)
 
 
 def template(data_set: DataSet, unit: Unit, period: str) -> bytes:
@@ -133,11 +139,14 @@ def records(body: bytes, data_set: DataSet) -> list[dict[str, Any]]:
     try:
         sheet = load_workbook(io.BytesIO(body), read_only=True, data_only=True).worksheets[0]
     except (InvalidFileException, BadZipFile, OSError, KeyError, ValueError, IndexError):
-        raise TemplateError("the upload is not an Excel (.xlsx) file") from None
+        raise TemplateError(_("the upload is not an Excel (.xlsx) file")) from None
     head = {row[0]: row[1:] for row in sheet.iter_rows(min_row=1, max_row=4, values_only=True) if row}
     code = _cell(head.get("Mã biểu"))
     if code != data_set.code:
-        raise TemplateError(f"this form is for data set '{code}', not '{data_set.code}' (cell B2)")
+        raise TemplateError(
+            _("this form is for data set '%(code)s', not '%(expected)s' (cell B2)")
+            % {"code": code, "expected": data_set.code}
+        )
     unit, period = _cell(head.get("Đơn vị")), _cell(head.get("Kỳ báo cáo"))
     out = []
     for line, row in enumerate(

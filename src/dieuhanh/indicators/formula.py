@@ -19,7 +19,10 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import NoReturn, Protocol, TypeAlias, assert_never
 
-from dieuhanh.errors import DomainError
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
+from dieuhanh.errors import DomainError, lazy_format
 
 MAX_DEPTH = 100
 """How deeply a formula may nest (parentheses, calls, signs, chained operators): far beyond any real
@@ -43,15 +46,19 @@ ARITY: dict[str, tuple[int, int | None]] = {
 
 
 class FormulaError(DomainError):
-    """A formula that cannot be read, with the 0-based offset in the text where reading failed."""
+    """A formula that cannot be read, with the 0-based offset in the text where reading failed.
 
-    def __init__(self, reason: str, position: int) -> None:
-        super().__init__("formula", f"{reason} at position {position + 1}", position=position)
+    The reason is translatable and formatted only when read: a formula may be read where no language
+    is active yet (at import, in the catalogue's load) and in loops that try one reading after another."""
+
+    def __init__(self, reason: str | Promise, position: int) -> None:
+        message = lazy_format(_("%(reason)s at position %(position)s"), reason=reason, position=position + 1)
+        super().__init__("formula", message, position=position)
         self.reason = reason
         self.position = position
 
     def __str__(self) -> str:
-        return f"{self.reason} at position {self.position + 1}"
+        return str(self.message)
 
     def pointer(self, text: str) -> str:
         """The line of text holding the error and, under it, a caret at the error's position."""
@@ -121,9 +128,19 @@ class _Token:
     text: str  # for a reference, its normalised name
 
 
-def _at(text: str, pos: int) -> str:
+# What the reader is told; constants, so that reading a formula that has no error builds none of them.
+_END = _("end of formula")
+_EXPECTED_OPERATOR = _("expected an operator or the end of the formula")
+_EXPECTED_CLOSE = _("expected ')'")
+_EXPECTED_OPERAND = _("expected a number, a reference, a function call or '('")
+_EXPECTED_OPEN = _("expected '(' after %(name)s")
+_EXPECTED_NEXT_ARGUMENT = _("expected ',' or ')'")
+_TOO_COMPLEX = _("formula is too complex")
+
+
+def _at(text: str, pos: int) -> str | Promise:
     """What is at pos, for a message."""
-    return "end of formula" if pos >= len(text) else repr(text[pos])
+    return _END if pos >= len(text) else repr(text[pos])
 
 
 def _skip_space(text: str, pos: int) -> int:
@@ -151,17 +168,20 @@ def _token_at(text: str, pos: int) -> _Token:
     if number := _NUMBER.match(text, pos):
         # "1.2.3", "2x" or "1e" would otherwise split into two tokens and fail later, less clearly.
         if number.end() < len(text) and text[number.end()] in _WORD_CHARS:
-            raise FormulaError("malformed number", pos)
+            raise FormulaError(_("malformed number"), pos)
         return _Token("num", pos, number.end(), number.group())
     if name := _NAME.match(text, pos):
         return _Token("name", pos, name.end(), name.group())
-    raise FormulaError(f"unexpected character {char!r}", pos)
+    raise FormulaError(lazy_format(_("unexpected character %(char)s"), char=repr(char)), pos)
 
 
 def _reference(text: str, start: int) -> _Token:
     """#{a.b.c}: parts of letters, digits and _, joined by single dots, spaces allowed inside the braces."""
     if not text.startswith("{", start + 1):
-        raise FormulaError(f"expected '{{' after '#' but found {_at(text, start + 1)}", start + 1)
+        found = _at(text, start + 1)
+        raise FormulaError(
+            lazy_format(_("expected '{' after '#' but found %(found)s"), found=found), start + 1
+        )
     pos = _skip_space(text, start + 2)
     parts: list[str] = []
     while True:
@@ -175,16 +195,21 @@ def _reference(text: str, start: int) -> _Token:
         pos += 1
     pos = _skip_space(text, pos)
     if not text.startswith("}", pos):
-        raise FormulaError(f"expected '}}' to close the reference but found {_at(text, pos)}", pos)
+        found = _at(text, pos)
+        raise FormulaError(
+            lazy_format(_("expected '}' to close the reference but found %(found)s"), found=found), pos
+        )
     return _Token("ref", start, pos + 1, ".".join(parts))
 
 
-def _missing_part(text: str, pos: int, *, first: bool) -> str:
+def _missing_part(text: str, pos: int, *, first: bool) -> Promise:
     if first and text.startswith("}", pos):
-        return "empty reference"
+        return _("empty reference")
     if first:
-        return f"expected a reference name but found {_at(text, pos)}"
-    return f"expected a name after '.' in the reference but found {_at(text, pos)}"
+        return lazy_format(_("expected a reference name but found %(found)s"), found=_at(text, pos))
+    return lazy_format(
+        _("expected a name after '.' in the reference but found %(found)s"), found=_at(text, pos)
+    )
 
 
 class _Parser:
@@ -199,10 +224,10 @@ class _Parser:
 
     def parse(self) -> Node:
         if self._current.kind == "end":
-            raise FormulaError("formula is empty", self._current.pos)
+            raise FormulaError(_("formula is empty"), self._current.pos)
         node = self._sum()
         if self._current.kind != "end":
-            self._fail("expected an operator or the end of the formula")
+            self._fail(_EXPECTED_OPERATOR)
         return node
 
     def _advance(self) -> _Token:
@@ -211,12 +236,17 @@ class _Parser:
             self._current = next(self._tokens)
         return token
 
-    def _fail(self, expected: str) -> NoReturn:
-        raise FormulaError(f"{expected} but found {_describe(self._current)}", self._current.pos)
+    def _fail(self, expected: Promise, **params: str) -> NoReturn:
+        """Refuses the current token: what was expected (formatted with params), what was found."""
+        wanted = lazy_format(expected, **params) if params else expected
+        reason = lazy_format(
+            _("%(expected)s but found %(found)s"), expected=wanted, found=_describe(self._current)
+        )
+        raise FormulaError(reason, self._current.pos)
 
-    def _expect(self, kind: str, expected: str) -> None:
+    def _expect(self, kind: str, expected: Promise, **params: str) -> None:
         if self._current.kind != kind:
-            self._fail(expected)
+            self._fail(expected, **params)
         self._advance()
 
     def _sum(self) -> Node:
@@ -237,7 +267,7 @@ class _Parser:
         # Every nesting (parentheses, call arguments, signs) passes through here: the one place to count.
         self._depth += 1
         if self._depth > MAX_DEPTH:
-            raise FormulaError("formula is too complex", self._current.pos)
+            raise FormulaError(_TOO_COMPLEX, self._current.pos)
         node: Node
         if self._current.kind in ("+", "-"):
             sign = self._advance()
@@ -261,38 +291,42 @@ class _Parser:
         if token.kind == "(":
             self._advance()
             node = self._sum()
-            self._expect(")", "expected ')'")
+            self._expect(")", _EXPECTED_CLOSE)
             return node
-        self._fail("expected a number, a reference, a function call or '('")
+        self._fail(_EXPECTED_OPERAND)
 
     def _number(self, token: _Token) -> Number:
         value = float(token.text)
         if not math.isfinite(value):
-            raise FormulaError("number is too large", token.pos)
+            raise FormulaError(_("number is too large"), token.pos)
         return Number(value, pos=token.pos)
 
     def _call(self, name: _Token) -> Call:
         if name.text not in ARITY:
             if self._current.kind == "(":
-                raise FormulaError(f"unknown function {name.text!r}", name.pos)
-            hint = f"unknown name {name.text!r} (a reference is written #{{{name.text.lower()}}})"
-            raise FormulaError(hint, name.pos)
-        self._expect("(", f"expected '(' after {name.text!r}")
+                raise FormulaError(
+                    lazy_format(_("unknown function %(name)s"), name=repr(name.text)), name.pos
+                )
+            hint = _("unknown name %(name)s (a reference is written #{%(ref)s})")
+            raise FormulaError(lazy_format(hint, name=repr(name.text), ref=name.text.lower()), name.pos)
+        self._expect("(", _EXPECTED_OPEN, name=repr(name.text))
         args: list[tuple[int, Node]] = []
         if self._current.kind != ")":
             args.append((self._current.pos, self._sum()))
             while self._current.kind == ",":
                 self._advance()
                 args.append((self._current.pos, self._sum()))
-        self._expect(")", "expected ',' or ')'")
+        self._expect(")", _EXPECTED_NEXT_ARGUMENT)
         _check_call(name, args)
         return Call(name.text, tuple(arg for _, arg in args), pos=name.pos)
 
 
-def _describe(token: _Token) -> str:
+def _describe(token: _Token) -> str | Promise:
     if token.kind == "end":
-        return "end of formula"
-    return f"reference #{{{token.text}}}" if token.kind == "ref" else repr(token.text)
+        return _END
+    return (
+        lazy_format(_("reference #{%(name)s}"), name=token.text) if token.kind == "ref" else repr(token.text)
+    )
 
 
 def _check_call(name: _Token, args: list[tuple[int, Node]]) -> None:
@@ -302,14 +336,18 @@ def _check_call(name: _Token, args: list[tuple[int, Node]]) -> None:
     """
     fewest, most = ARITY[name.text]
     if len(args) < fewest or (most is not None and len(args) > most):
-        wanted = f"at least {fewest}" if most is None else str(fewest)
-        noun = "argument" if fewest == 1 else "arguments"
-        raise FormulaError(f"{name.text}() takes {wanted} {noun}, got {len(args)}", name.pos)
+        if most is None:
+            takes = _("%(name)s() takes at least %(n)s argument, got %(got)s")
+        elif fewest == 1:
+            takes = _("%(name)s() takes %(n)s argument, got %(got)s")
+        else:
+            takes = _("%(name)s() takes %(n)s arguments, got %(got)s")
+        raise FormulaError(lazy_format(takes, name=name.text, n=fewest, got=len(args)), name.pos)
     # A target belongs to an indicator or element, not to a value computed from one.
     if name.text == "target" and not isinstance(args[0][1], Ref):
-        raise FormulaError("target() takes a single reference such as #{name}", args[0][0])
+        raise FormulaError(_("target() takes a single reference such as #{name}"), args[0][0])
     if name.text == "round" and not _is_whole_number(args[1][1]):
-        raise FormulaError("round() takes a whole number of decimals, such as round(x, 1)", args[1][0])
+        raise FormulaError(_("round() takes a whole number of decimals, such as round(x, 1)"), args[1][0])
 
 
 def _is_whole_number(node: Node) -> bool:
@@ -337,7 +375,7 @@ def _check_depth(root: Node) -> None:
     while stack:
         node, depth = stack.pop()
         if depth > MAX_DEPTH:
-            raise FormulaError("formula is too complex", node.pos)
+            raise FormulaError(_TOO_COMPLEX, node.pos)
         stack.extend((child, depth + 1) for child in _children(node))
 
 

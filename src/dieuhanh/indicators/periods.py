@@ -18,11 +18,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from django.utils.translation import gettext_lazy as _
+
+from dieuhanh.errors import lazy_format
 from dieuhanh.vnformat import parse_date_text, roman
 
 PERIOD_TYPES = ("daily", "weekly", "monthly", "quarterly", "sixmonthly", "yearly", "ytd")
 
-_FORMS = "20210826, 2021W34, 202108, 2021Q3, 2021S1, 2021 or 2021YTD08"
 _ONE_DAY = timedelta(days=1)
 _MONTHS_EN = (
     "January",
@@ -41,10 +43,15 @@ _MONTHS_EN = (
 
 
 class PeriodError(ValueError):
-    """A period identifier that names no period."""
+    """A period identifier that names no period; `message` is the reader's (formatted when read: a
+    form tries one reading after another)."""
 
     def __init__(self, pid: str) -> None:
-        super().__init__(f"{pid!r} is not a period: use {_FORMS}")
+        self.message = lazy_format(
+            _("%(pid)s is not a period: use 20210826, 2021W34, 202108, 2021Q3, 2021S1, 2021 or 2021YTD08"),
+            pid=repr(pid),
+        )
+        super().__init__(self.message)
         self.pid = pid
 
 

@@ -9,10 +9,12 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import Min, Model, Q
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
 
 from dieuhanh.accounts.models import Role, User
 from dieuhanh.accounts.services import audit
-from dieuhanh.errors import DomainError
+from dieuhanh.errors import DomainError, lazy_format
 from dieuhanh.indicators import analytics
 from dieuhanh.indicators.analytics import AnalyticsError, check_formula
 from dieuhanh.indicators.formula import FormulaError, refs
@@ -37,16 +39,31 @@ class IndicatorError(DomainError):
     """A refused change; `field` names the input at fault, `status` the HTTP status to answer."""
 
 
-def _code(code: str) -> str:
+# What is refused, in the reader's language (the words a refusal names the item with).
+NEEDS_ADMIN = _("managing the indicator catalogue needs the admin role")
+NOT_YOURS = _("%(ref)s is outside the units you administer")
+DATA_ELEMENT = _("data element")
+INDICATOR = _("indicator")
+DATA_SET = _("data set")
+TARGET = _("target")
+
+
+def check_code(code: str) -> str:
+    """A metadata code: lower-cased, of ASCII letters, digits and _ (IndicatorError on 'code' else)."""
     code = code.strip().lower()
     if not code or not all(c.isascii() and (c.isalnum() or c == "_") for c in code):
-        raise IndicatorError("code", f"'{code}' is not a code: use lower-case letters, digits and _")
+        raise IndicatorError(
+            "code", _("'%(code)s' is not a code: use lower-case letters, digits and _") % {"code": code}
+        )
     return code
 
 
 def _choice(field: str, value: str, choices: list[str]) -> str:
     if value not in choices:
-        raise IndicatorError(field, f"'{value}' is not one of: {', '.join(choices)}")
+        raise IndicatorError(
+            field,
+            _("'%(value)s' is not one of: %(choices)s") % {"value": value, "choices": ", ".join(choices)},
+        )
     return value
 
 
@@ -79,7 +96,7 @@ def at_or_above(upper: Unit, lower: Unit) -> bool:
 def owner_of_change(
     *,
     actor: User | None,
-    what: str,
+    what: str | Promise,
     code: str,
     current: Unit | None,
     asked: Unit | None,
@@ -91,17 +108,22 @@ def owner_of_change(
     if current is not None and not may_manage(actor, current):
         raise IndicatorError(
             field,
-            f"bạn không được sửa {what} '{code}': chỉ quản trị viên của đơn vị sở hữu "
-            "hoặc của đơn vị cấp trên được sửa",
+            _(
+                "you may not change the %(what)s '%(code)s': only admins of the unit that owns it "
+                "or of a unit above it may"
+            )
+            % {"what": what, "code": code},
             403,
         )
     if asked is None:
         return current or _default_owner(actor, near)
     if not may_manage(actor, asked):
-        raise IndicatorError("owner_unit", f"{asked.ref} nằm ngoài phạm vi quản trị của bạn", 403)
+        raise IndicatorError("owner_unit", NOT_YOURS % {"ref": asked.ref}, 403)
     if current is not None and not at_or_above(asked, current):
         raise IndicatorError(
-            "owner_unit", f"đơn vị sở hữu của {what} '{code}' chỉ được chuyển lên cấp trên, không xuống"
+            "owner_unit",
+            _("the owner unit of the %(what)s '%(code)s' moves only upwards, not down")
+            % {"what": what, "code": code},
         )
     return asked
 
@@ -114,23 +136,26 @@ def _default_owner(actor: User | None, near: Unit | None) -> Unit:
         g.unit for g in actor.held() if g.role == Role.ADMIN and (near is None or at_or_above(g.unit, near))
     ]
     if not units:
-        raise IndicatorError("owner_unit", "quản lý danh mục chỉ tiêu cần vai trò quản trị (admin)", 403)
+        raise IndicatorError("owner_unit", NEEDS_ADMIN, 403)
     if near is None and len(units) > 1:
         raise IndicatorError(
-            "owner_unit", "bạn quản trị nhiều đơn vị: ghi rõ đơn vị sở hữu (owner_unit, EDITION:CODE)"
+            "owner_unit", _("you administer several units: name the owner unit (owner_unit, EDITION:CODE)")
         )
     return min(units, key=lambda u: u.level)
 
 
-def check_reads(what: str, code: str, owner: Unit, reads: dict[str, Unit], field: str) -> None:
+def check_reads(what: str | Promise, code: str, owner: Unit, reads: dict[str, Unit], field: str) -> None:
     """Refuses metadata owned at `owner` that reads metadata (`reads`: name → its owner) owned below or
     beside it."""
     lower = sorted(name for name, by in reads.items() if not at_or_above(by, owner))
     if lower:
         raise IndicatorError(
             field,
-            f"{what} '{code}' không được dùng {', '.join(lower)}: "
-            "chỉ được dùng danh mục của đơn vị sở hữu hoặc cấp trên",
+            _(
+                "the %(what)s '%(code)s' may not use %(names)s: only what the unit that owns it "
+                "or a unit above it owns may be used"
+            )
+            % {"what": what, "code": code, "names": ", ".join(lower)},
         )
 
 
@@ -199,15 +224,15 @@ def save_data_element(
     *, actor: User | None, code: str, name: str, owner_unit: Unit | None = None, **fields: Any
 ) -> DataElement:
     """Create or update a data element by code (owner rules above)."""
-    code = _code(code)
+    code = check_code(code)
     if "aggregation" in fields:
         _choice("aggregation", fields["aggregation"], Aggregation.values)
     if "value_type" in fields:
         _choice("value_type", fields["value_type"], ValueType.values)
     for option in fields.get("options") or []:
-        _code(option.get("code", ""))
+        check_code(option.get("code", ""))
     found = _locked(DataElement, code=code)
-    what = "chỉ tiêu dữ liệu"
+    what = DATA_ELEMENT
     owner = owner_of_change(
         actor=actor, what=what, code=code, current=found and found.owner_unit, asked=owner_unit
     )
@@ -216,7 +241,13 @@ def save_data_element(
     shadowed = Indicator.objects.filter(code=code).select_related("owner_unit").first()
     if found is None and shadowed is not None and not at_or_above(owner, shadowed.owner_unit):
         raise IndicatorError(
-            "code", f"không được dùng mã '{code}': đó là mã một chỉ tiêu của cấp trên, hãy chọn mã khác", 403
+            "code",
+            _(
+                "the code '%(code)s' may not be used: it is the code of an indicator owned above; "
+                "choose another"
+            )
+            % {"code": code},
+            403,
         )
     before = element_state(found) if found else None
     element = found or DataElement(code=code)
@@ -249,13 +280,13 @@ def save_indicator(
 ) -> Indicator:
     """Create or update an indicator by code; a formula that cannot be read or names an unknown
     figure is refused with the position (IndicatorError on field 'formula')."""
-    code = _code(code)
+    code = check_code(code)
     try:
         check_formula(formula)
     except FormulaError as exc:
-        raise IndicatorError("formula", f"{exc}\n{exc.pointer(formula)}") from None
+        raise formula_refused("formula", exc, formula) from None
     found = _locked(Indicator, code=code)
-    what = "chỉ tiêu"
+    what = INDICATOR
     owner = owner_of_change(
         actor=actor, what=what, code=code, current=found and found.owner_unit, asked=owner_unit
     )
@@ -282,18 +313,18 @@ def save_target(
     """Set a target; only for a unit inside the actor's admin grants, and never over one owned above."""
     found_indicator = Indicator.objects.filter(code=indicator).first()
     if found_indicator is None:
-        raise IndicatorError("indicator", f"no indicator '{indicator}'", 404)
+        raise IndicatorError("indicator", _("no indicator '%(code)s'") % {"code": indicator}, 404)
     try:
         pid = parse(period).id
     except PeriodError as exc:
-        raise IndicatorError("period", str(exc)) from None
+        raise IndicatorError("period", exc.message) from None
     if not may_manage(actor, unit):
-        raise IndicatorError("unit", f"{unit.ref} nằm ngoài phạm vi quản trị của bạn", 403)
+        raise IndicatorError("unit", NOT_YOURS % {"ref": unit.ref}, 403)
     found = _locked(Target, indicator=found_indicator, unit=unit, period=pid)
     key = f"{indicator}@{unit.ref}/{pid}"
     owner = owner_of_change(
         actor=actor,
-        what="kế hoạch",
+        what=TARGET,
         code=key,
         current=found and found.owner_unit,
         asked=owner_unit,
@@ -318,15 +349,15 @@ def save_data_set(
     owner_unit: Unit | None = None,
     **fields: Any,
 ) -> DataSet:
-    code = _code(code)
+    code = check_code(code)
     found_elements = {
         e.code: e for e in DataElement.objects.filter(code__in=elements).select_related("owner_unit")
     }
     unknown = [c for c in elements if c not in found_elements]
     if unknown:
-        raise IndicatorError("elements", f"no data element {', '.join(unknown)}")
+        raise IndicatorError("elements", _("no data element %(codes)s") % {"codes": ", ".join(unknown)})
     found = _locked(DataSet, code=code)
-    what = "biểu báo cáo"
+    what = DATA_SET
     owner = owner_of_change(
         actor=actor, what=what, code=code, current=found and found.owner_unit, asked=owner_unit
     )
@@ -343,11 +374,21 @@ def save_data_set(
 # Deleting metadata: the owner's admins (or those above) only, audited with what was there.
 
 
-def _refuse_delete(what: str, code: str) -> IndicatorError:
+def formula_refused(field: str, exc: FormulaError, text: str) -> IndicatorError:
+    """A formula that cannot be read, refused on `field`: why and where, and the line with a caret."""
+    return IndicatorError(
+        field, lazy_format("%(why)s\n%(pointer)s", why=exc.message, pointer=exc.pointer(text))
+    )
+
+
+def _refuse_delete(what: str | Promise, code: str) -> IndicatorError:
     return IndicatorError(
         "code",
-        f"bạn không được xóa {what} '{code}': chỉ quản trị viên của đơn vị sở hữu "
-        "hoặc của đơn vị cấp trên được xóa",
+        _(
+            "you may not delete the %(what)s '%(code)s': only admins of the unit that owns it "
+            "or of a unit above it may"
+        )
+        % {"what": what, "code": code},
         403,
     )
 
@@ -355,7 +396,7 @@ def _refuse_delete(what: str, code: str) -> IndicatorError:
 @transaction.atomic
 def delete_data_element(*, actor: User | None, element: DataElement) -> None:
     if not may_manage(actor, element.owner_unit):
-        raise _refuse_delete("chỉ tiêu dữ liệu", element.code)
+        raise _refuse_delete(DATA_ELEMENT, element.code)
     before = element_state(element)
     element.delete()
     audit_change(actor, "dataelement", element.code, before, None)
@@ -364,7 +405,7 @@ def delete_data_element(*, actor: User | None, element: DataElement) -> None:
 @transaction.atomic
 def delete_indicator(*, actor: User | None, indicator: Indicator) -> None:
     if not may_manage(actor, indicator.owner_unit):
-        raise _refuse_delete("chỉ tiêu", indicator.code)
+        raise _refuse_delete(INDICATOR, indicator.code)
     before = indicator_state(indicator)
     indicator.delete()
     audit_change(actor, "indicator", indicator.code, before, None)
@@ -373,7 +414,7 @@ def delete_indicator(*, actor: User | None, indicator: Indicator) -> None:
 @transaction.atomic
 def delete_data_set(*, actor: User | None, data_set: DataSet) -> None:
     if not may_manage(actor, data_set.owner_unit):
-        raise _refuse_delete("biểu báo cáo", data_set.code)
+        raise _refuse_delete(DATA_SET, data_set.code)
     before = data_set_state(data_set)
     data_set.delete()
     audit_change(actor, "dataset", data_set.code, before, None)
@@ -383,7 +424,7 @@ def delete_data_set(*, actor: User | None, data_set: DataSet) -> None:
 def delete_target(*, actor: User | None, target: Target) -> None:
     key = _target_key(target)
     if not may_manage(actor, target.owner_unit):
-        raise _refuse_delete("kế hoạch", key)
+        raise _refuse_delete(TARGET, key)
     before = target_state(target)
     target.delete()
     audit_change(actor, "target", key, before, None)
@@ -460,7 +501,7 @@ def _level(item: str) -> int:
         return int(item[6:])
     except ValueError:
         raise AnalyticsError(
-            "ou", f"'{item}' is not LEVEL-n (e.g. LEVEL-2 for communes on VN-2025)"
+            "ou", _("'%(item)s' is not LEVEL-n (e.g. LEVEL-2 for communes on VN-2025)") % {"item": item}
         ) from None
 
 

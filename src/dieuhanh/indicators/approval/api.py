@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
@@ -142,11 +143,11 @@ def _unit_or_root(user: User, ref: str | None, edition: str) -> Unit:
     if area.everything:
         nation = Unit.objects.filter(edition_id=edition, level=0).first()
         if nation is None:
-            raise ApprovalError(404, "edition", f"Không có bản đồ '{edition}'.")
+            raise ApprovalError("edition", _("No map '%(code)s'.") % {"code": edition}, 404)
         return nation
     own = [g.unit for g in user.held() if g.unit.edition_id == edition] or [g.unit for g in user.held()]
     if not own:
-        raise PermissionError("Bạn chưa được giao đơn vị nào.")
+        raise ApprovalError(None, _("you hold no grant on any unit"), 403)
     return min(own, key=lambda u: (u.level, u.path))
 
 
@@ -230,7 +231,7 @@ def post_decision(request: HttpRequest, exception_id: int, body: DecisionIn):
         .first()
     )
     if found is None:
-        raise ApprovalError(404, "exception", f"Không có yêu cầu ngoại lệ {exception_id}.")
+        raise ApprovalError("exception", _("No lock exception request %(id)s.") % {"id": exception_id}, 404)
     decided = services.decide_exception(
         actor=user, exception=found, grant=body.grant, ends_on=body.ends_on, note=body.note
     )
@@ -258,10 +259,10 @@ class SettingsIn(Schema):
 def post_settings(request: HttpRequest, body: SettingsIn):
     user = caller(request)
     if not user.area("admin").everything:
-        raise PermissionError("Cấu hình phê duyệt cần quyền quản trị cấp trung ương.")
+        raise ApprovalError(None, _("Configuring approval needs a national admin grant."), 403)
     data_set = services.DataSet.objects.filter(code=body.data_set).first()
     if data_set is None:
-        raise ApprovalError(404, "dataSet", f"Không có bộ dữ liệu '{body.data_set}'.")
+        raise ApprovalError("dataSet", _("No data set '%(code)s'.") % {"code": body.data_set}, 404)
     found = services.configure(
         actor=user, data_set=data_set, levels=body.levels, expiry_days=body.expiry_days
     )

@@ -19,7 +19,8 @@ from datetime import date, timedelta
 from typing import Any, TypeVar
 
 from django.db.models import Q
-from django.utils.translation import gettext as _
+from django.utils.translation import get_language
+from django.utils.translation import gettext_lazy as _
 
 from dieuhanh.indicators.approval import services
 from dieuhanh.indicators.approval.models import Approval, DataSetApproval, LockException
@@ -73,8 +74,8 @@ def locked(cells: Iterable[tuple[K, int, Unit, str]]) -> dict[K, Lock]:
                 out[key] = Lock(
                     APPROVED,
                     _(
-                        "số liệu đã khóa: bộ dữ liệu '%(set)s' kỳ %(period)s đã được %(unit)s phê duyệt; "
-                        "muốn sửa phải hủy phê duyệt trước"
+                        "the figures are locked: data set '%(set)s' for %(period)s was approved by %(unit)s; "
+                        "unapprove it first to change them"
                     )
                     % {"set": settings.data_set.name, "period": _label(pid), "unit": above},
                 )
@@ -83,8 +84,8 @@ def locked(cells: Iterable[tuple[K, int, Unit, str]]) -> dict[K, Lock]:
                 out[key] = Lock(
                     EXPIRED,
                     _(
-                        "số liệu đã khóa: quá %(days)s ngày sau kỳ %(period)s (hạn nhập của bộ dữ liệu "
-                        "'%(set)s'); đơn vị có thể xin ngoại lệ khóa"
+                        "the figures are locked: more than %(days)s days have passed since %(period)s "
+                        "(the entry deadline of data set '%(set)s'); the unit may request a lock exception"
                     )
                     % {"days": settings.expiry_days, "period": _label(pid), "set": settings.data_set.name},
                 )
@@ -94,7 +95,7 @@ def locked(cells: Iterable[tuple[K, int, Unit, str]]) -> dict[K, Lock]:
 
 def _label(pid: str) -> str:
     try:
-        return parse(pid).label()
+        return parse(pid).label("en" if get_language() == "en" else "vi")
     except PeriodError:
         return pid
 

@@ -27,7 +27,8 @@ from typing import Any, NamedTuple
 from django.db import connections, models, router, transaction
 from django.db.models import Q
 from django.utils import timezone
-from django.utils.translation import gettext as _
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
 
 from dieuhanh import live
 from dieuhanh.accounts.models import User
@@ -50,7 +51,13 @@ class ApprovalError(DomainError):
     """A refused approval action; `status` is the HTTP status, `field` the input at fault, `units`
     the refused units with a reason each (a member of the answer when there are any)."""
 
-    def __init__(self, status: int, field: str, message: str, units: list[dict[str, str]] | None = None):
+    def __init__(
+        self,
+        field: str | None,
+        message: str | Promise,
+        status: int = 422,
+        units: list[dict[str, str]] | None = None,
+    ):
         super().__init__(field, message, status)
         self.units = units or []
         if self.units:
@@ -93,6 +100,16 @@ def settings_of(data_set: DataSet) -> DataSetApproval | None:
     return DataSetApproval.objects.filter(data_set=data_set).first()
 
 
+def approving(data_set: DataSet) -> DataSetApproval:
+    """The data set's approval settings; ApprovalError (422 on dataSet) when it does not use approval."""
+    settings = settings_of(data_set)
+    if settings is None:
+        raise ApprovalError(
+            "dataSet", _("Data set '%(code)s' does not use approval.") % {"code": data_set.code}
+        )
+    return settings
+
+
 def chain(settings: DataSetApproval, edition: Edition) -> Chain:
     named = (settings.levels or {}).get(edition.code)
     kinds: list[str] = list(edition.levels)
@@ -116,14 +133,14 @@ def configure(
     for code, kinds in (levels or {}).items():
         edition = Edition.objects.filter(code=code).first()
         if edition is None:
-            raise ApprovalError(422, "levels", _("Không có bản đồ '%(code)s'.") % {"code": code})
+            raise ApprovalError("levels", _("No map '%(code)s'.") % {"code": code}, 422)
         wrong = [k for k in kinds if k not in edition.levels]
         if wrong:
             raise ApprovalError(
-                422,
                 "levels",
-                _("Bản đồ %(code)s không có cấp %(kinds)s (các cấp: %(known)s).")
+                _("Map %(code)s has no level %(kinds)s (its levels: %(known)s).")
                 % {"code": code, "kinds": ", ".join(wrong), "known": ", ".join(edition.levels)},
+                422,
             )
     found, _created = DataSetApproval.objects.update_or_create(
         data_set=data_set, defaults={"levels": levels or {}, "expiry_days": expiry_days}
@@ -138,28 +155,21 @@ def configure(
 def data_set_named(code: str) -> tuple[DataSet, DataSetApproval]:
     data_set = DataSet.objects.filter(code=code).first()
     if data_set is None:
-        raise ApprovalError(404, "dataSet", _("Không có bộ dữ liệu '%(code)s'.") % {"code": code})
-    settings = settings_of(data_set)
-    if settings is None:
-        raise ApprovalError(
-            422,
-            "dataSet",
-            _("Bộ dữ liệu '%(code)s' không áp dụng phê duyệt.") % {"code": code},
-        )
-    return data_set, settings
+        raise ApprovalError("dataSet", _("No data set '%(code)s'.") % {"code": code}, 404)
+    return data_set, approving(data_set)
 
 
 def period_of(data_set: DataSet, pid: str) -> Period:
     try:
         period = parse(pid)
     except PeriodError as exc:
-        raise ApprovalError(422, "period", str(exc)) from None
+        raise ApprovalError("period", str(exc), 422) from None
     if period.type != data_set.period_type:
         raise ApprovalError(
-            422,
             "period",
-            _("Bộ dữ liệu '%(code)s' báo cáo theo kỳ %(type)s; '%(pid)s' là kỳ %(other)s.")
+            _("Data set '%(code)s' reports by %(type)s periods; '%(pid)s' is a %(other)s period.")
             % {"code": data_set.code, "type": data_set.period_type, "pid": pid, "other": period.type},
+            422,
         )
     return period
 
@@ -168,7 +178,7 @@ def units_named(refs: list[str], area: Area, edition: str = "VN-2025") -> list[U
     """The units of the refs (EDITION:CODE or a code of `edition`), each inside `area`; one 404 naming
     every ref that is unknown or outside the area, in the same words (nothing outside is revealed)."""
     if not refs:
-        raise ApprovalError(422, "units", _("Chọn ít nhất một đơn vị."))
+        raise ApprovalError("units", _("Name at least one unit to act on."), 422)
     wanted: dict[str, list[str]] = {}
     order: list[tuple[str, str]] = []
     for ref in refs:
@@ -183,10 +193,10 @@ def units_named(refs: list[str], area: Area, edition: str = "VN-2025") -> list[U
     missing = [f"{ed}:{code}" for ed, code in order if (ed, code) not in found]
     if missing:
         raise ApprovalError(
-            404,
             "units",
-            _("Không có đơn vị %(refs)s.") % {"refs": ", ".join(missing[:MAX_NAMED])},
-            [{"unit": ref, "reason": _("không có đơn vị này")} for ref in missing[:MAX_NAMED]],
+            _("No unit %(refs)s.") % {"refs": ", ".join(missing[:MAX_NAMED])},
+            404,
+            units=[{"unit": ref, "reason": str(_("no such unit"))} for ref in missing[:MAX_NAMED]],
         )
     return list(dict.fromkeys(found[key] for key in order))
 
@@ -252,8 +262,8 @@ class _Plan:
     accepted: set[int] | None = None  # every accepted unit of the set and period, read when needed
     refused: list[tuple[int, str, dict[str, str]]] = field(default_factory=list)
 
-    def refuse(self, status: int, unit: Unit, reason: str) -> None:
-        self.refused.append((status, unit.ref, {"unit": unit.ref, "reason": reason}))
+    def refuse(self, status: int, unit: Unit, reason: str | Promise) -> None:
+        self.refused.append((status, unit.ref, {"unit": unit.ref, "reason": str(reason)}))
 
 
 def act(
@@ -268,18 +278,12 @@ def act(
     """Approve, accept or unapprove the data set for the period at each unit; all or nothing."""
     if action not in ACTIONS:
         raise ApprovalError(
-            422,
-            "action",
-            _("Hành động là approve, accept hoặc unapprove (không phải '%(a)s').") % {"a": action},
+            "action", _("The action is approve, accept or unapprove (not '%(a)s').") % {"a": action}, 422
         )
     reason = reason.strip()
     if action == "unapprove" and not reason:
-        raise ApprovalError(422, "reason", _("Hủy phê duyệt phải ghi rõ lý do."))
-    settings = settings_of(data_set)
-    if settings is None:
-        raise ApprovalError(
-            422, "dataSet", _("Bộ dữ liệu '%(code)s' không áp dụng phê duyệt.") % {"code": data_set.code}
-        )
+        raise ApprovalError("reason", _("Unapproving needs a reason."), 422)
+    settings = approving(data_set)
     pid = period_of(data_set, period).id
     plan = _plan(settings, pid, units)
     powers = Powers.of(actor)
@@ -299,8 +303,8 @@ def act(
         more = len(plan.refused) - 1
         message = f"{first['unit']}: {first['reason']}"
         if more:
-            message += " " + _("(và %(n)s đơn vị khác bị từ chối; không đơn vị nào được ghi)") % {"n": more}
-        raise ApprovalError(status, "units", message, named)
+            message += " " + _("(and %(n)s other unit(s) refused; no unit was written)") % {"n": more}
+        raise ApprovalError("units", message, status, units=named)
     if todo:  # every unit already so: nothing to write, nothing to announce
         _write(actor, action, data_set, pid, todo, plan, reason)
     outcome.changed = [u.ref for u in todo]
@@ -341,8 +345,7 @@ def _check(
         plan.refuse(
             422,
             unit,
-            _("%(kind)s không nằm trong các cấp phê duyệt của bộ dữ liệu này.")
-            % {"kind": unit.get_kind_display()},
+            _("%(kind)s is not one of this data set's approval levels.") % {"kind": unit.get_kind_display()},
         )
         return None
     parent = plan.parents.get(unit.pk)
@@ -350,14 +353,15 @@ def _check(
     above = plan.approvals.get(parent.pk) if parent else None
     if action == "approve":
         if not powers.acts_for(unit):
-            plan.refuse(
-                403, unit, _("chỉ lãnh đạo hoặc cán bộ của chính đơn vị này được phê duyệt số liệu của nó")
-            )
+            plan.refuse(403, unit, _("only this unit's own leaders or officials approve its figures"))
             return None
         if mine is not None:
             return None
         if above is not None:
-            plan.refuse(409, unit, _("cấp trên (%(name)s) đã phê duyệt kỳ này") % {"name": parent.name})  # type: ignore[union-attr]
+            above_name = parent.name  # type: ignore[union-attr]
+            plan.refuse(
+                409, unit, _("the level above (%(name)s) has approved this period") % {"name": above_name}
+            )
             return None
         if plan.accepted is None:
             plan.accepted = accepted_ids(settings, pid)
@@ -366,34 +370,36 @@ def _check(
             plan.refuse(
                 409,
                 unit,
-                _("còn %(n)s đơn vị cấp dưới chưa được chấp nhận (%(names)s%(more)s)")
+                _("%(n)s unit(s) below are not accepted yet (%(names)s%(more)s)")
                 % {"n": count, "names": ", ".join(names), "more": ", …" if count > len(names) else ""},
             )
             return None
         return True
     if action == "accept":
         if parent is None:
-            plan.refuse(422, unit, _("đây là cấp cao nhất: không có cấp trên để chấp nhận"))
+            plan.refuse(422, unit, _("this is the top level: there is no level above to accept it"))
             return None
         if not powers.acts_for(parent):
             plan.refuse(
                 403,
                 unit,
-                _("chấp nhận thuộc về %(level)s (%(name)s)")
+                _("accepting belongs to the %(level)s (%(name)s)")
                 % {"level": chain_.level_name(parent.level), "name": parent.name},
             )
             return None
         if mine is None:
-            plan.refuse(409, unit, _("đơn vị chưa phê duyệt kỳ này"))
+            plan.refuse(409, unit, _("the unit has not approved this period"))
             return None
         if above is not None:
-            plan.refuse(409, unit, _("cấp trên (%(name)s) đã phê duyệt kỳ này") % {"name": parent.name})
+            plan.refuse(
+                409, unit, _("the level above (%(name)s) has approved this period") % {"name": parent.name}
+            )
             return None
         return None if mine.accepted_at else True
     # unapprove
     own, over = powers.acts_for(unit), parent is not None and powers.acts_for(parent)
     if not own and not over:
-        plan.refuse(403, unit, _("chỉ đơn vị này hoặc cấp trên trực tiếp được hủy phê duyệt"))
+        plan.refuse(403, unit, _("only this unit or the level directly above unapproves"))
         return None
     if mine is None:
         return None
@@ -401,13 +407,15 @@ def _check(
         plan.refuse(
             409,
             unit,
-            _("cấp trên (%(name)s) đã phê duyệt kỳ này; cấp trên phải hủy phê duyệt trước")
+            _("the level above (%(name)s) has approved this period; it must unapprove first")
             % {"name": parent.name},  # type: ignore[union-attr]
         )
         return None
     if mine.accepted_at and not over:
         plan.refuse(
-            409, unit, _("cấp trên đã chấp nhận; đề nghị cấp trên hủy phê duyệt (trả lại) nếu cần sửa")
+            409,
+            unit,
+            _("the level above has accepted; ask it to unapprove (send back) if the figures need correcting"),
         )
         return None
     return True
@@ -525,11 +533,7 @@ def states(
 ) -> dict[str, Any]:
     """The unit's state and, with `children`, that of each unit of the chain's level below it inside
     the caller's area: approved (by whom, when), accepted, locked from above, and who acts next."""
-    settings = settings_of(data_set)
-    if settings is None:
-        raise ApprovalError(
-            422, "dataSet", _("Bộ dữ liệu '%(code)s' không áp dụng phê duyệt.") % {"code": data_set.code}
-        )
+    settings = approving(data_set)
     pid = period_of(data_set, period).id
     chain_ = chain(settings, unit.edition)
     shown = [unit]
@@ -676,15 +680,11 @@ def request_exception(
 ) -> LockException:
     reason = reason.strip()
     if not reason:
-        raise ApprovalError(422, "reason", _("Xin ngoại lệ khóa phải ghi rõ lý do."))
-    settings = settings_of(data_set)
-    if settings is None:
-        raise ApprovalError(
-            422, "dataSet", _("Bộ dữ liệu '%(code)s' không áp dụng phê duyệt.") % {"code": data_set.code}
-        )
+        raise ApprovalError("reason", _("A lock exception request needs a reason."), 422)
+    approving(data_set)  # a lock exception only where approval is on
     pid = period_of(data_set, period).id
     if not Powers.of(actor).acts_for(unit) and not actor.area("operator").contains(unit):
-        raise ApprovalError(403, "unit", _("Chỉ chính đơn vị được xin ngoại lệ khóa cho số liệu của mình."))
+        raise ApprovalError("unit", _("Only the unit itself requests a lock exception for its figures."), 403)
     with transaction.atomic():
         found = LockException.objects.create(
             data_set=data_set, period=pid, unit=unit, reason=reason, requested_by=actor
@@ -713,15 +713,15 @@ def decide_exception(
     parent = deciding_unit(exception)
     if parent is None or not Powers.of(actor).acts_for(parent):
         raise ApprovalError(
-            403, "exception", _("Chỉ cấp trên trực tiếp của đơn vị được quyết định ngoại lệ khóa.")
+            "exception", _("Only the level directly above the unit decides a lock exception."), 403
         )
     if exception.state != LockException.State.REQUESTED:
-        raise ApprovalError(409, "exception", _("Yêu cầu này đã được quyết định."))
+        raise ApprovalError("exception", _("This request has already been decided."), 409)
     if grant:
         if ends_on is None:
-            raise ApprovalError(422, "endsOn", _("Cho phép ngoại lệ phải có ngày kết thúc."))
+            raise ApprovalError("endsOn", _("Granting an exception needs an end date."), 422)
         if ends_on < vn_today():
-            raise ApprovalError(422, "endsOn", _("Ngày kết thúc đã qua."))
+            raise ApprovalError("endsOn", _("The end date has passed."), 422)
     with transaction.atomic():
         exception.state = LockException.State.GRANTED if grant else LockException.State.REFUSED
         exception.decided_by, exception.decided_at = actor, timezone.now()
@@ -751,10 +751,13 @@ def approval_kind(level: str, edition: Edition) -> str:
     if level in KIND_RANK:
         return level
     raise ApprovalError(
-        422,
         "approvalLevel",
-        _("approvalLevel là một cấp (commune, district, province, nation) hoặc số cấp 0–%(n)s của %(ed)s.")
+        _(
+            "approvalLevel is a level (commune, district, province, nation) "
+            "or a level number 0–%(n)s of %(ed)s."
+        )
         % {"n": len(edition.levels) - 1, "ed": edition.code},
+        422,
     )
 
 

@@ -8,8 +8,8 @@ from typing import Any, Literal
 
 import msgspec
 from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext_lazy as _
 from ninja import Query, Router, Schema, Status
-from ninja.errors import HttpError
 from pydantic import Field
 
 from dieuhanh.accounts.guards import caller
@@ -18,7 +18,7 @@ from dieuhanh.indicators import analytics
 from dieuhanh.indicators.periods import Period, PeriodError, parse
 from dieuhanh.indicators.quality import outliers, rules
 from dieuhanh.indicators.quality.models import ValidationRule, Violation
-from dieuhanh.indicators.services import units_named
+from dieuhanh.indicators.services import IndicatorError, units_named
 from dieuhanh.sheets import csv_cell
 from dieuhanh.units.models import Unit
 from dieuhanh.units.scoping import area_aware
@@ -37,9 +37,9 @@ def _periods(items: list[str], field: str = "periods") -> list[Period]:
         try:
             out.append(parse(pid))
         except PeriodError as exc:
-            raise HttpError(422, f"{field}: {exc}") from None
+            raise IndicatorError(field, exc.message) from None
     if not out:
-        raise HttpError(422, f'{field}: name at least one period, e.g. ["202401", "202402"]')
+        raise IndicatorError(field, _('name at least one period, e.g. ["202401", "202402"]'))
     return sorted(set(out))
 
 
@@ -91,7 +91,7 @@ def post_rule(request: HttpRequest, body: RuleIn):
     user = caller(request)
     admin = user.area("admin")
     if not admin:
-        raise PermissionError("Quản lý quy tắc kiểm tra cần vai trò quản trị (admin).")
+        raise IndicatorError(None, _("managing validation rules needs the admin role"), 403)
     units = [_unit(user, ref, "units") for ref in body.units]
     owner = _unit(user, body.owner_unit, "owner_unit") if body.owner_unit else None
     fields = body.dict(exclude={"units", "owner_unit"})
@@ -128,7 +128,7 @@ def post_run(request: HttpRequest, body: RunIn, format: Literal["json", "csv"] =
     else:
         roots = _own_roots(user)
         if len(roots) != 1:
-            raise HttpError(422, "unit: bạn có nhiều đơn vị; ghi rõ đơn vị cần kiểm tra (EDITION:CODE)")
+            raise IndicatorError("unit", _("you have several units: name the unit to check (EDITION:CODE)"))
         root = roots[0]
     units = [root]
     if body.children:
@@ -137,7 +137,7 @@ def post_run(request: HttpRequest, body: RunIn, format: Literal["json", "csv"] =
     if levels is not None:
         units = [u for u in units if u.level in levels]
     if len(units) * len(periods) > 2_000_000:
-        raise HttpError(422, "periods: quá nhiều ô (đơn vị × kỳ); chia nhỏ lần chạy")
+        raise IndicatorError("periods", _("too many cells (units × periods); split the run"))
     result = rules.run(chosen, periods, units, area=area, actor=user, record=body.record)
     violations = [v.as_dict() for v in result.findings]
     if format == "csv":
@@ -265,15 +265,12 @@ def get_outliers(request: HttpRequest, q: Query[OutliersQuery]):
     periods = analytics.periods_of(q.pe)
     refs = [d.strip().lower() for d in q.dx.split(";") if d.strip()]
     if not refs:
-        raise HttpError(422, "dx: name at least one data element")
+        raise IndicatorError("dx", _("name at least one data element"))
     if len(refs) * len(units) * len(periods) > 2_000_000:
-        raise HttpError(422, "ou: quá nhiều ô; hỏi ít đơn vị hoặc ít kỳ hơn")
-    try:
-        found, judged = outliers.detect(
-            refs, periods, units, algorithm=q.algorithm, threshold=q.threshold, history=q.history, area=area
-        )
-    except outliers.OutlierError as exc:
-        raise HttpError(422, str(exc)) from None
+        raise IndicatorError("ou", _("too many cells; ask for fewer units or periods"))
+    found, judged = outliers.detect(  # OutlierError: 422
+        refs, periods, units, algorithm=q.algorithm, threshold=q.threshold, history=q.history, area=area
+    )
     answer = {
         "algorithm": q.algorithm,
         "threshold": q.threshold,

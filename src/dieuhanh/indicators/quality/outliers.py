@@ -32,7 +32,10 @@ from statistics import median
 from typing import Any
 
 import numpy as np
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
 
+from dieuhanh.errors import DomainError
 from dieuhanh.indicators import analytics
 from dieuhanh.indicators import formula as f
 from dieuhanh.indicators.models import Indicator
@@ -48,9 +51,11 @@ MIN_HISTORY = 6
 SEASONAL_YEARS = 5
 
 
-class OutlierError(ValueError):
-    def __init__(self, param: str, message: str) -> None:
-        super().__init__(f"{param}: {message}")
+class OutlierError(DomainError):
+    """A question the outlier detection cannot answer as asked: 422, `param` (the field) at fault."""
+
+    def __init__(self, param: str, message: str | Promise) -> None:
+        super().__init__(param, message)
         self.param = param
 
 
@@ -105,7 +110,7 @@ def history_periods(periods: list[Period], count: int) -> list[Period]:
     """The `count` periods of the asked type just before the earliest asked one."""
     first = min(periods)
     out, current = [], first
-    for _ in range(count):
+    for _step in range(count):
         current = current.previous()
         out.append(current)
     return out[::-1]
@@ -116,7 +121,7 @@ def seasonal_periods(periods: list[Period], years: int = SEASONAL_YEARS) -> list
     out: set[Period] = set()
     for period in periods:
         current = period
-        for _ in range(years):
+        for _year in range(years):
             current = current.last_year()
             out.add(current)
     return sorted(out)
@@ -134,12 +139,18 @@ def detect(
 ) -> tuple[list[Outlier], int]:
     """The outliers among the figures of refs at units × periods, and how many figures were judged."""
     if algorithm not in ALGORITHMS:
-        raise OutlierError("algorithm", f"'{algorithm}' is not one of {', '.join(ALGORITHMS)}")
+        raise OutlierError(
+            "algorithm",
+            _("'%(value)s' is not one of: %(choices)s")
+            % {"value": algorithm, "choices": ", ".join(ALGORITHMS)},
+        )
     if len({p.type for p in periods}) != 1:
-        raise OutlierError("pe", "all periods of one question are of one type (months, or quarters, …)")
+        raise OutlierError("pe", _("all periods of one question are of one type (months, or quarters, …)"))
     for ref in refs:
         if analytics.reference(ref) is None and not Indicator.objects.filter(code=ref).exists():
-            raise OutlierError("dx", f"no data element, indicator or event count '{ref}'")
+            raise OutlierError(
+                "dx", _("no indicator, data element or event count '%(code)s'") % {"code": ref}
+            )
     noise: list[Period] = []
     if algorithm == "SEASONAL":
         earlier = seasonal_periods(periods)

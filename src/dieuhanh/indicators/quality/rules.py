@@ -21,6 +21,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.dispatch import Signal
 from django.utils import timezone
+from django.utils.translation import get_language
+from django.utils.translation import gettext_lazy as _
 
 from dieuhanh.accounts.models import User
 from dieuhanh.indicators import analytics
@@ -32,8 +34,10 @@ from dieuhanh.indicators.quality.models import Missing, Operator, Strictness, Va
 from dieuhanh.indicators.services import (
     IndicatorError,
     audit_change,
+    check_code,
     check_reads,
     formula_reads,
+    formula_refused,
     owner_of_change,
 )
 from dieuhanh.indicators.unitmap import unit_index
@@ -41,6 +45,8 @@ from dieuhanh.units.models import Unit
 from dieuhanh.units.scoping import Area
 from dieuhanh.vnformat import number
 
+VALIDATION_RULE = _("validation rule")
+NO_DATA_SET = _("no data set '%(code)s'")
 OPERATOR_WORDS = {
     "==": "phải bằng",
     "!=": "phải khác",
@@ -113,39 +119,41 @@ def save_rule(
 ) -> ValidationRule:
     """Create or change a rule (admin of its owner unit, as for indicators); each side must parse and
     name only known elements, indicators or event counts owned at the rule's owner or above."""
-    code = code.strip().lower()
-    if not code or not all(c.isascii() and (c.isalnum() or c == "_") for c in code):
-        raise IndicatorError("code", f"'{code}' không phải là mã: dùng chữ thường không dấu, số và _")
+    code = check_code(code)
     if operator not in Operator.values:
         raise IndicatorError(
-            "operator", f"'{operator}' không phải là phép so sánh: {', '.join(Operator.values)}"
+            "operator",
+            _("'%(operator)s' is not a comparison: %(operators)s")
+            % {"operator": operator, "operators": ", ".join(Operator.values)},
         )
     for side, text in (("left", left), ("right", right)):
         try:
             analytics.check_formula(text)
         except f.FormulaError as exc:
-            raise IndicatorError(side, f"{exc}\n{exc.pointer(text)}") from None
+            raise formula_refused(side, exc, text) from None
     chosen_set = None
     if data_set:
         chosen_set = DataSet.objects.filter(code=data_set).first()
         if chosen_set is None:
-            raise IndicatorError("data_set", f"không có bộ dữ liệu '{data_set}'")
+            raise IndicatorError("data_set", NO_DATA_SET % {"code": data_set})
     units = list(units)
     with transaction.atomic():
         current = ValidationRule.objects.select_for_update().filter(code=code).first()
         near = units[0] if units else None
         owner = owner_of_change(
             actor=actor,
-            what="quy tắc kiểm tra",
+            what=VALIDATION_RULE,
             code=code,
             current=current.owner_unit if current else None,
             asked=owner_unit,
             near=near,
         )
         reads = formula_reads(left) | formula_reads(right)
-        check_reads("quy tắc kiểm tra", code, owner, reads, "left")
+        check_reads(VALIDATION_RULE, code, owner, reads, "left")
         if actor is not None and units and not all(actor.area("admin").contains(u) for u in units):
-            raise IndicatorError("units", "đơn vị áp dụng nằm ngoài phạm vi quản trị của bạn", 403)
+            raise IndicatorError(
+                "units", _("the units the rule applies to are outside the units you administer"), 403
+            )
         before = rule_state(current) if current else None
         rule = current or ValidationRule(code=code)
         values = {
@@ -225,8 +233,10 @@ class Finding:
     left: float | None
     right: float | None
 
-    def message(self, language: str = "vi") -> str:
+    def message(self, language: str | None = None) -> str:
+        """What the rule's check found, in `language` (by default the reader's)."""
         rule = self.rule
+        language = language or get_language()
         lv, rv = _shown(self.left), _shown(self.right)
         if language == "en":
             return (
@@ -362,7 +372,7 @@ class _StoredCells:
             periods.add(period.id)
             for compiled in rules:
                 for side in (compiled.left, compiled.right):
-                    for _, chain in analytics.needs(side.tree):
+                    for _name, chain in analytics.needs(side.tree):
                         if "parent" not in chain and "ytd" not in chain:
                             periods.add(analytics.shifted(period, chain).id)
         codes = {ref.split(".")[0] for c in rules for ref in c.refs}
@@ -479,7 +489,7 @@ def rules_named(data_set: str | None, codes: Iterable[str]) -> list[ValidationRu
     if data_set:
         found = DataSet.objects.filter(code=data_set).first()
         if found is None:
-            raise IndicatorError("dataSet", f"không có bộ dữ liệu '{data_set}'", 404)
+            raise IndicatorError("dataSet", NO_DATA_SET % {"code": data_set}, 404)
         element_codes = set(found.elements.values_list("code", flat=True))
         chosen = [
             r
@@ -491,9 +501,11 @@ def rules_named(data_set: str | None, codes: Iterable[str]) -> list[ValidationRu
         chosen = list(rules.filter(code__in=codes))
         missing = sorted(set(codes) - {r.code for r in chosen})
         if missing:
-            raise IndicatorError("rules", f"không có quy tắc kiểm tra: {', '.join(missing)}", 404)
+            raise IndicatorError(
+                "rules", _("no validation rule %(codes)s") % {"codes": ", ".join(missing)}, 404
+            )
     else:
-        raise IndicatorError("dataSet", "chọn một bộ dữ liệu (dataSet) hoặc danh sách quy tắc (rules)")
+        raise IndicatorError("dataSet", _("choose a data set (dataSet) or a list of rules (rules)"))
     return sorted(chosen, key=lambda r: r.code)
 
 
