@@ -28,7 +28,7 @@ def test_registering_a_case_sets_the_window_two_days_before_and_keeps_the_id_in_
     assert entry.actor == tracers.a.user and entry.target == f"case:{case['id']}"
     again = register(tracers.a)
     assert again.status_code == 409
-    assert f"case #{case['id']}" in again.json()["detail"]
+    assert f"ca bệnh #{case['id']}" in again.json()["detail"]
 
 
 def test_registering_checks_the_input_and_the_area(tracers, outbreak, world):

@@ -68,5 +68,5 @@ def test_trace_explains_what_is_wrong(tracers, outbreak, world):
     operator = runner.invoke(
         app, ["trace", CASE, "--as", "benthanh-operator", "--confirmed-at", "2021-08-27T10:00"]
     )
-    assert operator.exit_code == 1 and "tracer grant" in operator.output
+    assert operator.exit_code == 1 and "quyền của tổ truy vết" in operator.output
     assert not Case.objects.exists()

@@ -71,7 +71,7 @@ def test_a_ward_cannot_register_a_venue_in_its_neighbour(world, venues):
     assert response.status_code == 422 and "commune" in response.json()["detail"]
     taken = {**venue, "code": "V-SG-VP", "commune": "VN-2025:26743"}
     response = world.operator_a.client().post("/api/v1/venues", taken, content_type="application/json")
-    assert response.status_code == 422 and "another area" in response.json()["detail"]
+    assert response.status_code == 422 and "thuộc địa bàn khác" in response.json()["detail"]
     own = {**venue, "commune": "VN-2025:26743"}
     response = world.operator_a.client().post("/api/v1/venues", own, content_type="application/json")
     assert response.status_code == 201

@@ -126,7 +126,7 @@ def test_signed_qr_payload_is_accepted_and_a_forged_one_refused(platform, venues
         "checkin", [record("checkin", 1, venue=good), record("checkin", 2, venue=forged)]
     ).json()
     assert body["accepted"] == 1
-    assert body["rejected"][0]["field"] == "venue" and "forged" in body["rejected"][0]["error"]
+    assert body["rejected"][0]["field"] == "venue" and "mã QR giả" in body["rejected"][0]["error"]
     assert CheckIn.objects.get().venue_id == venues[0].pk
 
 
@@ -143,7 +143,7 @@ def _problem(response, status):
 
 
 def test_unusable_requests_get_problems_and_write_nothing(platform, venues, world, settings):
-    assert "unknown event kind" in _problem(platform.send("weather", [record("test")]), 404)["detail"]
+    assert "không có loại sự kiện" in _problem(platform.send("weather", [record("test")]), 404)["detail"]
     bad = Platform(platform.source, "dh_forged")
     _problem(bad.send("test", [record("test")]), 401)
     only_checkins, token = create_source(actor=None, name="qr-app", kinds=["checkin"], edition="VN-2025")

@@ -203,7 +203,11 @@ def test_a_bad_token_is_terminated_reported_and_writes_nothing(platform, venues,
     sequence = broker.publish("test", [record("test")], "dh_forged")
     broker.work()
     assert broker.reports() == [
-        {"kind": "test", "sequence": sequence, "error": "unknown, revoked or inactive token"}
+        {
+            "kind": "test",
+            "sequence": sequence,
+            "error": "mã truy cập không tồn tại, đã bị thu hồi hoặc không còn hiệu lực",
+        }
     ]
     consumer = broker.consumer()
     assert settled(consumer) and consumer.ack_floor.stream_seq == sequence  # terminated: never again
@@ -226,10 +230,10 @@ def test_messages_that_can_never_succeed_are_terminated_and_the_next_one_ingeste
     broker.work()
     errors = [r.get("error", "") for r in broker.reports()]
     assert "Authorization" in errors[0]
-    assert "unknown event kind 'weather'" in errors[1]
-    assert "may not send 'test'" in errors[2]
-    assert "only a source platform's token" in errors[3]
-    assert "over the limit of 1000" in errors[4]
+    assert "không có loại sự kiện 'weather'" in errors[1]
+    assert "không được gửi sự kiện loại 'test'" in errors[2]
+    assert "chỉ mã truy cập của nền tảng nguồn" in errors[3]
+    assert "vượt giới hạn 1000 byte" in errors[4]
     assert errors[5] == "" and LabTest.objects.get().source_event_id == "test-1"
     assert settled(broker.consumer()) and broker.stored() == 0
 

@@ -23,7 +23,7 @@ def _tracer(request: HttpRequest):
     user = caller(request)
     try:
         services.require_tracer(user)
-    except PermissionError:
+    except services.TracingError:
         raise PermissionDenied(_("Tracing needs a tracer grant.")) from None
     return user
 

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext_lazy as _
 from ninja import Query, Router, Schema, Status
 from pydantic import Field, StringConstraints
 
@@ -173,7 +174,7 @@ def post_case(request: HttpRequest, body: CaseIn):
     user = caller(request)
     services.require_tracer(user)
     if (body.person_id is None) == (body.test is None):
-        raise TracingError("person_id", "give either person_id or test, not both nor neither")
+        raise TracingError("person_id", _("give either person_id or test, not both nor neither"))
     data = CaseInput(
         confirmed_at=body.confirmed_at,
         onset_at=body.onset_at,

@@ -12,6 +12,7 @@ from typing import Any
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from dieuhanh.accounts.models import User
 from dieuhanh.accounts.services import audit
@@ -33,6 +34,12 @@ class TracingError(DomainError):
     """A request tracing cannot serve: names the field and why."""
 
 
+NO_CASE = _("no case #%(case)s")
+NOT_AFTER = _("is not after %(other)s")
+# The engine (pure, without Django) refuses a rule in English; its reasons in the reader's language.
+RULE_REASONS = {"must be positive": _("must be positive"), "must not be negative": _("must not be negative")}
+
+
 def epoch(value: datetime) -> int:
     return int(value.timestamp())
 
@@ -44,7 +51,7 @@ def from_epoch(value: int) -> datetime:
 def require_tracer(user: User) -> Area:
     area = user.area(role="tracer")
     if not area:
-        raise PermissionError("tracing needs a tracer grant")
+        raise TracingError(None, _("tracing needs a tracer grant"), 403)
     return area
 
 
@@ -66,7 +73,7 @@ def register_case(*, actor: User, person_id: str, data: CaseInput) -> Case:
     kept only in the identity vault."""
     area = _check_request(actor, data)
     if data.confirmed_at is None:
-        raise TracingError("confirmed_at", "is required with person_id")
+        raise TracingError("confirmed_at", _("is required with person_id"))
     key = person_key(person_id)
     home = _residences([key]).get(key)
     _refuse_outside(actor, area, key, home)
@@ -82,7 +89,8 @@ def promote_test(*, actor: User, source: str, test_event_id: str, data: CaseInpu
     area = _check_request(actor, data)
     missing = TracingError(
         "test.event_id",
-        f"không tìm thấy xét nghiệm '{test_event_id}' của nguồn '{source}' trong địa bàn của bạn",
+        _("no test '%(test)s' of source '%(source)s' in your area")
+        % {"test": test_event_id, "source": source},
         status=404,
     )
     source_id = Source.objects.filter(name=source).values_list("pk", flat=True).first()
@@ -92,7 +100,9 @@ def promote_test(*, actor: User, source: str, test_event_id: str, data: CaseInpu
     if test is None or not area.contains(test.commune):
         raise missing
     if test.result != "positive":
-        raise TracingError("test.event_id", f"the test's result is '{test.result}', not positive")
+        raise TracingError(
+            "test.event_id", _("the test's result is '%(result)s', not positive") % {"result": test.result}
+        )
     key = bytes(test.person_key)
     _refuse_outside(actor, area, key, None, missing)
     data = replace(data, confirmed_at=data.confirmed_at or test.at, commune=data.commune or test.commune)
@@ -104,7 +114,9 @@ def _check_request(actor: User, data: CaseInput) -> Area:
     learns must not depend on what exists outside their area."""
     area = require_tracer(actor)
     if data.commune is not None and not area.contains(data.commune):
-        raise PermissionError(f"the case's commune {data.commune.ref} is outside your area")
+        raise TracingError(
+            "commune", _("the case's commune %(ref)s is outside your area") % {"ref": data.commune.ref}, 403
+        )
     if data.confirmed_at is not None:
         _window(data)
     return area
@@ -118,19 +130,17 @@ def _refuse_outside(
     in the audit log."""
     case = Case.objects.select_related("commune").filter(person_key=key).first()
     if case is not None and (area.everything or (case.commune and area.contains(case.commune))):
-        raise TracingError(None, f"this person is already case #{case.pk}", status=409)
+        raise TracingError(None, _("this person is already case #%(case)s") % {"case": case.pk}, status=409)
     if case is not None or (home is not None and not area.contains(home)):
         audit(actor, "tracing.case.refused", "", person=short(key))
-        raise missing or TracingError(
-            "person_id", "không tìm thấy người này trong địa bàn của bạn", status=404
-        )
+        raise missing or TracingError("person_id", _("no such person in your area"), status=404)
 
 
 def _save_case(actor: User, area: Area, key: bytes, data: CaseInput, test: TestResult | None) -> Case:
     assert data.confirmed_at is not None
     start, end = _window(data)
     if data.commune is None and not area.everything:
-        raise TracingError("commune", "is unknown for this person; say where the case lives")
+        raise TracingError("commune", _("is unknown for this person; say where the case lives"))
     case = Case(
         person_key=key,
         confirmed_at=data.confirmed_at,
@@ -171,10 +181,10 @@ def window_of(
     """The infectious window: as given, else from 2 days before onset (or confirmation); open-ended
     until isolation is entered."""
     if onset and onset > confirmed:
-        raise TracingError("onset_at", "is after confirmed_at")
+        raise TracingError("onset_at", _("is after %(other)s") % {"other": "confirmed_at"})
     start = start or (onset or confirmed) - timedelta(days=DAYS_BEFORE_ONSET)
     if end is not None and end <= start:
-        raise TracingError("window_end", "is not after window_start")
+        raise TracingError("window_end", NOT_AFTER % {"other": "window_start"})
     return start, end
 
 
@@ -193,7 +203,7 @@ def own_case(user: User, case_id: int) -> Case:
     """A case of the caller's area (404 for any other: its existence is not confirmed)."""
     case = visible_cases(user).filter(pk=case_id).first()
     if case is None:
-        raise TracingError("id", f"no case #{case_id} in your area", status=404)
+        raise TracingError("id", _("no case #%(case)s in your area") % {"case": case_id}, status=404)
     audit(user, "tracing.case.read", f"case:{case.pk}", rows=1)
     return case
 
@@ -231,7 +241,7 @@ def case_for(user: User, case_id: int) -> Case:
     require_tracer(user)
     case = Case.objects.select_related("commune").filter(pk=case_id).first()
     if case is None:
-        raise TracingError("id", f"no case #{case_id}", status=404)
+        raise TracingError("id", NO_CASE % {"case": case_id}, status=404)
     return case
 
 
@@ -281,17 +291,17 @@ def contacts(*, actor: User, case: Case, depth: int, rule: Rule, now: datetime |
     if not view.contacts and not area.everything and not (case.commune and area.contains(case.commune)):
         # Nothing of this case touches the tracer's area: do not confirm that it exists (the probe
         # is in the audit log all the same).
-        raise TracingError("id", f"no case #{case.pk}", status=404)
+        raise TracingError("id", NO_CASE % {"case": case.pk}, status=404)
     return view
 
 
 def revealable(*, actor: User, case: Case, hex_keys: Sequence[str], depth: int, rule: Rule) -> list[bytes]:
     """The keys a tracer asks to identify, if each is the case or one of its contacts that the tracer
-    may see; else PermissionError (no identity leaves the vault for a stranger to the trace)."""
+    may see; else TracingError, 403 (no identity leaves the vault for a stranger to the trace)."""
     try:
         keys = [bytes.fromhex(k) for k in hex_keys]
     except ValueError:
-        raise TracingError("person_keys", "each must be a person key in hex") from None
+        raise TracingError("person_keys", _("each must be a person key in hex")) from None
     view = contacts(actor=actor, case=case, depth=depth, rule=rule)
     allowed = {c.person for c in view.contacts}
     area = require_tracer(actor)
@@ -299,8 +309,11 @@ def revealable(*, actor: User, case: Case, hex_keys: Sequence[str], depth: int, 
         allowed.add(bytes(case.person_key))
     strangers = [k for k in keys if k not in allowed]
     if strangers:
-        raise PermissionError(
-            f"{len(strangers)} of these persons are not contacts of case #{case.pk} you may see"
+        raise TracingError(
+            "person_keys",
+            _("%(n)s of these persons are not contacts of case #%(case)s you may see")
+            % {"n": len(strangers), "case": case.pk},
+            403,
         )
     return keys
 
@@ -389,9 +402,9 @@ def clusters(*, actor: User, start: datetime, end: datetime, min_cases: int, rul
     between start and end, with how many other people they exposed there; audited."""
     area = require_tracer(actor)
     if end <= start:
-        raise TracingError("to", "is not after from")
+        raise TracingError("to", NOT_AFTER % {"other": "from"})
     if min_cases < 1:
-        raise TracingError("min_cases", "must be at least 1")
+        raise TracingError("min_cases", _("must be at least 1"))
     cases = {bytes(c.person_key): c for c in Case.objects.filter(window_start__lt=end)}
     windows = _case_windows(cases.values(), epoch(start), epoch(end))
     store = CheckinStore(rule)
@@ -460,5 +473,6 @@ def rule_from(**minutes: int | None) -> Rule:
             max_stay=3600 * (minutes.get("max_stay_hours") or default.max_stay // 3600),
             contact_days=minutes.get("contact_days") or default.contact_days,
         )
-    except ValueError as e:
-        raise TracingError(None, str(e)) from None
+    except ValueError as e:  # the engine's own words: "name: why"
+        name, _sep, why = str(e).partition(": ")
+        raise TracingError(name, RULE_REASONS.get(why, why)) from None

@@ -4,10 +4,9 @@ from typing import Any, Literal
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest
+from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from ninja import Query, Router, Schema, Status
-from ninja.errors import HttpError
 from pydantic import Field
 
 from dieuhanh.accounts.guards import caller
@@ -17,7 +16,7 @@ from dieuhanh.units.scoping import area_aware, public
 from dieuhanh.units.services import unit_in_area
 from dieuhanh.warehouse import services
 from dieuhanh.warehouse.ingest import body_records
-from dieuhanh.warehouse.kinds import KINDS, FieldError
+from dieuhanh.warehouse.kinds import BEFORE, KINDS, FieldError
 from dieuhanh.warehouse.models import Venue, VenueKind
 from dieuhanh.warehouse.persons import PersonIdError, normalise
 from dieuhanh.warehouse.qr import payload
@@ -56,12 +55,11 @@ class IngestOut(Schema):
 @area_aware  # writes only; a source's events are placed by their own communes
 def post_events(request: HttpRequest, kind: str):
     if kind not in KINDS:
-        raise Http404(f"unknown event kind '{kind}'; kinds are: {', '.join(KINDS)}")
+        raise DomainError("kind", services.UNKNOWN_KIND % {"kind": kind, "kinds": ", ".join(KINDS)}, 404)
     source = services.source_of(caller(request))
     if source is None:
-        raise PermissionError("only a source platform's token may send events")
-    if kind not in source.kinds:
-        raise PermissionError(f"source '{source.name}' may not send '{kind}' events")
+        raise DomainError(None, services.ONLY_SOURCES, 403)
+    services.check_may_send(source, kind)
     records = body_records(_batch_body(request), request.content_type or "")
     # All or nothing: an answer that never reaches the source leaves it nothing to repair, only to resend.
     return services.ingest(source, kind, records, atomic=True).as_dict()
@@ -70,7 +68,9 @@ def post_events(request: HttpRequest, kind: str):
 def _batch_body(request: HttpRequest) -> bytes:
     """The request's body, or 413 when it is over the limit (by its header, or as read without one)."""
     limit = settings.MAX_BATCH_BYTES
-    too_big = HttpError(413, f"the body is over the limit of {limit} bytes; split the batch")
+    too_big = DomainError(
+        None, _("the body is over the limit of %(limit)s bytes; split the batch") % {"limit": limit}, 413
+    )
     if int(request.headers.get("Content-Length") or 0) > limit:
         raise too_big
     try:
@@ -130,7 +130,7 @@ def post_venue(request: HttpRequest, venue: VenueIn):
     try:
         saved = services.save_venue(actor=user, venue=services.VenueInput(**venue.dict()), area=user.area())
     except FieldError as e:
-        raise HttpError(422, f"{e.field}: {e}") from None
+        raise DomainError(e.field, str(e)) from None
     return Status(201, _venue_out(saved))
 
 
@@ -187,9 +187,9 @@ def _default_unit(request: HttpRequest) -> Unit:
 def get_counts(request: HttpRequest, q: Query[CountsQuery]):
     unit = unit_in_area(q.unit, caller(request).area()) if q.unit else _default_unit(request)
     if q.to < q.from_:
-        raise HttpError(422, "to: is before from")
+        raise DomainError("to", BEFORE % {"other": "from"})
     if q.to - q.from_ > timedelta(days=3660):
-        raise HttpError(422, "to: the window is over ten years")
+        raise DomainError("to", _("the window is over ten years"))
     dims = {name: value for name in KINDS[q.kind].dims if name and (value := getattr(q, name)) is not None}
     unused = [
         n
@@ -197,10 +197,10 @@ def get_counts(request: HttpRequest, q: Query[CountsQuery]):
         if getattr(q, n) is not None and n not in KINDS[q.kind].dims
     ]
     if unused:
-        raise HttpError(
-            422,
-            f"{unused[0]}: not a dimension of '{q.kind}' (its dimensions: "
-            f"{', '.join(d for d in KINDS[q.kind].dims if d)})",
+        raise DomainError(
+            unused[0],
+            _("not a dimension of '%(kind)s' (its dimensions: %(dims)s)")
+            % {"kind": q.kind, "dims": ", ".join(d for d in KINDS[q.kind].dims if d)},
         )
     return services.counts(services.CountQuery(q.kind, unit, q.from_, q.to, q.by, dims))
 
@@ -236,7 +236,7 @@ def post_person_events(request: HttpRequest, body: PersonQuery):
     try:
         normalise(body.person_id)
     except PersonIdError as e:
-        raise HttpError(422, f"person_id: {e}") from None
+        raise DomainError("person_id", str(e)) from None
     return services.person_events(
         actor=user, person_id=body.person_id, area=area, start=body.from_, end=body.to
     )
@@ -250,9 +250,12 @@ def post_person_events(request: HttpRequest, body: PersonQuery):
 )
 @public  # reads nothing: answers the same to everyone
 def get_person_events_gone(request: HttpRequest, person_id: str):
-    raise HttpError(
+    raise DomainError(
+        None,
+        _(
+            "This path is no longer served: it put the ID in the address, and addresses are written to "
+            "the server's log. Send POST /api/v1/persons/events with the CCCD or phone number in the "
+            'request body: {"person_id": "…", "from": "…", "to": "…"}.'
+        ),
         410,
-        "Đường dẫn này đã ngừng dùng: nó đưa số định danh vào địa chỉ, mà địa chỉ bị ghi vào nhật ký "
-        "máy chủ. Hãy gửi POST /api/v1/persons/events, số CCCD hoặc số điện thoại nằm trong thân yêu "
-        'cầu: {"person_id": "…", "from": "…", "to": "…"}.',
     )

@@ -31,6 +31,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone as dj_timezone
+from django.utils.translation import gettext_lazy as _
 
 from dieuhanh.accounts.services import audit
 from dieuhanh.db import insert_rows
@@ -43,6 +44,7 @@ from dieuhanh.warehouse.kinds import KINDS, FieldError, Kind, check_text
 from dieuhanh.warehouse.models import Rollup, RollupMonth, Source, Venue
 from dieuhanh.warehouse.persons import PersonIdError, normalise
 from dieuhanh.warehouse.qr import QrError, is_payload, venue_code
+from dieuhanh.warehouse.reasons import csv_reason, decode_reason, json_reason
 
 FUTURE_SLACK = timedelta(days=1)
 # The earliest time an event may carry. The sources are the digital platforms of the 2020s, so an
@@ -120,7 +122,11 @@ class Context:
     def commune(self, ref: str, name: str) -> int:
         pk = self._communes.get(ref.strip())
         if pk is None:
-            raise FieldError(name, f"'{ref}' is not a commune of {self.edition} (nor EDITION:CODE of one)")
+            raise FieldError(
+                name,
+                _("'%(ref)s' is not a commune of %(edition)s (nor EDITION:CODE of one)")
+                % {"ref": ref, "edition": self.edition},
+            )
         return pk
 
     def venue(self, value: str) -> VenueRef:
@@ -133,7 +139,7 @@ class Context:
             self._venues[code] = VenueRef(*row) if row else None
         venue = self._venues[code]
         if venue is None:
-            raise FieldError("venue", f"unknown venue '{code}'")
+            raise FieldError("venue", _("unknown venue '%(code)s'") % {"code": code})
         return venue
 
     def preload_venues(self) -> None:
@@ -174,21 +180,21 @@ class Context:
         if value.tzinfo is None:
             value = value.replace(tzinfo=VN_TZ)
         if value > self.latest:
-            raise FieldError(name, "is in the future")
+            raise FieldError(name, _("is in the future"))
         if value < EARLIEST:
-            raise FieldError(name, "is before 2000-01-01 (Vietnam time): not a time any source records")
+            raise FieldError(name, _("is before 2000-01-01 (Vietnam time): not a time any source records"))
         return value.astimezone(UTC)
 
 
 def _decode_error(e: msgspec.MsgspecError) -> FieldError:
     text = str(e)
     if m := _MISSING.search(text):
-        return FieldError(m.group(1), "is required")
+        return FieldError(m.group(1), _("is required"))
     if m := _AT.search(text):
-        return FieldError(m.group(1), text[: m.start()])
+        return FieldError(m.group(1), decode_reason(text[: m.start()]))
     if isinstance(e, msgspec.DecodeError):
-        return FieldError(None, f"not valid JSON ({text})")
-    return FieldError(None, text)
+        return FieldError(None, json_reason(text))
+    return FieldError(None, decode_reason(text))
 
 
 def _not_utf8(line: Record) -> FieldError:
@@ -197,8 +203,12 @@ def _not_utf8(line: Record) -> FieldError:
         try:
             line.decode()
         except UnicodeDecodeError as e:
-            return FieldError(None, f"not valid UTF-8 (byte 0x{line[e.start]:02x} at byte {e.start + 1})")
-    return FieldError(None, "not valid UTF-8")
+            return FieldError(
+                None,
+                _("not valid UTF-8 (byte 0x%(byte)02x at byte %(at)s)")
+                % {"byte": line[e.start], "at": e.start + 1},
+            )
+    return FieldError(None, _("not valid UTF-8"))
 
 
 class Pipeline:
@@ -296,7 +306,7 @@ class Pipeline:
         row = {k: v for k, v in row.items() if v not in ("", None) and k in self._field_names}
         for name, value in row.items():
             if isinstance(value, str) and _UNREADABLE.search(value):
-                raise FieldError(name, "is not valid UTF-8 text")
+                raise FieldError(name, _("is not valid UTF-8 text"))
         for name in self.kind.list_fields:
             if isinstance(row.get(name), str):
                 row[name] = [s for s in re.split(r"[;,| ]+", row[name]) if s]
@@ -442,11 +452,11 @@ def csv_records(lines: Iterable[bytes]) -> Iterator[tuple[int, Record]]:
         header = [name.strip() for name in next(reader)]
     except StopIteration:
         return
-    except csv.Error as e:
-        yield reader.line_num, FieldError(None, f"the header row is not valid CSV ({e}): no row was read")
+    except csv.Error:
+        yield reader.line_num, FieldError(None, _("the header row is not valid CSV: no row was read"))
         return
     if any(_UNREADABLE.search(name) for name in header):
-        yield 1, FieldError(None, "the header row is not valid UTF-8: no row was read")
+        yield 1, FieldError(None, _("the header row is not valid UTF-8: no row was read"))
         return
     while True:
         try:
@@ -454,7 +464,7 @@ def csv_records(lines: Iterable[bytes]) -> Iterator[tuple[int, Record]]:
         except StopIteration:
             return
         except csv.Error as e:  # the reader starts afresh on the next line
-            yield reader.line_num, FieldError(None, f"not valid CSV ({e})")
+            yield reader.line_num, FieldError(None, csv_reason(e))
             continue
         if row:
             # As csv.DictReader: missing cells are absent, extra cells (no column name) are dropped.

@@ -14,6 +14,8 @@ from functools import cache
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import msgspec
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
 
 from dieuhanh.warehouse import models
 
@@ -34,7 +36,7 @@ PROSE = frozenset({"text"})  # free text, which may keep its line breaks and tab
 class FieldError(ValueError):
     """A record's value that cannot be used: names the field and why."""
 
-    def __init__(self, field: str | None, message: str):
+    def __init__(self, field: str | None, message: str | Promise):
         super().__init__(message)
         self.field = field
 
@@ -44,6 +46,9 @@ class FieldError(ValueError):
 # CSV line is read (surrogateescape), and no database column can store one.
 _UNFIT = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 _UNFIT_IN_PROSE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+# A rejected record's reasons, translated when the rejection is written (rejected rows only).
+NOT_UTF8_TEXT = _("is not valid UTF-8 text")
+BEFORE = _("is before %(other)s")
 
 
 def check_text(record: msgspec.Struct) -> None:
@@ -55,8 +60,8 @@ def check_text(record: msgspec.Struct) -> None:
         char = unfit_character(value, prose=name in PROSE)
         if char is not None:
             if "\ud800" <= char <= "\udfff":
-                raise FieldError(name, "is not valid UTF-8 text")
-            raise FieldError(name, f"contains a control character (U+{ord(char):04X})")
+                raise FieldError(name, NOT_UTF8_TEXT)
+            raise FieldError(name, _("contains a control character (U+%(code)04X)") % {"code": ord(char)})
 
 
 def unfit_character(value: str, *, prose: bool = False) -> str | None:
@@ -152,7 +157,7 @@ def _checkin(r: CheckinIn, ctx: Context) -> Prepared:
     time_in = ctx.time(r.time_in, "time_in")
     time_out = ctx.time(r.time_out, "time_out") if r.time_out else None
     if time_out is not None and time_out < time_in:
-        raise FieldError("time_out", "is before time_in")
+        raise FieldError("time_out", BEFORE % {"other": "time_in"})
     return venue.commune_id, time_in, ctx.person(r.person_id), (venue.id, time_out), venue.kind, ""
 
 
@@ -173,7 +178,7 @@ def _travel(r: TravelIn, ctx: Context) -> Prepared:
     depart = ctx.time(r.depart_at, "depart_at")
     arrive = ctx.time(r.arrive_at, "arrive_at") if r.arrive_at else None
     if arrive is not None and arrive < depart:
-        raise FieldError("arrive_at", "is before depart_at")
+        raise FieldError("arrive_at", BEFORE % {"other": "depart_at"})
     origin = ctx.commune(r.from_commune, "from_commune")
     return (
         ctx.commune(r.to_commune, "to_commune"),
@@ -211,7 +216,7 @@ def _quarantine(r: QuarantineIn, ctx: Context) -> Prepared:
     start = ctx.time(r.start, "start")
     end = ctx.time(r.end, "end") if r.end else None
     if end is not None and end < start:
-        raise FieldError("end", "is before start")
+        raise FieldError("end", BEFORE % {"other": "start"})
     return ctx.commune(r.commune, "commune"), start, ctx.person(r.person_id), (end, r.place), r.place, ""
 
 

@@ -6,6 +6,7 @@ import hmac
 import unicodedata
 
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 
 _SEPARATORS = str.maketrans("", "", " .-()/")
 _MOBILE_FIRST_DIGITS = "35789"
@@ -31,7 +32,7 @@ def normalise(raw: str) -> str:
         value = value[1:]
     if len(value) == 9 and _digits(value) and value[0] in _MOBILE_FIRST_DIGITS:
         return "+84" + value
-    raise PersonIdError("not a 12-digit citizen ID (CCCD) nor a Vietnamese mobile number")
+    raise PersonIdError(_("not a 12-digit citizen ID (CCCD) nor a Vietnamese mobile number"))
 
 
 def _ascii_digits(raw: str) -> str:

@@ -7,6 +7,7 @@ import hmac
 from pathlib import Path
 
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 
 PREFIX = "DHQR1"
 _SIG_BYTES = 10  # 80 bits: forging one by guessing is out of reach, and the code stays small
@@ -32,10 +33,10 @@ def is_payload(value: str) -> bool:
 
 def venue_code(value: str) -> str:
     """The venue code of a scanned payload; QrError when it was not signed by this platform."""
-    prefix, _, rest = value.strip().partition(":")
-    code, _, signature = rest.rpartition(":")
+    prefix, _sep, rest = value.strip().partition(":")
+    code, _sep, signature = rest.rpartition(":")
     if prefix != PREFIX or not code or not hmac.compare_digest(signature, _signature(code)):
-        raise QrError("forged or damaged QR code: its signature does not match")
+        raise QrError(_("forged or damaged QR code: its signature does not match"))
     return code
 
 

@@ -15,9 +15,11 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet, Sum
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from dieuhanh.accounts.models import User
 from dieuhanh.accounts.services import audit, create_token, create_user
+from dieuhanh.errors import DomainError
 from dieuhanh.units.models import Succession, Unit
 from dieuhanh.units.scoping import Area
 from dieuhanh.warehouse import partitions
@@ -26,13 +28,17 @@ from dieuhanh.warehouse.ingest import BATCH_SIZE, VN_TZ, Pipeline, Record, Summa
 from dieuhanh.warehouse.kinds import KINDS, FieldError, symptom_codes
 from dieuhanh.warehouse.models import Rollup, Source, Venue, VenueKind
 from dieuhanh.warehouse.persons import person_key, short
+from dieuhanh.warehouse.reasons import LACKS_COLUMNS, NOT_A_NUMBER, lat_lon_fault
 
 
-class WarehouseError(ValueError):
-    """A request the warehouse cannot carry out; the message says why."""
+class WarehouseError(DomainError):
+    """A request the warehouse cannot carry out: the input at fault and why."""
 
 
 # Sources
+
+UNKNOWN_KIND = _("unknown event kind '%(kind)s'; kinds are: %(kinds)s")
+ONLY_SOURCES = _("only a source platform's token may send events")
 
 
 @transaction.atomic
@@ -42,21 +48,36 @@ def create_source(*, actor: User | None, name: str, kinds: Iterable[str], editio
     unknown = [k for k in kinds if k not in KINDS]
     if unknown or not kinds:
         raise WarehouseError(
-            f"unknown kind(s) {', '.join(unknown) or '(none given)'}; kinds are: {', '.join(KINDS)}"
+            "kinds",
+            _("unknown kind(s) %(unknown)s; kinds are: %(kinds)s")
+            % {"unknown": ", ".join(unknown) or "-", "kinds": ", ".join(KINDS)},
         )
     if edition not in ("VN-2021", "VN-2025"):
-        raise WarehouseError(f"unknown edition '{edition}': use VN-2021 or VN-2025")
+        raise WarehouseError(
+            "edition", _("unknown edition '%(edition)s': use VN-2021 or VN-2025") % {"edition": edition}
+        )
     if Source.objects.filter(name=name).exists():
-        raise WarehouseError(f"source '{name}' already exists")
+        raise WarehouseError("name", _("source '%(name)s' already exists") % {"name": name}, 409)
     user = create_user(actor=actor, username=f"source:{name}", password=None, kind=User.Kind.SOURCE)
     source = Source.objects.create(name=name, user=user, kinds=kinds, edition_id=edition)
-    _, raw = create_token(actor=actor, user=user, name=f"source {name}")
+    _token, raw = create_token(actor=actor, user=user, name=f"source {name}")
     audit(actor, "source.create", name, kinds=kinds, edition=edition)
     return source, raw
 
 
 def source_of(user: Any) -> Source | None:
     return Source.objects.select_related("user").filter(user=user).first() if user.is_authenticated else None
+
+
+def check_may_send(source: Source, kind: str) -> None:
+    """WarehouseError (403) unless the source was registered for this kind of event."""
+    if kind not in source.kinds:
+        raise WarehouseError(
+            "kind",
+            _("source '%(source)s' may not send '%(kind)s' events (it may send: %(kinds)s)")
+            % {"source": source.name, "kind": kind, "kinds": ", ".join(source.kinds)},
+            403,
+        )
 
 
 # Ingest
@@ -78,10 +99,7 @@ def ingest(
     `progress(line, summary)` tells, after each commit, the batch's last line and what became of it:
     the line after it is where to resume.
     """
-    if kind not in source.kinds:
-        raise WarehouseError(
-            f"source '{source.name}' may not send '{kind}' events (it may send: {', '.join(source.kinds)})"
-        )
+    check_may_send(source, kind)
     pipeline, total = Pipeline(source, kind), Summary()
     to_open = atomic
     with contextlib.ExitStack() as stack:
@@ -121,21 +139,19 @@ def _venue_values(v: VenueInput, edition: str, resolve: Resolve) -> dict[str, An
     """The venue's stored values, or FieldError naming the first bad field."""
     code, name = v.code.strip(), v.name.strip()
     if not code or len(code) > 40 or ":" in code:
-        raise FieldError("code", "must be 1–40 characters without ':'")
+        raise FieldError("code", _("must be 1–40 characters without ':'"))
     if not name:
-        raise FieldError("name", "is required")
+        raise FieldError("name", _("is required"))
     if v.kind not in VenueKind.values:
-        raise FieldError("kind", f"must be one of {', '.join(VenueKind.values)}")
+        raise FieldError("kind", _("must be one of %(codes)s") % {"codes": ", ".join(VenueKind.values)})
     ref = v.commune.strip() if ":" in v.commune else f"{edition}:{v.commune.strip()}"
     commune = resolve(ref)
     if commune is None:
-        raise FieldError("commune", f"'{v.commune}' is not a commune of your area")
-    if (v.lat is None) != (v.lon is None):
-        raise FieldError("lat" if v.lat is None else "lon", "lat and lon go together")
-    if v.lat is not None and v.lon is not None and not (-90 <= v.lat <= 90 and -180 <= v.lon <= 180):
-        raise FieldError("lat", "lat and lon are degrees (-90…90, -180…180)")
+        raise FieldError("commune", _("'%(ref)s' is not a commune of your area") % {"ref": v.commune})
+    if fault := lat_lon_fault(v.lat, v.lon):
+        raise FieldError(*fault)
     if v.dwell_minutes is not None and not 1 <= v.dwell_minutes <= 24 * 60:
-        raise FieldError("dwell_minutes", "must be between 1 and 1440")
+        raise FieldError("dwell_minutes", _("must be between 1 and 1440"))
     return {
         "code": code,
         "name": name,
@@ -163,7 +179,7 @@ def save_venue(
     values = _venue_values(venue, edition, _commune_in(area))
     existing = Venue.objects.filter(code=values["code"]).select_related("commune").first()
     if existing is not None and area is not None and not area.contains(existing.commune):
-        raise FieldError("code", f"venue '{values['code']}' belongs to another area")
+        raise FieldError("code", _("venue '%(code)s' belongs to another area") % {"code": values["code"]})
     saved, created = Venue.objects.update_or_create(code=values.pop("code"), defaults=values)
     audit(actor, "venue.create" if created else "venue.update", saved.code, commune=saved.commune.ref)
     return saved
@@ -187,7 +203,9 @@ def import_venues(*, actor: User | None, path: Path, edition: str = "VN-2025") -
         if isinstance(values, FieldError):
             result.rejected.append((line, values.field or "", str(values)))
         elif values["code"] in accepted:
-            result.rejected.append((line, "code", f"'{values['code']}' appears twice in the file"))
+            result.rejected.append(
+                (line, "code", _("'%(code)s' appears twice in the file") % {"code": values["code"]})
+            )
         else:
             accepted[values["code"]] = values
     with transaction.atomic():
@@ -222,7 +240,10 @@ def _read_venue_rows(path: Path, edition: str) -> list[tuple[int, dict[str, Any]
         reader = csv.DictReader(f)
         missing = [c for c in ("code", "name", "kind", "commune") if c not in (reader.fieldnames or [])]
         if missing:
-            raise WarehouseError(f"{path}: the header lacks column(s) {', '.join(missing)}")
+            raise WarehouseError(
+                None,
+                LACKS_COLUMNS % {"file": path, "columns": ", ".join(missing)},
+            )
         for row in reader:
             try:
                 rows.append((reader.line_num, _venue_values(_venue_input(row), edition, communes.get)))
@@ -237,7 +258,7 @@ def _venue_input(row: dict[str, str]) -> VenueInput:
         try:
             return cast(value) if value else None
         except ValueError:
-            raise FieldError(name, f"'{value}' is not a number") from None
+            raise FieldError(name, NOT_A_NUMBER % {"value": value}) from None
 
     return VenueInput(
         code=row.get("code") or "",
@@ -416,7 +437,7 @@ def purge(
     retention = settings.RETENTION_DAYS if retention is None else retention
     unknown = [k for k in retention if k not in KINDS]
     if unknown:
-        raise WarehouseError(f"retention names unknown kind '{unknown[0]}'")
+        raise WarehouseError("retention", _("retention names unknown kind '%(kind)s'") % {"kind": unknown[0]})
     cutoffs = {kind: now - timedelta(days=days) for kind, days in retention.items()}
     tables = {kind: KINDS[kind].model._meta.db_table for kind in cutoffs}
     split = {kind: partitions.is_partitioned(table) for kind, table in tables.items()}
@@ -428,7 +449,7 @@ def purge(
             if split[kind]:
                 report.deleted[kind] = partitions.purge_straddling(tables[kind], cutoff)
             else:
-                report.deleted[kind], _ = KINDS[kind].model.objects.filter(at__lt=cutoff).delete()
+                report.deleted[kind], _by_model = KINDS[kind].model.objects.filter(at__lt=cutoff).delete()
         expired = {
             kind: partitions.expired_partitions(tables[kind], cutoff)
             for kind, cutoff in cutoffs.items()

@@ -45,6 +45,7 @@ from typing import Any, TypeVar
 import nats
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connections
+from django.utils.translation import gettext_lazy as _
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -109,9 +110,12 @@ class Refused(Exception):
 def ingest_message(kind: str, body: bytes, headers: Mapping[str, str]) -> tuple[Source, Summary]:
     """One message's batch, with the checks of POST /api/v1/events/{kind}; Refused when hopeless."""
     if kind not in KINDS:
-        raise Refused(f"unknown event kind '{kind}'; kinds are: {', '.join(KINDS)}")
+        raise Refused(services.UNKNOWN_KIND % {"kind": kind, "kinds": ", ".join(KINDS)})
     if len(body) > settings.MAX_BATCH_BYTES:
-        raise Refused(f"body of {len(body)} bytes is over the limit of {settings.MAX_BATCH_BYTES}; split it")
+        raise Refused(
+            _("body of %(size)s bytes is over the limit of %(limit)s; split it")
+            % {"size": len(body), "limit": settings.MAX_BATCH_BYTES}
+        )
     source = _source_for(_bearer(headers))
     try:
         # One transaction, as over HTTP: a retried message never finds half of itself stored.
@@ -128,19 +132,19 @@ def header(headers: Mapping[str, str], name: str) -> str:
 
 
 def _bearer(headers: Mapping[str, str]) -> str:
-    scheme, _, token = header(headers, "Authorization").partition(" ")
+    scheme, _sep, token = header(headers, "Authorization").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise Refused("missing header 'Authorization: Bearer <token>'")
+        raise Refused(_("missing header 'Authorization: Bearer <token>'"))
     return token.strip()
 
 
 def _source_for(token: str) -> Source:
     user = user_for_token(token)
     if user is None:
-        raise Refused("unknown, revoked or inactive token")
+        raise Refused(_("unknown, revoked or inactive token"))
     source = services.source_of(user)
     if source is None:
-        raise Refused("only a source platform's token may send events")
+        raise Refused(services.ONLY_SOURCES)
     return source
 
 

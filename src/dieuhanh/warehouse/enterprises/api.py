@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 from ninja import File, Query, Router, Schema, Status
 from ninja.files import UploadedFile
 from pydantic import Field
@@ -84,7 +85,7 @@ def post_unit(request: HttpRequest, body: EnterpriseIn):
     if not area:
         raise EnterpriseError(
             None,
-            "Chỉ quản trị viên và cán bộ nghiệp vụ cấp tỉnh được đăng ký doanh nghiệp, khu công nghiệp.",
+            _("Only administrators and province operators may register enterprises and industrial parks."),
             403,
         )
     unit = services.create_enterprise(actor=user, data=services.EnterpriseInput(**body.dict()), area=area)
@@ -100,7 +101,7 @@ def _writable_enterprise(request: HttpRequest, edition: str, code: str) -> Unit:
     unit = _visible_enterprise(request, edition, code)
     if not services.roster_area(user).contains(unit):
         raise EnterpriseError(
-            None, "Cần quyền quản trị, nghiệp vụ hoặc cán bộ doanh nghiệp trên doanh nghiệp này.", 403
+            None, _("This needs an admin, operator or enterprise officer grant on this enterprise."), 403
         )
     return unit
 
@@ -202,7 +203,7 @@ def post_workers_file(request: HttpRequest, edition: str, code: str, file: File[
     unit = _writable_enterprise(request, edition, code)
     suffix = Path(file.name or "").suffix.lower()
     if suffix not in (".csv", ".xlsx"):
-        raise EnterpriseError("file", "Cần tệp .csv hoặc .xlsx")
+        raise EnterpriseError("file", _("a .csv or .xlsx file is required"))
     with tempfile.NamedTemporaryFile(suffix=suffix) as saved:
         for chunk in file.chunks():
             saved.write(chunk)
@@ -249,8 +250,10 @@ def _venue(request: HttpRequest, enterprise: Unit, code: str) -> Venue:
     found = Venue.objects.filter(code=code).select_related("commune").first()
     commune = enterprise.enterprise.commune_id
     if found is None or not (area.contains(found.commune) or found.commune_id == commune):
-        raise EnterpriseError("venue", f"Không có điểm QR '{code}' trong phạm vi của bạn", 404)
+        raise EnterpriseError("venue", _("no venue '%(code)s' in your area") % {"code": code}, 404)
     owner = Unit.objects.filter(enterprise_venues__venue=found).first()
     if owner is not None and owner.pk != enterprise.pk and not area.contains(owner):
-        raise EnterpriseError("venue", f"Điểm QR '{code}' đã thuộc một doanh nghiệp khác", 409)
+        raise EnterpriseError(
+            "venue", _("venue '%(code)s' already belongs to another enterprise") % {"code": code}, 409
+        )
     return found

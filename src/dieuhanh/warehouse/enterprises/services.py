@@ -13,7 +13,7 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import Count, Q
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _
 
 from dieuhanh.accounts.models import User
 from dieuhanh.accounts.services import audit
@@ -35,6 +35,7 @@ from dieuhanh.warehouse.enterprises.models import (
 )
 from dieuhanh.warehouse.models import Venue
 from dieuhanh.warehouse.persons import PersonIdError, person_key, short
+from dieuhanh.warehouse.reasons import LACKS_COLUMNS, NOT_A_NUMBER, lat_lon_fault
 
 TAX_CODE = re.compile(r"\d{10}(-\d{3})?")
 ADMIN_KINDS = ("commune", "district")  # where an enterprise or a park may stand
@@ -77,9 +78,7 @@ def enterprise_in(
     one that does not exist (404)."""
     unit = unit_in_area(ref, area, field=name)
     if unit.kind not in kinds:
-        raise EnterpriseError(
-            name, _("không có doanh nghiệp %(ref)s trong phạm vi của bạn") % {"ref": ref}, 404
-        )
+        raise EnterpriseError(name, _("no enterprise %(ref)s in your area") % {"ref": ref}, 404)
     return unit
 
 
@@ -109,67 +108,63 @@ class _Placed:
 def _place(data: EnterpriseInput, area: Area) -> _Placed:
     """Check the input and find where the unit goes; EnterpriseError naming the first bad field."""
     if data.kind not in KINDS:
-        raise EnterpriseError(
-            "kind", _("phải là enterprise (doanh nghiệp) hoặc industrial_park (khu công nghiệp)")
-        )
+        raise EnterpriseError("kind", _("must be enterprise or industrial_park"))
     tax = data.tax_code.strip()
     if not TAX_CODE.fullmatch(tax):
         raise EnterpriseError(
-            "tax_code", _("'%(v)s' không phải mã số thuế (10 chữ số, chi nhánh thêm -3 chữ số)") % {"v": tax}
+            "tax_code", _("'%(v)s' is not a tax code (10 digits, a branch's with -3 more)") % {"v": tax}
         )
     data.tax_code, data.name, data.address = tax, data.name.strip(), data.address.strip()
     if not data.name or len(data.name) > 200:
-        raise EnterpriseError("name", _("cần tên, tối đa 200 ký tự"))
+        raise EnterpriseError("name", _("a name is required, at most 200 characters"))
     if len(data.address) > 300:
-        raise EnterpriseError("address", _("tối đa 300 ký tự"))
-    if (data.lat is None) != (data.lon is None):
-        raise EnterpriseError("lat" if data.lat is None else "lon", _("lat và lon đi cùng nhau"))
-    if (
-        data.lat is not None
-        and data.lon is not None
-        and not (-90 <= data.lat <= 90 and -180 <= data.lon <= 180)
-    ):
-        raise EnterpriseError("lat", _("lat, lon là độ (-90…90, -180…180)"))
+        raise EnterpriseError("address", _("at most 300 characters"))
+    if fault := lat_lon_fault(data.lat, data.lon):
+        raise EnterpriseError(*fault)
     commune = _commune(data.commune, area) if data.commune.strip() else None
     if data.kind == "enterprise":
         if data.province.strip():
-            raise EnterpriseError("province", _("chỉ khu công nghiệp có thể nằm trực tiếp dưới tỉnh"))
+            raise EnterpriseError(
+                "province", _("only an industrial park may stand directly under a province")
+            )
         if commune is None:
-            raise EnterpriseError("commune", _("cần xã/phường nơi doanh nghiệp đặt trụ sở"))
+            raise EnterpriseError("commune", _("the commune of the enterprise's seat is required"))
         park = _park(data.park, area, commune) if data.park.strip() else None
         return _Placed(data, park or commune, commune)
     if data.park.strip():
-        raise EnterpriseError("park", _("khu công nghiệp không nằm trong khu công nghiệp khác"))
+        raise EnterpriseError("park", _("an industrial park does not stand in another park"))
     if commune is not None:
         return _Placed(data, commune, commune)
     if not data.province.strip():
-        raise EnterpriseError("commune", _("cần xã/phường (hoặc tỉnh) nơi khu công nghiệp đặt"))
+        raise EnterpriseError("commune", _("the commune (or province) the park stands in is required"))
     province = unit_in_area(data.province, area, field="province")
     if province.kind != "province":
-        raise EnterpriseError("province", _("%(v)s không phải tỉnh, thành phố") % {"v": province.ref})
+        raise EnterpriseError("province", _("%(v)s is not a province") % {"v": province.ref})
     return _Placed(data, province, None)
 
 
 def _commune(ref: str, area: Area) -> Unit:
     found = unit_in_area(ref, area, field="commune")
     if not Unit.objects.leaves().filter(pk=found.pk).exists():
-        raise EnterpriseError("commune", _("%(v)s không phải xã/phường") % {"v": found.ref})
+        raise EnterpriseError("commune", _("%(v)s is not a commune") % {"v": found.ref})
     return found
 
 
 def _park(ref: str, area: Area, commune: Unit) -> Unit:
     park = unit_in_area(ref, area, field="park")
     if park.kind != "industrial_park":
-        raise EnterpriseError("park", _("%(v)s không phải khu công nghiệp") % {"v": park.ref})
+        raise EnterpriseError("park", _("%(v)s is not an industrial park") % {"v": park.ref})
     if park.edition_id != commune.edition_id or park.path.split("/")[2] != commune.path.split("/")[2]:
-        raise EnterpriseError("park", _("khu công nghiệp và xã/phường phải cùng một tỉnh, trên cùng bản đồ"))
+        raise EnterpriseError("park", _("the park and the commune must be in one province, on the same map"))
     return park
 
 
 def _create(placed: _Placed) -> Unit:
     data, parent = placed.data, placed.parent
     if Unit.objects.filter(edition_id=parent.edition_id, code=data.tax_code).exists():
-        raise EnterpriseError("tax_code", _("mã số thuế %(v)s đã được đăng ký") % {"v": data.tax_code}, 409)
+        raise EnterpriseError(
+            "tax_code", _("tax code %(v)s is already registered") % {"v": data.tax_code}, 409
+        )
     anchor = placed.commune or parent
     unit = Unit.objects.create(
         edition_id=parent.edition_id,
@@ -225,7 +220,7 @@ def _columns(
                 found[key] = column
     missing = [k for k in required if k not in found]
     if missing:
-        raise EnterpriseError(None, _("%(f)s: thiếu cột %(c)s") % {"f": name, "c": ", ".join(missing)})
+        raise EnterpriseError(None, LACKS_COLUMNS % {"file": name, "columns": ", ".join(missing)})
     return found
 
 
@@ -238,7 +233,7 @@ def _number(row: dict[str, Any], name: str) -> float | None:
     try:
         return float(value.replace(",", ".")) if value else None
     except ValueError:
-        raise EnterpriseError(name, _("'%(v)s' không phải số") % {"v": value}) from None
+        raise EnterpriseError(name, NOT_A_NUMBER % {"value": value}) from None
 
 
 def import_enterprises(*, actor: User | None, path: Path, area: Area) -> ImportResult:
@@ -329,16 +324,14 @@ def _worker(item: WorkerInput) -> tuple[bytes, date, date | None]:
     """The worker's key and dates; the raw ID is pseudonymised here, as ingest does, and dropped."""
     try:
         key = person_key(item.person_id or "")
-    except PersonIdError:
-        raise EnterpriseError(
-            "person_id", _("không phải số CCCD 12 chữ số hay số điện thoại di động")
-        ) from None
+    except PersonIdError as e:
+        raise EnterpriseError("person_id", e.args[0]) from None
     start = _date(item.start, "start")
     if start is None:
-        raise EnterpriseError("start", _("cần ngày bắt đầu làm việc"))
+        raise EnterpriseError("start", _("the first day of work is required"))
     end = _date(item.end, "end")
     if end is not None and end < start:
-        raise EnterpriseError("end", _("trước ngày bắt đầu"))
+        raise EnterpriseError("end", _("is before the first day of work"))
     return key, start, end
 
 
@@ -350,7 +343,7 @@ def import_roster(
     A worker's dates changed, or a worker added, moves their events in or out of the enterprise's
     figures at once (rollups.recount_workers)."""
     if enterprise.kind != "enterprise":
-        raise EnterpriseError("unit", _("chỉ doanh nghiệp có danh sách người lao động"))
+        raise EnterpriseError("unit", _("only an enterprise has a roster of workers"))
     result, ready = RosterResult(), dict[bytes, tuple[int, date, date | None]]()
     for line, item in workers:
         try:
@@ -362,7 +355,7 @@ def import_roster(
             continue
         if key in ready:
             result.rejected.append(
-                (line, "person_id", _("người này đã có ở dòng %(n)s") % {"n": ready[key][0]})
+                (line, "person_id", _("this person is already on line %(n)s") % {"n": ready[key][0]})
             )
             continue
         ready[key] = (line, start, end)
@@ -436,7 +429,7 @@ def link_venue(*, actor: User | None, venue: Venue, enterprise: Unit | None) -> 
     """Make the venue one of the enterprise's (or of none): its check-ins count for it from now on,
     those already stored included."""
     if enterprise is not None and enterprise.kind != "enterprise":
-        raise EnterpriseError("enterprise", _("chỉ doanh nghiệp có điểm QR riêng"))
+        raise EnterpriseError("enterprise", _("only an enterprise has venues of its own"))
     old = VenueLink.objects.filter(venue=venue).values_list("enterprise_id", flat=True).first()
     new = enterprise.pk if enterprise is not None else None
     if old == new:
