@@ -37,7 +37,7 @@ from openpyxl import load_workbook
 from dieuhanh.accounts.models import Role
 from dieuhanh.api import api
 from dieuhanh.directives.models import Delivery, Directive, Task, UnitGroup
-from dieuhanh.feedback.models import Category, Feedback
+from dieuhanh.feedback.models import Category, Feedback, Session
 from dieuhanh.units.models import Unit
 from dieuhanh.units.scoping import PUBLIC
 from dieuhanh.units.services import get_unit
@@ -65,6 +65,8 @@ SEGMENT_KINDS = {
     "tasks": "task",
     "unit-groups": "group",
     "feedback": "feedback",
+    "sessions": "session",  # /feedback/sessions/{session_id}
+    "hoi-dap": "session",  # the officials' session page /phan-anh/xu-ly/hoi-dap/<id>/
     "venues": "venue",
     "units": "unit",
 }
@@ -148,6 +150,18 @@ def _seed(world, leaders: dict[str, Caller]) -> dict[str, Place]:
         assert r.json()["unit"] == place.unit.ref
         place.codes.append(r.json()["code"])
         place.add("feedback", r.json()["code"])
+        r = leader.client().post(
+            "/api/v1/feedback/sessions",
+            {
+                "unit": place.unit.ref,
+                "title": f"Phiên hỏi đáp {mark}",
+                "date": due,
+                "topics": [f"Chủ đề {mark}"],
+            },
+            content_type="application/json",
+        )
+        assert r.status_code == 201, r.content
+        place.add("session", r.json()["id"])
         venue = save_venue(
             actor=None, venue=VenueInput(f"V-WALK-{key}", f"Điểm {mark}", "market", place.unit.code)
         )
@@ -171,7 +185,13 @@ def _seed(world, leaders: dict[str, Caller]) -> dict[str, Place]:
 
 def _snapshot(places: dict[str, Place], keys: set[str]) -> dict[str, Any]:
     """Every seeded object of the given places, field by field: a write from outside must not change it."""
-    models: dict[str, Any] = {"directive": Directive, "delivery": Delivery, "task": Task, "group": UnitGroup}
+    models: dict[str, Any] = {
+        "directive": Directive,
+        "delivery": Delivery,
+        "task": Task,
+        "group": UnitGroup,
+        "session": Session,
+    }
     shot: dict[str, Any] = {}
     for key in sorted(keys):
         for kind, pks in places[key].ids.items():

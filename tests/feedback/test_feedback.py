@@ -16,7 +16,8 @@ from typer.testing import CliRunner
 from dieuhanh.accounts.models import AuditEntry
 from dieuhanh.cli import app as cli_app
 from dieuhanh.demo import create_demo, load_demo_reports_of_citizens
-from dieuhanh.feedback.models import Event, Feedback, Photo, Throttle
+from dieuhanh.feedback.demo import ANSWER_PHOTO
+from dieuhanh.feedback.models import Event, Feedback, Photo, PostPhoto, Session, Throttle
 from dieuhanh.feedback.services import overdue_q
 from dieuhanh.units.services import get_unit
 from dieuhanh.warehouse.models import Identity
@@ -320,11 +321,13 @@ def test_the_form_page_files_a_report_and_shows_its_code(world, categories, sett
     assert "Phường Bến Thành" in track.content.decode()
 
 
-def test_the_demo_reports_go_through_the_real_verbs(world, categories):
+def test_the_demo_reports_go_through_the_real_verbs(world, categories, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
     create_demo()
-    assert load_demo_reports_of_citizens() == [
+    lines = load_demo_reports_of_citizens()
+    assert lines[0] == (
         "Phản ánh mẫu: 8 (đã trả lời 3, đã chuyển 1, quá hạn 2, gộp trùng 1); phiên hỏi đáp đã công bố: 1"
-    ]
+    )
     assert load_demo_reports_of_citizens() == ["Phản ánh mẫu đã có: giữ nguyên."]
     units = set(Feedback.objects.values_list("place_unit__parent__code", flat=True))
     assert units == {"79", "01"}
@@ -337,6 +340,24 @@ def test_the_demo_reports_go_through_the_real_verbs(world, categories):
     assert "Dân hỏi – Chính quyền trả lời: phường Bến Thành tháng 12" in html
     duplicate = Feedback.objects.get(merged_into__isnull=False)
     assert duplicate.merged_into.unit.ref == "VN-2025:79-SATTP" and duplicate.merged_into.reporters == 2
+    # One answer carries a photo: public, without the GPS position and the device the file shipped with.
+    photo = PostPhoto.objects.select_related("event__feedback").get()
+    item = photo.event.feedback
+    assert (photo.event.kind, item.category_id) == ("answered", "lighting")
+    assert b"Exif" in ANSWER_PHOTO.read_bytes()
+    url = f"/phan-anh/theo-doi/{item.code}/anh/{photo.pk}/"
+    content = b"".join(Client().get(url).streaming_content)
+    assert content[:2] == b"\xff\xd8" and b"Exif" not in content and b"DienThoaiCanBo" not in content
+    assert f'src="{url}"' in html
+    # The published session's page, linked from the public page, and both printed by the demo.
+    session = Session.objects.get(status="published")
+    assert f'href="/phan-anh/hoi-dap/{session.pk}/"' in html
+    page = Client().get(f"/phan-anh/hoi-dap/{session.pk}/").content.decode()
+    assert "Trật tự đô thị" in page and "Chủ tịch UBND phường Bến Thành" in page
+    assert lines[1:] == [
+        f"Trả lời kèm ảnh: /phan-anh/theo-doi/{item.code}/ (và /phan-anh/cong-khai/)",
+        f"Phiên hỏi đáp đã công bố: /phan-anh/hoi-dap/{session.pk}/",
+    ]
 
 
 def test_the_unit_opens_the_photos_and_the_neighbour_cannot(world, categories, settings, tmp_path):

@@ -1,16 +1,18 @@
-"""Demo reports in Hồ Chí Minh City and Hà Nội: some answered, one forwarded, some overdue, one
-merged duplicate, and one published "Dân hỏi – Chính quyền trả lời" session in Bến Thành."""
+"""Demo reports in Hồ Chí Minh City and Hà Nội: some answered (one with a photo of the work done),
+one forwarded, some overdue, one merged duplicate, and one published "Dân hỏi – Chính quyền trả lời"
+session in Bến Thành."""
 
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 from django.utils import timezone
 
 from dieuhanh.accounts.models import User
 from dieuhanh.feedback import services, sessions
 from dieuhanh.feedback.models import Feedback
-from dieuhanh.feedback.services import Place
+from dieuhanh.feedback.services import Place, Upload
 
 # (category, text, address, days ago, what happens: answer text | "forward" | "late" | "")
 REPORTS = [
@@ -82,6 +84,11 @@ SESSION_QUESTIONS = [
 ]
 
 
+# Bến Thành answers its lighting report with a photo of the lamp working again (the file carries a
+# phone's EXIF with a GPS position, as a real one would: the answer's photo is stored without it).
+ANSWER_PHOTO = Path(__file__).parent / "static" / "feedback" / "demo" / "den-duong-da-thay.jpg"
+PHOTO_CATEGORY = "lighting"
+
 # Who acts for a unit: the demo user of that unit, else the national leader.
 OFFICIALS = {"26743": "benthanh", "26740": "saigon", "79": "tphcm", "VN": "lanhdao"}
 
@@ -96,6 +103,7 @@ def load_demo_feedback() -> list[str]:
         actor=None, province="VN-2025:79", code="SATTP", name="Ban Quản lý An toàn thực phẩm TP. Hồ Chí Minh"
     )
     answered = forwarded = late = 0
+    with_photo = ""
     for category, text, address, days, then in REPORTS:
         item = services.submit(category=category, text=text, place=Place(address=address))
         back = timedelta(days=days)
@@ -121,17 +129,27 @@ def load_demo_feedback() -> list[str]:
             late += 1
         elif then:
             services.accept(actor=actor, item=item)
-            services.answer(actor=actor, item=item, text=then)
+            photos = []
+            if category == PHOTO_CATEGORY:
+                photos, with_photo = [Upload(ANSWER_PHOTO.name, ANSWER_PHOTO.read_bytes())], item.code
+            services.answer(actor=actor, item=item, text=then, photos=photos)
             answered += 1
     merged = Feedback.objects.filter(merged_into__isnull=False).count()
     published = _demo_session(users.get("benthanh") or users.get("lanhdao"))
     return [
         f"Phản ánh mẫu: {len(REPORTS)} (đã trả lời {answered}, đã chuyển {forwarded}, quá hạn {late},"
-        f" gộp trùng {merged}); phiên hỏi đáp đã công bố: {published}"
+        f" gộp trùng {merged}); phiên hỏi đáp đã công bố: {1 if published else 0}",
+        *(
+            [f"Trả lời kèm ảnh: /phan-anh/theo-doi/{with_photo}/ (và /phan-anh/cong-khai/)"]
+            if with_photo
+            else []
+        ),
+        *([f"Phiên hỏi đáp đã công bố: /phan-anh/hoi-dap/{published}/"] if published else []),
     ]
 
 
 def _demo_session(actor: User | None) -> int:
+    """The published session's id (0 without an official to hold it)."""
     if actor is None:
         return 0
     session = sessions.open_session(
@@ -151,4 +169,4 @@ def _demo_session(actor: User | None) -> int:
             answerer_title="Chủ tịch UBND phường Bến Thành",
         )
     sessions.publish_session(actor=actor, session_id=session.pk)
-    return 1
+    return session.pk

@@ -10,6 +10,7 @@ from datetime import date, timedelta
 from django.db import transaction
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from dieuhanh.accounts.models import User
 from dieuhanh.accounts.services import audit
@@ -25,15 +26,18 @@ from dieuhanh.feedback.services import (
 )
 
 OTHER_TOPIC = "Khác"
+NO_SESSION = _("no question session number %(id)s")
 MAX_TOPICS = 20
 
 
 def _text(field: str, value: str, *, limit: int = MAX_TEXT) -> str:
     value = _fit(field, value, prose=True).strip()
     if not value:
-        raise FeedbackError(field, "không được để trống")
+        raise FeedbackError(field, _("is empty; it must be filled in"))
     if len(value) > limit:
-        raise FeedbackError(field, f"dài {len(value)} ký tự; tối đa {limit}")
+        raise FeedbackError(
+            field, _("%(n)d characters long; at most %(max)d") % {"n": len(value), "max": limit}
+        )
     return value
 
 
@@ -42,9 +46,9 @@ def open_session(*, actor: User, unit: str, title: str, day: date, topics: Seque
     title = _text("title", title, limit=300)
     clean = list(dict.fromkeys(_text("topics", t, limit=100) for t in topics))
     if len(clean) > MAX_TOPICS:
-        raise FeedbackError("topics", f"tối đa {MAX_TOPICS} chủ đề")
+        raise FeedbackError("topics", _("at most %(max)d topics") % {"max": MAX_TOPICS})
     if day < timezone.localdate() - timedelta(days=1):
-        raise FeedbackError("date", "ngày của phiên đã qua")
+        raise FeedbackError("date", _("the session's day has passed"))
     with transaction.atomic():
         session = Session.objects.create(
             unit=host,
@@ -64,7 +68,9 @@ def _topic(session: Session, topic: str) -> str:
         return OTHER_TOPIC
     if topic not in session.topics:
         raise FeedbackError(
-            "topic", f"phiên này không có chủ đề '{topic[:60]}'; các chủ đề: {', '.join(session.topics)}"
+            "topic",
+            _("this session has no topic '%(topic)s'; its topics: %(topics)s")
+            % {"topic": topic[:60], "topics": ", ".join(session.topics)},
         )
     return topic
 
@@ -78,9 +84,9 @@ def ask(*, session_id: int, topic: str, text: str, client: str = "") -> Question
     """A citizen's question to an open session (no login; counted with the client's reports)."""
     session = Session.objects.filter(pk=_id(session_id)).first()
     if session is None:
-        raise FeedbackError("session", f"không có phiên hỏi đáp số {session_id}", status=404)
+        raise FeedbackError("session", NO_SESSION % {"id": session_id}, status=404)
     if session.status != SessionStatus.OPEN:
-        raise FeedbackError("session", "phiên hỏi đáp đã ngừng nhận câu hỏi", status=409)
+        raise FeedbackError("session", _("the session no longer takes questions"), status=409)
     topic, text = _topic(session, topic), _text("text", text)
     now = timezone.now()
     with transaction.atomic():
@@ -107,7 +113,7 @@ def session_for(user: User, session_id: int) -> Session:
     )
     if found is None:
         raise FeedbackError(
-            "session", f"không có phiên hỏi đáp số {session_id} trong phạm vi của bạn", status=404
+            "session", _("no question session number %(id)s in your area") % {"id": session_id}, status=404
         )
     return found
 
@@ -116,7 +122,9 @@ def _question(user: User, session_id: int, question_id: int) -> tuple[Session, Q
     session = session_for(user, session_id)
     question = session.questions.select_for_update().filter(pk=_id(question_id)).first()
     if question is None:
-        raise FeedbackError("question", f"phiên không có câu hỏi số {question_id}", status=404)
+        raise FeedbackError(
+            "question", _("the session has no question number %(id)s") % {"id": question_id}, status=404
+        )
     return session, question
 
 
@@ -127,7 +135,7 @@ def answer_question(
     with transaction.atomic():
         session, question = _question(actor, session_id, question_id)
         if session.status == SessionStatus.PUBLISHED:
-            raise FeedbackError("session", "phiên đã công bố: không sửa câu trả lời", status=409)
+            raise FeedbackError("session", _("the session is published: its answers are final"), status=409)
         question.answer = _text("text", text)
         question.answerer_title = _fit("answerer_title", answerer_title).strip()[:200]
         if topic:
@@ -142,7 +150,7 @@ def regroup(*, actor: User, session_id: int, question_id: int, topic: str) -> Qu
     with transaction.atomic():
         session, question = _question(actor, session_id, question_id)
         if session.status == SessionStatus.PUBLISHED:
-            raise FeedbackError("session", "phiên đã công bố", status=409)
+            raise FeedbackError("session", _("the session is published"), status=409)
         question.topic = _topic(session, topic)
         question.save(update_fields=["topic"])
         audit(actor, "feedback.session_regroup", f"session:{session.pk}", question=question.pk, topic=topic)
@@ -153,7 +161,7 @@ def close(*, actor: User, session_id: int) -> Session:
     with transaction.atomic():
         session = session_for(actor, session_id)
         if session.status != SessionStatus.OPEN:
-            raise FeedbackError("session", "phiên không còn nhận câu hỏi", status=409)
+            raise FeedbackError("session", _("the session no longer takes questions"), status=409)
         session.status = SessionStatus.CLOSED
         session.save(update_fields=["status"])
         audit(actor, "feedback.session_close", f"session:{session.pk}")
@@ -165,10 +173,12 @@ def publish_session(*, actor: User, session_id: int) -> Session:
     with transaction.atomic():
         session = session_for(actor, session_id)
         if session.status == SessionStatus.PUBLISHED:
-            raise FeedbackError("session", "phiên đã được công bố", status=409)
+            raise FeedbackError("session", _("the session is already published"), status=409)
         answered = session.questions.exclude(answered_at=None).count()
         if not answered:
-            raise FeedbackError("session", "chưa có câu hỏi nào được trả lời: chưa công bố được", status=409)
+            raise FeedbackError(
+                "session", _("no question is answered yet: there is nothing to publish"), status=409
+            )
         session.status, session.published_at = SessionStatus.PUBLISHED, timezone.now()
         session.save(update_fields=["status", "published_at"])
         audit(actor, "feedback.session_publish", f"session:{session.pk}", answered=answered)
@@ -204,7 +214,9 @@ def published() -> QuerySet[Session]:
 def public_session(session_id: int) -> Session:
     found = published().filter(pk=session_id).first() if session_id < 2**62 else None
     if found is None:
-        raise FeedbackError("session", f"không có phiên hỏi đáp đã công bố số {session_id}", status=404)
+        raise FeedbackError(
+            "session", _("no published question session number %(id)s") % {"id": session_id}, status=404
+        )
     return found
 
 
@@ -221,5 +233,5 @@ def public_or_open(session_id: int) -> Session:
             .first()
         )
     if found is None:
-        raise FeedbackError("session", f"không có phiên hỏi đáp số {session_id}", status=404)
+        raise FeedbackError("session", NO_SESSION % {"id": session_id}, status=404)
     return found
