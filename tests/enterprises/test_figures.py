@@ -123,6 +123,12 @@ def test_gate_check_ins_count_for_the_enterprise_and_the_commune(firms, platform
     assert r.status_code == 200, r.content
     assert counts(firms.officer_two, "checkin", firms.two).json()["total"] == 3
     assert counts(firms.officer_one, "checkin", firms.one).json()["total"] == 0
+    assert r.json() == {"venue": "G-ONE-1", "enterprise": firms.two.ref}
+    # The gate belongs to no enterprise: its check-ins count for the commune only.
+    r = w.operator_a.client().delete(f"/api/v1/enterprises/VN-2025/{firms.two.code}/venues/G-ONE-1")
+    assert r.status_code == 200 and r.json() == {"venue": "G-ONE-1", "enterprise": None}
+    assert counts(firms.officer_two, "checkin", firms.two).json()["total"] == 0
+    assert counts(firms.world.operator_a, "checkin", firms.world.commune_a).json()["total"] == 3
 
 
 def test_the_park_page_ranks_its_enterprises(tested):

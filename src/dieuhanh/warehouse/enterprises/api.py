@@ -224,10 +224,7 @@ class VenueLinkOut(Schema):
 )
 @area_aware
 def put_venue(request: HttpRequest, edition: str, code: str, venue: str):
-    unit = _writable_enterprise(request, edition, code)
-    found = _venue(request, unit, venue)
-    services.link_venue(actor=caller(request), venue=found, enterprise=unit)
-    return {"venue": found.code, "enterprise": unit.ref}
+    return _link(request, edition, code, venue, linked=True)
 
 
 @router.delete(
@@ -237,10 +234,16 @@ def put_venue(request: HttpRequest, edition: str, code: str, venue: str):
 )
 @area_aware
 def delete_venue(request: HttpRequest, edition: str, code: str, venue: str):
+    return _link(request, edition, code, venue, linked=False)
+
+
+def _link(request: HttpRequest, edition: str, code: str, venue: str, *, linked: bool) -> dict[str, Any]:
+    """Both routes: the venue becomes the enterprise's (`linked`) or no one's."""
     unit = _writable_enterprise(request, edition, code)
     found = _venue(request, unit, venue)
-    services.link_venue(actor=caller(request), venue=found, enterprise=None)
-    return {"venue": found.code, "enterprise": None}
+    enterprise = unit if linked else None
+    services.link_venue(actor=caller(request), venue=found, enterprise=enterprise)
+    return {"venue": found.code, "enterprise": enterprise.ref if enterprise else None}
 
 
 def _venue(request: HttpRequest, enterprise: Unit, code: str) -> Venue:
