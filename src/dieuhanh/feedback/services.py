@@ -667,11 +667,15 @@ def _file(
     return item
 
 
-def _same_place(lat: float | None, lon: float | None, address: str, other: Feedback) -> bool:
-    if lat is not None and lon is not None and other.lat is not None and other.lon is not None:
-        return _km(lat, lon, other.lat, other.lon) * 1000 <= SAME_PLACE_M
-    if address and other.address:
-        return " ".join(fold(address).split()) == " ".join(fold(other.address).split())
+def _same_place(
+    lat: float | None, lon: float | None, address: str, other: tuple[float | None, float | None, str]
+) -> bool:
+    """Whether a report at (lat, lon) or `address` is at the same place as `other`'s (lat, lon, address)."""
+    o_lat, o_lon, o_address = other
+    if lat is not None and lon is not None and o_lat is not None and o_lon is not None:
+        return _km(lat, lon, o_lat, o_lon) * 1000 <= SAME_PLACE_M
+    if address and o_address:
+        return " ".join(fold(address).split()) == " ".join(fold(o_address).split())
     return False
 
 
@@ -683,9 +687,9 @@ def _same_report(
         return None
     candidates = (
         # Only the reports are locked, never their category or commune: a lock there would make every
-        # other report of the category wait for this one's commit.
-        Feedback.objects.select_for_update(of=("self",))
-        .select_related("unit", "category", "place_unit__parent")  # the live event names its province
+        # other report of the category wait for this one's commit. Their places alone are read: most
+        # reports duplicate none, and building each candidate with its units cost more than the query.
+        Feedback.objects.select_for_update()
         .filter(
             category=cat,
             place_unit=commune,
@@ -693,9 +697,14 @@ def _same_report(
             status__in=OPEN,
             received_at__gte=now - timedelta(hours=cat.merge_hours),
         )
-        .order_by("received_at", "id")[:200]
+        .order_by("received_at", "id")
+        .values_list("id", "lat", "lon", "address")[:200]
     )
-    return next((c for c in candidates if _same_place(lat, lon, address, c)), None)
+    found = next((pk for pk, *place in candidates if _same_place(lat, lon, address, tuple(place))), None)
+    if found is None:
+        return None
+    # Locked above; with its units, as the live event names its commune's province.
+    return Feedback.objects.select_related("unit", "category", "place_unit__parent").get(pk=found)
 
 
 def _join(
