@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
+from django.utils.translation import gettext_lazy as _
 
 from dieuhanh.terminal import acting_user, console, fail, setup_django
 
@@ -65,7 +66,7 @@ def run_trace(
     from dieuhanh.tracing.present import list_rows, trace_out
 
     if (person_id is None) == (case_id is None):
-        raise ValueError("give either a person's ID or --case N")
+        raise ValueError(_("give either a person's ID or --case N"))
     case = services.case_for(actor, case_id) if case_id else _case(actor, person_id or "", confirmed_at)
     view = services.contacts(actor=actor, case=case, depth=depth, rule=services.Rule())
     if as_json:
@@ -94,11 +95,13 @@ def _case(actor: User, person_id: str, confirmed_at: str | None) -> Case:
     if case is not None:
         return case
     if not confirmed_at:
-        raise ValueError("this person is not a registered case: add --confirmed-at to register them")
+        raise ValueError(_("this person is not a registered case: add --confirmed-at to register them"))
     try:
         confirmed = parse_local(confirmed_at)
     except ValueError:
-        raise ValueError(f"--confirmed-at: not an ISO date and time: {confirmed_at}") from None
+        raise ValueError(
+            _("--confirmed-at: not an ISO date and time: %(value)s") % {"value": confirmed_at}
+        ) from None
     data = services.CaseInput(confirmed_at=confirmed)
     case = services.register_case(actor=actor, person_id=person_id, data=data)
     console.print(
