@@ -1,4 +1,5 @@
 from django.core.exceptions import PermissionDenied
+from django.utils.translation import gettext as _
 
 from dieuhanh.units.scoping import below_nation, is_declared
 
@@ -17,4 +18,4 @@ class AreaGuardMiddleware:
             return None  # the API guards each operation itself (dieuhanh.api)
         if is_declared(view_func) or not below_nation(request.user):
             return None
-        raise PermissionDenied("Trang này chỉ dành cho người dùng cấp quốc gia.")
+        raise PermissionDenied(_("This page is for national users only."))

@@ -22,6 +22,8 @@ from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from dieuhanh.accounts.guards import caller
@@ -36,20 +38,20 @@ from dieuhanh.indicators.periods import PeriodError, parse
 from dieuhanh.indicators.periods import read as read_period
 from dieuhanh.units.models import Edition, Unit
 from dieuhanh.units.scoping import area_aware
-from dieuhanh.vnformat import DateTextError, parse_date_text
+from dieuhanh.vnformat import DateTextError, parse_date_text, whole_number
 
 ACT_LABELS = {"approve": "Phê duyệt", "accept": "Chấp nhận", "unapprove": "Hủy phê duyệt"}
 DONE = {
-    "approve": "Đã phê duyệt %(n)s đơn vị.",
-    "accept": "Đã chấp nhận phê duyệt của %(n)s đơn vị.",
-    "unapprove": "Đã hủy phê duyệt của %(n)s đơn vị.",
+    "approve": gettext_lazy("Approved %(n)s units."),
+    "accept": gettext_lazy("Accepted the approval of %(n)s units."),
+    "unapprove": gettext_lazy("Withdrew the approval of %(n)s units."),
 }
 
 
 def _data_set(code: str) -> DataSet:
     found = DataSet.objects.filter(code=code).first()
     if found is None:
-        raise Http404("Không có bộ dữ liệu này.")
+        raise Http404(_("No such data set."))
     return found
 
 
@@ -66,8 +68,8 @@ def _unit(user: User, ref: str) -> Unit:
         return room_unit(user, ref or None, None)
     except Unit.DoesNotExist:
         if ref:
-            raise Http404("Không có đơn vị này trong phạm vi của bạn.") from None
-        raise PermissionDenied("Bạn chưa được giao đơn vị nào.") from None
+            raise Http404(_("No such unit in your area.")) from None
+        raise PermissionDenied(_("You hold no grant on any unit.")) from None
     except DomainError as exc:
         _refused(exc)
         raise
@@ -91,7 +93,7 @@ def approval_page(request: HttpRequest, code: str) -> HttpResponse:
     try:
         period = read_period(request.GET.get("period", "").strip() or default_period(data_set))
     except PeriodError:
-        context["error"] = "Không phải là kỳ: viết 202108 (tháng), 2021Q3, 2021S1 hoặc 2021."
+        context["error"] = _("Not a period: write 202108 (a month), 2021Q3, 2021S1 or 2021.")
         return render(request, "commandroom/approval.html", context, status=422)
     context["period"] = period
     settings = services.settings_of(data_set)
@@ -161,7 +163,7 @@ def approval_act(request: HttpRequest, code: str) -> HttpResponse:
     try:
         chosen = services.units_named(refs, user.area(), unit.edition_id) if refs else []
         if not chosen:
-            raise services.ApprovalError(422, "units", "Hãy chọn ít nhất một đơn vị.")
+            raise DomainError("units", _("Choose at least one unit."))
         services.act(
             actor=user,
             action=action,
@@ -173,7 +175,7 @@ def approval_act(request: HttpRequest, code: str) -> HttpResponse:
     except DomainError as exc:  # all or nothing: the first refused unit and how many more
         messages.error(request, str(exc.message))
     else:
-        messages.success(request, DONE.get(action, "Đã ghi.") % {"n": len(chosen)})
+        messages.success(request, DONE[action] % {"n": len(chosen)} if action in DONE else _("Saved."))
     return _back(code, unit.ref, period)
 
 
@@ -190,7 +192,7 @@ def approval_exception(request: HttpRequest, code: str) -> HttpResponse:
     except DomainError as exc:
         messages.error(request, str(exc.message))
     else:
-        messages.success(request, "Đã gửi yêu cầu ngoại lệ khóa; cấp trên sẽ quyết định.")
+        messages.success(request, _("Lock exception requested; the level above will decide."))
     return _back(code, unit.ref, period)
 
 
@@ -207,7 +209,7 @@ def approval_decision(request: HttpRequest, code: str, exception_id: int) -> Htt
         .first()
     )
     if found is None:
-        raise Http404("Không có yêu cầu ngoại lệ này.")
+        raise Http404(_("No such exception request."))
     grant = request.POST.get("decision") == "grant"
     try:
         text = request.POST.get("ends_on", "").strip()
@@ -216,11 +218,11 @@ def approval_decision(request: HttpRequest, code: str, exception_id: int) -> Htt
             actor=user, exception=found, grant=grant, ends_on=ends_on, note=request.POST.get("note", "")
         )
     except DateTextError as exc:
-        messages.error(request, exc.for_field("Ngày kết thúc"))
+        messages.error(request, exc.for_field(_("End date")))
     except DomainError as exc:
         messages.error(request, str(exc.message))
     else:
-        messages.success(request, "Đã cho phép ngoại lệ." if grant else "Đã từ chối yêu cầu.")
+        messages.success(request, _("Exception granted.") if grant else _("Request refused."))
     return _back(code, unit.ref, period)
 
 
@@ -231,7 +233,7 @@ def approval_settings(request: HttpRequest, code: str) -> HttpResponse:
     """A national admin turns approval on for the set, or changes its levels and expiry days."""
     user, data_set, unit, period = _posted(request, code)
     if not _national_admin(user):
-        raise PermissionDenied("Cấu hình phê duyệt cần quyền quản trị cấp trung ương.")
+        raise PermissionDenied(_("Approval settings need a national administrator."))
     levels = {}
     for edition in Edition.objects.order_by("code"):
         kinds = [k.strip() for k in request.POST.get(f"levels:{edition.code}", "").split(",") if k.strip()]
@@ -240,12 +242,14 @@ def approval_settings(request: HttpRequest, code: str) -> HttpResponse:
     try:
         days = int(request.POST.get("expiry_days", "0").strip() or 0)
         if not 0 <= days <= 3650:
-            raise services.ApprovalError(422, "expiryDays", "Số ngày hết hạn nhập từ 0 đến 3.650.")
+            raise DomainError(
+                "expiryDays", _("Entry expiry days go from 0 to %(max)s.") % {"max": whole_number(3650)}
+            )
         services.configure(actor=user, data_set=data_set, levels=levels, expiry_days=days)
     except DomainError as exc:
         messages.error(request, str(exc.message))
     except ValueError:
-        messages.error(request, "Số ngày hết hạn nhập phải là số nguyên.")
+        messages.error(request, _("Entry expiry days must be a whole number."))
     else:
-        messages.success(request, "Đã lưu cấu hình phê duyệt.")
+        messages.success(request, _("Approval settings saved."))
     return _back(code, unit.ref, period)

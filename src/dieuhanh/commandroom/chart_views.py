@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import gettext as _
 
 from dieuhanh.accounts.guards import caller
 from dieuhanh.commandroom import charts, room
@@ -16,7 +17,7 @@ from dieuhanh.units.scoping import area_aware
 
 def _chart(request: HttpRequest, name: str) -> charts.Chart:
     if name not in charts.CHARTS:
-        raise Http404("Không có biểu đồ này.")
+        raise Http404(_("No such chart."))
     unit = _unit(request, caller(request))
     figure, language, dx = _figure(request), request.LANGUAGE_CODE, request.GET.get("dx", "")[:100]
     # Only the ranking depends on the figure, only the series on dx: the others are one answer each.

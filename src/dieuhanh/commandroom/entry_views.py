@@ -122,8 +122,8 @@ def entry_approval(request: HttpRequest, code: str) -> HttpResponse:
     except ApprovalError as exc:
         messages.error(request, str(exc))
     else:
-        done = {"approve": "Đã phê duyệt số liệu kỳ này.", "unapprove": "Đã hủy phê duyệt."}
-        messages.success(request, done.get(action, "Đã ghi."))
+        done = {"approve": _("This period's figures are approved."), "unapprove": _("Approval withdrawn.")}
+        messages.success(request, done.get(action, _("Saved.")))
     return redirect(f"{reverse('entry-form', args=[code])}?{urlencode({'unit': unit.ref, 'period': period})}")
 
 
@@ -247,7 +247,7 @@ def _save(
     for conflict in summary.conflicts:
         row = sent[conflict.index]
         typed[_name(row)] = post.get(_name(row), "")
-        refused.append((_label(row), conflict.object, conflict.value))
+        refused.append((_label(row), conflict.object, str(conflict.value)))
     return Outcome(summary, refused), typed
 
 
@@ -279,7 +279,7 @@ def _line(conflict: Conflict) -> tuple[str, str, str]:
     """A refused spreadsheet row: its row number, the column as the form heads it, and the reason."""
     where = _("Row %(line)s") % {"line": conflict.line} if conflict.line else ""
     column = FIELD_NAMES.get(conflict.field, conflict.field)
-    return where, f"{column}: {conflict.object}" if column else conflict.object, conflict.value
+    return where, f"{column}: {conflict.object}" if column else conflict.object, str(conflict.value)
 
 
 @login_required

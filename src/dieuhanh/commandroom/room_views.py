@@ -21,6 +21,7 @@ from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from dieuhanh.accounts.guards import caller
 from dieuhanh.accounts.models import User
@@ -42,7 +43,7 @@ def _unit(request: HttpRequest, user: User) -> Unit:
             return room.counterpart(user, room.room_unit(user, origin, None), edition)
         return room.room_unit(user, request.GET.get("unit"), edition)
     except (Unit.DoesNotExist, DomainError):
-        raise Http404("Không có đơn vị này trong phạm vi của bạn.") from None
+        raise Http404(_("No such unit in your area.")) from None
 
 
 def _figure(request: HttpRequest) -> room.RoomFigure:
@@ -107,16 +108,20 @@ def _figures_context(unit: Unit, language: str) -> dict[str, Any]:
 @area_aware
 @replica_reads
 def room_parts(request: HttpRequest) -> JsonResponse:
-    """The live parts re-rendered, as HTML by part, for the page to put in place: `?parts=tiles,alerts`
-    for those only (an event names what changed), all of them by default."""
+    return parts_answer(request, "room", PARTS)
+
+
+def parts_answer(request: HttpRequest, page: str, known: tuple[str, ...]) -> JsonResponse:
+    """A page's live parts re-rendered (commandroom/_{page}_{part}.html), as HTML by part, for the page
+    to put in place: `?parts=tiles,alerts` for those only (an event names what changed), all of the
+    page's `known` parts by default. One answer for the room and the wall."""
     user = caller(request)
     unit = _unit(request, user)
-    asked = tuple(p for p in request.GET.get("parts", "").split(",") if p in PARTS) or PARTS
+    asked = tuple(p for p in request.GET.get("parts", "").split(",") if p in known) or known
     context = {"unit": unit, **_parts_context(request, user, unit, asked)}
-    parts = {
-        name: render_to_string(f"commandroom/_room_{name}.html", context, request=request) for name in asked
-    }
-    return JsonResponse(parts)
+    return JsonResponse(
+        {name: render_to_string(f"commandroom/_{page}_{name}.html", context, request) for name in asked}
+    )
 
 
 @login_required

@@ -13,13 +13,12 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.staticfiles import finders
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from dieuhanh.accounts.guards import caller
 from dieuhanh.commandroom import room
-from dieuhanh.commandroom.room_views import _figures_context, _parts_context, _unit
+from dieuhanh.commandroom.room_views import _figures_context, _parts_context, _unit, parts_answer
 from dieuhanh.replica import replica_reads
 from dieuhanh.units.models import Unit
 from dieuhanh.units.scoping import area_aware
@@ -114,13 +113,7 @@ def wall_page(request: HttpRequest) -> HttpResponse:
 @replica_reads
 def wall_parts(request: HttpRequest) -> JsonResponse:
     """The wall's live parts for one of its views, as HTML by part (`?parts=` as the room's)."""
-    user = caller(request)
-    unit = _unit(request, user)
-    asked = tuple(p for p in request.GET.get("parts", "").split(",") if p in WALL_PARTS) or WALL_PARTS
-    context = {"unit": unit, **_parts_context(request, user, unit, asked)}
-    return JsonResponse(
-        {name: render_to_string(f"commandroom/_wall_{name}.html", context, request=request) for name in asked}
-    )
+    return parts_answer(request, "wall", WALL_PARTS)
 
 
 @login_required
