@@ -104,3 +104,28 @@ def test_an_official_answers_with_a_photo_and_the_public_page_shows_it(phone, li
     assert body[:2] == b"\xff\xd8" and CAMERA.encode() not in body and b"Exif" not in body
     fits_the_phone(reader)
     public.close()
+
+    # The same official opens a "Dân hỏi – Chính quyền trả lời" session from the menu's page, on the phone.
+    phone.goto(f"{live_server.url}/phan-anh/xu-ly/hoi-dap/")
+    expect(phone.get_by_role("heading", level=1)).to_have_text("Dân hỏi – Chính quyền trả lời")
+    form = phone.locator("form#open-session")
+    form.get_by_label("Tiêu đề").fill("Tiếp dân trực tuyến tháng 12")
+    form.get_by_label("Ngày (ngày/tháng/năm)").fill("20/12/2026")
+    form.get_by_label("Chủ đề, mỗi dòng một chủ đề (luôn có thêm chủ đề “Khác”)").fill("Chiếu sáng")
+    fits_the_phone(phone)
+    form.get_by_role("button", name="Mở phiên").click()
+    expect(phone.get_by_role("heading", level=1)).to_have_text("Tiếp dân trực tuyến tháng 12")
+    expect(phone.locator("#session-status")).to_have_text("Đang nhận câu hỏi")
+    expect(phone.locator("#no-questions")).to_be_visible()
+    fits_the_phone(phone)
+    # A citizen's question arrives; its answer form fits the phone too.
+    session = phone.url.rstrip("/").rsplit("/", 1)[1]
+    asked = Client(REMOTE_ADDR="203.0.113.9").post(
+        f"/phan-anh/hoi-dap/{session}/", {"topic": "Chiếu sáng", "text": "Khi nào lắp thêm đèn ở hẻm 12?"}
+    )
+    assert asked.status_code == 200, asked.content
+    phone.reload()
+    question = phone.locator("article.question")
+    expect(question).to_contain_text("Khi nào lắp thêm đèn ở hẻm 12?")
+    expect(question.get_by_label("Câu trả lời")).to_be_visible()
+    fits_the_phone(phone)
