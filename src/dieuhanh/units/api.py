@@ -1,4 +1,4 @@
-from typing import Literal
+from typing import Any, Literal
 
 from django.http import HttpRequest
 from ninja import Query, Router, Schema
@@ -14,28 +14,30 @@ router = Router(tags=["units"])
 EditionCode = Literal["VN-2021", "VN-2025"]
 
 
-class UnitOut(Schema):
+class UnitBaseOut(Schema):
+    """What every answer about a unit starts with (a unit, an enterprise): its place in the tree."""
+
     ref: str
     code: str
     name: str
     kind: str
     level: int
     parent: str | None
+
+    @staticmethod
+    def base(unit: Unit, parent: str | None) -> dict[str, Any]:
+        fields = ("ref", "code", "name", "kind", "level")
+        return {**{name: getattr(unit, name) for name in fields}, "parent": parent}
+
+
+class UnitOut(UnitBaseOut):
     lat: float | None
     lon: float | None
 
     @staticmethod
     def of(unit: Unit, parent_code: str | None) -> dict:
-        return {
-            "ref": unit.ref,
-            "code": unit.code,
-            "name": unit.name,
-            "kind": unit.kind,
-            "level": unit.level,
-            "parent": f"{unit.edition_id}:{parent_code}" if parent_code else None,
-            "lat": unit.lat,
-            "lon": unit.lon,
-        }
+        parent = f"{unit.edition_id}:{parent_code}" if parent_code else None
+        return {**UnitBaseOut.base(unit, parent), "lat": unit.lat, "lon": unit.lon}
 
 
 class UnitPage(Schema):

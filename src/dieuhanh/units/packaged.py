@@ -98,47 +98,19 @@ def read_2021() -> EditionData:
     seen: set[str] = set()
     with _dataset() as db:
         for r in db.execute("SELECT * FROM admin_units_legacy ORDER BY provinceCode, districtCode, wardCode"):
-            if r["provinceCode"] not in seen:
-                seen.add(r["provinceCode"])
-                edition.units.append(
-                    UnitRow(
-                        r["provinceCode"],
-                        tidy(r["province"]),
-                        tidy(r["provinceShort"]),
-                        "province",
-                        1,
-                        NATION,
-                        r["provinceLat"],
-                        r["provinceLon"],
+            # A row is a commune with its district and province: each column group makes its unit once.
+            for part, kind, level, parent in (
+                ("province", "province", 1, NATION),
+                ("district", "district", 2, r["provinceCode"]),
+                ("ward", "commune", 3, r["districtCode"]),
+            ):
+                code = r[f"{part}Code"]
+                if code and code not in seen:  # island districts (Côn Đảo, Lý Sơn, …) have no communes
+                    seen.add(code)
+                    names = tidy(r[part]), tidy(r[f"{part}Short"])
+                    edition.units.append(
+                        UnitRow(code, *names, kind, level, parent, r[f"{part}Lat"], r[f"{part}Lon"])
                     )
-                )
-            if r["districtCode"] not in seen:
-                seen.add(r["districtCode"])
-                edition.units.append(
-                    UnitRow(
-                        r["districtCode"],
-                        tidy(r["district"]),
-                        tidy(r["districtShort"]),
-                        "district",
-                        2,
-                        r["provinceCode"],
-                        r["districtLat"],
-                        r["districtLon"],
-                    )
-                )
-            if r["wardCode"]:  # island districts (Côn Đảo, Lý Sơn, …) have no communes
-                edition.units.append(
-                    UnitRow(
-                        r["wardCode"],
-                        tidy(r["ward"]),
-                        tidy(r["wardShort"]),
-                        "commune",
-                        3,
-                        r["districtCode"],
-                        r["wardLat"],
-                        r["wardLon"],
-                    )
-                )
     return edition
 
 

@@ -15,6 +15,7 @@ from ninja.files import UploadedFile
 from pydantic import Field
 
 from dieuhanh.accounts.guards import caller
+from dieuhanh.units.api import UnitBaseOut
 from dieuhanh.units.api import router as units_router
 from dieuhanh.units.models import Unit
 from dieuhanh.units.scoping import area_aware
@@ -38,13 +39,7 @@ class EnterpriseIn(Schema):
     lon: float | None = None
 
 
-class EnterpriseOut(Schema):
-    ref: str
-    code: str
-    name: str
-    kind: str
-    level: int
-    parent: str | None
+class EnterpriseOut(UnitBaseOut):
     path: str
     tax_code: str
     address: str
@@ -56,12 +51,7 @@ class EnterpriseOut(Schema):
 def _out(unit: Unit) -> dict[str, Any]:
     profile = unit.enterprise
     return {
-        "ref": unit.ref,
-        "code": unit.code,
-        "name": unit.name,
-        "kind": unit.kind,
-        "level": unit.level,
-        "parent": unit.parent.ref if unit.parent else None,
+        **UnitBaseOut.base(unit, unit.parent.ref if unit.parent else None),
         "path": unit.path,
         "tax_code": profile.tax_code,
         "address": profile.address,
