@@ -41,6 +41,17 @@ def fail(message: str) -> typer.Exit:
     return typer.Exit(code=1)
 
 
+@contextmanager
+def refusals() -> Iterator[None]:
+    """Around a verb: a refusal (DomainError) ends the command as `fail` does, with its reason."""
+    from dieuhanh.errors import DomainError
+
+    try:
+        yield
+    except DomainError as e:
+        raise fail(str(e)) from None
+
+
 def existing(path: Path) -> Path:
     """The file a command reads, or a failure naming it."""
     if not path.exists():

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from dieuhanh.terminal import console, existing, fail, progress_bar, setup_django
+from dieuhanh.terminal import console, existing, fail, progress_bar, refusals, setup_django
 
 sources = typer.Typer(help="Source platforms that send events.", no_args_is_help=True)
 venues = typer.Typer(help="QR venues (điểm QR).", no_args_is_help=True)
@@ -27,12 +27,10 @@ def sources_create(
 ) -> None:
     """Register a source platform; its token is printed once, alone on the last line."""
     setup_django()
-    from dieuhanh.warehouse.services import WarehouseError, create_source
+    from dieuhanh.warehouse.services import create_source
 
-    try:
+    with refusals():
         source, raw = create_source(actor=None, name=name, kinds=kinds.split(","), edition=edition)
-    except WarehouseError as e:
-        raise fail(str(e)) from None
     console.print(f"Đã đăng ký nguồn {source.name} ({', '.join(source.kinds)}; {source.edition_id}). Token:")
     print(raw)
 
@@ -41,13 +39,11 @@ def sources_create(
 def venues_import(path: Path, edition: str = typer.Option("VN-2025", "--edition")) -> None:
     """Import venues from CSV: code,name,kind,commune,lat,lon,dwell_minutes."""
     setup_django()
-    from dieuhanh.warehouse.services import WarehouseError, import_venues
+    from dieuhanh.warehouse.services import import_venues
 
     existing(path)
-    try:
+    with refusals():
         result = import_venues(actor=None, path=path, edition=edition)
-    except WarehouseError as e:
-        raise fail(str(e)) from None
     for line, field, error in result.rejected[:50]:
         console.print(f"  dòng {line}, {field}: {error}")
     console.print(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from dieuhanh.terminal import acting_user, console, existing, fail, imported, setup_django
+from dieuhanh.terminal import acting_user, console, existing, fail, imported, refusals, setup_django
 
 app = typer.Typer(help="Enterprises and industrial parks (KCN).", no_args_is_help=True)
 
@@ -34,7 +34,6 @@ def units_add(
 ) -> None:
     """Register an enterprise (under its park or commune) or a park (under its commune or province)."""
     setup_django()
-    from dieuhanh.errors import DomainError
     from dieuhanh.warehouse.enterprises.services import (
         EnterpriseInput,
         create_enterprise,
@@ -43,10 +42,8 @@ def units_add(
 
     actor, area = _acting(username, creating_area)
     data = EnterpriseInput(kind, tax_code, name, address, commune, park, province)
-    try:
+    with refusals():
         unit = create_enterprise(actor=actor, data=data, area=area)
-    except DomainError as e:
-        raise fail(str(e)) from None
     console.print(f"Đã đăng ký {unit.name} ({unit.ref}) dưới {unit.parent.name if unit.parent else ''}.")
     print(unit.ref)
 
@@ -58,15 +55,12 @@ def enterprises_import(
 ) -> None:
     """Import enterprises and parks (CSV, XLSX): kind, tax_code, name, address, commune, park, province."""
     setup_django()
-    from dieuhanh.errors import DomainError
     from dieuhanh.warehouse.enterprises.services import creating_area, import_enterprises
 
     existing(path)
     actor, area = _acting(username, creating_area)
-    try:
+    with refusals():
         result = import_enterprises(actor=actor, path=path, area=area)
-    except DomainError as e:
-        raise fail(str(e)) from None
     imported(
         result.rejected,
         f"Doanh nghiệp, KCN: mới {len(result.created)}, đã có {len(result.existing)}, "
@@ -82,7 +76,6 @@ def enterprises_roster(
 ) -> None:
     """Import an enterprise's roster from CSV or XLSX: person_id, start, end (IDs pseudonymised at once)."""
     setup_django()
-    from dieuhanh.errors import DomainError
     from dieuhanh.warehouse.enterprises.services import (
         enterprise_in,
         import_roster,
@@ -92,11 +85,9 @@ def enterprises_roster(
 
     existing(path)
     actor, area = _acting(username, roster_area)
-    try:
+    with refusals():
         unit = enterprise_in(enterprise, area, name="--enterprise")
         result = import_roster(actor=actor, enterprise=unit, workers=roster_rows(path))
-    except DomainError as e:
-        raise fail(str(e)) from None
     imported(
         result.rejected,
         f"Người lao động của {unit.name}: mới {result.added}, cập nhật {result.updated}, "
@@ -111,7 +102,6 @@ def enterprises_venue(
 ) -> None:
     """Make a venue (gate, canteen) an enterprise's: its check-ins, stored and to come, count for it."""
     setup_django()
-    from dieuhanh.errors import DomainError
     from dieuhanh.units.scoping import Area
     from dieuhanh.warehouse.enterprises.services import enterprise_in, link_venue
     from dieuhanh.warehouse.models import Venue
@@ -119,11 +109,9 @@ def enterprises_venue(
     found = Venue.objects.filter(code=venue).first()
     if found is None:
         raise fail(f"không có điểm QR '{venue}'")
-    try:
+    with refusals():
         unit = enterprise_in(enterprise, Area(True, frozenset()), name="--enterprise") if enterprise else None
         link_venue(actor=None, venue=found, enterprise=unit)
-    except DomainError as e:
-        raise fail(str(e)) from None
     console.print(f"Điểm QR {found.code} → {unit.name if unit else 'không thuộc doanh nghiệp nào'}")
 
 
