@@ -234,6 +234,13 @@ def test_a_write_to_a_few_areas_gives_the_answer_computed_afresh(world):
     assert found == _afresh(units)
 
     _ask(units)
+    add_rollup(b, date(2021, 8, 1), 1)  # only counts change: the kept list of rows is patched in place
+    found = _ask(units)
+    assert _value(found, "ev.test.positive", b, "202108") == 6
+    assert _value(found, "ev.test.positive", world.nation, "2021Q3") == 16
+    assert found == _afresh(units)
+
+    _ask(units)
     old = Succession.objects.filter(new=a).select_related("old").first().old  # a 2021 commune of a's
     add_rollup(old, date(2021, 7, 1), 10)
     found = _ask(units)

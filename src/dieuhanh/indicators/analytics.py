@@ -916,9 +916,14 @@ class Computed:
         self.segments = [self._segment(d, period, None) for d in range(len(dims)) for period in periods]
         self._areas: frozenset[str] | None = None
         self._positions: defaultdict[int, list[int]] | None = None
+        self._flat: list[dict] | None = None
+        self._places: list[list[int]] | None = None
 
     def rows(self) -> list[dict]:
-        return [row for segment in self.segments for row in segment if row is not None]
+        """The answer's rows: a new list after each patch (the kept ones are shared, never changed)."""
+        if self._flat is None:
+            self._flat = [row for segment in self.segments for row in segment if row is not None]
+        return self._flat
 
     def grids(self) -> list[CountGrid]:
         return [cells for cells in self.answer.cells.values() if isinstance(cells, CountGrid)]
@@ -960,12 +965,39 @@ class Computed:
         if not positions:
             return
         segments, width = list(self.segments), len(self.periods)
+        changed: list[tuple[int, int, dict]] = []  # (segment, position, row) where a row is replaced
+        same_cells = True  # no row came or went: the flat list keeps its places
         for d in range(len(self.dims)):
             for j, period in enumerate(self.periods):
-                segment = segments[d * width + j] = list(segments[d * width + j])
+                s = d * width + j
+                segment = segments[s] = list(segments[s])
                 for i, row in zip(positions, self._segment(d, period, positions), strict=True):
+                    if row is None or segment[i] is None:
+                        same_cells &= row is segment[i]
+                    else:
+                        changed.append((s, i, row))
                     segment[i] = row
         self.segments = segments
+        if same_cells and self._flat is not None:  # the rows' list copied, the changed rows put in place
+            if self._places is None:
+                self._places = self._flat_places()
+            flat = list(self._flat)
+            for s, i, row in changed:
+                flat[self._places[s][i]] = row
+            self._flat = flat
+        else:
+            self._flat = self._places = None
+
+    def _flat_places(self) -> list[list[int]]:
+        """Each segment's rows' places in the flat list of rows (-1 where a cell is left out)."""
+        out, n = [], 0
+        for segment in self.segments:
+            places = []
+            for row in segment:
+                places.append(-1 if row is None else n)
+                n += row is not None
+            out.append(places)
+        return out
 
     def _segment(self, d: int, period: Period, positions: list[int] | None) -> list[dict | None]:
         """The rows of dimension d at the period for the asked units (at these positions only)."""
