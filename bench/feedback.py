@@ -20,7 +20,9 @@ kept, and a later --reuse run measures over the reports it holds (no fill).
   address in the old or new form or of a pin, duplicate search, writes, audit row, live event), one
   transaction each; reports/s, first one after the other (one client), then from --clients threads
   at once, each with its own connection, as one web process serves concurrent requests (its pool
-  holds 8). Baseline, in the same run on the same database and in the same two ways: the same number
+  holds 8), then from --processes spawned processes of --clients / --processes threads each, as
+  `dieuhanh serve` runs one worker per core (timed from when all are set up). Baseline, in the same
+  run on the same database and in the same three ways: the same number
   of rows written with `Feedback.objects.create` + one `Event` each, one transaction each (no checks,
   no routing). That baseline is the floor of a report written durably on its own: each commit waits
   for its WAL flush, which on this shared machine is most of its time; concurrent commits share a
@@ -159,12 +161,54 @@ def fill(n: int, rng: random.Random) -> dict:
     return {"reports": n, "seconds": time.perf_counter() - start}
 
 
-def intake(n: int, clients: int, rng: random.Random) -> dict:
+# What the intake's writers read: set in this process by intake(), in a spawned one by _process().
+_JOB: dict = {}
+
+
+def _submit(i: int) -> None:
+    from dieuhanh.feedback import services
+
+    job = _JOB
+    lat, lon, address = job["places"][i % job["n"]]
+    services.submit(
+        category=job["cats"][i % job["n"]],
+        text=f"Phản ánh thử số {i} về hạ tầng trước nhà.",
+        place=services.Place(lat, lon, address),
+        client=job["senders"][i],
+    )
+
+
+def _create(i: int) -> None:
     from django.db import transaction
     from django.utils import timezone
 
-    from dieuhanh.feedback import services
     from dieuhanh.feedback.models import Category, Event, Feedback
+
+    job = _JOB
+    if "cat_objs" not in job:
+        job["cat_objs"] = {c.code: c for c in Category.objects.all()}
+    units, now = job["units"], timezone.now()
+    with transaction.atomic():
+        item = Feedback.objects.create(
+            code=f"X{job['run']:05d}{i:05d}",
+            category=job["cat_objs"][job["cats"][i % job["n"]]],
+            text=f"Phản ánh thử số {i} về hạ tầng trước nhà.",
+            unit_id=units[i % len(units)],
+            place_unit_id=units[i % len(units)],
+            received_at=now,
+            assigned_at=now,
+            forward_due=now,
+            answer_due=now,
+        )
+        Event.objects.create(feedback=item, kind="received", at=now, unit_id=item.unit_id)
+
+
+WRITERS = {"service": _submit, "baseline": _create}
+
+
+def intake(n: int, clients: int, processes: int, rng: random.Random) -> dict:
+    from dieuhanh.feedback import services
+    from dieuhanh.feedback.models import Category
     from dieuhanh.units.models import Unit
 
     addresses = [
@@ -177,72 +221,49 @@ def intake(n: int, clients: int, rng: random.Random) -> dict:
     ]
     communes = list(Unit.objects.filter(edition_id="VN-2025", kind="commune").values_list("lat", "lon"))
     categories = list(Category.objects.values_list("code", flat=True))
-    places = []
+    places: list[tuple[float | None, float | None, str]] = []
     for i in range(n):
         if i % 3 == 0:
-            places.append(services.Place(address=addresses[rng.randrange(len(addresses))]))
+            places.append((None, None, addresses[rng.randrange(len(addresses))]))
         else:
             lat, lon = communes[rng.randrange(len(communes))]
-            places.append(services.Place(lat + rng.uniform(-0.01, 0.01), lon + rng.uniform(-0.01, 0.01)))
+            places.append((lat + rng.uniform(-0.01, 0.01), lon + rng.uniform(-0.01, 0.01), ""))
     cats = [rng.choice(categories) for _ in range(n)]
     run = int(time.time()) % 10**5  # a kept database's earlier runs had other senders and codes
-    senders = [f"2001:db8:{run:x}::{i:x}" for i in range(2 * n)]  # documentation addresses
+    _JOB.clear()
+    _JOB.update(
+        n=n,
+        places=places,
+        cats=cats,
+        run=run,
+        senders=[f"2001:db8:{run:x}::{i:x}" for i in range(3 * n)],  # documentation addresses
+        units=list(
+            Unit.objects.filter(edition_id="VN-2025", kind="commune").values_list("id", flat=True)[:n]
+        ),
+    )
     # Warm-up: the parser's first import and the commune centres.
-    services.route(places[0])
+    services.route(services.Place(*places[1]))
     services.route(services.Place(address=addresses[0]))
     routing = []
     for place in places:
         t = time.perf_counter()
-        services.route(place)
+        services.route(services.Place(*place))
         routing.append(time.perf_counter() - t)
-
-    def service(i: int) -> None:
-        services.submit(
-            category=cats[i % n],
-            text=f"Phản ánh thử số {i} về hạ tầng trước nhà.",
-            place=places[i % n],
-            client=senders[i],
-        )
-
-    units = list(Unit.objects.filter(edition_id="VN-2025", kind="commune").values_list("id", flat=True)[:n])
-    cat_objs = {c.code: c for c in Category.objects.all()}
-
-    def baseline(i: int) -> None:
-        now = timezone.now()
-        with transaction.atomic():
-            item = Feedback.objects.create(
-                code=f"X{run:05d}{i:05d}",
-                category=cat_objs[cats[i % n]],
-                text=f"Phản ánh thử số {i} về hạ tầng trước nhà.",
-                unit_id=units[i % len(units)],
-                place_unit_id=units[i % len(units)],
-                received_at=now,
-                assigned_at=now,
-                forward_due=now,
-                answer_due=now,
-            )
-            Event.objects.create(feedback=item, kind="received", at=now, unit_id=item.unit_id)
-
-    # One client: the first n senders; then `clients` at once: the next n (new senders, new codes).
-    service_1 = per_second(service, range(n), 1)
-    baseline_1 = per_second(baseline, range(n), 1)
-    service_c = per_second(service, range(n, 2 * n), clients)
-    baseline_c = per_second(baseline, range(n, 2 * n), clients)
-    return {
-        "n": n,
-        "clients": clients,
-        "service_per_s": service_1,
-        "baseline_per_s": baseline_1,
-        "service_concurrent_per_s": service_c,
-        "baseline_concurrent_per_s": baseline_c,
-        "routing_p50_s": percentile(routing, 0.5),
-        "routing_p95_s": percentile(routing, 0.95),
-    }
+    # One client: the first n senders; `clients` threads at once: the next n; `processes` processes
+    # of clients / processes threads each, as `dieuhanh serve` runs a worker per core: the last n.
+    found = {"n": n, "clients": clients, "processes": processes}
+    for kind in WRITERS:
+        found[f"{kind}_per_s"] = per_second(kind, range(n), 1)
+        found[f"{kind}_concurrent_per_s"] = per_second(kind, range(n, 2 * n), clients)
+        found[f"{kind}_processes_per_s"] = in_processes(kind, range(2 * n, 3 * n), processes, clients)
+    return found | {"routing_p50_s": percentile(routing, 0.5), "routing_p95_s": percentile(routing, 0.95)}
 
 
-def per_second(write, numbers: range, clients: int) -> float:
-    """Calls write(i) for every i, from `clients` threads at once (each its own connection); per s."""
+def per_second(kind: str, numbers: range, clients: int) -> float:
+    """Calls the writer for every number, from `clients` threads at once (each its own connection); per s."""
     from django.db import connections
+
+    write = WRITERS[kind]
 
     def work(part: range) -> None:
         try:
@@ -251,16 +272,59 @@ def per_second(write, numbers: range, clients: int) -> float:
         finally:
             connections.close_all()
 
-    parts = [numbers[k::clients] for k in range(clients)]
     start = time.perf_counter()
     if clients == 1:
         for i in numbers:
             write(i)
     else:
         with ThreadPoolExecutor(clients) as pool:
-            for done in [pool.submit(work, part) for part in parts]:
+            for done in [pool.submit(work, numbers[k::clients]) for k in range(clients)]:
                 done.result()
     return len(numbers) / (time.perf_counter() - start)
+
+
+def _process(kind: str, job: dict, part: range, threads: int, ready, go, done) -> None:
+    """A spawned process: Django set up from the run's environment, then its part once all are ready."""
+    from bench.common import setup_django
+
+    setup_django()
+    _JOB.update(job)
+    from dieuhanh.feedback import services
+
+    services.route(services.Place(address="Phường Bến Thành, Thành phố Hồ Chí Minh"))  # the parser's import
+    ready.release()
+    go.wait()
+    per_second(kind, part, threads)
+    done.release()  # before the interpreter's exit, which is not the intake's time
+
+
+def in_processes(kind: str, numbers: range, processes: int, clients: int) -> float:
+    """The writer from `processes` spawned processes at once, clients / processes threads each; per s
+    from the moment all are set up to the last one's end."""
+    import multiprocessing
+
+    spawn = multiprocessing.get_context("spawn")
+    ready, go, done = spawn.Semaphore(0), spawn.Event(), spawn.Semaphore(0)
+    job = {k: v for k, v in _JOB.items() if k != "cat_objs"}
+    threads = max(1, clients // processes)
+    started = [
+        spawn.Process(target=_process, args=(kind, job, numbers[k::processes], threads, ready, go, done))
+        for k in range(processes)
+    ]
+    for process in started:
+        process.start()
+    for _ in started:
+        ready.acquire()
+    start = time.perf_counter()
+    go.set()
+    for _ in started:
+        while not done.acquire(timeout=1):
+            if not any(p.is_alive() for p in started):
+                raise SystemExit(f"an intake process failed ({kind})")
+    seconds = time.perf_counter() - start
+    for process in started:
+        process.join()
+    return len(numbers) / seconds
 
 
 def timed_requests(client, paths: list[tuple[str, dict]], headers: dict | None = None) -> list[float]:
@@ -365,6 +429,7 @@ def main() -> None:
     parser.add_argument("--intake", type=int, default=500)
     parser.add_argument("--samples", type=int, default=40)
     parser.add_argument("--clients", type=int, default=4, help="intake's concurrent clients (threads)")
+    parser.add_argument("--processes", type=int, default=2, help="intake's processes (the clients split)")
     parser.add_argument("--seed", type=int, default=20)
     args = parser.parse_args()
     rng = random.Random(args.seed)
@@ -384,7 +449,7 @@ def main() -> None:
             log(f"migrated and units loaded in {time.perf_counter() - t:.0f} s")
             filled = fill(args.reports, rng)
         log(f"{args.reports:,} reports stored ({filled['seconds']:.0f} s to fill)")
-        taken = intake(args.intake, args.clients, rng)
+        taken = intake(args.intake, args.clients, args.processes, rng)
         log(f"intake: {taken}")
         q = queue(args.samples, rng)
         log(f"queue p50/p95 {percentile(q['service'], 0.5):.4f}/{percentile(q['service'], 0.95):.4f} s")
@@ -394,20 +459,23 @@ def main() -> None:
     ms = lambda s: f"{s * 1000:.1f} ms"  # noqa: E731
     grid = [
         ["feedback bench", f"{args.db}, {args.reports:,} stored reports", "baseline", "ratio", "goal"],
-        [
-            "intake + routing, one client",
-            f"{taken['service_per_s']:.0f} reports/s",
-            f"{taken['baseline_per_s']:.0f} rows/s (create)",
-            f"{taken['baseline_per_s'] / taken['service_per_s']:.1f}x slower",
-            "200/s",
-        ],
-        [
-            f"intake + routing, {taken['clients']} clients at once",
-            f"{taken['service_concurrent_per_s']:.0f} reports/s",
-            f"{taken['baseline_concurrent_per_s']:.0f} rows/s (create)",
-            f"{taken['baseline_concurrent_per_s'] / taken['service_concurrent_per_s']:.1f}x slower",
-            "200/s",
-        ],
+        *(
+            [
+                f"intake + routing, {label}",
+                f"{taken[f'service{key}_per_s']:.0f} reports/s",
+                f"{taken[f'baseline{key}_per_s']:.0f} rows/s (create)",
+                f"{taken[f'baseline{key}_per_s'] / taken[f'service{key}_per_s']:.1f}x slower",
+                "200/s",
+            ]
+            for label, key in (
+                ("one client", ""),
+                (f"{taken['clients']} clients at once", "_concurrent"),
+                (
+                    f"{taken['processes']} processes x {max(1, taken['clients'] // taken['processes'])}",
+                    "_processes",
+                ),
+            )
+        ),
         ["routing alone p95", ms(taken["routing_p95_s"]), "", "", "< 1 s"],
         *(
             [
