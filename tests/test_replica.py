@@ -477,7 +477,7 @@ class Scenario:
         from dieuhanh.indicators.catalog import load as load_catalog
         from dieuhanh.reports.services import load_shipped
         from dieuhanh.units.services import get_unit, load_units
-        from tests.conftest import make_caller
+        from tests.factories import make_caller
 
         call_command("migrate", verbosity=0)
         load_units()

@@ -43,7 +43,7 @@ from dieuhanh.units.scoping import PUBLIC
 from dieuhanh.units.services import get_unit
 from dieuhanh.warehouse.models import Venue
 from dieuhanh.warehouse.services import VenueInput, save_venue
-from tests.conftest import Caller, make_caller
+from tests.factories import Caller, make_caller
 
 EDITION = "VN-2025"
 # Markers are ASCII and unlike anything else in an answer, so a byte search finds them.

@@ -4,7 +4,7 @@ chooses it, and then on every device they sign in from."""
 from django.test import Client
 
 from dieuhanh.accounts.models import User
-from tests.conftest import PASSWORD
+from tests.factories import PASSWORD
 
 ENGLISH_BROWSER = {"HTTP_ACCEPT_LANGUAGE": "en-US,en;q=0.9"}
 

@@ -17,7 +17,7 @@ from dieuhanh.accounts.models import AuditEntry
 from dieuhanh.accounts.services import create_user
 from dieuhanh.api import api
 from dieuhanh.cli import app
-from tests.conftest import PASSWORD
+from tests.factories import PASSWORD
 
 ACCOUNT_LOCKED = "Đăng nhập sai quá nhiều lần: tài khoản này tạm khóa đến"
 CLIENT_LOCKED = "Đăng nhập sai quá nhiều lần từ máy này"

@@ -7,8 +7,7 @@ from django.db.models import Count
 from dieuhanh.accounts.models import AuditEntry
 from dieuhanh.indicators.approval.models import Approval, ApprovalAudit
 from dieuhanh.units.models import Unit
-from tests.approval.conftest import act, state
-from tests.conftest import make_caller
+from tests.factories import act, make_caller, state
 
 A, B, HCM, VN = "VN-2025:26743", "VN-2025:26740", "VN-2025:79", "VN-2025:VN"
 

@@ -12,8 +12,7 @@ from dieuhanh.indicators.datavalues import import_values
 from dieuhanh.indicators.services import save_data_set
 from dieuhanh.reports import services as reports
 from dieuhanh.units.scoping import Area
-from tests.approval.conftest import act, values
-from tests.reports.conftest import hcm_report, ict  # noqa: F401 - fixtures
+from tests.factories import act, values
 
 A, B, HCM = "VN-2025:26743", "VN-2025:26740", "VN-2025:79"
 
@@ -62,7 +61,7 @@ def _files(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
 
 
-def test_a_report_marks_the_figures_not_yet_approved(world, hcm_report, _files):  # noqa: F811
+def test_a_report_marks_the_figures_not_yet_approved(world, hcm_report, _files):
     data_set = save_data_set(
         actor=None,
         code="hcm_dossiers",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.approval.conftest import act
+from tests.factories import act
 
 A = "VN-2025:26743"
 

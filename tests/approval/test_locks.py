@@ -12,7 +12,7 @@ from dieuhanh.indicators.approval.models import DataSetApproval, LockException
 from dieuhanh.indicators.approval.services import vn_today
 from dieuhanh.indicators.excel import XLSX_TYPE
 from dieuhanh.indicators.models import DataValue
-from tests.approval.conftest import act, values
+from tests.factories import act, values
 
 A, B = "VN-2025:26743", "VN-2025:26740"
 

@@ -8,8 +8,7 @@ from datetime import timedelta
 from dieuhanh.indicators.approval.models import Approval, DataSetApproval, LockException
 from dieuhanh.indicators.approval.services import vn_today
 from dieuhanh.vnformat import short_date
-from tests.approval.conftest import PERIOD, act
-from tests.conftest import make_caller
+from tests.factories import PERIOD, act, make_caller
 
 A, B, HCM = "VN-2025:26743", "VN-2025:26740", "VN-2025:79"
 PAGE = "/approval/telecom/"

@@ -7,11 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from dieuhanh.indicators.approval import services as approval
-from tests.approval.conftest import telecom  # noqa: F401 - fixture
-from tests.browser.conftest import screenshot
-from tests.browser.test_room_browser import asgi_server  # noqa: F401 - fixture
-from tests.browser.test_unit_browser import log_in
-from tests.conftest import make_caller
+from tests.factories import log_in, make_caller, screenshot
 
 pytestmark = [
     pytest.mark.browser,
@@ -21,18 +17,18 @@ pytestmark = [
 A, B = "VN-2025:26743", "VN-2025:26740"
 
 
-def test_a_province_colours_its_communes_by_approval_state(page, asgi_server, world, telecom):  # noqa: F811
+def test_a_province_colours_its_communes_by_approval_state(page, asgi_server, world, approved_telecom):
     approval.act(
         actor=world.operator_a.user,
         action="approve",
-        data_set=telecom,
+        data_set=approved_telecom,
         period="202108",
         units=[world.commune_a],
     )
     approval.act(
         actor=world.province_operator.user,
         action="accept",
-        data_set=telecom,
+        data_set=approved_telecom,
         period="202108",
         units=[world.commune_a],
     )
@@ -50,7 +46,7 @@ def test_a_province_colours_its_communes_by_approval_state(page, asgi_server, wo
     approval.act(
         actor=world.operator_b.user,
         action="approve",
-        data_set=telecom,
+        data_set=approved_telecom,
         period="202108",
         units=[world.commune_b],
     )

@@ -8,13 +8,12 @@ from playwright.sync_api import expect
 
 from dieuhanh.directives.models import Delivery
 from dieuhanh.directives.services import acknowledge_delivery
-from tests.browser.conftest import browser, page, screenshot  # noqa: F401  (fixtures)
-from tests.browser.test_unit_browser import log_in
+from tests.factories import log_in, screenshot
 
 pytestmark = pytest.mark.browser
 
 
-def test_the_composer_issues_to_units_chosen_on_the_tree(page, live_server, world):  # noqa: F811
+def test_the_composer_issues_to_units_chosen_on_the_tree(page, live_server, world):
     log_in(page, live_server, "leader")
     page.get_by_role("link", name="Chỉ đạo mới").click()
     page.get_by_label("Tiêu đề").fill("Kiểm tra điểm tiêm chủng")

@@ -5,42 +5,15 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.test_room_browser import asgi_server  # noqa: F401  (fixture)
-from tests.browser.test_unit_browser import log_in
+from tests.factories import Watch, log_in
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.filterwarnings("ignore:StreamingHttpResponse must consume synchronous iterators"),
 ]
 
-# Injected by the browser itself (not subject to the page's policy): records what the policy refused.
-RECORD_VIOLATIONS = """
-window.__violations = [];
-document.addEventListener("securitypolicyviolation", (e) => {
-  window.__violations.push(`${e.violatedDirective} ${e.blockedURI} ${e.sourceFile}:${e.lineNumber}`);
-});
-"""
 
-
-class Watch:
-    """What the browser reported about the policies while the page was open."""
-
-    def __init__(self, page):
-        self.page = page
-        self.console: list[str] = []
-        page.add_init_script(RECORD_VIOLATIONS)
-        page.on("console", self._console)
-
-    def _console(self, message) -> None:
-        text = message.text
-        if "Content Security Policy" in text or "Permissions-Policy" in text or "Permissions policy" in text:
-            self.console.append(text)
-
-    def violations(self) -> list[str]:
-        return self.console + self.page.evaluate("window.__violations || []")
-
-
-def test_the_login_page_the_room_the_composer_and_a_unit_page_under_the_policy(page, asgi_server, world):  # noqa: F811
+def test_the_login_page_the_room_the_composer_and_a_unit_page_under_the_policy(page, asgi_server, world):
     watch = Watch(page)
     response = page.goto(f"{asgi_server.url}/login/")
     assert "script-src 'self';" in response.headers["content-security-policy"]
@@ -64,7 +37,7 @@ def test_the_login_page_the_room_the_composer_and_a_unit_page_under_the_policy(p
     assert watch.violations() == []
 
 
-def test_the_inbox_under_the_policy(page, asgi_server, world):  # noqa: F811
+def test_the_inbox_under_the_policy(page, asgi_server, world):
     watch = Watch(page)
     log_in(page, asgi_server, "benthanh-operator")
     page.wait_for_url("**/inbox/")
@@ -73,7 +46,7 @@ def test_the_inbox_under_the_policy(page, asgi_server, world):  # noqa: F811
     assert watch.violations() == []
 
 
-def test_a_violation_is_seen(page, asgi_server, world):  # noqa: F811
+def test_a_violation_is_seen(page, asgi_server, world):
     """The watch itself: an inline script on one of our pages is refused and reported."""
     watch = Watch(page)
     page.goto(f"{asgi_server.url}/login/")
@@ -86,7 +59,7 @@ def test_a_violation_is_seen(page, asgi_server, world):  # noqa: F811
     assert any("script-src" in v for v in watch.violations())
 
 
-def test_the_api_docs_and_the_admin_login_under_the_policy(page, asgi_server, world):  # noqa: F811
+def test_the_api_docs_and_the_admin_login_under_the_policy(page, asgi_server, world):
     watch = Watch(page)
     page.goto(f"{asgi_server.url}/api/v1/docs")
     expect(page.locator(".swagger-ui .opblock").first).to_be_visible()  # Swagger UI ran from its files

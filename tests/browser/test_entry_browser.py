@@ -12,14 +12,12 @@ from openpyxl import load_workbook
 from dieuhanh.indicators.datavalues import import_values
 from dieuhanh.indicators.models import DataValue
 from dieuhanh.units.scoping import Area
-from tests.browser.conftest import browser, page, screenshot  # noqa: F401  (fixtures)
-from tests.browser.test_unit_browser import log_in
-from tests.indicators.test_datavalues_api import telecom  # noqa: F401  (fixture)
+from tests.factories import log_in, screenshot
 
 pytestmark = pytest.mark.browser
 
 
-def open_form(page, live_server):  # noqa: F811
+def open_form(page, live_server):
     log_in(page, live_server, "benthanh-operator")
     page.wait_for_url("**/inbox/")
     page.get_by_role("link", name="Nhập số liệu").click()
@@ -29,7 +27,7 @@ def open_form(page, live_server):  # noqa: F811
     page.wait_for_url("**/entry/telecom/?unit=VN-2025%3A26743&period=202108")
 
 
-def test_the_form_saves_a_value_and_shows_it_with_last_period_beside(page, live_server, world, telecom):  # noqa: F811
+def test_the_form_saves_a_value_and_shows_it_with_last_period_beside(page, live_server, world, telecom):
     records = [
         {"dataElement": "postal_revenue", "period": "202107", "orgUnit": "VN-2025:26743", "value": 1100}
     ]
@@ -47,7 +45,7 @@ def test_the_form_saves_a_value_and_shows_it_with_last_period_beside(page, live_
     screenshot(page, "entry-form")
 
 
-def test_an_excel_upload_with_one_bad_row_shows_that_rows_error(page, live_server, world, telecom, tmp_path):  # noqa: F811
+def test_an_excel_upload_with_one_bad_row_shows_that_rows_error(page, live_server, world, telecom, tmp_path):
     open_form(page, live_server)
     with page.expect_download() as download:
         page.get_by_role("link", name="Tải biểu mẫu Excel").click()

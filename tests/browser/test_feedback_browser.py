@@ -10,8 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from dieuhanh.feedback.models import Feedback
-from tests.browser.conftest import browser, screenshot  # noqa: F401  (fixture)
-from tests.feedback.conftest import categories  # noqa: F401  (fixture)
+from tests.factories import screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -23,7 +22,7 @@ ANSWER = "Phường đã thay bóng đèn ngày 5/12; xin cảm ơn người dâ
 
 
 @pytest.fixture
-def phone(browser):  # noqa: F811
+def phone(browser):
     context = browser.new_context(locale="vi-VN", viewport={"width": 390, "height": 844}, is_mobile=True)
     page = context.new_page()
     yield page
@@ -52,7 +51,7 @@ def shows_no_phone(page) -> None:
         assert trace not in html
 
 
-def test_a_citizen_files_follows_and_reads_the_public_answer(phone, live_server, world, categories):  # noqa: F811
+def test_a_citizen_files_follows_and_reads_the_public_answer(phone, live_server, world, categories):
     # The citizen files a report, with an address in the new form and a phone number.
     phone.goto(f"{live_server.url}/phan-anh/")
     expect(phone.get_by_role("heading", level=1)).to_have_text("Gửi phản ánh, kiến nghị")
@@ -137,7 +136,7 @@ def test_a_citizen_files_follows_and_reads_the_public_answer(phone, live_server,
     screenshot(phone, "feedback-public-phone")
 
 
-def test_a_citizen_asks_in_a_session_and_reads_the_published_answer(phone, live_server, world, categories):  # noqa: F811
+def test_a_citizen_asks_in_a_session_and_reads_the_published_answer(phone, live_server, world, categories):
     # Bến Thành opens a "Dân hỏi – Chính quyền trả lời" session (API: the officials have no page yet).
     official = world.operator_a.client()
     opened = official.post(

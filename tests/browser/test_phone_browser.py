@@ -12,10 +12,7 @@ from playwright.sync_api import expect
 
 from dieuhanh.directives.models import Directive, Response
 from dieuhanh.vnformat import VN_TZ
-from tests.browser.conftest import SCREENSHOTS, browser, screenshot  # noqa: F401  (fixture)
-from tests.browser.test_csp import Watch
-from tests.browser.test_unit_browser import log_in
-from tests.directives.test_directives import issue
+from tests.factories import SCREENSHOTS, Watch, issue, log_in, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -31,7 +28,7 @@ BODY = "\n\n".join(
 
 
 @pytest.fixture
-def phone(browser):  # noqa: F811
+def phone(browser):
     context = browser.new_context(
         locale="en-US", viewport={"width": WIDTH, "height": HEIGHT}, is_mobile=True, has_touch=True
     )
@@ -218,7 +215,7 @@ def test_a_leaders_deadline_shows_and_reads_26_8_2021_14_30_in_an_english_browse
     assert watch.violations() == []
 
 
-def test_the_wide_layout_keeps_its_header_menu(browser, live_server, world):  # noqa: F811
+def test_the_wide_layout_keeps_its_header_menu(browser, live_server, world):
     context = browser.new_context(locale="en-US", viewport={"width": 1280, "height": 900})
     page = context.new_page()
     log_in(page, live_server, "benthanh-operator")

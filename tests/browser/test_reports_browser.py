@@ -4,9 +4,7 @@ import pypdfium2 as pdfium
 import pytest
 
 from dieuhanh.reports.services import load_shipped
-from tests.browser.conftest import screenshot
-from tests.browser.test_unit_browser import log_in
-from tests.conftest import ict_catalogue
+from tests.factories import ict_catalogue, log_in, screenshot
 
 pytestmark = pytest.mark.browser
 

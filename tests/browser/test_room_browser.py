@@ -4,89 +4,20 @@ stream needs an ASGI server (Django's test server is WSGI and would hold a strea
 from __future__ import annotations
 
 import json
-import threading
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
-from django.core.signals import request_started
-from django.db import connections
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from dieuhanh.live import HUB
 from dieuhanh.units.services import get_unit
 from dieuhanh.vnformat import VN_TZ
-from tests.browser.conftest import screenshot
-from tests.browser.test_unit_browser import log_in
-from tests.conftest import make_caller
-from tests.warehouse.conftest import record
+from tests.factories import log_in, make_caller, markers, record, screenshot, shapes
 
 pytestmark = [
     pytest.mark.browser,
     # WhiteNoise's static files are plain iterators, which Django's ASGI handler reads whole: harmless.
     pytest.mark.filterwarnings("ignore:StreamingHttpResponse must consume synchronous iterators"),
 ]
-
-
-@dataclass
-class Server:
-    url: str
-
-
-def _share_test_database(**_kwargs) -> None:
-    """Each request's thread uses the test's in-memory database (as Django's live server does)."""
-    for connection in _SHARED:
-        connections[connection.alias] = connection
-
-
-_SHARED: list = []
-
-
-@pytest.fixture
-def asgi_server(transactional_db, world, page) -> Iterator[Server]:
-    # After `page`, so that it is closed first: its event stream ends before the server does.
-    import uvicorn
-
-    from dieuhanh.asgi import Front, django_application
-
-    # A front of its own: its Django threads take the shared test connection (below), and end with it.
-    application = Front(django_application)
-
-    _SHARED[:] = [c for c in connections.all() if c.vendor == "sqlite" and c.is_in_memory_db()]
-    for connection in _SHARED:
-        connection.inc_thread_sharing()
-    request_started.connect(_share_test_database)
-    server = uvicorn.Server(
-        uvicorn.Config(application, host="127.0.0.1", port=0, lifespan="off", log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)  # waiting for the server to listen, not asserting anything
-    assert server.started, "uvicorn did not start"
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield Server(f"http://127.0.0.1:{port}")
-    server.should_exit = server.force_exit = True
-    thread.join(10)
-    application.close()
-    assert not HUB.listening(), "the rooms' streams left the hub when their pages closed"
-    request_started.disconnect(_share_test_database)
-    for connection in _SHARED:
-        connection.dec_thread_sharing()
-    _SHARED.clear()
-
-
-def markers(page):
-    """The units drawn as points (below a province: no package ships commune boundaries)."""
-    return page.locator("#room-map .unit-marker")
-
-
-def shapes(page):
-    """The units drawn by their boundaries (provinces)."""
-    return page.locator("#room-map path.unit-shape")
 
 
 def test_the_national_leader_drills_from_the_nation_to_a_commune_on_the_map(page, asgi_server, world):

@@ -13,10 +13,7 @@ from playwright.sync_api import expect
 
 from dieuhanh.units.models import Unit
 from dieuhanh.vnformat import VN_TZ
-from tests.browser.conftest import SCREENSHOTS
-from tests.browser.test_room_browser import asgi_server, markers, shapes  # noqa: F401  (fixture)
-from tests.browser.test_unit_browser import log_in
-from tests.commandroom.test_room import positives
+from tests.factories import SCREENSHOTS, log_in, markers, positives, shapes
 
 pytestmark = [
     pytest.mark.browser,
@@ -38,7 +35,7 @@ def view_of(page) -> tuple[float, float, float]:
     return lat, lon, zoom
 
 
-def test_the_nation_as_a_choropleth_of_provinces_on_a_wide_screen(page, asgi_server, world, platform):  # noqa: F811
+def test_the_nation_as_a_choropleth_of_provinces_on_a_wide_screen(page, asgi_server, world, platform):
     now = timezone.now().astimezone(VN_TZ).replace(microsecond=0)
     ha_noi = Unit.objects.filter(edition_id="VN-2025", parent__code="01").order_by("code").first()
     positives(platform, world.commune_a.code, 6, now)
@@ -95,7 +92,7 @@ def test_the_nation_as_a_choropleth_of_provinces_on_a_wide_screen(page, asgi_ser
     )
 
 
-def test_the_toggle_keeps_the_place_and_the_map_drills_down(page, asgi_server, world):  # noqa: F811
+def test_the_toggle_keeps_the_place_and_the_map_drills_down(page, asgi_server, world):
     log_in(page, asgi_server, "leader")
     page.wait_for_url("**/room/")
     expect(shapes(page)).to_have_count(34)

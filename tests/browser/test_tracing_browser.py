@@ -6,9 +6,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import browser, page, screenshot  # noqa: F401  (fixtures)
-from tests.browser.test_unit_browser import log_in
-from tests.tracing.conftest import CASE, home, register, stay, tracers  # noqa: F401  (fixture)
+from tests.factories import CASE, home, log_in, register, screenshot, stay
 
 pytestmark = pytest.mark.browser
 
@@ -32,7 +30,7 @@ def crowded_market(platform, venues):
     assert platform.send("checkin", stays).json()["accepted"] == len(stays)
 
 
-def test_a_large_graph_is_drawn_then_grouped_by_commune(page, live_server, tracers, crowded_market):  # noqa: F811
+def test_a_large_graph_is_drawn_then_grouped_by_commune(page, live_server, tracers, crowded_market):
     case_id = register(tracers.a).json()["id"]
     log_in(page, live_server, "benthanh-tracer")
     page.goto(f"{live_server.url}/tracing/cases/{case_id}/?depth=1&group=person")

@@ -1,16 +1,8 @@
 import pytest
 
-from tests.browser.conftest import screenshot
-from tests.conftest import PASSWORD
+from tests.factories import log_in, screenshot
 
 pytestmark = pytest.mark.browser
-
-
-def log_in(page, live_server, username):
-    page.goto(f"{live_server.url}/login/")
-    page.get_by_label("Tên đăng nhập").fill(username)
-    page.get_by_label("Mật khẩu").fill(PASSWORD)
-    page.get_by_role("button", name="Đăng nhập").click()
 
 
 def test_leader_logs_in_and_browses_down_to_a_commune(page, live_server, world):

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import browser, page, screenshot  # noqa: F401  (fixtures)
-from tests.browser.test_unit_browser import log_in
-from tests.warehouse.conftest import record
+from tests.factories import log_in, record, screenshot
 
 pytestmark = pytest.mark.browser
 
 
-def test_the_children_sort_by_a_figure(page, live_server, world, platform, venues):  # noqa: F811
+def test_the_children_sort_by_a_figure(page, live_server, world, platform, venues):
     platform.send("test", [record("test", i) for i in range(3)])
     platform.send("test", [record("test", 9, commune="26740")])
     log_in(page, live_server, "hcm-operator")

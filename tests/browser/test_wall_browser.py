@@ -15,13 +15,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from dieuhanh.live import area_keys, publish_on_commit
-from tests.browser.conftest import SCREENSHOTS
-from tests.browser.test_csp import Watch
-from tests.browser.test_room_browser import asgi_server  # noqa: F401  (fixture)
-from tests.browser.test_unit_browser import log_in
-from tests.commandroom.test_room import positives
-from tests.conftest import make_caller
-from tests.warehouse.conftest import record
+from tests.factories import SCREENSHOTS, Watch, log_in, make_caller, positives, record
 
 pytestmark = [
     pytest.mark.browser,
@@ -32,7 +26,7 @@ FULL_HD, UHD = (1920, 1080), (3840, 2160)
 
 
 @pytest.fixture
-def screens(browser, asgi_server) -> Iterator:  # noqa: F811
+def screens(browser, asgi_server) -> Iterator:
     """Pages of a given size and browser language, closed before the server stops (their streams end)."""
     contexts = []
 
@@ -76,7 +70,7 @@ def no_scrollbar(page) -> dict:
 
 
 @pytest.mark.parametrize("size", [FULL_HD, UHD], ids=["1920x1080", "3840x2160"])
-def test_the_wall_is_one_screen_without_scrolling(screens, asgi_server, world, figures, size):  # noqa: F811
+def test_the_wall_is_one_screen_without_scrolling(screens, asgi_server, world, figures, size):
     page = screens(size)
     watch = Watch(page)
     make_hcm_leader(world)
@@ -109,7 +103,7 @@ def make_hcm_leader(world) -> None:
     make_caller("hcm-leader", world.province, "leader")
 
 
-def test_charts_render_with_their_tables_and_export_png_and_csv(page, asgi_server, world, figures):  # noqa: F811
+def test_charts_render_with_their_tables_and_export_png_and_csv(page, asgi_server, world, figures):
     watch = Watch(page)
     page.set_viewport_size({"width": 1600, "height": 1000})
     make_hcm_leader(world)
@@ -154,7 +148,7 @@ def test_charts_render_with_their_tables_and_export_png_and_csv(page, asgi_serve
     assert watch.violations() == []
 
 
-def test_a_live_event_reaches_the_wall_and_the_views_turn(screens, asgi_server, world, platform):  # noqa: F811
+def test_a_live_event_reaches_the_wall_and_the_views_turn(screens, asgi_server, world, platform):
     page = screens(FULL_HD, locale="vi-VN")
     make_hcm_leader(world)
     log_in(page, asgi_server, "hcm-leader")

@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (the `leaders` fixture, imported)
 """The room's charts' data (room/charts/NAME.json and .csv) and the wall (/wall/): what they show, their
 CSV's safety, and the caller's area (404 outside it, as the room answers)."""
 
@@ -15,9 +14,7 @@ from dieuhanh.commandroom import room
 from dieuhanh.indicators import analytics
 from dieuhanh.indicators import services as indicators
 from dieuhanh.vnformat import VN_TZ
-from tests.commandroom.test_room import HCM, TAY_NINH, leaders, positives  # noqa: F401
-from tests.indicators.test_analytics import element, store
-from tests.warehouse.conftest import record
+from tests.factories import HCM, TAY_NINH, element, positives, record, store
 
 
 def negatives(platform, commune: str, n: int, when):

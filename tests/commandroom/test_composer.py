@@ -6,8 +6,7 @@ from __future__ import annotations
 import pytest
 
 from dieuhanh.directives.models import Delivery
-from tests.conftest import make_caller
-from tests.directives.test_directives import issue
+from tests.factories import issue, make_caller
 
 TREE = "/directives/new/tree.json"
 

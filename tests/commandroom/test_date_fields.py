@@ -10,8 +10,7 @@ from pathlib import Path
 from dieuhanh.directives.models import Delivery, Directive, Response
 from dieuhanh.tracing.models import Case
 from dieuhanh.vnformat import VN_TZ
-from tests.directives.test_directives import issue
-from tests.tracing.conftest import CASE, outbreak, tracers  # noqa: F401  (fixtures)
+from tests.factories import CASE, issue
 
 TEMPLATES = Path(__file__).parents[2] / "src" / "dieuhanh"
 
@@ -93,7 +92,7 @@ def test_a_directive_form_may_ask_for_a_date_through_the_api(world):
     assert refused.status_code == 422
 
 
-def test_the_tracing_workspace_reads_vietnamese_times(tracers, outbreak):  # noqa: F811
+def test_the_tracing_workspace_reads_vietnamese_times(tracers, outbreak):
     browser = tracers.a.browser()
     refused = browser.post("/tracing/", {"person_id": CASE, "confirmed_at": "27/8/2021 25:00"})
     page = refused.content.decode()

@@ -12,7 +12,6 @@ from openpyxl import load_workbook
 from dieuhanh.indicators.datavalues import import_values
 from dieuhanh.indicators.models import DataValue
 from dieuhanh.units.scoping import Area
-from tests.indicators.test_datavalues_api import telecom  # noqa: F401  (fixture)
 
 A, B = "VN-2025:26743", "VN-2025:26740"  # Bến Thành and its neighbour Sài Gòn
 FORM = f"/entry/telecom/?unit={A}&period=202108"
@@ -42,7 +41,7 @@ def row_of(page: str, label: str) -> str:
     return found.group(0)
 
 
-def test_the_list_offers_the_commune_its_data_sets_and_only_itself(world, telecom):  # noqa: F811
+def test_the_list_offers_the_commune_its_data_sets_and_only_itself(world, telecom):
     page = world.operator_a.browser().get("/entry/").content.decode()
     assert "Báo cáo viễn thông" in page and "1 đơn vị bạn báo cáo" in page
     assert f'<option value="{A}"' in page and B not in page
@@ -50,13 +49,13 @@ def test_the_list_offers_the_commune_its_data_sets_and_only_itself(world, teleco
     assert "168 đơn vị bạn báo cáo" in city and f'<option value="{B}"' in city
 
 
-def test_the_menu_links_data_entry_for_operators_only(world, telecom):  # noqa: F811
+def test_the_menu_links_data_entry_for_operators_only(world, telecom):
     assert 'href="/entry/"' in world.operator_a.browser().get("/inbox/").content.decode()
     assert 'href="/entry/"' not in world.tracer.browser().get("/inbox/").content.decode()
     assert world.tracer.browser().get("/entry/").status_code == 403
 
 
-def test_the_form_shows_stored_last_period_and_last_year_values(world, telecom):  # noqa: F811
+def test_the_form_shows_stored_last_period_and_last_year_values(world, telecom):
     store(
         [
             ("postal_revenue", "", "202108", 1250.5),
@@ -74,12 +73,12 @@ def test_the_form_shows_stored_last_period_and_last_year_values(world, telecom):
     assert '<td class="num" data-label="Kỳ trước">24.500</td>' in row_of(page, "Thuê bao di động — Viettel")
 
 
-def test_a_commune_with_one_unit_opens_its_form_without_choosing(world, telecom):  # noqa: F811
+def test_a_commune_with_one_unit_opens_its_form_without_choosing(world, telecom):
     page = world.operator_a.browser().get("/entry/telecom/?period=202108").content.decode()
     assert "Phường Bến Thành · tháng 8/2021" in page and "Doanh thu bưu chính" in page
 
 
-def test_saving_reads_vietnamese_numbers_and_shows_the_import_summary(world, telecom):  # noqa: F811
+def test_saving_reads_vietnamese_numbers_and_shows_the_import_summary(world, telecom):
     store([("coverage", "", "202108", 80)])
     response = world.operator_a.browser().post(
         FORM,
@@ -104,7 +103,7 @@ def test_saving_reads_vietnamese_numbers_and_shows_the_import_summary(world, tel
     assert 'value="1.200"' in row_of(page, "Doanh thu bưu chính")
 
 
-def test_the_import_rules_refuse_a_bad_value_with_its_reason(world, telecom):  # noqa: F811
+def test_the_import_rules_refuse_a_bad_value_with_its_reason(world, telecom):
     page = world.operator_a.browser().post(FORM, {"v:coverage:": "150", "v:subscribers:viettel": "2,5"})
     text = page.content.decode()
     assert "Chưa lưu được giá trị nào." in text
@@ -113,7 +112,7 @@ def test_the_import_rules_refuse_a_bad_value_with_its_reason(world, telecom):  #
     assert not DataValue.objects.exists()
 
 
-def test_saving_the_form_unchanged_changes_nothing(world, telecom):  # noqa: F811
+def test_saving_the_form_unchanged_changes_nothing(world, telecom):
     store([("postal_revenue", "", "202108", 1234.5678)])
     browser = world.operator_a.browser()
     page = browser.get(FORM).content.decode()
@@ -123,7 +122,7 @@ def test_saving_the_form_unchanged_changes_nothing(world, telecom):  # noqa: F81
     assert "Không có gì thay đổi." in text and value("postal_revenue") == 1234.5678
 
 
-def test_a_neighbours_unit_is_not_found_and_never_written(world, telecom):  # noqa: F811
+def test_a_neighbours_unit_is_not_found_and_never_written(world, telecom):
     browser = world.operator_a.browser()
     assert browser.get(f"/entry/telecom/?unit={B}&period=202108").status_code == 404
     assert (
@@ -135,12 +134,12 @@ def test_a_neighbours_unit_is_not_found_and_never_written(world, telecom):  # no
     assert not DataValue.objects.exists()
 
 
-def test_a_bad_period_is_explained(world, telecom):  # noqa: F811
+def test_a_bad_period_is_explained(world, telecom):
     page = world.operator_a.browser().get(f"/entry/telecom/?unit={A}&period=13/2021").content.decode()
     assert "Kỳ báo cáo: không đọc được. Hãy viết tháng 8/2021" in page and "Doanh thu bưu chính" not in page
 
 
-def test_a_period_typed_as_reports_name_it_opens_the_form(world, telecom):  # noqa: F811
+def test_a_period_typed_as_reports_name_it_opens_the_form(world, telecom):
     """'tháng 8/2021' (or 8/2021, T8/2021) is read as 202108, and the address keeps the identifier."""
     browser = world.operator_a.browser()
     for typed in ("tháng 8/2021", "8/2021", "T8/2021"):
@@ -153,7 +152,7 @@ def test_a_period_typed_as_reports_name_it_opens_the_form(world, telecom):  # no
     assert "Phường Bến Thành · tháng 8/2021" in page
 
 
-def test_the_excel_form_downloads_with_the_session(world, telecom):  # noqa: F811
+def test_the_excel_form_downloads_with_the_session(world, telecom):
     store([("postal_revenue", "", "202107", 1100)])
     browser = world.operator_a.browser()
     page = browser.get(FORM).content.decode()
@@ -185,7 +184,7 @@ def upload(browser, body: bytes, name: str = "form.xlsx"):
     return browser.post("/entry/telecom/upload/", {"file": file, "unit": A, "period": "202108"})
 
 
-def test_an_upload_shows_each_refused_row_with_its_spreadsheet_row(world, telecom):  # noqa: F811
+def test_an_upload_shows_each_refused_row_with_its_spreadsheet_row(world, telecom):
     browser = world.operator_a.browser()
     body = filled_form(browser, {"postal_revenue": 1500, "subscribers.viettel": "nhiều", "coverage": 88})
     response = upload(browser, body)
@@ -199,7 +198,7 @@ def test_an_upload_shows_each_refused_row_with_its_spreadsheet_row(world, teleco
     assert f'href="/entry/telecom/?unit={A.replace(":", "%3A")}&amp;period=202108"' in page
 
 
-def test_an_upload_of_the_neighbours_form_writes_nothing(world, telecom):  # noqa: F811
+def test_an_upload_of_the_neighbours_form_writes_nothing(world, telecom):
     neighbour = filled_form(world.operator_b.browser(), {"postal_revenue": 7}, unit=B)
     page = upload(world.operator_a.browser(), neighbour).content.decode()
     assert "Chưa lưu được giá trị nào." in page
@@ -215,7 +214,7 @@ def test_an_upload_of_the_neighbours_form_writes_nothing(world, telecom):  # noq
         (None, "Hãy chọn tệp Excel đã điền."),
     ],
 )
-def test_an_upload_that_is_not_a_form_is_refused(world, telecom, body, reason):  # noqa: F811
+def test_an_upload_that_is_not_a_form_is_refused(world, telecom, body, reason):
     browser = world.operator_a.browser()
     if body is None:
         response = browser.post("/entry/telecom/upload/", {"unit": A, "period": "202108"})

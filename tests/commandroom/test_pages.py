@@ -48,7 +48,7 @@ def test_search_page_finds_without_diacritics(world):
 
 
 def test_unit_page_shows_the_areas_figures(world, platform, venues):
-    from tests.warehouse.conftest import record
+    from tests.factories import record
 
     platform.send("test", [record("test", i) for i in range(3)])
     platform.send("test", [record("test", 9, commune="26740")])

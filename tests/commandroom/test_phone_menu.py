@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from dieuhanh.directives.models import Delivery
-from tests.directives.test_directives import issue
+from tests.factories import issue
 
 
 def bar(page: str) -> str:

@@ -7,7 +7,7 @@ import pytest
 
 from dieuhanh.reports.models import Report
 from dieuhanh.reports.services import load_shipped
-from tests.conftest import ict_catalogue
+from tests.factories import ict_catalogue
 
 
 @pytest.fixture

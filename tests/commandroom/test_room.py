@@ -13,37 +13,8 @@ from django.utils import timezone
 from dieuhanh.directives import services as directives
 from dieuhanh.directives.models import Delivery
 from dieuhanh.live import HUB
-from dieuhanh.units.services import get_unit
 from dieuhanh.vnformat import VN_TZ
-from tests.conftest import make_caller
-from tests.directives.test_followup import next_chunk, parse
-from tests.warehouse.conftest import record
-
-HCM, TAY_NINH = "VN-2025:79", "VN-2025:80"  # neighbouring provinces since 1/7/2025
-
-
-@pytest.fixture
-def leaders(world):
-    """A leader of Hồ Chí Minh City and one of Tây Ninh, its neighbour."""
-    return make_caller("hcm-leader", world.province, "leader"), make_caller(
-        "tn-leader", get_unit(TAY_NINH), "leader"
-    )
-
-
-def positives(platform, commune: str, n: int, when, prefix: str = "p"):
-    tests = [
-        record(
-            "test",
-            source_event_id=f"{prefix}-{commune}-{i}",
-            commune=commune,
-            result="positive",
-            person_id=f"0792010{i:05d}",
-            sampled_at=when.isoformat(),
-        )
-        for i in range(n)
-    ]
-    response = platform.send("test", tests)
-    assert response.status_code == 200 and response.json()["accepted"] == n, response.content
+from tests.factories import HCM, TAY_NINH, next_chunk, parse, positives
 
 
 def test_neighbouring_provinces_cannot_see_each_others_room(world, leaders):

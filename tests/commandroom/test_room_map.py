@@ -18,8 +18,7 @@ from dieuhanh.commandroom import map_views
 from dieuhanh.commandroom.room import counterpart
 from dieuhanh.units.services import get_unit
 from dieuhanh.vnformat import VN_TZ
-from tests.commandroom.test_room import positives
-from tests.conftest import make_caller
+from tests.factories import make_caller, positives
 
 
 @pytest.fixture

@@ -9,15 +9,15 @@ import re
 from dieuhanh.commandroom import tracing_graph
 from dieuhanh.tracing import services
 from dieuhanh.tracing.models import Case
-from tests.tracing.conftest import outbreak, register, tracers  # noqa: F401  (fixtures)
+from tests.factories import register
 
 
-def _view(tracers):  # noqa: F811
+def _view(tracers):
     case = Case.objects.get(pk=register(tracers.national).json()["id"])
     return services.contacts(actor=tracers.national.user, case=case, depth=2, rule=services.Rule())
 
 
-def test_a_small_graph_is_every_person_drawn_by_the_page(tracers, outbreak):  # noqa: F811
+def test_a_small_graph_is_every_person_drawn_by_the_page(tracers, outbreak):
     data = tracing_graph.graph_data(_view(tracers))
     assert data["mode"] == "person" and data["server_drawn"]
     assert sorted(n["g"] for n in data["nodes"]) == [0, 1, 1, 2, 2]
@@ -26,7 +26,7 @@ def test_a_small_graph_is_every_person_drawn_by_the_page(tracers, outbreak):  # 
     assert len(data["lines"]) == len(data["links"]) >= 3
 
 
-def test_grouped_by_commune_the_counts_add_up(tracers, outbreak):  # noqa: F811
+def test_grouped_by_commune_the_counts_add_up(tracers, outbreak):
     view = _view(tracers)
     data = tracing_graph.graph_data(view, "commune")
     groups = {(n["g"], n["label"]): n["count"] for n in data["nodes"] if n["g"]}
@@ -36,14 +36,14 @@ def test_grouped_by_commune_the_counts_add_up(tracers, outbreak):  # noqa: F811
     assert all(0 <= a < len(data["nodes"]) and 0 <= b < len(data["nodes"]) for a, b in data["links"])
 
 
-def test_beyond_the_thresholds_auto_groups_and_the_browser_draws(tracers, outbreak, monkeypatch):  # noqa: F811
+def test_beyond_the_thresholds_auto_groups_and_the_browser_draws(tracers, outbreak, monkeypatch):
     monkeypatch.setattr(tracing_graph, "COMMUNE_BEYOND", 2)
     monkeypatch.setattr(tracing_graph, "SERVER_DRAWN", 2)
     data = tracing_graph.graph_data(_view(tracers))
     assert data["mode"] == "commune" and not data["server_drawn"] and "lines" not in data
 
 
-def test_the_page_hands_a_large_graph_to_the_browser(tracers, outbreak, monkeypatch):  # noqa: F811
+def test_the_page_hands_a_large_graph_to_the_browser(tracers, outbreak, monkeypatch):
     monkeypatch.setattr(tracing_graph, "SERVER_DRAWN", 2)
     case_id = register(tracers.a).json()["id"]
     page = (

@@ -9,9 +9,7 @@ from datetime import date
 from dieuhanh.directives.assignments import TaskInput, create_task
 from dieuhanh.indicators.datavalues import import_values
 from dieuhanh.units.scoping import Area
-from tests.directives.test_directives import issue
-from tests.indicators.test_datavalues_api import telecom  # noqa: F401  (fixture)
-from tests.warehouse.conftest import record
+from tests.factories import issue, record
 
 CITY, A, B = "/units/VN-2025/79/", "/units/VN-2025/26743/", "/units/VN-2025/26740/"
 
@@ -66,7 +64,7 @@ def test_tasks_of_the_unit_and_below(world):
     assert "Số hoá hồ sơ một cửa" not in world.operator_b.browser().get(B).content.decode()
 
 
-def test_reporting_completeness_of_the_area(world, telecom):  # noqa: F811
+def test_reporting_completeness_of_the_area(world, telecom):
     records = [{"dataElement": "postal_revenue", "period": "202108", "orgUnit": "VN-2025:26743", "value": 5}]
     assert not import_values(records, actor=None, area=Area(True, frozenset())).conflicts
     city = world.province_operator.browser().get(CITY).content.decode()

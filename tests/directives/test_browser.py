@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import browser, screenshot  # noqa: F401  (fixture)
-from tests.browser.test_unit_browser import log_in
-
-from .test_directives import issue
+from tests.factories import issue, log_in, screenshot
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def phone(browser):  # noqa: F811
+def phone(browser):
     context = browser.new_context(locale="vi-VN", viewport={"width": 390, "height": 844}, is_mobile=True)
     page = context.new_page()
     yield page
@@ -45,7 +42,7 @@ def test_a_commune_operator_lands_on_the_inbox_and_acknowledges(phone, live_serv
     screenshot(phone, "inbox-delivery-phone")
 
 
-def test_the_leader_composes_sees_the_live_count_and_issues(browser, live_server, world):  # noqa: F811
+def test_the_leader_composes_sees_the_live_count_and_issues(browser, live_server, world):
     context = browser.new_context(locale="vi-VN", viewport={"width": 1280, "height": 900})
     page = context.new_page()
     log_in(page, live_server, "leader")

@@ -3,16 +3,7 @@
 from __future__ import annotations
 
 from dieuhanh.directives.models import Directive
-from tests.tracing.conftest import (  # noqa: F401  (fixtures)
-    P1,
-    P2,
-    P3,
-    P4,
-    hexkey,
-    outbreak,
-    register,
-    tracers,
-)
+from tests.factories import P1, P2, P3, P4, hexkey, register
 
 
 def send(caller, case_id: int, **body):
@@ -21,7 +12,7 @@ def send(caller, case_id: int, **body):
     )
 
 
-def test_each_commune_gets_its_own_residents_only(world, tracers, outbreak):  # noqa: F811
+def test_each_commune_gets_its_own_residents_only(world, tracers, outbreak):
     case_id = register(tracers.national).json()["id"]
     report = send(tracers.national, case_id)
     assert report.status_code == 200, report.content
@@ -41,7 +32,7 @@ def test_each_commune_gets_its_own_residents_only(world, tracers, outbreak):  # 
     assert Directive.objects.count() == 2
 
 
-def test_a_commune_tracer_sends_only_within_its_area(world, tracers, outbreak):  # noqa: F811
+def test_a_commune_tracer_sends_only_within_its_area(world, tracers, outbreak):
     case_id = register(tracers.a).json()["id"]
     body = send(tracers.a, case_id).json()
     assert [s["unit"] for s in body["sent"]] == ["VN-2025:26743"]

@@ -13,7 +13,7 @@ from dieuhanh.accounts.models import AuditEntry
 from dieuhanh.directives.models import Delivery, Directive, Response
 from dieuhanh.units.models import Unit
 from dieuhanh.units.services import get_unit
-from tests.conftest import make_caller
+from tests.factories import issue, make_caller
 
 SOUTH_2021 = [
     "VN-2021:79",
@@ -22,16 +22,6 @@ SOUTH_2021 = [
     "VN-2021:80",
     "VN-2021:83",
 ]  # HCMC, Bình Dương, Đồng Nai, Long An, Bến Tre
-
-
-def issue(caller, **body):
-    payload = {
-        "title": "Triển khai xét nghiệm diện rộng",
-        "body": "Các xã, phường báo cáo **số mẫu** đã lấy.",
-        "targets": {"units": ["VN-2025:26743", "VN-2025:26740"]},
-        **body,
-    }
-    return caller.client().post("/api/v1/directives", payload, content_type="application/json")
 
 
 def inbox(caller):

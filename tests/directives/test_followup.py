@@ -4,13 +4,8 @@ inbox's live stream."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
@@ -26,6 +21,7 @@ from dieuhanh.directives.followup import Throttle, not_before, send_due, tick
 from dieuhanh.directives.models import Delivery, Directive, DirectiveKind, Notification, Priority
 from dieuhanh.live import HUB
 from dieuhanh.vnformat import VN_TZ
+from tests.factories import Gateway, next_chunk, parse
 
 BEN_THANH, SAI_GON = "26743", "26740"
 MORNING = datetime(2021, 8, 26, 9, 0, tzinfo=VN_TZ)
@@ -236,40 +232,6 @@ def test_issuing_queues_the_new_directive_at_once_if_urgent_and_at_six_if_normal
 # Channels: SMS against a loopback gateway
 
 
-@dataclass
-class Gateway:
-    url: str
-    replies: list[int]  # the status of each request in turn; the last one repeats
-    received: list[dict] = field(default_factory=list)
-
-
-@pytest.fixture
-def gateway() -> Iterator[Gateway]:
-    replies: list[int] = [200]
-    received: list[dict] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            received.append({"body": body, "authorization": self.headers.get("Authorization")})
-            status = replies.pop(0) if len(replies) > 1 else replies[0]
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.end_headers()
-            self.wfile.write(b'{"ok": true}' if status == 200 else b'{"error": "busy"}')
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    # Polled often: shutdown() waits for the next poll (0.5 s by default) at each test's end.
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    yield Gateway(f"http://127.0.0.1:{server.server_port}/sms", replies, received)
-    server.shutdown()
-    server.server_close()
-
-
 PHONES = {BEN_THANH: ["+84903000001"], SAI_GON: []}  # Sài Gòn has given no number
 
 
@@ -439,15 +401,6 @@ async def open_stream(client: AsyncClient, token: str | None = None):
     chunks = response.streaming_content.__aiter__()
     assert await anext(chunks) == b"retry: 5000\n: connected\n\n"
     return chunks
-
-
-async def next_chunk(chunks) -> str:
-    return (await asyncio.wait_for(anext(chunks), 10)).decode()
-
-
-def parse(chunk: str) -> tuple[str, dict]:
-    fields = dict(line.split(": ", 1) for line in chunk.strip().splitlines())
-    return fields["event"], json.loads(fields["data"])
 
 
 def test_an_acknowledgement_reaches_its_units_stream_and_not_the_neighbours(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import make_caller
+from tests.factories import make_caller
 
 A, B = "VN-2025:26743", "VN-2025:26740"  # Bến Thành, Sài Gòn
 HANOI_WARD = "VN-2025:00004"  # Phường Ba Đình, Hà Nội

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from dieuhanh.directives.models import Delivery, Response
-
-from .test_directives import issue
+from tests.factories import issue
 
 
 def test_a_commune_operator_lands_on_the_inbox_reads_acknowledges_and_responds(world):

@@ -17,7 +17,7 @@ from dieuhanh.accounts.models import AuditEntry
 from dieuhanh.cli import app
 from dieuhanh.directives.assignments import AssignmentError, import_tasks, load_demo_tasks, vn_today
 from dieuhanh.directives.models import Task, TaskProgress
-from tests.conftest import Caller, make_caller
+from tests.factories import Caller, make_caller
 
 A, B, HCMC = "VN-2025:26743", "VN-2025:26740", "VN-2025:79"
 HANOI = "VN-2025:01"

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import browser, page, screenshot  # noqa: F401  (fixtures)
-from tests.browser.test_unit_browser import log_in
+from tests.factories import log_in, screenshot
 
 pytestmark = pytest.mark.browser
 
 
-def test_the_park_officer_sees_the_factories_ranked(page, live_server, tested):  # noqa: F811
+def test_the_park_officer_sees_the_factories_ranked(page, live_server, tested):
     log_in(page, live_server, "kcn-officer")
     page.wait_for_url("**/inbox/")  # an enterprise's officer lands on its inbox, as an operator does
     page.goto(f"{live_server.url}/units/")

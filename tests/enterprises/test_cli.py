@@ -4,20 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from dieuhanh.cli import app
 from dieuhanh.units.models import Unit
-from tests.conftest import make_caller
+from tests.factories import make_caller
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def cli(world, monkeypatch):
-    monkeypatch.setattr("dieuhanh.cli.migrate", lambda: None)
-    return world
 
 
 def test_units_add_registers_a_park_and_prints_its_ref_last(cli):

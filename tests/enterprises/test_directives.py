@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conftest import make_caller
+from tests.factories import make_caller
 
 
 def _post(caller, url, body):

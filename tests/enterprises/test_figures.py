@@ -12,8 +12,7 @@ from dieuhanh.warehouse.enterprises.models import EnterpriseRollup, Worker
 from dieuhanh.warehouse.enterprises.services import link_venue
 from dieuhanh.warehouse.kinds import KINDS
 from dieuhanh.warehouse.services import VenueInput, save_venue
-from tests.enterprises.conftest import CCCD_1, CCCD_2, roster
-from tests.warehouse.conftest import record
+from tests.factories import CCCD_1, CCCD_2, record, roster
 
 WINDOW = {"from": "2021-08-01", "to": "2021-08-31"}
 

@@ -12,7 +12,7 @@ from dieuhanh.accounts.models import AuditEntry
 from dieuhanh.cli import app
 from dieuhanh.warehouse.enterprises.models import Worker
 from dieuhanh.warehouse.persons import person_key
-from tests.enterprises.conftest import CCCD_1, CCCD_2
+from tests.factories import CCCD_1, CCCD_2
 
 BAD_FILE = (
     "person_id,start,end\n"

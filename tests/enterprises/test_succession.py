@@ -5,8 +5,8 @@ from __future__ import annotations
 from dieuhanh.units.models import Unit
 from dieuhanh.units.services import get_unit, load_units, successors
 from dieuhanh.warehouse.enterprises.models import Profile
-from tests.conftest import make_caller
-from tests.enterprises.conftest import register
+from tests.factories import make_caller
+from tests.factories import register_enterprise as register
 
 
 def test_an_enterprise_registered_on_the_old_map_moves_with_its_commune(world):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dieuhanh.units.models import Unit
 from dieuhanh.warehouse.enterprises.models import Profile
-from tests.conftest import make_caller
+from tests.factories import make_caller
 
 
 def _post(caller, **body):

@@ -22,7 +22,7 @@ from dieuhanh.feedback.services import overdue_q
 from dieuhanh.units.services import get_unit
 from dieuhanh.warehouse.models import Identity
 from dieuhanh.warehouse.persons import person_key
-from tests.warehouse.conftest import record
+from tests.factories import record
 
 URL = "/api/v1/feedback"
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 200

@@ -21,8 +21,7 @@ from dieuhanh.feedback.models import Confirmation, Feedback, Notice, Question, S
 from dieuhanh.feedback.room import province_figures
 from dieuhanh.live import HUB, area_key
 from dieuhanh.units.models import Unit
-from tests.conftest import make_caller
-from tests.directives.test_followup import Gateway, gateway  # noqa: F401  (fixture)
+from tests.factories import make_caller
 
 URL = "/api/v1/feedback"
 BEN_THANH = "Phường Bến Thành, Thành phố Hồ Chí Minh"
@@ -409,7 +408,7 @@ def test_a_category_goes_to_the_provinces_department_held_as_an_agency_unit(worl
 
 
 @pytest.fixture
-def sms(settings, gateway):  # noqa: F811
+def sms(settings, gateway):
     settings.SMS_URL = gateway.url
     return gateway
 

@@ -12,11 +12,9 @@ from collections import defaultdict
 import pytest
 
 from dieuhanh.indicators import services
-from dieuhanh.indicators.datavalues import import_values
 from dieuhanh.units.models import Succession, Unit
 from dieuhanh.units.scoping import Area
-from tests.conftest import Caller, ict_catalogue
-from tests.warehouse.conftest import record
+from tests.factories import Caller, element, ict_catalogue, record, store
 
 EVERYWHERE = Area(True, frozenset())
 A, B = "VN-2025:26743", "VN-2025:26740"  # Bến Thành, Sài Gòn (the world's two wards)
@@ -27,33 +25,10 @@ ROUNDING = 0.005  # an element's row is rounded to 2 decimals
 # Helpers
 
 
-def element(code: str, aggregation: str = "sum", period_type: str = "monthly") -> None:
-    services.save_data_element(
-        actor=None, code=code, name=f"Chỉ tiêu {code}", aggregation=aggregation, period_type=period_type
-    )
-
-
 def indicator(code: str, formula: str, *, unit: str = "", decimals: int = 2) -> None:
     services.save_indicator(
         actor=None, code=code, name=f"Chỉ số {code}", formula=formula, unit=unit, decimals=decimals
     )
-
-
-def store(code: str, values: list[tuple], *, edition: str = "VN-2025") -> None:
-    """Write (orgUnit, period, value[, status]) rows of one element, as an import would."""
-    records = [
-        {
-            "dataElement": code,
-            "period": period,
-            "orgUnit": unit,
-            "value": value,
-            "status": rest[0] if rest else "final",
-        }
-        for unit, period, value, *rest in values
-    ]
-    summary = import_values(records, actor=None, area=EVERYWHERE, edition=edition)
-    assert not summary.conflicts, [c.as_dict() for c in summary.conflicts]
-    assert summary.imported == len(records)
 
 
 def ask(caller: Caller, dx: str, pe: str, ou: str, **more):

@@ -18,7 +18,7 @@ from dieuhanh.indicators.analytics import ANSWERS
 from dieuhanh.indicators.models import DataValue
 from dieuhanh.indicators.periods import parse
 from dieuhanh.units.models import Succession, Unit
-from tests.indicators.test_analytics import element, store
+from tests.factories import element, store
 
 pytestmark = pytest.mark.django_db
 

@@ -13,65 +13,17 @@ from openpyxl import load_workbook
 
 from dieuhanh.indicators.excel import XLSX_TYPE
 from dieuhanh.indicators.models import DataValue, DataValueAudit
-from dieuhanh.indicators.services import save_data_element, save_data_set
+from dieuhanh.indicators.services import save_data_set
 from dieuhanh.units.models import Unit
 from dieuhanh.vnformat import VN_TZ
-from tests.conftest import make_caller
+from tests.factories import PERIOD, make_caller, post, row
 
 A = "VN-2025:26743"  # Phường Bến Thành, operator_a's commune
 B = "VN-2025:26740"  # Phường Sài Gòn, operator_b's commune
-PERIOD = "202108"
 CSV_HEADER = "dataElement,period,orgUnit,categoryOptionCombo,value,comment"
-CARRIERS = [{"code": "viettel", "name": "Viettel"}, {"code": "vnpt", "name": "VNPT"}]
-
-
-@pytest.fixture
-def telecom(world):
-    """A monthly commune data set: a plain number, an integer by carrier, a percentage."""
-    save_data_element(
-        actor=None, code="postal_revenue", name="Doanh thu bưu chính", unit="triệu đồng", aggregation="sum"
-    )
-    save_data_element(
-        actor=None,
-        code="subscribers",
-        name="Thuê bao di động",
-        unit="thuê bao",
-        aggregation="last",
-        value_type="integer",
-        options=CARRIERS,
-    )
-    save_data_element(
-        actor=None,
-        code="coverage",
-        name="Tỷ lệ phủ sóng",
-        unit="%",
-        aggregation="average",
-        value_type="percent",
-    )
-    return save_data_set(
-        actor=None,
-        code="telecom",
-        name="Báo cáo viễn thông",
-        elements=["postal_revenue", "subscribers", "coverage"],
-        period_type="monthly",
-        unit_kind="commune",
-        due_day=15,
-    )
 
 
 # Helpers
-
-
-def row(element: str, value, *, unit: str = A, period: str = PERIOD, option: str | None = None) -> dict:
-    r = {"dataElement": element, "period": period, "orgUnit": unit, "value": value}
-    if option is not None:
-        r["categoryOptionCombo"] = option
-    return r
-
-
-def post(caller, *rows: dict, dry_run: bool = False):
-    url = "/api/v1/datavalues" + ("?dryRun=true" if dry_run else "")
-    return caller.client().post(url, {"dataValues": list(rows)}, content_type="application/json")
 
 
 def post_csv(caller, *lines: str):

@@ -14,7 +14,7 @@ from dieuhanh.indicators import services
 from dieuhanh.indicators.catalog import load as load_catalog
 from dieuhanh.indicators.models import DataElement, DataSet, Indicator, Target
 from dieuhanh.indicators.services import IndicatorError
-from tests.conftest import Caller, ict_catalogue, make_caller
+from tests.factories import Caller, ict_catalogue, make_caller
 
 NATION, HCMC, A, B = "VN-2025:VN", "VN-2025:79", "VN-2025:26743", "VN-2025:26740"
 SEED_POSTAL_REVENUE = 24500  # tỷ đồng, 8 months of 2021: the seeds' figure

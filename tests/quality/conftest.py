@@ -7,9 +7,6 @@ import pytest
 from dieuhanh.indicators.quality.rules import save_rule
 from dieuhanh.indicators.services import save_data_element, save_data_set
 
-A = "VN-2025:26743"  # Phường Bến Thành, operator_a's commune
-B = "VN-2025:26740"  # Phường Sài Gòn, operator_b's commune
-
 
 @pytest.fixture
 def services(world):
@@ -52,13 +49,3 @@ def services(world):
         data_set="dvc_xa",
     )
     return data_set
-
-
-def row(element: str, value, *, unit: str = A, period: str = "202401") -> dict:
-    return {"dataElement": element, "period": period, "orgUnit": unit, "value": value}
-
-
-def post(caller, *rows: dict):
-    return caller.client().post(
-        "/api/v1/datavalues", {"dataValues": list(rows)}, content_type="application/json"
-    )

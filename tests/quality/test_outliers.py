@@ -10,8 +10,8 @@ from dieuhanh.indicators.datavalues import import_values
 from dieuhanh.indicators.periods import parse
 from dieuhanh.indicators.quality import outliers
 from dieuhanh.units.scoping import Area
-from tests.quality.conftest import A, B, row
-from tests.warehouse.conftest import record
+from tests.factories import A, B, record
+from tests.factories import quality_row as row
 
 EVERYWHERE = Area(True, frozenset())
 

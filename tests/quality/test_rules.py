@@ -19,8 +19,9 @@ from dieuhanh.indicators.quality import grid
 from dieuhanh.indicators.quality.models import Violation
 from dieuhanh.units.models import Unit
 from dieuhanh.units.scoping import Area
-from tests.conftest import make_caller
-from tests.quality.conftest import A, B, post, row
+from tests.factories import A, B, make_caller
+from tests.factories import quality_post as post
+from tests.factories import quality_row as row
 
 
 def stored(element: str, unit: str = A, period: str = "202401") -> float | None:

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from dieuhanh.cli import app
 from dieuhanh.reports import services
 from dieuhanh.reports.models import Report
-from tests.conftest import ict_catalogue
+from tests.factories import ict_catalogue
 
 
 @pytest.fixture(autouse=True)
@@ -111,12 +111,6 @@ def test_replay_route_gives_the_same_file(world, ict):
 
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def cli(world, monkeypatch):
-    monkeypatch.setattr("dieuhanh.cli.migrate", lambda: None)
-    return world
 
 
 def test_cli_generate_writes_the_file(cli, ict, tmp_path):

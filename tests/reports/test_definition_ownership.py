@@ -11,7 +11,7 @@ from dieuhanh.demo import _HCM_REPORT
 from dieuhanh.reports import services
 from dieuhanh.reports.models import ReportDefinition
 from dieuhanh.reports.services import ReportError
-from tests.conftest import make_caller
+from tests.factories import make_caller
 
 NATION, HCMC = "VN-2025:VN", "VN-2025:79"
 

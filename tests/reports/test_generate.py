@@ -19,7 +19,7 @@ from dieuhanh.reports import services
 from dieuhanh.reports.definition import DefinitionError
 from dieuhanh.reports.models import Report, ReportState
 from dieuhanh.units.scoping import Area
-from tests.conftest import make_caller
+from tests.factories import make_caller
 
 EVERYWHERE = Area(True, frozenset())
 

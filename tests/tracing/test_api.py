@@ -10,9 +10,7 @@ from openpyxl import load_workbook
 
 from dieuhanh.accounts.models import AuditEntry
 from dieuhanh.tracing.models import Case
-from tests.warehouse.conftest import record
-
-from .conftest import CASE, P1, P2, P3, P4, contacts, hexkey, register
+from tests.factories import CASE, P1, P2, P3, P4, contacts, hexkey, record, register
 
 
 def test_registering_a_case_sets_the_window_two_days_before_and_keeps_the_id_in_the_vault(tracers, outbreak):

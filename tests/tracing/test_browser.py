@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import browser, page, screenshot  # noqa: F401  (fixtures)
-from tests.browser.test_unit_browser import log_in
-
-from .conftest import CASE
+from tests.factories import CASE, log_in, screenshot
 
 pytestmark = pytest.mark.browser
 
 
-def test_a_tracer_registers_a_case_and_sees_the_graph(page, live_server, tracers, outbreak):  # noqa: F811
+def test_a_tracer_registers_a_case_and_sees_the_graph(page, live_server, tracers, outbreak):
     log_in(page, live_server, "benthanh-tracer")
     page.get_by_role("link", name="Truy vết").click()
     page.get_by_label("Số CCCD hoặc số điện thoại").fill(CASE)

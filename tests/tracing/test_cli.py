@@ -10,8 +10,7 @@ from typer.testing import CliRunner
 from dieuhanh.accounts.models import AuditEntry
 from dieuhanh.cli import app
 from dieuhanh.tracing.models import Case
-
-from .conftest import CASE, P1, P2, P3, P4, hexkey
+from tests.factories import CASE, P1, P2, P3, P4, hexkey
 
 runner = CliRunner()
 

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from dieuhanh.tracing.engine import Rule, Window, trace
 from dieuhanh.tracing.store import CheckinStore
 from dieuhanh.warehouse.models import CheckIn
+from tests.factories import BASE, key, write_stays
 
-from .conftest import BASE, key, write_stays
 from .reference import RefRule, RefStay, reference_trace
 
 DWELL = {0: None, 1: 45 * 60, 2: 20 * 60}  # as the trace_venues fixture sets them

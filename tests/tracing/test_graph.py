@@ -5,8 +5,7 @@ from __future__ import annotations
 from dieuhanh.tracing import services
 from dieuhanh.tracing.graph import layout
 from dieuhanh.tracing.models import Case
-
-from .conftest import CASE, hexkey, register
+from tests.factories import CASE, hexkey, register
 
 
 def _view(tracers) -> services.TraceView:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dieuhanh.accounts.models import AuditEntry
 from dieuhanh.tracing.models import Case
-
-from .conftest import CASE, P1, P3, hexkey, register
+from tests.factories import CASE, P1, P3, hexkey, register
 
 
 def test_a_tracer_registers_a_case_from_the_workspace_and_sees_its_contacts(tracers, outbreak):

@@ -12,9 +12,7 @@ import re
 
 from dieuhanh.accounts.models import AuditEntry
 from dieuhanh.tracing.models import Case
-from tests.warehouse.conftest import record
-
-from .conftest import CASE, P2, P4, hexkey, register
+from tests.factories import CASE, P2, P4, hexkey, record, register
 
 ABSENT_ID = "0977777777"  # a valid mobile number nobody in the test world has used
 ABSENT_CASE = 987654

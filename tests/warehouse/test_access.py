@@ -6,8 +6,7 @@ import pytest
 
 from dieuhanh.accounts.models import AuditEntry
 from dieuhanh.accounts.services import create_user
-from tests.conftest import make_caller
-from tests.warehouse.conftest import CCCD_A, record
+from tests.factories import CCCD_A, make_caller, record
 
 WINDOW = {"from": "2021-08-01", "to": "2021-08-31"}
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -18,15 +17,9 @@ from dieuhanh.warehouse.models import CheckIn, Rollup, Venue
 from dieuhanh.warehouse.models import TestResult as LabTest
 from dieuhanh.warehouse.qr import venue_code
 from dieuhanh.warehouse.services import purge
-from tests.warehouse.conftest import record
+from tests.factories import record
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def cli(world, monkeypatch):
-    monkeypatch.setattr("dieuhanh.cli.migrate", lambda: None)
-    return world
 
 
 def _invoke(*args: str):

@@ -14,7 +14,7 @@ from dieuhanh.warehouse.ingest import Pipeline, local_day
 from dieuhanh.warehouse.models import Rollup
 from dieuhanh.warehouse.models import TestResult as LabTest
 from dieuhanh.warehouse.services import CountQuery, counts, create_source
-from tests.warehouse.conftest import Platform, record
+from tests.factories import Platform, record
 
 
 def _counts(unit: str, by="none", kind="test", **dims):

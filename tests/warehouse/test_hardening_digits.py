@@ -9,7 +9,7 @@ import pytest
 
 from dieuhanh.warehouse.models import HealthDeclaration
 from dieuhanh.warehouse.persons import PersonIdError, normalise, person_key
-from tests.warehouse.conftest import record
+from tests.factories import record
 
 CCCD = "079201001234"
 PHONE = "+84912345678"

@@ -27,9 +27,7 @@ from dieuhanh.warehouse import services
 from dieuhanh.warehouse.kinds import KINDS, text_fields
 from dieuhanh.warehouse.models import HealthDeclaration, IncidentReport, Rollup
 from dieuhanh.warehouse.models import TestResult as LabTest
-from tests.warehouse.conftest import record
-from tests.warehouse.test_cli import cli  # noqa: F401  (a fixture)
-from tests.warehouse.test_worker import broker, nats_url, settled  # noqa: F401  (fixtures)
+from tests.factories import record, settled
 
 runner = CliRunner()
 
@@ -230,7 +228,7 @@ def test_a_request_failing_half_way_stores_nothing_and_a_resend_stores_it_once(p
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_nats_message_keeps_its_good_lines_and_reports_the_bad(platform, venues, broker):  # noqa: F811
+def test_a_nats_message_keeps_its_good_lines_and_reports_the_bad(platform, venues, broker):
     broker.publish(
         "test",
         b"\n".join(
@@ -265,7 +263,7 @@ def test_a_nats_message_keeps_its_good_lines_and_reports_the_bad(platform, venue
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_nats_message_failing_half_way_is_retried_whole(platform, venues, broker, monkeypatch):  # noqa: F811
+def test_a_nats_message_failing_half_way_is_retried_whole(platform, venues, broker, monkeypatch):
     small_batches(monkeypatch)
     fail_in_rollups(monkeypatch, on_call=2)
     broker.publish("test", [record("test", i) for i in range(1, 6)], platform.token)

@@ -11,7 +11,7 @@ from dieuhanh.warehouse.models import TestResult as LabTest
 from dieuhanh.warehouse.persons import person_key
 from dieuhanh.warehouse.qr import payload
 from dieuhanh.warehouse.services import create_source
-from tests.warehouse.conftest import CCCD_A, PHONE_B, Platform, record
+from tests.factories import CCCD_A, PHONE_B, Platform, record
 
 
 @pytest.mark.parametrize("kind", list(KINDS))

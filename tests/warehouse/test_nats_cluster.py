@@ -37,8 +37,8 @@ from nats.js.api import StreamConfig
 
 from dieuhanh.warehouse import worker
 from dieuhanh.warehouse.models import CheckIn, HealthDeclaration, Rollup
+from tests.factories import record
 from tests.natscluster import NatsCluster, Node, cluster_of
-from tests.warehouse.conftest import record
 
 # The worker is another process: it sees only committed rows, and the test sees only what it commits.
 pytestmark = pytest.mark.django_db(transaction=True)

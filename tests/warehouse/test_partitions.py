@@ -20,7 +20,7 @@ from dieuhanh.warehouse.kinds import KINDS
 from dieuhanh.warehouse.models import CheckIn, Rollup
 from dieuhanh.warehouse.models import TestResult as LabTest
 from dieuhanh.warehouse.services import purge
-from tests.warehouse.conftest import record
+from tests.factories import record
 
 pg_only = pytest.mark.skipif(
     connection.vendor != "postgresql",

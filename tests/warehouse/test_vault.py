@@ -14,7 +14,7 @@ from dieuhanh.warehouse.ingest import Pipeline
 from dieuhanh.warehouse.kinds import KINDS
 from dieuhanh.warehouse.models import Identity
 from dieuhanh.warehouse.persons import person_key, short
-from tests.warehouse.conftest import CCCD_A, PHONE_B, record
+from tests.factories import CCCD_A, PHONE_B, record
 
 PHONE_B_NORMALISED = "+84912345678"
 CCCD_C = "001099000777"  # a person who never declared anything

@@ -7,26 +7,17 @@ streams, deleted afterwards, so runs are independent and may overlap (SQLite and
 
 from __future__ import annotations
 
-import asyncio
-import json
 import signal
-import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Any
 
-import nats
 import pytest
-from django.conf import settings as django_settings
 from django.db import OperationalError
 from nats.aio.msg import Msg
-from nats.js.api import ConsumerInfo, StreamConfig
 
 from dieuhanh.warehouse import worker
 from dieuhanh.warehouse.models import CheckIn, HealthDeclaration, Rollup
 from dieuhanh.warehouse.models import TestResult as LabTest
 from dieuhanh.warehouse.services import create_source
-from tests.warehouse.conftest import record
+from tests.factories import ndjson, record, settled
 
 # The worker writes from its own thread, on its own connection: it sees only committed rows.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -36,124 +27,8 @@ class SimulatedCrash(Exception):
     pass
 
 
-async def _quiet(_: Exception) -> None:
-    pass  # an unreachable server is reported once, as the failure's reason
-
-
-async def _connect(url: str) -> nats.NATS:
-    # One attempt, quickly: nats-py otherwise retries a missing server for two minutes.
-    return await nats.connect(
-        url,
-        connect_timeout=1,
-        allow_reconnect=False,
-        max_reconnect_attempts=1,
-        reconnect_time_wait=0.1,
-        error_cb=_quiet,
-    )
-
-
-async def _check_jetstream(url: str) -> None:
-    nc = await _connect(url)
-    try:
-        await nc.jetstream().account_info()
-    finally:
-        await nc.close()
-
-
-@pytest.fixture(scope="session")
-def nats_url() -> str:
-    url = django_settings.NATS_URL
-    try:
-        asyncio.run(_check_jetstream(url))
-    except Exception as e:
-        pytest.fail(
-            f"NATS with JetStream does not answer at {url} ({type(e).__name__} {e}). Start it with: "
-            "start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- "
-            "-a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log"
-        )
-    return url
-
-
-@dataclass
-class Broker:
-    """The test's side of NATS: publish as a platform, read the reports, look at the consumer."""
-
-    url: str
-    bus: worker.Bus
-
-    @property
-    def reports_stream(self) -> str:
-        return f"{self.bus.stream}_REPORTS"
-
-    def publish(self, kind: str, batch: list[dict] | bytes, token: str, **options: Any) -> int:
-        body = batch if isinstance(batch, bytes) else ndjson(batch)
-        return self._run(lambda nc: worker.publish_batch(nc, kind, body, token, bus=self.bus, **options)).seq
-
-    def work(self, **options: Any) -> None:
-        """Run the worker until its consumer is drained (a timeout guards against a hang)."""
-        options = {"ack_wait": 1.0, "stop_when_drained": True, "stop_after": 15.0} | options
-        worker.run(url=self.url, bus=self.bus, **options)
-
-    def consumer(self) -> ConsumerInfo:
-        return self._run(lambda nc: nc.jetstream().consumer_info(self.bus.stream, worker.DURABLE))
-
-    def stored(self) -> int:
-        """Batches still in the stream (work-queue retention drops a batch once it is acknowledged)."""
-        return self._run(lambda nc: nc.jetstream().stream_info(self.bus.stream)).state.messages
-
-    def reports(self) -> list[dict]:
-        """Every summary the worker published, in order (a test stream keeps them for reading)."""
-        return self._run(self._reports)
-
-    async def _reports(self, nc: nats.NATS) -> list[dict]:
-        js = nc.jetstream()
-        last = (await js.stream_info(self.reports_stream)).state.last_seq
-        return [
-            json.loads((await js.get_msg(self.reports_stream, seq)).data or b"") for seq in range(1, last + 1)
-        ]
-
-    async def create(self, nc: nats.NATS) -> None:
-        js = nc.jetstream()
-        await worker.ensure_stream(js, self.bus)  # platforms may publish before the worker first runs
-        await js.add_stream(
-            StreamConfig(name=self.reports_stream, subjects=[f"{self.bus.prefix}.ingested.>"])
-        )
-
-    async def delete(self, nc: nats.NATS) -> None:
-        for stream in (self.bus.stream, self.reports_stream):
-            await nc.jetstream().delete_stream(stream)
-
-    def _run(self, action: Callable[[nats.NATS], Any]) -> Any:
-        async def connected() -> Any:
-            nc = await _connect(self.url)
-            try:
-                return await action(nc)
-            finally:
-                await nc.close()
-
-        return asyncio.run(connected())
-
-
-@pytest.fixture
-def broker(nats_url) -> Iterator[Broker]:
-    name = f"t{uuid.uuid4().hex[:12]}"
-    broker = Broker(nats_url, worker.Bus(prefix=name, stream=name.upper()))
-    broker._run(broker.create)
-    yield broker
-    broker._run(broker.delete)
-
-
-def ndjson(records: list[dict]) -> bytes:
-    return "\n".join(json.dumps(r, ensure_ascii=False) for r in records).encode()
-
-
 def rollup(kind: str) -> int:
     return sum(Rollup.objects.filter(kind=kind).values_list("count", flat=True))
-
-
-def settled(info: ConsumerInfo) -> bool:
-    """Nothing waiting, nothing delivered but unacknowledged, nothing being re-delivered."""
-    return (info.num_pending, info.num_ack_pending, info.num_redelivered) == (0, 0, 0)
 
 
 def test_batches_of_two_kinds_are_ingested_and_acknowledged(platform, venues, broker):
