@@ -47,6 +47,15 @@ def page(browser):
     context.close()
 
 
+@pytest.fixture
+def phone(browser):
+    """A phone-sized screen, in Vietnamese."""
+    context = browser.new_context(locale="vi-VN", viewport={"width": 390, "height": 844}, is_mobile=True)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
 @dataclass
 class Server:
     url: str

@@ -21,14 +21,6 @@ TEXT = "Đèn đường trước cổng chợ Bến Thành tắt ba đêm nay, l
 ANSWER = "Phường đã thay bóng đèn ngày 5/12; xin cảm ơn người dân đã phản ánh."
 
 
-@pytest.fixture
-def phone(browser):
-    context = browser.new_context(locale="vi-VN", viewport={"width": 390, "height": 844}, is_mobile=True)
-    page = context.new_page()
-    yield page
-    context.close()
-
-
 # The fields and buttons that stick out of the card, with their right edge and the card's inner one.
 SPILLS = """() => {
   const card = document.querySelector("section.card");

@@ -9,14 +9,6 @@ from tests.factories import issue, log_in, screenshot
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture
-def phone(browser):
-    context = browser.new_context(locale="vi-VN", viewport={"width": 390, "height": 844}, is_mobile=True)
-    page = context.new_page()
-    yield page
-    context.close()
-
-
 def test_a_commune_operator_lands_on_the_inbox_and_acknowledges(phone, live_server, world):
     issue(world.leader, title="Rà soát người về từ vùng dịch")
     issue(
