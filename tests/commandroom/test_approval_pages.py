@@ -22,7 +22,7 @@ def post(caller, what: str, **data):
     return response.content.decode()
 
 
-def test_the_province_accepts_its_communes_from_the_page_and_a_commune_cannot(world, telecom):
+def test_the_province_accepts_its_communes_from_the_page_and_a_commune_cannot(world, approved_telecom):
     assert act(world.operator_a, "approve", A).status_code == 200
     assert act(world.operator_b, "approve", B).status_code == 200
     page = world.province_operator.browser().get(PAGE, {"unit": HCM, "period": PERIOD}).content.decode()
@@ -47,8 +47,8 @@ def test_the_province_accepts_its_communes_from_the_page_and_a_commune_cannot(wo
     assert list(Approval.objects.values_list("unit__code", flat=True)) == ["26743"]
 
 
-def test_a_lock_exception_is_asked_by_the_commune_and_decided_by_the_city(world, telecom):
-    DataSetApproval.objects.filter(data_set=telecom).update(expiry_days=10)
+def test_a_lock_exception_is_asked_by_the_commune_and_decided_by_the_city(world, approved_telecom):
+    DataSetApproval.objects.filter(data_set=approved_telecom).update(expiry_days=10)
     said = post(world.operator_a, "exceptions/", unit=A, period="202101", reason="Bổ sung số liệu bị sót")
     assert "Đã gửi yêu cầu ngoại lệ khóa" in said
     asked = LockException.objects.get()
@@ -73,17 +73,17 @@ def test_a_lock_exception_is_asked_by_the_commune_and_decided_by_the_city(world,
     assert (asked.state, asked.ends_on, asked.decided_by) == ("granted", ends, world.province_operator.user)
 
 
-def test_a_national_admin_sets_the_levels_and_expiry_days_and_no_one_else(world, telecom):
+def test_a_national_admin_sets_the_levels_and_expiry_days_and_no_one_else(world, approved_telecom):
     admin = make_caller("national-admin", world.nation, "admin")
     assert "Cấu hình phê duyệt" in admin.browser().get(PAGE, {"unit": HCM}).content.decode()
     assert "Cấu hình phê duyệt" not in world.province_operator.browser().get(PAGE).content.decode()
     said = post(admin, "settings/", **{"levels:VN-2025": "commune, nation", "expiry_days": "15"})
     assert "Đã lưu cấu hình phê duyệt." in said
-    settings = DataSetApproval.objects.get(data_set=telecom)
+    settings = DataSetApproval.objects.get(data_set=approved_telecom)
     assert (settings.levels, settings.expiry_days) == ({"VN-2025": ["commune", "nation"]}, 15)
     said = post(admin, "settings/", **{"levels:VN-2025": "commune, ward", "expiry_days": "15"})
     assert "không có cấp ward" in said
     assert "phải là số nguyên" in post(admin, "settings/", expiry_days="mười")
     denied = world.province_operator.browser().post(f"{PAGE}settings/", {"unit": HCM, "expiry_days": "1"})
     assert denied.status_code == 403
-    assert DataSetApproval.objects.get(data_set=telecom).expiry_days == 15
+    assert DataSetApproval.objects.get(data_set=approved_telecom).expiry_days == 15
