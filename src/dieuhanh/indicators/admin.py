@@ -123,6 +123,14 @@ def _owner(obj: Any, data: dict[str, Any]) -> Any:
     return data.get("owner_unit") if obj.pk is None else None
 
 
+def _coded(obj: Any, data: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    """A coded item's verb arguments from the form: its code (fixed once created), the owner named on
+    creating it, and the fields the form holds."""
+    return {"code": obj.code or data["code"], "owner_unit": _owner(obj, data)} | {
+        f: data[f] for f in fields if f in data
+    }
+
+
 class DataElementForm(VerbForm):
     class Meta:
         model = DataElement
@@ -138,10 +146,7 @@ class DataElementAdmin(OwnedAdmin):
     raw_id_fields = ["owner_unit"]
 
     def save_verb(self, actor: User | None, obj: Any, data: dict[str, Any]) -> Model:
-        fields = {f: data[f] for f in services.ELEMENT_FIELDS if f in data}
-        return services.save_data_element(
-            actor=actor, code=obj.code or data["code"], owner_unit=_owner(obj, data), **fields
-        )
+        return services.save_data_element(actor=actor, **_coded(obj, data, services.ELEMENT_FIELDS))
 
     def delete_verb(self, actor: User | None, obj: Any) -> None:
         services.delete_data_element(actor=actor, element=obj)
@@ -161,13 +166,9 @@ class DataSetAdmin(OwnedAdmin):
     raw_id_fields = ["owner_unit"]
 
     def save_verb(self, actor: User | None, obj: Any, data: dict[str, Any]) -> Model:
-        fields = {f: data[f] for f in services.DATA_SET_FIELDS if f in data}
+        elements = [e.code for e in data.get("elements", [])]
         return services.save_data_set(
-            actor=actor,
-            code=obj.code or data["code"],
-            elements=[e.code for e in data.get("elements", [])],
-            owner_unit=_owner(obj, data),
-            **fields,
+            actor=actor, elements=elements, **_coded(obj, data, services.DATA_SET_FIELDS)
         )
 
     def delete_verb(self, actor: User | None, obj: Any) -> None:
@@ -196,10 +197,7 @@ class IndicatorAdmin(OwnedAdmin):
     raw_id_fields = ["owner_unit"]
 
     def save_verb(self, actor: User | None, obj: Any, data: dict[str, Any]) -> Model:
-        fields = {f: data[f] for f in services.INDICATOR_FIELDS if f in data}
-        return services.save_indicator(
-            actor=actor, code=obj.code or data["code"], owner_unit=_owner(obj, data), **fields
-        )
+        return services.save_indicator(actor=actor, **_coded(obj, data, services.INDICATOR_FIELDS))
 
     def delete_verb(self, actor: User | None, obj: Any) -> None:
         services.delete_indicator(actor=actor, indicator=obj)

@@ -61,6 +61,22 @@ def _owner(user: User, ref: str | None) -> Unit | None:
     return unit_in_area(ref, user.area(), field="owner_unit") if ref else None
 
 
+def _as_admin(request: HttpRequest, body: Schema) -> tuple[User, dict[str, Any]]:
+    """The caller, held to the admin role, and the body's fields with the owner unit it names looked up
+    in the caller's area."""
+    user = caller(request)
+    _admin(user)
+    return user, {**body.dict(), "owner_unit": _owner(user, getattr(body, "owner_unit", None))}
+
+
+class OwnedOut(Schema):
+    owner_unit: str | None = Field(None, description="EDITION:CODE of the unit that owns it")
+
+    @staticmethod
+    def resolve_owner_unit(obj: DataElement | Indicator) -> str:
+        return obj.owner_unit.ref
+
+
 def _period(pid: str, param: str = "period") -> str:
     try:
         return parse(pid).id
@@ -89,12 +105,8 @@ class DataElementIn(Schema):
     owner_unit: str | None = Field(None, description=OWNER_DOC)
 
 
-class DataElementOut(DataElementIn):
-    owner_unit: str | None = Field(None, description="EDITION:CODE of the unit that owns it")
-
-    @staticmethod
-    def resolve_owner_unit(obj: DataElement) -> str:
-        return obj.owner_unit.ref
+class DataElementOut(OwnedOut, DataElementIn):
+    pass
 
 
 @router.get("/dataelements", response=list[DataElementOut], summary="Data elements")
@@ -109,9 +121,7 @@ def list_data_elements(request: HttpRequest):
 @area_aware
 def post_data_element(request: HttpRequest, body: DataElementIn):
     """Only an admin of the element's owner unit (or above it) changes an existing element."""
-    user = caller(request)
-    _admin(user)
-    fields = {**body.dict(), "owner_unit": _owner(user, body.owner_unit)}
+    user, fields = _as_admin(request, body)
     return Status(201, services.save_data_element(actor=user, **fields))
 
 
@@ -126,12 +136,8 @@ class IndicatorIn(Schema):
     owner_unit: str | None = Field(None, description=OWNER_DOC)
 
 
-class IndicatorOut(IndicatorIn):
-    owner_unit: str | None = Field(None, description="EDITION:CODE of the unit that owns it")
-
-    @staticmethod
-    def resolve_owner_unit(obj: Indicator) -> str:
-        return obj.owner_unit.ref
+class IndicatorOut(OwnedOut, IndicatorIn):
+    pass
 
 
 @router.get("/indicators", response=list[IndicatorOut], summary="Indicators and their formulas")
@@ -145,9 +151,7 @@ def list_indicators(request: HttpRequest):
 def post_indicator(request: HttpRequest, body: IndicatorIn):
     """Only an admin of the indicator's owner unit (or above it) changes an existing indicator; its
     formula reads only elements and indicators owned at its owner unit or above."""
-    user = caller(request)
-    _admin(user)
-    fields = {**body.dict(), "owner_unit": _owner(user, body.owner_unit)}
+    user, fields = _as_admin(request, body)
     return Status(201, services.save_indicator(actor=user, **fields))
 
 
@@ -193,10 +197,8 @@ def list_targets(request: HttpRequest, indicator: str | None = None):
 @area_aware
 def post_target(request: HttpRequest, body: TargetIn):
     """For a unit inside your admin grants; a target owned above your admin unit is not yours to change."""
-    user = caller(request)
-    _admin(user)
-    unit = unit_in_area(body.unit, user.area())
-    fields = {**body.dict(), "unit": unit, "owner_unit": _owner(user, body.owner_unit)}
+    user, fields = _as_admin(request, body)
+    unit = fields["unit"] = unit_in_area(body.unit, user.area())
     target = services.save_target(actor=user, **fields)
     return Status(
         201, {**body.dict(), "unit": unit.ref, "period": target.period, "owner_unit": target.owner_unit.ref}

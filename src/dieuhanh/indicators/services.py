@@ -207,7 +207,7 @@ def _target_key(target: Target) -> str:
     return f"{target.indicator.code}@{target.unit.ref}/{target.period}"
 
 
-def _locked(model: type[Model], **key: Any) -> Any:
+def locked_item(model: type[Model], **key: Any) -> Any:
     """The item as it is, locked until the change commits (not its owner unit's row)."""
     rows = model._default_manager.select_for_update(of=("self",)).select_related("owner_unit")
     return rows.filter(**key).first()
@@ -231,7 +231,7 @@ def save_data_element(
         _choice("value_type", fields["value_type"], ValueType.values)
     for option in fields.get("options") or []:
         check_code(option.get("code", ""))
-    found = _locked(DataElement, code=code)
+    found = locked_item(DataElement, code=code)
     what = DATA_ELEMENT
     owner = owner_of_change(
         actor=actor, what=what, code=code, current=found and found.owner_unit, asked=owner_unit
@@ -285,7 +285,7 @@ def save_indicator(
         check_formula(formula)
     except FormulaError as exc:
         raise formula_refused("formula", exc, formula) from None
-    found = _locked(Indicator, code=code)
+    found = locked_item(Indicator, code=code)
     what = INDICATOR
     owner = owner_of_change(
         actor=actor, what=what, code=code, current=found and found.owner_unit, asked=owner_unit
@@ -320,7 +320,7 @@ def save_target(
         raise IndicatorError("period", exc.message) from None
     if not may_manage(actor, unit):
         raise IndicatorError("unit", NOT_YOURS % {"ref": unit.ref}, 403)
-    found = _locked(Target, indicator=found_indicator, unit=unit, period=pid)
+    found = locked_item(Target, indicator=found_indicator, unit=unit, period=pid)
     key = f"{indicator}@{unit.ref}/{pid}"
     owner = owner_of_change(
         actor=actor,
@@ -356,7 +356,7 @@ def save_data_set(
     unknown = [c for c in elements if c not in found_elements]
     if unknown:
         raise IndicatorError("elements", _("no data element %(codes)s") % {"codes": ", ".join(unknown)})
-    found = _locked(DataSet, code=code)
+    found = locked_item(DataSet, code=code)
     what = DATA_SET
     owner = owner_of_change(
         actor=actor, what=what, code=code, current=found and found.owner_unit, asked=owner_unit

@@ -600,16 +600,9 @@ def _state(
         nxt = {"action": "approve", "by": unit.ref, "byName": unit.name, "level": level_name}
         if waiting:
             nxt["waitingFor"] = waiting
-    elif state == "approved" and parent is not None:
+    elif state in ("approved", "accepted") and parent is not None:  # the level above accepts, then approves
         nxt = {
-            "action": "accept",
-            "by": parent.ref,
-            "byName": parent.name,
-            "level": chain_.level_name(parent.level),
-        }
-    elif state == "accepted" and parent is not None:
-        nxt = {
-            "action": "approve",
+            "action": "accept" if state == "approved" else "approve",
             "by": parent.ref,
             "byName": parent.name,
             "level": chain_.level_name(parent.level),

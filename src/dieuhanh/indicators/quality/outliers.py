@@ -252,12 +252,9 @@ def _mod_z(
         return [], 0
     centre = median(present)
     sigma = spread(present, centre, _whole(present) if whole is None else whole)
-    out, n = [], 0
-    for period in asked:
-        x = values.get(period.id)
-        if x is None:
-            continue
-        n += 1
+    judged = _judged(values, asked)
+    out = []
+    for period, x in judged:
         z = (x - centre) / sigma if sigma else (0.0 if x == centre else math.inf)
         if abs(z) > threshold:
             out.append(
@@ -273,7 +270,7 @@ def _mod_z(
                     len(present),
                 )
             )
-    return out, n
+    return out, len(judged)
 
 
 def mod_z_stored(
@@ -372,18 +369,20 @@ def _min_max(
         return [], 0
     lower, upper = bounds(earlier, threshold)
     centre = median(earlier)
-    out, n = [], 0
-    for period in asked:
-        x = values.get(period.id)
-        if x is None:
-            continue
-        n += 1
+    judged = _judged(values, asked)
+    out = []
+    for period, x in judged:
         if x < lower or x > upper:
             width = (upper - lower) / (2 * threshold) or 1.0
             out.append(
                 Outlier(ref, unit, period.id, x, (x - centre) / width, centre, lower, upper, len(earlier))
             )
-    return out, n
+    return out, len(judged)
+
+
+def _judged(values: dict[str, float], asked: list[Period]) -> list[tuple[Period, float]]:
+    """The asked periods that have a figure, each with it: what a detection judges (and counts)."""
+    return [(period, values[period.id]) for period in asked if values.get(period.id) is not None]
 
 
 def bounds(history: list[float], threshold: float) -> tuple[float, float]:

@@ -38,6 +38,7 @@ from dieuhanh.indicators.services import (
     check_reads,
     formula_reads,
     formula_refused,
+    locked_item,
     owner_of_change,
 )
 from dieuhanh.indicators.unitmap import unit_index
@@ -138,7 +139,7 @@ def save_rule(
             raise IndicatorError("data_set", NO_DATA_SET % {"code": data_set})
     units = list(units)
     with transaction.atomic():
-        current = ValidationRule.objects.select_for_update().filter(code=code).first()
+        current = locked_item(ValidationRule, code=code)
         near = units[0] if units else None
         owner = owner_of_change(
             actor=actor,
