@@ -119,6 +119,7 @@ def test_formulas_over_counts_answer_as_the_cell_by_cell_evaluator_does(world):
     add_rollup(a, date(2020, 8, 1), 4)
     add_rollup(b, date(2021, 8, 1), 5)  # no cùng kỳ: yoy is missing
     add_rollup(b, date(2021, 7, 1), 0)  # a zero: a division by it is missing
+    add_rollup(b, date(2020, 7, 1), 0)  # … and a cùng kỳ of zero
     formulas = [
         "yoy(#{ev.test.positive})",
         "#{ev.test.positive} / last_year(#{ev.test.positive}) * 100",
@@ -143,6 +144,7 @@ def test_formulas_over_counts_answer_as_the_cell_by_cell_evaluator_does(world):
     assert by_columns[("0", a.ref, "202108")] == 50  # (6 - 4) / 4
     assert by_columns[("0", b.ref, "202108")] is None
     assert by_columns[("3", b.ref, "202108")] is None  # 10 / 0
+    assert by_columns[("0", b.ref, "202107")] is None  # yoy over a cùng kỳ of zero
     assert by_columns[("4", world.province.ref, "202108")] == 11  # 6 + 5 + 0 since January
 
 

@@ -373,6 +373,14 @@ class CountGrid(Mapping[tuple[int, str], float]):
             found = self._columns[j] = [v if h else None for v, h in zip(sums, hits, strict=True)]
         return found
 
+    def arrays(self, period_id: str, n: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """The first n units' sums in the period and whether each was reached; None for a period not read."""
+        j = self.periods.get(period_id)
+        if j is None:
+            return None
+        width = len(self.period_ids)
+        return self._sum[j::width][:n], self._hits[j::width][:n] > 0
+
     def at(self, period_id: str, indexes: list[int]) -> list[float | None] | None:
         """column(period_id) at these unit indexes only (a patch's few units)."""
         j = self.periods.get(period_id)
@@ -1242,7 +1250,12 @@ def _column_evaluator(
             ]
         assert isinstance(tree, f.Call)
         if tree.name == "yoy":
-            now, before = column(tree.args[0], period, at), column(tree.args[0], period.last_year(), at)
+            arg = tree.args[0]
+            if isinstance(arg, f.Ref) and at is None:  # a count's cùng kỳ: the whole column in numpy
+                found = _yoy_column(grids[arg.name], period, everyone)  # type: ignore[arg-type]
+                if found is not None:
+                    return found
+            now, before = column(arg, period, at), column(arg, period.last_year(), at)
             return [
                 None if a is None or b is None else f._percent(a - b, abs(b))
                 for a, b in zip(now, before, strict=True)
@@ -1253,6 +1266,20 @@ def _column_evaluator(
         return column(dim.tree, period, at)
 
     return evaluate
+
+
+def _yoy_column(grid: CountGrid, period: Period, n: int) -> list[float | None] | None:
+    """yoy of a count for the first n units of the grid, as formula._percent(now - before, |before|)
+    computes it cell by cell (the same float operations in the same order); None where the grid did
+    not read both periods."""
+    now, before = grid.arrays(period.id, n), grid.arrays(period.last_year().id, n)
+    if now is None or before is None:
+        return None
+    (a, seen_a), (b, seen_b) = now, before
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        pct = (a - b) / np.abs(b) * 100
+    ok = seen_a & seen_b & (b != 0) & np.isfinite(pct)
+    return [v if k else None for v, k in zip(pct.tolist(), ok.tolist(), strict=True)]
 
 
 def _columnable(tree: f.Node) -> bool:
