@@ -8,6 +8,7 @@ import pytest
 from django.db import connection
 
 from dieuhanh.directives.present import forget_histories
+from dieuhanh.feedback.services import forget_kept
 from dieuhanh.indicators import unitmap
 from dieuhanh.indicators.analytics import ANSWERS
 from dieuhanh.live import BUS
@@ -29,6 +30,7 @@ def _no_history_from_another_test():
     forget_histories()
     ANSWERS.clear()
     unitmap.forget()
+    forget_kept()
 
 
 @pytest.fixture(autouse=True)

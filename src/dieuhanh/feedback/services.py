@@ -12,6 +12,7 @@ import hmac
 import math
 import re
 import secrets
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from datetime import date, datetime, timedelta
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
-from django.db import IntegrityError, connections, models, transaction
+from django.db import IntegrityError, connections, models, router, transaction
 from django.db.models import Count, Exists, Max, OuterRef, Q, Subquery
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce, Greatest
@@ -50,6 +51,7 @@ from dieuhanh.feedback.models import (
 from dieuhanh.feedback.photos import UnreadablePhoto, strip_metadata
 from dieuhanh.feedback.rows import insert_together
 from dieuhanh.files import content_type
+from dieuhanh.indicators import versions
 from dieuhanh.live import area_keys, publish_on_commit
 from dieuhanh.units.models import Succession, Unit
 from dieuhanh.units.scoping import Area
@@ -138,6 +140,46 @@ class Place:
     address: str = ""
 
 
+@dataclass(frozen=True)
+class Kept:
+    """What the intake reads for every report and what changes only with a units load or an edit of
+    the categories, kept per process under their data versions (indicators.versions): the active
+    categories by code, the 2025 communes by id with their provinces. Shared between threads: read,
+    never changed."""
+
+    categories: dict[str, Category]
+    communes: dict[int, Unit]
+
+
+_kept_lock = threading.Lock()
+_kept: dict[str, tuple[int, dict]] = {}  # "feedback" / "units" → (its version, what was read under it)
+
+
+def kept_now() -> Kept | None:
+    """Kept, current as of one read of the two versions; None inside the code's own transaction or
+    where a version is missing (then the intake reads the rows themselves)."""
+    alias = router.db_for_read(Unit)
+    if versions.in_transaction(alias):
+        return None
+    found = versions.current(frozenset({"feedback", "units"}), alias)
+    if found is None:
+        return None
+    categories, units = found  # in the sources' name order
+    with _kept_lock:
+        if _kept.get("feedback", (None,))[0] != categories:
+            _kept["feedback"] = (categories, {c.code: c for c in Category.objects.filter(active=True)})
+        if _kept.get("units", (None,))[0] != units:
+            rows = Unit.objects.filter(edition_id=EDITION, kind="commune").select_related("parent")
+            _kept["units"] = (units, {u.pk: u for u in rows})
+        return Kept(_kept["feedback"][1], _kept["units"][1])
+
+
+def forget_kept() -> None:
+    """Drop what kept_now read (tests: a rolled-back test's data versions come again with other rows)."""
+    with _kept_lock:
+        _kept.clear()
+
+
 _centres: list[tuple[float, float, int]] = []  # sorted by latitude
 _latitudes: list[float] = []
 KM_PER_DEGREE_LAT = 111.0
@@ -165,7 +207,7 @@ def _km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 6371.0 * math.hypot(x, math.radians(lat2 - lat1))
 
 
-def route_pin(lat: float, lon: float) -> Unit:
+def route_pin(lat: float, lon: float, kept: Kept | None = None) -> Unit:
     """The 2025 commune whose centre is nearest the pin (no commune shapes are packaged)."""
     if not (-90 <= lat <= 90 and -180 <= lon <= 180):
         raise FeedbackError("lat", _("not a place on Earth (latitude -90 to 90, longitude -180 to 180)"))
@@ -177,7 +219,10 @@ def route_pin(lat: float, lon: float) -> Unit:
         )
         if dist > MAX_PIN_KM:
             raise FeedbackError("lat", _("the place chosen is outside Vietnam"))
-        unit = Unit.objects.select_related("parent").filter(pk=unit_id).first()
+        if kept is not None:
+            unit = kept.communes.get(unit_id)
+        else:
+            unit = Unit.objects.select_related("parent").filter(pk=unit_id).first()
         if unit is not None:
             return unit
         _centres.clear()  # the units were reloaded under new ids: read them again
@@ -231,7 +276,7 @@ def _successor(old_code: str) -> Unit | None:
     return best.new if best is not None else None
 
 
-def route(place: Place) -> Unit:
+def route(place: Place, kept: Kept | None = None) -> Unit:
     if place.lat is not None or place.lon is not None:
         if place.lat is None or place.lon is None:
             raise FeedbackError(
@@ -240,7 +285,7 @@ def route(place: Place) -> Unit:
             )
         if place.address.strip():
             raise FeedbackError("address", _("send one of the two: a place on the map or an address"))
-        return route_pin(place.lat, place.lon)
+        return route_pin(place.lat, place.lon, kept or kept_now())
     if place.address.strip():
         return route_address(place.address.strip())
     raise FeedbackError("address", _("a place on the map (lat, lon) or an address is needed"))
@@ -333,8 +378,8 @@ class Upload:
     content: bytes
 
 
-def _category(code: str) -> Category:
-    found = Category.objects.filter(code=code, active=True).first()
+def _category(code: str, kept: Kept | None) -> Category:
+    found = kept.categories.get(code) if kept else Category.objects.filter(code=code, active=True).first()
     if found is None:
         raise FeedbackError(
             "category", _("no category '%(code)s'; see GET /api/v1/feedback/categories") % {"code": code[:40]}
@@ -572,7 +617,8 @@ def submit(
     """A citizen's report: checked whole first, then routed, counted and stored in one transaction.
     A report of the same category at the same place as an open one within the category's window is
     stored as its duplicate (status `merged`): its reporter follows that item."""
-    cat = _category(_fit("category", category))
+    kept = kept_now()
+    cat = _category(_fit("category", category), kept)
     text = _fit("text", text, prose=True).strip()
     if not text:
         raise FeedbackError("text", _("the report's text is needed"))
@@ -581,7 +627,7 @@ def submit(
     number = _phone(_fit("phone", phone))
     _fit("address", place.address)
     typed = _photos(photos)
-    commune = route(place)
+    commune = route(place, kept)
     unit = handling_unit(cat, commune)
     now = timezone.now()
     confirm_sender(client=client, number=number or "", code=_fit("confirmation", confirmation)[:12], now=now)

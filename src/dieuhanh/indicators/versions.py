@@ -56,6 +56,7 @@ WATCHED: dict[str, tuple[str, ...]] = {
     ),
     "targets": ("indicators_target",),
     "units": ("units_unit", "units_succession", "units_edition"),
+    "feedback": ("feedback_category",),  # the intake's categories (feedback.services.kept_now)
 }
 SLOTS = 8  # per source on PostgreSQL (by backend pid); SQLite has one writer at a time and uses slot 0
 TABLE = DataVersion._meta.db_table
