@@ -393,41 +393,33 @@ def _refuse_delete(what: str | Promise, code: str) -> IndicatorError:
     )
 
 
+def _delete(actor: User | None, item: Any, what: str | Promise, kind: str, key: str, state: Any) -> None:
+    """Delete one piece of metadata: only an admin of its owner unit or above; audited with its state."""
+    if not may_manage(actor, item.owner_unit):
+        raise _refuse_delete(what, key)
+    before = state(item)
+    item.delete()
+    audit_change(actor, kind, key, before, None)
+
+
 @transaction.atomic
 def delete_data_element(*, actor: User | None, element: DataElement) -> None:
-    if not may_manage(actor, element.owner_unit):
-        raise _refuse_delete(DATA_ELEMENT, element.code)
-    before = element_state(element)
-    element.delete()
-    audit_change(actor, "dataelement", element.code, before, None)
+    _delete(actor, element, DATA_ELEMENT, "dataelement", element.code, element_state)
 
 
 @transaction.atomic
 def delete_indicator(*, actor: User | None, indicator: Indicator) -> None:
-    if not may_manage(actor, indicator.owner_unit):
-        raise _refuse_delete(INDICATOR, indicator.code)
-    before = indicator_state(indicator)
-    indicator.delete()
-    audit_change(actor, "indicator", indicator.code, before, None)
+    _delete(actor, indicator, INDICATOR, "indicator", indicator.code, indicator_state)
 
 
 @transaction.atomic
 def delete_data_set(*, actor: User | None, data_set: DataSet) -> None:
-    if not may_manage(actor, data_set.owner_unit):
-        raise _refuse_delete(DATA_SET, data_set.code)
-    before = data_set_state(data_set)
-    data_set.delete()
-    audit_change(actor, "dataset", data_set.code, before, None)
+    _delete(actor, data_set, DATA_SET, "dataset", data_set.code, data_set_state)
 
 
 @transaction.atomic
 def delete_target(*, actor: User | None, target: Target) -> None:
-    key = _target_key(target)
-    if not may_manage(actor, target.owner_unit):
-        raise _refuse_delete(TARGET, key)
-    before = target_state(target)
-    target.delete()
-    audit_change(actor, "target", key, before, None)
+    _delete(actor, target, TARGET, "target", _target_key(target), target_state)
 
 
 # Who may write values
