@@ -157,16 +157,19 @@ def deny_undeclared(view: Callable) -> Callable:
 
 
 api.add_decorator(deny_undeclared)
-api.add_router("/", accounts_router)
-api.add_router("/", units_router)
-api.add_router("/", warehouse_router)
-api.add_router("/", enterprises_router)
-api.add_router("/", tracing_router)
-api.add_router("/", directives_router)
-api.add_router("/", tasks_router)
-api.add_router("/", feedback_router)
-api.add_router("/", indicators_router)
-api.add_router("/", quality_router)
-api.add_router("/", quality_tasks_router)
-api.add_router("/", approval_router)
-api.add_router("/", reports_router)
+for app_router in (
+    accounts_router,
+    units_router,
+    warehouse_router,
+    enterprises_router,
+    tracing_router,
+    directives_router,
+    tasks_router,
+    feedback_router,
+    indicators_router,
+    quality_router,
+    quality_tasks_router,
+    approval_router,
+    reports_router,
+):  # the order their URLs are tried in
+    api.add_router("/", app_router)

@@ -241,14 +241,7 @@ def get_target_count(
 def post_directive(request: HttpRequest, body: DirectiveIn):
     user = caller(request)
     data = DirectiveInput(
-        title=body.title,
-        body=body.body,
-        number=body.number,
-        kind=body.kind,
-        priority=body.priority,
-        requires_ack=body.requires_ack,
-        deadline=body.deadline,
-        late_answers=body.late_answers,
+        **body.model_dump(exclude={"form", "targets"}),  # the schema's other fields are the input's
         form=[q.model_dump(exclude_none=True) for q in body.form],
         targets=Targets(tuple(body.targets.units), body.targets.level, body.targets.group),
     )
