@@ -1,5 +1,6 @@
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
+from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -9,6 +10,21 @@ from dieuhanh.accounts.models import ApiToken, AuditEntry, Grant, LoginThrottle,
 
 # The admin site's own login is held to the same failed-login lockout as the pages' (accounts.lockout).
 admin.site.login_form = AdminLoginForm
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows that only their verbs write (which check the actor's area, audit and announce the change):
+    the admin site lists and shows them, and never adds, changes or deletes one. The base of every app's
+    such admin (directives, tracing…)."""
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
 
 
 class GrantInline(admin.TabularInline):

@@ -10,18 +10,8 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest
 
+from dieuhanh.accounts.admin import ReadOnlyAdmin
 from dieuhanh.directives.models import Delivery, Directive, Notification, Task, UnitGroup
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
 
 class DeliveryInline(admin.TabularInline):

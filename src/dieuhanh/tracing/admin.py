@@ -9,24 +9,15 @@ tracing verbs.
 from __future__ import annotations
 
 from django.contrib import admin
-from django.http import HttpRequest
 
+from dieuhanh.accounts.admin import ReadOnlyAdmin
 from dieuhanh.tracing.models import Case
 
 
 @admin.register(Case)
-class CaseAdmin(admin.ModelAdmin):
+class CaseAdmin(ReadOnlyAdmin):
     list_display = ("id", "commune", "confirmed_at", "window_start", "window_end", "created_at")
     list_display_links = None
     list_filter = ("confirmed_at",)
     list_select_related = ("commune",)
     fields = ("commune", "confirmed_at", "onset_at", "window_start", "window_end", "created_at", "updated_at")
-
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
