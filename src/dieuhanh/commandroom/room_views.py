@@ -12,6 +12,8 @@ The stream lives with the inbox's, in dieuhanh.streams.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
 from typing import Any
 
 from django.conf import settings
@@ -46,6 +48,23 @@ def _unit(request: HttpRequest, user: User) -> Unit:
         raise Http404(_("No such unit in your area.")) from None
 
 
+def unit_page(
+    view: Callable[[HttpRequest, User, Unit], HttpResponse],
+) -> Callable[[HttpRequest], HttpResponse]:
+    """A page of one unit's screen (the room, the wall): called with the caller and the unit `?unit=`
+    names inside their area (404 outside it); a caller with no unit of their own to hold one for (a bare
+    superuser) is sent to browse the units instead."""
+
+    @wraps(view)
+    def page(request: HttpRequest) -> HttpResponse:
+        user = caller(request)
+        if "unit" not in request.GET and not room.room_editions(user):
+            return redirect("units-browse")
+        return view(request, user, _unit(request, user))
+
+    return page
+
+
 def _figure(request: HttpRequest) -> room.RoomFigure:
     return room.BY_CODE.get(request.GET.get("figure", ""), room.FIGURES[0])
 
@@ -53,11 +72,8 @@ def _figure(request: HttpRequest) -> room.RoomFigure:
 @login_required
 @area_aware
 @replica_reads
-def room_page(request: HttpRequest) -> HttpResponse:
-    user = caller(request)
-    if "unit" not in request.GET and not room.room_editions(user):
-        return redirect("units-browse")  # no unit of their own to hold a room for (a bare superuser)
-    unit = _unit(request, user)
+@unit_page
+def room_page(request: HttpRequest, user: User, unit: Unit) -> HttpResponse:
     area = user.area()
     context = {
         "unit": unit,

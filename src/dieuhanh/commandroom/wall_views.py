@@ -12,13 +12,14 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.contrib.staticfiles import finders
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from dieuhanh.accounts.guards import caller
+from dieuhanh.accounts.models import User
 from dieuhanh.commandroom import room
-from dieuhanh.commandroom.room_views import _figures_context, _parts_context, _unit, parts_answer
+from dieuhanh.commandroom.room_views import _figures_context, _parts_context, _unit, parts_answer, unit_page
 from dieuhanh.replica import replica_reads
 from dieuhanh.units.models import Unit
 from dieuhanh.units.scoping import area_aware
@@ -57,11 +58,8 @@ def views_of(unit: Unit, language: str) -> list[dict[str, Any]]:
 @login_required
 @area_aware
 @replica_reads
-def wall_page(request: HttpRequest) -> HttpResponse:
-    user = caller(request)
-    if "unit" not in request.GET and not room.room_editions(user):
-        return redirect("units-browse")
-    unit = _unit(request, user)
+@unit_page
+def wall_page(request: HttpRequest, user: User, unit: Unit) -> HttpResponse:
     language = request.LANGUAGE_CODE
     config = {
         "unit": unit.ref,
