@@ -22,6 +22,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from django.utils.translation import gettext as _
 from openpyxl import load_workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
 from openpyxl.utils.exceptions import InvalidFileException
@@ -71,13 +72,15 @@ def read_table(path: Path) -> tuple[list[str], Iterator[tuple[int, dict[str, Any
     (the header is line 1); blank lines are skipped. A CSV file's delimiter (, ; or tab) is sniffed."""
     kind = path.suffix.lower()
     if kind not in (".csv", ".xlsx"):
-        raise TableError(f"{path.name}: cần tệp .csv hoặc .xlsx")
+        raise TableError(_("%(file)s: needs a .csv or .xlsx file") % {"file": path.name})
     try:
         return _read_xlsx(path) if kind == ".xlsx" else _read_csv(path)
     except UnicodeDecodeError as e:
-        raise TableError(f"{path.name}: không phải văn bản UTF-8 (byte {e.start})") from None
+        raise TableError(
+            _("%(file)s: not UTF-8 text (byte %(byte)s)") % {"file": path.name, "byte": e.start}
+        ) from None
     except (zipfile.BadZipFile, InvalidFileException, KeyError):
-        raise TableError(f"{path.name}: không phải tệp XLSX") from None
+        raise TableError(_("%(file)s: not an XLSX file") % {"file": path.name}) from None
 
 
 def _read_csv(path: Path) -> tuple[list[str], Iterator[tuple[int, dict[str, Any]]]]:
