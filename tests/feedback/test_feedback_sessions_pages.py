@@ -35,7 +35,9 @@ def test_an_official_opens_answers_and_publishes_a_session_on_the_pages(world, c
     page = world.operator_a.browser()
     html = page.get(SESSIONS).content.decode()
     assert "<h1>Dân hỏi – Chính quyền trả lời</h1>" in html and "Chưa có phiên hỏi đáp nào." in html
-    assert f'href="{SESSIONS}"' in html  # in the officials' menu
+    # Reached from the officials' queue; the menu's "citizens' reports" stays lit (its one row holds no more).
+    assert f'href="{SESSIONS}"' in page.get("/phan-anh/xu-ly/").content.decode()
+    assert 'href="/phan-anh/xu-ly/" aria-current="page"' in html
 
     # A date that does not exist is refused on the page, what was typed kept, nothing opened.
     r = page.post(SESSIONS, {"unit": "VN-2025:26743", "title": "Phiên tháng 12", "date": "31/11/2026"})
