@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
+from itertools import accumulate
 from typing import Any, NamedTuple, Protocol
 
 import msgspec
@@ -997,14 +998,14 @@ class Computed:
             self._flat = self._places = None
 
     def _flat_places(self) -> list[list[int]]:
-        """Each segment's rows' places in the flat list of rows (-1 where a cell is left out)."""
-        out, n = [], 0
+        """Each segment's rows' places in the flat list of rows, counted past the segments before it (a
+        running count of its rows: where a cell is left out the number is not used)."""
+        out, before = [], -1
         for segment in self.segments:
-            places = []
-            for row in segment:
-                places.append(-1 if row is None else n)
-                n += row is not None
+            places = list(accumulate((row is not None for row in segment), initial=before))[1:]
             out.append(places)
+            if places:
+                before = places[-1]
         return out
 
     def _segment(self, d: int, period: Period, positions: list[int] | None) -> list[dict | None]:
