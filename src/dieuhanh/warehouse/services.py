@@ -104,13 +104,14 @@ def ingest(
     to_open = atomic
     with contextlib.ExitStack() as stack:
         for batch in batches(records, batch_size):
-            prepared = pipeline.prepare(batch)
+            # PostgreSQL validates a batch as it copies it in (Pipeline.stream); SQLite first validates.
+            prepared = None if pipeline.streams else pipeline.prepare(batch)
             # Opened once the first batch is validated: on SQLite the transaction holds the one write
             # lock, which a request of one batch then holds no longer than before.
             if to_open:
                 stack.enter_context(transaction.atomic())
                 to_open = False
-            done = pipeline.write(*prepared)
+            done = pipeline.stream(batch) if prepared is None else pipeline.write(*prepared)
             total.add(done)
             if progress:
                 progress(batch[-1][0], done)
