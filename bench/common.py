@@ -142,6 +142,26 @@ def timed(fn, *args, **kwargs):
     return result, time.perf_counter() - start
 
 
+def peak_python_memory(fn, *args, **kwargs):
+    """(result, bytes): one call and Python's peak allocation during it (tracemalloc, which slows
+    Python while it traces: time such a call apart)."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        result = fn(*args, **kwargs)
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def max_rss_bytes() -> int:
+    """This process's peak resident memory so far (Linux gives ru_maxrss in KiB)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def percentile(values: list[float], q: float) -> float:
     """Nearest-rank percentile (q in 0..1)."""
     ordered = sorted(values)
