@@ -3,6 +3,7 @@ and the units an analytics question names."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -219,6 +220,27 @@ def _apply(item: Any, values: dict[str, Any]) -> None:
         setattr(item, name, value)
 
 
+def _write(
+    actor: User | None,
+    item: Any,
+    found: Any,
+    values: dict[str, Any],
+    kind: str,
+    key: str,
+    state: Callable[[Any], dict[str, Any]],
+    then: Callable[[Any], object] | None = None,
+) -> Any:
+    """Save one piece of metadata (`found`, or the new `item`) with `values`, then anything `then` adds
+    (a data set's elements), audited with its state before and after."""
+    before = state(found) if found else None
+    _apply(item, values)
+    item.save()
+    if then is not None:
+        then(item)
+    audit_change(actor, kind, key, before, state(item))
+    return item
+
+
 @transaction.atomic
 def save_data_element(
     *, actor: User | None, code: str, name: str, owner_unit: Unit | None = None, **fields: Any
@@ -249,12 +271,8 @@ def save_data_element(
             % {"code": code},
             403,
         )
-    before = element_state(found) if found else None
-    element = found or DataElement(code=code)
-    _apply(element, {"name": name, **fields, "owner_unit": owner})
-    element.save()
-    audit_change(actor, "dataelement", code, before, element_state(element))
-    return element
+    values = {"name": name, **fields, "owner_unit": owner}
+    return _write(actor, found or DataElement(code=code), found, values, "dataelement", code, element_state)
 
 
 def formula_reads(formula: str) -> dict[str, Unit]:
@@ -291,12 +309,8 @@ def save_indicator(
         actor=actor, what=what, code=code, current=found and found.owner_unit, asked=owner_unit
     )
     check_reads(what, code, owner, formula_reads(formula), "formula")
-    before = indicator_state(found) if found else None
-    indicator = found or Indicator(code=code)
-    _apply(indicator, {"name": name, "formula": formula, **fields, "owner_unit": owner})
-    indicator.save()
-    audit_change(actor, "indicator", code, before, indicator_state(indicator))
-    return indicator
+    values = {"name": name, "formula": formula, **fields, "owner_unit": owner}
+    return _write(actor, found or Indicator(code=code), found, values, "indicator", code, indicator_state)
 
 
 @transaction.atomic
@@ -331,12 +345,9 @@ def save_target(
         near=unit,
         field="unit",
     )
-    before = target_state(found) if found else None
     target = found or Target(indicator=found_indicator, unit=unit, period=pid)
-    _apply(target, {"value": value, "comment": comment, "owner_unit": owner})
-    target.save()
-    audit_change(actor, "target", key, before, target_state(target))
-    return target
+    values = {"value": value, "comment": comment, "owner_unit": owner}
+    return _write(actor, target, found, values, "target", key, target_state)
 
 
 @transaction.atomic
@@ -362,13 +373,18 @@ def save_data_set(
         actor=actor, what=what, code=code, current=found and found.owner_unit, asked=owner_unit
     )
     check_reads(what, code, owner, {c: e.owner_unit for c, e in found_elements.items()}, "elements")
-    before = data_set_state(found) if found else None
-    data_set = found or DataSet(code=code)
-    _apply(data_set, {"name": name, **fields, "owner_unit": owner})
-    data_set.save()
-    data_set.elements.set([found_elements[c] for c in elements])
-    audit_change(actor, "dataset", code, before, data_set_state(data_set))
-    return data_set
+    values = {"name": name, **fields, "owner_unit": owner}
+    members = [found_elements[c] for c in elements]
+    return _write(
+        actor,
+        found or DataSet(code=code),
+        found,
+        values,
+        "dataset",
+        code,
+        data_set_state,
+        then=lambda data_set: data_set.elements.set(members),
+    )
 
 
 # Deleting metadata: the owner's admins (or those above) only, audited with what was there.
