@@ -207,6 +207,19 @@ def _km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 6371.0 * math.hypot(x, math.radians(lat2 - lat1))
 
 
+def _nearest(lat: float, lon: float, centres: list[tuple[float, float, int]]) -> tuple[float, int]:
+    """(km, id) of the centre nearest the pin, as _km ranks them: a flat distance with the pin's own
+    cosine ranks all of them (no function call, no cosine each), then _km decides between the few
+    within 2% of the best — their rankings differ by under 0.3% over a band of 40 km."""
+    if not centres:
+        return math.inf, 0
+    scale = math.cos(math.radians(lat))
+    flat = [((c_lon - lon) * scale) ** 2 + (c_lat - lat) ** 2 for c_lat, c_lon, _pk in centres]
+    best = min(flat)
+    close = [c for c, d in zip(centres, flat, strict=True) if d <= best * 1.02 + 1e-12]
+    return min((_km(lat, lon, c_lat, c_lon), pk) for c_lat, c_lon, pk in close)
+
+
 def route_pin(lat: float, lon: float, kept: Kept | None = None) -> Unit:
     """The 2025 commune whose centre is nearest the pin (no commune shapes are packaged)."""
     if not (-90 <= lat <= 90 and -180 <= lon <= 180):
@@ -214,9 +227,7 @@ def route_pin(lat: float, lon: float, kept: Kept | None = None) -> Unit:
     for _attempt in range(2):
         if not _commune_centres():
             break
-        dist, unit_id = min(
-            ((_km(lat, lon, c_lat, c_lon), pk) for c_lat, c_lon, pk in _near(lat)), default=(math.inf, 0)
-        )
+        dist, unit_id = _nearest(lat, lon, _near(lat))
         if dist > MAX_PIN_KM:
             raise FeedbackError("lat", _("the place chosen is outside Vietnam"))
         if kept is not None:
