@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
+from dieuhanh.accounts.admin import ReadOnlyAdmin
 from dieuhanh.accounts.models import User
 from dieuhanh.indicators.approval import services
 from dieuhanh.indicators.approval.models import Approval, ApprovalAudit, DataSetApproval, LockException
@@ -22,33 +23,22 @@ class DataSetApprovalAdmin(admin.ModelAdmin):
         services.configure(actor=actor, data_set=obj.data_set, levels=obj.levels, expiry_days=obj.expiry_days)
 
 
-class ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
 @admin.register(Approval)
-class ApprovalAdmin(ReadOnly):
+class ApprovalAdmin(ReadOnlyAdmin):
     list_display = ("data_set", "period", "unit", "approved_by", "approved_at", "accepted_at")
     list_filter = ("data_set", "period")
     list_select_related = ("data_set", "unit", "approved_by")
 
 
 @admin.register(ApprovalAudit)
-class ApprovalAuditAdmin(ReadOnly):
+class ApprovalAuditAdmin(ReadOnlyAdmin):
     list_display = ("at", "actor_name", "action", "data_set", "period", "unit", "reason")
     list_filter = ("action", "data_set")
     list_select_related = ("data_set", "unit")
 
 
 @admin.register(LockException)
-class LockExceptionAdmin(ReadOnly):
+class LockExceptionAdmin(ReadOnlyAdmin):
     list_display = ("data_set", "period", "unit", "state", "requested_at", "ends_on")
     list_filter = ("state", "data_set")
     list_select_related = ("data_set", "unit")

@@ -5,31 +5,20 @@ audits; violations are kept by entries and runs."""
 from __future__ import annotations
 
 from django.contrib import admin
-from django.http import HttpRequest
 
+from dieuhanh.accounts.admin import ReadOnlyAdmin
 from dieuhanh.indicators.quality.models import ValidationRule, Violation
 
 
-class ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-
 @admin.register(ValidationRule)
-class ValidationRuleAdmin(ReadOnly):
+class ValidationRuleAdmin(ReadOnlyAdmin):
     list_display = ("code", "name", "expression", "importance", "strictness", "period_type", "active")
     list_filter = ("strictness", "importance", "period_type", "active")
     search_fields = ("code", "name")
 
 
 @admin.register(Violation)
-class ViolationAdmin(ReadOnly):
+class ViolationAdmin(ReadOnlyAdmin):
     list_display = ("rule", "unit", "period", "left_value", "right_value", "state", "task_id", "last_seen")
     list_filter = ("state", "rule")
     search_fields = ("unit__name", "unit__code", "rule__code")
