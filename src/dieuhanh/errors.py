@@ -10,7 +10,8 @@ the body with `problem_body`. The statuses follow one rule, written in docs/deci
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from http import HTTPStatus
 from typing import Any, cast
 
@@ -124,6 +125,16 @@ def lazy_format(message: str | Promise, **params: Any) -> Promise:
 NOT_IN_AREA = _("no unit '%(ref)s' in your area")
 NOT_A_REF = _("'%(ref)s' is not a unit reference: write EDITION:CODE (e.g. VN-2025:79) or a code")
 FORBIDDEN = _("your role may not do this here")
+
+
+@contextmanager
+def not_found(*refusals: type[Exception], message: str | Promise | None = None) -> Iterator[None]:
+    """A page's look-up whose refusal means "not here for you": any of `refusals` raised inside becomes
+    the site's 404, told with `message` or, without one, the refusal's own words."""
+    try:
+        yield
+    except refusals as e:
+        raise Http404(str(e if message is None else message)) from None
 
 
 class DomainErrorMiddleware:

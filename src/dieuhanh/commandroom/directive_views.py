@@ -24,7 +24,7 @@ from dieuhanh.directives import services
 from dieuhanh.directives.contact_lists import send_contact_lists
 from dieuhanh.directives.models import Priority
 from dieuhanh.directives.services import DirectiveError
-from dieuhanh.errors import DomainError
+from dieuhanh.errors import DomainError, not_found
 from dieuhanh.tracing import services as tracing_services
 from dieuhanh.units.models import Unit
 from dieuhanh.units.scoping import Area, area_aware
@@ -54,10 +54,8 @@ def inbox_page(request: HttpRequest) -> HttpResponse:
 
 
 def _delivery(request: HttpRequest, delivery_id: int):
-    try:
+    with not_found(DomainError):
         return services.delivery_for(caller(request), delivery_id)
-    except DomainError as e:
-        raise Http404(str(e)) from None
 
 
 @login_required
@@ -186,11 +184,9 @@ def directive_page(request: HttpRequest, directive_id: int) -> HttpResponse:
 def send_lists(request: HttpRequest, pk: int) -> HttpResponse:
     """The tracing workspace's "send to communes" button."""
     user = caller(request)
-    try:
+    with not_found(tracing_services.TracingError, PermissionError):
         case = tracing_services.own_case(user, pk)
         report = send_contact_lists(actor=user, case=case, depth=2)
-    except (tracing_services.TracingError, PermissionError) as e:
-        raise Http404(str(e)) from None
     messages.success(
         request,
         _("Sent to %(sent)d communes; %(already)d had it already; %(outside)d outside your area.")

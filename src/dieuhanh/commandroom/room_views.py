@@ -18,7 +18,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -28,7 +28,7 @@ from django.utils.translation import gettext as _
 from dieuhanh.accounts.guards import caller
 from dieuhanh.accounts.models import User
 from dieuhanh.commandroom import room
-from dieuhanh.errors import DomainError
+from dieuhanh.errors import DomainError, not_found
 from dieuhanh.feedback import room as feedback_room
 from dieuhanh.replica import replica_reads
 from dieuhanh.units.models import Unit
@@ -39,13 +39,11 @@ from dieuhanh.units.services import ancestors
 def _unit(request: HttpRequest, user: User) -> Unit:
     """`?unit=` inside the caller's area; `?edition=` their root on that map, or, with `&from=REF`,
     the same place on it as REF (the map's 2021/2025 toggle keeps the place)."""
-    try:
+    with not_found(Unit.DoesNotExist, DomainError, message=_("No such unit in your area.")):
         edition, origin = request.GET.get("edition"), request.GET.get("from")
         if origin and edition and "unit" not in request.GET:
             return room.counterpart(user, room.room_unit(user, origin, None), edition)
         return room.room_unit(user, request.GET.get("unit"), edition)
-    except (Unit.DoesNotExist, DomainError):
-        raise Http404(_("No such unit in your area.")) from None
 
 
 def unit_page(

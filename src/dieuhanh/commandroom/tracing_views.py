@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from dieuhanh.accounts.guards import caller
 from dieuhanh.commandroom.date_views import START_OF_DAY, moment_field
 from dieuhanh.commandroom.tracing_graph import MODES, graph_data
+from dieuhanh.errors import not_found
 from dieuhanh.tracing import services
 from dieuhanh.tracing.models import Case
 from dieuhanh.tracing.present import local, minutes
@@ -83,11 +84,9 @@ def case_page(request: HttpRequest, pk: int) -> HttpResponse:
     depth = 2 if request.GET.get("depth") == "2" else 1
     mode = request.GET.get("group", "auto")
     mode = mode if mode in MODES else "auto"
-    try:
+    with not_found(services.TracingError):
         case = services.case_for(user, pk)
         view = services.contacts(actor=user, case=case, depth=depth, rule=services.Rule())
-    except services.TracingError as e:
-        raise Http404(str(e)) from None
     groups = services.by_commune(view)
     communes = sorted(groups.items(), key=lambda item: (item[0] is None, item[0].name if item[0] else ""))
     rows = [

@@ -10,7 +10,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 
 from dieuhanh.accounts.guards import caller
 from dieuhanh.accounts.models import User
+from dieuhanh.errors import not_found
 from dieuhanh.feedback import services
 from dieuhanh.feedback.models import Event, Feedback, Status
 from dieuhanh.feedback.services import FeedbackError
@@ -73,10 +74,8 @@ def queue_page(request: HttpRequest) -> HttpResponse:
     # A caller whose area is not held through grants (a superuser) starts at the nation.
     ref = request.GET.get("unit", "")[:60] or (units[0].ref if units else f"{services.EDITION}:VN")
     shown = request.GET.get("loc", "mo") if request.GET.get("loc") in FILTERS else "mo"
-    try:
+    with not_found(FeedbackError, message="Không có đơn vị này trong phạm vi của bạn."):
         unit = services.queue_unit(user, ref)
-    except FeedbackError:
-        raise Http404("Không có đơn vị này trong phạm vi của bạn.") from None
     items = services.queue(user, unit.ref, **FILTERS[shown][1])  # type: ignore[arg-type]
     # The paginator counts; the page's rows come by their ids (queue_page), never by slicing the rows.
     page = Paginator(items, PAGE_SIZE).get_page(request.GET.get("trang"))
@@ -100,10 +99,8 @@ def queue_page(request: HttpRequest) -> HttpResponse:
 @area_aware
 def item_page(request: HttpRequest, code: str) -> HttpResponse:
     user = _handler(request)
-    try:
+    with not_found(FeedbackError, message="Không có phản ánh mã này trong phạm vi của bạn."):
         item = services.item_for(user, code)
-    except FeedbackError:
-        raise Http404("Không có phản ánh mã này trong phạm vi của bạn.") from None
     error, status = "", 200
     if request.method == "POST":
         action, post, was = request.POST.get("action", ""), request.POST, item.unit

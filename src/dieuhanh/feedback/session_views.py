@@ -10,12 +10,12 @@ from collections.abc import Mapping
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from dieuhanh.errors import DomainError
+from dieuhanh.errors import DomainError, not_found
 from dieuhanh.feedback import sessions
 from dieuhanh.feedback.models import Session, SessionStatus
 from dieuhanh.feedback.official_views import _handler, _own_units
@@ -84,10 +84,8 @@ def sessions_page(request: HttpRequest) -> HttpResponse:
 @area_aware
 def session_admin_page(request: HttpRequest, session_id: int) -> HttpResponse:
     user = _handler(request)
-    try:
+    with not_found(FeedbackError, message=_("No such session in your area.")):
         session = sessions.session_for(user, session_id)
-    except FeedbackError:
-        raise Http404(_("No such session in your area.")) from None
     error, status = "", 200
     posted: Mapping[str, str] = {}
     if request.method == "POST":
