@@ -58,3 +58,11 @@ def test_an_error_crosses_a_process_whole():
             error.code,
             error.extra,
         )
+
+
+def test_a_form_names_the_field_at_fault_by_its_label():
+    labels = {"text": "Nội dung", "photos": "Ảnh"}
+    assert DomainError("text", "để trống").labelled(labels) == "Nội dung: để trống"
+    assert DomainError("photos[2]", "ảnh quá lớn").labelled(labels) == "Ảnh: ảnh quá lớn"
+    assert DomainError("unit", "không có").labelled(labels) == "không có"
+    assert DomainError(None, "không được").labelled(labels) == "không được"

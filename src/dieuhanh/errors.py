@@ -10,7 +10,7 @@ the body with `problem_body`. The statuses follow one rule, written in docs/deci
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from http import HTTPStatus
 from typing import Any, cast
@@ -66,6 +66,12 @@ class DomainError(ValueError):
     def detail(self) -> str:
         """What the reader is told: "field: why" when a field is at fault."""
         return f"{self.field}: {self.message}" if self.field else str(self.message)
+
+    def labelled(self, labels: Mapping[str, str | Promise]) -> str:
+        """What a form shows: "Label: why" when the field at fault (an item of a list, `photos[2]`,
+        counts as its list) has a label in `labels`, else only why."""
+        label = labels.get((self.field or "").split("[")[0], "")
+        return f"{label}: {self.message}" if label else str(self.message)
 
     def __str__(self) -> str:
         return self.detail

@@ -107,9 +107,8 @@ def item_page(request: HttpRequest, code: str) -> HttpResponse:
         try:
             done = _act(user, item, action, post, request.FILES.getlist("photos"))
         except FeedbackError as exc:
-            field = (exc.field or "").split("[")[0]
-            label = "Nội dung cập nhật" if (action, field) == ("progress", "text") else FIELDS.get(field, "")
-            error, status = (f"{label}: " if label else "") + str(exc.message), exc.status
+            labels = {**FIELDS, "text": "Nội dung cập nhật"} if action == "progress" else FIELDS
+            error, status = exc.labelled(labels), exc.status
         else:
             messages.success(request, DONE[action].format(code=done.code, unit=done.unit.name))
             if action == "forward":  # passed on, often out of the caller's area: back to the queue

@@ -41,11 +41,6 @@ DONE = {
 }
 
 
-def _refusal(exc: DomainError) -> str:
-    label = LABELS.get(exc.field or "", "")
-    return f"{label}: {exc.message}" if label else str(exc.message)
-
-
 @login_required
 @area_aware
 def sessions_page(request: HttpRequest) -> HttpResponse:
@@ -65,7 +60,7 @@ def sessions_page(request: HttpRequest) -> HttpResponse:
                 actor=user, unit=values.get("unit", ""), title=values.get("title", ""), day=day, topics=topics
             )
         except DomainError as exc:  # the unit's look-up refuses with the units' own error
-            error, status = _refusal(exc), exc.status
+            error, status = exc.labelled(LABELS), exc.status
         else:
             messages.success(request, _("The session is open: citizens can send questions now."))
             return redirect("feedback-session-admin", session_id=session.pk)
@@ -93,7 +88,7 @@ def session_admin_page(request: HttpRequest, session_id: int) -> HttpResponse:
         try:
             _act(user, session, action, request.POST)
         except FeedbackError as exc:
-            error, status, posted = _refusal(exc), exc.status, request.POST
+            error, status, posted = exc.labelled(LABELS), exc.status, request.POST
         else:
             messages.success(request, DONE[action])
             return redirect("feedback-session-admin", session_id=session.pk)
