@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import io
 import json
 import threading
 import uuid
@@ -34,6 +35,7 @@ from django.db import connection, models, transaction
 from django.db.models import Count, F, Max
 from django.test import Client
 from nats.js.api import ConsumerInfo, StreamConfig
+from PIL import Image, PngImagePlugin
 
 from dieuhanh.accounts.models import AuditEntry, User
 from dieuhanh.accounts.services import create_token, create_user
@@ -720,6 +722,50 @@ def categories(world):
             "dieuhanh.feedback.migrations.0005_merge_followup_sessions"
         ).food_safety_to_agency(apps, None)
     return {c.code: c for c in Category.objects.all()}
+
+
+# Photos as a phone writes them — what the camera adds besides the picture, which feedback.photos
+# removes before a citizen's or an official's photo is stored: the device and the GPS position where
+# it was taken in a JPEG's EXIF, a comment, and a maker's trailer after the image's end; a text chunk
+# in a PNG.
+CAMERA = "CameraCuaCanBo"  # the device's name the camera writes into the photo
+GPS = {1: "N", 2: (10.0, 46.0, 30.0), 3: "E", 4: (106.0, 41.0, 50.0)}  # 10°46'30"N 106°41'50"E
+BROKEN_JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 200  # starts as a JPEG, is not one
+
+
+def jpeg(colour: tuple[int, int, int] = (200, 120, 30), size: tuple[int, int] = (64, 48)) -> bytes:
+    exif = Image.Exif()
+    exif[0x010F] = CAMERA
+    exif[0x8825] = GPS
+    out = io.BytesIO()
+    Image.new("RGB", size, colour).save(out, "JPEG", exif=exif, comment=b"nha so 12 Le Loi")
+    return out.getvalue() + b"TRAILER-" + CAMERA.encode()
+
+
+def png(colour: tuple[int, int, int] = (10, 90, 200), size: tuple[int, int] = (30, 20)) -> bytes:
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Comment", f"chup bang {CAMERA}")
+    out = io.BytesIO()
+    Image.new("RGB", size, colour).save(out, "PNG", pnginfo=info)
+    return out.getvalue()
+
+
+@pytest.fixture
+def media(settings, tmp_path) -> Path:
+    """Stored files (photos) go to the test's own directory, which the test may list: the default
+    storage has its own location (settings.STORAGES), so MEDIA_ROOT alone would not move them."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": tmp_path},
+        },
+    }
+    return tmp_path
+
+
+def stored_files(media: Path) -> list[Path]:
+    return [p for p in media.rglob("*") if p.is_file()]
 
 
 # The browser tests (tests/browser/; their fixtures `browser`, `page`, `phone` and `asgi_server` are in

@@ -6,35 +6,23 @@ Content-Security-Policy had to refuse."""
 from __future__ import annotations
 
 import importlib
-import io
 
 import pytest
 from django.apps import apps
 from django.test import Client
-from PIL import Image
 from playwright.sync_api import expect
 
 from dieuhanh.feedback.models import Category, Feedback
+from tests.factories import CAMERA, jpeg
 
 pytestmark = pytest.mark.browser
 
-CAMERA = "CameraCuaCanBo"
 ANSWER = "Phường đã thay bóng đèn và cáp điện; đèn sáng lại từ tối 5/12."
 PASSWORD = "mat-khau-thu-nghiem-42"
 RECORD_VIOLATIONS = """
 window.__violations = [];
 document.addEventListener("securitypolicyviolation", (e) => window.__violations.push(e.violatedDirective));
 """
-
-
-def photo() -> bytes:
-    """A JPEG as a phone writes it: the device and a GPS position in its EXIF."""
-    exif = Image.Exif()
-    exif[0x010F] = CAMERA
-    exif[0x8825] = {1: "N", 2: (10.0, 46.0, 30.0), 3: "E", 4: (106.0, 41.0, 50.0)}
-    out = io.BytesIO()
-    Image.new("RGB", (320, 240), (240, 200, 40)).save(out, "JPEG", exif=exif)
-    return out.getvalue()
 
 
 @pytest.fixture
@@ -78,7 +66,7 @@ def test_an_official_answers_with_a_photo_and_the_public_page_shows_it(phone, li
     answer = phone.locator("form#answer")
     answer.get_by_label("Nội dung trả lời (người dân và trang công khai đều đọc được)").fill(ANSWER)
     answer.locator("input[type=file]").set_input_files(
-        [{"name": "den-sang.jpg", "mimeType": "image/jpeg", "buffer": photo()}]
+        [{"name": "den-sang.jpg", "mimeType": "image/jpeg", "buffer": jpeg((240, 200, 40), (320, 240))}]
     )
     fits_the_phone(phone)
     answer.get_by_role("button", name="Gửi câu trả lời").click()

@@ -11,6 +11,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.utils import timezone
+from PIL import Image
 from typer.testing import CliRunner
 
 from dieuhanh.accounts.models import AuditEntry
@@ -22,11 +23,10 @@ from dieuhanh.feedback.services import overdue_q
 from dieuhanh.units.services import get_unit
 from dieuhanh.warehouse.models import Identity
 from dieuhanh.warehouse.persons import person_key
-from tests.factories import record
+from tests.factories import BROKEN_JPEG, CAMERA, jpeg, png, record, stored_files
 
 URL = "/api/v1/feedback"
-JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 200
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 200
+JPEG, PNG = jpeg(), png()  # as a phone writes them: the device and the GPS position where taken
 PDF = b"%PDF-1.7\n" + b"\x00" * 200
 PHONE = "0912 345 678"
 BEN_THANH = "Phường Bến Thành, Thành phố Hồ Chí Minh"
@@ -127,6 +127,10 @@ def test_photos_are_typed_by_content_and_limited(world, categories, settings, tm
     assert (renamed.status_code, renamed.json()["field"]) == (415, "photos[1]")
     big = post(report(), photos=[("big.png", PNG + b"\x00" * (5 * 1024 * 1024))])
     assert (big.status_code, big.json()["field"]) == (413, "photos[0]")
+    # A JPEG whose structure cannot be followed: its metadata could not be said to be gone.
+    broken = post(report(), photos=[("a.jpg", JPEG), ("b.jpg", BROKEN_JPEG)])
+    assert (broken.status_code, broken.json()["field"]) == (415, "photos[1]")
+    assert broken.json()["detail"].startswith("photos[1]: ")
     assert nothing_written()
     assert not any(tmp_path.rglob("*"))
     good = post(report(), photos=[("a.jpg", JPEG), ("b", PNG)])
@@ -360,6 +364,42 @@ def test_the_demo_reports_go_through_the_real_verbs(world, categories, settings,
     ]
 
 
+def test_a_citizens_photo_is_stored_without_its_gps_position(world, categories, media):
+    """A phone's photo carries where it was taken (often the sender's home) and the device: neither
+    is stored, from the API or from the page; a damaged file is refused naming the field."""
+    assert b"Exif" in JPEG and CAMERA.encode() in JPEG and CAMERA.encode() in PNG
+    api = post(report(), photos=[("a.jpg", JPEG), ("b.png", PNG)])
+    assert api.status_code == 201, api.content
+    page = io.BytesIO(jpeg((30, 160, 60)))
+    page.name = "den.jpg"
+    form = {"category": "waste", "text": "Rác ùn ứ", "where": "address", "address": BEN_THANH}
+    r = Client(REMOTE_ADDR="203.0.113.21").post("/phan-anh/", {**form, "photos": page})
+    assert r.status_code == 302
+    official = world.operator_a.client()
+    codes = [api.json()["code"], r["Location"].rstrip("/").rsplit("/", 1)[1]]
+    downloaded = [
+        b"".join(official.get(f"{URL}/{code}/photos/{n}").streaming_content)
+        for code, n in ((codes[0], 1), (codes[0], 2), (codes[1], 1))
+    ]
+    for content in downloaded:
+        assert b"Exif" not in content and CAMERA.encode() not in content and b"Le Loi" not in content
+    assert [c[:3] for c in downloaded] == [b"\xff\xd8\xff", b"\x89PN", b"\xff\xd8\xff"]
+    assert [p.size for p in Photo.objects.order_by("id")] == [len(c) for c in downloaded]
+    # What is on disk is what an official downloads: the metadata is not kept anywhere.
+    on_disk = [p.read_bytes() for p in stored_files(media)]
+    assert sorted(on_disk) == sorted(downloaded)
+
+    # A damaged file on the page: 415 naming the field ("Ảnh"), nothing written.
+    before = (Feedback.objects.count(), Photo.objects.count(), Throttle.objects.count())
+    broken = io.BytesIO(BROKEN_JPEG)
+    broken.name = "hong.jpg"
+    r = Client(REMOTE_ADDR="203.0.113.22").post("/phan-anh/", {**form, "photos": broken})
+    assert r.status_code == 415
+    assert "<strong>Ảnh:</strong> không đọc được ảnh" in r.content.decode()
+    assert (Feedback.objects.count(), Photo.objects.count(), Throttle.objects.count()) == before
+    assert len(stored_files(media)) == 3
+
+
 def test_the_unit_opens_the_photos_and_the_neighbour_cannot(world, categories, settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
     code = post(report(), photos=[("a.jpg", JPEG), ("b.png", PNG)]).json()["code"]
@@ -369,12 +409,15 @@ def test_the_unit_opens_the_photos_and_the_neighbour_cannot(world, categories, s
     counts = {i["code"]: i["photos"] for i in mine.get(URL, {"unit": "VN-2025:26743"}).json()["items"]}
     assert counts == {code: 2, bare: 0}
     first, second = mine.get(f"{URL}/{code}/photos/1"), mine.get(f"{URL}/{code}/photos/2")
-    assert (first.status_code, first["Content-Type"], b"".join(first.streaming_content)) == (
+    assert (first.status_code, first["Content-Type"], second["Content-Type"]) == (
         200,
         "image/jpeg",
-        JPEG,
+        "image/png",
     )
-    assert (second["Content-Type"], b"".join(second.streaming_content)) == ("image/png", PNG)
+    for got, size in ((first, (64, 48)), (second, (30, 20))):  # the pictures sent, without their metadata
+        image = Image.open(io.BytesIO(b"".join(got.streaming_content)))
+        image.load()
+        assert image.size == size and dict(image.getexif()) == {}
     assert "no-store" in first["Cache-Control"]
     for number in (0, 3, 2**63):
         assert mine.get(f"{URL}/{code}/photos/{number}").status_code == 404

@@ -10,40 +10,19 @@ from __future__ import annotations
 import io
 from datetime import timedelta
 
-import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.utils import timezone
-from PIL import Image, PngImagePlugin
+from PIL import Image
 
 from dieuhanh.feedback import followup
 from dieuhanh.feedback.models import Event, Feedback, PostPhoto
+from tests.factories import BROKEN_JPEG, CAMERA, jpeg, png, stored_files
 
 URL = "/api/v1/feedback"
 QUEUE = "/phan-anh/xu-ly/"
 BEN_THANH = "Phường Bến Thành, Thành phố Hồ Chí Minh"
-CAMERA = "CameraCuaCanBo"  # the device's name the camera writes into the photo's EXIF
 PDF = b"%PDF-1.7\n" + b"\x00" * 200
-BROKEN_JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 200  # starts as a JPEG, is not one
-
-
-def jpeg(colour=(200, 120, 30)) -> bytes:
-    """A real JPEG as a phone writes it: EXIF with the device and a GPS position, a comment, and a
-    maker's trailer after the image's end."""
-    exif = Image.Exif()
-    exif[0x010F] = CAMERA
-    exif[0x8825] = {1: "N", 2: (10.0, 46.0, 30.0), 3: "E", 4: (106.0, 41.0, 50.0)}
-    out = io.BytesIO()
-    Image.new("RGB", (64, 48), colour).save(out, "JPEG", exif=exif, comment=b"nha so 12 Le Loi")
-    return out.getvalue() + b"TRAILER-" + CAMERA.encode()
-
-
-def png() -> bytes:
-    info = PngImagePlugin.PngInfo()
-    info.add_text("Comment", f"chup bang {CAMERA}")
-    out = io.BytesIO()
-    Image.new("RGB", (30, 20), (10, 90, 200)).save(out, "PNG", pnginfo=info)
-    return out.getvalue()
 
 
 def uploads(*photos: tuple[str, bytes]) -> list[SimpleUploadedFile]:
@@ -54,16 +33,6 @@ def file(text: str = "Đèn đường trước chợ tắt ba đêm nay.", ip: s
     r = Client(REMOTE_ADDR=ip).post(URL, {"category": "lighting", "text": text, "address": BEN_THANH})
     assert r.status_code == 201, r.content
     return r.json()["code"]
-
-
-@pytest.fixture
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
-    return tmp_path
-
-
-def stored_files(media) -> list:
-    return [p for p in media.rglob("*") if p.is_file()]
 
 
 def test_an_answer_with_photos_is_public_without_the_cameras_metadata(world, categories, media):

@@ -19,7 +19,7 @@ from dieuhanh.accounts.lockout import client_address
 from dieuhanh.directives.api import PriorityCode
 from dieuhanh.feedback import services, sessions
 from dieuhanh.feedback.models import Event, Feedback
-from dieuhanh.feedback.services import FeedbackError, Place, Upload
+from dieuhanh.feedback.services import FeedbackError, Place
 from dieuhanh.units.scoping import area_aware, public
 from dieuhanh.units.services import unit_in_area
 
@@ -477,8 +477,8 @@ def post_agency(request: HttpRequest, body: AgencyIn):
     summary="File a report or question (no login; multipart with up to 3 photos)",
     openapi_extra={
         "responses": {
-            413: {"description": "a photo is too large"},
-            415: {"description": "a photo is not a JPEG or PNG"},
+            413: {"description": "a photo is too large (field photos[i])"},
+            415: {"description": "a photo is not a JPEG or PNG, or cannot be read (field photos[i])"},
             428: {"description": "a repeated sender: a phone number, then the code sent to it by SMS"},
             429: {"description": "too many reports from this client or phone; see Retry-After"},
             503: {"description": "the confirmation code could not be sent; see Retry-After"},
@@ -491,13 +491,7 @@ def post_feedback(
     body: Form[FeedbackIn],
     photos: File[list[UploadedFile]] = None,  # type: ignore[assignment]
 ):
-    uploads = []
-    for i, f in enumerate(photos or []):
-        if (f.size or 0) > services.MAX_PHOTO_BYTES:  # before reading it into memory
-            raise FeedbackError(
-                f"photos[{i}]", services.TOO_LARGE % {"mb": services.MAX_PHOTO_BYTES // 2**20}, status=413
-            )
-        uploads.append(Upload(f.name or "", f.read(services.MAX_PHOTO_BYTES + 1)))
+    uploads = services.read_uploads(photos or [])  # stored without their metadata (services._photos)
     item = services.submit(
         category=body.category,
         text=body.text,

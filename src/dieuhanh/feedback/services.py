@@ -89,7 +89,7 @@ FULL_PHONE = _(
     "%(n)d reports sent from this phone number in %(hours)d hours, the most allowed is %(limit)d;"
     " please send again in %(minutes)d minutes"
 )
-# Shared with the API's check of a photo's declared size, before it is read (feedback.api).
+# Also the refusal of a photo's declared size, before it is read (read_uploads).
 TOO_LARGE = _("the photo is too large: at most %(mb)d MB")
 # Reports of one category at the same place: pins within this many metres, or the same address.
 SAME_PLACE_M = 150.0
@@ -399,6 +399,11 @@ def _category(code: str, kept: Kept | None) -> Category:
 
 
 def _photos(photos: Sequence[Upload]) -> list[tuple[str, bytes]]:
+    """Photos as they are stored, a citizen's at intake as an official's with an answer or a progress
+    update: at most 3, 5 MB each, JPEG or PNG by their first bytes, then without their metadata
+    (feedback.photos: a phone's photo carries the GPS position where it was taken, often the sender's
+    home, and the device). Checked whole before anything is written; a file whose structure cannot be
+    followed is refused (415), since its metadata could not be said to be gone."""
     if len(photos) > MAX_PHOTOS:
         raise FeedbackError(
             "photos", _("at most %(max)d photos; %(n)d were sent") % {"max": MAX_PHOTOS, "n": len(photos)}
@@ -410,7 +415,12 @@ def _photos(photos: Sequence[Upload]) -> list[tuple[str, bytes]]:
         kind = content_type(photo.content)
         if kind not in PHOTO_TYPES:
             raise FeedbackError(f"photos[{i}]", _("only JPEG or PNG photos are taken"), status=415)
-        typed.append((kind, photo.content))
+        try:
+            typed.append((kind, strip_metadata(kind, photo.content)))
+        except UnreadablePhoto:
+            raise FeedbackError(
+                f"photos[{i}]", _("the photo cannot be read: its file is damaged or incomplete"), status=415
+            ) from None
     return typed
 
 
@@ -1067,7 +1077,7 @@ def answer(*, actor: User, item: Feedback, text: str, photos: Sequence[Upload] =
         raise FeedbackError("text", _("the answer's text is needed"))
     if len(text) > MAX_TEXT:
         raise FeedbackError("text", TOO_LONG % {"n": len(text), "max": MAX_TEXT})
-    cleaned = public_photos(photos)
+    cleaned = _photos(photos)
     stored: list[PostPhoto] = []
     with _removed_unless_saved(stored), transaction.atomic():
         item = _locked(actor, item)
@@ -1105,7 +1115,7 @@ def post_progress(*, actor: User, item: Feedback, text: str, photos: Sequence[Up
         raise FeedbackError(
             "text", _("%(n)d characters long; at most %(max)d") % {"n": len(text), "max": MAX_TEXT}
         )
-    cleaned = public_photos(photos)
+    cleaned = _photos(photos)
     stored: list[PostPhoto] = []
     with _removed_unless_saved(stored), transaction.atomic():
         item = _locked(actor, item)
@@ -1142,30 +1152,9 @@ def read_uploads(files: Sequence[UploadedFile]) -> list[Upload]:
     uploads = []
     for i, f in enumerate(files):
         if (f.size or 0) > MAX_PHOTO_BYTES:
-            raise FeedbackError(
-                f"photos[{i}]",
-                _("the photo is too large: at most %(mb)d MB") % {"mb": MAX_PHOTO_BYTES // 2**20},
-                status=413,
-            )
+            raise FeedbackError(f"photos[{i}]", TOO_LARGE % {"mb": MAX_PHOTO_BYTES // 2**20}, status=413)
         uploads.append(Upload(f.name or "", f.read(MAX_PHOTO_BYTES + 1)))
     return uploads
-
-
-def public_photos(photos: Sequence[Upload]) -> list[tuple[str, bytes]]:
-    """An official's photos for an answer or a progress update: intake's checks (_photos: at most 3,
-    5 MB each, JPEG or PNG by their first bytes), then without their metadata, since they are public
-    (feedback.photos). Checked whole before anything is written."""
-    cleaned = []
-    for i, (kind, content) in enumerate(_photos(photos)):
-        try:
-            cleaned.append((kind, strip_metadata(kind, content)))
-        except UnreadablePhoto:
-            raise FeedbackError(
-                f"photos[{i}]",
-                _("the photo cannot be read: its file is damaged or incomplete"),
-                status=415,
-            ) from None
-    return cleaned
 
 
 def _attach(event: Event, photos: list[tuple[str, bytes]], stored: list[PostPhoto]) -> None:
