@@ -189,6 +189,16 @@ def test_a_live_event_reaches_the_wall_and_the_views_turn(screens, asgi_server, 
     expect(page.locator("#wall-ticker li").first).to_contain_text(
         "Phản ánh mới: Môi trường — Phường Bến Thành"
     )
+    # Its progress update (feedback.services.post_progress) is told as such, not as a new report.
+    publish_on_commit(
+        area_keys("VN-2025", world.commune_a.path),
+        "feedback",
+        {"code": "PA-TEST", "event": "progress", "category": "moi_truong", "category_name": "Môi trường",
+         "place": "Phường Bến Thành", "unit": world.commune_a.ref, "unit_name": "Phường Bến Thành"},
+    )  # fmt: skip
+    expect(page.locator("#wall-ticker li").first).to_contain_text(
+        "Phản ánh có cập nhật tiến độ: Môi trường — Phường Bến Thành"
+    )
     # After a full turn the wall reads its views again: Bến Thành is now over its threshold.
     expect(page.locator("#wall")).to_have_attribute("data-shown", "VN-2025:26743", timeout=12000)
     expect(page.get_by_role("heading", level=1)).to_have_text("Phường Bến Thành")

@@ -348,14 +348,18 @@ def test_the_room_shows_received_handled_overdue_and_satisfaction_per_province(w
     assert 'id="room-feedback"' in html and 'data-province="VN-2025:79"' in html
 
 
-def test_each_new_and_answered_report_is_a_live_event_for_the_rooms(
+def test_each_new_progressed_and_answered_report_is_a_live_event_for_the_rooms(
     world, categories, django_capture_on_commit_callbacks
 ):
     def file_and_answer():
+        official = world.operator_a.client()
         with django_capture_on_commit_callbacks(execute=True):
             code = post(report()).json()["code"]
         with django_capture_on_commit_callbacks(execute=True):
-            world.operator_a.client().post(f"{URL}/{code}/answer", {"text": "Đã sửa."}, content_type=JSON)
+            r = official.post(f"{URL}/{code}/progress", {"text": "Đang thay cáp."})
+            assert r.status_code == 200, r.content
+        with django_capture_on_commit_callbacks(execute=True):
+            official.post(f"{URL}/{code}/answer", {"text": "Đã sửa."}, content_type=JSON)
         return code
 
     async def scenario():
@@ -364,7 +368,7 @@ def test_each_new_and_answered_report_is_a_live_event_for_the_rooms(
         for stream in (province, neighbour):
             await anext(stream)
         code = await sync_to_async(file_and_answer)()
-        heard = [await asyncio.wait_for(anext(province), 5) for _ in range(2)]
+        heard = [await asyncio.wait_for(anext(province), 5) for _ in range(3)]
         with pytest.raises(TimeoutError):
             await asyncio.wait_for(anext(neighbour), 0.3)
         for stream in (province, neighbour):
@@ -374,9 +378,10 @@ def test_each_new_and_answered_report_is_a_live_event_for_the_rooms(
     code, heard = async_to_sync(scenario)()
     events = [json.loads(re.search(r"data: (.*)", chunk).group(1)) for chunk in heard]
     assert all(chunk.startswith("event: feedback") for chunk in heard)
-    assert [(e["code"], e["event"]) for e in events] == [(code, "new"), (code, "answered")]
+    assert [e["event"] for e in events] == ["new", "progress", "answered"]
+    assert {e["code"] for e in events} == {code}
     assert events[0]["province"] == "VN-2025:79" and events[0]["place"] == "Phường Bến Thành"
-    assert "text" not in events[0] and "address" not in events[0]
+    assert all("text" not in e and "address" not in e and "note" not in e for e in events)
 
 
 # Agencies

@@ -80,6 +80,7 @@ def wall_page(request: HttpRequest, user: User, unit: Unit) -> HttpResponse:
             "feedback": _("New citizen's report: %(title)s — %(unit)s"),
             "feedbackAnswered": _("Citizen's report answered: %(title)s — %(unit)s"),
             "feedbackForwarded": _("Citizen's report forwarded: %(title)s — %(unit)s"),
+            "feedbackProgress": _("Progress posted on a citizen's report: %(title)s — %(unit)s"),
             "report": _("Report %(definition)s %(period)s: %(state)s"),
             "events": {
                 "issue": _("issued"),

@@ -1143,6 +1143,7 @@ def post_progress(*, actor: User, item: Feedback, text: str, photos: Sequence[Up
             photos=len(cleaned),
             late=now > item.answer_due,
         )
+        publish_item(item, "progress")
     return item
 
 

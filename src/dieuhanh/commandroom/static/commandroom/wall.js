@@ -121,7 +121,8 @@
     }
     if (event.type === "feedback") {
       // feedback.services.publish_item: the category and the place, never the citizen's words.
-      const template = { answered: text.feedbackAnswered, forwarded: text.feedbackForwarded }[data.event] || text.feedback;
+      const templates = { answered: text.feedbackAnswered, forwarded: text.feedbackForwarded, progress: text.feedbackProgress };
+      const template = templates[data.event] || text.feedback;
       return fill(template, {
         title: data.category_name || data.category || data.code,
         unit: data.place || data.unit_name || "",
