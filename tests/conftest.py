@@ -5,7 +5,9 @@ every app's tests share) is tests/factories.py, loaded here as a plugin.
 from __future__ import annotations
 
 import pytest
+from django.conf import settings as django_settings
 from django.db import connection
+from django.utils import translation
 
 from dieuhanh.directives.present import forget_histories
 from dieuhanh.feedback.services import forget_kept
@@ -31,6 +33,14 @@ def _no_history_from_another_test():
     ANSWERS.clear()
     unitmap.forget()
     forget_kept()
+
+
+@pytest.fixture(autouse=True)
+def _vietnamese_after():
+    # A request with the English cookie leaves English active in the test's thread (the language
+    # middleware activates it, nothing deactivates): the next test must start in the default again.
+    yield
+    translation.activate(django_settings.LANGUAGE_CODE)
 
 
 @pytest.fixture(autouse=True)

@@ -5,16 +5,7 @@ from __future__ import annotations
 
 import html
 
-import pytest
 from django.conf import settings
-from django.utils import translation
-
-
-@pytest.fixture(autouse=True)
-def _vietnamese_after():
-    """A request with the English cookie leaves English active in this thread: the next test is not ours."""
-    yield
-    translation.activate(settings.LANGUAGE_CODE)
 
 
 def test_a_page_refusal_reads_in_the_readers_language(world):

@@ -5,19 +5,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 from django.conf import settings
 from django.test import Client
-from django.utils import timezone, translation
+from django.utils import timezone
 
 A, B = "VN-2025:26743", "VN-2025:26740"
-
-
-@pytest.fixture(autouse=True)
-def _vietnamese_after():
-    """A request with the English cookie leaves English active in this thread: the next test is not ours."""
-    yield
-    translation.activate(settings.LANGUAGE_CODE)
 
 
 def _english(client: Client) -> Client:

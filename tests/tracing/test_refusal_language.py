@@ -3,19 +3,10 @@
 
 from __future__ import annotations
 
-import pytest
 from django.conf import settings
 from django.test import Client
-from django.utils import translation
 
 CASE = {"person_id": "079201001234", "confirmed_at": "2021-08-27T10:00:00+07:00", "commune": "VN-2025:26743"}
-
-
-@pytest.fixture(autouse=True)
-def _vietnamese_after():
-    """A request with the English cookie leaves English active in this thread: the next test is not ours."""
-    yield
-    translation.activate(settings.LANGUAGE_CODE)
 
 
 def _english(client: Client) -> Client:

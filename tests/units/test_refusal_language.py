@@ -3,17 +3,8 @@ cookie (issue 15, point 2); the parameter keeps its API name in both."""
 
 from __future__ import annotations
 
-import pytest
 from django.conf import settings
 from django.test import Client
-from django.utils import translation
-
-
-@pytest.fixture(autouse=True)
-def _vietnamese_after():
-    """A request with the English cookie leaves English active in this thread: the next test is not ours."""
-    yield
-    translation.activate(settings.LANGUAGE_CODE)
 
 
 def _english(client: Client) -> Client:
