@@ -752,8 +752,10 @@ def png(colour: tuple[int, int, int] = (10, 90, 200), size: tuple[int, int] = (3
 
 @pytest.fixture
 def media(settings, tmp_path) -> Path:
-    """Stored files (photos) go to the test's own directory, which the test may list: the default
-    storage has its own location (settings.STORAGES), so MEDIA_ROOT alone would not move them."""
+    """Stored files go to the test's own directory, which the test may list: photos and attachments
+    (the default storage, whose location settings.STORAGES names: MEDIA_ROOT alone would not move them)
+    and made reports (reports.services writes under MEDIA_ROOT)."""
+    settings.MEDIA_ROOT = tmp_path
     settings.STORAGES = {
         **settings.STORAGES,
         "default": {

@@ -15,6 +15,7 @@ from django.test import Client
 
 from dieuhanh.asgi import Front, application
 from dieuhanh.live import HUB, area_keys
+from tests.factories import stored_files
 
 STREAMS = 40
 
@@ -230,10 +231,9 @@ class Caller:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_requests_through_the_front_reach_django_whole_and_come_back_whole(world, tmp_path, settings):
+def test_requests_through_the_front_reach_django_whole_and_come_back_whole(world, media):
     """What `dieuhanh serve` hands to Django (its WSGI handler, in the front's threads): a JSON body in
     pieces, a file upload, a Vietnamese query, and a file streamed back in chunks."""
-    settings.MEDIA_ROOT = tmp_path
     payload = json.dumps(
         {
             "title": "Tăng cường xét nghiệm",
@@ -268,6 +268,7 @@ def test_requests_through_the_front_reach_django_whole_and_come_back_whole(world
     assert status == 201, body
     attachment = json.loads(body)
     assert attachment["name"] == "kế-hoạch.pdf" and attachment["size"] == len(pdf)
+    assert [p.read_bytes() for p in stored_files(media)] == [pdf]  # stored whole
 
     caller = Caller("GET", attachment["url"], world.operator_a.token)
     status, headers, body = caller.answer()

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from datetime import date
 
-import pytest
-
 from dieuhanh.indicators.approval.services import configure
 from dieuhanh.indicators.datavalues import import_values
 from dieuhanh.indicators.services import save_data_set
@@ -56,12 +54,7 @@ def test_data_outside_any_approved_data_set_is_counted_as_it_is(world, telecom):
     assert world.leader.client().get(url).json()["rows"][0]["value"] == 4
 
 
-@pytest.fixture(autouse=False)
-def _files(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
-
-
-def test_a_report_marks_the_figures_not_yet_approved(world, hcm_report, _files):
+def test_a_report_marks_the_figures_not_yet_approved(world, hcm_report, media):
     data_set = save_data_set(
         actor=None,
         code="hcm_dossiers",

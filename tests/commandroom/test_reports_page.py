@@ -7,12 +7,11 @@ import pytest
 
 from dieuhanh.reports.models import Report
 from dieuhanh.reports.services import load_shipped
-from tests.factories import ict_catalogue
+from tests.factories import ict_catalogue, stored_files
 
 
 @pytest.fixture
-def shipped(world, settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
+def shipped(world, media):
     ict_catalogue()
     return load_shipped(owner=world.leader.user)
 
@@ -22,7 +21,7 @@ def post(client, **form):
     return client.post("/reports/generate/", data, follow=True)
 
 
-def test_leader_makes_a_report_and_downloads_it(world, shipped):
+def test_leader_makes_a_report_and_downloads_it(world, shipped, media):
     client = world.leader.browser()
     page = post(client).content.decode()
     report = Report.objects.get()
@@ -31,12 +30,13 @@ def test_leader_makes_a_report_and_downloads_it(world, shipped):
     got = client.get(f"/reports/{report.pk}/file/")
     body = b"".join(got.streaming_content).decode()
     assert "Doanh thu bưu chính ước đạt 24.500 tỷ (tăng 10% so với cùng kỳ)" in body
+    assert [p.read_text(encoding="utf-8") for p in stored_files(media)] == [body]
 
 
-def test_a_bad_period_is_explained_and_the_form_kept(world, shipped):
+def test_a_bad_period_is_explained_and_the_form_kept(world, shipped, media):
     page = post(world.leader.browser(), period="2021-08").content.decode()
     assert "Không lập được báo cáo" in page and "2021-08" in page and "không phải là kỳ báo cáo" in page
-    assert not Report.objects.exists()
+    assert not Report.objects.exists() and stored_files(media) == []
 
 
 def test_a_period_typed_as_reports_name_it_makes_the_report(world, shipped):

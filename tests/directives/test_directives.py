@@ -13,7 +13,7 @@ from dieuhanh.accounts.models import AuditEntry
 from dieuhanh.directives.models import Delivery, Directive, Response
 from dieuhanh.units.models import Unit
 from dieuhanh.units.services import get_unit
-from tests.factories import issue, make_caller
+from tests.factories import issue, make_caller, stored_files
 
 SOUTH_2021 = [
     "VN-2021:79",
@@ -187,10 +187,7 @@ def test_an_update_is_seen_by_recipients_with_its_history(world):
     )
 
 
-def test_attachments_are_checked_by_content_and_served_only_to_those_who_see_the_directive(
-    world, tmp_path, settings
-):
-    settings.MEDIA_ROOT = tmp_path
+def test_attachments_are_checked_by_content_and_served_only_to_those_who_see_the_directive(world, media):
     directive = issue(world.leader, targets={"units": ["VN-2025:26743"]}).json()
     url = f"/api/v1/directives/{directive['id']}/attachments"
     pdf = SimpleUploadedFile("ke-hoach.pdf", b"%PDF-1.7\n...", content_type="application/pdf")
@@ -199,6 +196,7 @@ def test_attachments_are_checked_by_content_and_served_only_to_those_who_see_the
     fake = SimpleUploadedFile("virus.pdf", b"MZ\x90\x00", content_type="application/pdf")
     refused = world.leader.client().post(url, {"file": fake})
     assert refused.status_code == 415 and "PDF" in refused.json()["detail"]
+    assert [p.read_bytes() for p in stored_files(media)] == [b"%PDF-1.7\n..."]  # the refused one not kept
     download = created.json()["url"]
     got = world.operator_a.client().get(download)
     assert got.status_code == 200 and b"".join(got.streaming_content).startswith(b"%PDF-")
@@ -265,10 +263,7 @@ def test_the_overdue_flag_of_a_delivery_in_hand_agrees_with_the_rooms_query(worl
     assert checked > 0  # the grid holds overdue cases, not only on-time ones
 
 
-def test_a_file_attached_after_the_directive_was_opened_is_seen_at_the_next_opening(
-    world, tmp_path, settings
-):
-    settings.MEDIA_ROOT = tmp_path
+def test_a_file_attached_after_the_directive_was_opened_is_seen_at_the_next_opening(world, media):
     directive = issue(world.leader, targets={"units": ["VN-2025:26743"]}).json()
     a = delivery_of(world.operator_a, directive["id"])
     assert world.operator_a.client().get(f"/api/v1/deliveries/{a}").json()["directive"]["attachments"] == []

@@ -9,6 +9,7 @@ import pytest
 from dieuhanh.errors import DomainError
 from dieuhanh.reports import services as reports
 from dieuhanh.reports.services import save_definition
+from tests.factories import stored_files
 
 PARK_REPORT = {
     "issuing_body": "Ban quản lý các khu công nghiệp",
@@ -28,9 +29,7 @@ PARK_REPORT = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _files(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
+pytestmark = pytest.mark.usefixtures("media")
 
 
 def test_a_parks_room_shows_its_workers_figures(tested):
@@ -45,7 +44,7 @@ def test_a_parks_room_shows_its_workers_figures(tested):
     assert officer.get("/room/", {"unit": tested.two.ref}).status_code == 404
 
 
-def test_a_parks_periodic_report_counts_its_factories(tested):
+def test_a_parks_periodic_report_counts_its_factories(tested, media):
     save_definition(
         actor=None, code="kcn", name="KCN", period_type="monthly", unit=tested.park, body=PARK_REPORT
     )
@@ -53,6 +52,7 @@ def test_a_parks_periodic_report_counts_its_factories(tested):
         actor=tested.park_officer.user, definition="kcn", period="202108", unit=tested.park.ref, fmt="md"
     )
     report = reports.generate(actor=tested.park_officer.user, request=request, dated=date(2021, 9, 15))
+    assert stored_files(media) == [reports.file_path(report)]
     text = reports.file_path(report).read_text(encoding="utf-8")
     assert "Người lao động của KCN Thử nghiệm: 2 lượt." in text
     assert "| 1 | Nhà máy Một | 1 | – | 1 | – |" in text

@@ -13,12 +13,9 @@ from typer.testing import CliRunner
 from dieuhanh.cli import app
 from dieuhanh.reports import services
 from dieuhanh.reports.models import Report
-from tests.factories import ict_catalogue
+from tests.factories import ict_catalogue, stored_files
 
-
-@pytest.fixture(autouse=True)
-def _files(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
+pytestmark = pytest.mark.usefixtures("media")
 
 
 def wait_done(client, report_id: int, limit: float = 30) -> dict:
@@ -32,7 +29,7 @@ def wait_done(client, report_id: int, limit: float = 30) -> dict:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_post_report_runs_in_the_background_and_serves_the_file(world):
+def test_post_report_runs_in_the_background_and_serves_the_file(world, media):
     # The report is made on its own thread and connection: it sees only committed rows.
     ict_catalogue()
     services.load_shipped(owner=world.leader.user)
@@ -52,6 +49,7 @@ def test_post_report_runs_in_the_background_and_serves_the_file(world):
     assert got.status_code == 200
     assert got["Content-Disposition"] == 'attachment; filename="ict_monthly-202108-VN.docx"'
     path = services.file_path(Report.objects.get(pk=queued["id"]))
+    assert stored_files(media) == [path]
     text = [p.text for p in Document(str(path)).paragraphs]
     assert any(t.startswith("Doanh thu bưu chính ước đạt 24.500 tỷ") for t in text)
 

@@ -19,7 +19,7 @@ from dieuhanh.reports import services
 from dieuhanh.reports.definition import DefinitionError
 from dieuhanh.reports.models import Report, ReportState
 from dieuhanh.units.scoping import Area
-from tests.factories import make_caller
+from tests.factories import make_caller, stored_files
 
 EVERYWHERE = Area(True, frozenset())
 
@@ -49,9 +49,7 @@ def text_of(report: Report) -> str:
     return services.file_path(report).read_text(encoding="utf-8")
 
 
-@pytest.fixture(autouse=True)
-def _files(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
+pytestmark = pytest.mark.usefixtures("media")
 
 
 def set_value(element: str, period: str, value, status: str = "final") -> None:
@@ -170,13 +168,14 @@ def test_half_year_schedule_is_due_only_after_a_half_closes(world, ict):
     assert services.period_due(definition, date(2021, 8, 10)) is None
 
 
-def test_schedule_makes_what_is_due_once(world, ict):
+def test_schedule_makes_what_is_due_once(world, ict, media):
     made = services.run_schedule(date(2021, 9, 15))
     assert sorted((r.definition.code, r.period, r.format, r.state) for r in made) == [
         ("ict_monthly", "202108", "docx", "done"),
         ("ict_monthly", "202108", "pdf", "done"),
     ]
     assert services.run_schedule(date(2021, 9, 16)) == []
+    assert sorted(stored_files(media)) == sorted(services.file_path(r) for r in made)
 
 
 def one_text(text: str) -> dict:

@@ -14,13 +14,12 @@ from docx.enum.text import WD_ALIGN_PARAGRAPH
 from docx.shared import Mm
 
 from dieuhanh.reports import services
+from tests.factories import stored_files
 
 OUTPUT = Path(__file__).parent / "output"  # not committed: for a person to look at after a run
 
 
-@pytest.fixture(autouse=True)
-def _files(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
+pytestmark = pytest.mark.usefixtures("media")
 
 
 def make(actor, fmt: str, number: str = "") -> Path:
@@ -110,12 +109,14 @@ def test_pdf_is_a4_says_the_figures_and_is_saved_as_png(world, ict):
     assert image.size[0] > 800
 
 
-def test_html_marks_a_missing_figure(world, ict):
+def test_html_marks_a_missing_figure(world, ict, media):
     from dieuhanh.indicators.datavalues import import_values
     from dieuhanh.units.scoping import Area
 
     record = {"dataElement": "ict_revenue", "period": "2021YTD08", "orgUnit": "VN-2025:VN", "value": ""}
     import_values([record], actor=None, area=Area(True, frozenset()))
-    page = make(world.leader.user, "html").read_text(encoding="utf-8")
+    path = make(world.leader.user, "html")
+    assert stored_files(media) == [path]
+    page = path.read_text(encoding="utf-8")
     assert 'Tổng doanh thu công nghiệp ICT <span class="missing">chưa có số liệu</span>' in page
     assert "Số liệu chưa có khi lập báo cáo" in page
