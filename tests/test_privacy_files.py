@@ -15,9 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.core.files.base import ContentFile
-from django.test import override_settings
 
 from dieuhanh.cli import main
 from dieuhanh.demo import DEMO_SOURCE, load_demo_events
@@ -86,15 +84,13 @@ def test_what_the_command_writes_is_owner_only(world, usual_umask, tmp_path, mon
     assert _mode(out) == 0o700
 
 
-def test_stored_files_are_owner_only(tmp_path):
-    # Attachments of directives go through Django's storage.
-    storage = {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": tmp_path}}
-    with override_settings(STORAGES=settings.STORAGES | {"default": storage}):
-        from django.core.files.storage import default_storage
+def test_stored_files_are_owner_only(media):
+    # Attachments of directives and photos of feedback go through Django's storage.
+    from django.core.files.storage import default_storage
 
-        name = default_storage.save("attachments/ab/cd.pdf", ContentFile(b"%PDF-1.4"))
-    assert _mode(tmp_path / name) == 0o600
-    assert _mode(tmp_path / "attachments") == _mode(tmp_path / "attachments" / "ab") == 0o700
+    name = default_storage.save("attachments/ab/cd.pdf", ContentFile(b"%PDF-1.4"))
+    assert _mode(media / name) == 0o600
+    assert _mode(media / "attachments") == _mode(media / "attachments" / "ab") == 0o700
 
 
 ID_SHAPED = re.compile(rb"(?<!\d)\d{12}(?!\d)|\+84\d{9}")
