@@ -279,7 +279,9 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
 }
-MEDIA_ROOT = HOME / "files"  # attachments; served only through views that check access
+# Made reports (reports.services writes them here itself, not through the storage); attachments and photos
+# go to the default storage's location above. Both are served only through views that check access.
+MEDIA_ROOT = HOME / "files"
 
 # Follow-up of directives and their notifications (directives.followup, .channels, .live;
 # docs/directives.md). The schedule's overrides, minutes, as JSON: {"urgent": {"ack_reminders": [15]}}.
