@@ -13,7 +13,7 @@ from django.test import Client
 from playwright.sync_api import expect
 
 from dieuhanh.feedback.models import Category, Feedback
-from tests.factories import CAMERA, jpeg
+from tests.factories import CAMERA, jpeg, stored_files
 
 pytestmark = pytest.mark.browser
 
@@ -39,7 +39,7 @@ def fits_the_phone(page) -> None:
     assert page.evaluate("window.__violations") == []
 
 
-def test_an_official_answers_with_a_photo_and_the_public_page_shows_it(phone, live_server, world):
+def test_an_official_answers_with_a_photo_and_the_public_page_shows_it(phone, live_server, world, media):
     if not Category.objects.exists():  # a flushed test database has lost the migration's categories
         importlib.import_module("dieuhanh.feedback.migrations.0002_categories").add(apps, None)
     filed = Client(REMOTE_ADDR="203.0.113.7").post(
@@ -90,6 +90,7 @@ def test_an_official_answers_with_a_photo_and_the_public_page_shows_it(phone, li
     assert image.evaluate("(img) => [img.naturalWidth, img.naturalHeight]") == [320, 240]
     body = reader.request.get(live_server.url + (image.get_attribute("src") or "")).body()
     assert body[:2] == b"\xff\xd8" and CAMERA.encode() not in body and b"Exif" not in body
+    assert [p.read_bytes() for p in stored_files(media)] == [body]  # kept stripped, in the test's folder
     fits_the_phone(reader)
     public.close()
 
