@@ -73,8 +73,8 @@ def test_error_message() -> None:
     with pytest.raises(PeriodError) as caught:
         parse("2021Q5")
     assert str(caught.value) == (
-        "'2021Q5' không phải là kỳ báo cáo: hãy viết theo dạng 20210826, 2021W34, 202108, 2021Q3, 2021S1, 2021 "
-        "hoặc 2021YTD08"
+        "'2021Q5' không phải là kỳ báo cáo: hãy viết theo dạng 20210826, 2021W34, 202108, 2021Q3, 2021S1, "
+        "2021 hoặc 2021YTD08"
     )
     assert isinstance(caught.value, ValueError)
 
