@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.functional import cached_property
 
 from dieuhanh.accounts.lockout import client_address
+from dieuhanh.errors import not_found
 from dieuhanh.feedback import services, sessions
 from dieuhanh.feedback.models import Event, PostPhoto
 from dieuhanh.feedback.services import FeedbackError, Place
@@ -176,10 +177,8 @@ def with_photos(events: list[Event], codes: dict[int, str]) -> list[Event]:
 def photo_page(request: HttpRequest, code: str, photo_id: int) -> FileResponse:
     """A photo an official posted with an answer or a progress update: public, stored without its
     metadata; found only under its item's code."""
-    try:
+    with not_found(FeedbackError, message="Không có ảnh này."):
         photo = services.post_photo(code, photo_id)
-    except FeedbackError:
-        raise Http404("Không có ảnh này.") from None
     response = FileResponse(photo.file.open("rb"), content_type=photo.content_type)
     response["Cache-Control"] = "public, max-age=86400"  # a posted photo never changes
     return response
@@ -204,8 +203,7 @@ def session_page(request: HttpRequest, session_id: int) -> HttpResponse:
                 client=client_address(request),
             )
         except FeedbackError as exc:
-            label = FIELD_LABELS.get(exc.field or "", "")
-            error, status = (f"{label}: " if label else "") + exc.message, exc.status
+            error, status = exc.labelled(FIELD_LABELS), exc.status
         else:
             sent, values = True, {}
     groups = sessions.by_topic(session, answered_only=True) if session.status == "published" else []
