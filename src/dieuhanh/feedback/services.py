@@ -26,6 +26,7 @@ from django.db.models import Count, Exists, Max, OuterRef, Q, Subquery
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from dieuhanh.accounts.models import AuditEntry, User
@@ -1072,11 +1073,7 @@ def accept(*, actor: User, item: Feedback) -> Feedback:
 def answer(*, actor: User, item: Feedback, text: str, photos: Sequence[Upload] = ()) -> Feedback:
     """The public answer, with up to 3 photos: the citizen and everyone reading the public page see
     them."""
-    text = _fit("text", text, prose=True).strip()
-    if not text:
-        raise FeedbackError("text", _("the answer's text is needed"))
-    if len(text) > MAX_TEXT:
-        raise FeedbackError("text", TOO_LONG % {"n": len(text), "max": MAX_TEXT})
+    text = _post_text(text, _("the answer's text is needed"))
     cleaned = _photos(photos)
     stored: list[PostPhoto] = []
     with _removed_unless_saved(stored), transaction.atomic():
@@ -1086,19 +1083,7 @@ def answer(*, actor: User, item: Feedback, text: str, photos: Sequence[Upload] =
         now = timezone.now()
         item.status, item.answer, item.answered_at = Status.ANSWERED, text, now
         item.save(update_fields=["status", "answer", "answered_at"])
-        event = Event.objects.create(
-            feedback=item, kind=EventKind.ANSWERED, at=now, unit=item.unit, actor=actor, note=text
-        )
-        _attach(event, cleaned, stored)
-        audit(
-            actor,
-            "feedback.answer",
-            item.code,
-            unit=item.unit.ref,
-            late=now > item.answer_due,
-            photos=len(cleaned),
-        )
-        publish_item(item, "answered")
+        _posted(actor, item, EventKind.ANSWERED, text, now, cleaned, stored, verb="answer", live="answered")
     return item
 
 
@@ -1108,13 +1093,7 @@ def post_progress(*, actor: User, item: Feedback, text: str, photos: Sequence[Up
     `progress` and its first-answer deadline is met (no longer overdue, no more reminders or
     escalation; it stays open until answered). Without a photo it is a note to the citizen, and
     takes a received item as Nhận xử lý does."""
-    text = _fit("text", text, prose=True).strip()
-    if not text:
-        raise FeedbackError("text", _("write what has been done so far"))
-    if len(text) > MAX_TEXT:
-        raise FeedbackError(
-            "text", _("%(n)d characters long; at most %(max)d") % {"n": len(text), "max": MAX_TEXT}
-        )
+    text = _post_text(text, _("write what has been done so far"))
     cleaned = _photos(photos)
     stored: list[PostPhoto] = []
     with _removed_unless_saved(stored), transaction.atomic():
@@ -1131,20 +1110,45 @@ def post_progress(*, actor: User, item: Feedback, text: str, photos: Sequence[Up
             item.status = Status.ACCEPTED
         if item.status != was:
             item.save(update_fields=["status"])
-        event = Event.objects.create(
-            feedback=item, kind=EventKind.PROGRESS, at=now, unit=item.unit, actor=actor, note=text
-        )
-        _attach(event, cleaned, stored)
-        audit(
-            actor,
-            "feedback.progress",
-            item.code,
-            unit=item.unit.ref,
-            photos=len(cleaned),
-            late=now > item.answer_due,
-        )
-        publish_item(item, "progress")
+        _posted(actor, item, EventKind.PROGRESS, text, now, cleaned, stored, verb="progress", live="progress")
     return item
+
+
+def _post_text(text: str, missing: Promise) -> str:
+    """The text of an answer or a progress update, which the public reads: needed, and not too long."""
+    text = _fit("text", text, prose=True).strip()
+    if not text:
+        raise FeedbackError("text", missing)
+    if len(text) > MAX_TEXT:
+        raise FeedbackError("text", TOO_LONG % {"n": len(text), "max": MAX_TEXT})
+    return text
+
+
+def _posted(
+    actor: User,
+    item: Feedback,
+    kind: str,
+    text: str,
+    now: datetime,
+    cleaned: list[tuple[str, bytes]],
+    stored: list[PostPhoto],
+    *,
+    verb: str,
+    live: str,
+) -> None:
+    """An answer's or a progress update's public step: its history event with its photos, the audit
+    row (late or not) and the rooms' live event, inside the verb's transaction."""
+    event = Event.objects.create(feedback=item, kind=kind, at=now, unit=item.unit, actor=actor, note=text)
+    _attach(event, cleaned, stored)
+    audit(
+        actor,
+        f"feedback.{verb}",
+        item.code,
+        unit=item.unit.ref,
+        late=now > item.answer_due,
+        photos=len(cleaned),
+    )
+    publish_item(item, live)
 
 
 def read_uploads(files: Sequence[UploadedFile]) -> list[Upload]:
