@@ -532,14 +532,16 @@ def leaders(world):
     )
 
 
-def positives(platform, commune: str, n: int, when, prefix: str = "p"):
+def positives(platform, commune: str, n: int, when, prefix: str = "p", result: str = "positive"):
+    """n test results of one commune sent by the platform (positive unless `result` says otherwise)."""
+    people = "0792010" if result == "positive" else "0792020"
     tests = [
         record(
             "test",
             source_event_id=f"{prefix}-{commune}-{i}",
             commune=commune,
-            result="positive",
-            person_id=f"0792010{i:05d}",
+            result=result,
+            person_id=f"{people}{i:05d}",
             sampled_at=when.isoformat(),
         )
         for i in range(n)

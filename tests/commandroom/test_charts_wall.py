@@ -14,22 +14,7 @@ from dieuhanh.commandroom import room
 from dieuhanh.indicators import analytics
 from dieuhanh.indicators import services as indicators
 from dieuhanh.vnformat import VN_TZ
-from tests.factories import HCM, TAY_NINH, element, positives, record, store
-
-
-def negatives(platform, commune: str, n: int, when):
-    tests = [
-        record(
-            "test",
-            source_event_id=f"n-{commune}-{i}",
-            commune=commune,
-            result="negative",
-            person_id=f"0792020{i:05d}",
-            sampled_at=when.isoformat(),
-        )
-        for i in range(n)
-    ]
-    assert platform.send("test", tests).json()["accepted"] == n
+from tests.factories import HCM, TAY_NINH, element, positives, store
 
 
 @pytest.fixture
@@ -37,7 +22,7 @@ def figures(world, platform):
     """Bến Thành: 4 positives and 3 negatives today, 1 positive 3 days ago, 2 positives a year ago."""
     now = timezone.now().astimezone(VN_TZ).replace(microsecond=0)
     positives(platform, "26743", 4, now)
-    negatives(platform, "26743", 3, now)
+    positives(platform, "26743", 3, now, prefix="n", result="negative")
     positives(platform, "26743", 1, now - timedelta(days=3), prefix="before")
     positives(platform, "26743", 2, now - timedelta(days=365), prefix="last-year")
     return now
