@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.conf import settings
+
 from dieuhanh.indicators.approval.models import Approval, DataSetApproval, LockException
 from dieuhanh.indicators.approval.services import vn_today
 from dieuhanh.vnformat import short_date
@@ -87,3 +89,28 @@ def test_a_national_admin_sets_the_levels_and_expiry_days_and_no_one_else(world,
     denied = world.province_operator.browser().post(f"{PAGE}settings/", {"unit": HCM, "expiry_days": "1"})
     assert denied.status_code == 403
     assert DataSetApproval.objects.get(data_set=approved_telecom).expiry_days == 15
+
+
+def test_the_page_reads_in_vietnamese_by_default_and_in_english_when_chosen(world, approved_telecom):
+    """Headings, states, next steps and buttons come from the catalogue, like the entry pages beside it;
+    the map layer's legend follows the same language."""
+    assert act(world.operator_a, "approve", A).status_code == 200
+    vi = world.province_operator.browser()
+    page = vi.get(PAGE, {"unit": HCM, "period": PERIOD}).content.decode()
+    for said in ("Ngoại lệ khóa", "Đã phê duyệt, chờ cấp trên chấp nhận", "Chấp nhận các đơn vị đã chọn"):
+        assert said in page
+    assert "Lock exceptions" not in page
+    en = world.province_operator.browser()
+    en.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    page = en.get(PAGE, {"unit": HCM, "period": PERIOD}).content.decode()
+    for said in (
+        "Lock exceptions",
+        "Approved, waiting for the level above to accept",
+        "Accept the chosen units",
+    ):
+        assert said in page
+    assert "Ngoại lệ khóa" not in page and "chờ cấp trên" not in page
+    legend = en.get("/api/v1/approvals/map", {"dataSet": "telecom", "unit": HCM, "period": PERIOD}).json()
+    assert [x["label"] for x in legend["legend"]][:2] == ["Not approved", "Approved"]
+    legend = vi.get("/api/v1/approvals/map", {"dataSet": "telecom", "unit": HCM, "period": PERIOD}).json()
+    assert [x["label"] for x in legend["legend"]][:2] == ["Chưa phê duyệt", "Đã phê duyệt"]

@@ -40,7 +40,11 @@ from dieuhanh.units.models import Edition, Unit
 from dieuhanh.units.scoping import area_aware
 from dieuhanh.vnformat import DateTextError, parse_date_text, whole_number
 
-ACT_LABELS = {"approve": "Phê duyệt", "accept": "Chấp nhận", "unapprove": "Hủy phê duyệt"}
+ACT_LABELS = {
+    "approve": gettext_lazy("Approve"),
+    "accept": gettext_lazy("Accept"),
+    "unapprove": gettext_lazy("Withdraw approval"),
+}
 DONE = {
     "approve": gettext_lazy("Approved %(n)s units."),
     "accept": gettext_lazy("Accepted the approval of %(n)s units."),

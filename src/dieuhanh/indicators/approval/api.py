@@ -96,7 +96,7 @@ def get_approval_map(request: HttpRequest, q: Query[MapQuery]):
     else:
         found = DataSetApproval.objects.select_related("data_set").order_by("data_set__code").first()
         if found is None:
-            return {"dataSet": None, "period": None, "values": {}, "legend": LEGEND}
+            return {"dataSet": None, "period": None, "values": {}, "legend": legend()}
         data_set = found.data_set
     unit = _unit_or_root(user, q.unit, q.edition)
     period = q.period or _latest_period(data_set.pk, data_set.period_type, unit)
@@ -109,16 +109,21 @@ def get_approval_map(request: HttpRequest, q: Query[MapQuery]):
         "unit": unit.ref,
         "values": {r["unit"]: {"value": r["state"], "text": r["label"]} for r in answer["units"][1:]},
         "self": {"value": answer["units"][0]["state"], "text": answer["units"][0]["label"]},
-        "legend": LEGEND,
+        "legend": legend(),
     }
 
 
 LEGEND = [
-    {"value": "open", "colour": "#c9c9c9", "label": "Chưa phê duyệt"},
-    {"value": "approved", "colour": "#7fb77e", "label": "Đã phê duyệt"},
-    {"value": "accepted", "colour": "#1d6b2f", "label": "Cấp trên đã chấp nhận"},
-    {"value": "approved_above", "colour": "#0b3d91", "label": "Cấp trên đã phê duyệt"},
+    ("open", "#c9c9c9", _("Not approved")),
+    ("approved", "#7fb77e", _("Approved")),
+    ("accepted", "#1d6b2f", _("Accepted by the level above")),
+    ("approved_above", "#0b3d91", _("Approved by the level above")),
 ]
+
+
+def legend() -> list[dict[str, str]]:
+    """The map layer's legend in the caller's language (the labels are read per request)."""
+    return [{"value": value, "colour": colour, "label": str(label)} for value, colour, label in LEGEND]
 
 
 def _latest_period(data_set_id: int, period_type: str, unit: Unit) -> str:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from dieuhanh.accounts.models import User
 from dieuhanh.indicators import analytics
@@ -14,6 +15,7 @@ from dieuhanh.indicators.periods import Period
 from dieuhanh.units.models import Unit
 from dieuhanh.vnformat import VN_TZ
 
+# A mark inside reports, which are Vietnamese documents whatever their reader's language.
 UNAPPROVED = "chưa phê duyệt"
 
 
@@ -64,10 +66,13 @@ def entry_note(data_set: DataSet, pid: str, unit: Unit) -> str:
         .first()
     )
     if found is None:
-        return "Số liệu kỳ này chưa được phê duyệt."
-    return (
-        f"Kỳ này đã được {found.unit.name} phê duyệt: số liệu đã khoá. Muốn sửa, đơn vị đã phê duyệt"
-        " (hoặc cấp trên của nó) phải hủy phê duyệt, ghi rõ lý do."
+        return str(_("This period's figures are not approved yet."))
+    return str(
+        _(
+            "This period was approved by %(unit)s: its figures are locked. To change them, the unit"
+            " that approved (or a level above it) must withdraw the approval, giving the reason."
+        )
+        % {"unit": found.unit.name}
     )
 
 

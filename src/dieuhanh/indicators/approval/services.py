@@ -43,7 +43,12 @@ from dieuhanh.vnformat import VN_TZ
 
 ACTIONS = ("approve", "accept", "unapprove")
 ACTOR_ROLES = ("leader", "operator")  # act at their own unit's level
-LEVEL_NAMES = {"nation": "trung ương", "province": "tỉnh", "district": "huyện", "commune": "xã"}
+LEVEL_NAMES = {
+    "nation": _("the national level"),
+    "province": _("the province level"),
+    "district": _("the district level"),
+    "commune": _("the commune level"),
+}
 MAX_NAMED = 50  # refused units named in one answer
 
 
@@ -93,7 +98,9 @@ class Chain:
 
     def level_name(self, level: int) -> str:
         kind = self.kind(level)
-        return "cấp " + LEVEL_NAMES.get(kind, kind)
+        if kind in LEVEL_NAMES:
+            return str(LEVEL_NAMES[kind])
+        return str(_("the %(kind)s level") % {"kind": kind})
 
 
 def settings_of(data_set: DataSet) -> DataSetApproval | None:
@@ -625,7 +632,7 @@ def _state(
         "lat": unit.lat,
         "lon": unit.lon,
         "state": state,
-        "label": STATE_LABELS[state],
+        "label": str(STATE_LABELS[state]),
         "approvedBy": mine.approved_by if mine else None,
         "approvedAt": mine.approved_at.isoformat() if mine else None,
         "acceptedAt": mine.accepted_at.isoformat() if mine and mine.accepted_at else None,
@@ -635,10 +642,10 @@ def _state(
 
 
 STATE_LABELS = {
-    "open": "Chưa phê duyệt",
-    "approved": "Đã phê duyệt, chờ cấp trên chấp nhận",
-    "accepted": "Cấp trên đã chấp nhận",
-    "approved_above": "Cấp trên đã phê duyệt",
+    "open": _("Not approved"),
+    "approved": _("Approved, waiting for the level above to accept"),
+    "accepted": _("Accepted by the level above"),
+    "approved_above": _("Approved by the level above"),
 }
 
 
