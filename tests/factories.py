@@ -754,9 +754,9 @@ def png(colour: tuple[int, int, int] = (10, 90, 200), size: tuple[int, int] = (3
 
 @pytest.fixture
 def media(settings, tmp_path) -> Path:
-    """Stored files go to the test's own directory, which the test may list: photos and attachments
-    (the default storage, whose location settings.STORAGES names: MEDIA_ROOT alone would not move them)
-    and made reports (reports.services writes under MEDIA_ROOT)."""
+    """Stored files go to the test's own directory, which the test may list: photos, attachments and made
+    reports (the default storage, whose location settings.STORAGES names: MEDIA_ROOT alone would not
+    move them)."""
     settings.MEDIA_ROOT = tmp_path
     settings.STORAGES = {
         **settings.STORAGES,

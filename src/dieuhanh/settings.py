@@ -209,10 +209,14 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = HOME / "static"
 STATIC_ROOT.mkdir(exist_ok=True)
+# Stored files (attachments, photos, made reports) are in one place, the default storage. Several web
+# machines must share it as they share the database: DIEUHANH_FILES names the shared folder (docs/deploy.md).
+FILES = Path(os.environ.get("DIEUHANH_FILES") or HOME / "media").resolve()
+MEDIA_ROOT = FILES
 STORAGES = {
     "default": {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {"location": HOME / "media"},
+        "OPTIONS": {"location": FILES},
     },
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
@@ -279,9 +283,6 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
 }
-# Made reports (reports.services writes them here itself, not through the storage); attachments and photos
-# go to the default storage's location above. Both are served only through views that check access.
-MEDIA_ROOT = HOME / "files"
 
 # Follow-up of directives and their notifications (directives.followup, .channels, .live;
 # docs/directives.md). The schedule's overrides, minutes, as JSON: {"urgent": {"ack_reminders": [15]}}.

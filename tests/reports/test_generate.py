@@ -176,6 +176,34 @@ def test_schedule_makes_what_is_due_once(world, ict, media):
     ]
     assert services.run_schedule(date(2021, 9, 16)) == []
     assert sorted(stored_files(media)) == sorted(services.file_path(r) for r in made)
+    # In the storage with the attachments and photos, the owner's alone, named after what they are.
+    assert all(
+        r.file.startswith("reports/") and r.file.endswith(f"-ict_monthly-202108-VN.{r.format}") for r in made
+    )
+    assert {oct(services.file_path(r).stat().st_mode & 0o777) for r in made} == {"0o600"}
+
+
+def test_reports_made_before_the_storage_move_into_it_and_still_download(
+    world, ict, media, settings, tmp_path
+):
+    """A report made by an earlier version lies under DIEUHANH_HOME/files; the migration moves it into
+    the storage under the same name, and the archive still serves it."""
+    from importlib import import_module
+
+    from django.apps import apps
+
+    report = make(world.leader.user)
+    content = services.file_path(report).read_bytes()
+    settings.HOME = tmp_path / "home"
+    old = settings.HOME / "files" / report.file
+    old.parent.mkdir(parents=True)
+    services.file_path(report).rename(old)
+    move = import_module("dieuhanh.reports.migrations.0005_made_files_in_the_storage").move_made_reports
+    move(apps, None)
+    move(apps, None)  # a second run finds it moved
+    assert not old.exists() and services.file_path(report).read_bytes() == content
+    got = world.leader.browser().get(f"/api/v1/reports/{report.pk}/file")
+    assert got.status_code == 200 and b"".join(got.streaming_content) == content
 
 
 def one_text(text: str) -> dict:

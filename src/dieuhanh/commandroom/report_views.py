@@ -79,6 +79,6 @@ def download(request: HttpRequest, report_id: int) -> FileResponse:
     if report is None or report.state != ReportState.DONE:
         raise Http404(_("No such report in your area."))
     return FileResponse(
-        services.file_path(report).open("rb"), as_attachment=True, filename=services.file_name(report),
+        services.open_file(report), as_attachment=True, filename=services.file_name(report),
         content_type=CONTENT_TYPES[report.format],
     )  # fmt: skip

@@ -120,7 +120,7 @@ def get_report_file(request: HttpRequest, report_id: int):
     if report.state != ReportState.DONE:
         raise services.ReportError(None, services.NOT_DONE % {"id": report_id}, 404)
     return FileResponse(
-        services.file_path(report).open("rb"),
+        services.open_file(report),
         as_attachment=True,
         filename=services.file_name(report),
         content_type=CONTENT_TYPES[report.format],

@@ -25,6 +25,16 @@ def _report_actor(username: str | None, definition: str):
     return actor
 
 
+def _copy(report, output: Path) -> None:
+    """The made file written to where the user asked (read from the storage, wherever it is kept)."""
+    import shutil
+
+    from dieuhanh.reports import services
+
+    with services.open_file(report) as source, output.open("wb") as target:
+        shutil.copyfileobj(source, target)
+
+
 @app.command("generate")
 def report_generate(
     definition: str = typer.Argument(..., help="a definition's code (dieuhanh report list)"),
@@ -37,8 +47,6 @@ def report_generate(
 ) -> None:
     """Generate a report now; it is archived with its snapshot, and copied to -o when given."""
     setup_django()
-    import shutil
-
     from dieuhanh.errors import DomainError
     from dieuhanh.reports import services
 
@@ -49,7 +57,7 @@ def report_generate(
     except DomainError as e:
         raise fail(str(e)) from None
     if output is not None:
-        shutil.copyfile(services.file_path(report), output)
+        _copy(report, output)
     console.print(f"Đã lập báo cáo số {report.pk}: {output or services.file_path(report)}")
     for line in report.missing:
         console.print(f"  chưa có số liệu: {line}")
@@ -85,8 +93,6 @@ def report_replay(
 ) -> None:
     """Make an archived report again from its snapshot (same text, same figures)."""
     setup_django()
-    import shutil
-
     from dieuhanh.errors import DomainError
     from dieuhanh.reports import services
     from dieuhanh.reports.models import Report
@@ -99,7 +105,7 @@ def report_replay(
         report = services.replay(actor=actor, original=original, fmt=fmt)
     except DomainError as e:
         raise fail(str(e)) from None
-    shutil.copyfile(services.file_path(report), output)
+    _copy(report, output)
     same = "giống hệt bản gốc" if report.sha256 == original.sha256 else "khác định dạng bản gốc"
     console.print(f"Đã lập lại báo cáo số {report_id} thành số {report.pk} ({same}): {output}")
 

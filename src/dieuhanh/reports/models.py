@@ -86,7 +86,9 @@ class Report(models.Model):
     )
     snapshot = models.JSONField(default=dict, blank=True)
     missing = models.JSONField(default=list, blank=True, help_text=_("figures the report lacked"))
-    file = models.CharField(max_length=300, blank=True, help_text=_("path under DIEUHANH_HOME/files"))
+    file = models.CharField(
+        max_length=300, blank=True, help_text=_("its name among the stored files (DIEUHANH_FILES)")
+    )
     sha256 = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)

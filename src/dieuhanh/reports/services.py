@@ -14,7 +14,9 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
+from django.core.files import File
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.db import connections, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -294,13 +296,11 @@ def _fail(report: Report, message: str) -> None:
 def _store(
     report: Report, content: bytes, document: Document, body: dict, facts: Facts, number: str, dated: date
 ) -> None:
-    relative = (
-        f"reports/{report.pk}-{report.definition.code}-{report.period}-{report.unit.code}.{report.format}"
-    )
-    path = settings.MEDIA_ROOT / relative
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(content)
-    report.file, report.sha256 = relative, hashlib.sha256(content).hexdigest()
+    name = f"reports/{report.pk}-{report.definition.code}-{report.period}-{report.unit.code}.{report.format}"
+    # Through the default storage, as attachments and photos are: the same folder on every machine, the
+    # owner's alone (0600), and a name never overwritten (the storage picks another if taken).
+    report.file = default_storage.save(name, ContentFile(content))
+    report.sha256 = hashlib.sha256(content).hexdigest()
     report.snapshot = {"body": body, "facts": facts.recorded, "number": number, "dated": dated.isoformat()}
     report.missing, report.state, report.finished_at = document.missing, ReportState.DONE, timezone.now()
     report.save()
@@ -348,8 +348,14 @@ def replay(*, actor: User, original: Report, fmt: str | None = None) -> Report:
     return report
 
 
+def open_file(report: Report) -> File:
+    """The made file, for reading (a download, a copy)."""
+    return default_storage.open(report.file, "rb")
+
+
 def file_path(report: Report) -> Path:
-    return settings.MEDIA_ROOT / report.file
+    """Where the made file lies on this machine's disk (what the CLI prints)."""
+    return Path(default_storage.path(report.file))
 
 
 def file_name(report: Report) -> str:
