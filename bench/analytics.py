@@ -2,7 +2,7 @@
 results, beside a GROUP BY over the raw events.
 
     .venv/bin/python bench/analytics.py [--db pg|sqlite] [--events N] [--runs N] [--reuse] [--profile]
-                                        [--seed S] [--pg-url URL]
+                                        [--seed S] [--pg-url URL] [--name NAME]
 
 The database runs in a child process of this script (`--child pg|sqlite`) with its own scratch
 database (PostgreSQL: `dieuhanh_bench_analytics`; SQLite: a file in a fixed folder under the temporary
@@ -33,8 +33,8 @@ Measured, interleaved run by run (--runs, after one untimed warm-up of each):
 - the same two for `positives_yoy` = yoy(#{ev.test.positive}) (reads 2020 too);
 - raw: SELECT commune_id, local month, count(*) FROM warehouse_testresult WHERE result = 'positive'
   AND at in 2021 GROUP BY both, on the same database in the same process;
-- the rollup read alone: the query analytics makes of the monthly rollups, rows fetched by the ORM
-  (the database's part of an answer).
+- the rollup read alone: analytics' read of the monthly rollups into its arrays (the database's part
+  of an answer: on PostgreSQL one bytea of packed rows, on SQLite grouped rows as tuples).
 Each timed call also records the pauses of Python's cyclic garbage collector inside it.
 Before the clock, the answers are compared cell by cell (commune × month; for yoy with the raw
 counts of 2020 too): service, HTTP and raw must agree everywhere, or the run stops. Also recorded:
@@ -690,7 +690,7 @@ def measure(setup: Setup, client, postgres: bool, runs: int) -> dict:
         "http_yoy": lambda: http(client, setup, "positives_yoy"),
         "duckdb": lambda: run_duckdb(setup.duckdb, setup.duckdb_sql),
         "raw": lambda: run_raw(sql, params),
-        "rollup_read": lambda: list(rollup_read(setup)),
+        "rollup_read": lambda: read_rollups(setup),
     }
     cold = {"service_positives", "http_positives", "service_yoy", "http_yoy"}
     # After a write in every area: computed anew. The other kept answers are then brought up to date
@@ -795,22 +795,25 @@ def queries_of(setup: Setup) -> dict:
 
 
 def rollup_read(setup: Setup):
-    """The query analytics makes for #{ev.test.positive} over the asked months and the same months a
-    year before (analytics.Reader._events), as a queryset."""
-    from django.db.models import Sum
-
-    from dieuhanh.indicators.analytics import _buckets
+    """The read analytics makes for #{ev.test.positive} over the asked months and the same months a
+    year and two years before (yoy's own cùng kỳ; analytics.Reader._events): the rollup rows as a
+    queryset, and the spread of their buckets onto the periods."""
+    from dieuhanh.indicators.analytics import _buckets, _Spread
     from dieuhanh.warehouse.models import RollupMonth
 
     asked = set(setup.periods) | {p.last_year() for p in setup.periods}
-    return (
-        RollupMonth.objects.filter(
-            kind="test", month__in=list(_buckets(list(asked), monthly=True)), dim1="positive"
-        )
-        .values_list("commune_id", "month")
-        .annotate(n=Sum("count"))
-        .order_by()
-    )
+    asked |= {p.last_year() for p in asked}
+    buckets = _buckets(list(asked), monthly=True)
+    rows = RollupMonth.objects.filter(kind="test", month__in=list(buckets), dim1="positive")
+    return rows, _Spread(buckets, {p.id: j for j, p in enumerate(sorted(asked))})
+
+
+def read_rollups(setup: Setup):
+    """analytics' read of the monthly rollups alone, into its arrays (the database's part of an answer)."""
+    from dieuhanh.indicators.analytics import _read_rows
+
+    rows, spread = rollup_read(setup)
+    return _read_rows(rows, "month", spread)
 
 
 def plan(sql: str, params: list | None = None) -> str:
@@ -824,7 +827,14 @@ def plan(sql: str, params: list | None = None) -> str:
 
 def plans(setup: Setup, postgres: bool) -> dict:
     """The plans of the analytics read of the monthly rollups and of the raw scan."""
-    sql, params = rollup_read(setup).query.sql_with_params()
+    from dieuhanh.indicators.analytics import _SUM, packed_sql
+
+    rows, _ = rollup_read(setup)
+    if postgres:
+        sql, params = packed_sql(rows, "month")
+    else:
+        grouped = rows.values_list("commune_id", "month").annotate(n=_SUM).order_by()
+        sql, params = grouped.query.sql_with_params()
     raw, raw_params = raw_sql(postgres, (ASKED_YEAR,))
     return {"analytics_read": plan(sql, list(params)), "raw_scan": plan(raw, raw_params)}
 
@@ -999,7 +1009,7 @@ ROWS: list[tuple[str, Callable[[dict], str]]] = [
     ("  GC pause per request p50 / max, ms (gen-2 runs)", lambda r: gc_cell(r, "http_positives")),
     ("queries per answer (their time in execute)", queries_cell),
     (
-        "  the rollup read alone (ORM, rows fetched) p50 / p95, ms",
+        "  the rollup read alone (into arrays) p50 / p95, ms",
         lambda r: ms(r, "rollup_read", ("p50", "p95")),
     ),
     (
@@ -1081,7 +1091,7 @@ def run_parent(args: argparse.Namespace) -> None:
     source = source_state()
     # Each size keeps its own scratch database (the default's is the one bench/room.py reads), so that
     # the growth from 1M to 10M events is measured with --reuse without reloading the others.
-    name = "analytics" if args.events == DEFAULT_EVENTS else f"analytics_{args.events}"
+    name = args.name or ("analytics" if args.events == DEFAULT_EVENTS else f"analytics_{args.events}")
     runs = run_databases(args, name, params=load_params(args), meta_table=META_TABLE)
     results = runs.results
     met = goals(results)
@@ -1108,6 +1118,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=30, help="timed runs of each answer and the raw scan")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--profile", action="store_true", help="cProfile one answer and one request")
+    parser.add_argument(
+        "--name",
+        help="the scratch database is dieuhanh_bench_NAME (default: analytics for 10M events, analytics_N"
+        " for N): a helper's own, e.g. h05_3000000, so that runs of others are not dropped or reused",
+    )
     args = parser.parse_args()
     if args.events < 10_000 or args.runs < 1:
         parser.error("--events ≥ 10,000 and --runs ≥ 1")

@@ -246,6 +246,19 @@ class _Spread:
             bucket_periods.append([periods[pid] for pid in pids])
         self.per_bucket = np.array([len(p) for p in bucket_periods], dtype=np.int64)
         self.flat_periods = np.array([j for p in bucket_periods for j in p], dtype=np.int64)
+        # Each bucket's first day as PostgreSQL's binary date (days since 2000-01-01), sorted, and its
+        # index: a binary read's dates are looked up a whole column at once.
+        days = [(day - _PG_EPOCH).days for day in self.firsts]
+        order = np.argsort(days, kind="stable")
+        self.days = np.array(days, dtype=np.int64)[order]
+        self.day_buckets = np.arange(len(days), dtype=np.int64)[order]
+
+    def of_days(self, days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The bucket index of each PostgreSQL date, and which of them are buckets at all."""
+        if not len(self.days):
+            return np.zeros(len(days), dtype=np.int64), np.zeros(len(days), dtype=bool)
+        at = np.minimum(np.searchsorted(self.days, days), len(self.days) - 1)
+        return self.day_buckets[at], self.days[at] == days
 
     def arrays(self, fetched: list[tuple]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(leaf, bucket, count) rows as three arrays: leaf ids, bucket indexes, counts."""
@@ -260,20 +273,56 @@ class _Spread:
         )
 
 
+_PG_EPOCH = date(2000, 1, 1)
+# A rollup row as PostgreSQL's int8send/int4send write it: leaf id, bucket (days since 2000-01-01), count.
+_PACKED_ROW = np.dtype([("leaf", ">i8"), ("day", ">i4"), ("n", ">i8")])
+_PACKED = (
+    "SELECT string_agg(int8send(r.leaf::int8) || int4send(r.bucket - DATE '2000-01-01')"
+    " || int8send(r.n::int8), ''::bytea) FROM ({inner}) AS r(leaf, bucket, n)"
+)
+
+
+def packed_sql(rows: QuerySet, column: str) -> tuple[str, list]:
+    """The statement of _read_rows on PostgreSQL, and its parameters (bench/analytics.py shows its plan)."""
+    inner, params = rows.values_list("commune_id", column, "count").order_by().query.sql_with_params()
+    # `inner` is the ORM's own compiled statement, its values passed as parameters.
+    return _PACKED.format(inner=inner), list(params)
+
+
+def _read_rows(rows: QuerySet, column: str, spread: _Spread) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(leaf, bucket, count) of the rollup rows of `rows` in the spread's buckets, as three arrays; a leaf
+    and bucket may come more than once (one row per dimension combination: the grid adds them up).
+    On PostgreSQL the rows come packed into one bytea that numpy reads as it is: a national answer reads
+    some 60,000 rollup rows, and grouping them in the database, then making each group into a tuple of
+    Python objects and those into arrays, was most of its time (issue 18, docs/decisions.md)."""
+    if connections[rows.db].vendor != "postgresql":
+        return spread.arrays(_fetch(rows.values_list("commune_id", column).annotate(n=_SUM).order_by()))
+    with connections[rows.db].cursor() as cursor:
+        cursor.execute(*packed_sql(rows, column))
+        packed = cursor.fetchone()[0]
+    found = np.frombuffer(packed or b"", dtype=_PACKED_ROW)
+    bucket, known = spread.of_days(found["day"].astype(np.int64))
+    leaf, count = found["leaf"].astype(np.int64), found["n"].astype(np.float64)
+    if not known.all():
+        leaf, bucket, count = leaf[known], bucket[known], count[known]
+    return leaf, bucket, count
+
+
 class Summed:
     """One rollup read summed into a grid, kept for its patches: the rows counted (kind and dimensions,
     any bucket), the bucket column, where the leaves go, and the rows as read (leaf, bucket index, count)."""
 
     def __init__(
         self,
-        rows: QuerySet,
+        rows: QuerySet | None,
         column: str,
         buckets: dict[date, list[str]],
         periods: dict[str, int],
         units: Places,
+        spread: _Spread | None = None,
     ) -> None:
         self.rows, self.column, self.units = rows, column, units
-        self.spread = _Spread(buckets, periods)
+        self.spread = spread or _Spread(buckets, periods)
         self.leaf = self.bucket = np.zeros(0, dtype=np.int64)
         self.count = np.zeros(0)
 
@@ -303,10 +352,14 @@ class CountGrid(Mapping[tuple[int, str], float]):
         in (UnitMap.targets, by weight) and every asked period its bucket lies in; `kept`: the read they
         came from, which keeps them for a patch."""
         spread = kept.spread if kept is not None else _Spread(buckets, self.periods)
-        leaf, bucket, count = spread.arrays(fetched)
-        self._add(leaf, bucket, count, spread, units, 1)
-        if kept is not None:
-            kept.leaf, kept.bucket, kept.count = leaf, bucket, count
+        self.add_arrays(*spread.arrays(fetched), units, kept or Summed(None, "", {}, {}, units, spread))
+
+    def add_arrays(
+        self, leaf: np.ndarray, bucket: np.ndarray, count: np.ndarray, units: Places, kept: Summed
+    ) -> None:
+        """add_rollups() of rows already as arrays (leaf ids, the kept read's bucket indexes, counts)."""
+        self._add(leaf, bucket, count, kept.spread, units, 1)
+        kept.leaf, kept.bucket, kept.count = leaf, bucket, count
 
     def _add(
         self,
@@ -346,6 +399,7 @@ class CountGrid(Mapping[tuple[int, str], float]):
         for kept in self.summed:
             old = np.isin(kept.leaf, wanted)
             taken = self._add(kept.leaf[old], kept.bucket[old], kept.count[old], kept.spread, kept.units, -1)
+            assert kept.rows is not None
             now = _leaves_rows(kept.rows, kept.column, leaves, kept.spread)
             leaf, bucket, count = kept.spread.arrays(now)
             added = self._add(leaf, bucket, count, kept.spread, kept.units, 1)
@@ -374,22 +428,14 @@ class CountGrid(Mapping[tuple[int, str], float]):
             found = self._columns[j] = [v if h else None for v, h in zip(sums, hits, strict=True)]
         return found
 
-    def arrays(self, period_id: str, n: int) -> tuple[np.ndarray, np.ndarray] | None:
-        """The first n units' sums in the period and whether each was reached; None for a period not read."""
+    def of_period(self, period_id: str) -> np.ndarray | None:
+        """Every unit's count in the period as an array in unit order, NaN where missing; None for a
+        period that was not read."""
         j = self.periods.get(period_id)
         if j is None:
             return None
         width = len(self.period_ids)
-        return self._sum[j::width][:n], self._hits[j::width][:n] > 0
-
-    def at(self, period_id: str, indexes: list[int]) -> list[float | None] | None:
-        """column(period_id) at these unit indexes only (a patch's few units)."""
-        j = self.periods.get(period_id)
-        if j is None:
-            return None
-        cells = np.array(indexes, dtype=np.int64) * len(self.period_ids) + j
-        sums, hits = self._sum[cells].tolist(), self._hits[cells].tolist()
-        return [v if h else None for v, h in zip(sums, hits, strict=True)]
+        return np.where(self._hits[j::width] > 0, self._sum[j::width], np.nan)
 
     def get(self, key: tuple[int, str], default: Any = None) -> Any:
         unit, column = self.units.get(key[0]), self.column(key[1])
@@ -473,10 +519,9 @@ class Reader:
                 if fetched:
                     grid.add_rollups(fetched, buckets, _ASKED_ITSELF)
                 continue
-            fetched = _fetch(rows.values_list("commune_id", column).annotate(n=_SUM).order_by())
             kept = Summed(counted, column, buckets, grid.periods, self.units)
             grid.summed.append(kept)
-            grid.add_rollups(fetched, buckets, self.units, kept)
+            grid.add_arrays(*_read_rows(rows, column, kept.spread), self.units, kept)
         firms = [u for u in self.units.asked if enterprise_figures.is_enterprise(u)]
         if firms and periods:  # an enterprise's or park's count: its workers' and gates' (issue 21)
             grid.patchable = False
@@ -1017,30 +1062,32 @@ class Computed:
         out: list[dict | None] = []
         add = out.append
         if column_of is not None:  # counts: never estimates, never carried
-            values, lasts = column_of(period, positions), column_of(period.last_year(), positions)
-            rounded = _round
-            for (unit_id, ref, name), value, last in zip(asked, values, lasts, strict=True):
-                if value is None and not empty:
+            values, lasts = column_of(period), column_of(period.last_year())
+            if positions is not None:
+                values, lasts = values[positions], lasts[positions]
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                change = (values - lasts) / np.abs(lasts) * 100
+            change[lasts == 0] = np.nan
+            shown, shown_last = _shown(values, decimals), _shown(lasts, decimals)
+            shown_change = _shown(_finite_or_nan(change), 2)
+            present = (~np.isnan(values)).tolist()
+            for (unit_id, ref, name), here, value, last, pct, raw in zip(
+                asked, present, shown, shown_last, shown_change, values.tolist(), strict=True
+            ):
+                if not here and not empty:
                     add(None)
                     continue
                 goal = target_of(goals, dim.code, unit_id, period) if goals else None
-                if value is not None and goal is None:  # most rows: _round and _pct inlined
-                    shown = (
-                        None if last is None else int(last) if last.is_integer() else rounded(last, decimals)
-                    )
+                if goal is None:  # most rows
                     add({
-                        **template, "ou": ref,
-                        "value": int(value) if value.is_integer() else rounded(value, decimals),
-                        "same_period_last_year": shown,
-                        "change_pct": rounded((value - last) / abs(last) * 100, 2) if last else None,
-                        "ou_name": name,
+                        **template, "ou": ref, "value": value, "same_period_last_year": last,
+                        "change_pct": pct, "ou_name": name,
                     })  # fmt: skip
                     continue
+                goal_pct = _round(_pct(raw if here else None, goal), 2)
                 add({
-                    **template, "ou": ref, "value": rounded(value, decimals),
-                    "same_period_last_year": rounded(last, decimals),
-                    "change_pct": rounded(_pct(value, last, change=True), 2),
-                    "target": goal, "target_pct": rounded(_pct(value, goal), 2), "ou_name": name,
+                    **template, "ou": ref, "value": value, "same_period_last_year": last, "change_pct": pct,
+                    "target": goal, "target_pct": goal_pct, "ou_name": name,
                 })  # fmt: skip
             return out
         value_of, last_year = _evaluator(self.answer, dim), period.last_year()
@@ -1215,12 +1262,13 @@ _COLUMN_CALLS = frozenset({"yoy", *SHIFTS})
 
 def _column_evaluator(
     answer: Answer, dim: Dimension, unit_ids: list[int]
-) -> Callable[[Period, list[int] | None], list[float | None]] | None:
-    """The dimension's values at a period for every asked unit at once (or those at the given
-    positions), where its formula reads only counts (no estimates or carried values to track) through
-    arithmetic, shifts and yoy — the room's and the wall's formulas; None where the cell-by-cell
-    evaluator must answer. Same rules as formula.evaluate: a missing figure or a division by zero
-    gives None."""
+) -> Callable[[Period], np.ndarray] | None:
+    """The dimension's values at a period for every asked unit at once, as an array in the asked
+    order (NaN where a value is missing), where its formula reads only counts (no estimates or carried
+    values to track) through arithmetic, shifts and yoy — the room's and the wall's formulas; None where
+    the cell-by-cell evaluator must answer. Same rules and the same float operations in the same order
+    as formula.evaluate: a missing figure, a division by zero or a result that is not finite is
+    missing."""
     names = f.refs(dim.tree)
     grids = {name: answer.cells.get(name) for name in names}
     if not all(isinstance(g, CountGrid) for g in grids.values()) or not _columnable(dim.tree):
@@ -1229,58 +1277,77 @@ def _column_evaluator(
         assert isinstance(grid, CountGrid)
         if len(grid.units) != len(grid.unit_ids) or grid.unit_ids[: len(unit_ids)] != unit_ids:
             return None  # a unit asked twice: the cell-by-cell way
-    everyone = len(unit_ids)
+    n = len(unit_ids)
 
-    def column(tree: f.Node, period: Period, at: list[int] | None) -> list[float | None]:
-        n = everyone if at is None else len(at)
+    def column(tree: f.Node, period: Period) -> np.ndarray:
         if isinstance(tree, f.Number):
-            return [tree.value] * n
+            return np.full(n, tree.value)
         if isinstance(tree, f.Ref):
             grid = grids[tree.name]
             assert isinstance(grid, CountGrid)
-            found = grid.column(period.id) if at is None else grid.at(period.id, at)
-            return [None] * n if found is None else found[:n]
+            found = grid.of_period(period.id)
+            return np.full(n, np.nan) if found is None else found[:n]
         if isinstance(tree, f.Unary):
-            operand = column(tree.operand, period, at)
-            return operand if tree.op != "-" else [None if v is None else -v for v in operand]
+            operand = column(tree.operand, period)
+            return operand if tree.op != "-" else -operand
         if isinstance(tree, f.Binary):
-            op = tree.op
-            return [
-                f._arithmetic(op, a, b)
-                for a, b in zip(column(tree.left, period, at), column(tree.right, period, at), strict=True)
-            ]
+            left, right = column(tree.left, period), column(tree.right, period)
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                if tree.op == "+":
+                    found = left + right
+                elif tree.op == "-":
+                    found = left - right
+                elif tree.op == "*":
+                    found = left * right
+                else:
+                    found = left / right
+                    found[right == 0] = np.nan
+            return _finite_or_nan(found)
         assert isinstance(tree, f.Call)
-        if tree.name == "yoy":
-            arg = tree.args[0]
-            if isinstance(arg, f.Ref) and at is None:  # a count's cùng kỳ: the whole column in numpy
-                found = _yoy_column(grids[arg.name], period, everyone)  # type: ignore[arg-type]
-                if found is not None:
-                    return found
-            now, before = column(arg, period, at), column(arg, period.last_year(), at)
-            return [
-                None if a is None or b is None else f._percent(a - b, abs(b))
-                for a, b in zip(now, before, strict=True)
-            ]
-        return column(tree.args[0], SHIFTS[tree.name](period), at)
+        if tree.name == "yoy":  # formula._percent(now - before, |before|)
+            now, before = column(tree.args[0], period), column(tree.args[0], period.last_year())
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                found = (now - before) / np.abs(before) * 100
+            found[before == 0] = np.nan
+            return _finite_or_nan(found)
+        return column(tree.args[0], SHIFTS[tree.name](period))
 
-    def evaluate(period: Period, at: list[int] | None = None) -> list[float | None]:
-        return column(dim.tree, period, at)
+    def evaluate(period: Period) -> np.ndarray:
+        return column(dim.tree, period)
 
     return evaluate
 
 
-def _yoy_column(grid: CountGrid, period: Period, n: int) -> list[float | None] | None:
-    """yoy of a count for the first n units of the grid, as formula._percent(now - before, |before|)
-    computes it cell by cell (the same float operations in the same order); None where the grid did
-    not read both periods."""
-    now, before = grid.arrays(period.id, n), grid.arrays(period.last_year().id, n)
-    if now is None or before is None:
-        return None
-    (a, seen_a), (b, seen_b) = now, before
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        pct = (a - b) / np.abs(b) * 100
-    ok = seen_a & seen_b & (b != 0) & np.isfinite(pct)
-    return [v if k else None for v, k in zip(pct.tolist(), ok.tolist(), strict=True)]
+def _finite_or_nan(found: np.ndarray) -> np.ndarray:
+    found[~np.isfinite(found)] = np.nan
+    return found
+
+
+def _shown(values: np.ndarray, decimals: int) -> list[float | int | None]:
+    """_round() of every value (None for NaN), in numpy: a national answer rounds some 100,000 figures.
+    Away from a tie, rint(x × 10^d) / 10^d is the float nearest the decimal that round(x, d) gives (the
+    error of x × 10^d is far below the tie margin, and both end in one correctly rounded operation);
+    a tie, a number too large for that, or more decimals than _SCALE holds takes _round itself."""
+    out = np.full(len(values), None, dtype=object)
+    known = ~np.isnan(values)
+    if decimals >= len(_SCALE):
+        out[known] = [_round(v, decimals) for v in values[known].tolist()]
+        return out.tolist()
+    scale = _SCALE[decimals]
+    with np.errstate(invalid="ignore", over="ignore"):
+        scaled = np.abs(values) * scale
+        whole = values == np.trunc(values)
+        tie = ~whole & (np.abs(scaled - np.trunc(scaled) - 0.5) <= 1e-9 * np.maximum(1.0, scaled))
+        slow = known & (tie | ~(scaled < 2.0**52))
+        fast = known & ~slow
+        rounded = np.where(whole, values, np.rint(values * scale) / scale)
+    ints = fast & (rounded == np.trunc(rounded))
+    floats = fast & ~ints
+    out[ints] = rounded[ints].astype(np.int64)
+    out[floats] = rounded[floats]
+    if slow.any():
+        out[slow] = [_round(v, decimals) for v in values[slow].tolist()]
+    return out.tolist()
 
 
 def _columnable(tree: f.Node) -> bool:
