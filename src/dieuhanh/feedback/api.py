@@ -108,7 +108,8 @@ class QueueItem(Schema):
 
 class QueueOut(Schema):
     unit: str
-    count: int
+    count: int = Field(..., description="how many items, counted up to 10,000 (see count_capped)")
+    count_capped: bool = Field(..., description="there are more than 10,000: count stops there")
     items: list[QueueItem]
 
 
@@ -542,7 +543,9 @@ def get_queue(
     limit: int = Query(100, ge=1, le=500),
 ):
     items = services.queue(caller(request), unit, overdue=overdue, status=status, escalated=escalated)
-    return {"unit": unit, "count": items.count(), "items": services.queue_rows(items, limit, timezone.now())}
+    count, capped = services.capped_count(items)
+    rows = services.queue_rows(items, limit, timezone.now())
+    return {"unit": unit, "count": count, "count_capped": capped, "items": rows}
 
 
 def _queue_item(item: Feedback, now: datetime) -> dict:

@@ -79,10 +79,16 @@ class FeedbackQuerySet(AreaQuerySet):
 
 
 class Feedback(models.Model):
-    code = models.CharField(max_length=12, unique=True, help_text="the citizen's tracking code")
-    category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="+")
+    # Unique by a constraint (Meta), not unique=True: on PostgreSQL that adds a second index
+    # (varchar_pattern_ops, for LIKE 'prefix%') that no query reads and every report writes.
+    code = models.CharField(max_length=12, help_text="the citizen's tracking code")
+    # No index of its own: feedback_dupes and feedback_public_category begin with it.
+    category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="+", db_index=False)
     text = models.TextField()
-    unit = models.ForeignKey(Unit, on_delete=models.PROTECT, related_name="+", help_text="handles it now")
+    # No index of its own: feedback_queue and feedback_unit_page begin with it.
+    unit = models.ForeignKey(
+        Unit, on_delete=models.PROTECT, related_name="+", db_index=False, help_text="handles it now"
+    )
     place_unit = models.ForeignKey(
         Unit, on_delete=models.PROTECT, related_name="+", help_text="the 2025 commune where it happens"
     )
@@ -100,8 +106,8 @@ class Feedback(models.Model):
     answer_due = models.DateTimeField()
     answered_at = models.DateTimeField(null=True, blank=True)
     answer = models.TextField(blank=True, help_text="public")
-    incident_id = models.BigIntegerField(
-        null=True, blank=True, unique=True, help_text="the source platform's incident report it came from"
+    incident_id = models.BigIntegerField(  # unique where set (Meta): a citizen's report has none
+        null=True, blank=True, help_text="the source platform's incident report it came from"
     )
     rating = models.PositiveSmallIntegerField(
         null=True, blank=True, help_text="the citizen's 1-5 on the answer"
@@ -113,6 +119,7 @@ class Feedback(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="duplicates",
+        db_index=False,  # a partial index (Meta): most reports are no one's duplicate
         help_text="the item this duplicate follows: its reporter sees that item's status",
     )
     reporters = models.PositiveIntegerField(
@@ -126,6 +133,7 @@ class Feedback(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="feedback_items",
+        db_index=False,  # a partial index (Meta): few reports become a directive
         help_text="the directive this report became",
     )
     task = models.ForeignKey(
@@ -134,13 +142,19 @@ class Feedback(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="feedback_items",
+        db_index=False,  # a partial index (Meta): few reports become a task
         help_text="the task this report became",
     )
 
     objects = FeedbackQuerySet.as_manager()
 
     class Meta:
+        # Issue 20's intake speed: every index here is written by every report, so each one is read
+        # by a query that needs it, and what only the public page reads (answered reports) is a
+        # partial index WHERE status = 'answered' that a new report never enters — as are the public
+        # search's trigram indexes (migrations 0006, 0011). A report's INSERT went from 19 indexes to 11.
         indexes = [
+            # The queue's count and its status tabs (an index-only count of a subtree's items).
             models.Index(fields=["unit", "status", "received_at"], name="feedback_queue"),
             # A queue's page, oldest deadline first, with what its filters (status, overdue,
             # escalated) read: found from the index alone (services.queue_page).
@@ -148,10 +162,38 @@ class Feedback(models.Model):
                 fields=["unit", "answer_due", "id", "status", "forward_due", "escalated_at"],
                 name="feedback_unit_page",
             ),
-            models.Index(fields=["status", "answered_at"], name="feedback_public"),
-            models.Index(fields=["category", "status", "answered_at"], name="feedback_public_category"),
+            # The public page, newest answer first, all of it or by category.
+            models.Index(
+                fields=["answered_at", "id"], name="feedback_public", condition=models.Q(status="answered")
+            ),
+            models.Index(
+                fields=["category", "answered_at", "id"],
+                name="feedback_public_category",
+                condition=models.Q(status="answered"),
+            ),
+            # The intake's duplicate search (services._same_report).
             models.Index(fields=["category", "place_unit", "received_at"], name="feedback_dupes"),
+            # The follow-up worker's open items by deadline.
             models.Index(fields=["status", "answer_due"], name="feedback_open_due"),
+            # Foreign keys that few reports fill: their look-ups (a primary's duplicates, a
+            # directive's or task's reports) and the deletes' checks, without a NULL entry per report.
+            models.Index(
+                fields=["merged_into"],
+                name="feedback_merged_into",
+                condition=models.Q(merged_into__isnull=False),
+            ),
+            models.Index(
+                fields=["directive"], name="feedback_directive", condition=models.Q(directive__isnull=False)
+            ),
+            models.Index(fields=["task"], name="feedback_task", condition=models.Q(task__isnull=False)),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["code"], name="feedback_code_unique"),
+            models.UniqueConstraint(
+                fields=["incident_id"],
+                name="feedback_incident_unique",
+                condition=models.Q(incident_id__isnull=False),
+            ),
         ]
         verbose_name = "phản ánh"
         verbose_name_plural = "phản ánh"

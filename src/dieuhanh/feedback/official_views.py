@@ -9,7 +9,6 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -22,7 +21,7 @@ from dieuhanh.errors import not_found
 from dieuhanh.feedback import services
 from dieuhanh.feedback.models import Event, Feedback, Status
 from dieuhanh.feedback.services import FeedbackError
-from dieuhanh.feedback.views import with_photos
+from dieuhanh.feedback.views import CappedPaginator, with_photos
 from dieuhanh.units.models import Unit
 from dieuhanh.units.scoping import area_aware
 
@@ -77,8 +76,9 @@ def queue_page(request: HttpRequest) -> HttpResponse:
     with not_found(FeedbackError, message="Không có đơn vị này trong phạm vi của bạn."):
         unit = services.queue_unit(user, ref)
     items = services.queue(user, unit.ref, **FILTERS[shown][1])  # type: ignore[arg-type]
-    # The paginator counts; the page's rows come by their ids (queue_page), never by slicing the rows.
-    page = Paginator(items, PAGE_SIZE).get_page(request.GET.get("trang"))
+    # The paginator counts (up to the cap: a province holds tens of thousands); the page's rows come
+    # by their ids (queue_page), never by slicing the rows.
+    page = CappedPaginator(items, PAGE_SIZE).get_page(request.GET.get("trang"))
     rows = services.queue_page(items, PAGE_SIZE, (page.number - 1) * PAGE_SIZE)
     now = timezone.now()
     context = {

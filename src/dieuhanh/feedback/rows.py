@@ -1,5 +1,5 @@
-"""A new row, the rows that point at it and a few others, written in one round trip (issue 20's
-intake speed).
+"""A new row, the rows that point at it and a few others, written in one round trip; several
+statements' rows read in one round trip (issue 20's intake speed).
 
 A citizen's report is three rows: the report, its first history step and its audit entry. Through
 the ORM they are three INSERTs, each waiting for its answer; on PostgreSQL they go here as one
@@ -30,6 +30,37 @@ def _insert(obj: models.Model, connection, returning: bool) -> tuple[str, tuple]
     return sql, tuple(params)
 
 
+def _one_execute(connection) -> bool:
+    """Whether several statements can go in one execute: PostgreSQL with client-side binding (psycopg's
+    default for Django; server-side binding takes one statement per execute)."""
+    return connection.vendor == "postgresql" and not connection.settings_dict.get("OPTIONS", {}).get(
+        "server_side_binding"
+    )
+
+
+def run_together(statements: Sequence[tuple[str, Sequence]]) -> list[list[tuple]]:
+    """Each statement's rows (each must return rows: a SELECT, or a write with RETURNING), the
+    statements sent in one round trip where the connection allows it, else one by one; in the
+    current transaction, in order."""
+    connection = transaction.get_connection()
+    found: list[list[tuple]] = []
+    if not statements:
+        return found
+    with connection.cursor() as cursor:
+        if not _one_execute(connection):
+            for sql, params in statements:
+                cursor.execute(sql, params)
+                found.append(cursor.fetchall())
+            return found
+        params = [value for _, values in statements for value in values]
+        cursor.execute("; ".join(sql for sql, _ in statements), params)
+        raw = cursor.cursor  # psycopg's cursor: each statement's result is a set of its own
+        found.append(raw.fetchall())
+        while raw.nextset():
+            found.append(raw.fetchall())
+    return found
+
+
 def insert_together(
     first: models.Model, *, linked: Sequence[models.Model], link: str, others: Sequence[models.Model] = ()
 ) -> None:
@@ -37,9 +68,7 @@ def insert_together(
     `first`) and `others`, in the current transaction. Afterwards all are saved objects; `first` has
     its id (the others have theirs on SQLite only: nothing here reads them)."""
     connection = transaction.get_connection()
-    if connection.vendor != "postgresql" or connection.settings_dict.get("OPTIONS", {}).get(
-        "server_side_binding"
-    ):  # server-side binding takes one statement per execute
+    if not _one_execute(connection):
         first.save(force_insert=True)
         for obj in linked:
             setattr(obj, link, first)

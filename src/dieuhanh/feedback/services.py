@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -50,7 +51,7 @@ from dieuhanh.feedback.models import (
     Throttle,
 )
 from dieuhanh.feedback.photos import UnreadablePhoto, strip_metadata
-from dieuhanh.feedback.rows import insert_together
+from dieuhanh.feedback.rows import insert_together, run_together
 from dieuhanh.files import content_type
 from dieuhanh.indicators import versions
 from dieuhanh.live import area_keys, publish_on_commit
@@ -145,15 +146,22 @@ class Place:
 class Kept:
     """What the intake reads for every report and what changes only with a units load or an edit of
     the categories, kept per process under their data versions (indicators.versions): the active
-    categories by code, the 2025 communes by id with their provinces. Shared between threads: read,
+    categories by code, the 2025 communes by id with their provinces, by name and as successors of
+    the pre-2025 ones. Shared between threads: read,
     never changed."""
 
     categories: dict[str, Category]
     communes: dict[int, Unit]
+    # An address's commune (route_address) without a query: a 2025 commune by (province code, folded
+    # name), and the 2025 commune that took the largest share of a pre-2025 one, by its code. Their
+    # queries cost little to run but ~10 ms to plan (the successor's six joins, at load 5): an
+    # address was the slowest report to route.
+    by_name: dict[tuple[str, str], Unit]
+    successors: dict[str, Unit]
 
 
 _kept_lock = threading.Lock()
-_kept: dict[str, tuple[int, dict]] = {}  # "feedback" / "units" → (its version, what was read under it)
+_kept: dict[str, tuple[int, Any]] = {}  # "feedback" / "units" → (its version, what was read under it)
 
 
 def kept_now() -> Kept | None:
@@ -171,8 +179,16 @@ def kept_now() -> Kept | None:
             _kept["feedback"] = (categories, {c.code: c for c in Category.objects.filter(active=True)})
         if _kept.get("units", (None,))[0] != units:
             rows = Unit.objects.filter(edition_id=EDITION, kind="commune").select_related("parent")
-            _kept["units"] = (units, {u.pk: u for u in rows})
-        return Kept(_kept["feedback"][1], _kept["units"][1])
+            communes = {u.pk: u for u in rows.order_by("pk")}
+            by_name: dict[tuple[str, str], Unit] = {}
+            for u in communes.values():  # the first by id, as route_address's query took it
+                by_name.setdefault((u.parent.code if u.parent else "", u.search_name), u)
+            successors: dict[str, Unit] = {}
+            for code, new_id in _successions().values_list("old__code", "new_id"):
+                if new_id in communes:
+                    successors.setdefault(code, communes[new_id])
+            _kept["units"] = (units, (communes, by_name, successors))
+        return Kept(_kept["feedback"][1], *_kept["units"][1])
 
 
 def forget_kept() -> None:
@@ -242,7 +258,7 @@ def route_pin(lat: float, lon: float, kept: Kept | None = None) -> Unit:
     raise FeedbackError("lat", _("no administrative units are loaded to place a pin in"), status=503)
 
 
-def route_address(address: str) -> Unit:
+def route_address(address: str, kept: Kept | None = None) -> Unit:
     """The 2025 commune an address names, in the new form or the pre-2025 one (then carried over)."""
     from vietnamadminunits import parse_address  # its import loads the whole parser: only when needed
 
@@ -250,22 +266,22 @@ def route_address(address: str) -> Unit:
     # An old address names its district; one that parses in full is old, whatever else matches.
     old_code = old.ward_code or (old.district_code if old.district_code and not old.ward_key else None)
     if old_code and old.district_code:
-        found = _successor(str(old_code))
+        found = kept.successors.get(str(old_code)) if kept else _successor(str(old_code))
         if found is not None:
             return found
     new = parse_address(address, mode="FROM_2025", level=2)
     if new.province_code and new.ward:
         # The package numbers some communes differently from the official list: match by name.
-        unit = (
-            Unit.objects.select_related("parent")
-            .filter(
-                edition_id=EDITION,
-                kind="commune",
-                parent__code=f"{int(new.province_code):02d}",
-                search_name=fold(new.ward),
+        province = f"{int(new.province_code):02d}"
+        if kept is not None:
+            unit = kept.by_name.get((province, fold(new.ward)))
+        else:
+            unit = (
+                Unit.objects.select_related("parent")
+                .filter(edition_id=EDITION, kind="commune", parent__code=province, search_name=fold(new.ward))
+                .order_by("pk")
+                .first()
             )
-            .first()
-        )
         if unit is not None:
             return unit
     if new.province_code or old.province_code:
@@ -275,16 +291,19 @@ def route_address(address: str) -> Unit:
     raise FeedbackError("address", _("no administrative unit of Vietnam has this address"))
 
 
+def _successions() -> models.QuerySet:
+    """The successions of pre-2025 leaves (a commune, or a district without communes), the largest
+    share of each first."""
+    return (
+        Succession.objects.filter(old__edition_id="VN-2021")
+        .exclude(Exists(Unit.objects.filter(parent=OuterRef("old"))))
+        .order_by("old__code", "-weight", "new__code")
+    )
+
+
 def _successor(old_code: str) -> Unit | None:
     """The 2025 commune that took the largest share of a pre-2025 commune (or island district)."""
-    best = (
-        Succession.objects.filter(old__edition_id="VN-2021", old__code=old_code)
-        # In one query: the old unit is a leaf (a commune, or a district without communes).
-        .exclude(Exists(Unit.objects.filter(parent=OuterRef("old"))))
-        .select_related("new", "new__parent")
-        .order_by("-weight", "new__code")
-        .first()
-    )
+    best = _successions().filter(old__code=old_code).select_related("new", "new__parent").first()
     return best.new if best is not None else None
 
 
@@ -299,7 +318,7 @@ def route(place: Place, kept: Kept | None = None) -> Unit:
             raise FeedbackError("address", _("send one of the two: a place on the map or an address"))
         return route_pin(place.lat, place.lon, kept or kept_now())
     if place.address.strip():
-        return route_address(place.address.strip())
+        return route_address(place.address.strip(), kept or kept_now())
     raise FeedbackError("address", _("a place on the map (lat, lon) or an address is needed"))
 
 
@@ -442,32 +461,17 @@ def _throttle_key(scope: str, value: str) -> str:
     return hmac.new(settings.PSEUDONYM_KEY, f"feedback:{scope}:{value}".encode(), hashlib.sha256).hexdigest()
 
 
-def _sent(senders: dict[Throttle.Scope, str], now: datetime) -> dict[Throttle.Scope, int]:
-    """How many reports each sender (scope → address or number; empty: none) has sent in their
-    current window (0 when it is over), in one query."""
-    keys = {scope: _throttle_key(scope, value) for scope, value in senders.items() if value}
-    sent = dict.fromkeys(senders, 0)
-    if not keys:
-        return sent
-    asked = Q()
-    for scope, key in keys.items():
-        asked |= Q(scope=scope, key=key)
-    for row in Throttle.objects.filter(asked):
-        if now - row.window_start < LIMITS[Throttle.Scope(row.scope)][1]:
-            sent[Throttle.Scope(row.scope)] = row.count
-    return sent
-
-
 def _phone_tail(number: str) -> str:
     return f"…{number[-3:]}"
 
 
-def confirm_sender(*, client: str, number: str, code: str, now: datetime) -> None:
+def confirm_sender(*, number: str, code: str, now: datetime, sent: dict[Throttle.Scope, int]) -> None:
     """A repeated sender (CONFIRM_AFTER) needs a confirmed phone: without a number, 428 asking for one;
     with a number and no code, a 6-digit code by SMS and 428; with the code, the phone is confirmed for
-    a day. Each refusal says why. Runs before the report's own transaction: a code sent stays valid."""
+    a day. Each refusal says why. Runs outside the report's own transaction: a code sent stays valid.
+    `sent`: the sender's reports before this one in their current windows, by scope (the client's
+    address, the phone), as submit counted them."""
     repeated = None
-    sent = _sent({Throttle.Scope.CLIENT: client, Throttle.Scope.PHONE: number}, now)
     if sent[Throttle.Scope.CLIENT] >= CONFIRM_AFTER[Throttle.Scope.CLIENT]:
         repeated = _("have sent %(n)d reports from this device in 1 hour") % {
             "n": sent[Throttle.Scope.CLIENT]
@@ -572,29 +576,37 @@ def confirm_sender(*, client: str, number: str, code: str, now: datetime) -> Non
 def _count(scope: Throttle.Scope, value: str, now: datetime) -> None:
     """Counts one report against the sender, or refuses it (429) when their window is full. Inside
     the report's transaction: a refusal (or any later failure) rolls the count back."""
-    limit, window = LIMITS[scope]
+    with transaction.get_connection().cursor() as cursor:
+        cursor.execute(*_count_statement(scope, value, now))
+        counted = cursor.fetchone()[0]
+    _refuse_if_full(scope, value, counted, now)
+
+
+def _count_statement(scope: Throttle.Scope, value: str, now: datetime) -> tuple[str, list]:
+    """The statement that counts one report against the sender and returns their count with it."""
     key = _throttle_key(scope, value)
-    connection = transaction.get_connection()
-    ops = connection.ops
+    ops = transaction.get_connection().ops
     table, scope_, key_, start, count = map(
         ops.quote_name, (Throttle._meta.db_table, "scope", "key", "window_start", "count")
     )
-    over = ops.adapt_datetimefield_value(now - window)  # a window opened by then is over
-    with connection.cursor() as cursor:
-        # One statement, a round trip instead of four (read, insert, update): a new sender's row, a
-        # new window for a sender whose window is over, or one more in the current window. It locks
-        # the sender's row until the transaction ends, as SELECT … FOR UPDATE did.
-        cursor.execute(
-            f"INSERT INTO {table} ({scope_}, {key_}, {start}, {count}) VALUES (%s, %s, %s, 1)"  # noqa: S608
-            f" ON CONFLICT ({scope_}, {key_}) DO UPDATE SET"
-            f" {count} = CASE WHEN {table}.{start} <= %s THEN 1 ELSE {table}.{count} + 1 END,"
-            f" {start} = CASE WHEN {table}.{start} <= %s THEN excluded.{start} ELSE {table}.{start} END"
-            f" RETURNING {count}",
-            [scope.value, key, ops.adapt_datetimefield_value(now), over, over],
-        )
-        counted = cursor.fetchone()[0]
+    over = ops.adapt_datetimefield_value(now - LIMITS[scope][1])  # a window opened by then is over
+    # One statement, a round trip instead of four (read, insert, update): a new sender's row, a
+    # new window for a sender whose window is over, or one more in the current window. It locks
+    # the sender's row until the transaction ends, as SELECT … FOR UPDATE did.
+    return (
+        f"INSERT INTO {table} ({scope_}, {key_}, {start}, {count}) VALUES (%s, %s, %s, 1)"  # noqa: S608
+        f" ON CONFLICT ({scope_}, {key_}) DO UPDATE SET"
+        f" {count} = CASE WHEN {table}.{start} <= %s THEN 1 ELSE {table}.{count} + 1 END,"
+        f" {start} = CASE WHEN {table}.{start} <= %s THEN excluded.{start} ELSE {table}.{start} END"
+        f" RETURNING {count}",
+        [scope.value, key, ops.adapt_datetimefield_value(now), over, over],
+    )
+
+
+def _refuse_if_full(scope: Throttle.Scope, value: str, counted: int, now: datetime) -> None:
+    limit, window = LIMITS[scope]
     if counted > limit:
-        row = Throttle.objects.get(scope=scope, key=key)
+        row = Throttle.objects.get(scope=scope, key=_throttle_key(scope, value))
         wait = row.window_start + window - now
         minutes = max(1, math.ceil(wait.total_seconds() / 60))
         field = "phone" if scope == Throttle.Scope.PHONE else None
@@ -608,8 +620,8 @@ def _count(scope: Throttle.Scope, value: str, now: datetime) -> None:
 
 
 def prune_throttles(now: datetime) -> int:
-    """Forget the senders whose window is over (their rows hold nothing: _sent reads them as 0 and
-    _count starts a new window). Run by the follow-up worker's rounds, not by each report: a report
+    """Forget the senders whose window is over (their rows hold nothing: counting one starts a new
+    window). Run by the follow-up worker's rounds, not by each report: a report
     would scan every sender's row of the day."""
     longest = max(w for _, w in LIMITS.values())
     return Throttle.objects.filter(window_start__lt=now - longest).delete()[0]
@@ -652,17 +664,31 @@ def submit(
     commune = route(place, kept)
     unit = handling_unit(cat, commune)
     now = timezone.now()
-    confirm_sender(client=client, number=number or "", code=_fit("confirmation", confirmation)[:12], now=now)
-    for attempt in range(3):
+    code_given = _fit("confirmation", confirmation)[:12]
+    confirmed = False
+    for attempt in range(4):
         code = _fresh_code()
         try:
-            return _file(code, cat, text, place, number, typed, client, commune, unit, now)
+            return _file(code, cat, text, place, number, typed, client, commune, unit, now, confirmed)
+        except _Repeated as repeated:
+            # The counts, read with the report's own writes, say the sender must confirm (rare):
+            # that report was rolled back; it is filed again once the phone is confirmed. Reading
+            # the counts first, for every report, was a round trip each.
+            if confirmed:
+                raise AssertionError("confirmed twice") from None
+            confirm_sender(number=number or "", code=code_given, now=now, sent=repeated.sent)
+            confirmed = True
         except IntegrityError:
             # Two reports drew the same code (one in 10^12 for each stored one): draw again. The
             # code is not looked up first: that would be a round trip for every report.
-            if attempt == 2 or not Feedback.objects.filter(code=code).exists():
+            if attempt == 3 or not Feedback.objects.filter(code=code).exists():
                 raise
     raise AssertionError("unreachable")
+
+
+class _Repeated(Exception):
+    def __init__(self, sent: dict[Throttle.Scope, int]) -> None:
+        self.sent = sent
 
 
 def _file(
@@ -676,20 +702,34 @@ def _file(
     commune: Unit,
     unit: Unit,
     now: datetime,
+    confirmed: bool,
 ) -> Feedback:
     """submit's writes, in one transaction: the senders counted, the phone in the vault, the report,
     its first history step and its audit entry (the last three in one round trip on PostgreSQL when
-    it is not a duplicate), its photos."""
+    it is not a duplicate), its photos. The senders' counts and the duplicate search go in one round
+    trip too. Raises _Repeated (rolled back) when the counts ask for a confirmed phone and the sender
+    was not `confirmed` yet."""
     with transaction.atomic():
-        if client:
-            _count(Throttle.Scope.CLIENT, client, now)
+        address = place.address.strip()[:300]
+        senders = {Throttle.Scope.CLIENT: client, Throttle.Scope.PHONE: number or ""}
+        counting = [(scope, value) for scope, value in senders.items() if value]
+        search = _same_report_query(cat, commune, now)
+        found = run_together(
+            [_count_statement(scope, value, now) for scope, value in counting]
+            + ([search.query.get_compiler(using=search.db).as_sql()] if search is not None else [])
+        )
+        counted = {scope: rows[0][0] for (scope, _value), rows in zip(counting, found, strict=False)}
+        sent = {scope: counted.get(scope, 1) - 1 for scope in senders}
+        if not confirmed and any(sent[scope] >= CONFIRM_AFTER[scope] for scope in senders):
+            raise _Repeated(sent)
+        for scope, value in counting:
+            _refuse_if_full(scope, value, counted[scope], now)
         phone_key = None
         if number:
-            _count(Throttle.Scope.PHONE, number, now)
             phone_key, sealed = vault.seal(number)
             vault.store([(phone_key, sealed)])
-        address = place.address.strip()[:300]
-        primary = _same_report(cat, commune, place.lat, place.lon, address, now)
+        candidates = found[len(counting)] if search is not None else []
+        primary = _same_report(candidates, place.lat, place.lon, address)
         item = Feedback(
             code=code,
             category=cat,
@@ -747,13 +787,12 @@ def _same_place(
     return False
 
 
-def _same_report(
-    cat: Category, commune: Unit, lat: float | None, lon: float | None, address: str, now: datetime
-) -> Feedback | None:
-    """The open report this one duplicates: same category, same commune and place, within the window."""
+def _same_report_query(cat: Category, commune: Unit, now: datetime) -> models.QuerySet | None:
+    """The open reports a new one of the category in the commune may duplicate: within the window,
+    oldest first (found by the index feedback_dupes); None when the category never merges."""
     if not cat.merge_hours:
         return None
-    candidates = (
+    return (
         # Only the reports are locked, never their category or commune: a lock there would make every
         # other report of the category wait for this one's commit. Their places alone are read: most
         # reports duplicate none, and building each candidate with its units cost more than the query.
@@ -768,7 +807,14 @@ def _same_report(
         .order_by("received_at", "id")
         .values_list("id", "lat", "lon", "address")[:200]
     )
-    found = next((pk for pk, *place in candidates if _same_place(lat, lon, address, tuple(place))), None)
+
+
+def _same_report(
+    candidates: Sequence[tuple], lat: float | None, lon: float | None, address: str
+) -> Feedback | None:
+    """The open report this one duplicates among the candidates (_same_report_query's rows, locked):
+    same category, same commune and place, within the window."""
+    found = next((pk for pk, *where in candidates if _same_place(lat, lon, address, tuple(where))), None)
     if found is None:
         return None
     # Locked above; with its units, as the live event names its commune's province.
@@ -923,6 +969,18 @@ def queue(
     if escalated:
         items = items.filter(escalated_at__isnull=False)
     return items.select_related(*SHOWN_WITH).order_by("answer_due", "id")
+
+
+# A queue's total is counted up to this and then shown as "more than" it (Vietnamese "hơn 10.000"):
+# an exact count of a province's queue read every one of its index entries (HCMC: tens of thousands)
+# for a figure nobody pages through; past it, the tabs and a commune narrow the list.
+COUNT_CAP = 10_000
+
+
+def capped_count(items: models.QuerySet) -> tuple[int, bool]:
+    """How many items, counted up to COUNT_CAP, and whether there are more (then the count is the cap)."""
+    n = items.order_by()[: COUNT_CAP + 1].count()
+    return min(n, COUNT_CAP), n > COUNT_CAP
 
 
 def _page_ids(items: FeedbackQuerySet, limit: int, offset: int) -> models.QuerySet | RawSQL:

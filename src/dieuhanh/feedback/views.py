@@ -8,6 +8,7 @@ from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.functional import cached_property
+from django.utils.translation import gettext_lazy as _
 
 from dieuhanh.accounts.lockout import client_address
 from dieuhanh.errors import not_found
@@ -102,6 +103,9 @@ def track_page(request: HttpRequest, code: str, error: str | None = None) -> Htt
     return render(request, "feedback/track.html", context, status=409 if error else 200)
 
 
+RATING_RANGE = _("a rating is 1 to 5 stars")  # services.rate's own words, for a number that is none
+
+
 @public
 def rate_page(request: HttpRequest, code: str) -> HttpResponse:
     if request.method != "POST":
@@ -109,7 +113,7 @@ def rate_page(request: HttpRequest, code: str) -> HttpResponse:
     try:
         services.rate(code=code, stars=int(request.POST.get("stars", "0") or 0))
     except (FeedbackError, ValueError) as exc:
-        message = str(exc.message) if isinstance(exc, FeedbackError) else "đánh giá từ 1 đến 5 sao"
+        message = str(exc.message if isinstance(exc, FeedbackError) else RATING_RANGE)
         return track_page(request, code, error=message)
     return redirect("feedback-track", code=code)
 
@@ -121,14 +125,17 @@ def track_lookup(request: HttpRequest) -> HttpResponse:
 
 
 class CappedPaginator(Paginator):
-    """Counts at most CAP + 1 rows: an exact count of a million answers costs more than the page."""
+    """Counts at most CAP + 1 rows (services.capped_count): an exact count of a million answers, or
+    of a province's queue, costs more than the page. Past the cap, the page says "Hơn 10.000" and the
+    last page is the cap's."""
 
-    CAP = 10_000
+    CAP = services.COUNT_CAP
 
     @cached_property
     def count(self) -> int:
         items: QuerySet = self.object_list  # type: ignore[assignment]
-        return items[: self.CAP + 1].count()
+        shown, capped = services.capped_count(items)
+        return shown + 1 if capped else shown
 
     @property
     def capped(self) -> bool:
@@ -177,7 +184,7 @@ def with_photos(events: list[Event], codes: dict[int, str]) -> list[Event]:
 def photo_page(request: HttpRequest, code: str, photo_id: int) -> FileResponse:
     """A photo an official posted with an answer or a progress update: public, stored without its
     metadata; found only under its item's code."""
-    with not_found(FeedbackError, message="Không có ảnh này."):
+    with not_found(FeedbackError, message=_("No such photo.")):
         photo = services.post_photo(code, photo_id)
     response = FileResponse(photo.file.open("rb"), content_type=photo.content_type)
     response["Cache-Control"] = "public, max-age=86400"  # a posted photo never changes
