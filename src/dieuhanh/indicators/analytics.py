@@ -1131,8 +1131,10 @@ class Kept(NamedTuple):
     computed: Computed
 
 
-# A write reaching more areas than this (a province each) is answered anew rather than patched.
-PATCH_AREAS = 12
+# A write reaching more areas than this (a province each) is answered anew rather than patched: a patch
+# reads each moved area's leaves again, one look-up per leaf, and at 3 M events (docs/decisions.md,
+# Indicators) 16 provinces cost about what reading every leaf packed and making every row cost.
+PATCH_AREAS = 16
 
 
 class AnswerCache:
