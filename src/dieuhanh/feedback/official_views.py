@@ -26,36 +26,38 @@ from dieuhanh.units.models import Unit
 from dieuhanh.units.scoping import area_aware
 
 PAGE_SIZE = 50
-# The page's filters (?loc=): what each shows, as queue() takes it. "Đang mở" is the default: what is
+# The page's filters (?loc=): what each shows, as queue() takes it. "Open" is the default: what is
 # left to do, oldest answer deadline first.
 FILTERS = {
-    "mo": ("Đang mở", {"status": "open"}),
-    "qua-han": ("Quá hạn", {"overdue": True}),
-    "bao-cap-tinh": ("Đã báo cấp tỉnh", {"escalated": True}),
-    "cho-nhan": ("Chờ tiếp nhận", {"status": Status.RECEIVED}),
-    "da-tra-loi": ("Đã trả lời", {"status": Status.ANSWERED}),
-    "da-gop": ("Đã gộp", {"status": Status.MERGED}),
+    "mo": (_("Open reports"), {"status": "open"}),
+    "qua-han": (_("Overdue"), {"overdue": True}),
+    "bao-cap-tinh": (_("Raised to the province"), {"escalated": True}),
+    "cho-nhan": (_("Waiting to be taken on"), {"status": Status.RECEIVED}),
+    "da-tra-loi": (_("Answered"), {"status": Status.ANSWERED}),
+    "da-gop": (_("Merged"), {"status": Status.MERGED}),
 }
 DONE = {
-    "accept": "Đơn vị đã nhận xử lý phản ánh {code}.",
-    "answer": "Đã trả lời phản ánh {code}; câu trả lời hiện trên trang công khai.",
-    "progress": "Đã đăng cập nhật tiến độ của phản ánh {code}; người dân xem được trên trang theo dõi.",
-    "forward": "Đã chuyển phản ánh {code} đến {unit}.",
-    "unmerge": "Phản ánh {code} đã được tách ra, xử lý riêng.",
+    "accept": _("Your unit has taken on report %(code)s."),
+    "answer": _("Report %(code)s is answered; the answer is on the public page."),
+    "progress": _("The progress update of report %(code)s is posted; citizens read it on the tracking page."),
+    "forward": _("Report %(code)s is passed on to %(unit)s."),
+    "unmerge": _("Report %(code)s is parted from the one it was merged into, to be handled on its own."),
 }
 FIELDS = {
-    "text": "Nội dung trả lời",
-    "to": "Đơn vị nhận",
-    "reason": "Lý do",
-    "status": "Trạng thái",
-    "photos": "Ảnh",
+    "text": _("Text of the answer"),
+    "to": _("Receiving unit"),
+    "reason": _("Reason"),
+    "status": _("State"),
+    "photos": _("Photos"),
 }
 
 
 def _handler(request: HttpRequest) -> User:
     user = caller(request)
     if not services.handling_area(user):
-        raise PermissionDenied("Cần quyền lãnh đạo, phân tích, nhập liệu hoặc quản trị để xử lý phản ánh.")
+        raise PermissionDenied(
+            _("Handling citizens' reports needs a leader, analyst, operator or administrator grant.")
+        )
     return user
 
 
@@ -73,7 +75,7 @@ def queue_page(request: HttpRequest) -> HttpResponse:
     # A caller whose area is not held through grants (a superuser) starts at the nation.
     ref = request.GET.get("unit", "")[:60] or (units[0].ref if units else f"{services.EDITION}:VN")
     shown = request.GET.get("loc", "mo") if request.GET.get("loc") in FILTERS else "mo"
-    with not_found(FeedbackError, message="Không có đơn vị này trong phạm vi của bạn."):
+    with not_found(FeedbackError, message=_("No such unit in your area.")):
         unit = services.queue_unit(user, ref)
     items = services.queue(user, unit.ref, **FILTERS[shown][1])  # type: ignore[arg-type]
     # The paginator counts (up to the cap: a province holds tens of thousands); the page's rows come
@@ -84,7 +86,7 @@ def queue_page(request: HttpRequest) -> HttpResponse:
     context = {
         "unit": unit,
         "units": units if unit in units else [unit, *units],
-        "filters": [(key, label) for key, (label, _) in FILTERS.items()],
+        "filters": [(key, label) for key, (label, _how) in FILTERS.items()],
         "shown": shown,
         "page": page,
         "rows": [
@@ -99,7 +101,7 @@ def queue_page(request: HttpRequest) -> HttpResponse:
 @area_aware
 def item_page(request: HttpRequest, code: str) -> HttpResponse:
     user = _handler(request)
-    with not_found(FeedbackError, message="Không có phản ánh mã này trong phạm vi của bạn."):
+    with not_found(FeedbackError, message=_("No report with this code in your area.")):
         item = services.item_for(user, code)
     error, status = "", 200
     if request.method == "POST":
@@ -107,10 +109,10 @@ def item_page(request: HttpRequest, code: str) -> HttpResponse:
         try:
             done = _act(user, item, action, post, request.FILES.getlist("photos"))
         except FeedbackError as exc:
-            labels = {**FIELDS, "text": "Nội dung cập nhật"} if action == "progress" else FIELDS
+            labels = {**FIELDS, "text": _("Text of the update")} if action == "progress" else FIELDS
             error, status = exc.labelled(labels), exc.status
         else:
-            messages.success(request, DONE[action].format(code=done.code, unit=done.unit.name))
+            messages.success(request, DONE[action] % {"code": done.code, "unit": done.unit.name})
             if action == "forward":  # passed on, often out of the caller's area: back to the queue
                 return redirect(f"{reverse('feedback-queue')}?{urlencode({'unit': was.ref})}")
             return redirect("feedback-item", code=done.code)
