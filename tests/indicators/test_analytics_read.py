@@ -129,3 +129,32 @@ def test_rounding_a_column_gives_what_rounding_each_value_gives():
         found = analytics._shown(np.array([*chosen, math.nan]), decimals)
         assert found == expected, decimals
         assert [type(v) for v in found] == [type(v) for v in expected], decimals
+
+
+def test_days_and_weeks_are_read_from_the_daily_rollups_the_same_way(world, monkeypatch):
+    units = communes(world)
+    a, c = world.commune_a, units[-1]
+    with connection.cursor() as cursor:
+        for unit, day, method, n in (
+            (a, date(2021, 8, 2), "pcr", 2),
+            (a, date(2021, 8, 2), "rapid", 1),  # one cell, two rows: 3
+            (a, date(2021, 8, 4), "pcr", 4),
+            (c, date(2021, 8, 8), "pcr", 5),  # Sunday: the week's last day
+            (c, date(2021, 8, 9), "pcr", 6),  # the next week
+        ):
+            cursor.execute(
+                "INSERT INTO warehouse_rollup (commune_id, day, kind, dim1, dim2, count)"
+                " VALUES (%s, %s, 'test', 'positive', %s, %s)",
+                [unit.pk, day, method, n],
+            )
+    dim = analytics.dimension("ev.test.positive")
+    periods = [parse("20210802"), parse("20210803"), parse("2021W31")]
+
+    def ask_days() -> dict[tuple[str, str], float]:
+        ANSWERS.clear()
+        return {(r["ou"], r["pe"]): r["value"] for r in analytics.rows([dim], periods, units)}
+
+    found = ask_days()
+    assert found == {(a.ref, "20210802"): 3, (a.ref, "2021W31"): 7, (c.ref, "2021W31"): 5}
+    monkeypatch.setattr(analytics, "_read_rows", _plain_read)
+    assert ask_days() == found
