@@ -29,7 +29,7 @@ from typing import Any, NamedTuple
 import msgspec
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q
+from django.db.models import Model, Q
 from django.utils import timezone as dj_timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -255,6 +255,7 @@ class Pipeline:
         # On PostgreSQL a batch is validated while it is copied in (`stream`), unless its persons go to
         # the vault, which happens before the batch is written.
         self.streams = connection.vendor == "postgresql" and self.ctx.unsealed is None
+        self._sqlite = connection.vendor == "sqlite"
 
     def ingest(self, records: Iterable[tuple[int, Record]]) -> Summary:
         """One batch: (line number, record) pairs. Returns what was accepted, duplicated, rejected."""
@@ -319,8 +320,9 @@ class Pipeline:
         return summary
 
     def write(self, prepared: dict[str, tuple], summary: Summary) -> Summary:
-        """Store a prepared batch in one transaction (a savepoint within the caller's, if any)."""
-        with transaction.atomic():
+        """Store a prepared batch in one transaction (on PostgreSQL a savepoint within the caller's, if
+        any; on SQLite part of the caller's, which an error rolls back whole: see `_write_new_sqlite`)."""
+        with transaction.atomic(savepoint=not self._sqlite):
             self._lock_source()
             self._fill_vault(prepared)  # before dedupe: a re-sent declaration still vaults its person
             summary.duplicates += self._write_new(prepared)
@@ -413,6 +415,8 @@ class Pipeline:
         Most batches are new: they are written straight away, and only when the unique index
         refuses one is the batch looked up and written again without the stored ones.
         """
+        if self._sqlite:
+            return self._write_new_sqlite(prepared)
         try:
             with transaction.atomic():  # a savepoint: a refused write leaves nothing behind
                 self._write(list(prepared.values()))
@@ -428,16 +432,37 @@ class Pipeline:
         self._write(list(prepared.values()))
         return len(stored)
 
+    def _write_new_sqlite(self, prepared: dict[str, tuple]) -> int:
+        """`_write_new` on SQLite, in no savepoint: INSERT OR IGNORE, and only when fewer rows went in
+        than were sent are the stored ones looked up (an id at most the highest before the batch: ids
+        only grow, and the write lock keeps other writers out), taken out and counted as duplicates.
+
+        In a savepoint SQLite keeps a copy of every page the batch changes in a sub-journal, and each
+        rollup upsert after the insert walked that whole journal when it ended: the rollups of a batch of
+        100,000 check-ins took 0.2 s into an empty table and 346 s at 1M (docs/decisions.md, Warehouse).
+        """
+        model = self.kind.model
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT max(id) FROM {connection.ops.quote_name(model._meta.db_table)}")  # noqa: S608
+            (before,) = cursor.fetchone()
+        written = _insert_or_ignore(model, self._fields, [row for row, _ in prepared.values()])
+        stored: list[str] = []
+        if written < len(prepared) and before is not None:
+            seids = list(prepared)
+            for start in range(0, len(seids), 900):
+                stored += model.objects.filter(
+                    source=self.source, source_event_id__in=seids[start : start + 900], pk__lte=before
+                ).values_list("source_event_id", flat=True)
+            for seid in stored:
+                del prepared[seid]
+        if written != len(prepared):  # IGNORE also skips a NULL in a NOT NULL column: never half-write
+            raise IntegrityError(f"{model._meta.db_table}: {len(prepared) - written} valid rows not stored")
+        self._count(list(prepared.values()))
+        return len(stored)
+
     def _stored(self, seids: list[str]) -> list[str]:
-        if connection.vendor == "postgresql":  # the events are partitioned by time: their keys are apart
-            return partitions.stored_ids(self.kind.model._meta.db_table, self.source.pk, seids)
-        model, found = self.kind.model, list[str]()
-        for start in range(0, len(seids), 900):
-            chunk = seids[start : start + 900]
-            found += model.objects.filter(source=self.source, source_event_id__in=chunk).values_list(
-                "source_event_id", flat=True
-            )
-        return found
+        # The events are partitioned by time: their keys are apart (SQLite has _write_new_sqlite).
+        return partitions.stored_ids(self.kind.model._meta.db_table, self.source.pk, seids)
 
     def _write(self, prepared: list[tuple]) -> None:
         if not prepared:
@@ -487,6 +512,21 @@ def _upsert_counts(table: str, cell: str, rows: list[tuple]) -> None:
 
 
 upsert_counts = _upsert_counts  # the enterprises' rollups are added to the same way
+
+
+def _insert_or_ignore(model: type[Model], fields: tuple[str, ...], rows: list[tuple]) -> int:
+    """SQLite: INSERT OR IGNORE of plain rows (as db.insert_rows does INSERT); returns how many
+    went in."""
+    quote = connection.ops.quote_name
+    concrete = {f.attname: f.column for f in model._meta.concrete_fields}
+    columns = ", ".join(quote(concrete[f]) for f in fields)
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"INSERT OR IGNORE INTO {quote(model._meta.db_table)} ({columns}) "  # noqa: S608
+            f"VALUES ({', '.join(['%s'] * len(fields))})",
+            rows,
+        )
+        return cursor.rowcount
 
 
 def announce(kind: str, communes: set[int]) -> None:
