@@ -88,6 +88,21 @@ def test_an_officials_queue_and_report_read_in_vietnamese_unless_english_is_chos
     mine, yours = codes
     vi, en = world.operator_a.browser(), _english(world.operator_a.browser())
 
+    queue = _read(vi.get(QUEUE))
+    for said in ("<h1>Phản ánh của người dân</h1>", ">Đang mở</a>", ">Chờ tiếp nhận</a>", ">Xem</button>"):
+        assert said in queue
+    assert "2 phản ánh của Phường Bến Thành và các đơn vị trực thuộc" in queue
+    queue = _read(en.get(QUEUE))
+    for said in (
+        "<h1>Citizens' reports</h1>",
+        ">Open reports</a>",
+        ">Waiting to be taken on</a>",
+        ">View</button>",
+    ):
+        assert said in queue
+    assert "2 reports of Phường Bến Thành and the units below it" in queue
+    assert ">Đang mở</a>" not in queue and "các đơn vị trực thuộc" not in queue
+
     item = _read(vi.get(f"{QUEUE}{mine}/"))
     for said in (f"<h1>Phản ánh {mine}</h1>", "Nhận xử lý</button>", "<h2>Chuyển đơn vị xử lý</h2>"):
         assert said in item
