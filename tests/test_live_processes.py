@@ -38,6 +38,24 @@ PASSWORD = "mat-khau-thu-nghiem"
 HEARD_WITHIN = 15.0  # generous: the test asserts delivery, bench/load.py measures its time
 
 
+# What the deployment starts from, as `dieuhanh init` and `users create`, `token create` and `sources
+# create` would make it (argv[1]: the users' password).
+INIT = """
+import json, sys
+from dieuhanh.cli import init
+init(demo=False)
+from dieuhanh.accounts.services import create_token, create_user
+from dieuhanh.units.services import get_unit
+from dieuhanh.warehouse.services import create_source
+tokens = {}
+for name, unit, role in (("lanhdao", "VN-2025:VN", "leader"), ("benthanh", "VN-2025:26743", "operator")):
+    user = create_user(actor=None, username=name, password=sys.argv[1], grants=[(get_unit(unit), role)])
+    tokens[name] = create_token(actor=None, user=user, name="cli")[1]
+tokens["xetnghiem"] = create_source(actor=None, name="xetnghiem", kinds=["test"], edition="VN-2025")[1]
+print(json.dumps(tokens))
+"""
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -60,15 +78,20 @@ class Deployment:
         }
         self.processes: list[subprocess.Popen] = []
 
-    def cli(self, *args: str) -> str:
+    def init(self) -> dict[str, str]:
+        """`dieuhanh init`, then the users, their tokens and the source, in that one process: each
+        `dieuhanh` command of their own paid Django's start again (the commands are tested in
+        tests/test_cli.py). The tokens by name, as JSON on the last line."""
         done = subprocess.run(
-            [DIEUHANH, *args], env=self.env, capture_output=True, text=True, timeout=300, check=False
+            [sys.executable, "-c", INIT, PASSWORD],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
         )
-        assert done.returncode == 0, f"dieuhanh {' '.join(args)}: {done.stdout}\n{done.stderr}"
-        return done.stdout
-
-    def token(self, username: str) -> str:
-        return self.cli("token", "create", username).strip().splitlines()[-1]
+        assert done.returncode == 0, f"init: {done.stdout}\n{done.stderr}"
+        return json.loads(done.stdout.strip().splitlines()[-1])
 
     def start(self, *args: str) -> subprocess.Popen:
         process = subprocess.Popen(
@@ -198,24 +221,8 @@ def test_every_process_s_events_reach_the_streams_of_the_others(tmp_path, databa
     deployment = Deployment(tmp_path, database_url, run_id)
     streams: list[Stream] = []
     try:
-        deployment.cli("init")
-        deployment.cli(
-            "users", "create", "lanhdao", "--password", PASSWORD, "--unit", "VN-2025:VN", "--role", "leader"
-        )
-        deployment.cli(
-            "users",
-            "create",
-            "benthanh",
-            "--password",
-            PASSWORD,
-            "--unit",
-            "VN-2025:26743",
-            "--role",
-            "operator",
-        )
-        leader, operator = deployment.token("lanhdao"), deployment.token("benthanh")
-        source = deployment.cli("sources", "create", "xetnghiem", "--kinds", "test", "--edition", "VN-2025")
-        source_token = source.strip().splitlines()[-1]
+        tokens = deployment.init()
+        leader, operator, source_token = tokens["lanhdao"], tokens["benthanh"], tokens["xetnghiem"]
 
         web = [deployment.serve(), deployment.serve()]
         worker = deployment.start(
