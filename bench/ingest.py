@@ -15,7 +15,8 @@ In each child, on a database migrated, with the units loaded, the venues importe
   the growth: the seconds to the first 100k, 300k, … events (--sizes), and the process's peak RSS then;
 - baseline, in the same process on the same rows: the N rows the CLI path wrote (every column but the
   id, which the database assigns, as it does for the pipeline), read back, then inserted with the
-  driver's `executemany` (SQLite) or COPY (PostgreSQL) into warehouse_checkin itself, emptied first —
+  driver's `executemany` (SQLite) or COPY (PostgreSQL: binary, as the pipeline copies, and text as a
+  second row, the baseline before issue 18) into warehouse_checkin itself, emptied first —
   the same table, with its indexes, and on PostgreSQL its partitions and the trigger that writes the
   dedupe keys — in transactions of cli.FILE_BATCH rows (the CLI's batch), timed at the same sizes; on
   PostgreSQL also into a plain copy of the table with the unique constraint (the table before it was
@@ -278,16 +279,21 @@ def bench_baseline(batch: int, sizes: list[int]) -> dict:
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT {', '.join(columns)} FROM {TABLE} ORDER BY id")
         rows = cursor.fetchall()
-    method = "COPY" if postgres else "executemany"
+    method = "COPY (binary)" if postgres else "executemany"
     result: dict = {"baseline_method": method, "baseline_columns": columns}
-    for name, table in [("baseline", TABLE), *([("plain", SCRATCH_TABLE)] if postgres else [])]:
-        log(f"  {name}: {method} of {len(rows):,} rows into {table} …")
+    # PostgreSQL: binary COPY, the pipeline's own format, is the baseline; text COPY (the driver's
+    # default, the baseline before the pipeline went binary) is shown beside it.
+    runs = [("baseline", TABLE, postgres)]
+    if postgres:
+        runs += [("text", TABLE, False), ("plain", SCRATCH_TABLE, True)]
+    for name, table, binary in runs:
+        log(f"  {name}: {'binary ' if binary else ''}{method} of {len(rows):,} rows into {table} …")
         with connection.cursor() as cursor:
             if table == TABLE:
                 cursor.execute(f"TRUNCATE {TABLE}" if postgres else f"DELETE FROM {TABLE}")
             else:
                 create_scratch_table(cursor, connection.vendor)
-        seconds, marks = insert_baseline(table, columns, rows, batch)
+        seconds, marks = insert_baseline(table, columns, rows, batch, binary=binary)
         with connection.cursor() as cursor:
             cursor.execute(f"SELECT count(*) FROM {table}")
             (copied,) = cursor.fetchone()
@@ -305,16 +311,21 @@ def bench_baseline(batch: int, sizes: list[int]) -> dict:
 
 
 def insert_baseline(
-    table: str, columns: list[str], rows: list[tuple], batch: int
+    table: str, columns: list[str], rows: list[tuple], batch: int, *, binary: bool = False
 ) -> tuple[float, list[tuple]]:
     """Seconds to insert the rows in transactions of `batch` rows, commits included, and (rows done,
-    seconds) after each transaction."""
+    seconds) after each transaction. `binary`: a binary COPY typed as db.insert_rows types it."""
     from django.db import connection, transaction
+
+    from dieuhanh.db import _copy_type
+    from dieuhanh.warehouse.models import CheckIn
+
+    by_column = {f.column: f for f in CheckIn._meta.concrete_fields}
 
     column_list = ", ".join(columns)
     postgres = connection.vendor == "postgresql"
     insert = f"INSERT INTO {table} ({column_list}) VALUES ({', '.join(['?'] * len(columns))})"
-    copy_sql = f"COPY {table} ({column_list}) FROM STDIN"
+    copy_sql = f"COPY {table} ({column_list}) FROM STDIN" + (" (FORMAT binary)" if binary else "")
     marks = []
     start = time.perf_counter()
     for first in range(0, len(rows), batch):
@@ -322,6 +333,8 @@ def insert_baseline(
         with transaction.atomic(), closing(driver_cursor(connection)) as cursor:
             if postgres:
                 with cursor.copy(copy_sql) as copy:
+                    if binary:
+                        copy.set_types([_copy_type(by_column[c]) for c in columns])
                     for row in chunk:
                         copy.write_row(row)
             else:
@@ -646,8 +659,9 @@ def run_child(args: argparse.Namespace) -> None:
     result |= bench_cli(source, path, args.events, sizes)
     result |= bench_baseline(FILE_BATCH, sizes)
     result["cli_vs_baseline"] = result["cli_per_s"] / result["baseline_per_s"]
-    if "plain_per_s" in result:
-        result["cli_vs_plain"] = result["cli_per_s"] / result["plain_per_s"]
+    for name in ("plain", "text"):
+        if f"{name}_per_s" in result:
+            result[f"cli_vs_{name}"] = result["cli_per_s"] / result[f"{name}_per_s"]
     result |= bench_memory(source, path, args.events)
     if args.command:
         result |= bench_command(path, args.events)
@@ -674,6 +688,9 @@ ROWS = [  # (label, key, format)
     ("baseline: executemany / COPY into warehouse_checkin, s", "baseline_s", "{:.2f}"),
     ("  rows/s", "baseline_per_s", "{:,.0f}"),
     ("ratio CLI/baseline (events/s ÷ rows/s)", "cli_vs_baseline", "{:.2f}×"),
+    ("text COPY into warehouse_checkin (PostgreSQL), s", "text_s", "{:.2f}"),
+    ("  rows/s", "text_per_s", "{:,.0f}"),
+    ("ratio CLI/text COPY", "cli_vs_text", "{:.2f}×"),
     ("plain table (PostgreSQL: no partitions, no key table), s", "plain_s", "{:.2f}"),
     ("  rows/s", "plain_per_s", "{:,.0f}"),
     ("ratio CLI/plain table", "cli_vs_plain", "{:.2f}×"),
