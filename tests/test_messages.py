@@ -91,6 +91,27 @@ def _msgids(modules: list[tuple[Path, ast.Module]]) -> Iterator[tuple[str, str]]
                     yield f"{path.relative_to(SRC.parent)}:{node.lineno}", first.value
 
 
+# A page's 404 and 403 say their reason too: errors.not_found(message=…), Http404(…), PermissionDenied(…).
+PAGE_REFUSALS = {"not_found", "Http404", "PermissionDenied"}
+
+
+def test_every_page_refusal_goes_through_gettext() -> None:
+    literal = []
+    for path, tree in _modules():
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and _name(node.func) in PAGE_REFUSALS):
+                continue
+            given = [k.value for k in node.keywords if k.arg == "message"]
+            if _name(node.func) != "not_found":
+                given += node.args[:1]
+            literal.extend(
+                f"{path.relative_to(SRC.parent)}:{node.lineno} {ast.unparse(arg)[:70]}"
+                for arg in given
+                if _is_literal_text(arg)
+            )
+    assert not literal, "page refusals not passed through gettext:\n" + "\n".join(literal)
+
+
 def test_every_message_in_the_code_has_its_vietnamese() -> None:
     with CATALOGUE.open("rb") as po:
         catalogue = read_po(po)

@@ -12,8 +12,9 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from dieuhanh.accounts.models import AuditEntry
 from dieuhanh.feedback import services
-from dieuhanh.feedback.models import Feedback, Throttle
+from dieuhanh.feedback.models import Category, Feedback, Throttle
 
 URL = "/api/v1/feedback"
 BEN_THANH = "Phường Bến Thành, Thành phố Hồ Chí Minh"
@@ -119,3 +120,28 @@ def test_a_confirmed_repeated_sender_is_counted_once_for_the_report(world, categ
     assert Throttle.objects.get(key=services._throttle_key("client", ip)).count == 4
     assert Throttle.objects.get(key=services._throttle_key("phone", "+84912345678")).count == 4
     assert Feedback.objects.count() == 4
+
+
+def test_a_duplicate_is_written_with_its_steps_and_the_primarys_count(world, categories):
+    """A duplicate's rows go in one round trip on PostgreSQL: the report, its steps, the primary's
+    step, the audit entry and the primary's count, all there afterwards."""
+    first = _post("203.0.113.61").json()["code"]
+    second = _post("203.0.113.62", text="Đèn trước chợ lại tắt.").json()["code"]
+    primary, duplicate = Feedback.objects.get(code=first), Feedback.objects.get(code=second)
+    assert (duplicate.status, duplicate.merged_into_id, primary.reporters) == ("merged", primary.pk, 2)
+    assert [e.kind for e in duplicate.events.all()] == ["received", "merged"]
+    assert [e.kind for e in primary.events.all()] == ["received", "joined"]
+    entry = AuditEntry.objects.get(action="feedback.submit", target=duplicate.code)
+    assert entry.detail["merged_into"] == first
+
+
+def test_a_category_turned_off_after_this_process_read_it_is_refused(world, categories):
+    """The intake checks a report with the categories and units this process keeps, and their data
+    versions in its own transaction: an edit between two reports is seen by the second."""
+    assert _post("203.0.113.71", category="roads").status_code == 201  # the categories are kept
+    Category.objects.filter(code="roads").update(active=False)
+    r = _post("203.0.113.72", category="roads")
+    assert (r.status_code, r.json()["field"]) == (422, "category")
+    assert Feedback.objects.filter(category_id="roads").count() == 1  # nothing written
+    Category.objects.filter(code="roads").update(active=True, name="Đường sá")
+    assert _post("203.0.113.73", category="roads").status_code == 201

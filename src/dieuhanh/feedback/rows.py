@@ -62,11 +62,17 @@ def run_together(statements: Sequence[tuple[str, Sequence]]) -> list[list[tuple]
 
 
 def insert_together(
-    first: models.Model, *, linked: Sequence[models.Model], link: str, others: Sequence[models.Model] = ()
+    first: models.Model,
+    *,
+    linked: Sequence[models.Model],
+    link: str,
+    others: Sequence[models.Model] = (),
+    also: Sequence[tuple[str, Sequence]] = (),
 ) -> None:
     """Insert `first` (its id from its table's sequence), `linked` (whose foreign key `link` points at
-    `first`) and `others`, in the current transaction. Afterwards all are saved objects; `first` has
-    its id (the others have theirs on SQLite only: nothing here reads them)."""
+    `first`) and `others`, then run the statements `also` (sql, params: an update that goes with
+    them), in the current transaction. Afterwards all are saved objects; `first` has its id (the
+    others have theirs on SQLite only: nothing here reads them)."""
     connection = transaction.get_connection()
     if not _one_execute(connection):
         first.save(force_insert=True)
@@ -74,6 +80,9 @@ def insert_together(
             setattr(obj, link, first)
         for obj in [*linked, *others]:
             obj.save(force_insert=True)
+        with connection.cursor() as cursor:
+            for statement in also:
+                cursor.execute(*statement)
         return
     meta = first._meta
     # The table and column are the model's own names, not input.
@@ -86,6 +95,9 @@ def insert_together(
         sql, values = _insert(obj, connection, returning=n == 0)
         statements.append(sql)
         params.extend(values)
+    for sql, more in also:
+        statements.append(sql)
+        params.extend(more)
     with connection.cursor() as cursor:
         cursor.execute("; ".join(statements), params)
         first.pk = cursor.fetchone()[0]

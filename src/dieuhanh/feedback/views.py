@@ -145,8 +145,10 @@ class CappedPaginator(Paginator):
 @public
 def public_page(request: HttpRequest) -> HttpResponse:
     query, category = request.GET.get("q", "")[:100], request.GET.get("linh-vuc", "")[:40]
-    page = CappedPaginator(services.answered(query, category), 20).get_page(request.GET.get("trang"))
-    items = list(page.object_list)
+    answered = services.answered(query, category)
+    page = CappedPaginator(answered, 20).get_page(request.GET.get("trang"))
+    # start_index is 0 on an empty list: the page's own rows are read by answered_page, not object_list
+    items = services.answered_page(answered, max(page.start_index() - 1, 0), 20)
     history: dict[int, list[Event]] = {}
     events = list(Event.objects.filter(feedback__in=items).select_related("unit"))
     for event in with_photos(events, {i.pk: i.code for i in items}):

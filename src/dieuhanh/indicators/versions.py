@@ -202,18 +202,27 @@ def installed(using: str = "default") -> set[str]:
 def current(sources: frozenset[str], using: str = "default") -> tuple[int, ...] | None:
     """The sources' versions (in name order), or None where one has never been written (then nothing may
     be cached under it: an empty count says nothing)."""
-    connection = connections[using]
+    with connections[using].cursor() as cursor:
+        cursor.execute(*current_statement(sources))
+        return versions_of(sources, cursor.fetchall())
+
+
+def current_statement(sources: frozenset[str]) -> tuple[str, list[str]]:
+    """current()'s query (sql, params), for a caller that sends it with others in one round trip."""
     names = sorted(sources)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT source, SUM(n) FROM {TABLE} WHERE source IN ({', '.join(['%s'] * len(names))})"
-            " GROUP BY source",
-            names,
-        )
-        found = dict(cursor.fetchall())
-    if len(found) < len(names):
+    return (
+        f"SELECT source, SUM(n) FROM {TABLE} WHERE source IN ({', '.join(['%s'] * len(names))})"
+        " GROUP BY source",
+        names,
+    )
+
+
+def versions_of(sources: frozenset[str], rows: list[tuple]) -> tuple[int, ...] | None:
+    """current()'s answer from its query's rows."""
+    found = dict(rows)
+    if len(found) < len(sources):
         return None
-    return tuple(int(found[name]) for name in names)
+    return tuple(int(found[name]) for name in sorted(sources))
 
 
 def areas(kinds: frozenset[str], using: str = "default") -> dict[str, int] | None:
