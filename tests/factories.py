@@ -16,6 +16,7 @@ import asyncio
 import importlib
 import io
 import json
+import os
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -63,6 +64,12 @@ from dieuhanh.warehouse.persons import person_key
 from dieuhanh.warehouse.services import VenueInput, create_source, save_venue
 
 PASSWORD = "test-password-1"
+# A test that uses none of the pass's database (it reads the source, or starts processes on a database of
+# their own) runs the same in both passes of `make test`: once is enough, in the SQLite pass.
+ONCE_IN_THE_SQLITE_PASS = pytest.mark.skipif(
+    os.environ.get("DIEUHANH_DATABASE_URL", "").startswith("postgres"),
+    reason="it does not use the pass's database: it runs once, in the SQLite pass of `make test`",
+)
 EVERYWHERE = Area(True, frozenset())
 A, B = "VN-2025:26743", "VN-2025:26740"  # Phường Bến Thành (operator_a's), Phường Sài Gòn (operator_b's)
 HCM, TAY_NINH = "VN-2025:79", "VN-2025:80"  # neighbouring provinces since 1/7/2025

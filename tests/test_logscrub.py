@@ -24,6 +24,7 @@ import pytest
 from django.test import Client
 
 from dieuhanh.logscrub import ID_MASK, PHONE_MASK, ScrubFilter, scrub
+from tests.factories import ONCE_IN_THE_SQLITE_PASS
 
 CCCD, PHONE = "079201001234", "0912345678"
 
@@ -167,6 +168,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@ONCE_IN_THE_SQLITE_PASS  # the server's database is a SQLite file of its own in either pass
 def test_dieuhanh_serve_logs_requests_and_404s_masked(tmp_path):
     """The real server at INFO: uvicorn's access line (the whole path and query) and Django's 404."""
     port = _free_port()

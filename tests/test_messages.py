@@ -14,7 +14,9 @@ from pathlib import Path
 from babel.messages.pofile import read_po
 
 import dieuhanh
+from tests.factories import ONCE_IN_THE_SQLITE_PASS
 
+pytestmark = ONCE_IN_THE_SQLITE_PASS  # the source and the catalogue, read the same in either pass
 SRC = Path(dieuhanh.__file__).parent
 CATALOGUE = SRC / "locale" / "vi" / "LC_MESSAGES" / "django.po"
 GETTEXT = {"_", "gettext", "gettext_lazy", "ngettext", "ngettext_lazy", "pgettext", "pgettext_lazy"}
