@@ -8,6 +8,7 @@ English reason inside a Vietnamese page.
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,11 +23,13 @@ CATALOGUE = SRC / "locale" / "vi" / "LC_MESSAGES" / "django.po"
 GETTEXT = {"_", "gettext", "gettext_lazy", "ngettext", "ngettext_lazy", "pgettext", "pgettext_lazy"}
 
 
-def _modules() -> Iterator[tuple[Path, ast.Module]]:
-    for path in sorted(SRC.rglob("*.py")):
-        if "migrations" in path.parts:
-            continue
-        yield path, ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+@functools.cache  # parsed once for every check here: the checks only read the trees
+def _modules() -> tuple[tuple[Path, ast.Module], ...]:
+    return tuple(
+        (path, ast.parse(path.read_text(encoding="utf-8"), filename=str(path)))
+        for path in sorted(SRC.rglob("*.py"))
+        if "migrations" not in path.parts
+    )
 
 
 def _name(node: ast.expr) -> str | None:
