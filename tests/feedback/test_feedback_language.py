@@ -106,9 +106,11 @@ def test_an_officials_queue_and_report_read_in_vietnamese_unless_english_is_chos
     item = _read(vi.get(f"{QUEUE}{mine}/"))
     for said in (f"<h1>Phản ánh {mine}</h1>", "Nhận xử lý</button>", "<h2>Chuyển đơn vị xử lý</h2>"):
         assert said in item
+    assert 'id="status">Đã tiếp nhận</span>' in item and "— Tiếp nhận: Phường Bến Thành" in item
     item = _read(en.get(f"{QUEUE}{mine}/"))
     for said in (f"<h1>Report {mine}</h1>", "Take it on</button>", "<h2>Pass on to another unit</h2>"):
         assert said in item
+    assert 'id="status">Filed</span>' in item and "— Received: Phường Bến Thành" in item  # the model's labels
     assert "Nhận xử lý</button>" not in item and "Quá trình xử lý" not in item
 
     # A refusal names the field in the reader's words; what an action did is said in them too.
@@ -135,12 +137,21 @@ def test_the_session_pages_read_in_vietnamese_unless_english_is_chosen(world, ca
     values = {"unit": "VN-2025:26743", "title": "Phiên tháng 12", "date": input_date(timezone.localdate())}
     opened = _read(en.post(SESSIONS, {**values, "topics": "Môi trường"}, follow=True))
     assert "The session is open: citizens can send questions now." in opened
-    for said in ("0 questions, 0 answered.", "Stop taking questions</button>", "No question yet."):
+    for said in (
+        "0 questions, 0 answered.",
+        "Stop taking questions</button>",
+        'status">Taking questions</span>',
+        "No question yet.",
+    ):
         assert said in opened
     assert "Ngừng nhận câu hỏi" not in opened and "Chưa có câu hỏi nào" not in opened
     session = Session.objects.latest("id").pk
     page = _read(vi.get(f"{SESSIONS}{session}/"))
-    for said in ("0 câu hỏi, đã trả lời 0.", "Ngừng nhận câu hỏi</button>", "Chưa có câu hỏi nào."):
+    for said in (
+        "0 câu hỏi, đã trả lời 0.",
+        "Ngừng nhận câu hỏi</button>",
+        'status">Đang nhận câu hỏi</span>',
+    ):
         assert said in page
     closed = _read(en.post(f"{SESSIONS}{session}/", {"action": "close"}, follow=True))
     assert "The session no longer takes questions." in closed and "Publish the session</button>" in closed

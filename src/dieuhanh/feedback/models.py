@@ -9,15 +9,16 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from dieuhanh.units.models import Unit
 from dieuhanh.units.scoping import AreaQuerySet
 
 
 class Handler(models.TextChoices):
-    COMMUNE = "commune", "Xã, phường nơi xảy ra"
-    PROVINCE = "province", "Tỉnh, thành phố"
-    AGENCY = "agency", "Sở, ngành của tỉnh (đơn vị cơ quan)"
+    COMMUNE = "commune", _("The commune or ward where it happens")
+    PROVINCE = "province", _("The province or city")
+    AGENCY = "agency", _("A department of the province (an agency unit)")
 
 
 class Category(models.Model):
@@ -51,13 +52,13 @@ class Category(models.Model):
 
 
 class Status(models.TextChoices):
-    RECEIVED = "received", "Đã tiếp nhận"
-    ACCEPTED = "accepted", "Đang xử lý"
-    ANSWERED = "answered", "Đã trả lời"
-    MERGED = "merged", "Đã gộp với phản ánh trùng"
+    RECEIVED = "received", _("Filed")
+    ACCEPTED = "accepted", _("Being handled")
+    ANSWERED = "answered", _("Answered")
+    MERGED = "merged", _("Merged with a same report")
     # A progress update with a photo: HCMC 1022's rule, "answered within 5 days, or progress is posted
     # with a photo" — the first-answer deadline is met, the item stays open until it is answered.
-    PROGRESS = "progress", "Đã cập nhật tiến độ kèm ảnh"
+    PROGRESS = "progress", _("Progress posted with a photo")
 
 
 class FeedbackQuerySet(AreaQuerySet):
@@ -203,18 +204,18 @@ class Feedback(models.Model):
 
 
 class EventKind(models.TextChoices):
-    RECEIVED = "received", "Tiếp nhận"
-    ACCEPTED = "accepted", "Đơn vị nhận xử lý"
-    FORWARDED = "forwarded", "Chuyển đơn vị xử lý"
-    ANSWERED = "answered", "Trả lời"
-    PROGRESS = "progress", "Cập nhật tiến độ"
-    MERGED = "merged", "Gộp với phản ánh trùng"
-    JOINED = "joined", "Thêm người phản ánh cùng nội dung"
-    UNMERGED = "unmerged", "Tách khỏi phản ánh đã gộp, xử lý riêng"
-    LEFT = "left", "Một phản ánh gộp nhầm được tách riêng"
-    ESCALATED = "escalated", "Quá hạn, báo cáo cấp tỉnh"
-    DIRECTIVE = "directive", "Chuyển thành chỉ đạo"
-    TASK = "task", "Chuyển thành nhiệm vụ"
+    RECEIVED = "received", _("Received")
+    ACCEPTED = "accepted", _("Taken on by the unit")
+    FORWARDED = "forwarded", _("Passed on to another unit")
+    ANSWERED = "answered", _("Answer posted")
+    PROGRESS = "progress", _("Progress update")
+    MERGED = "merged", _("Merged into a same report")
+    JOINED = "joined", _("Another citizen reported the same")
+    UNMERGED = "unmerged", _("Parted from the report it was merged into, handled on its own")
+    LEFT = "left", _("A report merged into it by mistake was parted")
+    ESCALATED = "escalated", _("Overdue, reported to the province")
+    DIRECTIVE = "directive", _("Made into a directive")
+    TASK = "task", _("Made into a task")
 
 
 class Event(models.Model):
@@ -339,9 +340,9 @@ class Notice(models.Model):
 
 
 class SessionStatus(models.TextChoices):
-    OPEN = "open", "Đang nhận câu hỏi"
-    CLOSED = "closed", "Đã ngừng nhận câu hỏi"
-    PUBLISHED = "published", "Đã công bố"
+    OPEN = "open", _("Taking questions")
+    CLOSED = "closed", _("No longer taking questions")
+    PUBLISHED = "published", _("Published")
 
 
 class SessionQuerySet(AreaQuerySet):
