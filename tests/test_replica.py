@@ -34,6 +34,8 @@ from typing import Any
 import pytest
 
 # The clusters are the tests' own, whatever the pass's database: once per `make test`, in the SQLite pass.
+# (tests.factories.ONCE_IN_THE_SQLITE_PASS says the same, but this module also runs as the scenarios'
+# process, before Django is set up: it cannot import the test world at its top.)
 pytestmark = pytest.mark.skipif(
     os.environ.get("DIEUHANH_DATABASE_URL", "").startswith("postgres"),
     reason="the replica tests make their own clusters: they run once, in the SQLite pass of `make test`",
