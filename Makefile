@@ -1,6 +1,6 @@
 # make demo: set up, load the real units and demo users, serve the command room on 127.0.0.1:8000
 # make test: set up, then lint, type-check, check migrations and the API contract, and run every test
-# on SQLite, then on PostgreSQL (required when DIEUHANH_REQUIRE_PG=1).
+# on SQLite and on PostgreSQL side by side (PostgreSQL required when DIEUHANH_REQUIRE_PG=1).
 
 PYTHON ?= python3.11
 VENV := .venv
@@ -84,14 +84,18 @@ lint: $(VENV)/.installed
 openapi: $(VENV)/.installed
 	$(PY) -m dieuhanh.openapi docs/openapi.json
 
-test: setup lint test-sqlite test-pg
+# The two passes run side by side (a core each: most of a pass waits on its database, browser or
+# subprocesses), each printing when it ends. Each pass has its own live-event subject, so one pass's
+# screens never hear the other's events on the shared NATS (nor a demo's on the same machine).
+test: setup lint
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-sqlite test-pg
 
 test-sqlite:
-	$(PY) -m pytest -q
+	DIEUHANH_LIVE_SUBJECT=test-sqlite.live $(PY) -m pytest -q -p no:cacheprovider
 
 test-pg:
 	@if $(PY) -m dieuhanh.pgprobe "$(PG_URL)"; then \
-	  DIEUHANH_DATABASE_URL="$(PG_URL)" $(PY) -m pytest -q -m "not browser"; \
+	  DIEUHANH_LIVE_SUBJECT=test-pg.live DIEUHANH_DATABASE_URL="$(PG_URL)" $(PY) -m pytest -q -p no:cacheprovider -m "not browser"; \
 	elif [ "$$DIEUHANH_REQUIRE_PG" = 1 ]; then \
 	  echo "PostgreSQL is required (DIEUHANH_REQUIRE_PG=1) but does not answer at $(PG_URL)"; exit 1; \
 	else echo "PostgreSQL does not answer at $(PG_URL): the PostgreSQL run was NOT done."; fi
