@@ -94,7 +94,6 @@ STEPS = [
     ("  duplicate check (Pipeline._stored)", "warehouse/ingest.py", "_stored"),
     ("  write (Pipeline._write)", "warehouse/ingest.py", "_write"),
     ("    event rows (db.insert_rows)", "dieuhanh/db.py", "insert_rows"),
-    ("    event rows, SQLite (_insert_or_ignore)", "warehouse/ingest.py", "_insert_or_ignore"),
     ("    rollups (_add_to_rollups)", "warehouse/ingest.py", "_add_to_rollups"),
     ("  audit row (accounts.audit)", "accounts/services.py", "audit"),
     ("  commit (atomic.__exit__)", "django/db/transaction.py", "__exit__"),
@@ -529,10 +528,9 @@ def ingest_lines(
 # whole is reading, parsing, validating, pseudonymising and de-duplicating in memory (per record).
 TIMED_STEPS = [
     ("duplicate check (Pipeline._stored)", "dieuhanh.warehouse.ingest", "Pipeline._stored"),
-    # On PostgreSQL the batch's validation runs inside it (Pipeline.stream: validated as it is copied).
+    # On PostgreSQL the batch's validation runs inside it (Pipeline.stream: validated as it is copied);
+    # SQLite writes with INSERT OR IGNORE, in no savepoint (Pipeline._write_new_sqlite).
     ("event rows (db.insert_rows)", "dieuhanh.warehouse.ingest", "insert_rows"),
-    # SQLite writes them with INSERT OR IGNORE, in no savepoint (Pipeline._write_new_sqlite).
-    ("event rows, SQLite (_insert_or_ignore)", "dieuhanh.warehouse.ingest", "_insert_or_ignore"),
     ("rollups (_add_to_rollups)", "dieuhanh.warehouse.ingest", "_add_to_rollups"),
     ("audit row (accounts.audit)", "dieuhanh.warehouse.ingest", "audit"),
     ("source lock (Pipeline._lock_source)", "dieuhanh.warehouse.ingest", "Pipeline._lock_source"),

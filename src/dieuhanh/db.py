@@ -53,8 +53,13 @@ class BusyMiddleware:
 
 
 def insert_rows(
-    model: type[models.Model], fields: Sequence[str], rows: Iterable[Sequence], *, binary: bool = False
-) -> None:
+    model: type[models.Model],
+    fields: Sequence[str],
+    rows: Iterable[Sequence],
+    *,
+    binary: bool = False,
+    or_ignore: bool = False,
+) -> int | None:
     """INSERT plain rows (values in `fields` order, by attribute name) without building model instances.
 
     The caller validates the rows first: nothing here converts or checks values. PostgreSQL gets
@@ -62,7 +67,8 @@ def insert_rows(
     the caller's transaction. `binary` (PostgreSQL): COPY in binary format, typed by the fields' column
     types, which spares the server parsing text (times above all) and the client formatting it; the
     values must then be of the columns' Python types exactly (an int for an integer column, an aware
-    datetime for a time), as the event pipeline's are.
+    datetime for a time), as the event pipeline's are. `or_ignore` (SQLite): INSERT OR IGNORE, and
+    how many rows went in is returned (COPY has no such verb).
     """
     meta = model._meta
     concrete = {f.attname: f for f in meta.concrete_fields}
@@ -71,6 +77,8 @@ def insert_rows(
     table, column_list = quote(meta.db_table), ", ".join(quote(c) for c in columns)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
+            if or_ignore:
+                raise ValueError("insert_rows: or_ignore is SQLite's (COPY ignores no row)")
             from psycopg.copy import QueuedLibpqWriter
 
             options = " (FORMAT binary)" if binary else ""
@@ -89,10 +97,12 @@ def insert_rows(
                     copy.set_types([_copy_type(concrete[f]) for f in fields])
                 for row in rows:
                     copy.write_row(row)
-        else:
-            placeholders = ", ".join(["%s"] * len(columns))
-            sql = f"INSERT INTO {table} ({column_list}) VALUES ({placeholders})"  # noqa: S608
-            cursor.executemany(sql, list(rows))
+            return None
+        placeholders = ", ".join(["%s"] * len(columns))
+        verb = "INSERT OR IGNORE" if or_ignore else "INSERT"
+        sql = f"{verb} INTO {table} ({column_list}) VALUES ({placeholders})"
+        cursor.executemany(sql, list(rows))
+        return cursor.rowcount
 
 
 def _copy_type(field: models.Field) -> str:

@@ -211,12 +211,11 @@ STATIC_ROOT = HOME / "static"
 STATIC_ROOT.mkdir(exist_ok=True)
 # Stored files (attachments, photos, made reports) are in one place, the default storage. Several web
 # machines must share it as they share the database: DIEUHANH_FILES names the shared folder (docs/deploy.md).
-FILES = Path(os.environ.get("DIEUHANH_FILES") or HOME / "media").resolve()
-MEDIA_ROOT = FILES
+MEDIA_ROOT = Path(os.environ.get("DIEUHANH_FILES") or HOME / "media").resolve()
 STORAGES = {
     "default": {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {"location": FILES},
+        "OPTIONS": {"location": MEDIA_ROOT},
     },
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }

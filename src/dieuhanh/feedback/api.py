@@ -108,8 +108,12 @@ class QueueItem(Schema):
 
 class QueueOut(Schema):
     unit: str
-    count: int = Field(..., description="how many items, counted up to 10,000 (see count_capped)")
-    count_capped: bool = Field(..., description="there are more than 10,000: count stops there")
+    count: int = Field(
+        ..., description=f"how many items, counted up to {services.COUNT_CAP:,} (see count_capped)"
+    )
+    count_capped: bool = Field(
+        ..., description=f"there are more than {services.COUNT_CAP:,}: count stops there"
+    )
     items: list[QueueItem]
 
 

@@ -75,8 +75,8 @@ def queue_page(request: HttpRequest) -> HttpResponse:
     # A caller whose area is not held through grants (a superuser) starts at the nation.
     ref = request.GET.get("unit", "")[:60] or (units[0].ref if units else f"{services.EDITION}:VN")
     shown = request.GET.get("loc", "mo") if request.GET.get("loc") in FILTERS else "mo"
-    with not_found(FeedbackError, message=_("No such unit in your area.")):
-        unit = services.queue_unit(user, ref)
+    # A unit outside the area is refused by unit_in_area's own DomainError: the site's 404 page.
+    unit = services.queue_unit(user, ref)
     items = services.queue(user, unit.ref, **FILTERS[shown][1])  # type: ignore[arg-type]
     # The paginator counts (up to the cap: a province holds tens of thousands); the page's rows come
     # by their ids (queue_page), never by slicing the rows.

@@ -880,21 +880,12 @@ def _same_report(
     return Feedback.objects.select_related("unit", "category", "place_unit__parent").get(pk=found)
 
 
-def _join(
-    item: Feedback,
-    primary: Feedback,
-    now: datetime,
-    *,
-    actor: User | None,
-    first: Sequence[Event] = (),
-    followers: bool = True,
-) -> None:
-    """The item follows `primary` from now on; `first`: events of the item to write with the merge's."""
+def _join(item: Feedback, primary: Feedback, now: datetime, *, actor: User | None) -> None:
+    """The item follows `primary` from now on (an official's merge; intake's is in _file's one trip)."""
     Feedback.objects.filter(pk=primary.pk).update(reporters=models.F("reporters") + item.reporters)
-    if followers:
-        Feedback.objects.filter(merged_into=item).update(merged_into=primary)  # its own come along
+    Feedback.objects.filter(merged_into=item).update(merged_into=primary)  # its own come along
     primary.reporters += item.reporters
-    Event.objects.bulk_create([*first, *_join_steps(item, primary, now, actor=actor)])
+    Event.objects.bulk_create(_join_steps(item, primary, now, actor=actor))
 
 
 def _join_steps(item: Feedback, primary: Feedback, now: datetime, *, actor: User | None) -> list[Event]:
@@ -1215,7 +1206,7 @@ def answer(*, actor: User, item: Feedback, text: str, photos: Sequence[Upload] =
         now = timezone.now()
         item.status, item.answer, item.answered_at = Status.ANSWERED, text, now
         item.save(update_fields=["status", "answer", "answered_at"])
-        _posted(actor, item, EventKind.ANSWERED, text, now, cleaned, stored, verb="answer", live="answered")
+        _posted(actor, item, EventKind.ANSWERED, text, now, cleaned, stored, verb="answer")
     return item
 
 
@@ -1242,7 +1233,7 @@ def post_progress(*, actor: User, item: Feedback, text: str, photos: Sequence[Up
             item.status = Status.ACCEPTED
         if item.status != was:
             item.save(update_fields=["status"])
-        _posted(actor, item, EventKind.PROGRESS, text, now, cleaned, stored, verb="progress", live="progress")
+        _posted(actor, item, EventKind.PROGRESS, text, now, cleaned, stored, verb="progress")
     return item
 
 
@@ -1266,10 +1257,10 @@ def _posted(
     stored: list[PostPhoto],
     *,
     verb: str,
-    live: str,
 ) -> None:
     """An answer's or a progress update's public step: its history event with its photos, the audit
-    row (late or not) and the rooms' live event, inside the verb's transaction."""
+    row (late or not) and the rooms' live event (named as the step: answered, progress), inside the
+    verb's transaction."""
     event = Event.objects.create(feedback=item, kind=kind, at=now, unit=item.unit, actor=actor, note=text)
     _attach(event, cleaned, stored)
     audit(
@@ -1280,7 +1271,7 @@ def _posted(
         late=now > item.answer_due,
         photos=len(cleaned),
     )
-    publish_item(item, live)
+    publish_item(item, str(kind))
 
 
 def read_uploads(files: Sequence[UploadedFile]) -> list[Upload]:

@@ -142,13 +142,16 @@ class CappedPaginator(Paginator):
         return self.count > self.CAP
 
 
+PUBLIC_PAGE_SIZE = 20
+
+
 @public
 def public_page(request: HttpRequest) -> HttpResponse:
     query, category = request.GET.get("q", "")[:100], request.GET.get("linh-vuc", "")[:40]
     answered = services.answered(query, category)
-    page = CappedPaginator(answered, 20).get_page(request.GET.get("trang"))
-    # start_index is 0 on an empty list: the page's own rows are read by answered_page, not object_list
-    items = services.answered_page(answered, max(page.start_index() - 1, 0), 20)
+    page = CappedPaginator(answered, PUBLIC_PAGE_SIZE).get_page(request.GET.get("trang"))
+    # The page's own rows are read by answered_page, not object_list (as the officials' queue does).
+    items = services.answered_page(answered, (page.number - 1) * PUBLIC_PAGE_SIZE, PUBLIC_PAGE_SIZE)
     history: dict[int, list[Event]] = {}
     events = list(Event.objects.filter(feedback__in=items).select_related("unit"))
     for event in with_photos(events, {i.pk: i.code for i in items}):

@@ -1090,11 +1090,8 @@ class Computed:
             values, lasts = column_of(period), column_of(period.last_year())
             if positions is not None:
                 values, lasts = values[positions], lasts[positions]
-            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-                change = (values - lasts) / np.abs(lasts) * 100
-            change[lasts == 0] = np.nan
             shown, shown_last = _shown(values, decimals), _shown(lasts, decimals)
-            shown_change = _shown(_finite_or_nan(change), 2)
+            shown_change = _shown(_change_pct(values, lasts), 2)
             present = (~np.isnan(values)).tolist()
             for (unit_id, ref, name), here, value, last, pct, raw in zip(
                 asked, present, shown, shown_last, shown_change, values.tolist(), strict=True
@@ -1332,17 +1329,22 @@ def _column_evaluator(
             return _finite_or_nan(found)
         assert isinstance(tree, f.Call)
         if tree.name == "yoy":  # formula._percent(now - before, |before|)
-            now, before = column(tree.args[0], period), column(tree.args[0], period.last_year())
-            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-                found = (now - before) / np.abs(before) * 100
-            found[before == 0] = np.nan
-            return _finite_or_nan(found)
+            return _change_pct(column(tree.args[0], period), column(tree.args[0], period.last_year()))
         return column(tree.args[0], SHIFTS[tree.name](period))
 
     def evaluate(period: Period) -> np.ndarray:
         return column(dim.tree, period)
 
     return evaluate
+
+
+def _change_pct(now: np.ndarray, before: np.ndarray) -> np.ndarray:
+    """formula._percent(now - before, |before|) over whole columns: missing where before is 0 or the
+    result is not finite."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        found = (now - before) / np.abs(before) * 100
+    found[before == 0] = np.nan
+    return _finite_or_nan(found)
 
 
 def _finite_or_nan(found: np.ndarray) -> np.ndarray:

@@ -29,7 +29,7 @@ from typing import Any, NamedTuple
 import msgspec
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Model, Q
+from django.db.models import Q
 from django.utils import timezone as dj_timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -250,13 +250,11 @@ class Pipeline:
         self._to_db_day = _day_adapter()
         self._source_id = source.pk
         self._fields = ("source_id", "source_event_id", "commune_id", "at", "person_key", *self.kind.fields)
-        # PostgreSQL takes the prepared values as they are; SQLite wants its times as text.
-        self._as_is = connection.vendor != "sqlite"
         self._rooms: dict[int, frozenset] = {}  # commune → the rooms its figures concern (`announce`)
         # On PostgreSQL a batch is validated while it is copied in (`stream`), unless its persons go to
         # the vault, which happens before the batch is written.
         self.streams = connection.vendor == "postgresql" and self.ctx.unsealed is None
-        self._sqlite = connection.vendor == "sqlite"
+        self._sqlite = connection.vendor == "sqlite"  # SQLite wants its times as text, PostgreSQL not
 
     def ingest(self, records: Iterable[tuple[int, Record]]) -> Summary:
         """One batch: (line number, record) pairs. Returns what was accepted, duplicated, rejected."""
@@ -323,12 +321,13 @@ class Pipeline:
                 refused = True
             finally:
                 self.ctx.offline = False
+            communes = None  # refused: _written reads them off the records left, as _count did
             if refused:
                 summary.duplicates += self._write_unstored(prepared)
-                cells = Counter(cell for _, cell in prepared.values())  # without the stored ones
             else:
                 self._count(list(prepared.values()), cells)
-            self._written(prepared, summary, {commune for commune, *_ in cells})
+                communes = {commune for commune, *_ in cells}
+            self._written(prepared, summary, communes)
         return summary
 
     def write(self, prepared: dict[str, tuple], summary: Summary) -> Summary:
@@ -380,7 +379,7 @@ class Pipeline:
             check_text(struct)
         commune, at, key, extra, dim1, dim2 = self.kind.prepare(struct, self.ctx)
         seid = struct.source_event_id  # type: ignore[attr-defined]
-        if self._as_is:
+        if not self._sqlite:
             row = (self._source_id, seid, commune, at, key, *extra)
         else:
             row = (self._source_id, seid, commune, self._to_db_time(at), key, *map(self._to_db_value, extra))
@@ -458,11 +457,14 @@ class Pipeline:
         rollup upsert after the insert walked that whole journal when it ended: the rollups of a batch of
         100,000 check-ins took 0.2 s into an empty table and 346 s at 1M (docs/decisions.md, Warehouse).
         """
+        if not prepared:
+            return 0
         model = self.kind.model
         with connection.cursor() as cursor:
             cursor.execute(f"SELECT max(id) FROM {connection.ops.quote_name(model._meta.db_table)}")  # noqa: S608
             (before,) = cursor.fetchone()
-        written = _insert_or_ignore(model, self._fields, [row for row, _ in prepared.values()])
+        written = insert_rows(model, self._fields, [row for row, _ in prepared.values()], or_ignore=True)
+        assert written is not None  # SQLite's INSERT OR IGNORE tells how many went in
         stored: list[str] = []
         if written < len(prepared) and before is not None:
             seids = list(prepared)
@@ -484,7 +486,7 @@ class Pipeline:
     def _write(self, prepared: list[tuple]) -> None:
         if not prepared:
             return
-        insert_rows(self.kind.model, self._fields, [row for row, _ in prepared], binary=self._as_is)
+        insert_rows(self.kind.model, self._fields, [row for row, _ in prepared], binary=True)  # PostgreSQL
         self._count(prepared)
 
     def _count(self, prepared: list[tuple], counts: Counter | None = None) -> None:
@@ -530,21 +532,6 @@ def _upsert_counts(table: str, cell: str, rows: list[tuple]) -> None:
 
 
 upsert_counts = _upsert_counts  # the enterprises' rollups are added to the same way
-
-
-def _insert_or_ignore(model: type[Model], fields: tuple[str, ...], rows: list[tuple]) -> int:
-    """SQLite: INSERT OR IGNORE of plain rows (as db.insert_rows does INSERT); returns how many
-    went in."""
-    quote = connection.ops.quote_name
-    concrete = {f.attname: f.column for f in model._meta.concrete_fields}
-    columns = ", ".join(quote(concrete[f]) for f in fields)
-    with connection.cursor() as cursor:
-        cursor.executemany(
-            f"INSERT OR IGNORE INTO {quote(model._meta.db_table)} ({columns}) "  # noqa: S608
-            f"VALUES ({', '.join(['%s'] * len(fields))})",
-            rows,
-        )
-        return cursor.rowcount
 
 
 def announce(kind: str, communes: set[int], rooms: dict[int, frozenset] | None = None) -> None:
