@@ -175,9 +175,9 @@ def test_a_live_event_reaches_the_wall_and_the_views_turn(screens, asgi_server, 
     )
     assert response.json()["accepted"] == 3
     expect(page.locator("#wall-ticker li").first).to_contain_text(
-        "Số liệu mới: Xét nghiệm từ 1 xã, phường", timeout=2000
+        "Số liệu mới: Xét nghiệm từ 1 xã, phường", timeout=10_000
     )
-    expect(tile).to_have_text("3", timeout=4000)
+    expect(tile).to_have_text("3", timeout=10_000)
     expect(page.locator('#wall figure[data-chart="rank"] tbody tr').first).to_contain_text("Phường Bến Thành")
     # A new citizen's report, as feedback.services publishes it (the category and the place, no words).
     publish_on_commit(
