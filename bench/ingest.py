@@ -532,6 +532,9 @@ TIMED_STEPS = [
     # SQLite writes with INSERT OR IGNORE, in no savepoint (Pipeline._write_new_sqlite).
     ("event rows (db.insert_rows)", "dieuhanh.warehouse.ingest", "insert_rows"),
     ("rollups (_add_to_rollups)", "dieuhanh.warehouse.ingest", "_add_to_rollups"),
+    # The rest of a batch's tail, where Python and the server take turns (docs/decisions.md, Warehouse).
+    ("gates (enterprises.rollups.on_ingest)", "dieuhanh.warehouse.enterprises.rollups", "on_ingest"),
+    ("rooms (ingest.announce)", "dieuhanh.warehouse.ingest", "announce"),
     ("audit row (accounts.audit)", "dieuhanh.warehouse.ingest", "audit"),
     ("source lock (Pipeline._lock_source)", "dieuhanh.warehouse.ingest", "Pipeline._lock_source"),
 ]

@@ -58,8 +58,7 @@ def on_ingest(kind: str, prepared: list[tuple], to_db_day: Callable[[date], Any]
     """Add an ingest batch's events to the rollups of the enterprises they count for (ingest._write)."""
     cells: Cells = Counter()
     if kind == "checkin":
-        venues = {row[_VENUE] for row, _cell in prepared}
-        owner = dict(VenueLink.objects.filter(venue_id__in=venues).values_list("venue_id", "enterprise_id"))
+        owner = _owners(prepared)
         if not owner:
             return
         for row, (_commune, day, d1, d2) in prepared:
@@ -95,6 +94,23 @@ def announce(kind: str, enterprises: set[int]) -> None:
     places = Unit.objects.filter(pk__in=enterprises).values_list("edition_id", "path")
     keys = set().union(*(area_keys(edition, path) for edition, path in places))
     publish_on_commit(keys, "figures", {"kind": kind, "enterprises": len(enterprises)})
+
+
+def _owners(prepared: list[tuple]) -> dict[int, int]:
+    """The enterprise of each of a check-in batch's venues that one owns (a gate). Asked once per
+    batch: a batch of 100,000 check-ins names thousands of venues, and building their list and its
+    query cost about 0.5 µs of CPU per check-in, in the batch's tail, while the server waited."""
+    if not VenueLink.objects.exists():  # no enterprise has a gate: nothing to look up
+        return {}
+    venues = list({row[_VENUE] for row, _cell in prepared})
+    if connection.vendor == "postgresql":  # one array parameter, as _rosters
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT venue_id, enterprise_id FROM {VenueLink._meta.db_table} WHERE venue_id = ANY(%s)",  # noqa: S608
+                [venues],
+            )
+            return dict(cursor.fetchall())
+    return dict(VenueLink.objects.filter(venue_id__in=venues).values_list("venue_id", "enterprise_id"))
 
 
 def _rosters(keys: list[bytes]) -> dict[bytes, list[tuple[int, Interval]]]:
