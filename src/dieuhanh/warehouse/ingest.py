@@ -16,9 +16,13 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import gc
 import hmac
 import io
+import multiprocessing
 import re
+import signal
+import weakref
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -29,7 +33,7 @@ from typing import Any, NamedTuple
 import msgspec
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q
+from django.db.models import DateTimeField, Q
 from django.utils import timezone as dj_timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -112,8 +116,6 @@ class Context:
         self.sealed: set[bytes] = set()
         self.unsealed: dict[bytes, str] | None = {} if vault else None
         self.latest = dj_timezone.now() + FUTURE_SLACK
-        # PostgreSQL takes an aware time as it is; SQLite stores naive UTC text, so times go to UTC.
-        self.utc = connection.vendor == "sqlite"
         # While a batch streams into the database (`Pipeline.stream`) the connection is busy: a venue
         # not in `_venues` is then unknown, not looked up (the list is brought up to date per batch).
         self.offline = False
@@ -153,12 +155,14 @@ class Context:
             raise FieldError("venue", _("unknown venue '%(code)s'") % {"code": code})
         return venue
 
-    def preload_venues(self) -> None:
-        """Every venue at first; then those created since (one query a batch, `Pipeline.stream`)."""
+    def preload_venues(self) -> dict[str, VenueRef]:
+        """Every venue at first; then those created since (one query a batch, `Pipeline.stream`).
+        Returns those it loaded, which the validating process (`_Validator`) is sent."""
         rows = Venue.objects.filter(id__gt=self._venues_seen).values_list("code", "id", "commune_id", "kind")
-        for c, i, u, k in rows:
-            self._venues[c] = VenueRef(i, u, k)
-            self._venues_seen = max(self._venues_seen, i)
+        loaded = {c: VenueRef(i, u, k) for c, i, u, k in rows}
+        self._venues.update(loaded)
+        self._venues_seen = max((v.id for v in loaded.values()), default=self._venues_seen)
+        return loaded
 
     def person(self, raw: str) -> bytes:
         # People come back: a check-in app sends the same person many times a day, so keys are kept.
@@ -196,7 +200,9 @@ class Context:
             raise FieldError(name, _("is in the future"))
         if value < earliest:
             raise FieldError(name, _("is before 2000-01-01 (Vietnam time): not a time any source records"))
-        return value.astimezone(UTC) if self.utc else value
+        # As it came: its offset gives the local day at once (`local_day`); SQLite's text is made in UTC
+        # when the row is (`_time_adapter`).
+        return value
 
     def _bounds_in(self, tz: Any) -> tuple[datetime, datetime]:
         """EARLIEST and `latest` in a time's own fixed offset (the decoder gives every time of one
@@ -247,6 +253,9 @@ class Pipeline:
             f.name for f in msgspec.structs.fields(self.kind.struct) if "datetime" in repr(f.type)
         ]
         self._to_db_time = _time_adapter()
+        # Where the kind's own values hold times (check-ins' time_out, …): SQLite wants them as text too.
+        columns = [self.kind.model._meta.get_field(name) for name in self.kind.fields]
+        self._extra_times = [i for i, column in enumerate(columns) if isinstance(column, DateTimeField)]
         self._to_db_day = _day_adapter()
         self._source_id = source.pk
         self._fields = ("source_id", "source_event_id", "commune_id", "at", "person_key", *self.kind.fields)
@@ -255,6 +264,7 @@ class Pipeline:
         # the vault, which happens before the batch is written.
         self.streams = connection.vendor == "postgresql" and self.ctx.unsealed is None
         self._sqlite = connection.vendor == "sqlite"  # SQLite wants its times as text, PostgreSQL not
+        self._validator: _Validator | None = None  # started by the first large batch on SQLite (`prepare`)
 
     def ingest(self, records: Iterable[tuple[int, Record]]) -> Summary:
         """One batch: (line number, record) pairs. Returns what was accepted, duplicated, rejected."""
@@ -263,13 +273,32 @@ class Pipeline:
         return self.write(*self.prepare(records))
 
     def prepare(self, records: Iterable[tuple[int, Record]]) -> tuple[dict[str, tuple], Summary]:
-        """Validate a batch, writing nothing: its rows by source_event_id, and what was rejected."""
+        """Validate a batch, writing nothing: its rows by source_event_id, and what was rejected.
+
+        On SQLite a batch of at least `_SECOND_PROCESS_FROM` records of a kind that fills no vault is
+        validated by a second process (`_Validator`) while `write` writes what it has sent so far: the
+        rows and the rejections are then complete once `write` has taken them all."""
         summary = Summary()
+        venues = self.ctx.preload_venues() if self._venues else {}  # those registered since the last batch
+        if self._in_second_process(records):
+            assert isinstance(records, list)
+            if self._validator is None:
+                self._validator = _Validator(self)
+            return self._validator.validate(records, venues, summary), summary
         prepared: dict[str, tuple] = {}
-        if self._venues:
-            self.ctx.preload_venues()  # those registered since the last batch
         deque(self._validated(records, prepared, summary), maxlen=0)
         return prepared, summary
+
+    def _in_second_process(self, records: Iterable[tuple[int, Record]]) -> bool:
+        """Whether a second process validates this batch: SQLite, which validates before it writes (on
+        PostgreSQL the server writes while Python validates, `stream`), a batch large enough to pay for
+        the process (a file's, not a request's), and no vault, which is written before the events."""
+        return (
+            self._sqlite
+            and self.ctx.unsealed is None
+            and isinstance(records, list)
+            and len(records) >= _SECOND_PROCESS_FROM
+        )
 
     def _validated(
         self,
@@ -382,7 +411,11 @@ class Pipeline:
         if not self._sqlite:
             row = (self._source_id, seid, commune, at, key, *extra)
         else:
-            row = (self._source_id, seid, commune, self._to_db_time(at), key, *map(self._to_db_value, extra))
+            values = list(extra)
+            for i in self._extra_times:
+                if values[i] is not None:
+                    values[i] = self._to_db_time(values[i])
+            row = (self._source_id, seid, commune, self._to_db_time(at), key, *values)
         return seid, (row, (commune, local_day(at), dim1, dim2))
 
     def _decode(self, record: bytes | str | dict[str, Any]) -> msgspec.Struct:
@@ -412,9 +445,6 @@ class Pipeline:
                 with contextlib.suppress(ValueError):  # left as text: the struct names the field
                     row[name] = datetime.fromisoformat(row[name].strip())
         return row
-
-    def _to_db_value(self, value: Any) -> Any:
-        return self._to_db_time(value) if isinstance(value, datetime) else value
 
     def _lock_source(self) -> None:
         """Batches of one source and kind run one at a time, so the duplicate check below is exact."""
@@ -457,14 +487,28 @@ class Pipeline:
         rollup upsert after the insert walked that whole journal when it ended: the rollups of a batch of
         100,000 check-ins took 0.2 s into an empty table and 346 s at 1M (docs/decisions.md, Warehouse).
         """
-        if not prepared:
+        pending = prepared if isinstance(prepared, _Validating) else None
+        if not prepared and pending is None:
             return 0
         model = self.kind.model
         with connection.cursor() as cursor:
             cursor.execute(f"SELECT max(id) FROM {connection.ops.quote_name(model._meta.db_table)}")  # noqa: S608
             (before,) = cursor.fetchone()
-        written = insert_rows(model, self._fields, [row for row, _ in prepared.values()], or_ignore=True)
-        assert written is not None  # SQLite's INSERT OR IGNORE tells how many went in
+        # A batch the second process validates is written a chunk at a time, as the chunks come.
+        chunks = pending.chunks() if pending is not None else iter([[row for row, _ in prepared.values()]])
+        written = 0
+        try:
+            for rows in chunks:
+                if rows:
+                    went_in = insert_rows(model, self._fields, rows, or_ignore=True)
+                    assert went_in is not None  # SQLite's INSERT OR IGNORE tells how many went in
+                    written += went_in
+        finally:
+            if pending is not None:  # a failed batch is taken to its end: the next one's chunks follow
+                pending.finish()
+        repeats = 0 if pending is None else pending.repeats  # duplicates too, as `_validated` counts them
+        if not prepared:
+            return repeats
         stored: list[str] = []
         if written < len(prepared) and before is not None:
             seids = list(prepared)
@@ -476,8 +520,10 @@ class Pipeline:
                 del prepared[seid]
         if written != len(prepared):  # IGNORE also skips a NULL in a NOT NULL column: never half-write
             raise IntegrityError(f"{model._meta.db_table}: {len(prepared) - written} valid rows not stored")
-        self._count(list(prepared.values()))
-        return len(stored)
+        # The second process counted the batch's rollup cells; they hold as long as no record was stored.
+        counts = pending.counts if pending is not None and not stored else None
+        self._count(list(prepared.values()), counts)
+        return repeats + len(stored)
 
     def _stored(self, seids: list[str]) -> list[str]:
         # The events are partitioned by time: their keys are apart (SQLite has _write_new_sqlite).
@@ -597,6 +643,136 @@ def _rooms_of(communes: set[int]) -> dict[int, frozenset]:
     return {c: frozenset().union(*(keys.get(unit, ()) for unit in units)) for c, units in linked.items()}
 
 
+# A batch at least this large is validated by a second process on SQLite (`Pipeline.prepare`): the
+# CLI's (100,000), not a request's. It goes back in chunks of _CHUNK, each written as it comes.
+_SECOND_PROCESS_FROM = 50_000
+_CHUNK = 5_000
+_FIRST_CHUNK = 1_000
+
+
+class _Validating(dict):
+    """A batch that the validating process is validating: filled (source_event_id → row and cell), its
+    summary given its rejections, `repeats` counted (records repeated within it) and `counts` (its
+    rollup cells), chunk by chunk as `chunks` takes them."""
+
+    def __init__(self, conn: Any, summary: Summary):
+        super().__init__()
+        self._conn, self._summary, self._done = conn, summary, False
+        self.repeats = 0
+        self.counts: Counter = Counter()
+
+    def chunks(self) -> Iterator[list[tuple]]:
+        """Each chunk's event rows, once it is validated (the validating process goes on with the next)."""
+        while not self._done:
+            try:
+                message = self._conn.recv()
+            except EOFError:
+                self._done = True
+                raise RuntimeError("the validating process ended before the batch was validated") from None
+            if message[0] == "done":
+                self._done = True
+                return
+            if message[0] == "error":
+                self._done = True
+                raise message[1]
+            _, chunk, counts, rejected, repeats = message
+            self._summary.rejected += rejected
+            self.repeats += repeats
+            self.counts.update(counts)
+            self.update(chunk)
+            yield [row for row, _ in chunk.values()]
+
+    def finish(self) -> None:
+        """Take what is left of the batch."""
+        deque(self.chunks(), maxlen=0)
+
+
+class _Validator:
+    """A second process, forked from the pipeline's, that validates its batches (`_validate_batches`)
+    while this one writes: SQLite validates a batch before writing it, and one thread cannot do both at
+    once. Forked, it has the pipeline's key, units and venues without being sent them; it keeps its own
+    caches (person keys, the bounds of time) from batch to batch, and never touches the database: the
+    venues registered since the last batch come with the batch. It ends when the pipeline goes."""
+
+    def __init__(self, pipeline: Pipeline):
+        fork = multiprocessing.get_context("fork")
+        self._conn, child = fork.Pipe()
+        args = (pipeline, child, self._conn)
+        process = fork.Process(target=_validate_batches, args=args, name="dieuhanh-validate", daemon=True)
+        process.start()
+        child.close()
+        self._process = process
+        self._pending: _Validating | None = None
+        weakref.finalize(pipeline, _stop_validator, self._conn, process)
+
+    def validate(self, records: list[tuple[int, Record]], venues: dict[str, VenueRef], summary: Summary):
+        if self._pending is not None:  # a batch prepared and never written: its chunks are dropped
+            self._pending.finish()
+        self._conn.send((venues, records))
+        self._pending = _Validating(self._conn, summary)
+        return self._pending
+
+
+def _validate_batches(pipeline: Pipeline, conn: Any, parent_end: Any) -> None:
+    """The validating process: each batch it is sent goes back in chunks of event rows with their rollup
+    cells, rejections and repeats, as `Pipeline.prepare` would make them, then "done"."""
+    parent_end.close()  # the pipe ends (EOFError below) when the pipeline's process closes its end
+    # Ctrl-C and a stop are the pipeline's process's to handle (the CLI tells where to resume); this one
+    # ends with it, silently, when the pipe closes or when it is terminated.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # What was forked is kept as it is: the collector does not walk it again, nor copy its pages.
+    gc.freeze()
+    pipeline.ctx.offline = True  # the database is the other process's: its venues come with each batch
+    shared: dict[tuple, tuple] = {}  # one object per rollup cell: sent once per chunk, not once per row
+    while True:
+        try:
+            venues, records = conn.recv()
+        except (EOFError, ConnectionResetError):  # the pipeline is gone
+            return
+        pipeline.ctx._venues.update(venues)
+        prepared: dict[str, tuple] = {}
+        summary = Summary()
+        try:
+            first = 0
+            while first < len(records):
+                # A small first chunk: the other process, which waits for it, starts writing sooner.
+                last = first + (_CHUNK if first else _FIRST_CHUNK)
+                rejected, duplicates = len(summary.rejected), summary.duplicates
+                chunk: dict[str, tuple] = {}  # as `prepared`, sent as a dict: unpickled, it is one
+                counts: Counter = Counter()
+                for row in pipeline._validated(records[first:last], prepared, summary, counts):
+                    cell = prepared[row[1]][1]
+                    chunk[row[1]] = (row, shared.setdefault(cell, cell))
+                repeats = summary.duplicates - duplicates
+                conn.send(("rows", chunk, counts, summary.rejected[rejected:], repeats))
+                first = last
+            if len(shared) > _PERSON_CACHE:
+                shared.clear()
+            conn.send(("done",))
+        except (BrokenPipeError, ConnectionResetError):  # the pipeline is gone
+            return
+        except Exception as e:  # as in one process: the batch fails with it
+            _send_error(conn, e)
+
+
+def _send_error(conn: Any, error: Exception) -> None:
+    try:
+        conn.send(("error", error))
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the pipeline is gone: the next `recv` ends this process
+    except Exception:  # an error that cannot be pickled is named
+        conn.send(("error", RuntimeError(f"{type(error).__name__} while validating the batch")))
+
+
+def _stop_validator(conn: Any, process: Any) -> None:
+    conn.close()
+    process.join(timeout=10)
+    if process.is_alive():
+        process.terminate()
+        process.join()
+
+
 def _kind_number(kind: Kind) -> int:
     return list(KINDS).index(kind.name)
 
@@ -604,7 +780,7 @@ def _kind_number(kind: Kind) -> int:
 def _time_adapter():
     """Datetimes as the backend stores them: SQLite keeps naive UTC text, as Django writes it."""
     if connection.vendor == "sqlite":
-        return lambda dt: dt.isoformat(" ")[:-6]  # a UTC datetime, without its "+00:00"
+        return lambda dt: dt.astimezone(UTC).isoformat(" ")[:-6]  # without its "+00:00"
     return lambda dt: dt
 
 

@@ -40,6 +40,9 @@ class FieldError(ValueError):
         super().__init__(message)
         self.field = field
 
+    def __reduce__(self):  # a reader's FieldError goes to the validating process (ingest._Validator)
+        return type(self), (self.field, str(self))
+
 
 # Control characters (C0, DEL, C1) and lone surrogates. PostgreSQL refuses NUL in text, the others
 # garble screens, CSV and spreadsheets; a surrogate is what bytes that are not UTF-8 become when a
