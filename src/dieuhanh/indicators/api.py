@@ -480,8 +480,9 @@ def get_analytics(request: HttpRequest, q: Query[AnalyticsQuery]):
         dims, periods, units, area=area, language=q.lang, empty=q.empty, approval=approval
     )
     # Encoded directly, and the rows once per answer kept: validating tens of thousands of rows against
-    # the schema would cost more than computing them (the schema above documents the answer).
-    body = b'{"headers":' + msgspec.json.encode(headers) + b',"rows":' + rows + b"}"
+    # the schema would cost more than computing them (the schema above documents the answer). The rows'
+    # pieces are joined once, here: a national answer's 8.6 MB copied once per request.
+    body = b"".join([b'{"headers":', msgspec.json.encode(headers), b',"rows":', *rows, b"}"])
     return HttpResponse(body, content_type="application/json")
 
 
