@@ -26,7 +26,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
-from itertools import repeat
+from functools import partial
+from itertools import chain, repeat
 from typing import Any, NamedTuple, Protocol
 
 import msgspec
@@ -260,15 +261,15 @@ class _Spread:
             bucket_periods.append([periods[pid] for pid in pids])
         self.per_bucket = np.array([len(p) for p in bucket_periods], dtype=np.int64)
         self.flat_periods = np.array([j for p in bucket_periods for j in p], dtype=np.int64)
-        # Each bucket's first day as PostgreSQL's binary date (days since 2000-01-01), sorted, and its
-        # index: a binary read's dates are looked up a whole column at once.
-        days = [(day - _PG_EPOCH).days for day in self.firsts]
+        # Each bucket's first day as the packed read writes it (days since _PACKED_EPOCH), sorted, and
+        # its index: a packed read's days are looked up a whole column at once.
+        days = [(day - _PACKED_EPOCH).days for day in self.firsts]
         order = np.argsort(days, kind="stable")
         self.days = np.array(days, dtype=np.int64)[order]
         self.day_buckets = np.arange(len(days), dtype=np.int64)[order]
 
     def of_days(self, days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The bucket index of each PostgreSQL date, and which of them are buckets at all."""
+        """The bucket index of each day (since _PACKED_EPOCH), and which of them are buckets at all."""
         if not len(self.days):
             return np.zeros(len(days), dtype=np.int64), np.zeros(len(days), dtype=bool)
         at = np.minimum(np.searchsorted(self.days, days), len(self.days) - 1)
@@ -287,13 +288,24 @@ class _Spread:
         )
 
 
-_PG_EPOCH = date(2000, 1, 1)
-# A rollup row as PostgreSQL's int8send/int4send write it: leaf id, bucket (days since 2000-01-01), count.
-_PACKED_ROW = np.dtype([("leaf", ">i8"), ("day", ">i4"), ("n", ">i8")])
+# A rollup row as the packed read writes it (int8send, big-endian): the leaf id and the bucket's day in
+# one number (leaf × 2^20 + days since _PACKED_EPOCH), then the count. Two values per row and not
+# three: the database's part of a national answer is a few function calls per row over 94,000 rows,
+# and the bytes cross the wire as hex text (issue 18). A leaf id past 2^43 overflows bigint, which
+# PostgreSQL refuses rather than wraps; buckets outside the 2^20 days from the epoch take the grouped
+# read (_packable).
+_PACKED_EPOCH = date(1900, 1, 1)
+_DAY_BITS = 20
+_PACKED_ROW = np.dtype([("key", ">i8"), ("n", ">i8")])
 _PACKED = (
-    "SELECT string_agg(int8send(r.leaf::int8) || int4send(r.bucket - DATE '2000-01-01')"
+    "SELECT string_agg(int8send(r.leaf::int8 * 1048576 + (r.bucket - DATE '1900-01-01'))"  # 2^20, the epoch
     " || int8send(r.n::int8), ''::bytea) FROM ({inner}) AS r(leaf, bucket, n)"
 )
+
+
+def _packable(spread: _Spread) -> bool:
+    """Whether every bucket's day fits the packed read's key."""
+    return not len(spread.days) or (spread.days[0] >= 0 and spread.days[-1] < 1 << _DAY_BITS)
 
 
 def packed_sql(rows: QuerySet, column: str) -> tuple[str, list]:
@@ -309,14 +321,15 @@ def _read_rows(rows: QuerySet, column: str, spread: _Spread) -> tuple[np.ndarray
     On PostgreSQL the rows come packed into one bytea that numpy reads as it is: a national answer reads
     some 60,000 rollup rows, and grouping them in the database, then making each group into a tuple of
     Python objects and those into arrays, was most of its time (issue 18, docs/decisions.md)."""
-    if connections[rows.db].vendor != "postgresql":
+    if connections[rows.db].vendor != "postgresql" or not _packable(spread):
         return spread.arrays(_fetch(rows.values_list("commune_id", column).annotate(n=_SUM).order_by()))
     with connections[rows.db].cursor() as cursor:
         cursor.execute(*packed_sql(rows, column))
         packed = cursor.fetchone()[0]
     found = np.frombuffer(packed or b"", dtype=_PACKED_ROW)
-    bucket, known = spread.of_days(found["day"].astype(np.int64))
-    leaf, count = found["leaf"].astype(np.int64), found["n"].astype(np.float64)
+    key = found["key"].astype(np.int64)
+    bucket, known = spread.of_days(key & ((1 << _DAY_BITS) - 1))
+    leaf, count = key >> _DAY_BITS, found["n"].astype(np.float64)
     if not known.all():
         leaf, bucket, count = leaf[known], bucket[known], count[known]
     return leaf, bucket, count
@@ -339,6 +352,34 @@ class Summed:
         self.spread = spread or _Spread(buckets, periods)
         self.leaf = self.bucket = np.zeros(0, dtype=np.int64)
         self.count = np.zeros(0)
+
+
+class _LeafPlaces:
+    """Where leaves count on a grid (UnitMap.targets, as the grid's indexes and weights), flattened per
+    leaf, and each leaf id's slot: a national read's 94,000 rows find their places a whole column at
+    once. Looking up its 3,000 to 14,000 leaves one by one for every answer, and making their places
+    into arrays, was a fifth of a national answer's Python (issue 18)."""
+
+    def __init__(
+        self, units: UnitMap, index_of: dict[int, int], unit_ids: list[int], ids: np.ndarray
+    ) -> None:
+        self.unit_ids, self.ids = unit_ids, ids
+        places = [units.targets(pk) for pk in ids.tolist()]
+        self.target = np.array([index_of[a] for found in places for a, _, _ in found], dtype=np.int64)
+        self.weight = np.array([w for found in places for _, w, _ in found], dtype=np.float64)
+        self.per_leaf = np.array([len(found) for found in places], dtype=np.int64)
+        self.slots = np.full(int(ids[-1]) + 1 if len(ids) else 0, -1, dtype=np.int64)
+        self.slots[ids] = np.arange(len(ids))
+
+    def slot_of(self, leaf: np.ndarray) -> np.ndarray | None:
+        """Each leaf's slot; None if one has none."""
+        if leaf.min() < 0 or leaf.max() >= len(self.slots):
+            return None
+        slot = self.slots[leaf]
+        return None if (slot < 0).any() else slot
+
+
+_LEAF_PLACES: weakref.WeakKeyDictionary[UnitMap, _LeafPlaces] = weakref.WeakKeyDictionary()
 
 
 class CountGrid(Mapping[tuple[int, str], float]):
@@ -387,12 +428,17 @@ class CountGrid(Mapping[tuple[int, str], float]):
         """Add (sign 1) or take out (sign -1) rows given as arrays; the indexes of the units they reach."""
         if not len(leaf):
             return np.zeros(0, dtype=np.int64)
-        leaf_ids, leaf_of_row = _distinct(leaf)
-        # Per distinct leaf, where it goes: (asked index, weight) pairs, flattened with offsets.
-        places = [units.targets(int(pk)) for pk in leaf_ids]
-        target = np.array([self.units[a] for found in places for a, _, _ in found], dtype=np.int64)
-        weight = np.array([w for found in places for _, w, _ in found], dtype=np.float64)
-        per_leaf = np.array([len(found) for found in places], dtype=np.int64)
+        placed = self._placed(leaf, units)
+        if placed is not None:
+            table, leaf_of_row = placed
+            target, weight, per_leaf = table.target, table.weight, table.per_leaf
+        else:
+            leaf_ids, leaf_of_row = _distinct(leaf)
+            # Per distinct leaf, where it goes: (asked index, weight) pairs, flattened with offsets.
+            places = [units.targets(int(pk)) for pk in leaf_ids]
+            target = np.array([self.units[a] for found in places for a, _, _ in found], dtype=np.int64)
+            weight = np.array([w for found in places for _, w, _ in found], dtype=np.float64)
+            per_leaf = np.array([len(found) for found in places], dtype=np.int64)
         # Rows × their leaf's places …
         rows, place = _fan_out(leaf_of_row, per_leaf)
         unit_index, value, row_bucket = target[place], count[rows] * weight[place], bucket[rows]
@@ -404,6 +450,26 @@ class CountGrid(Mapping[tuple[int, str], float]):
         self._hits += np.bincount(cell, minlength=size) * sign
         self._columns.clear()
         return np.flatnonzero(np.bincount(unit_index, minlength=len(self.unit_ids)))
+
+    def _placed(self, leaf: np.ndarray, units: Places) -> tuple[_LeafPlaces, np.ndarray] | None:
+        """The places of the leaves of a map of asked units on this grid, kept per map (UnitMap.of keeps
+        the map while the units are unchanged) and made again with the leaves it lacks, and each row's
+        slot in them; None for other places (rows already of asked units) and unusual ids."""
+        if not isinstance(units, UnitMap):
+            return None
+        table = _LEAF_PLACES.get(units)
+        if table is not None and table.unit_ids == self.unit_ids:
+            slot = table.slot_of(leaf)
+            if slot is not None:
+                return table, slot
+            ids = np.union1d(table.ids, _distinct(leaf)[0])
+        else:
+            ids = _distinct(leaf)[0]
+        if ids[0] < 0 or ids[-1] > 8 * len(ids) + 100_000:  # not small and dense: no slot per id
+            return None
+        table = _LEAF_PLACES[units] = _LeafPlaces(units, self.units, self.unit_ids, ids)
+        slot = table.slot_of(leaf)
+        return None if slot is None else (table, slot)
 
     def patch(self, leaves: list[int]) -> set[int]:
         """Bring the rows of these leaves up to date in every rollup read: theirs as summed before taken
@@ -840,9 +906,9 @@ def compute(
     wanted: dict[str, set[Period]] = defaultdict(set)
     uses_parent = False
     for dim in dims:
-        for ref, chain in needs(dim.tree):
-            uses_parent |= "parent" in chain
-            wanted[ref].update(shifted(p, chain) for p in asked)
+        for ref, shifts in needs(dim.tree):
+            uses_parent |= "parent" in shifts
+            wanted[ref].update(shifted(p, shifts) for p in asked)
     parents = _parents(units, area) if uses_parent else {}
     extra = Unit.objects.filter(pk__in=set(parents.values()) - {u.pk for u in units}) if parents else []
     reader = Reader(UnitMap.of([*units, *extra]), approval=approval)
@@ -1049,7 +1115,7 @@ class Computed:
             empty,
         )
         self.asked = [(u.pk, u.ref, u.name) for u in units]
-        unit_ids = [u.pk for u in units]
+        unit_ids = [pk for pk, _, _ in self.asked]
         self.columns = [_column_evaluator(answer, dim, unit_ids) for dim in dims]
         self.segments = [self._segment(d, period, None) for d in range(len(dims)) for period in periods]
         self._positions: defaultdict[int, list[int]] | None = None
@@ -1060,7 +1126,8 @@ class Computed:
     def rows(self) -> list[dict]:
         """The answer's rows: a new list after each patch (the kept ones are shared, never changed)."""
         if self._flat is None:
-            self._flat = [row for segment in self.segments for row in segment if row is not None]
+            # filter(None, …): a row is a dict, never empty; the left-out cells are None.
+            self._flat = list(chain.from_iterable(map(partial(filter, None), self.segments)))
         return self._flat
 
     def answered(self, before: Answered | None = None) -> Answered:
@@ -1167,6 +1234,8 @@ class Computed:
             values, lasts = column_of(period), column_of(period.last_year())
             if positions is not None:
                 values, lasts = values[positions], lasts[positions]
+            if not goals:
+                return _count_rows(template, asked, values, lasts, decimals, empty)
             shown, shown_last = _shown(values, decimals), _shown(lasts, decimals)
             shown_change = _shown(_change_pct(values, lasts), 2)
             present = (~np.isnan(values)).tolist()
@@ -1356,6 +1425,42 @@ def _row_template(dim: Dimension, period: Period, language: str) -> dict[str, An
         "same_period_last_year": None, "change_pct": None, "target": None, "target_pct": None,
         "status": "final", "carried": False, "pe_label": period.label(language), "ou_name": None,
     }  # fmt: skip
+
+
+def _count_rows(
+    template: dict[str, Any],
+    asked: list[tuple[int, str, str]],
+    values: np.ndarray,
+    lasts: np.ndarray,
+    decimals: int,
+    empty: bool,
+) -> list[dict | None]:
+    """_segment's rows of counts where no unit has a target (most answers): only the units with a value
+    (every one with `empty`) are visited, their figures rounded and their dicts made in one pass. Half a
+    national yoy answer's units have no value in a month (no cùng kỳ to compare with), and a loop over
+    every asked unit, most of them to put a None, cost more than making the dicts (issue 18)."""
+    at = np.arange(len(values)) if empty else np.flatnonzero(~np.isnan(values))
+    values, lasts = values[at], lasts[at]
+    places = at.tolist()
+    made: list[dict | None] = [
+        {
+            **template, "ou": ref, "value": value, "same_period_last_year": last, "change_pct": pct,
+            "ou_name": name,
+        }
+        for (_, ref, name), value, last, pct in zip(
+            map(asked.__getitem__, places),
+            _shown(values, decimals),
+            _shown(lasts, decimals),
+            _shown(_change_pct(values, lasts), 2),
+            strict=True,
+        )
+    ]  # fmt: skip
+    if len(made) == len(asked):
+        return made
+    out: list[dict | None] = [None] * len(asked)
+    for i, row in zip(places, made, strict=True):
+        out[i] = row
+    return out
 
 
 _COLUMN_CALLS = frozenset({"yoy", *SHIFTS})
