@@ -9,12 +9,13 @@ lowered so that a few lines go through it in several chunks.
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import json
 from datetime import UTC, datetime
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from dieuhanh.warehouse import ingest as pipeline_module
 from dieuhanh.warehouse.ingest import Pipeline, csv_records, ndjson_records
@@ -185,8 +186,39 @@ def test_the_second_process_ends_with_its_pipeline(platform):
     assert validator is not None
     process = validator._process
     assert process.is_alive()
+    # Another pipeline's process, forked while the first lives, must not hold the first one's pipe open.
+    other = Pipeline(platform.source, "checkin")
+    assert other.ingest(lines(*(record("checkin", n) for n in range(4, 7)))).accepted == 3
+    assert other._validator is not None and other._validator._process.is_alive()
     del pipeline, validator
-    import gc
-
     gc.collect()
-    assert not process.is_alive()
+    assert process.exitcode == 0  # it saw its pipe end and left (a terminated one says -15)
+    assert other._validator._process.is_alive()
+
+
+@pytest.mark.usefixtures("venues", "second_process")
+def test_ctrl_c_while_a_batch_is_written_ends_the_second_process_and_the_next_batch_is_whole(
+    platform, monkeypatch
+):
+    if connection.vendor != "sqlite":
+        pytest.skip("only SQLite validates in a second process")
+    pipeline = Pipeline(platform.source, "checkin")
+    calls = []
+    insert = pipeline_module.insert_rows
+
+    def interrupted(*args, **kwargs):  # Ctrl-C as the second chunk is being written
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return insert(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline_module, "insert_rows", interrupted)
+    with pytest.raises(KeyboardInterrupt), transaction.atomic():  # a batch is one transaction
+        pipeline.ingest(lines(*(record("checkin", n) for n in range(1, 8))))
+    assert pipeline._validator is None  # ended, not read on: its pipe may be out of step
+    assert CheckIn.objects.count() == 0
+    summary = pipeline.ingest(lines(*(record("checkin", n) for n in range(1, 8))))
+    assert (summary.accepted, summary.duplicates, summary.rejected) == (7, 0, [])
+    assert sorted(CheckIn.objects.values_list("source_event_id", flat=True)) == sorted(
+        f"checkin-{n}" for n in range(1, 8)
+    )

@@ -503,9 +503,10 @@ class Pipeline:
                     went_in = insert_rows(model, self._fields, rows, or_ignore=True)
                     assert went_in is not None  # SQLite's INSERT OR IGNORE tells how many went in
                     written += went_in
-        finally:
-            if pending is not None:  # a failed batch is taken to its end: the next one's chunks follow
-                pending.finish()
+        except BaseException as e:
+            if pending is not None:
+                self._after_failed_chunks(pending, e)
+            raise
         repeats = 0 if pending is None else pending.repeats  # duplicates too, as `_validated` counts them
         if not prepared:
             return repeats
@@ -524,6 +525,21 @@ class Pipeline:
         counts = pending.counts if pending is not None and not stored else None
         self._count(list(prepared.values()), counts)
         return repeats + len(stored)
+
+    def _after_failed_chunks(self, pending: _Validating, error: BaseException) -> None:
+        """A write that failed while the second process sent the batch: after an ordinary error the rest
+        of the batch's chunks are taken, so that the next batch's follow; after Ctrl-C, a stop or a
+        broken pipe the pipe may be out of step (an interrupt can land inside a chunk's receipt), so
+        the process is ended instead, and the next large batch forks a new one."""
+        if isinstance(error, Exception) and not pending.broken:
+            try:
+                pending.finish()
+                return
+            except Exception:  # noqa: S110 — the batch's own error is the one to tell; the process is ended
+                pass
+        if self._validator is not None:
+            self._validator.end()
+            self._validator = None
 
     def _stored(self, seids: list[str]) -> list[str]:
         # The events are partitioned by time: their keys are apart (SQLite has _write_new_sqlite).
@@ -658,6 +674,7 @@ class _Validating(dict):
     def __init__(self, conn: Any, summary: Summary):
         super().__init__()
         self._conn, self._summary, self._done = conn, summary, False
+        self.broken = False  # a receipt failed: the pipe may be out of step, and nothing more is read
         self.repeats = 0
         self.counts: Counter = Counter()
 
@@ -667,8 +684,11 @@ class _Validating(dict):
             try:
                 message = self._conn.recv()
             except EOFError:
-                self._done = True
+                self._done = self.broken = True
                 raise RuntimeError("the validating process ended before the batch was validated") from None
+            except BaseException:
+                self._done = self.broken = True
+                raise
             if message[0] == "done":
                 self._done = True
                 return
@@ -703,7 +723,13 @@ class _Validator:
         child.close()
         self._process = process
         self._pending: _Validating | None = None
-        weakref.finalize(pipeline, _stop_validator, self._conn, process)
+        self._stop = weakref.finalize(pipeline, _stop_validator, self._conn, process)
+        _PARENT_ENDS.add(self._conn)
+
+    def end(self) -> None:
+        """End the process now (Ctrl-C, a stop, a broken pipe): nothing it would still send is wanted."""
+        self._process.terminate()
+        self._stop()
 
     def validate(self, records: list[tuple[int, Record]], venues: dict[str, VenueRef], summary: Summary):
         if self._pending is not None:  # a batch prepared and never written: its chunks are dropped
@@ -717,6 +743,10 @@ def _validate_batches(pipeline: Pipeline, conn: Any, parent_end: Any) -> None:
     """The validating process: each batch it is sent goes back in chunks of event rows with their rollup
     cells, rejections and repeats, as `Pipeline.prepare` would make them, then "done"."""
     parent_end.close()  # the pipe ends (EOFError below) when the pipeline's process closes its end
+    # A fork holds every descriptor of its parent: the ends of other pipelines' pipes are closed here,
+    # or their processes would never see their pipe end when their pipeline goes.
+    for other in list(_PARENT_ENDS):
+        other.close()
     # Ctrl-C and a stop are the pipeline's process's to handle (the CLI tells where to resume); this one
     # ends with it, silently, when the pipe closes or when it is terminated.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -765,7 +795,12 @@ def _send_error(conn: Any, error: Exception) -> None:
         conn.send(("error", RuntimeError(f"{type(error).__name__} while validating the batch")))
 
 
+# The pipeline's end of each live validating process's pipe (closed in a newly forked one).
+_PARENT_ENDS: weakref.WeakSet = weakref.WeakSet()
+
+
 def _stop_validator(conn: Any, process: Any) -> None:
+    _PARENT_ENDS.discard(conn)
     conn.close()
     process.join(timeout=10)
     if process.is_alive():
