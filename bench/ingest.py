@@ -802,6 +802,12 @@ def profile_text(name: str, r: dict) -> str:
         f"\nprofile ({name}): a {r['profile_events']:,}-line CLI ingest into emptied tables",
         "  the pipeline's steps, timed per batch without the profiler:",
     ]
+    if name == "sqlite":  # cProfile sees one process: the second one's validation shows as waiting
+        lines.insert(
+            1,
+            "  (SQLite: a file's batches are validated in a second process, which cProfile and the peak RSS"
+            " do not see; its validation steps show near zero, and the wait for it as recv)",
+        )
     lines += [f"    {s['step']:<52} {s['s']:7.2f} s  {s['share']:6.1%}" for s in r["profile_timed_steps"]]
     lines.append(
         f"  the same under cProfile: {r['profile_s']:.2f} s ({r['profile_per_s']:,.0f} events/s); cumulative"

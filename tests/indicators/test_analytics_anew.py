@@ -72,3 +72,24 @@ def test_a_month_before_1900_is_counted(world):
     add_rollup(world.commune_a, date(1899, 8, 1), 5)
     rows = ask("ev.test.positive", "189908", communes(world))
     assert [(r["ou"], r["value"]) for r in rows] == [(world.commune_a.ref, 5)]
+
+
+def test_a_count_indicator_with_a_target_shows_it_on_that_wards_row_only(world):
+    """A target is added to the rows of counts made for many communes: on its unit's row, in its place
+    among the fields, and a unit with a target but no count has no row."""
+    a, b = world.commune_a, world.commune_b
+    services.save_indicator(
+        actor=None, code="positives", name="Ca dương tính", formula="#{ev.test.positive}", unit="ca"
+    )
+    services.save_target(actor=None, indicator="positives", unit=a, period="202108", value=8)
+    services.save_target(actor=None, indicator="positives", unit=b, period="202109", value=5)
+    add_rollup(a, date(2021, 8, 1), 6)
+    add_rollup(b, date(2021, 8, 1), 3)
+    rows = ask("positives", "202108;202109", communes(world))
+    by_unit = {(r["ou"], r["pe"]): r for r in rows}
+    assert set(by_unit) == {(a.ref, "202108"), (b.ref, "202108")}  # b's September target alone: no row
+    ours = by_unit[(a.ref, "202108")]
+    assert (ours["value"], ours["target"], ours["target_pct"]) == (6, 8, 75.0)
+    theirs = by_unit[(b.ref, "202108")]
+    assert (theirs["value"], theirs["target"], theirs["target_pct"]) == (3, None, None)
+    assert list(ours) == list(theirs)  # the same fields in the same order (the API's JSON)

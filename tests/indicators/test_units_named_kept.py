@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from dieuhanh.indicators import services
 from dieuhanh.units.models import Unit
+from dieuhanh.units.scoping import Area
 from tests.factories import element, store
 
 A, B, HCMC = "VN-2025:26743", "VN-2025:26740", "VN-2025:79"
@@ -39,3 +41,13 @@ def test_each_caller_gets_the_units_of_their_own_area(figures):
     assert set(names(figures.operator_a, "USER_ORGUNIT;LEVEL-2")) == {A}
     assert set(names(figures.operator_b, "USER_ORGUNIT;LEVEL-2")) == {B}
     assert set(names(figures.leader)) >= {A, B}  # the leader's kept list is not the operators'
+
+
+def test_the_same_bounds_asked_from_two_areas_are_kept_apart(figures):
+    """The kept list is per area too: the nation's communes seen from the nation, then from a ward."""
+    nation = Unit.objects.ref("VN-2025:VN")
+    everywhere = services.units_named(["LEVEL-2"], edition="VN-2025", area=Area.of(nation), roots=[nation])
+    assert {A, B} <= {u.ref for u in everywhere}
+    ward = Area.of(figures.commune_a)
+    seen = services.units_named(["LEVEL-2"], edition="VN-2025", area=ward, roots=[nation])
+    assert [u.ref for u in seen] == [A]

@@ -18,6 +18,7 @@ every period and unit asked), then plain Python over the rows:
 
 from __future__ import annotations
 
+import math
 import operator
 import threading
 import weakref
@@ -232,12 +233,18 @@ def _fan_out(group_of_row: np.ndarray, per_group: np.ndarray) -> tuple[np.ndarra
     return rows, items
 
 
+def _dense(ids: np.ndarray) -> bool:
+    """Whether ids (not empty) are unit ids small and dense enough for an array indexed by id to stand
+    for a sort: none negative, and the largest within a few times their number."""
+    return bool(ids.min() >= 0 and ids.max() <= 8 * len(ids) + 100_000)
+
+
 def _distinct(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """np.unique(ids, return_inverse=True) without its sort where the ids are unit ids (small and
     dense): a national read has some 90,000 rows and only 3,000 to 14,000 distinct leaves."""
-    top = int(ids.max())
-    if ids.min() < 0 or top > 8 * len(ids) + 100_000:
+    if not _dense(ids):
         return np.unique(ids, return_inverse=True)
+    top = int(ids.max())
     found = np.flatnonzero(np.bincount(ids, minlength=top + 1))
     index_of = np.zeros(top + 1, dtype=np.int64)
     index_of[found] = np.arange(len(found))
@@ -465,7 +472,7 @@ class CountGrid(Mapping[tuple[int, str], float]):
             ids = np.union1d(table.ids, _distinct(leaf)[0])
         else:
             ids = _distinct(leaf)[0]
-        if ids[0] < 0 or ids[-1] > 8 * len(ids) + 100_000:  # not small and dense: no slot per id
+        if not _dense(ids):  # no slot per id
             return None
         table = _LEAF_PLACES[units] = _LeafPlaces(units, self.units, self.unit_ids, ids)
         slot = table.slot_of(leaf)
@@ -1234,29 +1241,13 @@ class Computed:
             values, lasts = column_of(period), column_of(period.last_year())
             if positions is not None:
                 values, lasts = values[positions], lasts[positions]
-            if not goals:
-                return _count_rows(template, asked, values, lasts, decimals, empty)
-            shown, shown_last = _shown(values, decimals), _shown(lasts, decimals)
-            shown_change = _shown(_change_pct(values, lasts), 2)
-            present = (~np.isnan(values)).tolist()
-            for (unit_id, ref, name), here, value, last, pct, raw in zip(
-                asked, present, shown, shown_last, shown_change, values.tolist(), strict=True
-            ):
-                if not here and not empty:
-                    add(None)
-                    continue
-                goal = target_of(goals, dim.code, unit_id, period) if goals else None
-                if goal is None:  # most rows
-                    add({
-                        **template, "ou": ref, "value": value, "same_period_last_year": last,
-                        "change_pct": pct, "ou_name": name,
-                    })  # fmt: skip
-                    continue
-                goal_pct = _round(_pct(raw if here else None, goal), 2)
-                add({
-                    **template, "ou": ref, "value": value, "same_period_last_year": last, "change_pct": pct,
-                    "target": goal, "target_pct": goal_pct, "ou_name": name,
-                })  # fmt: skip
+            out = _count_rows(template, asked, values, lasts, decimals, empty)
+            if goals:
+                for row, (unit_id, _, _), raw in zip(out, asked, values.tolist(), strict=True):
+                    goal = None if row is None else target_of(goals, dim.code, unit_id, period)
+                    if row is not None and goal is not None:  # the template keeps the fields' order
+                        row["target"] = goal
+                        row["target_pct"] = _round(_pct(None if math.isnan(raw) else raw, goal), 2)
             return out
         value_of, last_year = _evaluator(self.answer, dim), period.last_year()
         for unit_id, ref, name in asked:
@@ -1435,7 +1426,7 @@ def _count_rows(
     decimals: int,
     empty: bool,
 ) -> list[dict | None]:
-    """_segment's rows of counts where no unit has a target (most answers): only the units with a value
+    """_segment's rows of counts (a target is added after): only the units with a value
     (every one with `empty`) are visited, their figures rounded and their dicts made in one pass. Half a
     national yoy answer's units have no value in a month (no cùng kỳ to compare with), and a loop over
     every asked unit, most of them to put a None, cost more than making the dicts (issue 18)."""
