@@ -24,6 +24,11 @@ from dieuhanh.warehouse.models import CheckIn, Rollup, RollupMonth
 from dieuhanh.warehouse.services import VenueInput, save_venue
 from tests.factories import PHONE_B, record
 
+# PostgreSQL validates while its COPY writes, in one process: these are the second process's own tests.
+sqlite_only = pytest.mark.skipif(
+    connection.vendor != "sqlite", reason="only SQLite validates in a second process: the SQLite pass runs it"
+)
+
 
 def lines(*records: dict | str | bytes) -> list:
     def encoded(r: dict | str | bytes) -> bytes:
@@ -77,12 +82,16 @@ def empty() -> None:
     RollupMonth.objects.all().delete()
 
 
-@pytest.fixture
-def second_process(monkeypatch):
+def through_a_second_process(monkeypatch) -> None:
     """Batches of 3 lines or more are validated by the second process: 1 line, then 2 a chunk."""
     monkeypatch.setattr(pipeline_module, "_SECOND_PROCESS_FROM", 3)
     monkeypatch.setattr(pipeline_module, "_CHUNK", 2)
     monkeypatch.setattr(pipeline_module, "_FIRST_CHUNK", 1)
+
+
+@pytest.fixture
+def second_process(monkeypatch):
+    through_a_second_process(monkeypatch)
 
 
 @pytest.mark.usefixtures("venues")
@@ -94,9 +103,7 @@ def test_a_second_process_gives_the_same_rows_rejections_and_figures(platform, m
     ]
     here = run(platform, batches)
     empty()
-    monkeypatch.setattr(pipeline_module, "_SECOND_PROCESS_FROM", 3)
-    monkeypatch.setattr(pipeline_module, "_CHUNK", 2)
-    monkeypatch.setattr(pipeline_module, "_FIRST_CHUNK", 1)
+    through_a_second_process(monkeypatch)
     there = run(platform, batches)
     assert there == here
     summaries = here[0]
@@ -135,9 +142,7 @@ def test_a_spreadsheets_rows_and_a_readers_refusals_go_through_the_second_proces
     batch = [*rows, (7, FieldError(None, "không đọc được dòng này"))]
     here = run(platform, [batch])
     empty()
-    monkeypatch.setattr(pipeline_module, "_SECOND_PROCESS_FROM", 3)
-    monkeypatch.setattr(pipeline_module, "_CHUNK", 2)
-    monkeypatch.setattr(pipeline_module, "_FIRST_CHUNK", 1)
+    through_a_second_process(monkeypatch)
     assert run(platform, [batch]) == here
     assert here[0][0]["accepted"] == 2
     assert [(r["line"], r["field"]) for r in here[0][0]["rejected"]] == [
@@ -176,10 +181,9 @@ def test_a_batch_validated_and_never_written_leaves_the_next_one_whole(platform)
     ]
 
 
+@sqlite_only
 @pytest.mark.usefixtures("venues", "second_process")
 def test_the_second_process_ends_with_its_pipeline(platform):
-    if connection.vendor != "sqlite":
-        pytest.skip("only SQLite validates in a second process")
     pipeline = Pipeline(platform.source, "checkin")
     assert pipeline.ingest(lines(*(record("checkin", n) for n in range(1, 4)))).accepted == 3
     validator = pipeline._validator
@@ -196,12 +200,11 @@ def test_the_second_process_ends_with_its_pipeline(platform):
     assert other._validator._process.is_alive()
 
 
+@sqlite_only
 @pytest.mark.usefixtures("venues", "second_process")
 def test_ctrl_c_while_a_batch_is_written_ends_the_second_process_and_the_next_batch_is_whole(
     platform, monkeypatch
 ):
-    if connection.vendor != "sqlite":
-        pytest.skip("only SQLite validates in a second process")
     pipeline = Pipeline(platform.source, "checkin")
     calls = []
     insert = pipeline_module.insert_rows
