@@ -371,10 +371,7 @@ class _LeafPlaces:
         self, units: UnitMap, index_of: dict[int, int], unit_ids: list[int], ids: np.ndarray
     ) -> None:
         self.unit_ids, self.ids = unit_ids, ids
-        places = [units.targets(pk) for pk in ids.tolist()]
-        self.target = np.array([index_of[a] for found in places for a, _, _ in found], dtype=np.int64)
-        self.weight = np.array([w for found in places for _, w, _ in found], dtype=np.float64)
-        self.per_leaf = np.array([len(found) for found in places], dtype=np.int64)
+        self.target, self.weight, self.per_leaf = _places_of(units, index_of, ids)
         self.slots = np.full(int(ids[-1]) + 1 if len(ids) else 0, -1, dtype=np.int64)
         self.slots[ids] = np.arange(len(ids))
 
@@ -387,6 +384,17 @@ class _LeafPlaces:
 
 
 _LEAF_PLACES: weakref.WeakKeyDictionary[UnitMap, _LeafPlaces] = weakref.WeakKeyDictionary()
+
+
+def _places_of(units: Places, index_of: dict[int, int], ids: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Per leaf id, where it counts on a grid, flattened: the grid's indexes, the weights, and how many
+    places each leaf has (the offsets)."""
+    places = [units.targets(pk) for pk in ids.tolist()]
+    return (
+        np.array([index_of[a] for found in places for a, _, _ in found], dtype=np.int64),
+        np.array([w for found in places for _, w, _ in found], dtype=np.float64),
+        np.array([len(found) for found in places], dtype=np.int64),
+    )
 
 
 class CountGrid(Mapping[tuple[int, str], float]):
@@ -441,11 +449,7 @@ class CountGrid(Mapping[tuple[int, str], float]):
             target, weight, per_leaf = table.target, table.weight, table.per_leaf
         else:
             leaf_ids, leaf_of_row = _distinct(leaf)
-            # Per distinct leaf, where it goes: (asked index, weight) pairs, flattened with offsets.
-            places = [units.targets(int(pk)) for pk in leaf_ids]
-            target = np.array([self.units[a] for found in places for a, _, _ in found], dtype=np.int64)
-            weight = np.array([w for found in places for _, w, _ in found], dtype=np.float64)
-            per_leaf = np.array([len(found) for found in places], dtype=np.int64)
+            target, weight, per_leaf = _places_of(units, self.units, leaf_ids)
         # Rows × their leaf's places …
         rows, place = _fan_out(leaf_of_row, per_leaf)
         unit_index, value, row_bucket = target[place], count[rows] * weight[place], bucket[rows]
@@ -1022,7 +1026,7 @@ class Answered:
     def __init__(
         self,
         found: list[dict],
-        segments: list[list[dict | None]] | None = None,
+        segments: list[list[dict | None]],
         before: Answered | None = None,
         changed: Iterable[int] = (),
     ) -> None:
@@ -1032,7 +1036,7 @@ class Answered:
         # What the blocks are made from: an answer whose blocks are made, and the positions changed
         # since. One attribute, read and cut at once: another thread may be making the JSON meanwhile.
         self._base: tuple[Answered, frozenset[int]] | None = None
-        if before is None or segments is None or before.segments is None:
+        if before is None:
             return
         if before._blocks is not None:
             self._base = (before, frozenset(changed))
@@ -1042,24 +1046,20 @@ class Answered:
     def json_parts(self) -> list[bytes]:
         """The rows' JSON array in pieces, to be joined as they are (into a response's body)."""
         if self._parts is None:
-            if self.segments is None:
-                parts = [msgspec.json.encode(self.rows)]
-            else:
-                self._blocks = blocks = self._encoded()
-                self._base = None  # no longer needed
-                parts = [b"["]
-                for block in blocks:
-                    if block:
-                        if len(parts) > 1:
-                            parts.append(b",")
-                        parts.append(block)
-                parts.append(b"]")
+            self._blocks = blocks = self._encoded()
+            self._base = None  # no longer needed
+            parts = [b"["]
+            for block in blocks:
+                if block:
+                    if len(parts) > 1:
+                        parts.append(b",")
+                    parts.append(block)
+            parts.append(b"]")
             self._parts = parts
         return self._parts
 
     def _encoded(self) -> list[bytes]:
         """Each block's rows as JSON without the brackets (b"" where none is shown), segment by segment."""
-        assert self.segments is not None
         per_segment = -(-len(self.segments[0]) // JSON_BLOCK) if self.segments else 0
         base = self._base
         kept = None if base is None else base[0]._blocks
@@ -1310,10 +1310,10 @@ class AnswerCache:
     ) -> Answered:
         alias = router.db_for_read(RollupMonth)
         if not self.max_rows or versions.in_transaction(alias):
-            return Answered(compute().rows())
+            return compute().answered()
         version = versions.current(sources, alias)
         if version is None:
-            return Answered(compute().rows())
+            return compute().answered()
         key = (alias, question)
         while True:
             with self._lock:
