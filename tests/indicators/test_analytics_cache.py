@@ -200,12 +200,23 @@ def _value(found: list[dict], dx: str, unit: Unit, pe: str) -> float | None:
     return next((r["value"] for r in found if (r["dx"], r["ou"], r["pe"]) == (dx, unit.ref, pe)), None)
 
 
-def test_a_write_to_a_few_areas_gives_the_answer_computed_afresh(world):
-    """After a write, the kept answer is brought up to date (PostgreSQL: only the written areas' leaves
-    are read again, and only the rows of the units they reach are made anew): row for row what a
-    fresh computation gives, for an update, a new cell, a removed one and a count carried from the
-    other map."""
+@pytest.fixture(params=["areas", "months"])
+def patch_by(request, monkeypatch) -> str:
+    """Which patch a kept answer takes after a write (PostgreSQL): by area, or by month."""
+    if request.param == "areas":
+        monkeypatch.setattr(analytics, "PATCH_MONTHS_SHARE", 0)
+    else:
+        monkeypatch.setattr(analytics, "LEAF_READ_COST", 1000)
+    return request.param
+
+
+def test_a_write_to_a_few_areas_gives_the_answer_computed_afresh(world, patch_by):
+    """After a write, the kept answer is brought up to date (PostgreSQL: only the written areas' leaves,
+    or the written months' rows, are read again, and only the rows they reach are made anew): row for
+    row what a fresh computation gives, for an update, a new cell, a removed one and a count carried
+    from the other map."""
     units, a, b = _many(world), world.commune_a, world.commune_b
+    by_month = ANSWERS.month_patches
     hanoi, pg = units[2], connection.vendor == "postgresql"
     hanoi_commune = next(u for u in units if u.path.startswith(hanoi.path) and u.kind == "commune")
     add_rollup(a, date(2021, 8, 1), 3)
@@ -249,6 +260,8 @@ def test_a_write_to_a_few_areas_gives_the_answer_computed_afresh(world):
     weight = sum(s.weight for s in Succession.objects.filter(old=old, new__path__startswith=a.path))
     assert _value(found, "ev.test.positive", a, "202107") == pytest.approx(10 * weight, abs=0.005)
     assert found == _afresh(units)
+    if pg:  # each of the four answers after a write above was patched the way asked
+        assert ANSWERS.month_patches - by_month == (4 if patch_by == "months" else 0)
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="areas are counted on PostgreSQL only")

@@ -25,7 +25,7 @@ import weakref
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from functools import partial
 from itertools import chain, repeat
@@ -499,6 +499,29 @@ class CountGrid(Mapping[tuple[int, str], float]):
             kept.count = np.concatenate((kept.count[~old], count))
             reached.update(self.unit_ids[i] for i in np.union1d(taken, added).tolist())
         return reached
+
+    def patch_months(self, months: set[date]) -> set[str]:
+        """Bring the rows of these months (their first days) up to date in every rollup read, for every
+        leaf: theirs as summed before taken out, theirs as the rollups hold them now added (one packed
+        read of those buckets). The ids of the periods whose cells that reached."""
+        reached: list[np.ndarray] = []
+        for kept in self.summed:
+            spread = kept.spread
+            moved = [b for b, first in enumerate(spread.firsts) if first.replace(day=1) in months]
+            if not moved:
+                continue
+            old = np.isin(kept.bucket, moved)
+            self._add(kept.leaf[old], kept.bucket[old], kept.count[old], spread, kept.units, -1)
+            assert kept.rows is not None
+            rows = kept.rows.filter(**{f"{kept.column}__in": [spread.firsts[b] for b in moved]})
+            leaf, bucket, count = _read_rows(rows, kept.column, spread)
+            self._add(leaf, bucket, count, spread, kept.units, 1)
+            kept.leaf = np.concatenate((kept.leaf[~old], leaf))
+            kept.bucket = np.concatenate((kept.bucket[~old], bucket))
+            kept.count = np.concatenate((kept.count[~old], count))
+            starts = np.cumsum(spread.per_bucket) - spread.per_bucket  # each bucket's periods' offset
+            reached += [spread.flat_periods[starts[b] : starts[b] + spread.per_bucket[b]] for b in moved]
+        return {self.period_ids[j] for j in np.unique(np.concatenate(reached)).tolist()} if reached else set()
 
     def add(self, unit_id: int, period_id: str, n: float) -> None:
         cell = self.units[unit_id] * len(self.period_ids) + self.periods[period_id]
@@ -1017,7 +1040,9 @@ class Answered:
     `segments`, Computed's), each block's rows encoded on their own: joined with commas inside
     brackets (`json_parts`) they are msgspec.json.encode(rows) exactly. An answer patched after a
     write takes the blocks of the answer it brought up to date (`before`) and encodes again only
-    those holding the asked positions the patch changed (`changed`). Encoding a national answer's
+    those the patch changed (`changed`: block k of segment s is s × blocks per segment + k; a patch
+    of a few areas changes the blocks of their units in every segment, one of a month every block of
+    the periods that read it). Encoding a national answer's
     35,000 rows (8.6 MB) again after each write cost the API more than the patch itself, and joining
     the pieces once into the response saves copying the 8.6 MB (issue 18, docs/decisions.md)."""
 
@@ -1033,8 +1058,8 @@ class Answered:
         self.rows, self.segments = found, segments
         self._blocks: list[bytes] | None = None
         self._parts: list[bytes] | None = None
-        # What the blocks are made from: an answer whose blocks are made, and the positions changed
-        # since. One attribute, read and cut at once: another thread may be making the JSON meanwhile.
+        # What the blocks are made from: an answer whose blocks are made, and the blocks changed since.
+        # One attribute, read and cut at once: another thread may be making the JSON meanwhile.
         self._base: tuple[Answered, frozenset[int]] | None = None
         if before is None:
             return
@@ -1060,16 +1085,20 @@ class Answered:
 
     def _encoded(self) -> list[bytes]:
         """Each block's rows as JSON without the brackets (b"" where none is shown), segment by segment."""
-        per_segment = -(-len(self.segments[0]) // JSON_BLOCK) if self.segments else 0
+        per_segment = _blocks_per_segment(len(self.segments[0])) if self.segments else 0
         base = self._base
         kept = None if base is None else base[0]._blocks
         if base is None or kept is None:
             return [_block(segment, k) for segment in self.segments for k in range(per_segment)]
         blocks = list(kept)
-        for k in {i // JSON_BLOCK for i in base[1]}:
-            for s, segment in enumerate(self.segments):
-                blocks[s * per_segment + k] = _block(segment, k)
+        for b in base[1]:
+            s, k = divmod(b, per_segment)
+            blocks[b] = _block(self.segments[s], k)
         return blocks
+
+
+def _blocks_per_segment(asked: int) -> int:
+    return -(-asked // JSON_BLOCK)
 
 
 def _block(segment: list[dict | None], k: int) -> bytes:
@@ -1128,7 +1157,9 @@ class Computed:
         self._positions: defaultdict[int, list[int]] | None = None
         self._flat: list[dict] | None = None
         self._places: list[np.ndarray] | None = None
-        self.changed: list[int] = []  # the asked positions the last patch changed (for answered())
+        self._months: frozenset[date] | None = None
+        self._reads: list[list[set[str]]] | None = None
+        self.changed: set[int] = set()  # the JSON blocks the last patch changed (for answered())
 
     def rows(self) -> list[dict]:
         """The answer's rows: a new list after each patch (the kept ones are shared, never changed)."""
@@ -1140,7 +1171,7 @@ class Computed:
     def answered(self, before: Answered | None = None) -> Answered:
         """The rows as they are now, to keep; `before`: the kept answer a patch brought up to date, whose
         JSON the new one's is made from (only the blocks of the positions the patch changed encoded)."""
-        changed, self.changed = self.changed, []
+        changed, self.changed = self.changed, set()
         rows = self.rows()
         if before is not None and not changed and before.rows is rows:
             return before  # the patch changed no row: the same answer, and its JSON if made
@@ -1164,10 +1195,57 @@ class Computed:
             _MAP_AREAS[units] = found
         return found
 
+    def months(self) -> frozenset[date]:
+        """The months (their first days) of every period the answer read: the asked ones, the year
+        before, and those its formulas shift to. A write to other months does not reach it."""
+        if self._months is None:
+            found: set[date] = set()
+            for q in {q for reads in self._period_reads() for period_reads in reads for q in period_reads}:
+                period = parse(q)
+                month = period.start.replace(day=1)
+                while month <= period.end:
+                    found.add(month)
+                    month = (month + timedelta(days=32)).replace(day=1)
+            self._months = frozenset(found)
+        return self._months
+
+    def _period_reads(self) -> list[list[set[str]]]:
+        """Per dimension and asked period, the ids of the periods its row reads (the period, cùng kỳ,
+        and where its formula shifts them): a month patch makes anew the rows of the periods that read
+        a period it changed."""
+        if self._reads is None:
+            self._reads = []
+            for dim in self.dims:
+                chains = {chain for _, chain in needs(dim.tree)} | {()}
+                self._reads.append([
+                    {shifted(q, chain).id for q in (period, period.last_year()) for chain in chains}
+                    for period in self.periods
+                ])  # fmt: skip
+        return self._reads
+
     @property
     def patchable(self) -> bool:
         grids = self.grids()
         return bool(grids) and self.answer.units is not None and all(g.patchable for g in grids)
+
+    def patch_months(self, months: set[date]) -> None:
+        """Bring the counts of these months up to date for every leaf, then make anew the rows of the
+        periods that read them (for every asked unit)."""
+        reached: set[str] = set()
+        for grid in self.grids():
+            reached |= grid.patch_months(months)
+        if not reached:
+            return
+        per_segment = _blocks_per_segment(len(self.asked))
+        segments, width = list(self.segments), len(self.periods)
+        for d, reads in enumerate(self._period_reads()):
+            for j, period in enumerate(self.periods):
+                if reads[j] & reached:
+                    s = d * width + j
+                    segments[s] = self._segment(d, period, None)
+                    self.changed.update(range(s * per_segment, (s + 1) * per_segment))
+        self.segments = segments
+        self._flat = self._places = None
 
     def patch(self, areas: set[str]) -> None:
         """Bring the counts of these areas' leaves up to date, then the rows of the units they reach (a
@@ -1190,8 +1268,11 @@ class Computed:
         positions = sorted({i for pk in reached for i in self._positions.get(pk, ())})
         if not positions:
             return
-        self.changed = positions
         segments, width = list(self.segments), len(self.periods)
+        per_segment = _blocks_per_segment(len(self.asked))
+        self.changed.update(
+            s * per_segment + k for s in range(len(segments)) for k in {i // JSON_BLOCK for i in positions}
+        )
         changed: list[tuple[int, int, dict]] = []  # (segment, position, row) where a row is replaced
         same_cells = True  # no row came or went: the flat list keeps its places
         for d in range(len(self.dims)):
@@ -1281,6 +1362,30 @@ class Kept(NamedTuple):
 # reads each moved area's leaves again, one look-up per leaf, and at 3 M events (docs/decisions.md,
 # Indicators) 16 provinces cost about what reading every leaf packed and making every row cost.
 PATCH_AREAS = 16
+# A write reaching at most this share of an answer's months is patched by month (every leaf's rows of
+# those months read again packed), whatever its areas: a morning's batches write today in every
+# province. Past it, reading the moved months costs about what reading them all does.
+PATCH_MONTHS_SHARE = 0.25
+# How much more a patch by area pays per rollup row than one by month: it looks each leaf up by the
+# rollup's key, where a month patch reads its rows packed in one statement (bench/analytics.py).
+LEAF_READ_COST = 3
+
+
+def _patch_of(computed: Computed, reached: set[str], months: set[date]) -> partial[None] | None:
+    """How to bring a kept answer up to date after a write to these of its areas and months, the
+    cheaper of a patch by area and one by month (each reads its share of the answer's rollup rows),
+    or None: computed anew."""
+    if not computed.patchable:
+        return None
+    month_share = len(months) / len(computed.months())
+    area_share = len(reached) / len(computed.areas())
+    if month_share <= PATCH_MONTHS_SHARE and (
+        month_share <= area_share * LEAF_READ_COST or len(reached) > PATCH_AREAS
+    ):
+        return partial(computed.patch_months, months)
+    if len(reached) <= PATCH_AREAS:
+        return partial(computed.patch, reached)
+    return None
 
 
 class AnswerCache:
@@ -1304,6 +1409,7 @@ class AnswerCache:
         self._rows = 0
         self._pending: dict[tuple, threading.Event] = {}
         self.hits = self.misses = self.patches = self.unmoved = 0
+        self.month_patches = 0  # of the patches, those by month (Computed.patch_months)
 
     def answer(
         self, question: tuple, sources: frozenset[str], kinds: frozenset[str], compute: Callable[[], Computed]
@@ -1361,20 +1467,24 @@ class AnswerCache:
             and kept.areas is not None
         ):
             changed = {s for s in areas.keys() | kept.areas.keys() if areas.get(s) != kept.areas.get(s)}
-            touched = {s.partition("@")[2] for s in changed}
+            touched = {s.partition("@")[2] for s in changed if "@" in s}
+            when = {m for s in changed if (m := versions.month_of(s)) is not None}
             if versions.EVERYTHING not in changed and versions.EVERYTHING not in touched:
                 computed = kept.computed
-                reached = touched & computed.areas()
-                if not reached:
+                # Every row written lies in one of the touched areas and one of the touched months.
+                reached, months = touched & computed.areas(), when & computed.months()
+                if not reached or not months:
                     self.unmoved += 1
                     return Kept(version, areas, kept.answered, computed)
-                if len(reached) <= PATCH_AREAS and computed.patchable:
+                patch = _patch_of(computed, reached, months)
+                if patch is not None:
                     try:
-                        computed.patch(reached)
+                        patch()
                     except BaseException:
                         self._drop(key)  # half patched
                         raise
                     self.patches += 1
+                    self.month_patches += patch.func == computed.patch_months
                     return Kept(version, areas, computed.answered(kept.answered), computed)
         self.misses += 1
         computed = compute()

@@ -205,9 +205,10 @@ class DataVersion(models.Model):
     A trigger and not the application's write verbs, so that no path (an ingest batch, the admin, a
     migration, a bulk load, raw SQL) can change a figure without the cached answers knowing. Each source
     has a few slots, bumped by the writing connection's slot, so that concurrent writers do not all
-    queue on one row; a source's version is the sum of its slots."""
+    queue on one row; a source's version is the sum of its slots. A source is a name of WATCHED, or a
+    rollup kind's area (`kind@area`) or month (`kind#YYYYMM`) on PostgreSQL."""
 
-    source = models.CharField(max_length=16)
+    source = models.CharField(max_length=32)
     slot = models.PositiveSmallIntegerField()
     n = models.BigIntegerField(default=0)
 

@@ -12,15 +12,18 @@ A write that rolls back rolls its bump back too, so a version number can come ag
 inside a transaction that is later rolled back: answers are therefore neither cached nor served inside
 an atomic block (see analytics.AnswerCache).
 
-**Areas** (PostgreSQL): the rollups' writes also bump a counter per kind and area, `kind@area`, the
-area being the province segment of the written leaf's path (`area_of`; the same on both maps, so a
-province of 2021 and the 2025 one of the same code share an area, which only coarsens it). Statement
-triggers with transition tables see the written rows' kind and leaf; a leaf the units table does not
-know bumps `kind@*`, and a TRUNCATE bumps `*`: both mean "anything may have changed". An answer kept
-with the area counters it was computed under is then brought up to date by re-reading only the areas
-whose counters moved (analytics.AnswerCache), and an answer over none of them is simply current. The
-area triggers fire after the source's own (trigger names sort so), so a writer takes its `events` slot
-row before any area row of that slot, and two writers cannot lock area rows in opposite orders.
+**Areas and months** (PostgreSQL): the rollups' writes also bump a counter per kind and area,
+`kind@area`, the area being the province segment of the written leaf's path (`area_of`; the same on
+both maps, so a province of 2021 and the 2025 one of the same code share an area, which only coarsens
+it), and one per kind and month of the written rows, `kind#YYYYMM` (`month_source`). Statement triggers
+with transition tables see the written rows' kind, leaf and day or month; a leaf the units table does
+not know bumps `kind@*`, and a TRUNCATE bumps `*`: both mean "anything may have changed". An answer
+kept with the counters it was computed under is then brought up to date by re-reading only the areas,
+or only the months, whose counters moved (analytics.AnswerCache), and an answer over none of them is
+simply current: a morning's batches write today's month in every province, and a national answer
+then re-reads one month of its 24, not the country. The area triggers fire after the source's own
+(trigger names sort so), so a writer takes its `events` slot row before any area or month row of that
+slot, and sorting the bumped names keeps two writers from locking them in opposite orders.
 
 The triggers are (re)installed after every `migrate` (post_migrate, indicators/apps.py) rather than
 by a migration, because SQLite's schema editor rebuilds a table to alter it, which drops its triggers.
@@ -32,6 +35,8 @@ flush) has no version, under which nothing is cached.
 # ruff: noqa: S608 - the tables, triggers and sources named in these statements are this module's constants
 
 from __future__ import annotations
+
+from datetime import date
 
 from django.db import connections
 
@@ -81,29 +86,51 @@ def area_of(path: str) -> str:
     return parts[2] if len(parts) > 3 else ""
 
 
-# The written rows' distinct (kind, area), a leaf unknown to the units table in area '*', each bumped
-# once for the writer's slot; the transition tables are named by the triggers below.
+def month_source(kind: str, month: date) -> str:
+    """The counter of a kind's month, as the triggers name it."""
+    return f"{kind}#{month:%Y%m}"
+
+
+def month_of(source: str) -> date | None:
+    """The month (its first day) a `kind#YYYYMM` counter counts, None for any other source."""
+    _, mark, month = source.partition("#")
+    if not mark or len(month) != 6 or not month.isdigit():
+        return None
+    return date(int(month[:4]), int(month[4:]), 1)
+
+
+# The written rows' distinct (kind, area), a leaf unknown to the units table in area '*', and their
+# distinct (kind, month), each bumped once for the writer's slot; the transition tables are named by
+# the triggers below. The months are taken distinct before they are formatted (one to_char per month,
+# not per row): the statement runs inside every ingest batch's rollup write.
 _PG_AREAS = """
-CREATE OR REPLACE FUNCTION dieuhanh_bump_areas_{name}() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   INSERT INTO {table} (source, slot, n)
   SELECT a.source, pg_backend_pid() % {slots}, {now} FROM (
-    SELECT DISTINCT left(r.kind || '@' || coalesce(split_part(u.path, '/', 3), '*'), 16) AS source
+    SELECT DISTINCT left(r.kind || '@' || coalesce(split_part(u.path, '/', 3), '*'), 32) AS source
     FROM ({rows}) AS r LEFT JOIN units_unit u ON u.id = r.commune_id
+    UNION ALL
+    SELECT m.kind || '#' || to_char(m.month, 'YYYYMM')
+    FROM (SELECT DISTINCT r.kind, {month} AS month FROM ({rows}) AS r) AS m
   ) AS a ORDER BY a.source
   ON CONFLICT (source, slot) DO UPDATE SET n = {table}.n + 1;
   RETURN NULL;
 END $$;
 """
+# Each area table's rows and the month of each: the daily rollup's day, the monthly one's month.
+_MONTH_OF = {"warehouse_rollup": "date_trunc('month', r.day)", "warehouse_rollupmonth": "r.month"}
+_BUCKET = {"warehouse_rollup": "day", "warehouse_rollupmonth": "month"}
 _AREA_ROWS = {  # trigger event → (function name, its rows, REFERENCING clause)
-    "INSERT": ("new", "SELECT kind, commune_id FROM dieuhanh_new", "NEW TABLE AS dieuhanh_new"),
-    "DELETE": ("old", "SELECT kind, commune_id FROM dieuhanh_old", "OLD TABLE AS dieuhanh_old"),
+    "INSERT": ("new", "SELECT kind, commune_id, {b} FROM dieuhanh_new", "NEW TABLE AS dieuhanh_new"),
+    "DELETE": ("old", "SELECT kind, commune_id, {b} FROM dieuhanh_old", "OLD TABLE AS dieuhanh_old"),
     "UPDATE": (
         "both",
-        "SELECT kind, commune_id FROM dieuhanh_new UNION SELECT kind, commune_id FROM dieuhanh_old",
+        "SELECT kind, commune_id, {b} FROM dieuhanh_new UNION SELECT kind, commune_id, {b} FROM dieuhanh_old",
         "OLD TABLE AS dieuhanh_old NEW TABLE AS dieuhanh_new",
     ),
 }
+_OLD_FUNCTIONS = [f"dieuhanh_bump_areas_{name}" for name, _, _ in _AREA_ROWS.values()]  # before months
 _SQLITE_NOW = "CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER)"
 
 
@@ -128,8 +155,18 @@ def install(using: str = "default") -> None:
             )
         if connection.vendor == "postgresql":
             cursor.execute(_PG_FUNCTION)
-            for name, rows, _ in _AREA_ROWS.values():
-                cursor.execute(_PG_AREAS.format(name=name, table=TABLE, slots=SLOTS, now=_PG_NOW, rows=rows))
+            for table in AREA_TABLES:
+                for name, rows, _ in _AREA_ROWS.values():
+                    cursor.execute(
+                        _PG_AREAS.format(
+                            name=_area_function(table, name),
+                            table=TABLE,
+                            slots=SLOTS,
+                            now=_PG_NOW,
+                            rows=rows.format(b=_BUCKET[table]),
+                            month=_MONTH_OF[table],
+                        )
+                    )
         for source, tables in WATCHED.items():
             for table in tables:
                 if table not in existing:
@@ -151,17 +188,24 @@ def install(using: str = "default") -> None:
                     )
 
 
+def _area_function(table: str, name: str) -> str:
+    """A rollup's area function: one per table (its bucket column is its own) and event."""
+    return f"dieuhanh_bump_areas_{_BUCKET[table]}_{name}"
+
+
 def _install_areas(cursor, table: str) -> None:
     """A rollup's area triggers (PostgreSQL): one per event, as transition tables require."""
     for event, (name, _, referencing) in _AREA_ROWS.items():
         cursor.execute(
             f"CREATE OR REPLACE TRIGGER {_trigger_name(table, 'areas_' + name)} AFTER {event} ON {table}"
-            f" REFERENCING {referencing} FOR EACH STATEMENT EXECUTE FUNCTION dieuhanh_bump_areas_{name}()"
+            f" REFERENCING {referencing} FOR EACH STATEMENT EXECUTE FUNCTION {_area_function(table, name)}()"
         )
     cursor.execute(
         f"CREATE OR REPLACE TRIGGER {_trigger_name(table, 'areas_all')} AFTER TRUNCATE ON {table}"
         f" FOR EACH STATEMENT EXECUTE FUNCTION dieuhanh_bump_version('{EVERYTHING}')"
     )
+    for old in _OLD_FUNCTIONS:  # the functions of a database installed before months were counted
+        cursor.execute(f"DROP FUNCTION IF EXISTS {old}()")
 
 
 def _area_triggers(table: str) -> list[str]:
@@ -226,15 +270,16 @@ def versions_of(sources: frozenset[str], rows: list[tuple]) -> tuple[int, ...] |
 
 
 def areas(kinds: frozenset[str], using: str = "default") -> dict[str, int] | None:
-    """The area counters of these kinds (`kind@area` → version) and `*` where a rollup was emptied, or
-    None where writes are not counted by area (SQLite: its row triggers bump the sources only)."""
+    """The area and month counters of these kinds (`kind@area`, `kind#YYYYMM` → version) and `*` where
+    a rollup was emptied, or None where writes are not counted by area (SQLite: its row triggers bump
+    the sources only)."""
     connection = connections[using]
     if connection.vendor != "postgresql" or not kinds:
         return None
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT source, SUM(n) FROM {TABLE} WHERE source LIKE ANY(%s) OR source = %s GROUP BY source",
-            [[f"{kind}@%" for kind in sorted(kinds)], EVERYTHING],
+            [[f"{kind}{mark}%" for kind in sorted(kinds) for mark in ("@", "#")], EVERYTHING],
         )
         return {source: int(n) for source, n in cursor.fetchall()}
 

@@ -1,0 +1,171 @@
+"""A kept answer brought up to date by month (issue 18): a morning's batches write today's month in every
+province, and a national answer then re-reads that month's rollup rows alone, not the country's. Row for
+row, and on the API byte for byte, what the same question computed afresh gives; a write to months the
+answer does not read leaves it as it is. PostgreSQL only: SQLite counts writes by source, not by area
+or month, and computes the answer anew (tests/indicators/test_analytics_cache.py covers it there).
+
+Expected figures are the test's own arithmetic on the rows it wrote."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import msgspec
+import pytest
+from django.db import connection
+
+from dieuhanh.indicators import analytics, services, versions
+from dieuhanh.indicators import formula as f
+from dieuhanh.indicators.analytics import ANSWERS
+from dieuhanh.indicators.periods import parse
+from dieuhanh.units.models import Unit
+from tests.factories import World
+from tests.indicators.test_analytics import indicator
+from tests.indicators.test_analytics_cache import add_rollup
+
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.skipif(connection.vendor != "postgresql", reason="months are counted on PostgreSQL only"),
+]
+
+MONTHS = ";".join(f"2021{m:02d}" for m in range(1, 13))
+
+
+def one_commune_per_province(world: World) -> list[Unit]:
+    """A commune in each province of the 2025 map: a write to all of them reaches every area."""
+    found: dict[str, Unit] = {}
+    for unit in Unit.objects.filter(edition_id=world.province.edition_id, kind="commune").order_by("path"):
+        found.setdefault(versions.area_of(unit.path), unit)
+    assert len(found) > analytics.PATCH_AREAS, "too few provinces: a patch by area would do"
+    return list(found.values())
+
+
+def national(world: World, periods: str = MONTHS) -> list[dict]:
+    """Counts and cùng kỳ for every commune of the 2025 map, as the national leader asks them."""
+    area = world.leader.user.area()
+    units = services.units_named(["LEVEL-2"], edition="VN-2025", area=area, roots=[world.nation])
+    dims = [
+        analytics.dimension("ev.test.positive"),
+        analytics.Dimension("yoy", "x", "%", 1, f.parse("yoy(#{ev.test.positive})"), None),
+    ]
+    return analytics.rows(dims, analytics.periods_of(periods), units, area=area)
+
+
+def value(found: list[dict], dx: str, unit: Unit, pe: str) -> float | None:
+    return next((r["value"] for r in found if (r["dx"], r["ou"], r["pe"]) == (dx, unit.ref, pe)), None)
+
+
+def afresh(world: World, periods: str = MONTHS) -> list[dict]:
+    ANSWERS.clear()
+    return national(world, periods)
+
+
+def test_a_write_in_every_province_in_one_month_is_patched_by_that_month(world):
+    everywhere = one_commune_per_province(world)
+    for unit in everywhere[::3]:
+        add_rollup(unit, date(2020, 8, 1), 2)
+    add_rollup(world.commune_a, date(2021, 3, 1), 5)
+    national(world)
+
+    misses, by_month = ANSWERS.misses, ANSWERS.month_patches
+    for i, unit in enumerate(everywhere):  # one batch's rollups: today's month, every province
+        add_rollup(unit, date(2021, 8, 1), i + 1)
+    found = national(world)
+    assert (ANSWERS.misses, ANSWERS.month_patches) == (misses, by_month + 1)
+    assert value(found, "ev.test.positive", everywhere[3], "202108") == 4
+    assert value(found, "yoy", everywhere[3], "202108") == 100  # (4 - 2) / 2
+    assert value(found, "yoy", everywhere[4], "202108") is None  # no cùng kỳ
+    assert value(found, "ev.test.positive", world.commune_a, "202103") == 5  # another month, as it was
+    assert found == afresh(world)
+
+    national(world)
+    with connection.cursor() as cursor:  # cùng kỳ taken away everywhere: a month of last year
+        cursor.execute("DELETE FROM warehouse_rollupmonth WHERE month = %s", [date(2020, 8, 1)])
+    found = national(world)
+    assert (ANSWERS.misses, ANSWERS.month_patches) == (misses + 1, by_month + 2)
+    assert value(found, "yoy", everywhere[3], "202108") is None
+    assert value(found, "ev.test.positive", everywhere[3], "202108") == 4
+    assert found == afresh(world)
+
+
+def test_a_write_to_months_the_answer_does_not_read_leaves_it_as_it_is(world):
+    add_rollup(world.commune_a, date(2021, 8, 1), 3)
+    add_rollup(world.commune_a, date(2020, 8, 1), 2)
+    first = national(world, "202108")
+    unmoved, patches, misses = ANSWERS.unmoved, ANSWERS.patches, ANSWERS.misses
+    for unit in one_commune_per_province(world):
+        add_rollup(unit, date(2021, 5, 1), 1)  # neither August 2021 nor its cùng kỳ
+    assert national(world, "202108") == first
+    assert (ANSWERS.unmoved, ANSWERS.patches, ANSWERS.misses) == (unmoved + 1, patches, misses)
+
+    add_rollup(world.commune_b, date(2020, 8, 1), 4)  # cùng kỳ: read, so patched
+    found = national(world, "202108")
+    assert ANSWERS.patches == patches + 1
+    assert value(found, "ev.test.positive", world.commune_b, "202108") is None
+    assert found == afresh(world, "202108")
+
+
+def add_day(unit: Unit, day: date, n: int) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO warehouse_rollup (commune_id, day, kind, dim1, dim2, count)"
+            " VALUES (%s, %s, 'test', 'positive', 'pcr', %s)"
+            " ON CONFLICT (commune_id, day, kind, dim1, dim2)"
+            " DO UPDATE SET count = warehouse_rollup.count + excluded.count",
+            [unit.pk, day, n],
+        )
+
+
+def test_weeks_read_from_the_daily_rollups_are_patched_by_the_months_their_days_lie_in(world):
+    weeks = "2021W34;2021W35;2021W36"  # W35 is 30 August to 5 September
+    everywhere = one_commune_per_province(world)
+    add_day(world.commune_a, date(2021, 8, 24), 1)
+    national(world, weeks)
+    by_month = ANSWERS.month_patches
+    for i, unit in enumerate(everywhere):
+        add_day(unit, date(2021, 9, 2), i + 1)
+    found = national(world, weeks)
+    assert ANSWERS.month_patches == by_month + 1
+    assert value(found, "ev.test.positive", everywhere[5], "2021W35") == 6
+    assert value(found, "ev.test.positive", everywhere[5], "2021W36") is None
+    assert value(found, "ev.test.positive", world.commune_a, "2021W34") == 1
+    assert found == afresh(world, weeks)
+
+
+def test_the_api_body_after_a_month_patch_is_the_fresh_body_byte_for_byte(world):
+    indicator("rate_yoy", "yoy(#{ev.test.positive})", unit="%", decimals=1)
+    query = {"dx": "ev.test.positive;rate_yoy", "pe": "202107;202108", "ou": "LEVEL-2", "edition": "VN-2025"}
+    client = world.leader.client()
+
+    def body() -> bytes:
+        response = client.get("/api/v1/analytics", query)
+        assert response.status_code == 200, response.content[:300]
+        return response.content
+
+    everywhere = one_commune_per_province(world)
+    add_rollup(everywhere[0], date(2020, 8, 1), 2)
+    body()
+    by_month = ANSWERS.month_patches
+    for i, unit in enumerate(everywhere):
+        add_rollup(unit, date(2021, 8, 1), i + 1)
+    patched = body()
+    assert ANSWERS.month_patches == by_month + 1
+    rows = json.loads(patched)["rows"]
+    assert (
+        next(r for r in rows if (r["dx"], r["ou"], r["pe"]) == ("rate_yoy", everywhere[0].ref, "202108"))[
+            "value"
+        ]
+        == -50
+    )  # (1 - 2) / 2
+    headers = msgspec.json.encode(json.loads(patched)["headers"])
+    assert patched == b'{"headers":' + headers + b',"rows":' + msgspec.json.encode(rows) + b"}"
+    ANSWERS.clear()
+    assert patched == body()
+
+
+def test_a_month_counter_names_its_kind_and_month():
+    assert versions.month_of(versions.month_source("checkin", date(2026, 12, 1))) == date(2026, 12, 1)
+    assert versions.month_of("test@79") is None
+    assert versions.month_of("events") is None
+    assert parse("2021W35").start.month == 8  # the week the daily test spans two months with
