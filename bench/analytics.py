@@ -30,7 +30,9 @@ Measured, interleaved run by run (--runs, after one untimed warm-up of each):
   by `services.units_named(["LEVEL-2"], …)` for a national leader (their time is shown apart);
 - HTTP: GET /api/v1/analytics?dx=positives&pe=…&ou=LEVEL-2 through Django's test Client with a
   national leader's bearer token (the full middleware, ninja and serialisation, without a socket);
-- the same two for `positives_yoy` = yoy(#{ev.test.positive}) (reads 2020 too);
+- the same two for `positives_yoy` = yoy(#{ev.test.positive}) (reads 2020 too), the service also
+  after a write in every province in one month (a morning's batch over the country: patched by that
+  month on PostgreSQL) and as a first question (the answer cache emptied: computed anew);
 - raw: SELECT commune_id, local month, count(*) FROM warehouse_testresult WHERE result = 'positive'
   AND at in 2021 GROUP BY both, on the same database in the same process;
 - the rollup read alone: analytics' read of the monthly rollups into its arrays (the database's part
@@ -499,9 +501,9 @@ def touch_events() -> None:
 
 
 def touch_everywhere() -> None:
-    """A write that changes no count in a rollup row of every area (province, indicators.versions): the
-    kept answer cannot be patched and is computed anew, as after a first question or a batch over the
-    whole country."""
+    """A write that changes no count in a rollup row of every area (province, indicators.versions), as a
+    batch over the whole country writes: too many areas for a patch by area; the rows' months are few
+    (the first rows loaded), so the kept answer is patched by month (PostgreSQL)."""
     from django.db import connection
 
     with connection.cursor() as cursor:
@@ -642,40 +644,64 @@ def check_answers(setup: Setup, client, postgres: bool) -> dict:
 def check_patched(setup: Setup, both_years: dict, tolerance: float) -> dict:
     """An answer brought up to date after a write (patched on PostgreSQL, computed anew on SQLite) must
     equal the raw counts too: one positive added to a rollup cell of the asked year, then of the year
-    before (cùng kỳ), each time both answers compared with the raw counts plus it; then taken away."""
+    before (cùng kỳ), then to a cell of each province in one month of the asked year (a batch over the
+    country: patched by month), each time both answers compared with the raw counts plus it; then
+    taken away."""
     from django.db import connection
 
     from dieuhanh.indicators.analytics import ANSWERS
 
-    compared, patches = 0, ANSWERS.patches
-    for year in (ASKED_YEAR, ASKED_YEAR - 1):
+    compared, patches, by_month = 0, ANSWERS.patches, ANSWERS.month_patches
+    positive = f"FROM {ROLLUP_MONTH} r WHERE kind = 'test' AND dim1 = 'positive'"
+    one = f"SELECT id, commune_id, month {positive} AND month >= %s AND month < %s ORDER BY id LIMIT 1"
+    every = f"SELECT min(r.id) {positive} AND month = %s GROUP BY" + (
+        " (SELECT split_part(u.path, '/', 3) FROM units_unit u WHERE u.id = r.commune_id)"
+        if connection.vendor == "postgresql"
+        else " r.commune_id % 40"
+    )
+    for what_rows in (ASKED_YEAR, ASKED_YEAR - 1, "every province"):
         with connection.cursor() as cursor:
+            if what_rows == "every province":
+                cursor.execute(every, [date(ASKED_YEAR, 6, 1)])
+                ids = [row[0] for row in cursor.fetchall()]
+            else:
+                cursor.execute(one, [date(what_rows, 1, 1), date(what_rows + 1, 1, 1)])
+                ids = [cursor.fetchone()[0]]
             cursor.execute(
-                f"SELECT id, commune_id, month FROM {ROLLUP_MONTH} WHERE kind = 'test' AND dim1 = 'positive'"
-                " AND month >= %s AND month < %s ORDER BY id LIMIT 1",
-                [date(year, 1, 1), date(year + 1, 1, 1)],
+                f"SELECT commune_id, month FROM {ROLLUP_MONTH} WHERE id IN ({', '.join(['%s'] * len(ids))})",
+                ids,
             )
-            row_id, commune, month = cursor.fetchone()
-        month = month if isinstance(month, date) else date.fromisoformat(str(month))
+            cells = [
+                (commune, f"{m if isinstance(m, date) else date.fromisoformat(str(m)):%Y%m}")
+                for commune, m in cursor.fetchall()
+            ]
         for step in (1, -1):
             with connection.cursor() as cursor:
-                cursor.execute(f"UPDATE {ROLLUP_MONTH} SET count = count + %s WHERE id = %s", [step, row_id])
+                cursor.execute(
+                    f"UPDATE {ROLLUP_MONTH} SET count = count + %s WHERE id = ANY(%s)", [step, ids]
+                )
             counts = dict(both_years)
             if step == 1:
-                cell = (commune, f"{month:%Y%m}")
-                counts[cell] = counts.get(cell, 0) + 1
+                for cell in cells:
+                    counts[cell] = counts.get(cell, 0) + 1
             asked = {k: v for k, v in counts.items() if k[1].startswith(str(ASKED_YEAR))}
-            what = f"{'+' if step == 1 else '-'}1 in {month:%Y-%m}"
+            what = f"{'+' if step == 1 else '-'}1 in {len(cells)} cells of {sorted({c[1] for c in cells})}"
             found = by_cell(service(setup, "positives"), setup.pk_of)
             compared += compare(f"positives after {what}", found, asked)
             found = by_cell(service(setup, "positives_yoy"), setup.pk_of)
             compared += compare(f"positives_yoy after {what}", found, yoy_expected(counts), tolerance)
-    return {"cells": compared, "patches": ANSWERS.patches - patches}
+    return {
+        "cells": compared,
+        "patches": ANSWERS.patches - patches,
+        "month_patches": ANSWERS.month_patches - by_month,
+    }
 
 
 def measure(setup: Setup, client, postgres: bool, runs: int) -> dict:
     """--runs rounds of: service and HTTP for each indicator, the raw scan, and analytics' read of the
     monthly rollups alone (the database's part of an answer); one warm-up of each first."""
+    from dieuhanh.indicators.analytics import ANSWERS
+
     sql, params = raw_sql(postgres, (ASKED_YEAR,))
     # A cold step follows a write (touch_events, untimed), so it computes its answer anew; a warm one
     # asks again what was just asked, as the next of a room's screens does between two writes.
@@ -687,15 +713,19 @@ def measure(setup: Setup, client, postgres: bool, runs: int) -> dict:
         "service_yoy": lambda: service(setup, "positives_yoy"),
         "service_yoy_warm": lambda: service(setup, "positives_yoy"),
         "service_yoy_everywhere": lambda: service(setup, "positives_yoy"),
+        "service_yoy_first": lambda: service(setup, "positives_yoy"),
         "http_yoy": lambda: http(client, setup, "positives_yoy"),
         "duckdb": lambda: run_duckdb(setup.duckdb, setup.duckdb_sql),
         "raw": lambda: run_raw(sql, params),
         "rollup_read": lambda: read_rollups(setup),
     }
     cold = {"service_positives", "http_positives", "service_yoy", "http_yoy"}
-    # After a write in every area: computed anew. The other kept answers are then brought up to date
-    # (untimed), so that each cold step follows exactly one write, as its name says.
+    # After a write in every area: patched by month. The other kept answers are then brought up to date
+    # (untimed), so that each cold step follows exactly one write, as its name says. A first question:
+    # nothing kept (the cache emptied, untimed), so computed anew; the other answers are then asked
+    # again (untimed), or the next of them would be computed anew too.
     everywhere = {"service_yoy_everywhere"}
+    first = {"service_yoy_first"}
 
     def after_everywhere() -> None:
         service(setup, "positives")
@@ -707,8 +737,10 @@ def measure(setup: Setup, client, postgres: bool, runs: int) -> dict:
             touch_events()
         if name in everywhere:
             touch_everywhere()
+        if name in first:
+            ANSWERS.clear()
         step()
-        if name in everywhere:
+        if name in everywhere or name in first:
             after_everywhere()
     times: dict[str, list[float]] = {name: [] for name in steps}
     pauses: dict[str, list[float]] = {name: [] for name in steps}
@@ -726,11 +758,13 @@ def measure(setup: Setup, client, postgres: bool, runs: int) -> dict:
                 touch_events()
             if name in everywhere:
                 touch_everywhere()
+            if name in first:
+                ANSWERS.clear()
             with GcWatch() as watch:
                 times[name].append(timed(step)[1])
             pauses[name].append(watch.seconds)
             gen2[name] += watch.count[2]
-            if name in everywhere:
+            if name in everywhere or name in first:
                 after_everywhere()
         log(
             f"  run {number}/{runs}: "
@@ -744,7 +778,13 @@ def measure(setup: Setup, client, postgres: bool, runs: int) -> dict:
     for which in ("p50", "p95"):
         for name in ("service_positives", "http_positives"):
             found[f"ratio_raw_{name}_{which}"] = found["raw"][f"{which}_s"] / found[name][f"{which}_s"]
-        for name in ("service_yoy", "service_yoy_warm", "service_yoy_everywhere", "http_yoy"):
+        for name in (
+            "service_yoy",
+            "service_yoy_warm",
+            "service_yoy_everywhere",
+            "service_yoy_first",
+            "http_yoy",
+        ):
             found[f"ratio_duckdb_{name}_{which}"] = found["duckdb"][f"{which}_s"] / found[name][f"{which}_s"]
         found[f"ratio_formula_{which}"] = (
             found["service_yoy"][f"{which}_s"] / found["service_positives"][f"{which}_s"]
@@ -761,10 +801,12 @@ def memory(setup: Setup) -> dict:
     import resource
     import tracemalloc
 
+    from dieuhanh.indicators.analytics import ANSWERS
+
     found = {}
     for code, touch, name in (
         *((code, touch_events, code) for code in INDICATORS),
-        ("positives_yoy", touch_everywhere, "positives_yoy_anew"),  # computed anew, not patched
+        ("positives_yoy", ANSWERS.clear, "positives_yoy_anew"),  # computed anew, not patched
     ):
         touch()
         tracemalloc.start()
@@ -847,7 +889,9 @@ def plans(setup: Setup, postgres: bool) -> dict:
 
 def profile(setup: Setup, client) -> dict:
     """cProfile over one service answer and one HTTP request (positives) after a write, and one
-    service answer (positives_yoy) after a write in every area (computed anew)."""
+    service answer (positives_yoy) asked first (the answer cache emptied: computed anew)."""
+    from dieuhanh.indicators.analytics import ANSWERS
+
     found = {}
     for name, fn in (
         ("service", lambda: service(setup, "positives")),
@@ -855,7 +899,7 @@ def profile(setup: Setup, client) -> dict:
         ("service_everywhere", lambda: service(setup, "positives_yoy")),
     ):
         # A cold answer: the cache's hit is not what is profiled.
-        touch_everywhere() if name == "service_everywhere" else touch_events()
+        ANSWERS.clear() if name == "service_everywhere" else touch_events()
         profiler = cProfile.Profile()
         _, found[f"{name}_s"] = timed(profiler.runcall, fn)
         for order in ("cumulative", "tottime"):
@@ -981,8 +1025,12 @@ ROWS: list[tuple[str, Callable[[dict], str]]] = [
     ("positives_yoy: analytics.rows() after a write p50 / p95 / max, ms", lambda r: ms(r, "service_yoy")),
     ("positives_yoy: analytics.rows() asked again p50 / p95 / max, ms", lambda r: ms(r, "service_yoy_warm")),
     (
-        "positives_yoy: analytics.rows() after a write in every area p50 / p95 / max, ms",
+        "positives_yoy: analytics.rows() after a write in every province p50 / p95 / max, ms",
         lambda r: ms(r, "service_yoy_everywhere"),
+    ),
+    (
+        "positives_yoy: analytics.rows() asked first (computed anew) p50 / p95 / max, ms",
+        lambda r: ms(r, "service_yoy_first"),
     ),
     ("positives_yoy: GET /api/v1/analytics after a write p50 / p95 / max, ms", lambda r: ms(r, "http_yoy")),
     (
@@ -996,8 +1044,12 @@ ROWS: list[tuple[str, Callable[[dict], str]]] = [
     ("ratio DuckDB / positives_yoy after a write p50 / p95", lambda r: duckdb_ratio(r, "service_yoy")),
     ("ratio DuckDB / positives_yoy asked again p50 / p95", lambda r: duckdb_ratio(r, "service_yoy_warm")),
     (
-        "ratio DuckDB / positives_yoy after a write in every area p50 / p95",
+        "ratio DuckDB / positives_yoy after a write in every province p50 / p95",
         lambda r: duckdb_ratio(r, "service_yoy_everywhere"),
+    ),
+    (
+        "ratio DuckDB / positives_yoy asked first (computed anew) p50 / p95",
+        lambda r: duckdb_ratio(r, "service_yoy_first"),
     ),
     ("ratio DuckDB / HTTP positives_yoy after a write p50 / p95", lambda r: duckdb_ratio(r, "http_yoy")),
     (
@@ -1023,8 +1075,11 @@ ROWS: list[tuple[str, Callable[[dict], str]]] = [
         lambda r: f"{r['answers']['positives_cells']:,} + yoy {r['answers']['positives_yoy_cells']:,}",
     ),
     (
-        "  and after 4 writes of ±1 (cells; answers patched)",
-        lambda r: f"{r['answers']['patched']['cells']:,} ({r['answers']['patched']['patches']})",
+        "  and after 6 writes of ±1 (cells; answers patched, of them by month)",
+        lambda r: (
+            f"{r['answers']['patched']['cells']:,} ({r['answers']['patched']['patches']},"
+            f" {r['answers']['patched'].get('month_patches', 0)})"
+        ),
     ),
     (
         "load average 1/5/15 min, before / after the runs",
