@@ -5,7 +5,8 @@ DIEUHANH_DATABASE_URL  default SQLite in DIEUHANH_HOME; a postgresql:// URL swit
 DIEUHANH_ROOM_TILE_URL a map tile server for the room's map ({z}/{x}/{y}); none by default (offline)
 DIEUHANH_WALL_ROTATE_SECONDS  the wall's seconds per view (30)
 DIEUHANH_WALL_MAX_VIEWS      the wall's views of units over a threshold (10)
-DIEUHANH_ANALYTICS_CACHE_ROWS analytics answers kept per process, in rows (200000; 0 turns the cache off)
+DIEUHANH_ANALYTICS_CACHE_ROWS analytics answers kept per process, in rows (200000), and 20 monthly rollup rows
+                              per answer row (PostgreSQL); 0 turns both off
 DIEUHANH_SECRET_KEY    generated into DIEUHANH_HOME on first run when unset
 DIEUHANH_DEBUG         1 for development error pages
 DIEUHANH_ALLOWED_HOSTS comma-separated, default localhost names
