@@ -169,3 +169,33 @@ def test_a_month_counter_names_its_kind_and_month():
     assert versions.month_of("test@79") is None
     assert versions.month_of("events") is None
     assert parse("2021W35").start.month == 8  # the week the daily test spans two months with
+
+
+def test_a_database_installed_before_months_were_counted_is_brought_over_on_migrate(world):
+    """The triggers of a database installed by the code before (one area function per event, shared by
+    both rollups) are pointed at the new functions, and the old functions dropped once none uses them."""
+    with connection.cursor() as cursor:
+        for name, event, referencing in (
+            ("new", "INSERT", "NEW TABLE AS dieuhanh_new"),
+            ("old", "DELETE", "OLD TABLE AS dieuhanh_old"),
+        ):
+            cursor.execute(
+                f"CREATE OR REPLACE FUNCTION dieuhanh_bump_areas_{name}() RETURNS trigger LANGUAGE plpgsql"
+                " AS $$ BEGIN RETURN NULL; END $$"
+            )
+            for table in versions.AREA_TABLES:  # both tables, as the code before installed them
+                cursor.execute(
+                    f"CREATE OR REPLACE TRIGGER dieuhanh_version_{table}_areas_{name}"
+                    f" AFTER {event} ON {table} REFERENCING {referencing}"
+                    f" FOR EACH STATEMENT EXECUTE FUNCTION dieuhanh_bump_areas_{name}()"
+                )
+    versions.install()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT proname FROM pg_proc WHERE proname LIKE 'dieuhanh_bump_areas_%' ORDER BY 1")
+        functions = [row[0] for row in cursor.fetchall()]
+    assert "dieuhanh_bump_areas_new" not in functions and "dieuhanh_bump_areas_old" not in functions
+    assert "dieuhanh_bump_areas_month_new" in functions and "dieuhanh_bump_areas_day_new" in functions
+    before = versions.areas(frozenset({"test"})) or {}
+    add_rollup(world.commune_a, date(2021, 8, 1), 1)  # the new functions count the month
+    after = versions.areas(frozenset({"test"})) or {}
+    assert after.get("test#202108", 0) > before.get("test#202108", 0)

@@ -101,18 +101,19 @@ def month_of(source: str) -> date | None:
 
 # The written rows' distinct (kind, area), a leaf unknown to the units table in area '*', and their
 # distinct (kind, month), each bumped once for the writer's slot; the transition tables are named by
-# the triggers below. The months are taken distinct before they are formatted (one to_char per month,
-# not per row): the statement runs inside every ingest batch's rollup write.
+# the triggers below. The rows are first made distinct by kind, leaf and month (a batch's daily rows
+# are some communes × days × dimensions), so the units are joined and the months formatted once each:
+# the statement runs inside every ingest batch's rollup write.
 _PG_AREAS = """
 CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+  WITH w AS (SELECT DISTINCT r.kind, r.commune_id, {month} AS month FROM ({rows}) AS r)
   INSERT INTO {table} (source, slot, n)
   SELECT a.source, pg_backend_pid() % {slots}, {now} FROM (
-    SELECT DISTINCT left(r.kind || '@' || coalesce(split_part(u.path, '/', 3), '*'), 32) AS source
-    FROM ({rows}) AS r LEFT JOIN units_unit u ON u.id = r.commune_id
+    SELECT DISTINCT left(w.kind || '@' || coalesce(split_part(u.path, '/', 3), '*'), 32) AS source
+    FROM w LEFT JOIN units_unit u ON u.id = w.commune_id
     UNION ALL
-    SELECT m.kind || '#' || to_char(m.month, 'YYYYMM')
-    FROM (SELECT DISTINCT r.kind, {month} AS month FROM ({rows}) AS r) AS m
+    SELECT m.kind || '#' || to_char(m.month, 'YYYYMM') FROM (SELECT DISTINCT kind, month FROM w) AS m
   ) AS a ORDER BY a.source
   ON CONFLICT (source, slot) DO UPDATE SET n = {table}.n + 1;
   RETURN NULL;
@@ -186,6 +187,10 @@ def install(using: str = "default") -> None:
                         f" BEGIN INSERT INTO {TABLE} (source, slot, n) VALUES ('{source}', 0, {_SQLITE_NOW})"
                         f" ON CONFLICT (source, slot) DO UPDATE SET n = n + 1; END"
                     )
+        if connection.vendor == "postgresql":
+            # The functions of a database installed before months were counted, once no trigger uses them.
+            for name in _OLD_FUNCTIONS:
+                cursor.execute(f"DROP FUNCTION IF EXISTS {name}()")
 
 
 def _area_function(table: str, name: str) -> str:
@@ -204,8 +209,6 @@ def _install_areas(cursor, table: str) -> None:
         f"CREATE OR REPLACE TRIGGER {_trigger_name(table, 'areas_all')} AFTER TRUNCATE ON {table}"
         f" FOR EACH STATEMENT EXECUTE FUNCTION dieuhanh_bump_version('{EVERYTHING}')"
     )
-    for old in _OLD_FUNCTIONS:  # the functions of a database installed before months were counted
-        cursor.execute(f"DROP FUNCTION IF EXISTS {old}()")
 
 
 def _area_triggers(table: str) -> list[str]:
