@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import nats
+import psycopg
 import pytest
 from django.apps import apps
 from django.conf import settings as django_settings
@@ -953,3 +954,22 @@ def ndjson(records: list[dict]) -> bytes:
 def settled(info: ConsumerInfo) -> bool:
     """Nothing waiting, nothing delivered but unacknowledged, nothing being re-delivered."""
     return (info.num_pending, info.num_ack_pending, info.num_redelivered) == (0, 0, 0)
+
+
+@pytest.fixture
+def scratch_database(tmp_path: Path, db) -> Iterator[str]:
+    """A database of the run's kind that no test shares, for a process of the test's own (a migration
+    run from the start): a file on SQLite, a new database on PostgreSQL, dropped after."""
+    if connection.vendor != "postgresql":
+        yield f"sqlite:///{tmp_path / 'scratch.sqlite3'}"
+        return
+    s = connection.settings_dict
+    name = f"scratch_{uuid.uuid4().hex[:12]}"
+    server = {"host": s["HOST"] or "127.0.0.1", "port": s["PORT"] or 5432, "user": s["USER"]}
+    with psycopg.connect(dbname="postgres", autocommit=True, **server) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql://{server['user']}@{server['host']}:{server['port']}/{name}"
+    finally:
+        with psycopg.connect(dbname="postgres", autocommit=True, **server) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -11,12 +11,6 @@ import json
 import os
 import subprocess
 import sys
-import uuid
-from pathlib import Path
-
-import psycopg
-import pytest
-from django.db import connection
 
 SCRIPT = r"""
 import json
@@ -60,24 +54,6 @@ print(json.dumps({
     for m in (DataElement, DataSet, Indicator, Target, ReportDefinition)
 }))
 """
-
-
-@pytest.fixture
-def scratch_database(tmp_path: Path, db):
-    """A database of the run's kind that no test shares: a file on SQLite, a new database on PostgreSQL."""
-    if connection.vendor != "postgresql":
-        yield f"sqlite:///{tmp_path / 'scratch.sqlite3'}"
-        return
-    s = connection.settings_dict
-    name = f"owner_migration_{uuid.uuid4().hex[:12]}"
-    server = {"host": s["HOST"] or "127.0.0.1", "port": s["PORT"] or 5432, "user": s["USER"]}
-    with psycopg.connect(dbname="postgres", autocommit=True, **server) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql://{server['user']}@{server['host']}:{server['port']}/{name}"
-    finally:
-        with psycopg.connect(dbname="postgres", autocommit=True, **server) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def test_metadata_made_before_owners_existed_is_the_nations(tmp_path, scratch_database):
