@@ -492,7 +492,8 @@ def run_duckdb(db, sql: str) -> list[tuple]:
 
 def touch_events() -> None:
     """A write that changes no count but is a write (a rollup row set to itself): the answer cache must
-    compute the next answer anew, as it must after each ingest batch of a live morning."""
+    bring the next answer up to date (patched on PostgreSQL, computed anew on SQLite), as after each
+    ingest batch of a live morning."""
     from django.db import connection
 
     with connection.cursor() as cursor:

@@ -200,7 +200,15 @@ def _value(found: list[dict], dx: str, unit: Unit, pe: str) -> float | None:
     return next((r["value"] for r in found if (r["dx"], r["ou"], r["pe"]) == (dx, unit.ref, pe)), None)
 
 
-@pytest.fixture(params=["areas", "months"])
+@pytest.fixture(
+    params=[
+        "areas",
+        pytest.param(
+            "months",
+            marks=pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite does not patch"),
+        ),
+    ]
+)
 def patch_by(request, monkeypatch) -> str:
     """Which patch a kept answer takes after a write (PostgreSQL): by area, or by month."""
     if request.param == "areas":

@@ -25,7 +25,7 @@ import weakref
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from functools import partial
 from itertools import chain, repeat
@@ -214,6 +214,13 @@ def shifted(period: Period, chain: Iterable[str]) -> Period:
     return period
 
 
+def periods_read(period: Period, chains: Iterable[tuple[str, ...]], last_year: bool) -> set[Period]:
+    """The periods a row of `period` reads: itself and (with `last_year`) cùng kỳ, each shifted as its
+    formula's references are (needs()' chains). What compute() reads, and what a month patch remakes."""
+    asked = (period, period.last_year()) if last_year else (period,)
+    return {shifted(q, chain) for q in asked for chain in chains}
+
+
 # Reading the stored data
 
 
@@ -353,10 +360,12 @@ def _binary_cursor(alias: str) -> Any:
     from psycopg.pq import Format
 
     connection = connections[alias]
+    connection.close_if_health_check_failed()
     connection.ensure_connection()
-    raw = ServerBindingCursor(connection.connection)
-    raw.format = Format.BINARY
-    return connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
+    with connection.wrap_database_errors:  # as Django's own cursor(): its checks, errors and wrappers
+        raw = ServerBindingCursor(connection.connection)
+        raw.format = Format.BINARY
+        return connection._prepare_cursor(raw)
 
 
 class Summed:
@@ -419,7 +428,8 @@ class CountGrid(Mapping[tuple[int, str], float]):
     some rollup row reached (a cell no row reached is missing, not zero, as a value never entered).
 
     The grid keeps the rows it was summed from (`Summed`, per rollup read), so that a later write to a
-    few areas is applied by taking those areas' rows out and adding them as they are now (`patch`)."""
+    few areas or months is applied by taking those areas' or months' rows out and adding them as they
+    are now (`patch`, `patch_months`)."""
 
     def __init__(self, unit_ids: list[int], period_ids: list[str]) -> None:
         self.units = {u: i for i, u in enumerate(unit_ids)}
@@ -964,7 +974,8 @@ def compute(
     for dim in dims:
         for ref, shifts in needs(dim.tree):
             uses_parent |= "parent" in shifts
-            wanted[ref].update(shifted(p, shifts) for p in asked)
+            for period in periods:
+                wanted[ref] |= periods_read(period, [shifts], last_year)
     parents = _parents(units, area) if uses_parent else {}
     extra = Unit.objects.filter(pk__in=set(parents.values()) - {u.pk for u in units}) if parents else []
     reader = Reader(UnitMap.of([*units, *extra]), approval=approval)
@@ -1046,6 +1057,7 @@ def _answered(
                 units,
                 language,
                 empty,
+                last_year,
             ),
         )
 
@@ -1158,18 +1170,19 @@ def _asked_rows(units: list[Unit], kept: UnitMap | None) -> list[tuple[int, str,
     units begin with them (compute() adds only the parents a formula needs after them), and which is
     kept while the units are unchanged (a rename makes a new one). A national answer's 3,321 units
     each read their reference anew cost a tenth of making its rows."""
-    if kept is None or len(kept.asked) < len(units):
-        return [(u.pk, u.ref, u.name) for u in units]
-    found = _ASKED_ROWS.get(kept)
-    if found is None:
+    found = None if kept is None else _ASKED_ROWS.get(kept)
+    if found is None and kept is not None:
         found = _ASKED_ROWS[kept] = [(u.pk, u.ref, u.name) for u in kept.asked]
+    if found is None or [row[0] for row in found[: len(units)]] != [u.pk for u in units]:
+        return [(u.pk, u.ref, u.name) for u in units]
     return found[: len(units)]
 
 
 class Computed:
     """One answer: what was read (`Answer`), and its rows laid out per dimension × period in the asked
-    units' order (None where a cell is left out), so that a patch rewrites only the rows of the units a
-    write reached."""
+    units' order (None where a cell is left out), so that a patch rewrites only the rows a write
+    reached: those of the units its areas reach (`patch`), or of the periods that read its months
+    (`patch_months`)."""
 
     def __init__(
         self,
@@ -1179,6 +1192,7 @@ class Computed:
         units: list[Unit],
         language: str,
         empty: bool,
+        last_year: bool = True,
     ) -> None:
         self.answer, self.dims, self.periods, self.language, self.empty = (
             answer,
@@ -1194,6 +1208,7 @@ class Computed:
         self._positions: defaultdict[int, list[int]] | None = None
         self._flat: list[dict] | None = None
         self._places: list[np.ndarray] | None = None
+        self.last_year = last_year
         self._months: frozenset[date] | None = None
         self._reads: list[list[set[str]]] | None = None
         self.changed: set[int] = set()  # the JSON blocks the last patch changed (for answered())
@@ -1207,7 +1222,7 @@ class Computed:
 
     def answered(self, before: Answered | None = None) -> Answered:
         """The rows as they are now, to keep; `before`: the kept answer a patch brought up to date, whose
-        JSON the new one's is made from (only the blocks of the positions the patch changed encoded)."""
+        JSON the new one's is made from (only the blocks the patch changed encoded: `changed`)."""
         changed, self.changed = self.changed, set()
         rows = self.rows()
         if before is not None and not changed and before.rows is rows:
@@ -1236,14 +1251,9 @@ class Computed:
         """The months (their first days) of every period the answer read: the asked ones, the year
         before, and those its formulas shift to. A write to other months does not reach it."""
         if self._months is None:
-            found: set[date] = set()
-            for q in {q for reads in self._period_reads() for period_reads in reads for q in period_reads}:
-                period = parse(q)
-                month = period.start.replace(day=1)
-                while month <= period.end:
-                    found.add(month)
-                    month = (month + timedelta(days=32)).replace(day=1)
-            self._months = frozenset(found)
+            ids = {q for reads in self._period_reads() for period_reads in reads for q in period_reads}
+            days = _buckets([parse(q) for q in ids], monthly=False)
+            self._months = frozenset(day.replace(day=1) for day in days)
         return self._months
 
     def _period_reads(self) -> list[list[set[str]]]:
@@ -1253,11 +1263,10 @@ class Computed:
         if self._reads is None:
             self._reads = []
             for dim in self.dims:
-                chains = {chain for _, chain in needs(dim.tree)} | {()}
-                self._reads.append([
-                    {shifted(q, chain).id for q in (period, period.last_year()) for chain in chains}
-                    for period in self.periods
-                ])  # fmt: skip
+                chains = {chain for _, chain in needs(dim.tree)}
+                self._reads.append(
+                    [{q.id for q in periods_read(period, chains, self.last_year)} for period in self.periods]
+                )
         return self._reads
 
     @property
@@ -1386,8 +1395,8 @@ class Computed:
 
 
 class Kept(NamedTuple):
-    """An answer kept: the versions it is current under (the sources', in name order, and the areas' of
-    its kinds where they are counted), its rows, and what it was computed from."""
+    """An answer kept: the versions it is current under (the sources', in name order, and the area and
+    month counters of its kinds where they are counted), its rows, and what it was computed from."""
 
     version: tuple[int, ...]
     areas: dict[str, int] | None
@@ -1401,17 +1410,22 @@ class Kept(NamedTuple):
 PATCH_AREAS = 16
 # A write reaching at most this share of an answer's months is patched by month (every leaf's rows of
 # those months read again packed), whatever its areas: a morning's batches write today in every
-# province. Past it, reading the moved months costs about what reading them all does.
+# province. A judgement, not a measured crossover: past a quarter, a month patch reads and remakes
+# most of what computing anew does.
 PATCH_MONTHS_SHARE = 0.25
 # How much more a patch by area pays per rollup row than one by month: it looks each leaf up by the
-# rollup's key, where a month patch reads its rows packed in one statement (bench/analytics.py).
-LEAF_READ_COST = 3
+# rollup's key, where a month patch reads its rows packed in one statement. At 10 M events (median of
+# 30, load 2.4): Hà Nội's 684 leaves over 24 months, 2,280 leaf-months, in 4.7 ms; one month of every
+# leaf, 5,900 rows, in 2.2 ms: some 4.5 times as much per row.
+LEAF_READ_COST = 4
 
 
-def _patch_of(computed: Computed, reached: set[str], months: set[date]) -> partial[None] | None:
+def _patch_of(
+    computed: Computed, reached: set[str], months: set[date]
+) -> tuple[str, Callable[[], None]] | None:
     """How to bring a kept answer up to date after a write to these of its areas and months, the
     cheaper of a patch by area and one by month (each reads its share of the answer's rollup rows),
-    or None: computed anew."""
+    as ("months" or "areas", the patch), or None: computed anew."""
     if not computed.patchable:
         return None
     month_share = len(months) / len(computed.months())
@@ -1419,9 +1433,9 @@ def _patch_of(computed: Computed, reached: set[str], months: set[date]) -> parti
     if month_share <= PATCH_MONTHS_SHARE and (
         month_share <= area_share * LEAF_READ_COST or len(reached) > PATCH_AREAS
     ):
-        return partial(computed.patch_months, months)
+        return "months", partial(computed.patch_months, months)
     if len(reached) <= PATCH_AREAS:
-        return partial(computed.patch, reached)
+        return "areas", partial(computed.patch, reached)
     return None
 
 
@@ -1430,14 +1444,18 @@ class AnswerCache:
 
     A hit costs one small query (the versions) and a copy of the list; any write to what the answer
     reads changes a version, so the next caller computes it again: the answer stays live. A write to
-    the rollups of a few areas (PostgreSQL counts them by kind and province, indicators.versions) is
-    applied to the kept answer instead: the counts of those areas' leaves are read again and only the
-    rows of the units they reach are made anew (`Computed.patch`); an answer over none of those areas
-    is current as it is. Identical questions asked at once (a morning's thousand screens) are computed
-    once; the others wait for it. Bounded by rows, least recently used first out
-    (DIEUHANH_ANALYTICS_CACHE_ROWS, 0 turns it off). Inside an atomic block nothing is cached or
-    served: its writes are not yet anyone else's, and a rollback would let their version number come
-    back with other data (indicators.versions)."""
+    the rollups (PostgreSQL counts them by kind and province, and by kind and month,
+    indicators.versions) is applied to the kept answer instead where that is cheaper (`_patch_of`):
+    the counts of the written areas' leaves are read again and only the rows of the units they reach
+    are made anew (`Computed.patch`), or the written months' rows of every leaf and only the rows of
+    the periods that read them (`Computed.patch_months`: a morning's batches write today's month in
+    every province); an answer over none of the written areas, or none of the written months, is
+    current as it is. An answer computed anew takes the monthly rollup rows other questions read from
+    `months` (KeptMonths) where no write has reached them since. Identical questions asked at once (a
+    morning's thousand screens) are computed once; the others wait for it. Bounded by rows, least
+    recently used first out (DIEUHANH_ANALYTICS_CACHE_ROWS, 0 turns it off). Inside an atomic block
+    nothing is cached or served: its writes are not yet anyone else's, and a rollback would let their
+    version number come back with other data (indicators.versions)."""
 
     def __init__(self, max_rows: int) -> None:
         self.max_rows = max_rows
@@ -1507,22 +1525,29 @@ class AnswerCache:
             changed = {s for s in areas.keys() | kept.areas.keys() if areas.get(s) != kept.areas.get(s)}
             touched = {s.partition("@")[2] for s in changed if "@" in s}
             when = {m for s in changed if (m := versions.month_of(s)) is not None}
-            if versions.EVERYTHING not in changed and versions.EVERYTHING not in touched:
-                computed = kept.computed
-                # Every row written lies in one of the touched areas and one of the touched months.
-                reached, months = touched & computed.areas(), when & computed.months()
+            computed = kept.computed
+            if (
+                versions.EVERYTHING not in changed
+                and versions.EVERYTHING not in touched
+                and versions.EVERYTHING not in computed.areas()  # no map of its leaves: any write reaches it
+            ):
+                # Every row written lies in one of the touched areas and one of the touched months. A
+                # statement bumps both; areas moved with no month (triggers older than the months', a
+                # migrate not yet run) say nothing of the months: any of the answer's may have moved.
+                reached = touched & computed.areas()
+                months = when & computed.months() if when or not touched else set(computed.months())
                 if not reached or not months:
                     self.unmoved += 1
                     return Kept(version, areas, kept.answered, computed)
-                patch = _patch_of(computed, reached, months)
-                if patch is not None:
+                way = _patch_of(computed, reached, months)
+                if way is not None:
                     try:
-                        patch()
+                        way[1]()
                     except BaseException:
                         self._drop(key)  # half patched
                         raise
                     self.patches += 1
-                    self.month_patches += patch.func == computed.patch_months
+                    self.month_patches += way[0] == "months"
                     return Kept(version, areas, computed.answered(kept.answered), computed)
         self.misses += 1
         computed = compute()
@@ -1581,7 +1606,8 @@ class KeptMonths:
         self, counted: QuerySet, kind: str, dims: tuple[str, ...], spread: _Spread
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """_read_rows() of the counted rows in the spread's months (its buckets' first days)."""
-        alias = counted.db
+        alias = counted.db  # the router asked once: the counters and the rows from the same server
+        counted = counted.using(alias)
         counters = (
             None
             if not self.max_rows or versions.in_transaction(alias)
@@ -1604,16 +1630,17 @@ class KeptMonths:
                     parts.append((b, found[1], found[2]))
                 else:
                     wanted.append((b, key, version))
-        self.kept += len(parts)
-        if wanted:
+            self.kept += len(parts)
             self.read_months += len(wanted)
+        if wanted:
             months = [spread.firsts[b] for b, _, _ in wanted]
             leaf, bucket, count = _read_rows(counted.filter(month__in=months), "month", spread)
             order = np.argsort(bucket, kind="stable")
             leaf, bucket, count = leaf[order], bucket[order], count[order]
             for b, key, version in wanted:
                 lo, hi = np.searchsorted(bucket, [b, b + 1])
-                found_leaf, found_count = leaf[lo:hi], count[lo:hi]
+                # Copies, not views: a view would keep the whole read alive while one month stays.
+                found_leaf, found_count = leaf[lo:hi].copy(), count[lo:hi].copy()
                 parts.append((b, found_leaf, found_count))
                 if version[0] is not None:  # a month never written has no counter: nothing is kept
                     self._keep(key, (version, found_leaf, found_count))

@@ -120,14 +120,18 @@ BEGIN
 END $$;
 """
 # Each area table's rows and the month of each: the daily rollup's day, the monthly one's month.
-_MONTH_OF = {"warehouse_rollup": "date_trunc('month', r.day)", "warehouse_rollupmonth": "r.month"}
+_MONTH_OF = {
+    "warehouse_rollup": "date_trunc('month', r.day::timestamp)::date",  # as a date: no time zone's
+    "warehouse_rollupmonth": "r.month",
+}
 _BUCKET = {"warehouse_rollup": "day", "warehouse_rollupmonth": "month"}
 _AREA_ROWS = {  # trigger event → (function name, its rows, REFERENCING clause)
     "INSERT": ("new", "SELECT kind, commune_id, {b} FROM dieuhanh_new", "NEW TABLE AS dieuhanh_new"),
     "DELETE": ("old", "SELECT kind, commune_id, {b} FROM dieuhanh_old", "OLD TABLE AS dieuhanh_old"),
     "UPDATE": (
         "both",
-        "SELECT kind, commune_id, {b} FROM dieuhanh_new UNION SELECT kind, commune_id, {b} FROM dieuhanh_old",
+        "SELECT kind, commune_id, {b} FROM dieuhanh_new"
+        " UNION ALL SELECT kind, commune_id, {b} FROM dieuhanh_old",  # made distinct after (_PG_AREAS)
         "OLD TABLE AS dieuhanh_old NEW TABLE AS dieuhanh_new",
     ),
 }
