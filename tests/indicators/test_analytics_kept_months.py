@@ -145,3 +145,19 @@ def test_months_kept_are_bounded_by_rows_least_recently_used_out(world, monkeypa
     assert value(found, "ev.test.positive", elsewhere, "202109") == 4
     assert value(found, "ev.test.positive", elsewhere, "202107") == 1
     assert found == fresh(world, plain, months, empty=True)
+
+
+def test_a_month_a_patch_read_again_is_current_for_the_next_question(world, monkeypatch):
+    monkeypatch.setattr(analytics, "LEAF_READ_COST", 1000)  # by month, whatever the areas
+    plain = [analytics.dimension("ev.test.positive")]
+    write_every_month(world, "202107;202108")
+    ask(world, plain)
+    add_rollup(world.commune_b, date(2021, 8, 1), 5)
+    by_month = ANSWERS.month_patches
+    ask(world, plain)  # patched: August read again, and kept for others
+    assert ANSWERS.month_patches == by_month + 1
+    with CaptureQueriesContext(connection) as queries:
+        found = ask(world, plain, empty=True)
+    assert months_read(queries) == []
+    assert value(found, "ev.test.positive", world.commune_b, "202108") == 5
+    assert found == fresh(world, plain, empty=True)

@@ -370,7 +370,9 @@ def _binary_cursor(alias: str) -> Any:
 
 class Summed:
     """One rollup read summed into a grid, kept for its patches: the rows counted (kind and dimensions,
-    any bucket), the bucket column, where the leaves go, and the rows as read (leaf, bucket index, count)."""
+    any bucket), the bucket column, where the leaves go, and the rows as read (leaf, bucket index, count);
+    `count_of`: the kind and dimensions of a monthly read, whose months a patch reads through
+    KeptMonths (so that the next question finds them current)."""
 
     def __init__(
         self,
@@ -380,8 +382,9 @@ class Summed:
         periods: dict[str, int],
         units: Places,
         spread: _Spread | None = None,
+        count_of: tuple[str, tuple[str, ...]] | None = None,
     ) -> None:
-        self.rows, self.column, self.units = rows, column, units
+        self.rows, self.column, self.units, self.count_of = rows, column, units, count_of
         self.spread = spread or _Spread(buckets, periods)
         self.leaf = self.bucket = np.zeros(0, dtype=np.int64)
         self.count = np.zeros(0)
@@ -540,8 +543,11 @@ class CountGrid(Mapping[tuple[int, str], float]):
             old = np.isin(kept.bucket, moved)
             self._add(kept.leaf[old], kept.bucket[old], kept.count[old], spread, kept.units, -1)
             assert kept.rows is not None
-            rows = kept.rows.filter(**{f"{kept.column}__in": [spread.firsts[b] for b in moved]})
-            leaf, bucket, count = _read_rows(rows, kept.column, spread)
+            if kept.count_of is not None:
+                leaf, bucket, count = ANSWERS.months.read(kept.rows, *kept.count_of, spread, moved)
+            else:
+                rows = kept.rows.filter(**{f"{kept.column}__in": [spread.firsts[b] for b in moved]})
+                leaf, bucket, count = _read_rows(rows, kept.column, spread)
             self._add(leaf, bucket, count, spread, kept.units, 1)
             kept.leaf = np.concatenate((kept.leaf[~old], leaf))
             kept.bucket = np.concatenate((kept.bucket[~old], bucket))
@@ -660,7 +666,8 @@ class Reader:
                 if fetched:
                     grid.add_rollups(fetched, buckets, _ASKED_ITSELF)
                 continue
-            kept = Summed(counted, column, buckets, grid.periods, self.units)
+            monthly = (ref.kind, ref.dims) if model is RollupMonth else None
+            kept = Summed(counted, column, buckets, grid.periods, self.units, count_of=monthly)
             grid.summed.append(kept)
             read = (
                 ANSWERS.months.read(counted, ref.kind, ref.dims, kept.spread)
@@ -1603,23 +1610,31 @@ class KeptMonths:
         self.kept = self.read_months = 0  # months taken from memory, and from the database
 
     def read(
-        self, counted: QuerySet, kind: str, dims: tuple[str, ...], spread: _Spread
+        self,
+        counted: QuerySet,
+        kind: str,
+        dims: tuple[str, ...],
+        spread: _Spread,
+        buckets: list[int] | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """_read_rows() of the counted rows in the spread's months (its buckets' first days)."""
+        """_read_rows() of the counted rows in the spread's months (its buckets' first days), or in
+        these of its buckets (a patch's)."""
         alias = counted.db  # the router asked once: the counters and the rows from the same server
         counted = counted.using(alias)
+        asked = range(len(spread.firsts)) if buckets is None else buckets
         counters = (
             None
             if not self.max_rows or versions.in_transaction(alias)
             else versions.areas(frozenset({kind}), alias)
         )
         if counters is None:
-            return _read_rows(counted.filter(month__in=spread.firsts), "month", spread)
+            return _read_rows(counted.filter(month__in=[spread.firsts[b] for b in asked]), "month", spread)
         emptied = counters.get(versions.EVERYTHING)
         parts: list[tuple[int, np.ndarray, np.ndarray]] = []
         wanted: list[tuple[int, tuple, tuple]] = []  # (bucket, key, version)
         with self._lock:
-            for b, month in enumerate(spread.firsts):
+            for b in asked:
+                month = spread.firsts[b]
                 key, version = (
                     (alias, kind, dims, month),
                     (counters.get(versions.month_source(kind, month)), emptied),
