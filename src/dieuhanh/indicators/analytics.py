@@ -356,16 +356,18 @@ def _binary_cursor(alias: str) -> Any:
     results come in PostgreSQL's binary format: the packed read's 1.5 MB of bytea as bytes, not as hex
     text that the server encodes and the driver decodes (8 of a national read's 28 ms at 10 M events,
     issue 18). Its parameters are bound by the server, which binary results need."""
-    from django.db.backends.postgresql.base import ServerBindingCursor
+    import psycopg
     from psycopg.pq import Format
 
     connection = connections[alias]
-    connection.close_if_health_check_failed()
+    connection.close_if_health_check_failed()  # as Django's own cursor(): its checks, errors, wrappers
     connection.ensure_connection()
-    with connection.wrap_database_errors:  # as Django's own cursor(): its checks, errors and wrappers
-        raw = ServerBindingCursor(connection.connection)
-        raw.format = Format.BINARY
-        return connection._prepare_cursor(raw)
+    connection.validate_thread_sharing()
+    with connection.wrap_database_errors:
+        made = psycopg.Cursor(connection.connection)
+        made.format = Format.BINARY
+    raw: Any = made  # django-stubs types these as taking Django's wrapper; Django passes the driver's
+    return connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
 
 
 class Summed:
