@@ -17,6 +17,8 @@ import importlib
 import io
 import json
 import os
+import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -973,3 +975,20 @@ def scratch_database(tmp_path: Path, db) -> Iterator[str]:
     finally:
         with psycopg.connect(dbname="postgres", autocommit=True, **server) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def run_on_scratch(script: str, home: Path, database: str) -> Any:
+    """Run `script` (which sets Django up itself) in a process of its own on a scratch database (the
+    `scratch_database` fixture's), home in `home`; the JSON of the last line it printed."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "dieuhanh.settings",
+        "DIEUHANH_HOME": str(home),
+        "DIEUHANH_DATABASE_URL": database,
+    }
+    env.pop("DIEUHANH_DATABASE_REPLICA_URL", None)
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])

@@ -29,14 +29,16 @@ def positives(units: list[Unit], months: str = "202108") -> dict[tuple[str, str]
     return {(r["ou"], r["pe"]): r["value"] for r in analytics.rows([dim], periods, units)}
 
 
-def add_rollup(unit: Unit, month: date, n: int) -> None:
-    """A count written as raw SQL, past every application verb: only the database trigger sees it."""
+def add_rollup(unit: Unit, month: date, n: int, *, daily: bool = False) -> None:
+    """A count written as raw SQL, past every application verb: only the database trigger sees it. In
+    the monthly rollup (`month` its first day), or with `daily` in the daily one (`month` a day)."""
+    table, bucket = ("warehouse_rollup", "day") if daily else ("warehouse_rollupmonth", "month")
     with connection.cursor() as cursor:
         cursor.execute(
-            "INSERT INTO warehouse_rollupmonth (commune_id, month, kind, dim1, dim2, count)"
+            f"INSERT INTO {table} (commune_id, {bucket}, kind, dim1, dim2, count)"  # noqa: S608 - the test's own names
             " VALUES (%s, %s, 'test', 'positive', 'pcr', %s)"
-            " ON CONFLICT (commune_id, month, kind, dim1, dim2)"
-            " DO UPDATE SET count = warehouse_rollupmonth.count + excluded.count",
+            f" ON CONFLICT (commune_id, {bucket}, kind, dim1, dim2)"
+            f" DO UPDATE SET count = {table}.count + excluded.count",
             [unit.pk, month, n],
         )
 

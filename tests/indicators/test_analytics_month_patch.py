@@ -106,25 +106,14 @@ def test_a_write_to_months_the_answer_does_not_read_leaves_it_as_it_is(world):
     assert found == afresh(world, "202108")
 
 
-def add_day(unit: Unit, day: date, n: int) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO warehouse_rollup (commune_id, day, kind, dim1, dim2, count)"
-            " VALUES (%s, %s, 'test', 'positive', 'pcr', %s)"
-            " ON CONFLICT (commune_id, day, kind, dim1, dim2)"
-            " DO UPDATE SET count = warehouse_rollup.count + excluded.count",
-            [unit.pk, day, n],
-        )
-
-
 def test_weeks_read_from_the_daily_rollups_are_patched_by_the_months_their_days_lie_in(world):
     weeks = "2021W34;2021W35;2021W36"  # W35 is 30 August to 5 September
     everywhere = one_commune_per_province(world)
-    add_day(world.commune_a, date(2021, 8, 24), 1)
+    add_rollup(world.commune_a, date(2021, 8, 24), 1, daily=True)
     national(world, weeks)
     by_month = ANSWERS.month_patches
     for i, unit in enumerate(everywhere):
-        add_day(unit, date(2021, 9, 2), i + 1)
+        add_rollup(unit, date(2021, 9, 2), i + 1, daily=True)
     found = national(world, weeks)
     assert ANSWERS.month_patches == by_month + 1
     assert value(found, "ev.test.positive", everywhere[5], "2021W35") == 6

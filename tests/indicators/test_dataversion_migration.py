@@ -5,12 +5,8 @@ of its own (SQLite, or a scratch PostgreSQL database on the PostgreSQL pass)."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-
 from dieuhanh.indicators import versions
+from tests.factories import run_on_scratch
 
 SCRIPT = r"""
 import json
@@ -40,18 +36,7 @@ print(json.dumps({"installed": sorted(versions.installed()), "sources": sources}
 
 
 def test_the_widened_source_migrates_a_database_whose_triggers_are_installed(tmp_path, scratch_database):
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "dieuhanh.settings",
-        "DIEUHANH_HOME": str(tmp_path),
-        "DIEUHANH_DATABASE_URL": scratch_database,
-    }
-    env.pop("DIEUHANH_DATABASE_REPLICA_URL", None)
-    done = subprocess.run(
-        [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=300, check=False
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    found = json.loads(done.stdout.strip().splitlines()[-1])
+    found = run_on_scratch(SCRIPT, tmp_path, scratch_database)
     assert found["installed"] == sorted({t for tables in versions.WATCHED.values() for t in tables})
     assert "events" in found["sources"]
     if scratch_database.startswith("postgresql"):  # the month's counter: 19 characters, past the old 16

@@ -7,10 +7,7 @@ then, and the migrations run forward over them.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
+from tests.factories import run_on_scratch
 
 SCRIPT = r"""
 import json
@@ -57,18 +54,7 @@ print(json.dumps({
 
 
 def test_metadata_made_before_owners_existed_is_the_nations(tmp_path, scratch_database):
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "dieuhanh.settings",
-        "DIEUHANH_HOME": str(tmp_path),
-        "DIEUHANH_DATABASE_URL": scratch_database,
-    }
-    env.pop("DIEUHANH_DATABASE_REPLICA_URL", None)
-    done = subprocess.run(
-        [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=300, check=False
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    owners = json.loads(done.stdout.strip().splitlines()[-1])
+    owners = run_on_scratch(SCRIPT, tmp_path, scratch_database)
     assert owners == {
         "DataElement": ["VN-2025:VN"],
         "DataSet": ["VN-2025:VN"],
