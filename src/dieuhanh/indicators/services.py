@@ -3,8 +3,6 @@ and the units an analytics question names."""
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -32,7 +30,7 @@ from dieuhanh.indicators.models import (
     ValueType,
 )
 from dieuhanh.indicators.periods import Period, PeriodError, parse
-from dieuhanh.indicators.unitmap import UnitIndex, unit_index
+from dieuhanh.indicators.unitmap import KeptPerIndex
 from dieuhanh.units.models import Unit
 from dieuhanh.units.scoping import Area
 from dieuhanh.units.services import unit_in_area
@@ -516,32 +514,18 @@ def _level(item: str) -> int:
         ) from None
 
 
-# LEVEL-n's units per bounds, levels and area, kept while the units are unchanged: the unit index is
-# made anew whenever the units' data version moves, so an entry is used only with the index it was
-# made beside. A national question names 3,321 communes; once its answer and JSON were kept, making
-# them into model instances again was most of the analytics route's time (30–57 ms of 44–83 ms per
-# request at 3M, issue 18). The units are shared between requests: read them, do not change them.
-_levels_kept: OrderedDict[tuple, tuple[UnitIndex, list[Unit]]] = OrderedDict()
-_levels_lock = threading.Lock()
+# LEVEL-n's units per bounds, levels and area, kept while the units are unchanged. A national question
+# names 3,321 communes; once its answer and JSON were kept, making them into model instances again was
+# most of the analytics route's time (30–57 ms of 44–83 ms per request at 3M, issue 18).
+_LEVELS: KeptPerIndex[list[Unit]] = KeptPerIndex()
 
 
 def _at_levels(bounds: list[Unit], levels: list[int], edition: str, area: Area) -> list[Unit]:
     # In a transaction of the code's own the index is kept by counts, blind to a rename: read anew.
     if versions.in_transaction(router.db_for_read(Unit)):
         return _read_levels(bounds, levels, edition, area)
-    index = unit_index()
     key = (tuple(u.pk for u in bounds), tuple(levels), edition, area)
-    with _levels_lock:
-        found = _levels_kept.get(key)
-        if found is not None and found[0] is index:
-            _levels_kept.move_to_end(key)
-            return list(found[1])
-    made = _read_levels(bounds, levels, edition, area)
-    with _levels_lock:
-        _levels_kept[key] = (index, made)
-        while len(_levels_kept) > 64:
-            _levels_kept.popitem(last=False)
-    return list(made)
+    return list(_LEVELS.get(key, lambda _: _read_levels(bounds, levels, edition, area)))
 
 
 def _read_levels(bounds: list[Unit], levels: list[int], edition: str, area: Area) -> list[Unit]:

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Generic, TypeVar
 
 from django.db import router
 from django.db.models import Count, Max
@@ -82,7 +83,40 @@ def _leaves(children: dict[int | None, list[int]]) -> dict[int, list[int]]:
 
 _lock = threading.Lock()
 _cached: tuple[tuple, UnitIndex] | None = None
-_maps: OrderedDict[tuple, UnitMap] = OrderedDict()
+T = TypeVar("T")
+
+
+class KeptPerIndex(Generic[T]):
+    """Values made from the units as the current unit index holds them, kept per key (the `size` last
+    used) while that index is current: a rename, a new unit or a new succession makes a new index
+    (`unit_index`), and the values are made anew with it. The values are shared between requests:
+    read them, do not change them."""
+
+    def __init__(self, size: int = 64) -> None:
+        self.size = size
+        self._kept: OrderedDict[tuple, tuple[UnitIndex, T]] = OrderedDict()
+        _KEPT.append(self)
+
+    def get(self, key: tuple, make: Callable[[UnitIndex], T]) -> T:
+        index = unit_index()
+        with _lock:
+            found = self._kept.get(key)
+            if found is not None and found[0] is index:
+                self._kept.move_to_end(key)
+                return found[1]
+        made = make(index)
+        with _lock:
+            self._kept[key] = (index, made)
+            while len(self._kept) > self.size:
+                self._kept.popitem(last=False)
+        return made
+
+    def clear(self) -> None:
+        with _lock:
+            self._kept.clear()
+
+
+_KEPT: list[KeptPerIndex] = []  # every one, for forget()
 
 
 def unit_index() -> UnitIndex:
@@ -111,19 +145,7 @@ class UnitMap:
     def of(cls, asked: list[Unit]) -> UnitMap:
         """The map of these asked units, kept while the units are unchanged: the same question asked again
         finds its leaves' places already worked out (a national question has some 14,000 leaves)."""
-        index = unit_index()
-        key = (id(index), tuple(u.pk for u in asked))
-        with _lock:
-            found = _maps.get(key)
-            if found is not None:
-                _maps.move_to_end(key)
-                return found
-        made = cls(asked, index)
-        with _lock:
-            _maps[key] = made
-            while len(_maps) > 64:
-                _maps.popitem(last=False)
-        return made
+        return _MAPS.get(tuple(u.pk for u in asked), lambda index: cls(asked, index))
 
     def __init__(self, asked: Iterable[Unit], index: UnitIndex | None = None) -> None:
         self.asked = list(asked)
@@ -246,4 +268,8 @@ def forget() -> None:
     global _cached
     with _lock:
         _cached = None
-        _maps.clear()
+    for kept in _KEPT:
+        kept.clear()
+
+
+_MAPS: KeptPerIndex[UnitMap] = KeptPerIndex()  # UnitMap.of's
