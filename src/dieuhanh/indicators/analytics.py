@@ -227,7 +227,10 @@ def periods_read(period: Period, chains: Iterable[tuple[str, ...]], last_year: b
 # (asked unit id, period id) → cell; a warehouse count is a bare float (final, never carried as a
 # value is), which saves building tens of thousands of cells per answer.
 Cells = Mapping[tuple[int, str], Cell | float]
-ValueCells = dict[tuple[int, str], Cell]  # the same for data values: always cells
+ValueCells = dict[tuple[int, str], Cell]
+# The area and month counters of an answer's kinds (versions.areas) and the database they were read
+# from, before the data: the answer cache's, handed down to the reads that need them.
+Counters = tuple[str, dict[str, int]]  # the same for data values: always cells
 
 
 def _fan_out(group_of_row: np.ndarray, per_group: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -532,7 +535,7 @@ class CountGrid(Mapping[tuple[int, str], float]):
             reached.update(self.unit_ids[i] for i in np.union1d(taken, added).tolist())
         return reached
 
-    def patch_months(self, months: set[date]) -> set[str]:
+    def patch_months(self, months: set[date], counters: Counters | None = None) -> set[str]:
         """Bring the rows of these months (their first days) up to date in every rollup read, for every
         leaf: theirs as summed before taken out, theirs as the rollups hold them now added (one packed
         read of those buckets). The ids of the periods whose cells that reached."""
@@ -546,7 +549,7 @@ class CountGrid(Mapping[tuple[int, str], float]):
             self._add(kept.leaf[old], kept.bucket[old], kept.count[old], spread, kept.units, -1)
             assert kept.rows is not None
             if kept.count_of is not None:
-                leaf, bucket, count = ANSWERS.months.read(kept.rows, *kept.count_of, spread, moved)
+                leaf, bucket, count = ANSWERS.months.read(kept.rows, *kept.count_of, spread, moved, counters)
             else:
                 rows = kept.rows.filter(**{f"{kept.column}__in": [spread.firsts[b] for b in moved]})
                 leaf, bucket, count = _read_rows(rows, kept.column, spread)
@@ -617,6 +620,7 @@ class Reader:
     units: UnitMap
     cache: dict[str, Cells] = field(default_factory=dict)
     approval: str | None = None  # DHIS2's approvalLevel: count only values approved at this kind or above
+    counters: Counters | None = None  # compute()'s
 
     def cells(self, ref: str, periods: set[Period]) -> Cells:
         if ref not in self.cache:
@@ -672,7 +676,7 @@ class Reader:
             kept = Summed(counted, column, buckets, grid.periods, self.units, count_of=monthly)
             grid.summed.append(kept)
             read = (
-                ANSWERS.months.read(counted, ref.kind, ref.dims, kept.spread)
+                ANSWERS.months.read(counted, ref.kind, ref.dims, kept.spread, read_before=self.counters)
                 if model is RollupMonth
                 else _read_rows(rows, column, kept.spread)
             )
@@ -974,9 +978,11 @@ def compute(
     area: Area | None = None,
     approval: str | None = None,
     last_year: bool = True,
+    counters: Counters | None = None,
 ) -> Answer:
     """Read every cell the dimensions' formulas need for these periods (and cùng kỳ, unless
-    `last_year` is False) and units."""
+    `last_year` is False) and units; `counters`: the area and month counters the answer cache read
+    before (KeptMonths takes them rather than reading them again)."""
     asked = set(periods) | ({p.last_year() for p in periods} if last_year else set())
     wanted: dict[str, set[Period]] = defaultdict(set)
     uses_parent = False
@@ -987,7 +993,7 @@ def compute(
                 wanted[ref] |= periods_read(period, [shifts], last_year)
     parents = _parents(units, area) if uses_parent else {}
     extra = Unit.objects.filter(pk__in=set(parents.values()) - {u.pk for u in units}) if parents else []
-    reader = Reader(UnitMap.of([*units, *extra]), approval=approval)
+    reader = Reader(UnitMap.of([*units, *extra]), approval=approval, counters=counters)
     cells = {ref: reader.cells(ref, chosen) for ref, chosen in wanted.items()}
     codes = {d.code for d in dims}.union(*(target_refs(d.tree) for d in dims))
     return Answer(cells, targets(codes, [u.pk for u in units], asked), parents, reader.units)
@@ -1059,8 +1065,8 @@ def _answered(
             key,
             _sources(dims),
             _kinds(dims),
-            lambda: Computed(
-                compute(dims, periods, units, area, approval, last_year),
+            lambda counters: Computed(
+                compute(dims, periods, units, area, approval, last_year, counters),
                 dims,
                 periods,
                 units,
@@ -1283,12 +1289,12 @@ class Computed:
         grids = self.grids()
         return bool(grids) and self.answer.units is not None and all(g.patchable for g in grids)
 
-    def patch_months(self, months: set[date]) -> None:
+    def patch_months(self, months: set[date], counters: Counters | None = None) -> None:
         """Bring the counts of these months up to date for every leaf, then make anew the rows of the
-        periods that read them (for every asked unit)."""
+        periods that read them (for every asked unit); `counters`: as compute()'s."""
         reached: set[str] = set()
         for grid in self.grids():
-            reached |= grid.patch_months(months)
+            reached |= grid.patch_months(months, counters)
         if not reached:
             return
         per_segment = _blocks_per_segment(len(self.asked))
@@ -1430,7 +1436,7 @@ LEAF_READ_COST = 4
 
 
 def _patch_of(
-    computed: Computed, reached: set[str], months: set[date]
+    computed: Computed, reached: set[str], months: set[date], counters: Counters
 ) -> tuple[str, Callable[[], None]] | None:
     """How to bring a kept answer up to date after a write to these of its areas and months, the
     cheaper of a patch by area and one by month (each reads its share of the answer's rollup rows),
@@ -1442,7 +1448,7 @@ def _patch_of(
     if month_share <= PATCH_MONTHS_SHARE and (
         month_share <= area_share * LEAF_READ_COST or len(reached) > PATCH_AREAS
     ):
-        return "months", partial(computed.patch_months, months)
+        return "months", partial(computed.patch_months, months, counters)
     if len(reached) <= PATCH_AREAS:
         return "areas", partial(computed.patch, reached)
     return None
@@ -1477,14 +1483,18 @@ class AnswerCache:
         self.month_patches = 0  # of the patches, those by month (Computed.patch_months)
 
     def answer(
-        self, question: tuple, sources: frozenset[str], kinds: frozenset[str], compute: Callable[[], Computed]
+        self,
+        question: tuple,
+        sources: frozenset[str],
+        kinds: frozenset[str],
+        compute: Callable[[Counters | None], Computed],
     ) -> Answered:
         alias = router.db_for_read(RollupMonth)
         if not self.max_rows or versions.in_transaction(alias):
-            return compute().answered()
+            return compute(None).answered()
         version = versions.current(sources, alias)
         if version is None:
-            return compute().answered()
+            return compute(None).answered()
         key = (alias, question)
         while True:
             with self._lock:
@@ -1514,7 +1524,7 @@ class AnswerCache:
         version: tuple[int, ...],
         kinds: frozenset[str],
         alias: str,
-        compute: Callable[[], Computed],
+        compute: Callable[[Counters | None], Computed],
     ) -> Kept:
         """The kept answer brought up to `version`: as it is, patched, or computed anew."""
         moved = (
@@ -1548,7 +1558,7 @@ class AnswerCache:
                 if not reached or not months:
                     self.unmoved += 1
                     return Kept(version, areas, kept.answered, computed)
-                way = _patch_of(computed, reached, months)
+                way = _patch_of(computed, reached, months, (alias, areas))
                 if way is not None:
                     try:
                         way[1]()
@@ -1559,7 +1569,7 @@ class AnswerCache:
                     self.month_patches += way[0] == "months"
                     return Kept(version, areas, computed.answered(kept.answered), computed)
         self.misses += 1
-        computed = compute()
+        computed = compute(None if areas is None else (alias, areas))
         return Kept(version, areas, computed.answered(), computed)
 
     def _keep(self, key: tuple, found: Kept) -> None:
@@ -1618,17 +1628,21 @@ class KeptMonths:
         dims: tuple[str, ...],
         spread: _Spread,
         buckets: list[int] | None = None,
+        read_before: Counters | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """_read_rows() of the counted rows in the spread's months (its buckets' first days), or in
-        these of its buckets (a patch's)."""
+        these of its buckets (a patch's); `read_before`: the counters the answer cache read before, of
+        this database (else they are read here, before the rows)."""
         alias = counted.db  # the router asked once: the counters and the rows from the same server
         counted = counted.using(alias)
         asked = range(len(spread.firsts)) if buckets is None else buckets
-        counters = (
-            None
-            if not self.max_rows or versions.in_transaction(alias)
-            else versions.areas(frozenset({kind}), alias)
-        )
+        counters: dict[str, int] | None
+        if not self.max_rows or versions.in_transaction(alias):
+            counters = None
+        elif read_before is not None and read_before[0] == alias:
+            counters = read_before[1]
+        else:
+            counters = versions.areas(frozenset({kind}), alias)
         if counters is None:
             return _read_rows(counted.filter(month__in=[spread.firsts[b] for b in asked]), "month", spread)
         emptied = counters.get(versions.EVERYTHING)
