@@ -23,20 +23,20 @@ def checkin(n: int, time_in: str, venue: str = "V-BT-CHO") -> dict:
     return record("checkin", n, venue=venue, time_in=time_in, time_out=None)
 
 
-def by_day() -> dict[tuple[date, str], int]:
-    rows = Rollup.objects.filter(kind="checkin").values_list("day", "dim1", "count")
+def summed(model: type[Rollup] | type[RollupMonth], bucket: str) -> dict[tuple[date, str], int]:
+    """The check-ins' rollup counts by day or month and dim1, over every commune."""
     found: dict[tuple[date, str], int] = {}
-    for day, dim1, count in rows:
-        found[(day, dim1)] = found.get((day, dim1), 0) + count
+    for when, dim1, count in model.objects.filter(kind="checkin").values_list(bucket, "dim1", "count"):
+        found[(when, dim1)] = found.get((when, dim1), 0) + count
     return found
+
+
+def by_day() -> dict[tuple[date, str], int]:
+    return summed(Rollup, "day")
 
 
 def by_month() -> dict[tuple[date, str], int]:
-    rows = RollupMonth.objects.filter(kind="checkin").values_list("month", "dim1", "count")
-    found: dict[tuple[date, str], int] = {}
-    for month, dim1, count in rows:
-        found[(month, dim1)] = found.get((month, dim1), 0) + count
-    return found
+    return summed(RollupMonth, "month")
 
 
 def test_a_batch_across_a_month_end_counts_each_day_and_each_month(platform, venues):
