@@ -37,7 +37,8 @@ Measured, interleaved run by run (--runs, after one untimed warm-up of each):
 - raw: SELECT commune_id, local month, count(*) FROM warehouse_testresult WHERE result = 'positive'
   AND at in 2021 GROUP BY both, on the same database in the same process;
 - the rollup read alone: analytics' read of the monthly rollups into its arrays (the database's part
-  of an answer: on PostgreSQL one bytea of packed rows, on SQLite grouped rows as tuples).
+  of an answer: on PostgreSQL a bytea of packed rows per month, streamed, on SQLite grouped rows as
+  tuples).
 Each timed call also records the pauses of Python's cyclic garbage collector inside it.
 Before the clock, the answers are compared cell by cell (commune × month; for yoy with the raw
 counts of 2020 too): service, HTTP and raw must agree everywhere, or the run stops. Also recorded:
@@ -852,24 +853,29 @@ def queries_of(setup: Setup) -> dict:
 
 def rollup_read(setup: Setup):
     """The read analytics makes for #{ev.test.positive} over the asked months and the same months a
-    year and two years before (yoy's own cùng kỳ; analytics.Reader._events): the rollup rows as a
-    queryset, and the spread of their buckets onto the periods."""
+    year and two years before (yoy's own cùng kỳ; analytics.Reader._events): the rollup rows counted
+    (any month) as a queryset, and the spread of their buckets onto the periods."""
     from dieuhanh.indicators.analytics import _buckets, _Spread
     from dieuhanh.warehouse.models import RollupMonth
 
     asked = set(setup.periods) | {p.last_year() for p in setup.periods}
     asked |= {p.last_year() for p in asked}
     buckets = _buckets(list(asked), monthly=True)
-    rows = RollupMonth.objects.filter(kind="test", month__in=list(buckets), dim1="positive")
-    return rows, _Spread(buckets, {p.id: j for j, p in enumerate(sorted(asked))})
+    counted = RollupMonth.objects.filter(kind="test", dim1="positive")
+    return counted, _Spread(buckets, {p.id: j for j, p in enumerate(sorted(asked))})
 
 
 def read_rollups(setup: Setup):
-    """analytics' read of the monthly rollups alone, into its arrays (the database's part of an answer)."""
-    from dieuhanh.indicators.analytics import _read_rows
+    """analytics' read of the monthly rollups alone, into its arrays (the database's part of an answer:
+    on PostgreSQL every month as it streams in, on SQLite the rows grouped)."""
+    from django.db import connection
 
-    rows, spread = rollup_read(setup)
-    return _read_rows(rows, "month", spread)
+    from dieuhanh.indicators.analytics import _joined, _month_rows, _read_rows
+
+    counted, spread = rollup_read(setup)
+    if connection.vendor == "postgresql":
+        return _joined(list(_month_rows(counted, spread, list(range(len(spread.firsts))))))
+    return _read_rows(counted.filter(month__in=spread.firsts), "month", spread)
 
 
 def plan(sql: str, params: list | None = None) -> str:
@@ -883,13 +889,14 @@ def plan(sql: str, params: list | None = None) -> str:
 
 def plans(setup: Setup, postgres: bool) -> dict:
     """The plans of the analytics read of the monthly rollups and of the raw scan."""
-    from dieuhanh.indicators.analytics import _SUM, packed_sql
+    from dieuhanh.indicators.analytics import _SUM, months_sql
 
-    rows, _ = rollup_read(setup)
+    counted, spread = rollup_read(setup)
     if postgres:
-        sql, params = packed_sql(rows, "month")
+        sql, params = months_sql(counted, spread.firsts)
     else:
-        grouped = rows.values_list("commune_id", "month").annotate(n=_SUM).order_by()
+        grouped = counted.filter(month__in=spread.firsts).values_list("commune_id", "month").annotate(n=_SUM)
+        grouped = grouped.order_by()
         sql, params = grouped.query.sql_with_params()
     raw, raw_params = raw_sql(postgres, (ASKED_YEAR,))
     return {"analytics_read": plan(sql, list(params)), "raw_scan": plan(raw, raw_params)}

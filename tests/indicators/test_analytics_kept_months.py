@@ -37,10 +37,10 @@ def ask(world: World, dims: list, periods: str = "202107;202108", *, empty: bool
 
 
 def months_read(queries: CaptureQueriesContext) -> list[int]:
-    """How many months each packed rollup read of these queries asked the database for (the
-    parameters of its month list: the server binds them)."""
+    """How many months each monthly rollup read of these queries asked the database for (its list of
+    months, written out in the statement as logged)."""
     return [
-        q["sql"].partition('"month" IN (')[2].partition(")")[0].count("$")
+        len(q["sql"].partition("unnest('{")[2].partition("}'")[0].split(","))
         for q in queries.captured_queries
         if "string_agg(int8send" in q["sql"]
     ]

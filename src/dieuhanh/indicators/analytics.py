@@ -21,9 +21,10 @@ from __future__ import annotations
 import math
 import operator
 import threading
+import time
 import weakref
 from collections import OrderedDict, defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
@@ -280,12 +281,18 @@ class _Spread:
             bucket_periods.append([periods[pid] for pid in pids])
         self.per_bucket = np.array([len(p) for p in bucket_periods], dtype=np.int64)
         self.flat_periods = np.array([j for p in bucket_periods for j in p], dtype=np.int64)
+        self.starts = np.cumsum(self.per_bucket) - self.per_bucket  # each bucket's first in flat_periods
         # Each bucket's first day as the packed read writes it (days since _PACKED_EPOCH), sorted, and
         # its index: a packed read's days are looked up a whole column at once.
         days = [(day - _PACKED_EPOCH).days for day in self.firsts]
         order = np.argsort(days, kind="stable")
         self.days = np.array(days, dtype=np.int64)[order]
         self.day_buckets = np.arange(len(days), dtype=np.int64)[order]
+
+    def periods_of(self, b: int) -> list[int]:
+        """The grid's indexes of the periods bucket b counts in."""
+        start = int(self.starts[b])
+        return self.flat_periods[start : start + int(self.per_bucket[b])].tolist()
 
     def of_days(self, days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The bucket index of each day (since _PACKED_EPOCH), and which of them are buckets at all."""
@@ -373,6 +380,79 @@ def _binary_cursor(alias: str) -> Any:
     return connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
 
 
+class Chunk(NamedTuple):
+    """Rollup rows of some buckets (KeptMonths.chunks): the buckets, and the rows as arrays."""
+
+    buckets: list[int]
+    leaf: np.ndarray
+    bucket: np.ndarray
+    counts: np.ndarray
+
+
+# The monthly rollup rows of some months, one result row per month in the order asked: (month, its rows
+# packed as in _PACKED, the leaf id alone as the key). PostgreSQL sends each month's row when it is
+# summed, so the rows stream in (_month_rows) while the answer is made from the months already there.
+_MONTHS = (
+    "SELECT m.month, (SELECT string_agg(int8send(r.leaf::int8) || int8send(r.n::int8), ''::bytea)"
+    " FROM ({inner}) AS r(leaf, n)) FROM unnest(%s::date[]) AS m(month)"
+)
+_MONTH_ROW = np.dtype([("leaf", ">i8"), ("n", ">i8")])
+
+
+def _joined(chunks: list[Chunk]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The chunks' rows as one (leaf, bucket, count)."""
+    if not chunks:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0)
+    return (
+        np.concatenate([c.leaf for c in chunks]),
+        np.concatenate([c.bucket for c in chunks]),
+        np.concatenate([c.counts for c in chunks]),
+    )
+
+
+def months_sql(counted: QuerySet, months: list[date]) -> tuple[str, list]:
+    """The statement of _month_rows, and its parameters (bench/analytics.py shows its plan)."""
+    one_month = counted.filter(month=RawSQL("m.month", [])).values_list("commune_id", "count").order_by()
+    inner, params = one_month.query.sql_with_params()
+    # `inner` is the ORM's own compiled statement, its values passed as parameters.
+    return _MONTHS.format(inner=inner), [*params, months]
+
+
+def _streaming(*_: Any) -> None:
+    raise RuntimeError(
+        "analytics: a query on a connection whose monthly rollup rows are still being read"
+        " (CountGrid.settle() first)"
+    )
+
+
+def _month_rows(counted: QuerySet, spread: _Spread, buckets: list[int]) -> Generator[Chunk]:
+    """The counted rows of these monthly buckets, one chunk per bucket as PostgreSQL sends it, in the
+    order asked: the answer's rows for the first months are made while the server sums the next ones
+    (a national answer's read is 20 of its 50 ms, and making its 20,000 rows 11, issue 18). The
+    connection is busy until the last chunk is taken: a query on it meanwhile raises (_streaming) rather
+    than wait on the driver's lock for ever, and closing the iterator early cancels the statement."""
+    alias = counted.db
+    connection = connections[alias]
+    sql, params = months_sql(counted, [spread.firsts[b] for b in buckets])
+    with _binary_cursor(alias) as cursor:
+        rows = cursor.cursor.stream(sql, params, binary=True)  # the driver's: single-row mode
+        connection.execute_wrappers.append(_streaming)
+        started = time.monotonic()
+        try:
+            with connection.wrap_database_errors:
+                for month, packed in rows:
+                    found = np.frombuffer(packed or b"", dtype=_MONTH_ROW)
+                    b = spread.bucket_of[month]
+                    leaf, count = found["leaf"].astype(np.int64), found["n"].astype(np.float64)
+                    yield Chunk([b], leaf, np.full(len(found), b), count)
+        finally:
+            rows.close()  # a stream left open would hold the driver's lock
+            connection.execute_wrappers.remove(_streaming)
+            if connection.queries_logged:  # as Django's debug cursor logs its statements, values written in
+                shown = connection.ops.compose_sql(sql, params)
+                connection.queries_log.append({"sql": shown, "time": f"{time.monotonic() - started:.3f}"})
+
+
 class Summed:
     """One rollup read summed into a grid, kept for its patches: the rows counted (kind and dimensions,
     any bucket), the bucket column, where the leaves go, and the rows as read (leaf, bucket index, count);
@@ -437,18 +517,24 @@ class CountGrid(Mapping[tuple[int, str], float]):
 
     The grid keeps the rows it was summed from (`Summed`, per rollup read), so that a later write to a
     few areas or months is applied by taking those areas' or months' rows out and adding them as they
-    are now (`patch`, `patch_months`)."""
+    are now (`patch`, `patch_months`).
+
+    A read may be added as it comes (`add_chunks`): a period's cells are then summed when first asked
+    for (`of_period`, `column`), from the chunks read so far, and anything else reads it to the end
+    first (`settle`)."""
 
     def __init__(self, unit_ids: list[int], period_ids: list[str]) -> None:
         self.units = {u: i for i, u in enumerate(unit_ids)}
         self.periods = {p: j for j, p in enumerate(period_ids)}
         self.unit_ids, self.period_ids = unit_ids, period_ids
         size = len(unit_ids) * len(period_ids)
-        # The sum of each cell, and how many rollup rows reached it (a cell is missing while none does).
+        # The sum of each cell, and how many rollup rows reached it (a cell is missing while none does),
+        # period by period: cell (unit i, period j) is j × units + i, so a period's column is one slice.
         self._sum, self._hits = np.zeros(size), np.zeros(size, dtype=np.int64)
         self._columns: dict[int, list[float | None]] = {}
         self.summed: list[Summed] = []
         self.patchable = True  # False once a part was summed elsewhere (the database, an enterprise's)
+        self._pending: _Pending | None = None
 
     def add_rollups(
         self, fetched: list[tuple], buckets: dict[date, list[str]], units: Places, kept: Summed | None = None
@@ -463,8 +549,47 @@ class CountGrid(Mapping[tuple[int, str], float]):
         self, leaf: np.ndarray, bucket: np.ndarray, count: np.ndarray, units: Places, kept: Summed
     ) -> None:
         """add_rollups() of rows already as arrays (leaf ids, the kept read's bucket indexes, counts)."""
+        self.settle()
         self._add(leaf, bucket, count, kept.spread, units, 1)
         kept.leaf, kept.bucket, kept.count = leaf, bucket, count
+
+    def add_chunks(self, chunks: Iterator[Chunk], units: Places, kept: Summed) -> None:
+        """add_arrays() of a read that comes in chunks (KeptMonths.chunks), each summed when a period it
+        counts in is first asked for; the read is not begun here. One such read at a time: the one
+        before is read to the end first."""
+        self.settle()
+        needs: dict[int, set[int]] = defaultdict(set)  # period → the buckets that count in it
+        for b in range(len(kept.spread.firsts)):
+            for j in kept.spread.periods_of(b):
+                needs[j].add(b)
+        self._pending = _Pending(chunks, units, kept, needs)
+
+    def settle(self, period: int | None = None) -> None:
+        """Sum the chunks of a read added as it comes: to the end, or until this period's cells are."""
+        pending = self._pending
+        while pending is not None:
+            if period is not None and not pending.needs.get(period, set()) - pending.loaded:
+                return
+            try:
+                chunk = next(pending.chunks, None)
+            except BaseException:
+                self._pending = None  # the read failed: this grid is not an answer's
+                raise
+            if chunk is None:
+                pending.kept.leaf, pending.kept.bucket, pending.kept.count = _joined(pending.parts)
+                self._pending = pending = None
+                return
+            pending.parts.append(chunk)
+            pending.loaded.update(chunk.buckets)
+            self._add(chunk.leaf, chunk.bucket, chunk.counts, pending.kept.spread, pending.units, 1)
+
+    def abandon(self) -> None:
+        """Stop a read added as it comes (its statement cancelled): the grid is no answer's any more."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            close = getattr(pending.chunks, "close", None)
+            if close is not None:
+                close()
 
     def _add(
         self,
@@ -488,14 +613,24 @@ class CountGrid(Mapping[tuple[int, str], float]):
         # Rows × their leaf's places …
         rows, place = _fan_out(leaf_of_row, per_leaf)
         unit_index, value, row_bucket = target[place], count[rows] * weight[place], bucket[rows]
-        # … × their bucket's periods.
-        rows, offset = _fan_out(row_bucket, spread.per_bucket)
-        cell = unit_index[rows] * len(self.period_ids) + spread.flat_periods[offset]
-        size = self._sum.size
-        self._sum += np.bincount(cell, weights=value[rows] * sign, minlength=size)
-        self._hits += np.bincount(cell, minlength=size) * sign
+        width = len(self.unit_ids)
+        if len(row_bucket) and row_bucket[0] == row_bucket[-1] and (row_bucket == row_bucket[0]).all():
+            # One bucket's rows (a month streamed in): summed per unit once, added to its periods' columns
+            # (a bincount over every cell of the grid per month cost more than the month's rows).
+            sums = np.bincount(unit_index, weights=value * sign, minlength=width)
+            hits = np.bincount(unit_index, minlength=width) * sign
+            for j in spread.periods_of(int(row_bucket[0])):
+                self._sum[j * width : (j + 1) * width] += sums
+                self._hits[j * width : (j + 1) * width] += hits
+        else:
+            # … × their bucket's periods.
+            rows, offset = _fan_out(row_bucket, spread.per_bucket)
+            cell = spread.flat_periods[offset] * width + unit_index[rows]
+            size = self._sum.size
+            self._sum += np.bincount(cell, weights=value[rows] * sign, minlength=size)
+            self._hits += np.bincount(cell, minlength=size) * sign
         self._columns.clear()
-        return np.flatnonzero(np.bincount(unit_index, minlength=len(self.unit_ids)))
+        return np.flatnonzero(np.bincount(unit_index, minlength=width))
 
     def _placed(self, leaf: np.ndarray, units: Places) -> tuple[_LeafPlaces, np.ndarray] | None:
         """The places of the leaves of a map of asked units on this grid, kept per map (UnitMap.of keeps
@@ -520,6 +655,7 @@ class CountGrid(Mapping[tuple[int, str], float]):
     def patch(self, leaves: list[int]) -> set[int]:
         """Bring the rows of these leaves up to date in every rollup read: theirs as summed before taken
         out, theirs as the rollups hold them now added. The ids of the units whose cells that reached."""
+        self.settle()
         reached: set[int] = set()
         wanted = np.array(sorted(leaves), dtype=np.int64)
         for kept in self.summed:
@@ -539,6 +675,7 @@ class CountGrid(Mapping[tuple[int, str], float]):
         """Bring the rows of these months (their first days) up to date in every rollup read, for every
         leaf: theirs as summed before taken out, theirs as the rollups hold them now added (one packed
         read of those buckets). The ids of the periods whose cells that reached."""
+        self.settle()
         reached: list[np.ndarray] = []
         for kept in self.summed:
             spread = kept.spread
@@ -557,12 +694,12 @@ class CountGrid(Mapping[tuple[int, str], float]):
             kept.leaf = np.concatenate((kept.leaf[~old], leaf))
             kept.bucket = np.concatenate((kept.bucket[~old], bucket))
             kept.count = np.concatenate((kept.count[~old], count))
-            starts = np.cumsum(spread.per_bucket) - spread.per_bucket  # each bucket's periods' offset
-            reached += [spread.flat_periods[starts[b] : starts[b] + spread.per_bucket[b]] for b in moved]
+            reached += [np.array(spread.periods_of(b), dtype=np.int64) for b in moved]
         return {self.period_ids[j] for j in np.unique(np.concatenate(reached)).tolist()} if reached else set()
 
     def add(self, unit_id: int, period_id: str, n: float) -> None:
-        cell = self.units[unit_id] * len(self.period_ids) + self.periods[period_id]
+        self.settle()
+        cell = self.periods[period_id] * len(self.unit_ids) + self.units[unit_id]
         self._sum[cell] += n
         self._hits[cell] += 1
         self._columns.clear()
@@ -573,10 +710,11 @@ class CountGrid(Mapping[tuple[int, str], float]):
         j = self.periods.get(period_id)
         if j is None:
             return None
+        self.settle(j)
         found = self._columns.get(j)
         if found is None:
-            width = len(self.period_ids)
-            sums, hits = self._sum[j::width].tolist(), self._hits[j::width].tolist()
+            at = slice(j * len(self.unit_ids), (j + 1) * len(self.unit_ids))
+            sums, hits = self._sum[at].tolist(), self._hits[at].tolist()
             found = self._columns[j] = [v if h else None for v, h in zip(sums, hits, strict=True)]
         return found
 
@@ -586,8 +724,9 @@ class CountGrid(Mapping[tuple[int, str], float]):
         j = self.periods.get(period_id)
         if j is None:
             return None
-        width = len(self.period_ids)
-        return np.where(self._hits[j::width] > 0, self._sum[j::width], np.nan)
+        self.settle(j)
+        at = slice(j * len(self.unit_ids), (j + 1) * len(self.unit_ids))
+        return np.where(self._hits[at] > 0, self._sum[at], np.nan)
 
     def get(self, key: tuple[int, str], default: Any = None) -> Any:
         unit, column = self.units.get(key[0]), self.column(key[1])
@@ -603,6 +742,7 @@ class CountGrid(Mapping[tuple[int, str], float]):
         return found
 
     def __iter__(self) -> Iterator[tuple[int, str]]:
+        self.settle()
         for period_id in self.period_ids:
             column = self.column(period_id) or []
             for unit_id, found in zip(self.unit_ids, column, strict=True):
@@ -610,7 +750,21 @@ class CountGrid(Mapping[tuple[int, str], float]):
                     yield (unit_id, period_id)
 
     def __len__(self) -> int:
+        self.settle()
         return int(np.count_nonzero(self._hits))
+
+
+@dataclass
+class _Pending:
+    """A read added to a grid as it comes (CountGrid.add_chunks): the chunks to come, where their leaves
+    go, the read they come from, which buckets count in each period, and those summed so far."""
+
+    chunks: Iterator[Chunk]
+    units: Places
+    kept: Summed
+    needs: dict[int, set[int]]
+    loaded: set[int] = field(default_factory=set)
+    parts: list[Chunk] = field(default_factory=list)
 
 
 @dataclass
@@ -621,6 +775,7 @@ class Reader:
     cache: dict[str, Cells] = field(default_factory=dict)
     approval: str | None = None  # DHIS2's approvalLevel: count only values approved at this kind or above
     counters: Counters | None = None  # compute()'s
+    rank: dict[str, int] = field(default_factory=dict)  # period id → the first asked period that reads it
 
     def cells(self, ref: str, periods: set[Period]) -> Cells:
         if ref not in self.cache:
@@ -675,12 +830,15 @@ class Reader:
             monthly = (ref.kind, ref.dims) if model is RollupMonth else None
             kept = Summed(counted, column, buckets, grid.periods, self.units, count_of=monthly)
             grid.summed.append(kept)
-            read = (
-                ANSWERS.months.read(counted, ref.kind, ref.dims, kept.spread, read_before=self.counters)
-                if model is RollupMonth
-                else _read_rows(rows, column, kept.spread)
-            )
-            grid.add_arrays(*read, self.units, kept)
+            if model is RollupMonth:
+                # The months in the order the answer's rows need them (compute()'s asked periods).
+                last = len(self.rank)
+                rank = {day: min(self.rank.get(pid, last) for pid in pids) for day, pids in buckets.items()}
+                order = sorted(range(len(kept.spread.firsts)), key=lambda b: (rank[kept.spread.firsts[b]], b))
+                chunks = ANSWERS.months.chunks(counted, ref.kind, ref.dims, kept.spread, order, self.counters)
+                grid.add_chunks(chunks, self.units, kept)
+            else:
+                grid.add_arrays(*_read_rows(rows, column, kept.spread), self.units, kept)
         firms = [u for u in self.units.asked if enterprise_figures.is_enterprise(u)]
         if firms and periods:  # an enterprise's or park's count: its workers' and gates' (issue 21)
             grid.patchable = False
@@ -979,24 +1137,37 @@ def compute(
     approval: str | None = None,
     last_year: bool = True,
     counters: Counters | None = None,
+    streamed: bool = False,
 ) -> Answer:
     """Read every cell the dimensions' formulas need for these periods (and cùng kỳ, unless
     `last_year` is False) and units; `counters`: the area and month counters the answer cache read
-    before (KeptMonths takes them rather than reading them again)."""
+    before (KeptMonths takes them rather than reading them again). With `streamed`, one count's
+    monthly rollup rows may still be coming (CountGrid.add_chunks): the caller makes its rows from
+    them as they come, asks nothing else of the database meanwhile, and settles them (Computed)."""
     asked = set(periods) | ({p.last_year() for p in periods} if last_year else set())
     wanted: dict[str, set[Period]] = defaultdict(set)
+    rank: dict[str, int] = {}
     uses_parent = False
     for dim in dims:
         for ref, shifts in needs(dim.tree):
             uses_parent |= "parent" in shifts
-            for period in periods:
-                wanted[ref] |= periods_read(period, [shifts], last_year)
+            for i, period in enumerate(periods):
+                read = periods_read(period, [shifts], last_year)
+                wanted[ref] |= read
+                for q in read:
+                    rank[q.id] = min(rank.get(q.id, i), i)
     parents = _parents(units, area) if uses_parent else {}
     extra = Unit.objects.filter(pk__in=set(parents.values()) - {u.pk for u in units}) if parents else []
-    reader = Reader(UnitMap.of([*units, *extra]), approval=approval, counters=counters)
+    reader = Reader(UnitMap.of([*units, *extra]), approval=approval, counters=counters, rank=rank)
     cells = {ref: reader.cells(ref, chosen) for ref, chosen in wanted.items()}
     codes = {d.code for d in dims}.union(*(target_refs(d.tree) for d in dims))
-    return Answer(cells, targets(codes, [u.pk for u in units], asked), parents, reader.units)
+    found = Answer(cells, targets(codes, [u.id for u in units], asked), parents, reader.units)
+    # The reads still to come start one after another, each when first asked: all but the last read
+    # now (two statements cannot stream on one connection at once), the last too unless `streamed`.
+    grids = [c for c in cells.values() if isinstance(c, CountGrid)]
+    for grid in grids if not streamed else grids[:-1]:
+        grid.settle()
+    return found
 
 
 def _parents(units: list[Unit], area: Area | None) -> dict[int, int]:
@@ -1056,7 +1227,7 @@ def _answered(
     key = (
         tuple((d.code, d.name, d.unit, d.decimals, repr(d.tree)) for d in dims),
         tuple(p.id for p in periods),
-        tuple(u.pk for u in units),
+        tuple(u.id for u in units),  # id, not pk: a national question's 3,321 units, at every ask
         None if area is None else (area.everything, tuple(sorted(area.prefixes))),
         language, empty, approval, last_year,
     )  # fmt: skip
@@ -1066,7 +1237,7 @@ def _answered(
             _sources(dims),
             _kinds(dims),
             lambda counters: Computed(
-                compute(dims, periods, units, area, approval, last_year, counters),
+                compute(dims, periods, units, area, approval, last_year, counters, streamed=True),
                 dims,
                 periods,
                 units,
@@ -1188,7 +1359,7 @@ def _asked_rows(units: list[Unit], kept: UnitMap | None) -> list[tuple[int, str,
     found = None if kept is None else _ASKED_ROWS.get(kept)
     if found is None and kept is not None:
         found = _ASKED_ROWS[kept] = [(u.pk, u.ref, u.name) for u in kept.asked]
-    if found is None or [row[0] for row in found[: len(units)]] != [u.pk for u in units]:
+    if found is None or [row[0] for row in found[: len(units)]] != [u.id for u in units]:
         return [(u.pk, u.ref, u.name) for u in units]
     return found[: len(units)]
 
@@ -1218,8 +1389,18 @@ class Computed:
         )
         self.asked = _asked_rows(units, answer.units)
         unit_ids = [pk for pk, _, _ in self.asked]
-        self.columns = [_column_evaluator(answer, dim, unit_ids) for dim in dims]
-        self.segments = [self._segment(d, period, None) for d in range(len(dims)) for period in periods]
+        try:
+            self.columns = [_column_evaluator(answer, dim, unit_ids) for dim in dims]
+            if None in self.columns:  # the cell-by-cell way reads in any order
+                self._settle()
+            # A count's months still coming (compute(streamed=True)) are summed as its periods' rows need
+            # them: the first periods' rows are made while the database sums the next months.
+            self.segments = [self._segment(d, period, None) for d in range(len(dims)) for period in periods]
+            self._settle()
+        except BaseException:
+            for grid in self.grids():
+                grid.abandon()
+            raise
         self._positions: defaultdict[int, list[int]] | None = None
         self._flat: list[dict] | None = None
         self._places: list[np.ndarray] | None = None
@@ -1246,6 +1427,10 @@ class Computed:
 
     def grids(self) -> list[CountGrid]:
         return [cells for cells in self.answer.cells.values() if isinstance(cells, CountGrid)]
+
+    def _settle(self) -> None:
+        for grid in self.grids():
+            grid.settle()
 
     def areas(self) -> frozenset[str]:
         """The areas (versions.area_of) of every leaf whose counts reach an asked unit: worked out once
@@ -1631,8 +1816,23 @@ class KeptMonths:
         read_before: Counters | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """_read_rows() of the counted rows in the spread's months (its buckets' first days), or in
-        these of its buckets (a patch's); `read_before`: the counters the answer cache read before, of
-        this database (else they are read here, before the rows)."""
+        these of its buckets (a patch's): chunks() read to the end."""
+        return _joined(list(self.chunks(counted, kind, dims, spread, buckets, read_before)))
+
+    def chunks(
+        self,
+        counted: QuerySet,
+        kind: str,
+        dims: tuple[str, ...],
+        spread: _Spread,
+        buckets: list[int] | None = None,
+        read_before: Counters | None = None,
+    ) -> Iterator[Chunk]:
+        """The counted rows in the spread's months (its buckets' first days), or in these of its buckets
+        in this order: first those kept (one chunk), then the others month by month as the database
+        sends them (_month_rows), each kept as it comes; `read_before`: the counters the answer cache
+        read before, of this database (else they are read here, before the rows). Nothing is read
+        until the first chunk is asked for."""
         alias = counted.db  # the router asked once: the counters and the rows from the same server
         counted = counted.using(alias)
         asked = range(len(spread.firsts)) if buckets is None else buckets
@@ -1643,11 +1843,16 @@ class KeptMonths:
             counters = read_before[1]
         else:
             counters = versions.areas(frozenset({kind}), alias)
-        if counters is None:
-            return _read_rows(counted.filter(month__in=[spread.firsts[b] for b in asked]), "month", spread)
+        if counters is None:  # nothing kept: read
+            if connections[alias].vendor == "postgresql":
+                yield from _month_rows(counted, spread, list(asked))
+            else:
+                months = counted.filter(month__in=[spread.firsts[b] for b in asked])
+                yield Chunk(list(asked), *_read_rows(months, "month", spread))
+            return
         emptied = counters.get(versions.EVERYTHING)
         parts: list[tuple[int, np.ndarray, np.ndarray]] = []
-        wanted: list[tuple[int, tuple, tuple]] = []  # (bucket, key, version)
+        wanted: dict[int, tuple[tuple, tuple]] = {}  # bucket → (key, version)
         with self._lock:
             for b in asked:
                 month = spread.firsts[b]
@@ -1660,28 +1865,27 @@ class KeptMonths:
                     self._months.move_to_end(key)
                     parts.append((b, found[1], found[2]))
                 else:
-                    wanted.append((b, key, version))
+                    wanted[b] = (key, version)
             self.kept += len(parts)
             self.read_months += len(wanted)
-        if wanted:
-            months = [spread.firsts[b] for b, _, _ in wanted]
-            leaf, bucket, count = _read_rows(counted.filter(month__in=months), "month", spread)
-            order = np.argsort(bucket, kind="stable")
-            leaf, bucket, count = leaf[order], bucket[order], count[order]
-            for b, key, version in wanted:
-                lo, hi = np.searchsorted(bucket, [b, b + 1])
-                # Copies, not views: a view would keep the whole read alive while one month stays.
-                found_leaf, found_count = leaf[lo:hi].copy(), count[lo:hi].copy()
-                parts.append((b, found_leaf, found_count))
+        if parts:
+            yield Chunk(
+                [b for b, _, _ in parts],
+                np.concatenate([p[1] for p in parts]),
+                np.concatenate([np.full(len(p[1]), p[0], dtype=np.int64) for p in parts]),
+                np.concatenate([p[2] for p in parts]),
+            )
+        if not wanted:
+            return
+        rows = _month_rows(counted, spread, list(wanted))
+        try:
+            for chunk in rows:
+                key, version = wanted[chunk.buckets[0]]
                 if version[0] is not None:  # a month never written has no counter: nothing is kept
-                    self._keep(key, (version, found_leaf, found_count))
-        return (
-            np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, dtype=np.int64),
-            np.concatenate([np.full(len(p[1]), p[0], dtype=np.int64) for p in parts])
-            if parts
-            else np.zeros(0, dtype=np.int64),
-            np.concatenate([p[2] for p in parts]) if parts else np.zeros(0),
-        )
+                    self._keep(key, (version, chunk.leaf, chunk.counts))
+                yield chunk
+        finally:
+            rows.close()
 
     def _keep(self, key: tuple, found: tuple[tuple, np.ndarray, np.ndarray]) -> None:
         for array in found[1:]:

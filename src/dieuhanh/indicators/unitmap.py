@@ -145,7 +145,7 @@ class UnitMap:
     def of(cls, asked: list[Unit]) -> UnitMap:
         """The map of these asked units, kept while the units are unchanged: the same question asked again
         finds its leaves' places already worked out (a national question has some 14,000 leaves)."""
-        return _MAPS.get(tuple(u.pk for u in asked), lambda index: cls(asked, index))
+        return _MAPS.get(tuple(u.id for u in asked), lambda index: cls(asked, index))
 
     def __init__(self, asked: Iterable[Unit], index: UnitIndex | None = None) -> None:
         self.asked = list(asked)

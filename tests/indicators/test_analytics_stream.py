@@ -1,0 +1,130 @@
+"""A national answer's monthly rollup rows stream in month by month, in the order its rows need them, and
+the rows of the first periods are made while PostgreSQL sums the next months (issue 18,
+analytics._month_rows, CountGrid.add_chunks). The answer is the one read at once; while the months
+come the connection takes no other query (a clear error, never a wait on the driver's lock); an answer
+given up half-way leaves the connection free. PostgreSQL only: SQLite counts no months and reads at
+once.
+
+Expected figures are the test's own arithmetic on the rows it wrote."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from django.db import connection
+
+from dieuhanh.indicators import analytics
+from dieuhanh.indicators import formula as f
+from dieuhanh.indicators.analytics import ANSWERS
+from dieuhanh.indicators.periods import parse
+from dieuhanh.units.models import Unit
+from tests.factories import World
+from tests.indicators.test_analytics_cache import add_rollup
+
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.skipif(connection.vendor != "postgresql", reason="months stream on PostgreSQL only"),
+]
+
+YOY = analytics.Dimension("yoy", "x", "%", 1, f.parse("yoy(#{ev.test.positive})"), None)
+MONTHS = ["202106", "202107", "202108", "2021Q3"]
+
+
+def communes(world: World) -> list[Unit]:
+    return list(Unit.objects.filter(edition_id=world.commune_a.edition_id, kind="commune").order_by("path"))
+
+
+def write(world: World) -> tuple[Unit, Unit]:
+    """Counts in two communes over three months of 2021 and their cùng kỳ."""
+    a, b = world.commune_a, world.commune_b
+    for unit, month, n in (
+        (a, date(2021, 6, 1), 4), (a, date(2020, 6, 1), 2), (a, date(2021, 7, 1), 6),
+        (a, date(2020, 7, 1), 3), (b, date(2021, 8, 1), 5), (b, date(2020, 8, 1), 10),
+        (b, date(2021, 9, 1), 1),
+    ):  # fmt: skip
+        add_rollup(unit, month, n)
+    return a, b
+
+
+def by_cell(found: list[dict]) -> dict[tuple[str, str, str], tuple]:
+    return {(r["dx"], r["ou"], r["pe"]): (r["value"], r["same_period_last_year"]) for r in found}
+
+
+def test_a_streamed_answer_is_the_answer_read_at_once_and_its_first_rows_come_before_its_last_month(
+    world, monkeypatch
+):
+    a, b = write(world)
+    units, periods = communes(world), [parse(p) for p in MONTHS]
+    dims = [analytics.dimension("ev.test.positive"), YOY]
+    events: list[str] = []
+    months, segment = analytics._month_rows, analytics.Computed._segment
+
+    def month_rows(counted, spread, buckets):
+        for chunk in months(counted, spread, buckets):
+            events.append("month " + spread.firsts[chunk.buckets[0]].isoformat())
+            yield chunk
+
+    def made(self, d, period, positions):
+        events.append("rows " + period.id)
+        return segment(self, d, period, positions)
+
+    monkeypatch.setattr(analytics, "_month_rows", month_rows)
+    monkeypatch.setattr(analytics.Computed, "_segment", made)
+    ANSWERS.clear()
+    streamed = analytics.rows(dims, periods, units)
+
+    # The first period's rows are made once June and its cùng kỳ are in, before the last month comes.
+    read = [e for e in events if e.startswith("month ")]
+    # June, its cùng kỳ, and the year before that (the cùng kỳ row's yoy) first.
+    assert set(read[:3]) == {"month 2021-06-01", "month 2020-06-01", "month 2019-06-01"}
+    assert len(read) == len(set(read)) == 12  # June to September of 2021, 2020 and 2019, each once
+    assert events.index("rows 202106") < events.index(read[-1])
+
+    cells = by_cell(streamed)
+    assert cells[("ev.test.positive", a.ref, "202106")] == (4, 2)
+    assert cells[("yoy", a.ref, "202107")] == (100, None)  # (6 - 3) / 3
+    assert cells[("ev.test.positive", b.ref, "2021Q3")] == (6, 10)  # a quarter: three months
+    assert cells[("yoy", b.ref, "202108")] == (-50, None)
+    at_once = analytics.Computed(analytics.compute(dims, periods, units), dims, periods, units, "vi", False)
+    assert streamed == at_once.rows()
+
+
+def test_a_ratio_of_two_counts_streams_one_and_reads_the_other_first(world):
+    a, _ = write(world)
+    add_rollup(a, date(2021, 7, 1), 0)
+    units, periods = communes(world), [parse(p) for p in MONTHS]
+    share = analytics.Dimension(
+        "share", "x", "%", 1, f.parse("#{ev.test.positive} / #{ev.test.positive.pcr} * 100"), None
+    )
+    ANSWERS.clear()
+    found = by_cell(analytics.rows([share], periods, units))
+    assert found[("share", a.ref, "202107")][0] == 100  # every row written is a PCR one
+    answer = analytics.compute([share], periods, units)
+    assert found == by_cell(analytics.Computed(answer, [share], periods, units, "vi", False).rows())
+
+
+def test_no_query_may_run_while_months_stream_and_an_answer_given_up_frees_the_connection(world):
+    write(world)
+    units, periods = communes(world), [parse(p) for p in MONTHS]
+    ANSWERS.clear()
+    answer = analytics.compute([analytics.dimension("ev.test.positive")], periods, units, streamed=True)
+    grid = answer.cells["ev.test.positive"]
+    assert isinstance(grid, analytics.CountGrid)
+    assert grid.of_period("202106") is not None  # June in: the other months still to come
+    with pytest.raises(RuntimeError, match="still being read"):
+        Unit.objects.count()
+    grid.settle()
+    assert Unit.objects.filter(pk=world.commune_a.pk).count() == 1
+    assert grid.get((world.commune_b.pk, "202108")) == 5
+
+    ANSWERS.clear()
+    answer = analytics.compute([analytics.dimension("ev.test.positive")], periods, units, streamed=True)
+    grid = answer.cells["ev.test.positive"]
+    assert isinstance(grid, analytics.CountGrid)
+    grid.of_period("202106")
+    grid.abandon()
+    lock = connection.connection.lock  # the driver's: held while a statement streams
+    assert lock.acquire(timeout=5), "the statement given up still holds the connection"
+    lock.release()
+    assert Unit.objects.filter(pk=world.commune_a.pk).count() == 1
