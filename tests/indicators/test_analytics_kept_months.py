@@ -39,11 +39,9 @@ def ask(world: World, dims: list, periods: str = "202107;202108", *, empty: bool
 def months_read(queries: CaptureQueriesContext) -> list[int]:
     """How many months each monthly rollup read of these queries asked the database for (its list of
     months, written out in the statement as logged)."""
-    return [
-        len(q["sql"].partition("unnest('{")[2].partition("}'")[0].split(","))
-        for q in queries.captured_queries
-        if "string_agg(int8send" in q["sql"]
-    ]
+    reads = [q["sql"] for q in queries.captured_queries if "string_agg(int8send" in q["sql"]]
+    assert all("unnest('{" in sql for sql in reads), reads  # the months written out, as counted here
+    return [sql.partition("unnest('{")[2].partition("}'")[0].count(",") + 1 for sql in reads]
 
 
 def write_every_month(world: World, months: str) -> Unit:

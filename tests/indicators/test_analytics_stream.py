@@ -16,7 +16,7 @@ from django.db import connection
 
 from dieuhanh.indicators import analytics
 from dieuhanh.indicators import formula as f
-from dieuhanh.indicators.analytics import ANSWERS
+from dieuhanh.indicators.analytics import ANSWERS, _streaming
 from dieuhanh.indicators.periods import parse
 from dieuhanh.units.models import Unit
 from tests.factories import World
@@ -66,8 +66,9 @@ def test_a_streamed_answer_is_the_answer_read_at_once_and_its_first_rows_come_be
             yield chunk
 
     def made(self, d, period, positions):
-        events.append("rows " + period.id)
-        return segment(self, d, period, positions)
+        found = segment(self, d, period, positions)
+        events.append("rows " + period.id)  # once made
+        return found
 
     monkeypatch.setattr(analytics, "_month_rows", month_rows)
     monkeypatch.setattr(analytics.Computed, "_segment", made)
@@ -90,15 +91,33 @@ def test_a_streamed_answer_is_the_answer_read_at_once_and_its_first_rows_come_be
     assert streamed == at_once.rows()
 
 
-def test_a_ratio_of_two_counts_streams_one_and_reads_the_other_first(world):
+def test_a_ratio_of_two_counts_streams_one_and_reads_the_other_first(world, monkeypatch):
     a, _ = write(world)
     add_rollup(a, date(2021, 7, 1), 0)
     units, periods = communes(world), [parse(p) for p in MONTHS]
     share = analytics.Dimension(
         "share", "x", "%", 1, f.parse("#{ev.test.positive} / #{ev.test.positive.pcr} * 100"), None
     )
+    events: list[str] = []
+    months, segment = analytics._month_rows, analytics.Computed._segment
+
+    def month_rows(counted, spread, buckets):
+        events.append("read")
+        yield from months(counted, spread, buckets)
+        events.append("read to the end")
+
+    def made(self, d, period, positions):
+        found = segment(self, d, period, positions)
+        events.append("rows")
+        return found
+
+    monkeypatch.setattr(analytics, "_month_rows", month_rows)
+    monkeypatch.setattr(analytics.Computed, "_segment", made)
     ANSWERS.clear()
     found = by_cell(analytics.rows([share], periods, units))
+    # One count read whole before the rows, the other one streamed under them.
+    assert events[:3] == ["read", "read to the end", "read"]
+    assert events.index("rows") < events.index("read to the end", 2)
     assert found[("share", a.ref, "202107")][0] == 100  # every row written is a PCR one
     answer = analytics.compute([share], periods, units)
     assert found == by_cell(analytics.Computed(answer, [share], periods, units, "vi", False).rows())
@@ -124,7 +143,45 @@ def test_no_query_may_run_while_months_stream_and_an_answer_given_up_frees_the_c
     assert isinstance(grid, analytics.CountGrid)
     grid.of_period("202106")
     grid.abandon()
-    lock = connection.connection.lock  # the driver's: held while a statement streams
-    assert lock.acquire(timeout=5), "the statement given up still holds the connection"
-    lock.release()
+    assert_free()
     assert Unit.objects.filter(pk=world.commune_a.pk).count() == 1
+
+
+def assert_free() -> None:
+    lock = connection.connection.lock  # the driver's: held while a statement streams
+    assert lock.acquire(timeout=5), "a statement given up still holds the connection"
+    lock.release()
+    assert _streaming not in connection.execute_wrappers
+
+
+@pytest.mark.parametrize("where", ["making the rows", "summing a month"])
+def test_an_error_half_way_leaves_the_connection_free_and_the_next_answer_right(world, monkeypatch, where):
+    a, b = write(world)
+    units, periods = communes(world), [parse(p) for p in MONTHS]
+    dims = [analytics.dimension("ev.test.positive"), YOY]
+    calls = {"n": 0}
+    broken = analytics._count_rows if where == "making the rows" else analytics.CountGrid._add
+
+    def fails_second(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise MemoryError("the test's")
+        return broken(*args, **kwargs)
+
+    if where == "making the rows":
+        monkeypatch.setattr(analytics, "_count_rows", fails_second)
+    else:
+        monkeypatch.setattr(analytics.CountGrid, "_add", fails_second)
+    ANSWERS.clear()
+    with pytest.raises(MemoryError):
+        analytics.rows(dims, periods, units)
+    assert_free()
+    if where == "summing a month":  # compute() alone, as the quality checks call it: settled at once
+        calls["n"] = 0
+        with pytest.raises(MemoryError):
+            analytics.compute(dims, periods, units)
+        assert_free()
+    monkeypatch.undo()
+    cells = by_cell(analytics.rows(dims, periods, units))
+    assert cells[("ev.test.positive", a.ref, "202106")] == (4, 2)
+    assert cells[("yoy", b.ref, "202108")] == (-50, None)

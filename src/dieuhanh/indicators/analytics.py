@@ -390,8 +390,9 @@ class Chunk(NamedTuple):
 
 
 # The monthly rollup rows of some months, one result row per month in the order asked: (month, its rows
-# packed as in _PACKED, the leaf id alone as the key). PostgreSQL sends each month's row when it is
-# summed, so the rows stream in (_month_rows) while the answer is made from the months already there.
+# packed as in _PACKED, the leaf id alone as the key). A national month's row (some 60 kB) leaves the
+# server as soon as it is summed, so the rows stream in (_month_rows) while the answer is made from the
+# months already there; small months come a few at a time, as the server's send buffer fills.
 _MONTHS = (
     "SELECT m.month, (SELECT string_agg(int8send(r.leaf::int8) || int8send(r.n::int8), ''::bytea)"
     " FROM ({inner}) AS r(leaf, n)) FROM unnest(%s::date[]) AS m(month)"
@@ -430,7 +431,8 @@ def _month_rows(counted: QuerySet, spread: _Spread, buckets: list[int]) -> Gener
     order asked: the answer's rows for the first months are made while the server sums the next ones
     (a national answer's read is 20 of its 50 ms, and making its 20,000 rows 11, issue 18). The
     connection is busy until the last chunk is taken: a query on it meanwhile raises (_streaming) rather
-    than wait on the driver's lock for ever, and closing the iterator early cancels the statement."""
+    than wait on the driver's lock for ever. Closed early (an error while the rows are made), it reads
+    the statement to its end: the driver would cancel it, which aborts the caller's transaction."""
     alias = counted.db
     connection = connections[alias]
     sql, params = months_sql(counted, [spread.firsts[b] for b in buckets])
@@ -440,17 +442,24 @@ def _month_rows(counted: QuerySet, spread: _Spread, buckets: list[int]) -> Gener
         started = time.monotonic()
         try:
             with connection.wrap_database_errors:
-                for month, packed in rows:
-                    found = np.frombuffer(packed or b"", dtype=_MONTH_ROW)
-                    b = spread.bucket_of[month]
-                    leaf, count = found["leaf"].astype(np.int64), found["n"].astype(np.float64)
-                    yield Chunk([b], leaf, np.full(len(found), b), count)
+                try:
+                    for month, packed in rows:
+                        found = np.frombuffer(packed or b"", dtype=_MONTH_ROW)
+                        b = spread.bucket_of[month]
+                        leaf, count = found["leaf"].astype(np.int64), found["n"].astype(np.float64)
+                        yield Chunk([b], leaf, np.full(len(found), b), count)
+                except GeneratorExit:
+                    for _ in rows:  # to the end: at most the rest of one read
+                        pass
+                    raise
+                finally:
+                    rows.close()  # a stream left open would hold the driver's lock
         finally:
-            rows.close()  # a stream left open would hold the driver's lock
             connection.execute_wrappers.remove(_streaming)
-            if connection.queries_logged:  # as Django's debug cursor logs its statements, values written in
-                shown = connection.ops.compose_sql(sql, params)
-                connection.queries_log.append({"sql": shown, "time": f"{time.monotonic() - started:.3f}"})
+        if connection.queries_logged:  # as Django's debug cursor logs its statements
+            ops: Any = connection.ops  # PostgreSQL's, which writes the values in
+            shown = ops.compose_sql(sql, params)
+            connection.queries_log.append({"sql": shown, "time": f"{time.monotonic() - started:.3f}"})
 
 
 class Summed:
@@ -567,21 +576,21 @@ class CountGrid(Mapping[tuple[int, str], float]):
     def settle(self, period: int | None = None) -> None:
         """Sum the chunks of a read added as it comes: to the end, or until this period's cells are."""
         pending = self._pending
-        while pending is not None:
-            if period is not None and not pending.needs.get(period, set()) - pending.loaded:
-                return
-            try:
+        try:
+            while pending is not None:
+                if period is not None and not pending.needs.get(period, set()) - pending.loaded:
+                    return
                 chunk = next(pending.chunks, None)
-            except BaseException:
-                self._pending = None  # the read failed: this grid is not an answer's
-                raise
-            if chunk is None:
-                pending.kept.leaf, pending.kept.bucket, pending.kept.count = _joined(pending.parts)
-                self._pending = pending = None
-                return
-            pending.parts.append(chunk)
-            pending.loaded.update(chunk.buckets)
-            self._add(chunk.leaf, chunk.bucket, chunk.counts, pending.kept.spread, pending.units, 1)
+                if chunk is None:
+                    pending.kept.leaf, pending.kept.bucket, pending.kept.count = _joined(pending.parts)
+                    self._pending = pending = None
+                    return
+                pending.parts.append(chunk)
+                pending.loaded.update(chunk.buckets)
+                self._add(chunk.leaf, chunk.bucket, chunk.counts, pending.kept.spread, pending.units, 1)
+        except BaseException:
+            self.abandon()  # the read failed or was cut short: the statement ended, this grid no answer's
+            raise
 
     def abandon(self) -> None:
         """Stop a read added as it comes (its statement cancelled): the grid is no answer's any more."""
@@ -1159,14 +1168,23 @@ def compute(
     parents = _parents(units, area) if uses_parent else {}
     extra = Unit.objects.filter(pk__in=set(parents.values()) - {u.pk for u in units}) if parents else []
     reader = Reader(UnitMap.of([*units, *extra]), approval=approval, counters=counters, rank=rank)
-    cells = {ref: reader.cells(ref, chosen) for ref, chosen in wanted.items()}
-    codes = {d.code for d in dims}.union(*(target_refs(d.tree) for d in dims))
-    found = Answer(cells, targets(codes, [u.id for u in units], asked), parents, reader.units)
-    # The reads still to come start one after another, each when first asked: all but the last read
-    # now (two statements cannot stream on one connection at once), the last too unless `streamed`.
-    grids = [c for c in cells.values() if isinstance(c, CountGrid)]
-    for grid in grids if not streamed else grids[:-1]:
-        grid.settle()
+    cells: dict[str, Cells] = {}
+    try:
+        for ref, chosen in wanted.items():
+            cells[ref] = reader.cells(ref, chosen)
+        codes = {d.code for d in dims}.union(*(target_refs(d.tree) for d in dims))
+        found = Answer(cells, targets(codes, [u.id for u in units], asked), parents, reader.units)
+        # The reads still to come start one after another, each when first asked: all but the last
+        # read now (two statements cannot stream on one connection at once), the last too unless
+        # `streamed`.
+        grids = [c for c in cells.values() if isinstance(c, CountGrid)]
+        for grid in grids if not streamed else grids[:-1]:
+            grid.settle()
+    except BaseException:
+        for cell in cells.values():
+            if isinstance(cell, CountGrid):
+                cell.abandon()
+        raise
     return found
 
 
