@@ -47,7 +47,7 @@ from dieuhanh.indicators import versions
 from dieuhanh.indicators.approval.services import approved_filter
 from dieuhanh.indicators.models import DataElement, DataValue, Indicator, Target
 from dieuhanh.indicators.periods import Period, parse
-from dieuhanh.indicators.unitmap import UnitMap
+from dieuhanh.indicators.unitmap import UnitMap, ids_of
 from dieuhanh.memory import no_cycle_collection
 from dieuhanh.units.models import Unit
 from dieuhanh.units.scoping import Area
@@ -533,7 +533,7 @@ class CountGrid(Mapping[tuple[int, str], float]):
     first (`settle`)."""
 
     def __init__(self, unit_ids: list[int], period_ids: list[str]) -> None:
-        self.units = {u: i for i, u in enumerate(unit_ids)}
+        self.units = dict(zip(unit_ids, range(len(unit_ids)), strict=True))
         self.periods = {p: j for j, p in enumerate(period_ids)}
         self.unit_ids, self.period_ids = unit_ids, period_ids
         size = len(unit_ids) * len(period_ids)
@@ -848,7 +848,9 @@ class Reader:
                 grid.add_chunks(chunks, self.units, kept)
             else:
                 grid.add_arrays(*_read_rows(rows, column, kept.spread), self.units, kept)
-        firms = [u for u in self.units.asked if enterprise_figures.is_enterprise(u)]
+        firms = _FIRMS.get(self.units)
+        if firms is None:  # per map of asked units, kept with it (UnitMap.of)
+            firms = _FIRMS[self.units] = [u for u in self.units.asked if enterprise_figures.is_enterprise(u)]
         if firms and periods:  # an enterprise's or park's count: its workers' and gates' (issue 21)
             grid.patchable = False
             days = _buckets(list(periods), monthly=False)
@@ -885,6 +887,8 @@ class Reader:
 
 
 SUMMED_IN_DATABASE = 64  # asked units up to which PostgreSQL sums the rollups onto them
+# The enterprises and parks among each map's asked units (Reader._events), while the map is kept.
+_FIRMS: weakref.WeakKeyDictionary[UnitMap, list[Unit]] = weakref.WeakKeyDictionary()
 
 
 class _AskedItself:
@@ -1173,7 +1177,7 @@ def compute(
         for ref, chosen in wanted.items():
             cells[ref] = reader.cells(ref, chosen)
         codes = {d.code for d in dims}.union(*(target_refs(d.tree) for d in dims))
-        found = Answer(cells, targets(codes, [u.id for u in units], asked), parents, reader.units)
+        found = Answer(cells, targets(codes, ids_of(units), asked), parents, reader.units)
         # The reads still to come start one after another, each when first asked: all but the last
         # read now (two statements cannot stream on one connection at once), the last too unless
         # `streamed`.
@@ -1245,7 +1249,7 @@ def _answered(
     key = (
         tuple((d.code, d.name, d.unit, d.decimals, repr(d.tree)) for d in dims),
         tuple(p.id for p in periods),
-        tuple(u.id for u in units),  # id, not pk: a national question's 3,321 units, at every ask
+        tuple(ids_of(units)),  # the id, not pk, a column at a time: 3,321 units at every ask
         None if area is None else (area.everything, tuple(sorted(area.prefixes))),
         language, empty, approval, last_year,
     )  # fmt: skip
@@ -1377,7 +1381,7 @@ def _asked_rows(units: list[Unit], kept: UnitMap | None) -> list[tuple[int, str,
     found = None if kept is None else _ASKED_ROWS.get(kept)
     if found is None and kept is not None:
         found = _ASKED_ROWS[kept] = [(u.pk, u.ref, u.name) for u in kept.asked]
-    if found is None or [row[0] for row in found[: len(units)]] != [u.id for u in units]:
+    if found is None or [row[0] for row in found[: len(units)]] != ids_of(units):
         return [(u.pk, u.ref, u.name) for u in units]
     return found[: len(units)]
 
