@@ -24,7 +24,7 @@ from dieuhanh.units.models import Succession, Unit
 from dieuhanh.units.scoping import Area
 from dieuhanh.warehouse import partitions
 from dieuhanh.warehouse.enterprises import figures as enterprise_figures
-from dieuhanh.warehouse.ingest import BATCH_SIZE, VN_TZ, Pipeline, Record, Summary, batches
+from dieuhanh.warehouse.ingest import BATCH_SIZE, VN_TZ, BatchesAhead, Pipeline, Record, Summary, batches
 from dieuhanh.warehouse.kinds import KINDS, FieldError, symptom_codes
 from dieuhanh.warehouse.models import Rollup, Source, Venue, VenueKind
 from dieuhanh.warehouse.persons import person_key, short
@@ -102,8 +102,10 @@ def ingest(
     check_may_send(source, kind)
     pipeline, total = Pipeline(source, kind), Summary()
     to_open = atomic
+    # PostgreSQL reads the next batch while the server ends the current one's COPY (Pipeline.stream).
+    pending = BatchesAhead(batches(records, batch_size))
     with contextlib.ExitStack() as stack:
-        for batch in batches(records, batch_size):
+        for batch in pending:
             # PostgreSQL validates a batch as it copies it in (Pipeline.stream); SQLite first validates.
             prepared = None if pipeline.streams else pipeline.prepare(batch)
             # Opened once the first batch is validated: on SQLite the transaction holds the one write
@@ -111,7 +113,7 @@ def ingest(
             if to_open:
                 stack.enter_context(transaction.atomic())
                 to_open = False
-            done = pipeline.stream(batch) if prepared is None else pipeline.write(*prepared)
+            done = pipeline.stream(batch, pending.fill) if prepared is None else pipeline.write(*prepared)
             total.add(done)
             if progress:
                 progress(batch[-1][0], done)
