@@ -14,10 +14,12 @@ import re
 import unicodedata
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Annotated
 
 from babel.numbers import format_decimal
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
+from pydantic import AfterValidator
 
 LOCALES = {"vi": "vi_VN", "en": "en_US"}
 VN_TZ = timezone(timedelta(hours=7))  # Asia/Ho_Chi_Minh: UTC+7 all year, no daylight saving
@@ -180,6 +182,16 @@ def short_datetime(value: datetime, language: str = "vi") -> str:
     return f"{local:%H:%M} {short_date(local, language)}" if language == "vi" else f"{local:%Y-%m-%d %H:%M}"
 
 
+def in_vietnam(moment: datetime) -> datetime:
+    """A moment given without an offset is Vietnam's, as a page's field or a typed date is."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=VN_TZ)
+
+
+# A date and time an API client sends: without an offset it is Vietnam's (in_vietnam), as the pages
+# read one. Left naive it was compared with aware times and failed the request (500).
+Moment = Annotated[datetime, AfterValidator(in_vietnam)]
+
+
 def parse_local(value: str) -> datetime:
     """A date and time as people type it, in a form's field or a command's option: Vietnamese
     ('26/8/2021 14:30') or ISO ('2021-08-26T14:30'); a time without an offset is Vietnam's.
@@ -305,7 +317,7 @@ def parse_datetime_text(text: str, *, default_time: time | None = None) -> datet
             if default_time is None:
                 raise DateTextError(text, _("the time is missing"))
             moment = datetime.combine(moment.date(), default_time)
-        return moment if moment.tzinfo is not None else moment.replace(tzinfo=VN_TZ)
+        return in_vietnam(moment)
     found = _DATE_TIME.fullmatch(plain) or _TIME_DATE.fullmatch(plain)
     if found is None:
         alone = _DATE_ONLY.fullmatch(plain)

@@ -39,6 +39,18 @@ def test_registering_checks_the_input_and_the_area(tracers, outbreak, world):
     assert Case.objects.count() == 0
 
 
+def test_a_time_sent_without_an_offset_is_vietnam_time_not_a_server_error(tracers, outbreak):
+    # Mixed with an aware confirmation time, a naive onset failed the request (500) before.
+    response = register(tracers.a, confirmed_at="2021-08-27T10:00:00+07:00", onset_at="2021-08-26T09:30:00")
+    assert response.status_code == 201, response.content
+    assert response.json()["window_start"] == "2021-08-24T09:30:00+07:00"  # 2 days before the onset
+    assert (
+        register(tracers.a, person_id=P1, confirmed_at="2021-08-27T10:00", onset_at="2021-08-28T08:00")
+        .json()["detail"]
+        .startswith("onset_at:")
+    )  # both naive: compared, and refused with the field's name
+
+
 def test_the_national_tracer_sees_f1_and_f2_with_paths_times_and_homes(tracers, case_id):
     response = contacts(tracers.national, case_id)
     assert response.status_code == 200
@@ -156,6 +168,9 @@ def test_clusters_are_venues_where_several_cases_stayed(tracers, case_id):
     assert found[0]["contacts"] == 1  # P4: the other visitors are cases themselves
     assert tracers.far.client().get("/api/v1/tracing/clusters", params).json() == []
     assert AuditEntry.objects.filter(action="tracing.clusters").count() == 2
+    # The same window written without an offset is Vietnam's, as a page's is.
+    naive = {"from": "2021-08-25T00:00:00", "to": "2021-08-29T00:00:00", "min_cases": 2}
+    assert tracers.a.client().get("/api/v1/tracing/clusters", naive).json() == found
 
 
 def test_a_positive_test_is_promoted_to_a_case(tracers, platform, outbreak):

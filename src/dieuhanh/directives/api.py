@@ -28,6 +28,7 @@ from dieuhanh.directives.present import (
 from dieuhanh.directives.services import DirectiveError, DirectiveInput, Targets
 from dieuhanh.tracing import services as tracing_services
 from dieuhanh.units.scoping import area_aware
+from dieuhanh.vnformat import Moment
 
 router = Router(tags=["directives"])
 
@@ -58,7 +59,7 @@ class DirectiveIn(Schema):
     kind: Literal["directive", "report_request", "notice"] = "directive"
     priority: PriorityCode = "normal"
     requires_ack: bool = True
-    deadline: datetime | None = None
+    deadline: Moment | None = None
     late_answers: bool = True
     form: list[Question] = Field(default_factory=list)
     targets: TargetsIn
@@ -79,7 +80,7 @@ class DirectiveChange(Schema):
     body: str = _may_be_left_out()
     number: str = _may_be_left_out(max_length=40)
     priority: PriorityCode = _may_be_left_out()
-    deadline: datetime | None = Field(None, description="null removes the deadline")
+    deadline: Moment | None = Field(None, description="null removes the deadline")
     requires_ack: bool = _may_be_left_out()
     late_answers: bool = _may_be_left_out()
     note: str = ""
@@ -365,9 +366,7 @@ def post_respond(request: HttpRequest, delivery_id: int, body: ResponseIn):
 
 class SendIn(Schema):
     depth: int = Field(2, ge=1, le=2)
-    deadline: datetime | None = Field(
-        None, description="when the communes report back (default: in 24 hours)"
-    )
+    deadline: Moment | None = Field(None, description="when the communes report back (default: in 24 hours)")
 
 
 class SentOut(Schema):

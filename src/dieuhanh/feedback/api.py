@@ -22,6 +22,7 @@ from dieuhanh.feedback.models import Event, Feedback
 from dieuhanh.feedback.services import FeedbackError, Place
 from dieuhanh.units.scoping import area_aware, public
 from dieuhanh.units.services import unit_in_area
+from dieuhanh.vnformat import Moment
 
 router = Router(tags=["feedback"])
 
@@ -143,7 +144,7 @@ class DirectiveFromIn(Schema):
     title: str
     body: str = ""
     targets: list[str] = Field(default_factory=list, description="EDITION:CODE; default: the handling units")
-    deadline: datetime | None = None
+    deadline: Moment | None = None
     priority: PriorityCode = "normal"
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Any, Literal
 
 import msgspec
@@ -26,6 +25,7 @@ from dieuhanh.units.api import EditionCode
 from dieuhanh.units.models import Edition, Unit
 from dieuhanh.units.scoping import area_aware, metadata
 from dieuhanh.units.services import get_unit, unit_in_area
+from dieuhanh.vnformat import Moment
 
 router = Router(tags=["indicators"])
 
@@ -262,7 +262,7 @@ class ValuesQuery(Schema):
     org_unit: str | None = Field(None, alias="orgUnit")
     children: bool = True
     format: Literal["json", "csv"] = "json"
-    last_updated: datetime | None = Field(None, alias="lastUpdated")
+    last_updated: Moment | None = Field(None, alias="lastUpdated")
 
 
 @router.get(

@@ -22,6 +22,7 @@ from dieuhanh.tracing.services import CaseInput, TracingError
 from dieuhanh.units.models import Unit
 from dieuhanh.units.scoping import area_aware
 from dieuhanh.units.services import unit_in_area
+from dieuhanh.vnformat import Moment
 from dieuhanh.warehouse import vault
 from dieuhanh.warehouse.persons import PersonIdError
 
@@ -36,18 +37,18 @@ class TestRef(Schema):
 class CaseIn(Schema):
     person_id: str | None = Field(None, description="CCCD or mobile number; pseudonymised at once")
     test: TestRef | None = Field(None, description="or: promote this positive test")
-    confirmed_at: datetime | None = Field(None, description="default: the test's sampling time")
-    onset_at: datetime | None = None
-    window_start: datetime | None = Field(None, description="default: 2 days before onset or confirmation")
-    window_end: datetime | None = Field(None, description="isolation; open (until now) when empty")
+    confirmed_at: Moment | None = Field(None, description="default: the test's sampling time")
+    onset_at: Moment | None = None
+    window_start: Moment | None = Field(None, description="default: 2 days before onset or confirmation")
+    window_end: Moment | None = Field(None, description="isolation; open (until now) when empty")
     commune: str | None = Field(None, description="EDITION:CODE of residence; default: test or declaration")
     note: str = ""
 
 
 class CaseChange(Schema):
-    onset_at: datetime | None = None
-    window_start: datetime | None = None
-    window_end: datetime | None = None
+    onset_at: Moment | None = None
+    window_start: Moment | None = None
+    window_end: Moment | None = None
     note: str | None = None
 
 
@@ -144,8 +145,8 @@ class IdentitiesIn(Schema):
 
 
 class ClusterQuery(Schema):
-    from_: datetime = Field(..., alias="from")
-    to: datetime
+    from_: Moment = Field(..., alias="from")
+    to: Moment
     min_cases: int = Field(2, ge=1, le=1000)
 
 
