@@ -10,12 +10,13 @@ from collections.abc import Callable, Iterator
 from datetime import date
 
 import pytest
-from django.db import DatabaseError, connections
+from django.db import DatabaseError, connection, connections
 from django.db.models import Sum
 
 from dieuhanh.vnformat import VN_TZ
+from dieuhanh.warehouse import ingest as pipeline
 from dieuhanh.warehouse.ingest import Record, Summary, _add_to_rollups, ndjson_records, rollup_columns
-from dieuhanh.warehouse.models import CheckIn, Rollup, RollupMonth
+from dieuhanh.warehouse.models import CheckIn, Rollup, RollupMonth, Venue
 from dieuhanh.warehouse.services import ingest
 from tests.factories import record
 
@@ -160,3 +161,84 @@ def test_a_line_that_cannot_be_read_fails_its_own_batch_not_the_one_being_writte
     # The second batch (lines 4–6) was being read while the first was written: the first commits.
     assert told == [(3, 3, 0, 0)]
     assert stored() == seids(1, 2, 3) and rolled_up()[1] == 3
+
+
+def test_a_refused_batch_announces_only_the_communes_of_what_it_stored(platform, venues, monkeypatch):
+    told: list[set[int]] = []
+    announce = pipeline.announce
+    monkeypatch.setattr(
+        pipeline,
+        "announce",
+        lambda kind, communes, rooms=None: (told.append(set(communes)), announce(kind, communes, rooms)),
+    )
+    market, office = (Venue.objects.get(code=code).commune_id for code in ("V-BT-CHO", "V-SG-VP"))
+    ingest(platform.source, "checkin", lines(checkin(1), checkin(3, venue="V-SG-VP")), batch_size=2)
+    # The second batch's only record of the office's commune is a re-sent one: nothing new there.
+    again = lines(checkin(3, venue="V-SG-VP"), checkin(4), checkin(5, venue="V-SG-VP"), checkin(6))
+    ingest(platform.source, "checkin", again, batch_size=2)
+    assert told == [{market, office}, {market}, {market, office}]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_next_batch_is_read_before_this_one_is_written_and_an_interrupt_then_waits_for_it(
+    platform, venues, monkeypatch
+):
+    events: list[object] = []
+    written = pipeline.Pipeline._written
+
+    def logged(self, *args, **kwargs):
+        events.append("written")
+        return written(self, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline.Pipeline, "_written", logged)
+
+    def reading() -> Iterator[tuple[int, Record]]:
+        for item in lines(*(checkin(n) for n in range(1, 6))):
+            events.append(item[0])
+            yield item
+        raise KeyboardInterrupt  # Ctrl-C, or SIGTERM as the command takes it, at line 6
+
+    told, progress = progress_log()
+    with pytest.raises(KeyboardInterrupt):
+        ingest(platform.source, "checkin", reading(), batch_size=3, progress=progress)
+    if connection.vendor == "postgresql":  # read ahead while the COPY ends (SQLite reads in turn)
+        assert events.index(4) < events.index("written")
+    # The batch being written when the interrupt came commits, and is told; the next is not stored.
+    assert told == [(3, 3, 0, 0)]
+    assert stored() == seids(1, 2, 3) and rolled_up()[1] == 3
+
+
+DIMENSIONS = [
+    "",
+    "x\\",
+    "\\",
+    '"',
+    '""',
+    ",",
+    "{}",
+    "{",
+    " ",
+    "NULL",
+    "a,b",
+    'a"b\\c',
+    "Chợ Bến Thành",
+    "\t",
+    "a\nb",
+]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the array literals are PostgreSQL's")
+@pytest.mark.parametrize("style", ["ISO, MDY", "SQL, DMY", "German"])
+def test_the_rollup_literals_read_back_exactly_under_any_date_style(world, style):
+    days = [date(2021, 8, 31), date(2024, 2, 29), date(1, 1, 1), date(9999, 12, 31)]
+    counts = Counter(
+        {(world.commune_b.id, days[i % len(days)], d, d): i + 1 for i, d in enumerate(DIMENSIONS)}
+    )
+    columns = rollup_columns(counts)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SET LOCAL DateStyle = '{style}'")
+        cursor.execute(
+            "SELECT * FROM unnest(%s::bigint[], %s::date[], %s::text[], %s::text[], %s::bigint[])", columns
+        )
+        found = {(c, d, d1, d2): n for c, d, d1, d2, n in cursor.fetchall()}
+    assert found == dict(counts)

@@ -265,7 +265,9 @@ class Pipeline:
         self.streams = connection.vendor == "postgresql" and self.ctx.unsealed is None
         self._sqlite = connection.vendor == "sqlite"  # SQLite wants its times as text, PostgreSQL not
         self._validator: _Validator | None = None  # started by the first large batch on SQLite (`prepare`)
-        self._spent: tuple | None = None  # the last streamed batch, freed during the next (`_meanwhile`)
+        # The last streamed batch, freed during the next (`_meanwhile`): a pipeline kept between calls
+        # of `ingest` holds its last batch's lines and records until its next batch.
+        self._spent: tuple | None = None
 
     def ingest(self, records: Iterable[tuple[int, Record]]) -> Summary:
         """One batch: (line number, record) pairs. Returns what was accepted, duplicated, rejected."""
@@ -970,12 +972,13 @@ def batches(
 class BatchesAhead:
     """`batches`, of which the next one may be read early (`fill`): on PostgreSQL while the server
     ends the current batch's COPY (`Pipeline._meanwhile`), where it was read with the server idle. An
-    error reading it is raised where the batch is asked for, as it would have been."""
+    error reading it, or an interrupt (Ctrl-C, or SIGTERM as the command takes it), is raised where
+    the batch is asked for: the batch being written commits first, as it would have before."""
 
     def __init__(self, batches: Iterator[list[tuple[int, Record]]]):
         self._batches = batches
         self._next: list[tuple[int, Record]] | None = None
-        self._error: Exception | None = None
+        self._error: BaseException | None = None
 
     def __iter__(self) -> BatchesAhead:
         return self
@@ -994,7 +997,7 @@ class BatchesAhead:
             return
         try:
             self._next = next(self._batches, None)
-        except Exception as e:  # not the current batch's: the one it belongs to fails with it
+        except (Exception, KeyboardInterrupt) as e:  # not the current batch's: the next one fails with it
             self._error = e
 
 
