@@ -228,10 +228,10 @@ def periods_read(period: Period, chains: Iterable[tuple[str, ...]], last_year: b
 # (asked unit id, period id) → cell; a warehouse count is a bare float (final, never carried as a
 # value is), which saves building tens of thousands of cells per answer.
 Cells = Mapping[tuple[int, str], Cell | float]
-ValueCells = dict[tuple[int, str], Cell]
+ValueCells = dict[tuple[int, str], Cell]  # the same for data values: always cells
 # The area and month counters of an answer's kinds (versions.areas) and the database they were read
 # from, before the data: the answer cache's, handed down to the reads that need them.
-Counters = tuple[str, dict[str, int]]  # the same for data values: always cells
+Counters = tuple[str, dict[str, int]]
 
 
 def _fan_out(group_of_row: np.ndarray, per_group: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -562,7 +562,7 @@ class CountGrid(Mapping[tuple[int, str], float]):
         self._add(leaf, bucket, count, kept.spread, units, 1)
         kept.leaf, kept.bucket, kept.count = leaf, bucket, count
 
-    def add_chunks(self, chunks: Iterator[Chunk], units: Places, kept: Summed) -> None:
+    def add_chunks(self, chunks: Generator[Chunk], units: Places, kept: Summed) -> None:
         """add_arrays() of a read that comes in chunks (KeptMonths.chunks), each summed when a period it
         counts in is first asked for; the read is not begun here. One such read at a time: the one
         before is read to the end first."""
@@ -596,9 +596,7 @@ class CountGrid(Mapping[tuple[int, str], float]):
         """Stop a read added as it comes (its statement cancelled): the grid is no answer's any more."""
         pending, self._pending = self._pending, None
         if pending is not None:
-            close = getattr(pending.chunks, "close", None)
-            if close is not None:
-                close()
+            pending.chunks.close()
 
     def _add(
         self,
@@ -695,7 +693,8 @@ class CountGrid(Mapping[tuple[int, str], float]):
             self._add(kept.leaf[old], kept.bucket[old], kept.count[old], spread, kept.units, -1)
             assert kept.rows is not None
             if kept.count_of is not None:
-                leaf, bucket, count = ANSWERS.months.read(kept.rows, *kept.count_of, spread, moved, counters)
+                chunks = ANSWERS.months.chunks(kept.rows, *kept.count_of, spread, moved, counters)
+                leaf, bucket, count = _joined(list(chunks))
             else:
                 rows = kept.rows.filter(**{f"{kept.column}__in": [spread.firsts[b] for b in moved]})
                 leaf, bucket, count = _read_rows(rows, kept.column, spread)
@@ -768,7 +767,7 @@ class _Pending:
     """A read added to a grid as it comes (CountGrid.add_chunks): the chunks to come, where their leaves
     go, the read they come from, which buckets count in each period, and those summed so far."""
 
-    chunks: Iterator[Chunk]
+    chunks: Generator[Chunk]
     units: Places
     kept: Summed
     needs: dict[int, set[int]]
@@ -1172,23 +1171,15 @@ def compute(
     parents = _parents(units, area) if uses_parent else {}
     extra = Unit.objects.filter(pk__in=set(parents.values()) - {u.pk for u in units}) if parents else []
     reader = Reader(UnitMap.of([*units, *extra]), approval=approval, counters=counters, rank=rank)
-    cells: dict[str, Cells] = {}
-    try:
-        for ref, chosen in wanted.items():
-            cells[ref] = reader.cells(ref, chosen)
-        codes = {d.code for d in dims}.union(*(target_refs(d.tree) for d in dims))
-        found = Answer(cells, targets(codes, ids_of(units), asked), parents, reader.units)
-        # The reads still to come start one after another, each when first asked: all but the last
-        # read now (two statements cannot stream on one connection at once), the last too unless
-        # `streamed`.
-        grids = [c for c in cells.values() if isinstance(c, CountGrid)]
-        for grid in grids if not streamed else grids[:-1]:
-            grid.settle()
-    except BaseException:
-        for cell in cells.values():
-            if isinstance(cell, CountGrid):
-                cell.abandon()
-        raise
+    cells = {ref: reader.cells(ref, chosen) for ref, chosen in wanted.items()}
+    codes = {d.code for d in dims}.union(*(target_refs(d.tree) for d in dims))
+    found = Answer(cells, targets(codes, ids_of(units), asked), parents, reader.units)
+    # The reads still to come start one after another, each when first asked: all but the last read
+    # now (two statements cannot stream on one connection at once), the last too unless `streamed`.
+    # A read not begun holds nothing, and settle() ends its own on an error.
+    grids = [c for c in cells.values() if isinstance(c, CountGrid)]
+    for grid in grids if not streamed else grids[:-1]:
+        grid.settle()
     return found
 
 
@@ -1828,19 +1819,6 @@ class KeptMonths:
         self._rows = 0
         self.kept = self.read_months = 0  # months taken from memory, and from the database
 
-    def read(
-        self,
-        counted: QuerySet,
-        kind: str,
-        dims: tuple[str, ...],
-        spread: _Spread,
-        buckets: list[int] | None = None,
-        read_before: Counters | None = None,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """_read_rows() of the counted rows in the spread's months (its buckets' first days), or in
-        these of its buckets (a patch's): chunks() read to the end."""
-        return _joined(list(self.chunks(counted, kind, dims, spread, buckets, read_before)))
-
     def chunks(
         self,
         counted: QuerySet,
@@ -1849,7 +1827,7 @@ class KeptMonths:
         spread: _Spread,
         buckets: list[int] | None = None,
         read_before: Counters | None = None,
-    ) -> Iterator[Chunk]:
+    ) -> Generator[Chunk]:
         """The counted rows in the spread's months (its buckets' first days), or in these of its buckets
         in this order: first those kept (one chunk), then the others month by month as the database
         sends them (_month_rows), each kept as it comes; `read_before`: the counters the answer cache
@@ -1873,7 +1851,7 @@ class KeptMonths:
                 yield Chunk(list(asked), *_read_rows(months, "month", spread))
             return
         emptied = counters.get(versions.EVERYTHING)
-        parts: list[tuple[int, np.ndarray, np.ndarray]] = []
+        parts: list[Chunk] = []
         wanted: dict[int, tuple[tuple, tuple]] = {}  # bucket → (key, version)
         with self._lock:
             for b in asked:
@@ -1885,18 +1863,13 @@ class KeptMonths:
                 found = self._months.get(key)
                 if found is not None and found[0] == version:
                     self._months.move_to_end(key)
-                    parts.append((b, found[1], found[2]))
+                    parts.append(Chunk([b], found[1], np.full(len(found[1]), b), found[2]))
                 else:
                     wanted[b] = (key, version)
             self.kept += len(parts)
             self.read_months += len(wanted)
         if parts:
-            yield Chunk(
-                [b for b, _, _ in parts],
-                np.concatenate([p[1] for p in parts]),
-                np.concatenate([np.full(len(p[1]), p[0], dtype=np.int64) for p in parts]),
-                np.concatenate([p[2] for p in parts]),
-            )
+            yield Chunk([b for p in parts for b in p.buckets], *_joined(parts))
         if not wanted:
             return
         rows = _month_rows(counted, spread, list(wanted))
