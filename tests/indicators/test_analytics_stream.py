@@ -60,8 +60,8 @@ def test_a_streamed_answer_is_the_answer_read_at_once_and_its_first_rows_come_be
     events: list[str] = []
     months, segment = analytics._month_rows, analytics.Computed._segment
 
-    def month_rows(counted, spread, buckets):
-        for chunk in months(counted, spread, buckets):
+    def month_rows(counted, spread, buckets, *shared):
+        for chunk in months(counted, spread, buckets, *shared):
             events.append("month " + spread.firsts[chunk.buckets[0]].isoformat())
             yield chunk
 
@@ -101,9 +101,9 @@ def test_a_ratio_of_two_counts_streams_one_and_reads_the_other_first(world, monk
     events: list[str] = []
     months, segment = analytics._month_rows, analytics.Computed._segment
 
-    def month_rows(counted, spread, buckets):
+    def month_rows(counted, spread, buckets, *shared):
         events.append("read")
-        yield from months(counted, spread, buckets)
+        yield from months(counted, spread, buckets, *shared)
         events.append("read to the end")
 
     def made(self, d, period, positions):

@@ -18,6 +18,7 @@ every period and unit asked), then plain Python over the rows:
 
 from __future__ import annotations
 
+import logging
 import math
 import operator
 import threading
@@ -35,7 +36,7 @@ from typing import Any, NamedTuple, Protocol
 import msgspec
 import numpy as np
 from django.conf import settings
-from django.db import connections, router
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, router, transaction
 from django.db.models import FloatField, QuerySet, Sum
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast
@@ -45,7 +46,7 @@ from dieuhanh.errors import DomainError, lazy_format
 from dieuhanh.indicators import formula as f
 from dieuhanh.indicators import versions
 from dieuhanh.indicators.approval.services import approved_filter
-from dieuhanh.indicators.models import DataElement, DataValue, Indicator, Target
+from dieuhanh.indicators.models import DataElement, DataValue, Indicator, MonthPack, Target
 from dieuhanh.indicators.periods import Period, parse
 from dieuhanh.indicators.unitmap import UnitMap, ids_of
 from dieuhanh.memory import no_cycle_collection
@@ -55,6 +56,7 @@ from dieuhanh.warehouse.enterprises import figures as enterprise_figures
 from dieuhanh.warehouse.kinds import KINDS
 from dieuhanh.warehouse.models import Rollup, RollupMonth
 
+log = logging.getLogger(__name__)
 MONTH_ALIGNED = {"monthly", "quarterly", "sixmonthly", "yearly", "ytd"}
 
 
@@ -389,15 +391,71 @@ class Chunk(NamedTuple):
     counts: np.ndarray
 
 
-# The monthly rollup rows of some months, one result row per month in the order asked: (month, its rows
-# packed as in _PACKED, the leaf id alone as the key). A national month's row (some 60 kB) leaves the
-# server as soon as it is summed, so the rows stream in (_month_rows) while the answer is made from the
-# months already there; small months come a few at a time, as the server's send buffer fills.
+# The monthly rollup rows of some months, one result row per month in the order asked: (month, whether
+# they come from a pack, its rows packed as in _PACKED, the leaf id alone as the key). A month whose pack
+# (indicators.MonthPack) another process made under the counters the caller read is taken as it is
+# (COALESCE sums the rows only where none answers); the others are summed here. A national month's row
+# (some 60 kB) leaves the server as soon as it is made, so the rows stream in (_month_rows) while the
+# answer is made from the months already there; small months come a few at a time, as the server's send
+# buffer fills. The LATERAL look-up is a nested loop over the unnest: the months stay in the asked order.
 _MONTHS = (
-    "SELECT m.month, (SELECT string_agg(int8send(r.leaf::int8) || int8send(r.n::int8), ''::bytea)"
-    " FROM ({inner}) AS r(leaf, n)) FROM unnest(%s::date[]) AS m(month)"
+    "SELECT m.month, p.packed IS NOT NULL, COALESCE(p.packed, (SELECT"
+    " string_agg(int8send(r.leaf::int8) || int8send(r.n::int8), ''::bytea) FROM ({inner}) AS r(leaf, n)))"
+    " FROM unnest(%s::date[], %s::bigint[]) AS m(month, version)"
+    " LEFT JOIN LATERAL (SELECT packed FROM {packs} WHERE kind = %s AND dims = %s AND month = m.month"
+    " AND version = m.version AND emptied IS NOT DISTINCT FROM %s::bigint) AS p ON true"
 )
 _MONTH_ROW = np.dtype([("leaf", ">i8"), ("n", ">i8")])
+# A pack made anew replaces one made under older counters only (two processes may make the same month).
+_SHARE = (
+    "INSERT INTO {packs} (kind, dims, month, version, emptied, packed)"
+    " SELECT %s, %s, u.month, u.version, %s::bigint, u.packed"
+    " FROM unnest(%s::date[], %s::bigint[], %b::bytea[]) AS u(month, version, packed)"
+    " ON CONFLICT (kind, dims, month) DO UPDATE SET version = excluded.version,"
+    " emptied = excluded.emptied, packed = excluded.packed"
+    " WHERE (coalesce(excluded.emptied, 0), excluded.version)"
+    " > (coalesce({packs}.emptied, 0), {packs}.version)"
+)
+
+
+@dataclass
+class SharedMonths:
+    """The packs (indicators.MonthPack) a monthly read may take: its count's kind and dimensions, each
+    asked month's counter and the emptied one, as read before the rows (None where a month was never
+    written: no pack is made or taken under no counter). The read notes the months it took from packs
+    and those it summed anew, with their rows, for `share` to make into packs once it has ended."""
+
+    kind: str
+    dims: str
+    versions: dict[date, int | None]
+    emptied: int | None
+    taken: int = 0
+    made: list[tuple[date, int, bytes]] = field(default_factory=list)
+
+    @staticmethod
+    def dims_of(dims: tuple[str, ...]) -> str:
+        return msgspec.json.encode(list(dims)).decode()
+
+    def share(self, alias: str) -> None:
+        """Make the months summed anew into packs for every other process. On the primary only (a
+        replica's are the primary's, replayed); a pack that cannot be written is only a lost saving."""
+        if not self.made or alias != DEFAULT_DB_ALIAS:
+            return
+        made = sorted(self.made)  # by month: two writers lock the rows in one order
+        self.made = []
+        months, numbers, packed = (list(column) for column in zip(*made, strict=True))
+        try:
+            # Bound by the server (_binary_cursor), the packs sent as binary (%b): the driver would
+            # otherwise escape 1.5 MB of them as text, which cost more than summing the months again.
+            with transaction.atomic(using=alias), _binary_cursor(alias) as cursor:
+                # A pack lost in a crash is made again: its commit need not wait for the disk.
+                cursor.execute("SET LOCAL synchronous_commit TO off")
+                cursor.execute(
+                    _SHARE.format(packs=MonthPack._meta.db_table),
+                    [self.kind, self.dims, self.emptied, months, numbers, packed],
+                )
+        except DatabaseError:
+            log.warning("analytics: %d monthly packs of %s not shared", len(made), self.kind, exc_info=True)
 
 
 def _joined(chunks: list[Chunk]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -411,12 +469,16 @@ def _joined(chunks: list[Chunk]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     )
 
 
-def months_sql(counted: QuerySet, months: list[date]) -> tuple[str, list]:
+def months_sql(counted: QuerySet, months: list[date], shared: SharedMonths | None = None) -> tuple[str, list]:
     """The statement of _month_rows, and its parameters (bench/analytics.py shows its plan)."""
     one_month = counted.filter(month=RawSQL("m.month", [])).values_list("commune_id", "count").order_by()
     inner, params = one_month.query.sql_with_params()
     # `inner` is the ORM's own compiled statement, its values passed as parameters.
-    return _MONTHS.format(inner=inner), [*params, months]
+    sql = _MONTHS.format(inner=inner, packs=MonthPack._meta.db_table)
+    if shared is None:  # no pack answers (kind = NULL matches none), and each month is summed
+        return sql, [*params, months, [None] * len(months), None, None, None]
+    numbers = [shared.versions.get(m) for m in months]
+    return sql, [*params, months, numbers, shared.kind, shared.dims, shared.emptied]
 
 
 def _streaming(*_: Any) -> None:
@@ -426,16 +488,19 @@ def _streaming(*_: Any) -> None:
     )
 
 
-def _month_rows(counted: QuerySet, spread: _Spread, buckets: list[int]) -> Generator[Chunk]:
+def _month_rows(
+    counted: QuerySet, spread: _Spread, buckets: list[int], shared: SharedMonths | None = None
+) -> Generator[Chunk]:
     """The counted rows of these monthly buckets, one chunk per bucket as PostgreSQL sends it, in the
     order asked: the answer's rows for the first months are made while the server sums the next ones
-    (a national answer's read is 20 of its 50 ms, and making its 20,000 rows 11, issue 18). The
-    connection is busy until the last chunk is taken: a query on it meanwhile raises (_streaming) rather
-    than wait on the driver's lock for ever. Closed early (an error while the rows are made), it reads
-    the statement to its end: the driver would cancel it, which aborts the caller's transaction."""
+    (a national answer's read is 20 of its 50 ms, and making its 20,000 rows 11, issue 18); with
+    `shared`, a month's pack is taken where one is current, and the months summed anew are noted in it.
+    The connection is busy until the last chunk is taken: a query on it meanwhile raises (_streaming)
+    rather than wait on the driver's lock for ever. Closed early (an error while the rows are made), it
+    reads the statement to its end: the driver would cancel it, which aborts the caller's transaction."""
     alias = counted.db
     connection = connections[alias]
-    sql, params = months_sql(counted, [spread.firsts[b] for b in buckets])
+    sql, params = months_sql(counted, [spread.firsts[b] for b in buckets], shared)
     with _binary_cursor(alias) as cursor:
         rows = cursor.cursor.stream(sql, params, binary=True)  # the driver's: single-row mode
         connection.execute_wrappers.append(_streaming)
@@ -443,7 +508,12 @@ def _month_rows(counted: QuerySet, spread: _Spread, buckets: list[int]) -> Gener
         try:
             with connection.wrap_database_errors:
                 try:
-                    for month, packed in rows:
+                    for month, from_pack, packed in rows:
+                        if shared is not None:
+                            if from_pack:
+                                shared.taken += 1
+                            elif (number := shared.versions.get(month)) is not None:
+                                shared.made.append((month, number, packed or b""))
                         found = np.frombuffer(packed or b"", dtype=_MONTH_ROW)
                         b = spread.bucket_of[month]
                         leaf, count = found["leaf"].astype(np.int64), found["n"].astype(np.float64)
@@ -1810,14 +1880,21 @@ class KeptMonths:
     indicator with cùng kỳ or a ratio over it, the API after the room) takes them from memory, and
     reads from the database only the months written since. A national read of 24 months is 94,000
     rows and 20 of a first answer's 50 ms at 10 M events (issue 18). PostgreSQL only (SQLite counts no
-    months), never inside a transaction of the code's own; bounded by rows, least recently used out."""
+    months), never inside a transaction of the code's own; bounded by rows, least recently used out.
+
+    What one process reads it also leaves in the database, one pack per month under the same counters
+    (indicators.MonthPack, SharedMonths), and a month it does not keep is taken from a current pack
+    before it is summed from the rollups: a worker started after a deploy, or the next of a room's
+    several workers, reads a national answer's months as 48 rows and not as 94,000 (the rollup rows'
+    index scan alone is most of a first answer, issue 18)."""
 
     def __init__(self, max_rows: int) -> None:
         self.max_rows = max_rows
         self._lock = threading.Lock()
         self._months: OrderedDict[tuple, tuple[tuple, np.ndarray, np.ndarray]] = OrderedDict()
         self._rows = 0
-        self.kept = self.read_months = 0  # months taken from memory, and from the database
+        # Months taken from memory, from the database, and of those from packs another process made.
+        self.kept = self.read_months = self.shared = 0
 
     def chunks(
         self,
@@ -1872,7 +1949,13 @@ class KeptMonths:
             yield Chunk([b for p in parts for b in p.buckets], *_joined(parts))
         if not wanted:
             return
-        rows = _month_rows(counted, spread, list(wanted))
+        shared = SharedMonths(
+            kind,
+            SharedMonths.dims_of(dims),
+            {spread.firsts[b]: version[0] for b, (_, version) in wanted.items()},
+            emptied,
+        )
+        rows = _month_rows(counted, spread, list(wanted), shared)
         try:
             for chunk in rows:
                 key, version = wanted[chunk.buckets[0]]
@@ -1881,6 +1964,9 @@ class KeptMonths:
                 yield chunk
         finally:
             rows.close()
+        with self._lock:
+            self.shared += shared.taken
+        shared.share(alias)  # the read has ended: the connection is free
 
     def _keep(self, key: tuple, found: tuple[tuple, np.ndarray, np.ndarray]) -> None:
         for array in found[1:]:

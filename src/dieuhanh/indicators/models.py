@@ -217,3 +217,23 @@ class DataVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source}[{self.slot}] = {self.n}"
+
+
+class MonthPack(models.Model):
+    """One month's monthly rollup rows of a count (an event kind and its dimensions), packed as analytics
+    reads them, under the month's counters (indicators.versions): what one process read is there for
+    every other (analytics.KeptMonths). A cache, never a source: a pack whose counters are no longer the
+    month's is passed over and made again, and emptying the table loses nothing. PostgreSQL only."""
+
+    kind = models.CharField(max_length=12)
+    dims = models.TextField(help_text="the count's dimensions (dim1, dim2) as a JSON list")
+    month = models.DateField(help_text="the first day of the month")
+    version = models.BigIntegerField(help_text="the month's counter (kind#YYYYMM) the rows were read under")
+    emptied = models.BigIntegerField(null=True, help_text="the rollups' emptied counter (*), if any")
+    packed = models.BinaryField(help_text="(leaf id, count) pairs, each a big-endian 8-byte integer")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["kind", "dims", "month"], name="monthpack_month")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.dims} {self.month:%Y-%m} @{self.version}"
