@@ -392,18 +392,24 @@ class Chunk(NamedTuple):
 
 
 # The monthly rollup rows of some months, one result row per month in the order asked: (month, whether
-# they come from a pack, its rows packed as in _PACKED, the leaf id alone as the key). A month whose pack
-# (indicators.MonthPack) another process made under the counters the caller read is taken as it is
-# (COALESCE sums the rows only where none answers); the others are summed here. A national month's row
-# (some 60 kB) leaves the server as soon as it is made, so the rows stream in (_month_rows) while the
+# they come from a pack, its rows packed as in _PACKED, the leaf id alone as the key). A national month's
+# row (some 60 kB) leaves the server as soon as it is made, so the rows stream in (_month_rows) while the
 # answer is made from the months already there; small months come a few at a time, as the server's send
-# buffer fills. The LATERAL look-up is a nested loop over the unnest: the months stay in the asked order.
-_MONTHS = (
-    "SELECT m.month, p.packed IS NOT NULL, COALESCE(p.packed, (SELECT"
-    " string_agg(int8send(r.leaf::int8) || int8send(r.n::int8), ''::bytea) FROM ({inner}) AS r(leaf, n)))"
+# buffer fills.
+_SUMMED = (
+    "(SELECT string_agg(int8send(r.leaf::int8) || int8send(r.n::int8), ''::bytea)"
+    " FROM ({inner}) AS r(leaf, n))"
+)
+_MONTHS = "SELECT m.month, false, {summed} FROM unnest(%s::date[]) AS m(month)"
+# The same where a month's pack (indicators.MonthPack) another process made under the counters the
+# caller read may answer: taken as it is, COALESCE summing the rows only where none does. OFFSET 0 keeps
+# the look-up a nested loop over the unnest, one index probe per month in the asked order: flattened into
+# the join, the planner may hash it, and the months would come matched first, the rest in hash order.
+_SHARED_MONTHS = (
+    "SELECT m.month, p.packed IS NOT NULL, COALESCE(p.packed, {summed})"
     " FROM unnest(%s::date[], %s::bigint[]) AS m(month, version)"
     " LEFT JOIN LATERAL (SELECT packed FROM {packs} WHERE kind = %s AND dims = %s AND month = m.month"
-    " AND version = m.version AND emptied IS NOT DISTINCT FROM %s::bigint) AS p ON true"
+    " AND version = m.version AND emptied IS NOT DISTINCT FROM %s::bigint OFFSET 0) AS p ON true"
 )
 _MONTH_ROW = np.dtype([("leaf", ">i8"), ("n", ">i8")])
 # A pack made anew replaces one made under older counters only (two processes may make the same month).
@@ -423,7 +429,8 @@ class SharedMonths:
     """The packs (indicators.MonthPack) a monthly read may take: its count's kind and dimensions, each
     asked month's counter and the emptied one, as read before the rows (None where a month was never
     written: no pack is made or taken under no counter). The read notes the months it took from packs
-    and those it summed anew, with their rows, for `share` to make into packs once it has ended."""
+    and those it summed anew with rows, for `share` to make into packs once it has ended (a month
+    without rows is one index probe to sum again, and would only grow the table)."""
 
     kind: str
     dims: str
@@ -439,17 +446,18 @@ class SharedMonths:
     def share(self, alias: str) -> None:
         """Make the months summed anew into packs for every other process. On the primary only (a
         replica's are the primary's, replayed); a pack that cannot be written is only a lost saving."""
-        if not self.made or alias != DEFAULT_DB_ALIAS:
+        if not self.made or alias != DEFAULT_DB_ALIAS or versions.in_transaction(alias):
             return
         made = sorted(self.made)  # by month: two writers lock the rows in one order
         self.made = []
         months, numbers, packed = (list(column) for column in zip(*made, strict=True))
+        own = not connections[alias].in_atomic_block  # else a savepoint in a test case's transaction
         try:
             # Bound by the server (_binary_cursor), the packs sent as binary (%b): the driver would
             # otherwise escape 1.5 MB of them as text, which cost more than summing the months again.
             with transaction.atomic(using=alias), _binary_cursor(alias) as cursor:
-                # A pack lost in a crash is made again: its commit need not wait for the disk.
-                cursor.execute("SET LOCAL synchronous_commit TO off")
+                if own:  # a pack lost in a crash is made again: its commit need not wait for the disk
+                    cursor.execute("SET LOCAL synchronous_commit TO off")
                 cursor.execute(
                     _SHARE.format(packs=MonthPack._meta.db_table),
                     [self.kind, self.dims, self.emptied, months, numbers, packed],
@@ -474,10 +482,11 @@ def months_sql(counted: QuerySet, months: list[date], shared: SharedMonths | Non
     one_month = counted.filter(month=RawSQL("m.month", [])).values_list("commune_id", "count").order_by()
     inner, params = one_month.query.sql_with_params()
     # `inner` is the ORM's own compiled statement, its values passed as parameters.
-    sql = _MONTHS.format(inner=inner, packs=MonthPack._meta.db_table)
-    if shared is None:  # no pack answers (kind = NULL matches none), and each month is summed
-        return sql, [*params, months, [None] * len(months), None, None, None]
+    summed = _SUMMED.format(inner=inner)
+    if shared is None:  # every month summed (the packs' table not even named)
+        return _MONTHS.format(summed=summed), [*params, months]
     numbers = [shared.versions.get(m) for m in months]
+    sql = _SHARED_MONTHS.format(summed=summed, packs=MonthPack._meta.db_table)
     return sql, [*params, months, numbers, shared.kind, shared.dims, shared.emptied]
 
 
@@ -512,8 +521,8 @@ def _month_rows(
                         if shared is not None:
                             if from_pack:
                                 shared.taken += 1
-                            elif (number := shared.versions.get(month)) is not None:
-                                shared.made.append((month, number, packed or b""))
+                            elif packed and (number := shared.versions.get(month)) is not None:
+                                shared.made.append((month, number, packed))
                         found = np.frombuffer(packed or b"", dtype=_MONTH_ROW)
                         b = spread.bucket_of[month]
                         leaf, count = found["leaf"].astype(np.int64), found["n"].astype(np.float64)
@@ -556,17 +565,47 @@ class Summed:
 
 class _LeafPlaces:
     """Where leaves count on a grid (UnitMap.targets, as the grid's indexes and weights), flattened per
-    leaf, and each leaf id's slot: a national read's 94,000 rows find their places a whole column at
-    once. Looking up its 3,000 to 14,000 leaves one by one for every answer, and making their places
-    into arrays, was a fifth of a national answer's Python (issue 18)."""
+    leaf in the order of `ids`, and each leaf id's slot: a national read's 94,000 rows find their places
+    a whole column at once. Looking up its 3,000 to 14,000 leaves one by one for every answer, and making
+    their places into arrays, was a fifth of a national answer's Python (issue 18)."""
 
     def __init__(
-        self, units: UnitMap, index_of: dict[int, int], unit_ids: list[int], ids: np.ndarray
+        self,
+        unit_ids: list[int],
+        ids: np.ndarray,
+        target: np.ndarray,
+        weight: np.ndarray,
+        per_leaf: np.ndarray,
     ) -> None:
         self.unit_ids, self.ids = unit_ids, ids
-        self.target, self.weight, self.per_leaf = _places_of(units, index_of, ids)
-        self.slots = np.full(int(ids[-1]) + 1 if len(ids) else 0, -1, dtype=np.int64)
+        self.target, self.weight, self.per_leaf = target, weight, per_leaf
+        self.slots = np.full(int(ids.max()) + 1 if len(ids) else 0, -1, dtype=np.int64)
         self.slots[ids] = np.arange(len(ids))
+
+    @classmethod
+    def of(cls, units: Places, index_of: dict[int, int], unit_ids: list[int], ids: np.ndarray) -> _LeafPlaces:
+        return cls(unit_ids, ids, *_places_of(units, index_of, ids))
+
+    def extended(self, units: Places, index_of: dict[int, int], ids: np.ndarray) -> _LeafPlaces:
+        """A table with these leaves (none of them this one's) after this one's. Only theirs are looked
+        up: a process's first answer streams its months in, each bringing a few leaves the months before
+        had not, and making the whole table again for each cost a new worker's first national answer
+        some 160 ms. A new table, not this one changed: another thread may be reading this one."""
+        target, weight, per_leaf = _places_of(units, index_of, ids)
+        return _LeafPlaces(
+            self.unit_ids,
+            np.concatenate((self.ids, ids)),
+            np.concatenate((self.target, target)),
+            np.concatenate((self.weight, weight)),
+            np.concatenate((self.per_leaf, per_leaf)),
+        )
+
+    def lacking(self, ids: np.ndarray) -> np.ndarray:
+        """Those of these leaf ids (distinct, none negative) that have no slot here."""
+        inside = ids < len(self.slots)
+        known = np.zeros(len(ids), dtype=bool)
+        known[inside] = self.slots[ids[inside]] >= 0
+        return ids[~known]
 
     def slot_of(self, leaf: np.ndarray) -> np.ndarray | None:
         """Each leaf's slot; None if one has none."""
@@ -720,12 +759,19 @@ class CountGrid(Mapping[tuple[int, str], float]):
             slot = table.slot_of(leaf)
             if slot is not None:
                 return table, slot
-            ids = np.union1d(table.ids, _distinct(leaf)[0])
+            found = _distinct(leaf)[0]  # sorted, and not empty (_add reads no empty rows)
+            if found[0] < 0:
+                return None
+            new = table.lacking(found)
+            if not _dense(np.concatenate((table.ids, new))):  # no slot per id
+                return None
+            table = table.extended(units, self.units, new)
         else:
-            ids = _distinct(leaf)[0]
-        if not _dense(ids):  # no slot per id
-            return None
-        table = _LEAF_PLACES[units] = _LeafPlaces(units, self.units, self.unit_ids, ids)
+            found = _distinct(leaf)[0]
+            if not _dense(found):  # no slot per id
+                return None
+            table = _LeafPlaces.of(units, self.units, self.unit_ids, found)
+        _LEAF_PLACES[units] = table
         slot = table.slot_of(leaf)
         return None if slot is None else (table, slot)
 
@@ -1885,7 +1931,7 @@ class KeptMonths:
     What one process reads it also leaves in the database, one pack per month under the same counters
     (indicators.MonthPack, SharedMonths), and a month it does not keep is taken from a current pack
     before it is summed from the rollups: a worker started after a deploy, or the next of a room's
-    several workers, reads a national answer's months as 48 rows and not as 94,000 (the rollup rows'
+    several workers, reads a national answer's 24 months as 24 rows and not as 94,000 (the rollup rows'
     index scan alone is most of a first answer, issue 18)."""
 
     def __init__(self, max_rows: int) -> None:
@@ -1948,6 +1994,9 @@ class KeptMonths:
         if parts:
             yield Chunk([b for p in parts for b in p.buckets], *_joined(parts))
         if not wanted:
+            return
+        if versions.in_transaction(alias):  # opened since the counters were read: its writes are its own
+            yield from _month_rows(counted, spread, list(wanted))
             return
         shared = SharedMonths(
             kind,

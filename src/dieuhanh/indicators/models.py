@@ -228,7 +228,9 @@ class MonthPack(models.Model):
     kind = models.CharField(max_length=12)
     dims = models.TextField(help_text="the count's dimensions (dim1, dim2) as a JSON list")
     month = models.DateField(help_text="the first day of the month")
-    version = models.BigIntegerField(help_text="the month's counter (kind#YYYYMM) the rows were read under")
+    version = models.BigIntegerField(
+        help_text="the month's counter (kind#YYYYMM, a sum over its slots) the rows were read under"
+    )
     emptied = models.BigIntegerField(null=True, help_text="the rollups' emptied counter (*), if any")
     packed = models.BinaryField(help_text="(leaf id, count) pairs, each a big-endian 8-byte integer")
 

@@ -25,6 +25,13 @@ then re-reads one month of its 24, not the country. The area triggers fire after
 (trigger names sort so), so a writer takes its `events` slot row before any area or month row of that
 slot, and sorting the bumped names keeps two writers from locking them in opposite orders.
 
+**Across servers** (analytics.SharedMonths): a month's rows packed on the primary under its counter
+are taken on a replica under the same counter. A sum over slots could name two states on two servers
+(the primary shows committed writes in the order they leave its list of running transactions, a
+replica in the order their commit records were written), but a pack reaches a replica only with its
+own commit record, written after those of every write it read or did not yet see: by then the replica
+shows them all, and its counter has moved past the pack's.
+
 The triggers are (re)installed after every `migrate` (post_migrate, indicators/apps.py) rather than
 by a migration, because SQLite's schema editor rebuilds a table to alter it, which drops its triggers.
 A slot row starts at the clock's microseconds, so a table emptied by a test's flush never repeats a

@@ -31,7 +31,7 @@ class Migration(migrations.Migration):
                 (
                     "version",
                     models.BigIntegerField(
-                        help_text="the month's counter (kind#YYYYMM) the rows were read under"
+                        help_text="the month's counter (kind#YYYYMM, a sum over its slots) the rows were read under"
                     ),
                 ),
                 (
