@@ -12,13 +12,15 @@
   middleware and views, handed each request from the loop to a new thread, back to the loop and to a
   thread again (asgiref), which cost more than the view itself in bench/load.py's morning.
 - At start (ASGI lifespan) the process joins the live relay (dieuhanh.live), so that every process's
-  events reach its screens and void its caches.
+  events reach its screens and void its caches, and makes what every worker's first requests would
+  otherwise wait for (`warm`): uvicorn hands a worker connections only once its start is complete.
 """
 
 from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import os
 import sys
 import tempfile
@@ -35,14 +37,37 @@ from asgiref.sync import sync_to_async  # noqa: E402 - after Django is set up
 from django.conf import settings  # noqa: E402
 from django.core.handlers.asgi import ASGIRequest  # noqa: E402
 from django.db import connections  # noqa: E402
-from django.urls import reverse  # noqa: E402
+from django.urls import get_resolver, reverse  # noqa: E402
 
 from dieuhanh.db import RETRY_AFTER, busy_body  # noqa: E402
 from dieuhanh.errors import DomainError  # noqa: E402
+from dieuhanh.indicators.unitmap import unit_index  # noqa: E402
 from dieuhanh.live import BUS, HUB  # noqa: E402
 from dieuhanh.streams import OPENERS, Opened, Opener, refusal  # noqa: E402
 
 Scope = dict[str, Any]
+log = logging.getLogger(__name__)
+
+
+def warm() -> None:
+    """What a worker's first requests would otherwise pay, made before it takes any: the URLconf, which
+    imports every API module and builds their schemas (1–1.6 s on a 2-core machine), and the units'
+    index that every map of asked units is made from (0.15 s). Both are kept per process, so a worker
+    started after a deploy, or added on a busy morning, answers its first request as fast as its
+    hundredth. A failure (the database not up yet) is logged, and the first request pays instead."""
+    try:
+        get_resolver().url_patterns  # noqa: B018 - loaded on first use: this is the use
+        unit_index()
+    except Exception:  # the worker starts all the same: nothing here is needed to answer
+        log.warning("start: the worker could not be warmed; its first requests will be slower", exc_info=True)
+
+
+def _warm_in_thread() -> None:
+    """warm() in a thread of the lifespan's, whose connections are then handed back."""
+    try:
+        warm()
+    finally:
+        connections.close_all()
 
 
 def _opening(opener: Opener, request: ASGIRequest) -> Opened | DomainError:
@@ -192,6 +217,7 @@ class Front:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 await asyncio.to_thread(BUS.relay)  # may wait a moment for NATS: not on the loop
+                await asyncio.to_thread(_warm_in_thread)
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await asyncio.to_thread(BUS.flush)
