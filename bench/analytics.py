@@ -41,6 +41,8 @@ Measured, interleaved run by run (--runs, after one untimed warm-up of each):
 - the rollup read alone: analytics' read of the monthly rollups into its arrays (the database's part
   of an answer: on PostgreSQL a bytea of packed rows per month, streamed, on SQLite grouped rows as
   tuples).
+- a new web worker: `dieuhanh serve --workers 1` started NEW_WORKERS times on the same database, its
+  first and second GET of positives_yoy timed from the moment it takes connections.
 Each timed call also records the pauses of Python's cyclic garbage collector inside it.
 Before the clock, the answers are compared cell by cell (commune × month; for yoy with the raw
 counts of 2020 too): service, HTTP and raw must agree everywhere, or the run stops. Also recorded:
@@ -60,9 +62,12 @@ import os
 import pstats
 import random
 import shutil
+import socket
 import subprocess
+import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from itertools import accumulate
@@ -79,6 +84,7 @@ from common import (  # bench/ is on sys.path
     child_output,
     drop_indexes,
     finish_tables,
+    free_port,
     goals_text,
     loaded,
     log,
@@ -629,6 +635,51 @@ def http(client, setup: Setup, code: str):
     return response
 
 
+NEW_WORKERS = 5  # web workers started one after another, each timed on its first two requests
+WORKER_START_TIMEOUT_S = 120
+
+
+def new_workers(setup: Setup, count: int = NEW_WORKERS) -> dict:
+    """A web worker's first requests: `dieuhanh serve --workers 1` started on the same database, timed
+    from the moment it takes connections (uvicorn takes them once the worker's start is complete, as a
+    balancer or a shared socket would hand it its first caller) over its first and second GET of
+    positives_yoy over HTTP, the month packs other processes left kept as they are."""
+    from django.db import connection
+
+    first, second = [], []
+    command = [str(Path(sys.executable).with_name("dieuhanh")), "serve", "--workers", "1"]
+    env = os.environ | {"DIEUHANH_LIVE": "local"}
+    connection.close()
+    for _ in range(count):
+        port = free_port()
+        worker = subprocess.Popen(  # noqa: S603 - the project's own command, fixed arguments
+            [*command, "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        try:
+            deadline = time.monotonic() + WORKER_START_TIMEOUT_S
+            while True:
+                if worker.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"FAIL: dieuhanh serve did not start: {worker.stderr.read()[-2000:]!r}")
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                    break
+                except OSError:
+                    time.sleep(0.05)  # waiting for the worker to take connections, not timing anything
+            for times in (first, second):
+                request = urllib.request.Request(
+                    f"http://127.0.0.1:{port}{http_query('positives_yoy')}",
+                    headers={"Authorization": f"Bearer {setup.token}"},
+                )
+                started = time.perf_counter()
+                with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - loopback
+                    response.read()
+                times.append(time.perf_counter() - started)
+        finally:
+            worker.terminate()
+            worker.wait(30)
+    return {"first": spread(first), "second": spread(second)}
+
+
 def check_answers(setup: Setup, client, postgres: bool) -> dict:
     """Service, HTTP and raw agree on every cell, for both indicators (before any clock)."""
     log("  comparing the answers with the raw counts …")
@@ -973,6 +1024,8 @@ def run_child(args: argparse.Namespace) -> None:
     result["memory"] = memory(setup)
     result["queries"] = queries_of(setup)
     result["plans"] = plans(setup, postgres)
+    log("  new web workers …")
+    result["new_workers"] = new_workers(setup)
     if args.profile:
         log("  profile …")
         result["profile"] = profile(setup, client)
@@ -1116,6 +1169,13 @@ ROWS: list[tuple[str, Callable[[dict], str]]] = [
     ("  GC pause per analytics.rows() p50 / max, ms (gen-2 runs)", lambda r: gc_cell(r, "service_positives")),
     ("  GC pause per request p50 / max, ms (gen-2 runs)", lambda r: gc_cell(r, "http_positives")),
     ("queries per answer (their time in execute)", queries_cell),
+    (
+        f"a new web worker's 1st / 2nd request (positives_yoy, HTTP, {NEW_WORKERS} workers) p50 – max, ms",
+        lambda r: " / ".join(
+            f"{r['new_workers'][n]['p50_s'] * 1e3:,.0f} – {r['new_workers'][n]['max_s'] * 1e3:,.0f}"
+            for n in ("first", "second")
+        ),
+    ),
     (
         "  the rollup read alone (into arrays) p50 / p95, ms",
         lambda r: ms(r, "rollup_read", ("p50", "p95")),

@@ -98,14 +98,20 @@ def test_a_process_that_kept_nothing_takes_every_month_another_read_and_answers_
     assert value(again, "yoy", b, "202108") == -50  # (5 - 10) / 10
 
 
-@pytest.mark.django_db
-def test_the_pack_is_what_is_read_until_its_month_is_written_again():
-    a, _ = write()
+def packs_made_and_july_changed_by_hand(a: Unit) -> date:
+    """The packs of an answer made, then July's changed by hand under the same counter: 99 in `a`."""
     as_new_process()
     ask()
     july = date(2021, 7, 1)
-    # A pack changed by hand under the same counter is taken as it is: the rows are not summed again.
     MonthPack.objects.filter(kind="test", month=july).update(packed=struct.pack(">qq", a.pk, 99))
+    return july
+
+
+@pytest.mark.django_db
+def test_the_pack_is_what_is_read_until_its_month_is_written_again():
+    a, _ = write()
+    july = packs_made_and_july_changed_by_hand(a)
+    # Taken as it is: the rows are not summed again.
     as_new_process()
     assert value(ask(), "positives", a, "202107") == 99
 
@@ -133,10 +139,7 @@ def test_an_emptied_rollup_takes_no_pack():
 @pytest.mark.django_db
 def test_a_transaction_of_its_own_neither_takes_nor_makes_a_pack():
     a, _ = write()
-    as_new_process()
-    ask()
-    july = date(2021, 7, 1)
-    MonthPack.objects.filter(kind="test", month=july).update(packed=struct.pack(">qq", a.pk, 99))
+    packs_made_and_july_changed_by_hand(a)
     before = packs()
     with transaction.atomic():
         add_rollup(a, date(2021, 6, 1), 2)
