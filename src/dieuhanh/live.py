@@ -39,6 +39,8 @@ from collections import defaultdict, deque
 from collections.abc import AsyncGenerator, Hashable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
+from operator import itemgetter
+from os.path import commonprefix
 from typing import Any
 
 from django.db import transaction
@@ -213,7 +215,7 @@ class Bus:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._connected: Any = None  # the future of the NATS client (concurrent.futures)
         self._relaying: Any = None  # the subscription's future, once this process relays
-        self._outbox: deque[tuple[str, bytes]] = deque()
+        self._outbox: deque[tuple[set[Key], str]] = deque()  # each event's keys and head (`_head`)
         self._draining = False
 
     # Settings are read at first use, not at import: live is imported before Django is set up.
@@ -285,14 +287,14 @@ class Bus:
         if self.mode == "local":
             HUB.deliver(keys, name, data)
             return
-        event_id = uuid.uuid4().hex
-        messages = [
-            (f"{self.subject}.{subject}", _payload(event_id, name, data, group))
-            for subject, group in subjects(keys).items()
-        ]
+        # The data are written now, as the publisher may change them once this returns (the keys are
+        # publish_on_commit's own set). The subjects and the keys' text are left to the NATS thread, in
+        # the order the events came: for an ingest batch's thousands of keys they took the ingest's
+        # thread milliseconds after each commit, with the database waiting for it.
+        head = _head(uuid.uuid4().hex, name, data)
         assert self._loop is not None
         with self._lock:
-            self._outbox.extend(messages)
+            self._outbox.append((keys, head))
             if self._draining:
                 return
             self._draining = True
@@ -307,11 +309,20 @@ class Bus:
                 batch = list(self._outbox)
                 self._outbox.clear()
             nc = await asyncio.wrap_future(self._connected)
-            for subject, payload in batch:
+            prefix = self.subject
+            for keys, head in batch:
                 try:
-                    await nc.publish(subject, payload)
-                except Exception:  # a closed or full connection: live events are best-effort
-                    log.exception("live: publishing on %s failed", subject)
+                    messages = [
+                        (f"{prefix}.{s}", _payload(head, group)) for s, group in subjects(keys).items()
+                    ]
+                except Exception:  # one event's bad keys must not stop the others
+                    log.exception("live: an event for %d keys could not be written", len(keys))
+                    continue
+                for subject, payload in messages:
+                    try:
+                        await nc.publish(subject, payload)
+                    except Exception:  # a closed or full connection: live events are best-effort
+                        log.exception("live: publishing on %s failed", subject)
 
     async def _flush(self) -> None:
         while self._draining:
@@ -386,31 +397,101 @@ async def _note(text: str) -> None:
     log.warning(text)
 
 
-def _payload(event_id: str, name: str, data: dict[str, Any], keys: list[Key]) -> bytes:
-    return json.dumps({"id": event_id, "name": name, "data": data, "keys": keys}, ensure_ascii=False).encode()
+class _Memo(dict):
+    """What `make` gives for each key (a unit's path, a room key), made once per process: every event
+    of the unit's rooms needs it again, and an ingest batch over the country names ~3,400 rooms, whose
+    paths split and keys written afresh were most of the 14 ms its event cost. Emptied when it outgrows
+    every unit of both maps several times over, so that keys of other kinds cannot make it grow without
+    end."""
+
+    LIMIT = 1 << 16
+
+    def __init__(self, make: Any) -> None:
+        super().__init__()
+        self._make = make
+
+    def __missing__(self, key: Any) -> Any:
+        if len(self) >= self.LIMIT:
+            self.clear()
+        value = self[key] = self._make(key)
+        return value
+
+
+def _parent(path: Any) -> str:
+    """The path of the unit above, for a path as units have them ("/VN/79/"); "" for any other."""
+    if type(path) is str and len(path) > 1 and path[0] == "/" and path[-1] == "/" and "//" not in path:
+        return path[: path.rindex("/", 0, -1) + 1]
+    return ""
+
+
+def _encoded_key(key: Any) -> str:
+    """A room key as `json.dumps` writes it in a message; its parts must be plain strings, as only then
+    do equal keys write alike (1 and True are equal keys that write differently)."""
+    if type(key) is not tuple or not all(type(part) is str for part in key):
+        raise _NotMemoized
+    return json.dumps(key, ensure_ascii=False)
+
+
+class _NotMemoized(Exception):
+    pass
+
+
+_PARENTS = _Memo(_parent)
+_ENCODED = _Memo(_encoded_key)
+
+
+def _head(event_id: str, name: str, data: dict[str, Any]) -> str:
+    """A message's text before its keys (`_payload`)."""
+    return json.dumps({"id": event_id, "name": name, "data": data}, ensure_ascii=False)[:-1]
+
+
+def _payload(head: str, keys: list[Key]) -> bytes:
+    """The message on one subject: the bytes `json.dumps({"id", "name", "data", "keys"},
+    ensure_ascii=False)` gives, each room key's text written once per process (what the relay and
+    outside consumers read is unchanged)."""
+    try:
+        written = ", ".join(map(_ENCODED.__getitem__, keys))
+    except _NotMemoized:
+        written = json.dumps(keys, ensure_ascii=False)[1:-1]
+    return f'{head}, "keys": [{written}]}}'.encode()
 
 
 def subjects(keys: Iterable[Key]) -> dict[str, list[Key]]:
     """The subjects (below the prefix) an event's keys go out on, with the keys each carries: one per
     inbox, and per map one of the deepest unit above every unit concerned."""
     out: dict[str, list[Key]] = {}
-    areas: defaultdict[str, list[tuple[str, str, str]]] = defaultdict(list)
-    for key in keys:
-        if is_area_key(key):
-            areas[key[1]].append(key)  # type: ignore[index,arg-type]
+    areas: defaultdict[str, list[Any]] = defaultdict(list)
+    for key in keys:  # is_area_key's test, inline: a call per key was a tenth of the cost
+        if isinstance(key, tuple) and len(key) == 3 and key[0] == AREA:
+            areas[key[1]].append(key)
         else:
             out[f"inbox.{_token(str(key))}"] = [key]
     for edition, group in areas.items():
-        # The units concerned are the deepest keys (the others are their ancestors, named for the rooms).
-        tokens = {key[2]: tuple(p for p in key[2].split("/") if p) for key in group}
-        above = {parts[:-1] for parts in tokens.values()}
-        paths = [parts for parts in tokens.values() if parts not in above]
-        common: list[str] = []
-        for parts in zip(*paths, strict=False):
-            if len(set(parts)) > 1:
-                break
-            common.append(parts[0])
-        out[".".join(["area", _token(edition), *map(_token, common)])] = list(group)
+        common = _common_parts(group)
+        out[".".join(["area", _token(edition), *map(_token, common)])] = group
+    return out
+
+
+def _common_parts(group: list[tuple[str, str, str]]) -> list[str]:
+    """The path parts of the deepest unit above all the units concerned. Those are the deepest keys (the
+    others are their ancestors, named for the rooms): the keys whose unit is no key's parent."""
+    paths = set(map(itemgetter(2), group))
+    parents = set(map(_PARENTS.__getitem__, paths))
+    if "" not in parents:
+        # Paths as units have them: the deepest units' common path is the text common to the first and
+        # the last of them in sorted order, up to its last "/" (strings compared in C, not part by part).
+        leaves = paths - parents
+        common = commonprefix([min(leaves), max(leaves)])  # noqa: RUF071 (cut at a "/" below)
+        common = common[: common.rindex("/") + 1]
+        return common[1:-1].split("/") if common != "/" else []
+    tokens = {path: tuple(p for p in path.split("/") if p) for path in paths}
+    above = {parts[:-1] for parts in tokens.values()}
+    deepest = [parts for parts in tokens.values() if parts not in above]
+    out: list[str] = []
+    for parts in zip(*deepest, strict=False):
+        if len(set(parts)) > 1:
+            break
+        out.append(parts[0])
     return out
 
 
