@@ -125,6 +125,31 @@ def test_the_pack_is_what_is_read_until_its_month_is_written_again():
 
 
 @pytest.mark.django_db
+def test_a_patch_by_month_after_a_write_over_the_country_makes_no_pack():
+    a, _ = write()
+    as_new_process()
+    ask()
+    before = packs()
+    # One commune in each of 20 provinces (more areas than a patch by area takes): a patch by July.
+    provinces = Unit.objects.filter(edition_id="VN-2025", kind="province").order_by("path")[:20]
+    written = [
+        Unit.objects.filter(path__startswith=province.path, kind="commune").order_by("path").first()
+        for province in provinces
+    ]
+    for commune in written:
+        add_rollup(commune, WRITTEN[0], 1)
+    patched = ANSWERS.month_patches
+    with CaptureQueriesContext(connection) as queries:
+        found = ask()
+    assert ANSWERS.month_patches == patched + 1
+    assert value(found, "positives", written[0], "202107") == 1 + (written[0] == a) * 6
+    assert value(found, "positives", a, "202107") == 6 + (a in written)
+    # July was just written: a pack of it would be stale at the next batch, so none is made.
+    assert packs() == before
+    assert not [q for q in queries.captured_queries if "indicators_monthpack" in q["sql"]]
+
+
+@pytest.mark.django_db
 def test_an_emptied_rollup_takes_no_pack():
     write()
     as_new_process()

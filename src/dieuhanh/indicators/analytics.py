@@ -809,7 +809,9 @@ class CountGrid(Mapping[tuple[int, str], float]):
             self._add(kept.leaf[old], kept.bucket[old], kept.count[old], spread, kept.units, -1)
             assert kept.rows is not None
             if kept.count_of is not None:
-                chunks = ANSWERS.months.chunks(kept.rows, *kept.count_of, spread, moved, counters)
+                chunks = ANSWERS.months.chunks(
+                    kept.rows, *kept.count_of, spread, moved, counters, share=False
+                )
                 leaf, bucket, count = _joined(list(chunks))
             else:
                 rows = kept.rows.filter(**{f"{kept.column}__in": [spread.firsts[b] for b in moved]})
@@ -1950,12 +1952,15 @@ class KeptMonths:
         spread: _Spread,
         buckets: list[int] | None = None,
         read_before: Counters | None = None,
+        share: bool = True,
     ) -> Generator[Chunk]:
         """The counted rows in the spread's months (its buckets' first days), or in these of its buckets
         in this order: first those kept (one chunk), then the others month by month as the database
         sends them (_month_rows), each kept as it comes; `read_before`: the counters the answer cache
-        read before, of this database (else they are read here, before the rows). Nothing is read
-        until the first chunk is asked for."""
+        read before, of this database (else they are read here, before the rows); `share`: take the
+        months from packs, and leave packs of the months summed (not for a patch: its months were just
+        written, so none of theirs is current, and one made now goes stale at the next write, which on
+        a live morning comes every few seconds). Nothing is read until the first chunk is asked for."""
         alias = counted.db  # the router asked once: the counters and the rows from the same server
         counted = counted.using(alias)
         asked = range(len(spread.firsts)) if buckets is None else buckets
@@ -1998,12 +2003,8 @@ class KeptMonths:
         if versions.in_transaction(alias):  # opened since the counters were read: its writes are its own
             yield from _month_rows(counted, spread, list(wanted))
             return
-        shared = SharedMonths(
-            kind,
-            SharedMonths.dims_of(dims),
-            {spread.firsts[b]: version[0] for b, (_, version) in wanted.items()},
-            emptied,
-        )
+        numbers = {spread.firsts[b]: version[0] for b, (_, version) in wanted.items()}
+        shared = SharedMonths(kind, SharedMonths.dims_of(dims), numbers, emptied) if share else None
         rows = _month_rows(counted, spread, list(wanted), shared)
         try:
             for chunk in rows:
@@ -2013,9 +2014,10 @@ class KeptMonths:
                 yield chunk
         finally:
             rows.close()
-        with self._lock:
-            self.shared += shared.taken
-        shared.share(alias)  # the read has ended: the connection is free
+        if shared is not None:
+            with self._lock:
+                self.shared += shared.taken
+            shared.share(alias)  # the read has ended: the connection is free
 
     def _keep(self, key: tuple, found: tuple[tuple, np.ndarray, np.ndarray]) -> None:
         for array in found[1:]:
