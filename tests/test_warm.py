@@ -1,15 +1,20 @@
 """A web worker is warmed before it takes requests (dieuhanh.asgi.warm, at the ASGI lifespan's start):
 the URLconf with every API module, and the units' index, are made then and not by its first request; a
-database that is not up yet delays nothing and stops nothing."""
+database that is not up yet stops nothing, a warming that takes too long holds the start WARM_WAIT
+seconds at most, and the warming thread hands its connection back."""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
+import threading
 
 import pytest
+from asgiref.sync import async_to_sync
+from django.db import connection
 
 from dieuhanh import asgi
 from dieuhanh.indicators import unitmap
@@ -55,7 +60,7 @@ def test_a_worker_loads_its_urls_before_its_first_request_even_without_a_databas
     found = json.loads(done.stdout.strip().splitlines()[-1])
     assert found["before"] is False  # importing the front does not load them: the start does
     assert found["said"] == ["lifespan.startup.complete", "urls loaded", "lifespan.shutdown.complete"]
-    assert "the worker could not be warmed" in done.stderr
+    assert "the units could not be read" in done.stderr
 
 
 @pytest.mark.django_db
@@ -67,3 +72,45 @@ def test_warming_makes_the_units_index_the_first_map_is_made_from(monkeypatch):
     assert unitmap._cached[1].path[commune.pk] == commune.path
     before = unitmap._cached
     assert unitmap.unit_index() is before[1]  # the first question takes it as it is
+
+
+def lifespan(front: asgi.Front) -> list[str]:
+    """The front's lifespan started and stopped, as uvicorn does it: what it said."""
+    said: list[str] = []
+    messages = iter([{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
+
+    async def receive() -> dict:
+        return next(messages)
+
+    async def send(message: dict) -> None:
+        said.append(message["type"])
+
+    async_to_sync(front)({"type": "lifespan"}, receive, send)
+    return said
+
+
+def test_a_warming_that_takes_too_long_holds_the_start_no_longer_than_its_limit(monkeypatch, caplog):
+    done = threading.Event()
+    monkeypatch.setattr(asgi, "warm", lambda: done.wait(30))  # a units table locked by a migration
+    monkeypatch.setattr(asgi, "WARM_WAIT", 0.2)
+    try:
+        with caplog.at_level(logging.WARNING, logger="dieuhanh.asgi"):
+            said = lifespan(asgi.Front(lambda *_: None))
+    finally:
+        done.set()
+    assert said == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    assert "warming took over" in caplog.text
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the connection pool is PostgreSQL's")
+def test_the_warming_thread_reads_the_units_and_hands_its_connection_back(monkeypatch):
+    monkeypatch.setattr(unitmap, "_cached", None)
+    pool = connection.pool
+    before = pool.get_stats()
+    warming = threading.Thread(target=asgi._warm_in_thread)
+    warming.start()
+    warming.join(60)
+    assert unitmap._cached is not None  # read through the thread's own pooled connection
+    after = pool.get_stats()
+    assert after["pool_size"] - after["pool_available"] == before["pool_size"] - before["pool_available"]

@@ -13,7 +13,8 @@
   thread again (asgiref), which cost more than the view itself in bench/load.py's morning.
 - At start (ASGI lifespan) the process joins the live relay (dieuhanh.live), so that every process's
   events reach its screens and void its caches, and makes what every worker's first requests would
-  otherwise wait for (`warm`): uvicorn hands a worker connections only once its start is complete.
+  otherwise wait for (`warm`, at most WARM_WAIT seconds): uvicorn hands a worker connections only once
+  its start is complete.
 """
 
 from __future__ import annotations
@@ -49,17 +50,28 @@ Scope = dict[str, Any]
 log = logging.getLogger(__name__)
 
 
+# How long a worker's start waits for `warm`. Past it the worker takes connections all the same and the
+# warming goes on beside its first requests: a units table locked by a migration during a deploy, or a
+# pool that waits DB_POOL_TIMEOUT for a server not up yet, must not keep the service down.
+WARM_WAIT = 15.0
+
+
 def warm() -> None:
     """What a worker's first requests would otherwise pay, made before it takes any: the URLconf, which
     imports every API module and builds their schemas (1–1.6 s on a 2-core machine), and the units'
     index that every map of asked units is made from (0.15 s). Both are kept per process, so a worker
     started after a deploy, or added on a busy morning, answers its first request as fast as its
-    hundredth. A failure (the database not up yet) is logged, and the first request pays instead."""
+    hundredth. Neither failure stops the worker: a URLconf that cannot load fails its requests the same
+    way (an error in the log now), and units that cannot be read yet are read by the first request."""
     try:
         get_resolver().url_patterns  # noqa: B018 - loaded on first use: this is the use
+    except Exception:
+        log.error("start: the URLconf could not be loaded; requests will fail the same way", exc_info=True)
+        return
+    try:
         unit_index()
-    except Exception:  # the worker starts all the same: nothing here is needed to answer
-        log.warning("start: the worker could not be warmed; its first requests will be slower", exc_info=True)
+    except Exception:  # the database not up yet, or refusing: the first request that needs units reads them
+        log.warning("start: the units could not be read; the first requests will read them", exc_info=True)
 
 
 def _warm_in_thread() -> None:
@@ -67,7 +79,10 @@ def _warm_in_thread() -> None:
     try:
         warm()
     finally:
-        connections.close_all()
+        try:
+            connections.close_all()
+        except Exception:  # a connection that cannot be handed back must not fail the start
+            log.warning("start: a connection of the warming could not be closed", exc_info=True)
 
 
 def _opening(opener: Opener, request: ASGIRequest) -> Opened | DomainError:
@@ -217,7 +232,12 @@ class Front:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 await asyncio.to_thread(BUS.relay)  # may wait a moment for NATS: not on the loop
-                await asyncio.to_thread(_warm_in_thread)
+                try:
+                    await asyncio.wait_for(asyncio.to_thread(_warm_in_thread), WARM_WAIT)
+                except TimeoutError:  # the thread goes on; the first requests share what it makes
+                    log.warning(
+                        "start: warming took over %.0f s; the worker takes requests meanwhile", WARM_WAIT
+                    )
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await asyncio.to_thread(BUS.flush)
