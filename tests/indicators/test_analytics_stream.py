@@ -185,3 +185,27 @@ def test_an_error_half_way_leaves_the_connection_free_and_the_next_answer_right(
     cells = by_cell(analytics.rows(dims, periods, units))
     assert cells[("ev.test.positive", a.ref, "202106")] == (4, 2)
     assert cells[("yoy", b.ref, "202108")] == (-50, None)
+
+
+def test_a_first_answer_s_months_bring_their_leaves_in_any_order_and_each_counts_where_it_should(world):
+    # Each month brings a leaf the months before had not, the later ones with smaller ids: the table of
+    # the leaves' places grows with each (_LeafPlaces.extended) rather than being made again.
+    leaves = sorted(Unit.objects.filter(edition_id="VN-2025", kind="commune"), key=lambda u: u.pk)
+    last, middle, first = leaves[-1], leaves[len(leaves) // 2], leaves[0]
+    for unit, month, n in (
+        (last, date(2021, 6, 1), 4),
+        (middle, date(2021, 7, 1), 6),
+        (first, date(2021, 8, 1), 5),
+    ):
+        add_rollup(unit, month, n)
+    units, periods = communes(world), [parse(p) for p in ("202106", "202107", "202108", "2021Q3")]
+    ANSWERS.clear()
+    analytics._LEAF_PLACES.clear()  # as in a process that has asked nothing yet
+    cells = by_cell(analytics.rows([analytics.dimension("ev.test.positive")], periods, units))
+    assert cells[("ev.test.positive", last.ref, "202106")][0] == 4
+    assert cells[("ev.test.positive", middle.ref, "202107")][0] == 6
+    assert cells[("ev.test.positive", first.ref, "202108")][0] == 5
+    assert cells[("ev.test.positive", first.ref, "2021Q3")][0] == 5
+    assert ("ev.test.positive", first.ref, "202106") not in cells
+    table = next(iter(analytics._LEAF_PLACES.values()))
+    assert table.ids.tolist() == [last.pk, middle.pk, first.pk]  # in the order the months brought them
