@@ -94,6 +94,7 @@ from common import (  # bench/ is on sys.path
     render_table,
     run_databases,
     spread,
+    stop_server,
     table_sizes,
     timed,
     write_run,
@@ -675,8 +676,7 @@ def new_workers(setup: Setup, count: int = NEW_WORKERS) -> dict:
                     response.read()
                 times.append(time.perf_counter() - started)
         finally:
-            worker.terminate()
-            worker.wait(30)
+            stop_server(worker)
     return {"first": spread(first), "second": spread(second)}
 
 

@@ -270,6 +270,16 @@ def session_cookie(user) -> str:
     return store.session_key
 
 
+def stop_server(server: subprocess.Popen) -> None:
+    """End a server the benchmark started: asked first, killed if it has not gone in 30 s."""
+    server.terminate()
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
 def free_port() -> int:
     """A loopback port nothing listens on now, for a server the benchmark starts."""
     import socket

@@ -65,6 +65,7 @@ from common import (  # bench/ is on sys.path
     print_skipped,
     render_table,
     run_databases,
+    stop_server,
     timed,
     write_run,
 )
@@ -410,15 +411,6 @@ def start_server(port: int, log_path: Path) -> subprocess.Popen:
             time.sleep(0.2)
     stop_server(server)
     raise SystemExit(f"FAIL: dieuhanh serve did not answer in {SERVER_START_TIMEOUT_S} s")
-
-
-def stop_server(server: subprocess.Popen) -> None:
-    server.terminate()
-    try:
-        server.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait()
 
 
 def http_bodies(path: Path, events: int, batch: int) -> list[bytes]:

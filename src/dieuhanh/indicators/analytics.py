@@ -434,7 +434,7 @@ class SharedMonths:
 
     kind: str
     dims: str
-    versions: dict[date, int | None]
+    month_counters: dict[date, int | None]
     emptied: int | None
     taken: int = 0
     made: list[tuple[date, int, bytes]] = field(default_factory=list)
@@ -485,7 +485,7 @@ def months_sql(counted: QuerySet, months: list[date], shared: SharedMonths | Non
     summed = _SUMMED.format(inner=inner)
     if shared is None:  # every month summed (the packs' table not even named)
         return _MONTHS.format(summed=summed), [*params, months]
-    numbers = [shared.versions.get(m) for m in months]
+    numbers = [shared.month_counters.get(m) for m in months]
     sql = _SHARED_MONTHS.format(summed=summed, packs=MonthPack._meta.db_table)
     return sql, [*params, months, numbers, shared.kind, shared.dims, shared.emptied]
 
@@ -521,7 +521,7 @@ def _month_rows(
                         if shared is not None:
                             if from_pack:
                                 shared.taken += 1
-                            elif packed and (number := shared.versions.get(month)) is not None:
+                            elif packed and (number := shared.month_counters.get(month)) is not None:
                                 shared.made.append((month, number, packed))
                         found = np.frombuffer(packed or b"", dtype=_MONTH_ROW)
                         b = spread.bucket_of[month]
