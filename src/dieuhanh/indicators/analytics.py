@@ -2068,24 +2068,29 @@ def _count_rows(
     at = np.arange(len(values)) if empty else np.flatnonzero(~np.isnan(values))
     values, lasts = values[at], lasts[at]
     places = at.tolist()
-    made: list[dict | None] = [
-        {
-            **template, "ou": ref, "value": value, "same_period_last_year": last, "change_pct": pct,
-            "ou_name": name,
-        }
-        for (_, ref, name), value, last, pct in zip(
-            map(asked.__getitem__, places),
-            _shown(values, decimals),
-            _shown(lasts, decimals),
-            _shown(_change_pct(values, lasts), 2),
-            strict=True,
-        )
-    ]  # fmt: skip
+    made: list[dict | None] = []
+    add, copy = made.append, template.copy
+    for (_unit, ref, name), value, last, pct in zip(
+        map(asked.__getitem__, places),
+        _shown(values, decimals),
+        _shown(lasts, decimals),
+        _shown(_change_pct(values, lasts), 2),
+        strict=True,
+    ):
+        # A copy and five stores: a quarter less than {**template, …}, which merges into an empty dict
+        # and then builds and merges a second one (13.6 against 18.5 ms for 20,000 rows, issue 18).
+        row = copy()
+        row["ou"] = ref
+        row["value"] = value
+        row["same_period_last_year"] = last
+        row["change_pct"] = pct
+        row["ou_name"] = name
+        add(row)
     if len(made) == len(asked):
         return made
     out: list[dict | None] = [None] * len(asked)
-    for i, row in zip(places, made, strict=True):
-        out[i] = row
+    for i, made_row in zip(places, made, strict=True):
+        out[i] = made_row
     return out
 
 
