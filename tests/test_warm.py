@@ -16,9 +16,10 @@ import threading
 import pytest
 from asgiref.sync import async_to_sync
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from dieuhanh import asgi
-from dieuhanh.indicators import unitmap
+from dieuhanh.indicators import services, unitmap
 from dieuhanh.units.models import Unit
 
 # A fresh process: the front imported as uvicorn imports it, then its lifespan started and stopped as
@@ -127,3 +128,24 @@ def test_the_warming_thread_reads_the_units_and_hands_its_connection_back(monkey
     assert unitmap._cached is not None  # read through the thread's own pooled connection
     after = pool.get_stats()
     assert after["pool_size"] - after["pool_available"] == before["pool_size"] - before["pool_available"]
+
+
+@pytest.mark.django_db
+def test_a_warmed_worker_answers_its_first_national_question_without_reading_the_communes(world):
+    """A national leader's LEVEL-2 question names the 3,321 communes of the map: a worker reads them
+    into model instances once (about 100 ms), at its start rather than in its first caller's request."""
+    url = "/api/v1/analytics?dx=ev.checkin&pe=202108&ou=LEVEL-2&empty=true"
+    communes = Unit.objects.filter(edition_id="VN-2025", level=2).count()
+
+    def communes_read() -> list[str]:
+        with CaptureQueriesContext(connection) as ctx:
+            response = world.leader.client().get(url)
+        assert response.status_code == 200, response.content
+        assert len(response.json()["rows"]) == communes  # a row for each, with a value or none
+        return [q["sql"] for q in ctx.captured_queries if '"units_unit"."level" IN' in q["sql"]]
+
+    services._LEVELS.clear()
+    assert communes_read()  # a worker not warmed reads them for its first such question
+    services._LEVELS.clear()
+    asgi.warm()
+    assert communes_read() == []

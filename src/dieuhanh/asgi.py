@@ -44,6 +44,7 @@ from django.urls import get_resolver, reverse  # noqa: E402
 
 from dieuhanh.db import RETRY_AFTER, busy_body  # noqa: E402
 from dieuhanh.errors import DomainError  # noqa: E402
+from dieuhanh.indicators.services import warm_national_levels  # noqa: E402
 from dieuhanh.indicators.unitmap import unit_index  # noqa: E402
 from dieuhanh.live import BUS, HUB  # noqa: E402
 from dieuhanh.streams import OPENERS, Opened, Opener, refusal  # noqa: E402
@@ -60,8 +61,9 @@ WARM_WAIT = 15.0
 
 def warm() -> None:
     """What a worker's first requests would otherwise pay, made before it takes any: the URLconf, which
-    imports every API module and builds their schemas (1–1.6 s on a 2-core machine), and the units'
-    index that every map of asked units is made from (0.15 s). Both are kept per process, so a worker
+    imports every API module and builds their schemas (1–1.6 s on a 2-core machine), the units'
+    index that every map of asked units is made from (0.15 s), and a national caller's provinces and
+    communes of the current map (0.1 s, `warm_national_levels`). All are kept per process, so a worker
     started after a deploy, or added on a busy morning, answers its first request as fast as its
     hundredth. Neither failure stops the worker: a URLconf that cannot load fails its requests the same
     way (an error in the log now), and units that cannot be read yet are read by the first request."""
@@ -72,6 +74,7 @@ def warm() -> None:
         return
     try:
         unit_index()
+        warm_national_levels()
     except Exception:  # the database not up yet, or refusing: the first request that needs units reads them
         log.warning("start: the units could not be read; the first requests will read them", exc_info=True)
 

@@ -33,7 +33,7 @@ from dieuhanh.indicators.periods import Period, PeriodError, parse
 from dieuhanh.indicators.unitmap import KeptPerIndex
 from dieuhanh.units.models import Unit
 from dieuhanh.units.scoping import Area
-from dieuhanh.units.services import unit_in_area
+from dieuhanh.units.services import CURRENT_EDITION, unit_in_area
 from dieuhanh.vnformat import VN_TZ
 
 
@@ -526,6 +526,19 @@ def _at_levels(bounds: list[Unit], levels: list[int], edition: str, area: Area) 
         return _read_levels(bounds, levels, edition, area)
     key = (tuple(u.pk for u in bounds), tuple(levels), edition, area)
     return list(_LEVELS.get(key, lambda _: _read_levels(bounds, levels, edition, area)))
+
+
+def warm_national_levels() -> None:
+    """LEVEL-1 and LEVEL-2 of the current map for a national caller (its provinces and its 3,321
+    communes), read into the kept lists as a national analytics question reads them: a web worker's
+    start (asgi.warm) makes them, so that its first national question does not (about 100 ms of
+    a new worker's first request, the units made into model instances). A map without its nation yet
+    (units not loaded) has nothing to warm."""
+    nation = Unit.objects.filter(edition_id=CURRENT_EDITION, kind="nation").first()
+    if nation is None:
+        return
+    for level in ("LEVEL-1", "LEVEL-2"):  # the area a national grant's is (every map): the same key
+        units_named([level], edition=CURRENT_EDITION, area=Area.of(nation), roots=[nation])
 
 
 def _read_levels(bounds: list[Unit], levels: list[int], edition: str, area: Area) -> list[Unit]:
