@@ -33,7 +33,7 @@ from dieuhanh.indicators.periods import Period, PeriodError, parse
 from dieuhanh.indicators.unitmap import KeptPerIndex
 from dieuhanh.units.models import Unit
 from dieuhanh.units.scoping import Area
-from dieuhanh.units.services import CURRENT_EDITION, unit_in_area
+from dieuhanh.units.services import CURRENT_EDITION, get_unit, unit_in_area
 from dieuhanh.vnformat import VN_TZ
 
 
@@ -534,8 +534,9 @@ def warm_national_levels() -> None:
     start (asgi.warm) makes them, so that its first national question does not (about 100 ms of
     a new worker's first request, the units made into model instances). A map without its nation yet
     (units not loaded) has nothing to warm."""
-    nation = Unit.objects.filter(edition_id=CURRENT_EDITION, kind="nation").first()
-    if nation is None:
+    try:
+        nation = get_unit(f"{CURRENT_EDITION}:VN")  # the root a national caller's question names
+    except Unit.DoesNotExist:
         return
     for level in ("LEVEL-1", "LEVEL-2"):  # the area a national grant's is (every map): the same key
         units_named([level], edition=CURRENT_EDITION, area=Area.of(nation), roots=[nation])
